@@ -1,0 +1,178 @@
+#include "memd/client.h"
+
+#include <cstdlib>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_format.h"
+#include "memd/shared/address.h"
+#include "memd/shared/names.h"
+#include "session_stream.h"
+
+namespace memd {
+
+namespace bip = boost::interprocess;
+
+struct Client::Impl {
+  std::string address;
+  PoolInfo pool;
+  uint64_t session_id = 0;
+  std::unique_ptr<SessionStream> stream;
+  bip::mapped_region region;
+  uint8_t* base = nullptr;
+};
+
+namespace {
+
+BufferRef FromWire(const v1::BufferInfo& b) {
+  return BufferRef{b.handle(), b.offset_bytes(), b.size_bytes(), b.capacity_bytes()};
+}
+
+std::string EnvOr(const char* name, std::string_view fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : std::string(fallback);
+}
+
+// Runs one operation on the session and returns its BufferInfo.
+absl::StatusOr<BufferRef> CallForBuffer(SessionStream& stream, v1::SessionRequest request) {
+  absl::StatusOr<v1::SessionResponse> response = stream.Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  return FromWire(response->buffer());
+}
+
+}  // namespace
+
+// --- Buffer ---
+
+Buffer& Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    Release().IgnoreError();  // a destructor-like path: nowhere to report
+    client_ = std::exchange(other.client_, nullptr);
+    ref_ = std::exchange(other.ref_, BufferRef{});
+    data_ = std::exchange(other.data_, nullptr);
+  }
+  return *this;
+}
+
+Buffer::~Buffer() { Release().IgnoreError(); }
+
+absl::Status Buffer::Release() {
+  if (client_ == nullptr) return absl::OkStatus();
+  Client* client = std::exchange(client_, nullptr);
+  uint64_t handle = std::exchange(ref_, BufferRef{}).handle;
+  data_ = nullptr;
+  return client->ReleaseRef(handle).status();
+}
+
+uint64_t Buffer::Detach() {
+  client_ = nullptr;
+  data_ = nullptr;
+  return std::exchange(ref_, BufferRef{}).handle;
+}
+
+// --- Client ---
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->address = options.address.empty() ? ClientDefaultAddress() : options.address;
+  std::string pool = options.pool.empty() ? EnvOr("MEMD_POOL", kDefaultPool) : options.pool;
+  absl::StatusOr<Address> address = ParseAddress(impl->address);
+  if (!address.ok()) return address.status();
+  if (absl::Status s = ValidateName("pool name", pool); !s.ok()) return s;
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(4 << 20);
+  auto channel = grpc::CreateCustomChannel(address->grpc_target, grpc::InsecureChannelCredentials(), args);
+  impl->stream = std::make_unique<SessionStream>(channel, impl->address);
+
+  v1::SessionRequest attach;
+  attach.mutable_attach()->set_pool(pool);
+  attach.mutable_attach()->set_client_name(options.client_name);
+  absl::StatusOr<v1::SessionResponse> response = impl->stream->Call(std::move(attach));
+  if (!response.ok()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "cannot reach memd at %s: is the daemon running there? (%s)", impl->address,
+        response.status().message()));
+  }
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  const v1::PoolInfo& info = response->attach().pool();
+  impl->session_id = response->attach().session_id();
+  impl->pool = PoolInfo{info.name(), info.shm_name(), info.size_bytes(), info.alignment_bytes(),
+                        info.max_alloc_bytes(), info.index()};
+  try {
+    bip::shared_memory_object object(bip::open_only, info.shm_name().c_str(), bip::read_write);
+    impl->region = bip::mapped_region(object, bip::read_write, 0, info.size_bytes());
+  } catch (const bip::interprocess_exception& e) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot map shared-memory object '%s' of pool '%s' (%u bytes): %s", info.shm_name(),
+        info.name(), info.size_bytes(), e.what()));
+  }
+  impl->base = static_cast<uint8_t*>(impl->region.get_address());
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+absl::StatusOr<BufferRef> Client::AllocateRef(uint64_t size_bytes, bool zero) {
+  v1::SessionRequest request;
+  request.mutable_allocate()->set_size_bytes(size_bytes);
+  request.mutable_allocate()->set_zero(zero);
+  return CallForBuffer(*impl_->stream, std::move(request));
+}
+
+absl::StatusOr<BufferRef> Client::RetainRef(uint64_t handle) {
+  v1::SessionRequest request;
+  request.mutable_retain()->set_handle(handle);
+  return CallForBuffer(*impl_->stream, std::move(request));
+}
+
+absl::StatusOr<BufferRef> Client::ReallocRef(uint64_t handle, uint64_t size_bytes) {
+  v1::SessionRequest request;
+  request.mutable_realloc()->set_handle(handle);
+  request.mutable_realloc()->set_size_bytes(size_bytes);
+  return CallForBuffer(*impl_->stream, std::move(request));
+}
+
+absl::StatusOr<bool> Client::ReleaseRef(uint64_t handle) {
+  v1::SessionRequest request;
+  request.mutable_release()->set_handle(handle);
+  absl::StatusOr<v1::SessionResponse> response = impl_->stream->Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  return response->release().freed();
+}
+
+absl::StatusOr<Buffer> Client::Allocate(size_t size_bytes, bool zero) {
+  absl::StatusOr<BufferRef> ref = AllocateRef(size_bytes, zero);
+  if (!ref.ok()) return ref.status();
+  return Buffer(this, *ref, Pointer(ref->offset_bytes));
+}
+
+absl::StatusOr<Buffer> Client::Retain(uint64_t handle) {
+  absl::StatusOr<BufferRef> ref = RetainRef(handle);
+  if (!ref.ok()) return ref.status();
+  return Buffer(this, *ref, Pointer(ref->offset_bytes));
+}
+
+absl::Status Client::Realloc(Buffer& buffer, size_t size_bytes) {
+  if (buffer.client_ != this) {
+    return absl::InvalidArgumentError("realloc of an empty buffer or one of another client");
+  }
+  absl::StatusOr<BufferRef> ref = ReallocRef(buffer.handle(), size_bytes);
+  if (!ref.ok()) return ref.status();
+  buffer.ref_ = *ref;
+  buffer.data_ = Pointer(ref->offset_bytes);
+  return absl::OkStatus();
+}
+
+uint8_t* Client::base() const { return impl_->base; }
+const PoolInfo& Client::pool() const { return impl_->pool; }
+uint64_t Client::session_id() const { return impl_->session_id; }
+const std::string& Client::address() const { return impl_->address; }
+
+}  // namespace memd

@@ -1,0 +1,136 @@
+// memd C++ client API.
+//
+// A Client is one session with the daemon, attached to one pool whose segment
+// it maps read-write once. Buffers are move-only RAII references; the bytes
+// are used in place (no copies over the wire). Destroying the Client (or the
+// process dying) releases every reference the session still holds.
+//
+// Thread-safety: a Client may be used from many threads at once; requests
+// from different threads are pipelined on the one session stream. A Buffer is
+// not synchronized: share it between threads the way you would a std::vector.
+//
+// Example:
+//   auto client = memd::Client::Connect({.pool = "video"});
+//   if (!client.ok()) return client.status();
+//   auto frame = (*client)->Allocate(12'441'600);
+//   std::memset(frame->data(), 0x80, frame->size());
+//   SendToConsumer(frame->handle());  // the consumer calls Retain(handle)
+#ifndef MEMD_CLIENT_CLIENT_H_
+#define MEMD_CLIENT_CLIENT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace memd {
+
+struct ConnectOptions {
+  // Daemon address: "unix:///path" or "host:port". Empty: $MEMD_ADDRESS, else
+  // unix:///run/memd/memd.sock.
+  std::string address;
+  // Pool to attach to. Empty: $MEMD_POOL, else "default".
+  std::string pool;
+  // Label shown by memctl for this session (at most 64 bytes).
+  std::string client_name;
+};
+
+// What the daemon said about the attached pool.
+struct PoolInfo {
+  std::string name;
+  std::string shm_name;          // POSIX shared-memory object, "/memd.<instance>.<pool>"
+  uint64_t size_bytes = 0;
+  uint64_t alignment_bytes = 0;  // every buffer's address is a multiple of this
+  uint64_t max_alloc_bytes = 0;
+  uint32_t index = 0;
+};
+
+// One reference-holding answer of the daemon (allocate, realloc, retain).
+struct BufferRef {
+  uint64_t handle = 0;
+  uint64_t offset_bytes = 0;    // from the start of the segment
+  uint64_t size_bytes = 0;      // size asked for
+  uint64_t capacity_bytes = 0;  // usable bytes (>= size_bytes)
+};
+
+class Client;
+
+// A reference to a pool buffer that releases itself on destruction.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&& other) noexcept { *this = std::move(other); }
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer();
+
+  uint8_t* data() const { return data_; }
+  size_t size() const { return ref_.size_bytes; }
+  size_t capacity() const { return ref_.capacity_bytes; }
+  // The 8-byte value to hand to another process, which calls Client::Retain.
+  uint64_t handle() const { return ref_.handle; }
+  explicit operator bool() const { return client_ != nullptr; }
+
+  // Releases the reference now and reports the daemon's answer. Afterwards
+  // the Buffer is empty. Releasing an empty Buffer is OK.
+  absl::Status Release();
+
+  // Gives up ownership without releasing: the session keeps the reference
+  // (until Client::ReleaseRef or session end). Returns the handle.
+  uint64_t Detach();
+
+ private:
+  friend class Client;
+  Buffer(Client* client, BufferRef ref, uint8_t* data) : client_(client), ref_(ref), data_(data) {}
+
+  Client* client_ = nullptr;
+  BufferRef ref_;
+  uint8_t* data_ = nullptr;
+};
+
+class Client {
+ public:
+  // Opens a session, attaches to the pool and maps its segment.
+  // Errors: UNAVAILABLE (daemon not reachable at the address), NOT_FOUND
+  // (no such pool), PERMISSION_DENIED (cannot open the segment), ...
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(ConnectOptions options = {});
+
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Allocates `size_bytes` (0 gives a minimal block), zeroed when asked.
+  absl::StatusOr<Buffer> Allocate(size_t size_bytes, bool zero = false);
+  // Takes a reference to a buffer another process (or this one) allocated.
+  absl::StatusOr<Buffer> Retain(uint64_t handle);
+  // Resizes a buffer only this session holds; on failure it is unchanged.
+  absl::Status Realloc(Buffer& buffer, size_t size_bytes);
+
+  // Reference-level calls without RAII (the C API is built on these). Each
+  // successful Allocate/Retain must be balanced by one ReleaseRef.
+  absl::StatusOr<BufferRef> AllocateRef(uint64_t size_bytes, bool zero);
+  absl::StatusOr<BufferRef> RetainRef(uint64_t handle);
+  absl::StatusOr<BufferRef> ReallocRef(uint64_t handle, uint64_t size_bytes);
+  // Returns true when this release freed the block.
+  absl::StatusOr<bool> ReleaseRef(uint64_t handle);
+
+  // Start of this process's mapping of the segment.
+  uint8_t* base() const;
+  uint8_t* Pointer(uint64_t offset_bytes) const { return base() + offset_bytes; }
+  const PoolInfo& pool() const;
+  uint64_t session_id() const;
+  const std::string& address() const;
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_CLIENT_CLIENT_H_

@@ -1,0 +1,52 @@
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_format.h"
+#include "memctl/memctl.h"
+#include "memd/shared/size.h"
+
+namespace memd {
+
+std::string StatsToJson(const v1::GetStatsResponse& stats) {
+  nlohmann::ordered_json pools = nlohmann::ordered_json::array();
+  for (const v1::PoolStats& p : stats.pools()) {
+    pools.push_back({
+        {"name", p.name()},
+        {"shm_name", p.shm_name()},
+        {"size_bytes", p.size_bytes()},
+        {"used_bytes", p.used_bytes()},
+        {"free_bytes", p.free_bytes()},
+        {"largest_free_bytes", p.largest_free_bytes()},
+        {"live_buffers", p.live_buffers()},
+        {"sessions", p.sessions()},
+        {"alignment", p.alignment_bytes()},
+        {"max_alloc_bytes", p.max_alloc_bytes()},
+        {"allocs", p.allocs()},
+        {"frees", p.frees()},
+        {"failed_allocs", p.failed_allocs()},
+        {"peak_used_bytes", p.peak_used_bytes()},
+    });
+  }
+  nlohmann::ordered_json doc = {
+      {"instance", stats.instance()},
+      {"uptime_seconds", stats.uptime_seconds()},
+      {"pools", pools},
+  };
+  return doc.dump(2) + "\n";
+}
+
+std::string StatsToTable(const v1::GetStatsResponse& stats) {
+  std::string out = absl::StrFormat("instance %s, up %us\n", stats.instance(), stats.uptime_seconds());
+  constexpr const char* kRow = "%-16s %10s %10s %10s %12s %8s %8s %10s %10s %8s %10s\n";
+  out += absl::StrFormat(kRow, "POOL", "SIZE", "USED", "FREE", "LARGEST", "BUFFERS", "SESSIONS",
+                         "ALLOCS", "FREES", "FAILED", "PEAK");
+  for (const v1::PoolStats& p : stats.pools()) {
+    out += absl::StrFormat(kRow, p.name(), FormatSize(p.size_bytes()), FormatSize(p.used_bytes()),
+                           FormatSize(p.free_bytes()), FormatSize(p.largest_free_bytes()),
+                           absl::StrCat(p.live_buffers()), absl::StrCat(p.sessions()),
+                           absl::StrCat(p.allocs()), absl::StrCat(p.frees()),
+                           absl::StrCat(p.failed_allocs()), FormatSize(p.peak_used_bytes()));
+  }
+  return out;
+}
+
+}  // namespace memd

@@ -1,0 +1,35 @@
+// DaemonOptions: everything memd is configured with, and the flag parser.
+#ifndef MEMD_SERVER_CONFIG_OPTIONS_H_
+#define MEMD_SERVER_CONFIG_OPTIONS_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "pool/pool.h"
+
+namespace memd {
+
+struct DaemonOptions {
+  std::vector<std::string> listen;  // addresses; default kDefaultAddress or $MEMD_LISTEN
+  std::vector<PoolConfig> pools;    // default: one pool "default" of 256 MiB
+  std::string instance = "memd";
+  std::string log_level = "info";
+  mode_t socket_mode = 0660;
+  mode_t shm_mode = 0600;
+  bool reserve = true;  // posix_fallocate pool pages at start
+};
+
+// Validates names, sizes, alignments, addresses and duplicates.
+absl::Status ValidateOptions(const DaemonOptions& options);
+
+// Parses argv into `options`. Returns nullopt to go on, or the exit code to
+// return now: 0 after --help, 2 after a usage error (message on stderr).
+std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options);
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_CONFIG_OPTIONS_H_

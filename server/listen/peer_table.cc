@@ -1,0 +1,24 @@
+#include "listen/peer_table.h"
+
+#include "absl/strings/numbers.h"
+
+namespace memd {
+
+void PeerTable::Record(int fd, PeerCredentials creds) {
+  absl::MutexLock lock(&mu_);
+  by_fd_[fd] = creds;
+}
+
+std::optional<PeerCredentials> PeerTable::Lookup(std::string_view grpc_peer) const {
+  int fd = -1;
+  if (!grpc_peer.starts_with("fd:") ||
+      !absl::SimpleAtoi(absl::string_view(grpc_peer.data() + 3, grpc_peer.size() - 3), &fd)) {
+    return std::nullopt;
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = by_fd_.find(fd);
+  if (it == by_fd_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace memd

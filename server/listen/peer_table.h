@@ -1,0 +1,41 @@
+// PeerTable: kernel-verified credentials (SO_PEERCRED) of every Unix-socket
+// connection, keyed by the peer string gRPC reports for it ("fd:<n>").
+//
+// Written by UnixListener's accept thread, read by gRPC threads; thread-safe.
+// An fd number is reused only after its connection closed, and the listener
+// overwrites the entry on every accept, so a live call always sees its own peer.
+#ifndef MEMD_SERVER_LISTEN_PEER_TABLE_H_
+#define MEMD_SERVER_LISTEN_PEER_TABLE_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+
+namespace memd {
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+class PeerTable {
+ public:
+  void Record(int fd, PeerCredentials creds);
+  // Credentials of a gRPC peer string; nullopt for TCP peers or unknown fds.
+  std::optional<PeerCredentials> Lookup(std::string_view grpc_peer) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<int, PeerCredentials> by_fd_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_LISTEN_PEER_TABLE_H_

@@ -1,0 +1,138 @@
+#include "listen/unix_listener.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <grpcpp/server.h>
+#include <grpcpp/server_posix.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_format.h"
+
+namespace memd {
+namespace {
+
+sockaddr_un MakeAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);  // ParseAddress bounded it
+  return addr;
+}
+
+// True when something accepts connections on `path` (another daemon).
+bool SocketIsLive(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr = MakeAddress(path);
+  bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return live;
+}
+
+absl::Status Errno(const std::string& what, const std::string& path) {
+  return absl::UnavailableError(absl::StrFormat("%s '%s': %s", what, path, std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::string& path,
+                                                                 mode_t mode) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::exists(parent)) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrFormat("cannot create socket directory '%s': %s",
+                                                    parent.string(), ec.message()));
+    }
+    ::chmod(parent.c_str(), 0755);
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::AlreadyExistsError(
+          absl::StrFormat("'%s' exists and is not a socket; refusing to replace it", path));
+    }
+    if (SocketIsLive(path)) {
+      return absl::AlreadyExistsError(absl::StrFormat(
+          "another daemon is serving on '%s'; stop it or choose another --listen address", path));
+    }
+    spdlog::warn("replacing stale socket {} left by a previous daemon", path);
+    ::unlink(path.c_str());
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("cannot create socket for", path);
+  sockaddr_un addr = MakeAddress(path);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    absl::Status status = Errno("cannot bind", path);
+    ::close(fd);
+    return status;
+  }
+  if (::chmod(path.c_str(), mode) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+    absl::Status status = Errno("cannot listen on", path);
+    ::close(fd);
+    ::unlink(path.c_str());
+    return status;
+  }
+  int wake = ::eventfd(0, EFD_CLOEXEC);
+  return std::unique_ptr<UnixListener>(new UnixListener(path, fd, wake));
+}
+
+UnixListener::~UnixListener() { Stop(); }
+
+void UnixListener::Start(grpc::Server* server, PeerTable* peers) {
+  thread_ = std::thread([this, server, peers] { AcceptLoop(server, peers); });
+}
+
+void UnixListener::AcceptLoop(grpc::Server* server, PeerTable* peers) {
+  pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  while (true) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("poll on {} failed: {}", path_, std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    int conn = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn < 0) {
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+        spdlog::warn("accept on {} failed: {}", path_, std::strerror(errno));
+        if (errno == EMFILE || errno == ENFILE) ::usleep(10000);  // let connections drain
+      }
+      continue;
+    }
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      spdlog::warn("SO_PEERCRED on {} failed: {}; closing connection", path_, std::strerror(errno));
+      ::close(conn);
+      continue;
+    }
+    peers->Record(conn, PeerCredentials{cred.pid, cred.uid, cred.gid});
+    spdlog::debug("connection fd {} on {} from pid {} uid {}", conn, path_, cred.pid, cred.uid);
+    grpc::AddInsecureChannelFromFd(server, conn);  // gRPC owns and closes conn
+  }
+}
+
+void UnixListener::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  uint64_t one = 1;
+  if (thread_.joinable()) {
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+    thread_.join();
+  }
+  ::close(listen_fd_);
+  ::close(wake_fd_);
+  ::unlink(path_.c_str());
+}
+
+}  // namespace memd

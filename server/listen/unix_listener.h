@@ -1,0 +1,54 @@
+// UnixListener: memd's own accept loop for a Unix-domain socket. Each accepted
+// connection's SO_PEERCRED is recorded in the PeerTable, then the fd is handed
+// to the gRPC server (grpc::AddInsecureChannelFromFd). Owning the socket also
+// lets memd set its mode and tell a stale socket file from a live daemon.
+//
+// Ownership: owned by the Daemon. Start() spawns one accept thread; Stop()
+// joins it, closes the socket and unlinks its path. Not copyable.
+#ifndef MEMD_SERVER_LISTEN_UNIX_LISTENER_H_
+#define MEMD_SERVER_LISTEN_UNIX_LISTENER_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "listen/peer_table.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace memd {
+
+class UnixListener {
+ public:
+  // Creates the parent directory (0755) if missing, replaces a stale socket
+  // file (nobody accepts on it), refuses a live one, binds and sets `mode`.
+  static absl::StatusOr<std::unique_ptr<UnixListener>> Bind(const std::string& path, mode_t mode);
+
+  ~UnixListener();
+
+  // REQUIRES: server and peers outlive Stop().
+  void Start(grpc::Server* server, PeerTable* peers);
+  void Stop();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  UnixListener(std::string path, int listen_fd, int wake_fd)
+      : path_(std::move(path)), listen_fd_(listen_fd), wake_fd_(wake_fd) {}
+  void AcceptLoop(grpc::Server* server, PeerTable* peers);
+
+  const std::string path_;
+  int listen_fd_;
+  int wake_fd_;  // eventfd that interrupts poll() on Stop()
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_LISTEN_UNIX_LISTENER_H_

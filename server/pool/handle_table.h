@@ -1,0 +1,68 @@
+// HandleTable: maps 64-bit handles to live allocations of one pool.
+//
+// A slot is reused only with a higher generation and retired for good when
+// its 24-bit generation is exhausted, so a handle value is never issued twice.
+// Daemon-private memory. Not thread-safe: Pool serializes calls.
+#ifndef MEMD_SERVER_POOL_HANDLE_TABLE_H_
+#define MEMD_SERVER_POOL_HANDLE_TABLE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pool/tlsf_allocator.h"
+
+namespace memd {
+
+class HandleTable {
+ public:
+  struct Entry {
+    uint32_t generation = 0;  // current generation of the slot
+    uint32_t refs = 0;        // 0 means the slot is free
+    TlsfAllocator::BlockId block = TlsfAllocator::kNoBlock;
+    uint64_t size_bytes = 0;  // size the client asked for
+  };
+
+  explicit HandleTable(uint32_t pool_index) : pool_index_(pool_index) {}
+
+  // Records a new live allocation with one reference; returns its handle.
+  uint64_t Insert(TlsfAllocator::BlockId block, uint64_t size_bytes);
+
+  // The live entry of `handle`, or nullptr (wrong pool, never issued, freed).
+  Entry* Find(uint64_t handle);
+  const Entry* Find(uint64_t handle) const;
+
+  // Frees the slot of a live handle; every later Find(handle) is nullptr.
+  // REQUIRES: Find(handle) != nullptr.
+  void Erase(uint64_t handle);
+
+  // Why Find(handle) failed, for NOT_FOUND messages: "was freed", "was never issued".
+  std::string DescribeMissing(uint64_t handle) const;
+
+  uint64_t live() const { return live_; }
+  uint64_t retired_slots() const { return retired_; }
+
+  // Calls fn(handle, entry) for every live entry, in slot order.
+  template <typename Fn>
+  void ForEachLive(Fn fn) const;
+
+ private:
+  const uint32_t pool_index_;
+  std::vector<Entry> slots_;
+  std::vector<uint32_t> free_slots_;
+  uint64_t live_ = 0;
+  uint64_t retired_ = 0;
+};
+
+template <typename Fn>
+void HandleTable::ForEachLive(Fn fn) const {
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Entry& e = slots_[slot];
+    if (e.refs == 0) continue;
+    fn((static_cast<uint64_t>(pool_index_) << 56) | (static_cast<uint64_t>(e.generation) << 32) | slot, e);
+  }
+}
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_POOL_HANDLE_TABLE_H_

@@ -1,0 +1,255 @@
+#include "pool/pool.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "memd/shared/names.h"
+#include "memd/shared/size.h"
+
+namespace memd {
+namespace {
+
+// "3.0 GiB (3221225472 bytes)": people read the first, scripts the second.
+std::string Bytes(uint64_t n) { return absl::StrFormat("%s (%u bytes)", FormatSize(n), n); }
+
+constexpr uint64_t kMaxAlignment = 1 << 20;
+
+}  // namespace
+
+absl::Status ValidatePoolConfig(const PoolConfig& config) {
+  if (absl::Status s = ValidateName("pool name", config.name); !s.ok()) return s;
+  uint64_t a = config.alignment_bytes;
+  if (a < 8 || a > kMaxAlignment || (a & (a - 1)) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "alignment %u of pool '%s' must be a power of two from 8 to %u", a, config.name,
+        kMaxAlignment));
+  }
+  if (config.size_bytes < a) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "pool '%s' size %s is smaller than its alignment %u", config.name,
+        Bytes(config.size_bytes), a));
+  }
+  if (config.max_alloc_bytes == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("max_alloc of pool '%s' must be at least 1 byte", config.name));
+  }
+  return absl::OkStatus();
+}
+
+Pool::Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_name)
+    : config_(std::move(config)),
+      index_(index),
+      base_(base),
+      shm_name_(std::move(shm_name)),
+      max_alloc_bytes_(config_.max_alloc_bytes),
+      allocator_(config_.size_bytes, config_.alignment_bytes),
+      handles_(index) {}
+
+uint64_t Pool::max_alloc_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return max_alloc_bytes_;
+}
+
+absl::Status Pool::CheckRequestSize(uint64_t size_bytes, const char* op) const {
+  if (size_bytes > max_alloc_bytes_) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s of %s exceeds max_alloc %s of pool '%s'", op, Bytes(size_bytes),
+        Bytes(max_alloc_bytes_), config_.name));
+  }
+  if (size_bytes > allocator_.size_bytes()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s of %s exceeds the size %s of pool '%s'",
+                                                      op, Bytes(size_bytes),
+                                                      Bytes(allocator_.size_bytes()), config_.name));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HandleTable::Entry*> Pool::FindHeld(const SessionRefs& refs, uint64_t handle,
+                                                   const char* op) {
+  HandleTable::Entry* entry = handles_.Find(handle);
+  if (entry == nullptr) {
+    return absl::NotFoundError(absl::StrFormat("%s in pool '%s': %s", op, config_.name,
+                                               handles_.DescribeMissing(handle)));
+  }
+  if (!refs.counts.contains(handle)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s in pool '%s': this session holds no reference to handle 0x%016x", op, config_.name,
+        handle));
+  }
+  return entry;
+}
+
+BufferInfo Pool::Describe(uint64_t handle, const HandleTable::Entry& entry) const {
+  return BufferInfo{handle, allocator_.offset(entry.block), entry.size_bytes,
+                    allocator_.capacity(entry.block)};
+}
+
+void Pool::NoteUsed() { peak_used_bytes_ = std::max(peak_used_bytes_, allocator_.used_bytes()); }
+
+absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes, bool zero) {
+  BufferInfo info;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = CheckRequestSize(size_bytes, "allocation"); !s.ok()) {
+      ++failed_allocs_;
+      return s;
+    }
+    std::optional<TlsfAllocator::BlockId> block = allocator_.Allocate(size_bytes);
+    if (!block) {
+      ++failed_allocs_;
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "allocation of %s does not fit in pool '%s': largest free block is %s, %s free of %s",
+          Bytes(size_bytes), config_.name, Bytes(allocator_.largest_free_bytes()),
+          FormatSize(allocator_.free_bytes()), FormatSize(allocator_.size_bytes())));
+    }
+    uint64_t handle = handles_.Insert(*block, size_bytes);
+    refs.counts[handle] = 1;
+    refs.held_bytes += allocator_.capacity(*block);
+    ++allocs_;
+    NoteUsed();
+    info = Describe(handle, *handles_.Find(handle));
+  }
+  // Zero outside the lock: the block is owned by this session's single
+  // in-flight request, and a 12 MiB memset must not stall other sessions.
+  if (zero) std::memset(base_ + info.offset_bytes, 0, info.size_bytes);
+  return info;
+}
+
+absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uint64_t size_bytes) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<HandleTable::Entry*> found = FindHeld(refs, handle, "realloc");
+  if (!found.ok()) return found.status();
+  HandleTable::Entry& entry = **found;
+  if (entry.refs > 1) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "realloc of handle 0x%016x in pool '%s' refused: it has %u references and moving it "
+        "would pull it from under the other holders",
+        handle, config_.name, entry.refs));
+  }
+  if (absl::Status s = CheckRequestSize(size_bytes, "realloc"); !s.ok()) {
+    ++failed_allocs_;
+    return s;
+  }
+  uint64_t old_capacity = allocator_.capacity(entry.block);
+  if (!allocator_.ResizeInPlace(entry.block, size_bytes)) {
+    std::optional<TlsfAllocator::BlockId> moved = allocator_.Allocate(size_bytes);
+    if (!moved) {
+      ++failed_allocs_;
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "realloc of handle 0x%016x to %s does not fit in pool '%s': largest free block is %s "
+          "(the old buffer is unchanged)",
+          handle, Bytes(size_bytes), config_.name, Bytes(allocator_.largest_free_bytes())));
+    }
+    std::memcpy(base_ + allocator_.offset(*moved), base_ + allocator_.offset(entry.block),
+                std::min(old_capacity, allocator_.capacity(*moved)));
+    allocator_.Free(entry.block);
+    entry.block = *moved;
+    ++allocs_;
+    ++frees_;
+  }
+  entry.size_bytes = size_bytes;
+  refs.held_bytes = refs.held_bytes - old_capacity + allocator_.capacity(entry.block);
+  NoteUsed();
+  return Describe(handle, entry);
+}
+
+absl::StatusOr<BufferInfo> Pool::Retain(SessionRefs& refs, uint64_t handle) {
+  absl::MutexLock lock(&mu_);
+  HandleTable::Entry* entry = handles_.Find(handle);
+  if (entry == nullptr) {
+    return absl::NotFoundError(absl::StrFormat("retain in pool '%s': %s", config_.name,
+                                               handles_.DescribeMissing(handle)));
+  }
+  if (entry->refs == UINT32_MAX) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "retain of handle 0x%016x: it already has the maximum %u references", handle, UINT32_MAX));
+  }
+  ++entry->refs;
+  uint32_t& held = refs.counts[handle];
+  if (held++ == 0) refs.held_bytes += allocator_.capacity(entry->block);
+  return Describe(handle, *entry);
+}
+
+void Pool::FreeBlock(uint64_t handle, HandleTable::Entry& entry) {
+  allocator_.Free(entry.block);
+  handles_.Erase(handle);
+  ++frees_;
+}
+
+absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<HandleTable::Entry*> found = FindHeld(refs, handle, "release");
+  if (!found.ok()) return found.status();
+  HandleTable::Entry& entry = **found;
+  auto held = refs.counts.find(handle);
+  if (--held->second == 0) {
+    refs.counts.erase(held);
+    refs.held_bytes -= allocator_.capacity(entry.block);
+  }
+  if (--entry.refs > 0) return false;
+  FreeBlock(handle, entry);
+  return true;
+}
+
+uint64_t Pool::ReleaseAll(SessionRefs& refs) {
+  absl::MutexLock lock(&mu_);
+  uint64_t released = 0;
+  for (const auto& [handle, count] : refs.counts) {
+    HandleTable::Entry* entry = handles_.Find(handle);
+    if (entry == nullptr) continue;  // cannot happen: held handles stay live
+    released += count;
+    entry->refs -= count;
+    if (entry->refs == 0) FreeBlock(handle, *entry);
+  }
+  refs.counts.clear();
+  refs.held_bytes = 0;
+  return released;
+}
+
+void Pool::SessionOpened() {
+  absl::MutexLock lock(&mu_);
+  ++sessions_;
+}
+
+void Pool::SessionClosed() {
+  absl::MutexLock lock(&mu_);
+  --sessions_;
+}
+
+PoolStats Pool::Stats() const {
+  absl::MutexLock lock(&mu_);
+  PoolStats s;
+  s.size_bytes = allocator_.size_bytes();
+  s.used_bytes = allocator_.used_bytes();
+  s.free_bytes = allocator_.free_bytes();
+  s.largest_free_bytes = allocator_.largest_free_bytes();
+  s.live_buffers = handles_.live();
+  s.sessions = sessions_;
+  s.alignment_bytes = config_.alignment_bytes;
+  s.max_alloc_bytes = max_alloc_bytes_;
+  s.allocs = allocs_;
+  s.frees = frees_;
+  s.failed_allocs = failed_allocs_;
+  s.peak_used_bytes = peak_used_bytes_;
+  return s;
+}
+
+absl::Status Pool::CheckInvariants() const {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = allocator_.CheckInvariants(); !s.ok()) return s;
+  if (handles_.live() != allocator_.used_blocks()) {
+    return absl::InternalError(absl::StrFormat("%u live handles but %u used blocks",
+                                               handles_.live(), allocator_.used_blocks()));
+  }
+  absl::Status status;
+  handles_.ForEachLive([&](uint64_t handle, const HandleTable::Entry& entry) {
+    if (status.ok() && !allocator_.is_used(entry.block)) {
+      status = absl::InternalError(
+          absl::StrFormat("handle 0x%016x points at block %u, which is not in use", handle, entry.block));
+    }
+  });
+  return status;
+}
+
+}  // namespace memd

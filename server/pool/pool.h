@@ -1,0 +1,124 @@
+// Pool: one shared-memory buffer pool as the daemon sees it: the allocator,
+// the handle table, reference counts, per-session attribution and counters.
+//
+// Ownership: owned by the PoolRegistry for the daemon's lifetime. The memory
+// at `base` (the daemon's mapping of the segment) is owned by a Segment that
+// outlives the pool. Thread-safe: every public method may be called from any
+// gRPC thread; one mutex serializes them (the daemon is the only allocator,
+// so no lock ever lives in client-writable memory).
+#ifndef MEMD_SERVER_POOL_POOL_H_
+#define MEMD_SERVER_POOL_POOL_H_
+
+#include <climits>
+#include <cstdint>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "pool/handle_table.h"
+#include "pool/tlsf_allocator.h"
+
+namespace memd {
+
+struct PoolConfig {
+  std::string name;
+  uint64_t size_bytes = 0;
+  uint64_t alignment_bytes = 64;             // power of two, 8..1 MiB
+  uint64_t max_alloc_bytes = INT_MAX;        // libavutil's default max_alloc_size
+};
+
+// The references one session holds in one pool. Owned by the session; every
+// field is read and written only under the owning Pool's mutex.
+struct SessionRefs {
+  absl::flat_hash_map<uint64_t, uint32_t> counts;  // handle -> references held
+  uint64_t held_bytes = 0;                         // capacity of distinct handles held
+};
+
+struct BufferInfo {
+  uint64_t handle = 0;
+  uint64_t offset_bytes = 0;
+  uint64_t size_bytes = 0;
+  uint64_t capacity_bytes = 0;
+};
+
+struct PoolStats {
+  uint64_t size_bytes = 0, used_bytes = 0, free_bytes = 0, largest_free_bytes = 0;
+  uint64_t live_buffers = 0, sessions = 0, alignment_bytes = 0, max_alloc_bytes = 0;
+  uint64_t allocs = 0, frees = 0, failed_allocs = 0, peak_used_bytes = 0;
+};
+
+class Pool {
+ public:
+  // REQUIRES: base points to config.size_bytes writable bytes that outlive
+  // the pool; config was validated (see ValidatePoolConfig).
+  Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_name);
+
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Allocates a block of max(size, 1) bytes held once by `refs`; zeroes the
+  // first size bytes when asked (even when the block is reused).
+  absl::StatusOr<BufferInfo> Allocate(SessionRefs& refs, uint64_t size_bytes, bool zero);
+
+  // Resizes a buffer only `refs` holds, once. Grows in place when the right
+  // neighbour is free, otherwise moves the content; on failure the old buffer
+  // is untouched. The handle stays the same.
+  absl::StatusOr<BufferInfo> Realloc(SessionRefs& refs, uint64_t handle, uint64_t size_bytes);
+
+  // Adds one reference held by `refs` to a live buffer of this pool.
+  absl::StatusOr<BufferInfo> Retain(SessionRefs& refs, uint64_t handle);
+
+  // Drops one reference held by `refs`; returns true when the block was freed.
+  absl::StatusOr<bool> Release(SessionRefs& refs, uint64_t handle);
+
+  // Drops every reference of `refs` (session end). Returns how many.
+  uint64_t ReleaseAll(SessionRefs& refs);
+
+  void SessionOpened();
+  void SessionClosed();
+
+  PoolStats Stats() const;
+  absl::Status CheckInvariants() const;
+
+  const std::string& name() const { return config_.name; }
+  const std::string& shm_name() const { return shm_name_; }
+  uint32_t index() const { return index_; }
+  uint64_t size_bytes() const { return config_.size_bytes; }
+  uint64_t alignment_bytes() const { return config_.alignment_bytes; }
+  uint64_t max_alloc_bytes() const;
+
+ private:
+  absl::Status CheckRequestSize(uint64_t size_bytes, const char* op) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<HandleTable::Entry*> FindHeld(const SessionRefs& refs, uint64_t handle,
+                                               const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  BufferInfo Describe(uint64_t handle, const HandleTable::Entry& entry) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const PoolConfig config_;
+  const uint32_t index_;
+  uint8_t* const base_;
+  const std::string shm_name_;
+
+  mutable absl::Mutex mu_;
+  uint64_t max_alloc_bytes_ ABSL_GUARDED_BY(mu_);
+  TlsfAllocator allocator_ ABSL_GUARDED_BY(mu_);
+  HandleTable handles_ ABSL_GUARDED_BY(mu_);
+  uint64_t sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t allocs_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t failed_allocs_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t peak_used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Checks a pool configuration: name, alignment (power of two in 8..1 MiB),
+// size (at least one alignment unit), max_alloc (at least 1).
+absl::Status ValidatePoolConfig(const PoolConfig& config);
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_POOL_POOL_H_

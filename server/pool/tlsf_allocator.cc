@@ -1,0 +1,274 @@
+#include "pool/tlsf_allocator.h"
+
+#include <bit>
+
+#include "absl/strings/str_format.h"
+
+namespace memd {
+
+TlsfAllocator::TlsfAllocator(uint64_t size_bytes, uint64_t granule)
+    : granule_(granule),
+      granule_log2_(std::countr_zero(granule)),
+      size_bytes_(size_bytes & ~(granule - 1)) {
+  for (auto& row : heads_) row.fill(kNoBlock);
+  // Block 0 always starts at offset 0: merges keep the left block's id.
+  BlockId whole = NewBlock();
+  blocks_[whole].offset = 0;
+  blocks_[whole].size = size_bytes_;
+  InsertFree(whole);
+}
+
+uint64_t TlsfAllocator::RoundUp(uint64_t size_bytes) const {
+  if (size_bytes == 0) return granule_;
+  if (size_bytes > size_bytes_) return size_bytes;  // cannot fit; avoid overflow
+  return (size_bytes + granule_ - 1) & ~(granule_ - 1);
+}
+
+TlsfAllocator::ClassIndex TlsfAllocator::ClassOf(uint64_t units) {
+  if (units < kSecondLevelCount) return {0, static_cast<int>(units)};
+  int log2 = 63 - std::countl_zero(units);
+  int second = static_cast<int>((units >> (log2 - kSecondLevelLog2)) - kSecondLevelCount);
+  return {log2 - kSecondLevelLog2 + 1, second};
+}
+
+TlsfAllocator::ClassIndex TlsfAllocator::ClassForRequest(uint64_t units) const {
+  if (units >= kSecondLevelCount) {
+    int log2 = 63 - std::countl_zero(units);
+    units += (uint64_t{1} << (log2 - kSecondLevelLog2)) - 1;
+  }
+  return ClassOf(units);
+}
+
+TlsfAllocator::BlockId TlsfAllocator::FindFree(ClassIndex from) const {
+  int first = from.first;
+  uint32_t second_map = second_level_bitmaps_[first] & (~0u << from.second);
+  if (second_map == 0) {
+    if (first + 1 >= kFirstLevelCount) return kNoBlock;
+    uint64_t first_map = first_level_bitmap_ & (~uint64_t{0} << (first + 1));
+    if (first_map == 0) return kNoBlock;
+    first = std::countr_zero(first_map);
+    second_map = second_level_bitmaps_[first];
+  }
+  return heads_[first][std::countr_zero(second_map)];
+}
+
+TlsfAllocator::BlockId TlsfAllocator::ScanListForFit(ClassIndex cls, uint64_t size) const {
+  for (BlockId b = heads_[cls.first][cls.second]; b != kNoBlock; b = blocks_[b].next_free) {
+    if (blocks_[b].size >= size) return b;
+  }
+  return kNoBlock;
+}
+
+std::optional<TlsfAllocator::BlockId> TlsfAllocator::Allocate(uint64_t size_bytes) {
+  if (size_bytes > size_bytes_) return std::nullopt;
+  uint64_t need = RoundUp(size_bytes);
+  uint64_t units = need >> granule_log2_;
+  BlockId block = FindFree(ClassForRequest(units));
+  if (block == kNoBlock) block = ScanListForFit(ClassOf(units), need);
+  if (block == kNoBlock) return std::nullopt;
+  RemoveFree(block);
+  blocks_[block].state = State::kUsed;
+  SplitTail(block, need);
+  used_bytes_ += blocks_[block].size;
+  ++used_blocks_;
+  return block;
+}
+
+void TlsfAllocator::Free(BlockId block) {
+  used_bytes_ -= blocks_[block].size;
+  --used_blocks_;
+  blocks_[block].state = State::kFree;
+  BlockId prev = blocks_[block].prev_phys;
+  if (prev != kNoBlock && blocks_[prev].state == State::kFree) {
+    RemoveFree(prev);
+    blocks_[prev].size += blocks_[block].size;
+    blocks_[prev].next_phys = blocks_[block].next_phys;
+    if (blocks_[prev].next_phys != kNoBlock) blocks_[blocks_[prev].next_phys].prev_phys = prev;
+    RecycleBlock(block);
+    block = prev;
+  }
+  BlockId next = blocks_[block].next_phys;
+  if (next != kNoBlock && blocks_[next].state == State::kFree) {
+    RemoveFree(next);
+    blocks_[block].size += blocks_[next].size;
+    blocks_[block].next_phys = blocks_[next].next_phys;
+    if (blocks_[block].next_phys != kNoBlock) blocks_[blocks_[block].next_phys].prev_phys = block;
+    RecycleBlock(next);
+  }
+  InsertFree(block);
+}
+
+bool TlsfAllocator::ResizeInPlace(BlockId block, uint64_t size_bytes) {
+  if (size_bytes > size_bytes_) return false;
+  uint64_t need = RoundUp(size_bytes);
+  uint64_t current = blocks_[block].size;
+  if (need == current) return true;
+  if (need < current) {
+    used_bytes_ -= current - need;
+    SplitTail(block, need);
+    return true;
+  }
+  BlockId next = blocks_[block].next_phys;
+  uint64_t extra = need - current;
+  if (next == kNoBlock || blocks_[next].state != State::kFree || blocks_[next].size < extra) {
+    return false;
+  }
+  RemoveFree(next);
+  if (blocks_[next].size == extra) {
+    blocks_[block].next_phys = blocks_[next].next_phys;
+    if (blocks_[block].next_phys != kNoBlock) blocks_[blocks_[block].next_phys].prev_phys = block;
+    RecycleBlock(next);
+  } else {
+    blocks_[next].offset += extra;
+    blocks_[next].size -= extra;
+    InsertFree(next);
+  }
+  blocks_[block].size = need;
+  used_bytes_ += extra;
+  return true;
+}
+
+void TlsfAllocator::SplitTail(BlockId block, uint64_t size) {
+  uint64_t rest = blocks_[block].size - size;
+  if (rest == 0) return;
+  BlockId tail = NewBlock();  // may grow blocks_: index, never hold references
+  blocks_[tail].offset = blocks_[block].offset + size;
+  blocks_[tail].size = rest;
+  blocks_[tail].state = State::kFree;
+  blocks_[tail].prev_phys = block;
+  blocks_[tail].next_phys = blocks_[block].next_phys;
+  if (blocks_[tail].next_phys != kNoBlock) blocks_[blocks_[tail].next_phys].prev_phys = tail;
+  blocks_[block].next_phys = tail;
+  blocks_[block].size = size;
+  BlockId next = blocks_[tail].next_phys;
+  if (next != kNoBlock && blocks_[next].state == State::kFree) {
+    RemoveFree(next);
+    blocks_[tail].size += blocks_[next].size;
+    blocks_[tail].next_phys = blocks_[next].next_phys;
+    if (blocks_[tail].next_phys != kNoBlock) blocks_[blocks_[tail].next_phys].prev_phys = tail;
+    RecycleBlock(next);
+  }
+  InsertFree(tail);
+}
+
+uint64_t TlsfAllocator::largest_free_bytes() const {
+  if (first_level_bitmap_ == 0) return 0;
+  int first = 63 - std::countl_zero(first_level_bitmap_);
+  int second = 31 - std::countl_zero(second_level_bitmaps_[first]);
+  uint64_t largest = 0;
+  for (BlockId b = heads_[first][second]; b != kNoBlock; b = blocks_[b].next_free) {
+    largest = std::max(largest, blocks_[b].size);
+  }
+  return largest;
+}
+
+void TlsfAllocator::InsertFree(BlockId block) {
+  ClassIndex cls = ClassOf(blocks_[block].size >> granule_log2_);
+  BlockId head = heads_[cls.first][cls.second];
+  blocks_[block].prev_free = kNoBlock;
+  blocks_[block].next_free = head;
+  if (head != kNoBlock) blocks_[head].prev_free = block;
+  heads_[cls.first][cls.second] = block;
+  first_level_bitmap_ |= uint64_t{1} << cls.first;
+  second_level_bitmaps_[cls.first] |= 1u << cls.second;
+}
+
+void TlsfAllocator::RemoveFree(BlockId block) {
+  ClassIndex cls = ClassOf(blocks_[block].size >> granule_log2_);
+  BlockId prev = blocks_[block].prev_free;
+  BlockId next = blocks_[block].next_free;
+  if (prev != kNoBlock) blocks_[prev].next_free = next;
+  if (next != kNoBlock) blocks_[next].prev_free = prev;
+  if (heads_[cls.first][cls.second] == block) {
+    heads_[cls.first][cls.second] = next;
+    if (next == kNoBlock) {
+      second_level_bitmaps_[cls.first] &= ~(1u << cls.second);
+      if (second_level_bitmaps_[cls.first] == 0) first_level_bitmap_ &= ~(uint64_t{1} << cls.first);
+    }
+  }
+  blocks_[block].prev_free = blocks_[block].next_free = kNoBlock;
+}
+
+TlsfAllocator::BlockId TlsfAllocator::NewBlock() {
+  if (!recycled_ids_.empty()) {
+    BlockId id = recycled_ids_.back();
+    recycled_ids_.pop_back();
+    blocks_[id] = Block{};
+    return id;
+  }
+  blocks_.emplace_back();
+  return static_cast<BlockId>(blocks_.size() - 1);
+}
+
+void TlsfAllocator::RecycleBlock(BlockId block) {
+  blocks_[block].state = State::kRecycled;
+  recycled_ids_.push_back(block);
+}
+
+absl::Status TlsfAllocator::CheckInvariants() const {
+  auto fail = [](auto&&... args) { return absl::InternalError(absl::StrFormat(args...)); };
+  uint64_t expected_offset = 0, used = 0, used_count = 0, free_count = 0;
+  BlockId prev = kNoBlock;
+  size_t walked = 0;
+  for (BlockId b = 0; b != kNoBlock; b = blocks_[b].next_phys) {
+    const Block& block = blocks_[b];
+    if (++walked > blocks_.size()) return fail("physical chain has a cycle");
+    if (block.state == State::kRecycled) return fail("recycled block %u is in the chain", b);
+    if (block.offset != expected_offset) {
+      return fail("block %u at offset %u, expected %u", b, block.offset, expected_offset);
+    }
+    if (block.size == 0 || block.size % granule_ != 0) {
+      return fail("block %u has size %u, not a positive multiple of %u", b, block.size, granule_);
+    }
+    if (block.prev_phys != prev) return fail("block %u prev_phys %u, expected %u", b, block.prev_phys, prev);
+    if (block.state == State::kFree) {
+      ++free_count;
+      if (prev != kNoBlock && blocks_[prev].state == State::kFree) {
+        return fail("free blocks %u and %u are adjacent (not coalesced)", prev, b);
+      }
+    } else {
+      ++used_count;
+      used += block.size;
+    }
+    expected_offset += block.size;
+    prev = b;
+  }
+  if (expected_offset != size_bytes_) {
+    return fail("blocks cover %u bytes, pool has %u", expected_offset, size_bytes_);
+  }
+  if (used != used_bytes_ || used_count != used_blocks_) {
+    return fail("counters say %u bytes in %u blocks, chain has %u in %u", used_bytes_,
+                used_blocks_, used, used_count);
+  }
+  uint64_t listed = 0;
+  for (int f = 0; f < kFirstLevelCount; ++f) {
+    bool first_bit = (first_level_bitmap_ >> f) & 1;
+    if (first_bit != (second_level_bitmaps_[f] != 0)) return fail("first-level bit %d wrong", f);
+    for (int s = 0; s < kSecondLevelCount; ++s) {
+      BlockId head = heads_[f][s];
+      if (((second_level_bitmaps_[f] >> s) & 1) != (head != kNoBlock)) {
+        return fail("second-level bit %d/%d wrong", f, s);
+      }
+      BlockId prev_free = kNoBlock;
+      for (BlockId b = head; b != kNoBlock; b = blocks_[b].next_free) {
+        if (++listed > blocks_.size()) return fail("free list %d/%d has a cycle", f, s);
+        if (blocks_[b].state != State::kFree) return fail("non-free block %u in list %d/%d", b, f, s);
+        ClassIndex cls = ClassOf(blocks_[b].size >> granule_log2_);
+        if (cls.first != f || cls.second != s) {
+          return fail("block %u of size %u is in list %d/%d, belongs in %d/%d", b,
+                      blocks_[b].size, f, s, cls.first, cls.second);
+        }
+        if (blocks_[b].prev_free != prev_free) return fail("block %u prev_free broken", b);
+        prev_free = b;
+      }
+    }
+  }
+  if (listed != free_count) return fail("%u blocks in free lists, %u free in chain", listed, free_count);
+  if (walked + recycled_ids_.size() != blocks_.size()) {
+    return fail("%u live + %u recycled block records != %u", walked, recycled_ids_.size(),
+                blocks_.size());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace memd

@@ -1,0 +1,129 @@
+// TlsfAllocator: an O(1) two-level segregated-fit allocator over an *offset
+// space* [0, size). It never touches the memory it manages: every byte of
+// metadata (block records, free lists, bitmaps) lives in this object, in the
+// daemon's private heap, so a client that scribbles over the shared segment
+// cannot corrupt it.
+//
+// Ownership: one per Pool, owned by it. Not thread-safe; Pool serializes calls
+// under its mutex.
+//
+// Granularity: every block offset and size is a multiple of `granule` (the pool
+// alignment, a power of two >= 8). A request of 0 bytes gets one granule.
+// Neighbouring free blocks are always coalesced.
+//
+// Classes: first level = floor(log2(units)), 32 second-level classes each
+// (Masmano et al., "TLSF: a new dynamic memory allocator for real-time
+// systems", 2004). Allocation rounds the request up to the next class so any
+// block in the chosen list fits (good fit in O(1)); if that finds nothing, the
+// request's own class is scanned, so a pool can be filled to the last block.
+#ifndef MEMD_SERVER_POOL_TLSF_ALLOCATOR_H_
+#define MEMD_SERVER_POOL_TLSF_ALLOCATOR_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace memd {
+
+class TlsfAllocator {
+ public:
+  using BlockId = uint32_t;
+  static constexpr BlockId kNoBlock = UINT32_MAX;
+
+  // REQUIRES: granule is a power of two >= 8; size_bytes >= granule.
+  // size_bytes is rounded down to a multiple of granule.
+  TlsfAllocator(uint64_t size_bytes, uint64_t granule);
+
+  TlsfAllocator(const TlsfAllocator&) = delete;
+  TlsfAllocator& operator=(const TlsfAllocator&) = delete;
+
+  // Returns a used block of at least max(size_bytes, 1) bytes, or nullopt when
+  // no free block is large enough. O(1) except at the fill-to-last fallback.
+  std::optional<BlockId> Allocate(uint64_t size_bytes);
+
+  // Returns the block to the free structure and coalesces it. O(1).
+  // REQUIRES: block is a used block returned by Allocate.
+  void Free(BlockId block);
+
+  // Grows (into a free right neighbour) or shrinks the block without moving
+  // its offset. Returns false, changing nothing, when it cannot grow in place.
+  bool ResizeInPlace(BlockId block, uint64_t size_bytes);
+
+  uint64_t offset(BlockId block) const { return blocks_[block].offset; }
+  uint64_t capacity(BlockId block) const { return blocks_[block].size; }
+  bool is_used(BlockId block) const {
+    return block < blocks_.size() && blocks_[block].state == State::kUsed;
+  }
+
+  uint64_t size_bytes() const { return size_bytes_; }
+  uint64_t granule() const { return granule_; }
+  uint64_t used_bytes() const { return used_bytes_; }
+  uint64_t free_bytes() const { return size_bytes_ - used_bytes_; }
+  uint64_t used_blocks() const { return used_blocks_; }
+  // Size of the largest free block; O(length of the top non-empty list).
+  uint64_t largest_free_bytes() const;
+
+  // Bytes the allocator would hand out for a request (rounded to granules).
+  uint64_t RoundUp(uint64_t size_bytes) const;
+
+  // Verifies every structural invariant: physical chain contiguous and
+  // covering [0, size), aligned, no two adjacent free blocks, every free block
+  // in exactly the list of its class, bitmaps matching the lists, counters
+  // matching the blocks. Returns INTERNAL naming the first violation.
+  absl::Status CheckInvariants() const;
+
+ private:
+  static constexpr int kSecondLevelLog2 = 5;
+  static constexpr int kSecondLevelCount = 1 << kSecondLevelLog2;  // 32
+  static constexpr int kFirstLevelCount = 64;
+
+  enum class State : uint8_t { kFree, kUsed, kRecycled };
+
+  // One block record: 40 bytes, daemon-private.
+  struct Block {
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    BlockId prev_phys = kNoBlock;
+    BlockId next_phys = kNoBlock;
+    BlockId prev_free = kNoBlock;  // doubly linked free list of the block's class
+    BlockId next_free = kNoBlock;
+    State state = State::kFree;
+  };
+
+  struct ClassIndex {
+    int first;
+    int second;
+  };
+
+  static ClassIndex ClassOf(uint64_t units);
+  ClassIndex ClassForRequest(uint64_t units) const;
+  BlockId FindFree(ClassIndex from) const;
+  BlockId ScanListForFit(ClassIndex cls, uint64_t size) const;
+
+  void InsertFree(BlockId block);
+  void RemoveFree(BlockId block);
+  BlockId NewBlock();
+  void RecycleBlock(BlockId block);
+  // Splits `block` so it keeps `size` bytes; the remainder becomes a new free
+  // block (coalesced with a free right neighbour and inserted in its list).
+  void SplitTail(BlockId block, uint64_t size);
+
+  const uint64_t granule_;
+  const int granule_log2_;
+  const uint64_t size_bytes_;
+  uint64_t used_bytes_ = 0;
+  uint64_t used_blocks_ = 0;
+
+  std::vector<Block> blocks_;
+  std::vector<BlockId> recycled_ids_;
+  uint64_t first_level_bitmap_ = 0;
+  std::array<uint32_t, kFirstLevelCount> second_level_bitmaps_{};
+  std::array<std::array<BlockId, kSecondLevelCount>, kFirstLevelCount> heads_;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_POOL_TLSF_ALLOCATOR_H_

@@ -1,0 +1,33 @@
+// MemoryService: the gRPC Memory service. Each Session stream gets a
+// SessionReactor (callback API, no thread per client) that reads requests,
+// hands them to a SessionHandler and queues the responses.
+//
+// Ownership: owned by the Daemon; must outlive the grpc::Server. Thread-safe.
+#ifndef MEMD_SERVER_SERVICE_MEMORY_SERVICE_H_
+#define MEMD_SERVER_SERVICE_MEMORY_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "listen/peer_table.h"
+#include "memd/v1/memd.grpc.pb.h"
+#include "pool/pool_registry.h"
+
+namespace memd {
+
+class MemoryService final : public v1::Memory::CallbackService {
+ public:
+  MemoryService(const PoolRegistry& pools, const PeerTable& peers) : pools_(pools), peers_(peers) {}
+
+  grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  const PoolRegistry& pools_;
+  const PeerTable& peers_;
+  std::atomic<uint64_t> next_session_id_{1};
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_SERVICE_MEMORY_SERVICE_H_

@@ -1,0 +1,119 @@
+#include "service/session_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "service/status_convert.h"
+
+namespace memd {
+namespace {
+
+void FillBuffer(const BufferInfo& info, v1::BufferInfo* out) {
+  out->set_handle(info.handle);
+  out->set_offset_bytes(info.offset_bytes);
+  out->set_size_bytes(info.size_bytes);
+  out->set_capacity_bytes(info.capacity_bytes);
+}
+
+constexpr size_t kMaxClientNameBytes = 64;
+
+}  // namespace
+
+SessionHandler::SessionHandler(const PoolRegistry& pools, uint64_t session_id,
+                               std::optional<PeerCredentials> peer, std::string description)
+    : pools_(pools), session_id_(session_id), peer_(peer), description_(std::move(description)) {}
+
+SessionHandler::~SessionHandler() { Close(); }
+
+void SessionHandler::Close() {
+  if (closed_) return;
+  closed_ = true;
+  if (pool_ == nullptr) return;
+  uint64_t released = pool_->ReleaseAll(refs_);
+  pool_->SessionClosed();
+  spdlog::debug("session {} ({}) closed; released {} references in pool '{}'", session_id_,
+                description_, released, pool_->name());
+}
+
+absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachResponse* out) {
+  if (pool_ != nullptr) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "session %u is already attached to pool '%s'", session_id_, pool_->name()));
+  }
+  if (attach.client_name().size() > kMaxClientNameBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "client_name is %u bytes; the limit is %u", attach.client_name().size(), kMaxClientNameBytes));
+  }
+  Pool* pool = pools_.Find(attach.pool());
+  if (pool == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& p : pools_.pools()) names.push_back(p->name());
+    return absl::NotFoundError(absl::StrFormat("no pool named '%s' (this daemon has: %s)",
+                                               attach.pool(), absl::StrJoin(names, ", ")));
+  }
+  pool_ = pool;
+  pool_->SessionOpened();
+  out->set_session_id(session_id_);
+  v1::PoolInfo* info = out->mutable_pool();
+  info->set_name(pool->name());
+  info->set_shm_name(pool->shm_name());
+  info->set_size_bytes(pool->size_bytes());
+  info->set_alignment_bytes(pool->alignment_bytes());
+  info->set_max_alloc_bytes(pool->max_alloc_bytes());
+  info->set_index(pool->index());
+  spdlog::debug("session {} ({}, name '{}') attached to pool '{}'", session_id_, description_,
+                attach.client_name(), pool->name());
+  return absl::OkStatus();
+}
+
+void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionResponse* response) {
+  response->set_request_id(request.request_id());
+  absl::Status status;
+  if (closed_) {
+    status = absl::FailedPreconditionError("session is closed");
+  } else if (request.has_attach()) {
+    status = Attach(request.attach(), response->mutable_attach());
+  } else if (pool_ == nullptr) {
+    status = absl::FailedPreconditionError(
+        "the first request of a session must be attach (name the pool to use)");
+  } else {
+    switch (request.op_case()) {
+      case v1::SessionRequest::kAllocate: {
+        auto info = pool_->Allocate(refs_, request.allocate().size_bytes(), request.allocate().zero());
+        status = info.status();
+        if (info.ok()) FillBuffer(*info, response->mutable_buffer());
+        break;
+      }
+      case v1::SessionRequest::kRealloc: {
+        auto info = pool_->Realloc(refs_, request.realloc().handle(), request.realloc().size_bytes());
+        status = info.status();
+        if (info.ok()) FillBuffer(*info, response->mutable_buffer());
+        break;
+      }
+      case v1::SessionRequest::kRetain: {
+        auto info = pool_->Retain(refs_, request.retain().handle());
+        status = info.status();
+        if (info.ok()) FillBuffer(*info, response->mutable_buffer());
+        break;
+      }
+      case v1::SessionRequest::kRelease: {
+        auto freed = pool_->Release(refs_, request.release().handle());
+        status = freed.status();
+        if (freed.ok()) response->mutable_release()->set_freed(*freed);
+        break;
+      }
+      default:
+        status = absl::InvalidArgumentError(absl::StrFormat(
+            "request %u carries no operation (op field %d unknown to this daemon)",
+            request.request_id(), static_cast<int>(request.op_case())));
+    }
+  }
+  if (!status.ok()) {
+    spdlog::debug("session {}: request {} failed: {}", session_id_, request.request_id(),
+                  status.ToString());
+  }
+  SetResponseStatus(status, response);
+}
+
+}  // namespace memd

@@ -1,0 +1,53 @@
+// SessionHandler: the protocol logic of one client session, free of gRPC
+// plumbing: the first request attaches to a pool, later ones are memory
+// operations on it. Close() (or destruction) releases every reference the
+// session still holds: that is how a crashed client's memory comes back.
+//
+// Ownership: owned by its SessionReactor. Not thread-safe: the reactor calls
+// it from one gRPC thread at a time (reads are never concurrent).
+#ifndef MEMD_SERVER_SERVICE_SESSION_HANDLER_H_
+#define MEMD_SERVER_SERVICE_SESSION_HANDLER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "listen/peer_table.h"
+#include "memd/v1/memd.pb.h"
+#include "pool/pool.h"
+#include "pool/pool_registry.h"
+
+namespace memd {
+
+class SessionHandler {
+ public:
+  // `peer` is empty for TCP peers. `description` names the peer in logs.
+  SessionHandler(const PoolRegistry& pools, uint64_t session_id,
+                 std::optional<PeerCredentials> peer, std::string description);
+  ~SessionHandler();
+
+  SessionHandler(const SessionHandler&) = delete;
+  SessionHandler& operator=(const SessionHandler&) = delete;
+
+  void Handle(const v1::SessionRequest& request, v1::SessionResponse* response);
+
+  // Releases everything; later requests get FAILED_PRECONDITION. Idempotent.
+  void Close();
+
+  uint64_t session_id() const { return session_id_; }
+
+ private:
+  absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);
+
+  const PoolRegistry& pools_;
+  const uint64_t session_id_;
+  const std::optional<PeerCredentials> peer_;
+  const std::string description_;
+  Pool* pool_ = nullptr;  // set by Attach; pools outlive sessions
+  SessionRefs refs_;      // guarded by pool_'s mutex (see SessionRefs)
+  bool closed_ = false;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_SERVICE_SESSION_HANDLER_H_

@@ -1,0 +1,69 @@
+#include "service/session_reactor.h"
+
+namespace memd {
+
+SessionReactor::SessionReactor(const PoolRegistry& pools, uint64_t session_id,
+                               std::optional<PeerCredentials> peer, std::string description)
+    : handler_(pools, session_id, peer, std::move(description)) {
+  StartRead(&request_);
+}
+
+void SessionReactor::OnReadDone(bool ok) {
+  if (!ok) {
+    // Client half-closed, died or the connection dropped: give its memory
+    // back now, not when the last queued response is flushed.
+    handler_.Close();
+    absl::MutexLock lock(&mu_);
+    reads_done_ = true;
+    PumpLocked();
+    return;
+  }
+  v1::SessionResponse response;
+  handler_.Handle(request_, &response);
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(response));
+  PumpLocked();
+  if (queue_.size() >= kMaxQueuedResponses) {
+    read_paused_ = true;  // resumed by OnWriteDone
+  } else {
+    StartRead(&request_);
+  }
+}
+
+void SessionReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  writing_ = false;
+  queue_.pop_front();
+  if (!ok) {
+    queue_.clear();  // the stream is broken; OnReadDone(false) or OnDone follows
+    return;
+  }
+  if (read_paused_ && !reads_done_ && queue_.size() < kMaxQueuedResponses / 2) {
+    read_paused_ = false;
+    StartRead(&request_);
+  }
+  PumpLocked();
+}
+
+void SessionReactor::PumpLocked() {
+  if (writing_ || finished_) return;
+  if (!queue_.empty()) {
+    writing_ = true;
+    StartWrite(&queue_.front());
+  } else if (reads_done_) {
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+}
+
+// Cancellation (client gone) also fails the outstanding read, and OnReadDone
+// releases the session there; OnCancel may run concurrently with it, so it
+// must not touch the handler.
+void SessionReactor::OnCancel() {}
+
+void SessionReactor::OnDone() {
+  handler_.Close();
+  delete this;
+}
+
+}  // namespace memd

@@ -1,0 +1,17 @@
+#include "service/status_convert.h"
+
+#include <string>
+
+namespace memd {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+void SetResponseStatus(const absl::Status& status, v1::SessionResponse* response) {
+  response->set_status_code(static_cast<int32_t>(status.code()));
+  if (!status.ok()) response->set_status_message(std::string(status.message()));
+}
+
+}  // namespace memd

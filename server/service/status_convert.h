@@ -1,0 +1,19 @@
+// The one place where absl::Status crosses into the wire formats.
+#ifndef MEMD_SERVER_SERVICE_STATUS_CONVERT_H_
+#define MEMD_SERVER_SERVICE_STATUS_CONVERT_H_
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "memd/v1/memd.pb.h"
+
+namespace memd {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Fills status_code/status_message of a session response.
+void SetResponseStatus(const absl::Status& status, v1::SessionResponse* response);
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_SERVICE_STATUS_CONVERT_H_

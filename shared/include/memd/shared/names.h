@@ -1,0 +1,29 @@
+// Names of instances and pools, and the shared-memory objects derived from them.
+#ifndef MEMD_SHARED_NAMES_H_
+#define MEMD_SHARED_NAMES_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace memd {
+
+inline constexpr size_t kMaxNameBytes = 64;
+inline constexpr std::string_view kDefaultInstance = "memd";
+inline constexpr std::string_view kDefaultPool = "default";
+
+// Accepts 1..64 characters from [A-Za-z0-9_-]. The dot is excluded so that
+// "<instance>.<pool>" object names can never collide across instances.
+// `what` names the kind in the error ("pool name", "instance name").
+absl::Status ValidateName(std::string_view what, std::string_view name);
+
+// "/memd.<instance>.<pool>": the POSIX shared-memory object of a pool.
+std::string PoolObjectName(std::string_view instance, std::string_view pool);
+
+// "memd.<instance>.": every object of one instance starts with this (no slash).
+std::string InstanceObjectPrefix(std::string_view instance);
+
+}  // namespace memd
+
+#endif  // MEMD_SHARED_NAMES_H_
