@@ -116,7 +116,9 @@ int Daemon::Run() {
 void Daemon::Shutdown() {
   for (auto& listener : listeners_) listener->Stop();
   if (server_) {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    // Session streams never end by themselves, so any deadline would be used
+    // up in full; 100 ms lets in-flight unary calls (stats) complete.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     server_->Wait();
     server_.reset();
   }

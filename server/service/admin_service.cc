@@ -32,4 +32,19 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* context,
+                                                   const v1::CheckPoolsRequest* request,
+                                                   v1::CheckPoolsResponse* response) {
+  for (const auto& pool : pools_.pools()) {
+    absl::Status status = pool->CheckInvariants();
+    v1::PoolCheck* out = response->add_pools();
+    out->set_name(pool->name());
+    out->set_ok(status.ok());
+    if (!status.ok()) out->set_error(std::string(status.message()));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 }  // namespace memd

@@ -19,6 +19,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* CheckPools(grpc::CallbackServerContext* context,
+                                       const v1::CheckPoolsRequest* request,
+                                       v1::CheckPoolsResponse* response) override;
 
  private:
   const PoolRegistry& pools_;

@@ -1,0 +1,110 @@
+// The memd process itself: flags, shared-memory objects, sockets, restarts.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <gtest/gtest.h>
+
+#include "daemon_env.h"
+#include "memd/client.h"
+
+namespace memd::testing {
+namespace {
+
+namespace bip = boost::interprocess;
+
+bool ShmExists(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
+
+TEST(DaemonTest, BadFlagsExitWithCode2AndAMessage) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--pool", "novalue"},          {"--pool", "x=12XB"},      {"--pool", "a.b=1MiB"},
+      {"--alignment", "48"},          {"--alignment", "0"},      {"--pool", "p=1MiB", "--pool", "p=2MiB"},
+      {"--listen", "nonsense"},       {"--unknown-flag"},        {"--instance", "bad/name"},
+      {"--max-alloc", "0"},           {"--log-level", "loud"},   {"--socket-mode", "999"},
+  };
+  for (auto args : bad) {
+    args.insert(args.begin(), MemdBinary());
+    auto [code, out] = RunCommand(args);
+    EXPECT_EQ(code, 2) << args[1] << " " << (args.size() > 2 ? args[2] : "");
+  }
+  auto [code, out] = RunCommand({MemdBinary(), "--help"});
+  EXPECT_EQ(code, 0);
+  for (const char* flag : {"--listen", "--pool", "--instance", "--alignment", "--max-alloc", "--log-level"}) {
+    EXPECT_NE(out.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(DaemonTest, CreatesPrivateObjectsAndRemovesEverythingOnSigterm) {
+  auto daemon = std::make_unique<DaemonEnv>(DaemonOptions{.pools = {"a=1MiB", "b=2MiB"}});
+  ASSERT_TRUE(daemon->ok());
+  std::string a = "memd." + daemon->instance() + ".a";
+  std::string b = "memd." + daemon->instance() + ".b";
+  ASSERT_TRUE(ShmExists(a));
+  ASSERT_TRUE(ShmExists(b));
+  struct stat st {};
+  ASSERT_EQ(stat(("/dev/shm/" + a).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 1 << 20);
+  ASSERT_EQ(stat(daemon->socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  std::optional<int> status = daemon->Stop(SIGTERM);
+  ASSERT_TRUE(status && WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  EXPECT_FALSE(ShmExists(a));
+  EXPECT_FALSE(ShmExists(b));
+  EXPECT_FALSE(std::filesystem::exists(daemon->socket_path()));
+}
+
+TEST(DaemonTest, RestartAfterKill9ReplacesOwnStaleObjectsButNotOtherInstances) {
+  DaemonEnv other;  // another instance on the same machine
+  ASSERT_TRUE(other.ok());
+  std::string other_object = "memd." + other.instance() + ".default";
+  DaemonEnv daemon({.pools = {"default=1MiB"}, .instance = UniqueInstanceName()});
+  ASSERT_TRUE(daemon.ok());
+  daemon.Stop(SIGKILL);
+  ASSERT_TRUE(ShmExists("memd." + daemon.instance() + ".default")) << "kill -9 leaves it";
+  ASSERT_TRUE(daemon.Restart()) << "stale objects and socket must not block a restart";
+  EXPECT_TRUE(ShmExists(other_object));
+  auto client = Client::Connect({.address = other.address()});
+  ASSERT_TRUE(client.ok());
+  EXPECT_TRUE((*client)->Allocate(100).ok());
+}
+
+TEST(DaemonTest, RefusesToStealALiveDaemonsSocket) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto [code, out] = RunCommand({MemdBinary(), "--listen", daemon.address(), "--instance",
+                                 UniqueInstanceName(), "--pool", "p=1MiB"});
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(daemon.Stats().pools_size(), 1) << "the first daemon still serves";
+}
+
+TEST(DaemonTest, RefusesToStartWhenShmCannotHoldThePools) {
+  auto [code, out] = RunCommand({MemdBinary(), "--listen", "unix:///tmp/memd-noroom-" +
+                                 std::to_string(getpid()) + ".sock", "--instance",
+                                 UniqueInstanceName(), "--pool", "huge=64TiB"});
+  EXPECT_EQ(code, 1);
+}
+
+TEST(DaemonTest, TwoInstancesCoexistWithTheSamePoolNames) {
+  DaemonEnv first({.pools = {"video=1MiB"}});
+  DaemonEnv second({.pools = {"video=2MiB"}});
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first.PoolStats("video").size_bytes(), 1u << 20);
+  EXPECT_EQ(second.PoolStats("video").size_bytes(), 2u << 20);
+}
+
+TEST(DaemonTest, AttachToUnknownPoolIsNotFoundNamingThePools) {
+  DaemonEnv daemon({.pools = {"video=1MiB", "audio=1MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .pool = "nope"});
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(client.status().message().find("video, audio"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace memd::testing

@@ -1,0 +1,134 @@
+#include "daemon_env.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+namespace memd::testing {
+
+std::string MemdBinary() { return MEMD_BINARY; }
+std::string MemctlBinary() { return MEMCTL_BINARY; }
+std::string TestClientBinary() { return MEMD_TEST_CLIENT_BINARY; }
+
+std::string UniqueInstanceName() {
+  static std::atomic<int> counter{0};
+  return "memd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return condition();
+}
+
+DaemonEnv::DaemonEnv(DaemonOptions options) : options_(std::move(options)) {
+  char tmpl[] = "/tmp/memd-test-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  socket_path_ = dir_ + "/memd.sock";
+  address_ = "unix://" + socket_path_;
+  instance_ = options_.instance.empty() ? UniqueInstanceName() : options_.instance;
+  ok_ = Start();
+}
+
+DaemonEnv::~DaemonEnv() {
+  Stop(SIGTERM);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+bool DaemonEnv::Start() {
+  std::vector<std::string> argv = {MemdBinary(), "--listen", address_, "--instance", instance_,
+                                   "--log-level", "warn"};
+  for (const auto& pool : options_.pools) {
+    argv.push_back("--pool");
+    argv.push_back(pool);
+  }
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  process_ = std::make_unique<Subprocess>(argv);
+  // A channel made before the socket exists would sit in gRPC's reconnect
+  // backoff (1 s and growing): wait for the socket, then use a fresh channel.
+  if (!WaitFor([&] { return std::filesystem::exists(socket_path_); }, std::chrono::seconds(10))) {
+    return false;
+  }
+  // The socket file may still be a dead predecessor's: retry quickly.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  admin_ = v1::Admin::NewStub(grpc::CreateCustomChannel(
+      "unix:" + socket_path_, grpc::InsecureChannelCredentials(), args));
+  return WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+        v1::GetStatsResponse r;
+        return admin_->GetStats(&ctx, v1::GetStatsRequest(), &r).ok();
+      },
+      std::chrono::seconds(10));
+}
+
+bool DaemonEnv::Restart() {
+  ok_ = Start();
+  return ok_;
+}
+
+std::optional<int> DaemonEnv::Stop(int signal) {
+  if (!process_) return std::nullopt;
+  process_->Kill(signal);
+  std::optional<int> status = process_->Wait(std::chrono::seconds(10));
+  if (!status) {
+    process_->Kill(SIGKILL);
+    status = process_->Wait();
+  }
+  process_.reset();
+  return status;
+}
+
+std::map<std::string, std::string> DaemonEnv::ClientEnv(const std::string& pool) const {
+  return {{"MEMD_ADDRESS", address_}, {"MEMD_POOL", pool}};
+}
+
+v1::GetStatsResponse DaemonEnv::Stats() const {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetStatsResponse response;
+  grpc::Status status = admin_->GetStats(&ctx, v1::GetStatsRequest(), &response);
+  if (!status.ok()) return v1::GetStatsResponse();
+  return response;
+}
+
+v1::PoolStats DaemonEnv::PoolStats(const std::string& pool) const {
+  v1::GetStatsResponse stats = Stats();
+  for (const auto& p : stats.pools()) {
+    if (p.name() == pool) return p;
+  }
+  v1::PoolStats missing;
+  missing.set_name("<missing: daemon unreachable or no such pool>");
+  missing.set_used_bytes(UINT64_MAX);
+  missing.set_live_buffers(UINT64_MAX);
+  return missing;
+}
+
+std::string DaemonEnv::CheckPools() const {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::CheckPoolsResponse response;
+  grpc::Status status = admin_->CheckPools(&ctx, v1::CheckPoolsRequest(), &response);
+  if (!status.ok()) return "CheckPools RPC failed: " + status.error_message();
+  std::string errors;
+  for (const auto& p : response.pools()) {
+    if (!p.ok()) errors += p.name() + ": " + p.error() + "\n";
+  }
+  return errors;
+}
+
+}  // namespace memd::testing
