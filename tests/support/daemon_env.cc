@@ -2,7 +2,11 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <atomic>
 #include <filesystem>
@@ -19,6 +23,16 @@ std::string TestClientBinary() { return MEMD_TEST_CLIENT_BINARY; }
 std::string UniqueInstanceName() {
   static std::atomic<int> counter{0};
   return "memd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+bool SocketAccepts(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
 }
 
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
@@ -54,18 +68,12 @@ bool DaemonEnv::Start() {
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   process_ = std::make_unique<Subprocess>(argv);
-  // A channel made before the socket exists would sit in gRPC's reconnect
-  // backoff (1 s and growing): wait for the socket, then use a fresh channel.
-  if (!WaitFor([&] { return std::filesystem::exists(socket_path_); }, std::chrono::seconds(10))) {
-    return false;
-  }
-  // The socket file may still be a dead predecessor's: retry quickly.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  admin_ = v1::Admin::NewStub(grpc::CreateCustomChannel(
-      "unix:" + socket_path_, grpc::InsecureChannelCredentials(), args));
+  // A channel that fails to connect sits in gRPC's reconnect backoff (1 s and
+  // growing), and the socket file may be a killed predecessor's: wait until
+  // the socket accepts, then make the channel.
+  if (!WaitFor([&] { return SocketAccepts(socket_path_); }, std::chrono::seconds(10))) return false;
+  admin_ = v1::Admin::NewStub(
+      grpc::CreateChannel("unix:" + socket_path_, grpc::InsecureChannelCredentials()));
   return WaitFor(
       [&] {
         grpc::ClientContext ctx;

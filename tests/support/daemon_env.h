@@ -66,6 +66,9 @@ class DaemonEnv {
   bool ok_ = false;
 };
 
+// True when something accepts connections on the Unix socket at `path`.
+bool SocketAccepts(const std::string& path);
+
 // Polls `condition` every 5 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(5));

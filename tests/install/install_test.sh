@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs the build into a temporary prefix and checks what a user gets:
+# bin/memd, bin/memctl, libmemd.so with a versioned SONAME, headers, the CMake
+# package (find_package(memd) -> memd::client from C and C++), memd.pc for
+# pkg-config, and loading libmemd from Python ctypes. Then runs the installed
+# daemon and has the consumer programs share a buffer through it.
+# Usage: install_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1 src=$2
+work=$(mktemp -d)
+prefix=$work/prefix
+memd_pid=""
+cleanup() { [[ -n $memd_pid ]] && kill "$memd_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cmake --install "$build" --prefix "$prefix" > "$work/install.log"
+for f in bin/memd bin/memctl include/memd/memd.h include/memd/client.h lib/pkgconfig/memd.pc \
+         lib/cmake/memd/memdConfig.cmake lib/libmemd.so; do
+  [[ -e $prefix/$f ]] || fail "missing $f after install"
+done
+soname=$(objdump -p "$prefix/lib/libmemd.so" | awk '/SONAME/ {print $2}')
+[[ $soname =~ ^libmemd\.so\.[0-9]+$ ]] || fail "SONAME is '$soname', want libmemd.so.N"
+
+# find_package(memd CONFIG) from C and C++.
+cmake -S "$src/examples/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$prefix" > "$work/consumer.log"
+cmake --build "$work/consumer" > "$work/consumer-build.log"
+
+# pkg-config, plain C compiler.
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+cc "$src/examples/consumer/share.c" $(pkg-config --cflags --libs memd) -o "$work/share_pc"
+
+# The installed daemon on a private socket and instance.
+sock=$work/memd.sock
+instance=memd-install-$$
+"$prefix/bin/memd" --listen "unix://$sock" --instance "$instance" --pool default=8MiB --log-level warn &
+memd_pid=$!
+for _ in $(seq 200); do "$prefix/bin/memctl" --address "unix://$sock" health >/dev/null 2>&1 && break; sleep 0.05; done
+"$prefix/bin/memctl" --address "unix://$sock" health > /dev/null || fail "installed memd did not become healthy"
+export MEMD_ADDRESS=unix://$sock LD_LIBRARY_PATH=$prefix/lib
+
+# C producer (CMake build) -> C consumer (pkg-config build), in place.
+coproc PRODUCER { "$work/consumer/share_c" put "frame-0042"; }
+read -r handle <&"${PRODUCER[0]}"
+[[ $handle =~ ^[0-9]+$ ]] || fail "producer printed '$handle', not a handle"
+got=$("$work/share_pc" get "$handle")
+[[ $got == frame-0042 ]] || fail "consumer read '$got'"
+echo go >&"${PRODUCER[1]}"
+wait "$PRODUCER_PID" || fail "producer failed"
+
+"$work/consumer/share_cpp" | grep -q "allocated handle" || fail "C++ consumer failed"
+
+# Python ctypes.
+python3 - "$prefix/lib/libmemd.so" <<'PY' || fail "ctypes check failed"
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.memd_malloc.restype = ctypes.c_void_p
+lib.memd_malloc.argtypes = [ctypes.c_size_t]
+lib.memd_handle.restype = ctypes.c_uint64
+lib.memd_handle.argtypes = [ctypes.c_void_p]
+lib.memd_free.argtypes = [ctypes.c_void_p]
+assert lib.memd_init(None, None) == 0
+p = lib.memd_malloc(100)
+assert p and p % 64 == 0, p
+ctypes.memset(p, 7, 100)
+assert lib.memd_handle(p) != 0
+lib.memd_free(p)
+lib.memd_uninit()
+PY
+
+used=$("$prefix/bin/memctl" --address "unix://$sock" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pools"][0]["used_bytes"])')
+[[ $used == 0 ]] || fail "used_bytes is $used after every consumer exited"
+echo "install test passed"
