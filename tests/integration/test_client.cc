@@ -8,7 +8,19 @@
 //   check HANDLE SIZE BYTE NEW  retain HANDLE, verify SIZE bytes equal BYTE, fill
 //                               them with NEW, release; print "ok" (exit 0) or why (exit 1)
 //   scribble BYTE               map the pool and overwrite the whole segment
+//   survivor COUNT SIZE         allocate COUNT buffers (buffer i filled with byte i),
+//                               print their handles and "ready"; then keep allocating,
+//                               freeing and verifying until stdin EOF; print
+//                               "ok <ops>" or the first failure
+//   churn SEED HANDLE...        random allocate / fill / realloc / retain (of the
+//                               given shared handles, verifying they are unchanged) /
+//                               free, forever: a victim to be killed at a random point
+#include <poll.h>
+
 #include <cstdio>
+#include <random>
+#include <vector>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -77,6 +89,77 @@ int main(int argc, char** argv) {
     std::memset((*client)->base(), std::atoi(argv[2]), (*client)->pool().size_bytes);
     std::cout << "done" << std::endl;
     return 0;
+  }
+  if (cmd == "survivor" && argc == 4) {
+    long count = std::atol(argv[2]);
+    size_t size = std::strtoull(argv[3], nullptr, 0);
+    std::vector<uint8_t*> mine;
+    for (long i = 0; i < count; ++i) {
+      auto* p = static_cast<uint8_t*>(memd_malloc(size));
+      if (p == nullptr) return Fail(memd_last_error());
+      std::memset(p, static_cast<int>(i & 0xff), size);
+      mine.push_back(p);
+      std::cout << "handle " << memd_handle(p) << std::endl;
+    }
+    std::cout << "ready" << std::endl;
+    long ops = 0;
+    pollfd in{0, POLLIN, 0};
+    while (poll(&in, 1, 1) == 0) {
+      void* tmp = memd_malloc(4096 + static_cast<size_t>(ops % 8192));
+      if (tmp == nullptr) return Fail(std::string("served no more: ") + memd_last_error());
+      memd_free(tmp);
+      for (long i = 0; i < count; ++i) {
+        if (mine[i][0] != (i & 0xff) || mine[i][size - 1] != (i & 0xff)) {
+          return Fail("buffer " + std::to_string(i) + " changed");
+        }
+      }
+      ++ops;
+    }
+    for (auto* p : mine) memd_free(p);
+    std::cout << "ok " << ops << std::endl;
+    return 0;
+  }
+  if (cmd == "churn" && argc >= 3) {
+    std::mt19937 rng(static_cast<uint32_t>(std::strtoul(argv[2], nullptr, 0)));
+    std::vector<uint64_t> shared;
+    for (int i = 3; i < argc; ++i) shared.push_back(std::strtoull(argv[i], nullptr, 0));
+    std::vector<std::pair<uint8_t*, size_t>> own;
+    std::vector<std::pair<uint8_t*, uint8_t>> retained;  // pointer, expected first byte
+    std::uniform_real_distribution<double> log_size(0, 20);
+    std::cout << "started" << std::endl;
+    while (true) {
+      int op = static_cast<int>(rng() % 10);
+      if (op < 4 || own.empty()) {
+        size_t size = static_cast<size_t>(std::exp2(log_size(rng)));
+        auto* p = static_cast<uint8_t*>(memd_malloc(size));
+        if (p != nullptr) {
+          std::memset(p, 0x3c, size);
+          own.emplace_back(p, size);
+        }
+      } else if (op < 6 && !shared.empty()) {
+        uint64_t h = shared[rng() % shared.size()];
+        size_t size = 0;
+        auto* p = static_cast<uint8_t*>(memd_retain(h, &size));
+        if (p != nullptr) retained.emplace_back(p, p[0]);
+      } else if (op < 8) {
+        auto& [p, size] = own[rng() % own.size()];
+        size_t new_size = static_cast<size_t>(std::exp2(log_size(rng)));
+        if (auto* q = static_cast<uint8_t*>(memd_realloc(p, new_size))) {
+          p = q;
+          size = new_size;
+        }
+      } else {
+        size_t i = rng() % own.size();
+        memd_free(own[i].first);
+        own.erase(own.begin() + static_cast<long>(i));
+        if (!retained.empty()) {
+          auto [p, first] = retained.back();
+          if (p[0] != first) return Fail("shared buffer changed under a reader");
+          memd_free(p);
+          retained.pop_back();
+        }
+      }
+    }
   }
   return Fail("unknown command or wrong argument count");
 }

@@ -1,0 +1,295 @@
+// Every malformed request on the wire gets a specific status and a message
+// naming the value and the limit, changes nothing, and leaves the daemon
+// serving. One test per row of docs/errors.md.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "daemon_env.h"
+#include "memd/shared/handle.h"
+#include "memd/v1/memd.grpc.pb.h"
+
+namespace memd::testing {
+namespace {
+
+using v1::SessionRequest;
+using v1::SessionResponse;
+
+// A raw session stream, no client library in between.
+class RawSession {
+ public:
+  // `deadline` bounds the whole stream (a blocked Write returns false then).
+  explicit RawSession(const std::string& address,
+                      std::chrono::milliseconds deadline = std::chrono::minutes(5)) {
+    context_.set_deadline(std::chrono::system_clock::now() + deadline);
+    channel_ = grpc::CreateChannel("unix:" + address.substr(7), grpc::InsecureChannelCredentials());
+    stub_ = v1::Memory::NewStub(channel_);
+    stream_ = stub_->Session(&context_);
+  }
+  ~RawSession() { Finish(); }
+  // Half-closes, drains and returns the stream's status; once only.
+  grpc::Status Finish() {
+    if (finished_) return status_;
+    finished_ = true;
+    stream_->WritesDone();
+    SessionResponse r;
+    while (stream_->Read(&r)) {
+    }
+    status_ = stream_->Finish();
+    return status_;
+  }
+  SessionResponse Call(SessionRequest request) {
+    request.set_request_id(++id_);
+    SessionResponse response;
+    if (!stream_->Write(request) || !stream_->Read(&response)) {
+      response.set_status_code(-1);
+      response.set_status_message("stream broken");
+    }
+    EXPECT_EQ(response.request_id(), id_);
+    return response;
+  }
+  SessionResponse Attach(const std::string& pool) {
+    SessionRequest r;
+    r.mutable_attach()->set_pool(pool);
+    return Call(r);
+  }
+  SessionResponse Allocate(uint64_t size) {
+    SessionRequest r;
+    r.mutable_allocate()->set_size_bytes(size);
+    return Call(r);
+  }
+  SessionResponse Retain(uint64_t handle) {
+    SessionRequest r;
+    r.mutable_retain()->set_handle(handle);
+    return Call(r);
+  }
+  SessionResponse Release(uint64_t handle) {
+    SessionRequest r;
+    r.mutable_release()->set_handle(handle);
+    return Call(r);
+  }
+  SessionResponse Realloc(uint64_t handle, uint64_t size) {
+    SessionRequest r;
+    r.mutable_realloc()->set_handle(handle);
+    r.mutable_realloc()->set_size_bytes(size);
+    return Call(r);
+  }
+  grpc::ClientReaderWriter<SessionRequest, SessionResponse>& stream() { return *stream_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Memory::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<SessionRequest, SessionResponse>> stream_;
+  uint64_t id_ = 0;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+constexpr int kInvalidArgument = 3, kNotFound = 5, kResourceExhausted = 8, kFailedPrecondition = 9;
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  BadInputTest() : daemon_({.pools = {"default=1MiB", "other=1MiB"}, .extra_args = {"--max-alloc", "512KiB"}}) {}
+  void SetUp() override {
+    ASSERT_TRUE(daemon_.ok());
+    ASSERT_EQ(session_.Attach("default").status_code(), 0);
+    before_ = daemon_.PoolStats();
+  }
+  // The row's promise: nothing changed and the daemon still serves.
+  void ExpectNothingChanged() {
+    v1::PoolStats after = daemon_.PoolStats();
+    EXPECT_EQ(after.used_bytes(), before_.used_bytes());
+    EXPECT_EQ(after.live_buffers(), before_.live_buffers());
+    EXPECT_EQ(daemon_.CheckPools(), "");
+    EXPECT_EQ(session_.Allocate(10).status_code(), 0) << "session still served";
+    before_ = daemon_.PoolStats();  // that allocation is the new baseline
+  }
+  static void ExpectError(const SessionResponse& r, int code, const std::string& text) {
+    EXPECT_EQ(r.status_code(), code) << r.status_message();
+    EXPECT_NE(r.status_message().find(text), std::string::npos) << r.status_message();
+  }
+  uint64_t Allocated(uint64_t size) {
+    SessionResponse r = session_.Allocate(size);
+    EXPECT_EQ(r.status_code(), 0) << r.status_message();
+    before_ = daemon_.PoolStats();
+    return r.buffer().handle();
+  }
+
+  DaemonEnv daemon_;
+  RawSession session_{daemon_.address()};
+  v1::PoolStats before_;
+};
+
+TEST_F(BadInputTest, E01_SizeAboveMaxAlloc) {
+  ExpectError(session_.Allocate(512 * 1024 + 1), kInvalidArgument, "exceeds max_alloc 512.0 KiB (524288 bytes)");
+  ExpectNothingChanged();
+}
+
+TEST(BadInputPoolSize, E02_SizeAbovePoolSize) {
+  DaemonEnv daemon({.pools = {"default=1MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  RawSession s(daemon.address());
+  s.Attach("default");
+  SessionResponse r = s.Allocate(2 << 20);
+  EXPECT_EQ(r.status_code(), kInvalidArgument);
+  EXPECT_NE(r.status_message().find("exceeds the size 1.0 MiB (1048576 bytes) of pool 'default'"),
+            std::string::npos) << r.status_message();
+  EXPECT_EQ(daemon.PoolStats().used_bytes(), 0u);
+}
+
+TEST_F(BadInputTest, E03_SizeAboveLargestFreeBlock) {
+  Allocated(512 * 1024);
+  Allocated(400 * 1024);
+  ExpectError(session_.Allocate(200 * 1024), kResourceExhausted, "largest free block is");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E04_UnknownPool) {
+  RawSession other(daemon_.address());
+  ExpectError(other.Attach("nope"), kNotFound, "no pool named 'nope' (this daemon has: default, other)");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E05_OperationBeforeAttach) {
+  RawSession other(daemon_.address());
+  ExpectError(other.Allocate(10), kFailedPrecondition, "first request of a session must be attach");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E06_SecondAttach) {
+  ExpectError(session_.Attach("other"), kFailedPrecondition, "already attached to pool 'default'");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E07_OversizedClientName) {
+  RawSession other(daemon_.address());
+  SessionRequest r;
+  r.mutable_attach()->set_pool("default");
+  r.mutable_attach()->set_client_name(std::string(65, 'n'));
+  ExpectError(other.Call(r), kInvalidArgument, "client_name is 65 bytes; the limit is 64");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E08_NeverIssuedHandle) {
+  ExpectError(session_.Retain(EncodeHandle({0, 1, 4242})), kNotFound, "was never issued");
+  ExpectError(session_.Retain(0), kNotFound, "was never issued");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E09_StaleHandle) {
+  uint64_t h = Allocated(100);
+  ASSERT_EQ(session_.Release(h).status_code(), 0);
+  before_ = daemon_.PoolStats();
+  ExpectError(session_.Retain(h), kNotFound, "was freed (stale)");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E10_HandleOfAnotherPool) {
+  ExpectError(session_.Retain(EncodeHandle({1, 1, 0})), kNotFound, "belongs to pool index 1");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E11_DoubleRelease) {
+  uint64_t h = Allocated(100);
+  ASSERT_EQ(session_.Release(h).status_code(), 0);
+  before_ = daemon_.PoolStats();
+  ExpectError(session_.Release(h), kNotFound, "was freed");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E12_ReleaseOfAHandleTheSessionDoesNotHold) {
+  uint64_t h = Allocated(100);
+  RawSession other(daemon_.address());
+  other.Attach("default");
+  ExpectError(other.Release(h), kFailedPrecondition, "holds no reference to handle");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E13_ReallocOfAHandleTheSessionDoesNotHold) {
+  uint64_t h = Allocated(100);
+  RawSession other(daemon_.address());
+  other.Attach("default");
+  ExpectError(other.Realloc(h, 200), kFailedPrecondition, "holds no reference to handle");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E14_ReallocOfASharedBuffer) {
+  uint64_t h = Allocated(100);
+  RawSession other(daemon_.address());
+  other.Attach("default");
+  ASSERT_EQ(other.Retain(h).status_code(), 0);
+  before_ = daemon_.PoolStats();
+  ExpectError(session_.Realloc(h, 5000), kFailedPrecondition, "has 2 references");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E15_ReallocAboveMaxAlloc) {
+  uint64_t h = Allocated(100);
+  ExpectError(session_.Realloc(h, 1 << 20), kInvalidArgument, "exceeds max_alloc");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E16_RequestWithoutOperation) {
+  ExpectError(session_.Call(SessionRequest()), kInvalidArgument, "carries no operation");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E17_RetainOfAFreedHandleFromAnotherSession) {
+  RawSession other(daemon_.address());
+  other.Attach("default");
+  uint64_t h = other.Allocate(100).buffer().handle();
+  ASSERT_EQ(other.Release(h).status_code(), 0);
+  ExpectError(session_.Retain(h), kNotFound, "was freed");
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E18_OversizedMessageEndsOnlyThatStream) {
+  {
+    RawSession abuser(daemon_.address());
+    SessionRequest r;
+    r.mutable_attach()->set_pool("default");
+    r.mutable_attach()->set_client_name(std::string(1 << 20, 'x'));
+    abuser.stream().Write(r);
+    grpc::Status status = abuser.Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+    EXPECT_NE(status.error_message().find("65536"), std::string::npos) << status.error_message();
+  }
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E19_FloodOfConnections) {
+  std::vector<std::unique_ptr<RawSession>> flood;
+  for (int i = 0; i < 300; ++i) {
+    flood.push_back(std::make_unique<RawSession>(daemon_.address()));
+    ASSERT_EQ(flood.back()->Attach("default").status_code(), 0) << i;
+  }
+  EXPECT_EQ(daemon_.PoolStats().sessions(), 301u);
+  flood.clear();
+  EXPECT_TRUE(WaitFor([&] { return daemon_.PoolStats().sessions() == 1; }));
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E20_ClientThatNeverReadsReplies) {
+  {
+    RawSession greedy(daemon_.address(), std::chrono::seconds(3));
+    SessionRequest attach;
+    attach.mutable_attach()->set_pool("default");
+    greedy.stream().Write(attach);
+    SessionRequest retain;
+    retain.mutable_retain()->set_handle(EncodeHandle({0, 1, 99999}));
+    // Far more replies than the daemon queues (1024) plus what the socket
+    // buffers: the daemon must pause reading instead of queueing forever.
+    grpc::WriteOptions options;
+    int written = 0;
+    while (written < 200000) {  // Write blocks once flow control is full; the deadline ends it
+      retain.set_request_id(static_cast<uint64_t>(written));
+      if (!greedy.stream().Write(retain, options.set_buffer_hint())) break;
+      ++written;
+    }
+    ExpectNothingChanged();  // other sessions are served meanwhile
+  }
+  ExpectNothingChanged();
+}
+
+}  // namespace
+}  // namespace memd::testing
