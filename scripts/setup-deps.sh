@@ -9,6 +9,7 @@ packages=(
   libboost-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libavutil-dev libavcodec-dev libavformat-dev libswscale-dev
+  clang libclang-rt-14-dev
   python3 procps util-linux
 )
 

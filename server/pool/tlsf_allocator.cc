@@ -206,25 +206,24 @@ void TlsfAllocator::RecycleBlock(BlockId block) {
 }
 
 absl::Status TlsfAllocator::CheckInvariants() const {
-  auto fail = [](auto&&... args) { return absl::InternalError(absl::StrFormat(args...)); };
   uint64_t expected_offset = 0, used = 0, used_count = 0, free_count = 0;
   BlockId prev = kNoBlock;
   size_t walked = 0;
   for (BlockId b = 0; b != kNoBlock; b = blocks_[b].next_phys) {
     const Block& block = blocks_[b];
-    if (++walked > blocks_.size()) return fail("physical chain has a cycle");
-    if (block.state == State::kRecycled) return fail("recycled block %u is in the chain", b);
+    if (++walked > blocks_.size()) return absl::InternalError(absl::StrFormat("physical chain has a cycle"));
+    if (block.state == State::kRecycled) return absl::InternalError(absl::StrFormat("recycled block %u is in the chain", b));
     if (block.offset != expected_offset) {
-      return fail("block %u at offset %u, expected %u", b, block.offset, expected_offset);
+      return absl::InternalError(absl::StrFormat("block %u at offset %u, expected %u", b, block.offset, expected_offset));
     }
     if (block.size == 0 || block.size % granule_ != 0) {
-      return fail("block %u has size %u, not a positive multiple of %u", b, block.size, granule_);
+      return absl::InternalError(absl::StrFormat("block %u has size %u, not a positive multiple of %u", b, block.size, granule_));
     }
-    if (block.prev_phys != prev) return fail("block %u prev_phys %u, expected %u", b, block.prev_phys, prev);
+    if (block.prev_phys != prev) return absl::InternalError(absl::StrFormat("block %u prev_phys %u, expected %u", b, block.prev_phys, prev));
     if (block.state == State::kFree) {
       ++free_count;
       if (prev != kNoBlock && blocks_[prev].state == State::kFree) {
-        return fail("free blocks %u and %u are adjacent (not coalesced)", prev, b);
+        return absl::InternalError(absl::StrFormat("free blocks %u and %u are adjacent (not coalesced)", prev, b));
       }
     } else {
       ++used_count;
@@ -234,39 +233,39 @@ absl::Status TlsfAllocator::CheckInvariants() const {
     prev = b;
   }
   if (expected_offset != size_bytes_) {
-    return fail("blocks cover %u bytes, pool has %u", expected_offset, size_bytes_);
+    return absl::InternalError(absl::StrFormat("blocks cover %u bytes, pool has %u", expected_offset, size_bytes_));
   }
   if (used != used_bytes_ || used_count != used_blocks_) {
-    return fail("counters say %u bytes in %u blocks, chain has %u in %u", used_bytes_,
-                used_blocks_, used, used_count);
+    return absl::InternalError(absl::StrFormat("counters say %u bytes in %u blocks, chain has %u in %u", used_bytes_,
+                used_blocks_, used, used_count));
   }
   uint64_t listed = 0;
   for (int f = 0; f < kFirstLevelCount; ++f) {
     bool first_bit = (first_level_bitmap_ >> f) & 1;
-    if (first_bit != (second_level_bitmaps_[f] != 0)) return fail("first-level bit %d wrong", f);
+    if (first_bit != (second_level_bitmaps_[f] != 0)) return absl::InternalError(absl::StrFormat("first-level bit %d wrong", f));
     for (int s = 0; s < kSecondLevelCount; ++s) {
       BlockId head = heads_[f][s];
       if (((second_level_bitmaps_[f] >> s) & 1) != (head != kNoBlock)) {
-        return fail("second-level bit %d/%d wrong", f, s);
+        return absl::InternalError(absl::StrFormat("second-level bit %d/%d wrong", f, s));
       }
       BlockId prev_free = kNoBlock;
       for (BlockId b = head; b != kNoBlock; b = blocks_[b].next_free) {
-        if (++listed > blocks_.size()) return fail("free list %d/%d has a cycle", f, s);
-        if (blocks_[b].state != State::kFree) return fail("non-free block %u in list %d/%d", b, f, s);
+        if (++listed > blocks_.size()) return absl::InternalError(absl::StrFormat("free list %d/%d has a cycle", f, s));
+        if (blocks_[b].state != State::kFree) return absl::InternalError(absl::StrFormat("non-free block %u in list %d/%d", b, f, s));
         ClassIndex cls = ClassOf(blocks_[b].size >> granule_log2_);
         if (cls.first != f || cls.second != s) {
-          return fail("block %u of size %u is in list %d/%d, belongs in %d/%d", b,
-                      blocks_[b].size, f, s, cls.first, cls.second);
+          return absl::InternalError(absl::StrFormat("block %u of size %u is in list %d/%d, belongs in %d/%d", b,
+                      blocks_[b].size, f, s, cls.first, cls.second));
         }
-        if (blocks_[b].prev_free != prev_free) return fail("block %u prev_free broken", b);
+        if (blocks_[b].prev_free != prev_free) return absl::InternalError(absl::StrFormat("block %u prev_free broken", b));
         prev_free = b;
       }
     }
   }
-  if (listed != free_count) return fail("%u blocks in free lists, %u free in chain", listed, free_count);
+  if (listed != free_count) return absl::InternalError(absl::StrFormat("%u blocks in free lists, %u free in chain", listed, free_count));
   if (walked + recycled_ids_.size() != blocks_.size()) {
-    return fail("%u live + %u recycled block records != %u", walked, recycled_ids_.size(),
-                blocks_.size());
+    return absl::InternalError(absl::StrFormat("%u live + %u recycled block records != %u", walked, recycled_ids_.size(),
+                blocks_.size()));
   }
   return absl::OkStatus();
 }

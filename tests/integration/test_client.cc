@@ -12,6 +12,9 @@
 //                               print their handles and "ready"; then keep allocating,
 //                               freeing and verifying until stdin EOF; print
 //                               "ok <ops>" or the first failure
+//   soak SECONDS SEED HANDLE... mixed allocate / write / verify / realloc /
+//                               retain (of the given handles) / release for SECONDS;
+//                               print "ok <ops>" or the first fault (exit 1)
 //   churn SEED HANDLE...        random allocate / fill / realloc / retain (of the
 //                               given shared handles, verifying they are unchanged) /
 //                               free, forever: a victim to be killed at a random point
@@ -20,6 +23,7 @@
 #include <cstdio>
 #include <random>
 #include <vector>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -116,6 +120,57 @@ int main(int argc, char** argv) {
       ++ops;
     }
     for (auto* p : mine) memd_free(p);
+    std::cout << "ok " << ops << std::endl;
+    return 0;
+  }
+  if (cmd == "soak" && argc >= 4) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(std::atoi(argv[2]));
+    std::mt19937 rng(static_cast<uint32_t>(std::strtoul(argv[3], nullptr, 0)));
+    std::vector<uint64_t> shared;
+    for (int i = 4; i < argc; ++i) shared.push_back(std::strtoull(argv[i], nullptr, 0));
+    struct Own {
+      uint8_t* p;
+      size_t size;
+      uint8_t byte;
+    };
+    std::vector<Own> own;
+    long ops = 0;
+    auto verify = [](const Own& o) { return o.size == 0 || (o.p[0] == o.byte && o.p[o.size - 1] == o.byte); };
+    constexpr size_t kMaxOwn = 24;  // 64 clients x 24 x 100 KB average stays well inside 1 GiB
+    while (std::chrono::steady_clock::now() < end) {
+      int op = own.size() >= kMaxOwn ? 9 : static_cast<int>(rng() % 10);
+      if (op < 4 || own.empty()) {
+        size_t size = 1 + rng() % 200000;
+        auto* p = static_cast<uint8_t*>(memd_malloc(size));
+        if (p == nullptr) return Fail(std::string("malloc: ") + memd_last_error());
+        auto byte = static_cast<uint8_t>(rng());
+        std::memset(p, byte, size);
+        own.push_back({p, size, byte});
+      } else if (op < 6 && !shared.empty()) {
+        size_t size = 0;
+        auto* p = static_cast<uint8_t*>(memd_retain(shared[rng() % shared.size()], &size));
+        if (p == nullptr) return Fail(std::string("retain: ") + memd_last_error());
+        uint8_t first = p[0];
+        if (p[size - 1] != first) return Fail("shared buffer is torn");
+        memd_free(p);
+      } else if (op < 7) {
+        Own& o = own[rng() % own.size()];
+        if (!verify(o)) return Fail("own buffer changed before realloc");
+        size_t size = 1 + rng() % 200000;
+        auto* q = static_cast<uint8_t*>(memd_realloc(o.p, size));
+        if (q == nullptr) return Fail(std::string("realloc: ") + memd_last_error());
+        if (q[0] != o.byte || q[std::min(size, o.size) - 1] != o.byte) return Fail("realloc lost content");
+        std::memset(q, o.byte, size);
+        o = {q, size, o.byte};
+      } else {
+        size_t i = rng() % own.size();
+        if (!verify(own[i])) return Fail("own buffer changed before free");
+        memd_free(own[i].p);
+        own.erase(own.begin() + static_cast<long>(i));
+      }
+      ++ops;
+    }
+    for (auto& o : own) memd_free(o.p);
     std::cout << "ok " << ops << std::endl;
     return 0;
   }

@@ -1,0 +1,83 @@
+// Soak: 64 client processes doing mixed work for MEMD_SOAK_SECONDS (default
+// 10 s, the CI version; run longer with the `soak` label). No client may see a
+// fault, the pool must be empty at the end, and the daemon's heap (RssAnon)
+// must not grow after warm-up by 1% or more.
+#include <sys/wait.h>
+
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "daemon_env.h"
+
+namespace memd::testing {
+namespace {
+
+// Anonymous resident memory of a process in KiB (heap, stacks; not the pool
+// mapping, whose pages become resident as they are zeroed and are not a leak).
+long RssAnonKib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  long value = -1;
+  while (status >> key) {
+    if (key == "RssAnon:") {
+      status >> value;
+      return value;
+    }
+    std::getline(status, key);
+  }
+  return value;
+}
+
+TEST(SoakTest, SixtyFourClientsMixedWorkload) {
+  const char* env = std::getenv("MEMD_SOAK_SECONDS");
+  const int seconds = env != nullptr ? std::atoi(env) : 10;
+  constexpr int kClients = 64;
+  DaemonEnv daemon({.pools = {"default=1GiB"}});
+  ASSERT_TRUE(daemon.ok());
+  Subprocess holder({TestClientBinary(), "hold", "4", "65536", "7"}, daemon.ClientEnv());
+  std::vector<std::string> shared;
+  while (auto line = holder.ReadLine()) {
+    if (*line == "ready") break;
+    shared.push_back(line->substr(7));
+  }
+  ASSERT_EQ(shared.size(), 4u);
+
+  std::mt19937 rng(std::random_device{}());
+  std::vector<std::unique_ptr<Subprocess>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    std::vector<std::string> argv = {TestClientBinary(), "soak", std::to_string(seconds), std::to_string(rng())};
+    argv.insert(argv.end(), shared.begin(), shared.end());
+    clients.push_back(std::make_unique<Subprocess>(argv, daemon.ClientEnv()));
+  }
+  // Warm-up: the first third (connections, gRPC buffers, block records).
+  std::this_thread::sleep_for(std::chrono::milliseconds(seconds * 1000 / 3));
+  long rss_after_warmup = RssAnonKib(daemon.pid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(seconds * 1000 * 3 / 5));
+  long rss_late = RssAnonKib(daemon.pid());
+
+  long total_ops = 0;
+  for (auto& c : clients) {
+    std::optional<std::string> line = c->ReadLine(std::chrono::seconds(seconds + 60));
+    ASSERT_TRUE(line.has_value()) << "a soak client printed nothing";
+    ASSERT_EQ(line->rfind("ok ", 0), 0u) << *line;
+    total_ops += std::stol(line->substr(3));
+    std::optional<int> status = c->Wait(std::chrono::seconds(30));
+    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  }
+  holder.CloseStdin();
+  holder.Wait();
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().used_bytes() == 0; })) << daemon.PoolStats().DebugString();
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 0u);
+  EXPECT_EQ(daemon.CheckPools(), "");
+  ASSERT_GT(rss_after_warmup, 0);
+  double growth = static_cast<double>(rss_late - rss_after_warmup) / static_cast<double>(rss_after_warmup);
+  std::printf("soak: %d clients, %d s, %ld operations, daemon RssAnon %ld KiB after warm-up, %ld KiB late (%+.2f%%)\n",
+              kClients, seconds, total_ops, rss_after_warmup, rss_late, growth * 100);
+  EXPECT_LT(growth, 0.01) << "daemon heap grew after warm-up";
+}
+
+}  // namespace
+}  // namespace memd::testing
