@@ -13,7 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
+#include "memd/shared/mutex.h"
 #include "memd/client.h"
 #include "memd/memd.h"
 #include "memd/shared/address.h"
@@ -22,6 +22,8 @@
 namespace {
 
 using memd::Client;
+using memd::Mutex;
+using memd::MutexLock;
 
 struct LocalRef {
   uint64_t handle = 0;
@@ -30,7 +32,7 @@ struct LocalRef {
 };
 
 struct State {
-  absl::Mutex mu;
+  Mutex mu;
   std::shared_ptr<Client> client ABSL_GUARDED_BY(mu);
   std::string address ABSL_GUARDED_BY(mu);
   std::string pool ABSL_GUARDED_BY(mu);
@@ -88,7 +90,7 @@ int InitLocked(const std::string& address, const std::string& pool)
 // The session, initialized from the environment on first use; null (with
 // the reason in memd_last_error) when the daemon cannot be reached.
 std::shared_ptr<Client> Acquire() {
-  absl::MutexLock lock(&g_state.mu);
+  MutexLock lock(&g_state.mu);
   if (!g_state.client && InitLocked(ResolvedAddress(nullptr), ResolvedPool(nullptr)) != 0) {
     return nullptr;
   }
@@ -100,7 +102,7 @@ size_t EffectiveMaxAlloc(const Client& client) {
 }
 
 void* Track(Client& client, const memd::BufferRef& ref) {
-  absl::MutexLock lock(&g_state.mu);
+  MutexLock lock(&g_state.mu);
   LocalRef& local = g_state.by_offset[ref.offset_bytes];
   local.handle = ref.handle;
   local.size_bytes = ref.size_bytes;
@@ -174,14 +176,14 @@ int memd_init(const char* address, const char* pool) {
     SetError(std::string(s.message()));
     return -EINVAL;
   }
-  absl::MutexLock lock(&g_state.mu);
+  MutexLock lock(&g_state.mu);
   return InitLocked(resolved_address, resolved_pool);
 }
 
 void memd_uninit(void) {
   std::shared_ptr<Client> client;
   {
-    absl::MutexLock lock(&g_state.mu);
+    MutexLock lock(&g_state.mu);
     client = std::move(g_state.client);
     g_state.by_offset.clear();
     g_state.address.clear();
@@ -234,7 +236,7 @@ void* memd_realloc(void* ptr, size_t size) {
   if (ptr == nullptr) return Allocate(real_size, false);
   uint64_t offset = 0, handle = 0;
   {
-    absl::MutexLock lock(&g_state.mu);
+    MutexLock lock(&g_state.mu);
     LocalRef* local = FindLocked(ptr, &offset);
     if (local == nullptr) {
       SetError(NotOurs(ptr, "memd_realloc"));
@@ -247,7 +249,7 @@ void* memd_realloc(void* ptr, size_t size) {
     SetError(std::string(ref.status().message()));
     return nullptr;
   }
-  absl::MutexLock lock(&g_state.mu);
+  MutexLock lock(&g_state.mu);
   LocalRef moved = g_state.by_offset[offset];
   moved.size_bytes = ref->size_bytes;
   g_state.by_offset.erase(offset);
@@ -317,7 +319,7 @@ void memd_free(void* ptr) {
   std::shared_ptr<Client> client;
   uint64_t handle = 0;
   {
-    absl::MutexLock lock(&g_state.mu);
+    MutexLock lock(&g_state.mu);
     uint64_t offset = 0;
     LocalRef* local = FindLocked(ptr, &offset);
     if (local == nullptr) {
@@ -345,7 +347,7 @@ void memd_freep(void* arg) {
 void memd_max_alloc(size_t max) { g_max_alloc.store(max, std::memory_order_relaxed); }
 
 uint64_t memd_handle(const void* ptr) {
-  absl::MutexLock lock(&g_state.mu);
+  MutexLock lock(&g_state.mu);
   uint64_t offset = 0;
   LocalRef* local = FindLocked(ptr, &offset);
   return local == nullptr ? 0 : local->handle;

@@ -11,7 +11,7 @@ SessionStream::SessionStream(std::shared_ptr<grpc::Channel> channel, std::string
 
 SessionStream::~SessionStream() {
   {
-    absl::MutexLock lock(&write_mu_);
+    MutexLock lock(&write_mu_);
     stream_->WritesDone();
   }
   // Drain until the daemon closes its side (at once if the stream is already
@@ -40,7 +40,7 @@ absl::StatusOr<v1::SessionResponse> SessionStream::Call(v1::SessionRequest reque
   Waiter waiter;
   uint64_t id;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (broken_) return absl::UnavailableError(broken_reason_);
     id = next_request_id_++;
     waiters_[id] = &waiter;
@@ -48,10 +48,10 @@ absl::StatusOr<v1::SessionResponse> SessionStream::Call(v1::SessionRequest reque
   request.set_request_id(id);
   bool written;
   {
-    absl::MutexLock lock(&write_mu_);
+    MutexLock lock(&write_mu_);
     written = stream_->Write(request);
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!written) {
     BreakLocked(absl::StrFormat("memd at %s is unavailable (session stream closed)", address_));
   }
@@ -62,9 +62,9 @@ absl::StatusOr<v1::SessionResponse> SessionStream::Call(v1::SessionRequest reque
     }
     reading_ = true;
     v1::SessionResponse response;
-    mu_.Unlock();
+    mu_.unlock();
     bool ok = stream_->Read(&response);
-    mu_.Lock();
+    mu_.lock();
     reading_ = false;
     if (!ok) {
       BreakLocked(absl::StrFormat("memd at %s is unavailable (session stream closed)", address_));

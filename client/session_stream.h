@@ -20,7 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "memd/shared/mutex.h"
 #include "memd/v1/memd.grpc.pb.h"
 
 namespace memd {
@@ -53,9 +53,9 @@ class SessionStream {
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::SessionRequest, v1::SessionResponse>> stream_;
 
-  absl::Mutex write_mu_;  // serializes Write() (gRPC allows one writer at a time)
-  absl::Mutex mu_;
-  absl::CondVar cv_;
+  Mutex write_mu_;  // serializes Write() (gRPC allows one writer at a time)
+  Mutex mu_;
+  CondVar cv_;
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
   bool reading_ ABSL_GUARDED_BY(mu_) = false;

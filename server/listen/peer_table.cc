@@ -5,7 +5,7 @@
 namespace memd {
 
 void PeerTable::Record(int fd, PeerCredentials creds) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   by_fd_[fd] = creds;
 }
 
@@ -15,7 +15,7 @@ std::optional<PeerCredentials> PeerTable::Lookup(std::string_view grpc_peer) con
       !absl::SimpleAtoi(absl::string_view(grpc_peer.data() + 3, grpc_peer.size() - 3), &fd)) {
     return std::nullopt;
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = by_fd_.find(fd);
   if (it == by_fd_.end()) return std::nullopt;
   return it->second;

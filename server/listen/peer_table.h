@@ -15,7 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "memd/shared/mutex.h"
 
 namespace memd {
 
@@ -32,7 +32,7 @@ class PeerTable {
   std::optional<PeerCredentials> Lookup(std::string_view grpc_peer) const;
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<int, PeerCredentials> by_fd_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -47,7 +47,7 @@ Pool::Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_nam
       handles_(index) {}
 
 uint64_t Pool::max_alloc_bytes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return max_alloc_bytes_;
 }
 
@@ -90,7 +90,7 @@ void Pool::NoteUsed() { peak_used_bytes_ = std::max(peak_used_bytes_, allocator_
 absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes, bool zero) {
   BufferInfo info;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (absl::Status s = CheckRequestSize(size_bytes, "allocation"); !s.ok()) {
       ++failed_allocs_;
       return s;
@@ -117,7 +117,7 @@ absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes
 }
 
 absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uint64_t size_bytes) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<HandleTable::Entry*> found = FindHeld(refs, handle, "realloc");
   if (!found.ok()) return found.status();
   HandleTable::Entry& entry = **found;
@@ -155,7 +155,7 @@ absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uin
 }
 
 absl::StatusOr<BufferInfo> Pool::Retain(SessionRefs& refs, uint64_t handle) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   HandleTable::Entry* entry = handles_.Find(handle);
   if (entry == nullptr) {
     return absl::NotFoundError(absl::StrFormat("retain in pool '%s': %s", config_.name,
@@ -178,7 +178,7 @@ void Pool::FreeBlock(uint64_t handle, HandleTable::Entry& entry) {
 }
 
 absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<HandleTable::Entry*> found = FindHeld(refs, handle, "release");
   if (!found.ok()) return found.status();
   HandleTable::Entry& entry = **found;
@@ -193,7 +193,7 @@ absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
 }
 
 uint64_t Pool::ReleaseAll(SessionRefs& refs) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   uint64_t released = 0;
   for (const auto& [handle, count] : refs.counts) {
     HandleTable::Entry* entry = handles_.Find(handle);
@@ -208,17 +208,17 @@ uint64_t Pool::ReleaseAll(SessionRefs& refs) {
 }
 
 void Pool::SessionOpened() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++sessions_;
 }
 
 void Pool::SessionClosed() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   --sessions_;
 }
 
 PoolStats Pool::Stats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   PoolStats s;
   s.size_bytes = allocator_.size_bytes();
   s.used_bytes = allocator_.used_bytes();
@@ -236,7 +236,7 @@ PoolStats Pool::Stats() const {
 }
 
 absl::Status Pool::CheckInvariants() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (absl::Status s = allocator_.CheckInvariants(); !s.ok()) return s;
   if (handles_.live() != allocator_.used_blocks()) {
     return absl::InternalError(absl::StrFormat("%u live handles but %u used blocks",

@@ -16,7 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "memd/shared/mutex.h"
 #include "pool/handle_table.h"
 #include "pool/tlsf_allocator.h"
 
@@ -104,7 +104,7 @@ class Pool {
   uint8_t* const base_;
   const std::string shm_name_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   uint64_t max_alloc_bytes_ ABSL_GUARDED_BY(mu_);
   TlsfAllocator allocator_ ABSL_GUARDED_BY(mu_);
   HandleTable handles_ ABSL_GUARDED_BY(mu_);

@@ -13,14 +13,14 @@ void SessionReactor::OnReadDone(bool ok) {
     // Client half-closed, died or the connection dropped: give its memory
     // back now, not when the last queued response is flushed.
     handler_.Close();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     reads_done_ = true;
     PumpLocked();
     return;
   }
   v1::SessionResponse response;
   handler_.Handle(request_, &response);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   queue_.push_back(std::move(response));
   PumpLocked();
   if (queue_.size() >= kMaxQueuedResponses) {
@@ -31,7 +31,7 @@ void SessionReactor::OnReadDone(bool ok) {
 }
 
 void SessionReactor::OnWriteDone(bool ok) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   writing_ = false;
   queue_.pop_front();
   if (!ok) {

@@ -15,7 +15,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "memd/shared/mutex.h"
 #include "memd/v1/memd.pb.h"
 #include "service/session_handler.h"
 
@@ -41,7 +41,7 @@ class SessionReactor final
   SessionHandler handler_;   // touched only from OnReadDone / OnDone
   v1::SessionRequest request_;  // buffer of the single outstanding read
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::deque<v1::SessionResponse> queue_ ABSL_GUARDED_BY(mu_);  // front is being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;

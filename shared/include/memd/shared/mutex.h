@@ -1,0 +1,49 @@
+// Mutex: std::mutex with Clang thread-safety annotations, so members can be
+// ABSL_GUARDED_BY(mu_). memd uses it instead of absl::Mutex because Debian's
+// abseil is built without ThreadSanitizer support: TSan cannot see
+// absl::Mutex's locking and would report every guarded access as a race,
+// while it intercepts std::mutex (pthreads) and so checks memd's locking.
+#ifndef MEMD_SHARED_MUTEX_H_
+#define MEMD_SHARED_MUTEX_H_
+
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+
+namespace memd {
+
+class ABSL_LOCKABLE Mutex {
+ public:
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+
+ private:
+  std::mutex mu_;
+};
+
+// Holds a Mutex for its scope.
+class ABSL_SCOPED_LOCKABLE MutexLock {
+ public:
+  explicit MutexLock(Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->lock(); }
+  ~MutexLock() ABSL_UNLOCK_FUNCTION() { mu_->unlock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+ private:
+  Mutex* mu_;
+};
+
+// Condition variable for Mutex. REQUIRES: mu held by the caller of Wait.
+class CondVar {
+ public:
+  void Wait(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { cv_.wait(*mu); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable_any cv_;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SHARED_MUTEX_H_
