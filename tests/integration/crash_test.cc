@@ -22,11 +22,7 @@ TEST(CrashTest, TwoHundredRandomKillsLeaveExactlyWhatSurvivorsHold) {
                        std::to_string(kBufferBytes)},
                       daemon.ClientEnv());
   std::vector<std::string> handles;
-  while (auto line = survivor.ReadLine()) {
-    if (*line == "ready") break;
-    ASSERT_EQ(line->rfind("handle ", 0), 0u) << *line;
-    handles.push_back(line->substr(7));
-  }
+  for (uint64_t h : ReadHandles(survivor)) handles.push_back(std::to_string(h));
   ASSERT_EQ(handles.size(), static_cast<size_t>(kSurvivorBuffers));
   uint64_t survivor_used = daemon.PoolStats().used_bytes();
 

@@ -10,20 +10,6 @@
 namespace memd::testing {
 namespace {
 
-std::vector<uint64_t> ReadHandles(Subprocess& p) {
-  std::vector<uint64_t> handles;
-  while (auto line = p.ReadLine()) {
-    if (*line == "ready") return handles;
-    if (line->rfind("handle ", 0) != 0) {
-      ADD_FAILURE() << "unexpected line: " << *line;
-      return {};
-    }
-    handles.push_back(std::stoull(line->substr(7)));
-  }
-  ADD_FAILURE() << "client ended before 'ready'";
-  return handles;
-}
-
 int ExitCode(std::optional<int> status) {
   return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }

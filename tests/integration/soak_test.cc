@@ -39,10 +39,7 @@ TEST(SoakTest, SixtyFourClientsMixedWorkload) {
   ASSERT_TRUE(daemon.ok());
   Subprocess holder({TestClientBinary(), "hold", "4", "65536", "7"}, daemon.ClientEnv());
   std::vector<std::string> shared;
-  while (auto line = holder.ReadLine()) {
-    if (*line == "ready") break;
-    shared.push_back(line->substr(7));
-  }
+  for (uint64_t h : ReadHandles(holder)) shared.push_back(std::to_string(h));
   ASSERT_EQ(shared.size(), 4u);
 
   std::mt19937 rng(std::random_device{}());

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 namespace memd::testing {
 
@@ -23,6 +24,20 @@ std::string TestClientBinary() { return MEMD_TEST_CLIENT_BINARY; }
 std::string UniqueInstanceName() {
   static std::atomic<int> counter{0};
   return "memd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+
+std::vector<uint64_t> ReadHandles(Subprocess& client) {
+  std::vector<uint64_t> handles;
+  while (auto line = client.ReadLine()) {
+    if (*line == "ready") return handles;
+    if (line->rfind("handle ", 0) != 0) {
+      ADD_FAILURE() << "unexpected line from test client: " << *line;
+      return {};
+    }
+    handles.push_back(std::stoull(line->substr(7)));
+  }
+  ADD_FAILURE() << "test client ended before 'ready'";
+  return {};
 }
 
 bool SocketAccepts(const std::string& path) {

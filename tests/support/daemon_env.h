@@ -66,6 +66,10 @@ class DaemonEnv {
   bool ok_ = false;
 };
 
+// Reads the "handle <n>" lines memd_test_client prints until "ready"; empty
+// (with a test failure recorded) when the client ends or prints anything else.
+std::vector<uint64_t> ReadHandles(Subprocess& client);
+
 // True when something accepts connections on the Unix socket at `path`.
 bool SocketAccepts(const std::string& path);
 
