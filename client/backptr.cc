@@ -3,7 +3,9 @@
 // memcpy so it runs at copy speed: after the first `back` bytes the written
 // run is itself a valid non-overlapping source, so each memcpy doubles it.
 // For back 1 this is memset; for back 2..4 the period is widened to 16..24
-// bytes with a few byte copies first so the doubling starts from a wide base.
+// bytes with a few byte copies first so the doubling starts from a wide base
+// (libavutil fills 4 bytes at a time there); from back 5 on, doubling straight
+// from `back` is what libavutil does and is already at copy speed.
 #include <cstring>
 
 #include "memd/memd.h"
@@ -22,7 +24,7 @@ extern "C" void memd_memcpy_backptr(uint8_t* dst, int back, int cnt) {
   const uint8_t* src = dst - back;
   size_t remaining = static_cast<size_t>(cnt);
   size_t period = static_cast<size_t>(back);
-  if (period < 16) {
+  if (period < 5) {
     // Byte loop until 16 bytes (or everything) are written: cheap, exact.
     size_t head = remaining < 16 ? remaining : 16;
     for (size_t i = 0; i < head; ++i) dst[i] = dst[i - period];

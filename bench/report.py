@@ -1,0 +1,58 @@
+"""Turns Google Benchmark JSON into memd's rows: each figure as a ratio against its floor
+measured in the same run. Usage: report.py FILE.json... [--json]"""
+import json
+import sys
+
+files = [a for a in sys.argv[1:] if a.endswith(".json")]
+medians = {}
+counters = {}
+context = {}
+for path in files:
+    doc = json.load(open(path))
+    context = doc["context"]
+    for b in doc["benchmarks"]:
+        if b.get("aggregate_name") == "median" or "aggregate_name" not in b:
+            name = b["run_name"] if "run_name" in b else b["name"]
+            medians[name] = b
+            if "fill_ratio" in b:
+                counters[name] = b["fill_ratio"]
+
+rows = []
+
+def ns(name):
+    return medians[name]["real_time"] if medians[name]["time_unit"] == "ns" else None
+
+for size in (64, 4096, 1 << 20):
+    ours = ns(f"D/fixed/memd_tlsf/{size}")
+    boost = ns(f"D/fixed/boost_interprocess/{size}")
+    glibc = ns(f"D/fixed/glibc_posix_memalign/{size}")
+    rows.append({"id": "D", "what": f"alloc+free fixed {size} B (ns/pair)", "memd": ours,
+                 "floor": f"Boost {boost:.1f} / glibc {glibc:.1f}",
+                 "ratio": f"{boost / ours:.1f}x faster than Boost; {ours / glibc:.2f}x glibc time",
+                 "target": ">= 3x faster than Boost", "met": boost / ours >= 3})
+ours, boost, glibc = (ns("D/mix/memd_tlsf"), ns("D/mix/boost_interprocess"), ns("D/mix/glibc_posix_memalign"))
+rows.append({"id": "D", "what": "mix 64 B-4 MiB, 1000 live (ns/free+alloc)", "memd": ours,
+             "floor": f"Boost {boost:.1f} / glibc {glibc:.1f}",
+             "ratio": f"{boost / ours:.1f}x faster than Boost; {ours / glibc:.2f}x glibc time",
+             "target": ">= 3x Boost; <= 1.0x glibc", "met": boost / ours >= 3 and ours / glibc <= 1.0})
+fill = next(v for k, v in counters.items() if k.startswith("D2/fill_ratio/memd_tlsf"))
+rows.append({"id": "D2", "what": "bytes allocated before first failure / pool size", "memd": fill,
+             "floor": "pool size", "ratio": f"{fill:.3f}", "target": ">= 0.95", "met": fill >= 0.95})
+for back in (1, 2, 3, 4, 7, 16, 64):
+    for cnt in (4096, 65536):
+        ours = medians[f"G/backptr/memd/{back}/{cnt}"]["bytes_per_second"]
+        theirs = medians[f"G/backptr/libavutil/{back}/{cnt}"]["bytes_per_second"]
+        rows.append({"id": "G", "what": f"backptr back={back} cnt={cnt} (GB/s)", "memd": ours / 1e9,
+                     "floor": f"libavutil {theirs / 1e9:.1f}", "ratio": f"{ours / theirs:.2f}x",
+                     "target": ">= 0.95x", "met": ours / theirs >= 0.95})
+
+if "--json" in sys.argv:
+    json.dump({"machine": {k: context.get(k) for k in ("host_name", "num_cpus", "mhz_per_cpu", "date")},
+               "rows": rows}, sys.stdout, indent=2)
+    print()
+else:
+    print(f"{'id':<3} {'what':<46} {'memd':>9} {'floor (same run)':<28} {'ratio':<44} target")
+    for r in rows:
+        value = r["memd"]
+        print(f"{r['id']:<3} {r['what']:<46} {value:>9.2f} {r['floor']:<28} {r['ratio']:<44} "
+              f"{r['target']} {'MET' if r['met'] else 'NOT MET'}")
