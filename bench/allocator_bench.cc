@@ -120,3 +120,44 @@ void BM_FillRatio(benchmark::State& state) {
 BENCHMARK(BM_FillRatio)->Name("D2/fill_ratio/memd_tlsf")->Iterations(3);
 
 }  // namespace
+
+// Row H: daemon memory per live handle (allocator block record, handle slot,
+// session reference entry), measured with mallinfo2 around one million
+// 64-byte allocations held by one session; and the cost of Pool::Stats()
+// (what `memctl stats` asks for) with them live.
+#include <malloc.h>
+
+#include "pool/pool.h"
+
+namespace {
+
+void BM_MillionHandles(benchmark::State& state) {
+  constexpr uint64_t kHandles = 1'000'000;
+  constexpr uint64_t kPool = kHandles * 64 * 2;
+  static std::vector<uint8_t>* memory = new std::vector<uint8_t>(kPool);
+  double bytes_per_handle = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    struct mallinfo2 m0 = mallinfo2();
+    size_t before = m0.uordblks + m0.hblkhd;
+    auto* pool = new memd::Pool(memd::PoolConfig{"h", kPool, 64, kPool}, 0, memory->data(), "/h");
+    memd::SessionRefs refs;
+    for (uint64_t i = 0; i < kHandles; ++i) {
+      if (!pool->Allocate(refs, 64, false).ok()) state.SkipWithError("allocation failed");
+    }
+    struct mallinfo2 m1 = mallinfo2();
+    bytes_per_handle = static_cast<double>(m1.uordblks + m1.hblkhd - before) / kHandles;
+    state.ResumeTiming();
+    for (int i = 0; i < 1000; ++i) benchmark::DoNotOptimize(pool->Stats());
+    state.PauseTiming();
+    pool->ReleaseAll(refs);
+    delete pool;
+    state.ResumeTiming();
+  }
+  state.counters["bytes_per_handle"] = bytes_per_handle;
+  state.counters["stats_ns"] = benchmark::Counter(1000 * state.iterations(),
+                                                  benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_MillionHandles)->Name("H/million_handles/memd_pool")->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace

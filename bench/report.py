@@ -4,6 +4,7 @@ import json
 import sys
 
 files = [a for a in sys.argv[1:] if a.endswith(".json")]
+rpc_files = [a for a in sys.argv[1:] if a.endswith(".rpcjson")]
 medians = {}
 counters = {}
 context = {}
@@ -45,6 +46,35 @@ for back in (1, 2, 3, 4, 7, 16, 64):
         rows.append({"id": "G", "what": f"backptr back={back} cnt={cnt} (GB/s)", "memd": ours / 1e9,
                      "floor": f"libavutil {theirs / 1e9:.1f}", "ratio": f"{ours / theirs:.2f}x",
                      "target": ">= 0.95x", "met": ours / theirs >= 0.95})
+
+h = next(b for k, b in medians.items() if k.startswith("H/million_handles"))
+rows.append({"id": "H", "what": "daemon heap per live handle (bytes), 1M handles", "memd": h["bytes_per_handle"],
+             "floor": "-", "ratio": "-", "target": "<= 64 B", "met": h["bytes_per_handle"] <= 64})
+rows.append({"id": "H", "what": "Pool::Stats() with 1M live handles (ns)", "memd": h["stats_ns"] * 1e9,
+             "floor": "-", "ratio": "-", "target": "stats p50 <= 1 ms (in-process part)", "met": h["stats_ns"] < 1e-3})
+
+for path in rpc_files:
+    rpc = json.load(open(path))
+    floor = rpc["floor_unary_call_ns"]
+    for size, a in rpc["A"].items():
+        rows.append({"id": "A", "what": f"malloc+free pair {size} B, p50 (us)", "memd": a["p50_ns"] / 1e3,
+                     "floor": f"unary p50 {floor['p50'] / 1e3:.1f}", "ratio": f"{a['p50_ratio_to_floor']:.2f}x",
+                     "target": "<= 0.75x", "met": a["p50_ratio_to_floor"] <= 0.75})
+        rows.append({"id": "A", "what": f"malloc+free pair {size} B, p99 (us)", "memd": a["p99_ns"] / 1e3,
+                     "floor": f"unary p99 {floor['p99'] / 1e3:.1f}", "ratio": f"{a['p99_ratio_to_floor']:.2f}x",
+                     "target": "(reported)", "met": True})
+    a2 = rpc["A2"]
+    rows.append({"id": "A2", "what": "memd_malloc+memd_free <= 64 KiB loop (us/pair)", "memd": a2["ns_per_pair"] / 1e3,
+                 "floor": f"unary p50 {floor['p50'] / 1e3:.1f}", "ratio": f"{a2['ratio_to_floor_p50']:.2f}x",
+                 "target": "<= 0.05x (1/20)", "met": a2["ratio_to_floor_p50"] <= 0.05})
+    for size, e in rpc["E"].items():
+        rows.append({"id": "E", "what": f"memd_memdup {size} B (GB/s)", "memd": e["memd_memdup_GBps"],
+                     "floor": f"heap memcpy {e['heap_memcpy_GBps']:.1f}", "ratio": f"{e['ratio']:.3f}x",
+                     "target": ">= 0.95x", "met": e["ratio"] >= 0.95})
+    for mode, i in rpc["I"].items():
+        limit = 1000 if mode == "reserve" else 50
+        rows.append({"id": "I", "what": f"start to healthy, 1 GiB pool, {mode} (ms)", "memd": i["median_ms"],
+                     "floor": "-", "ratio": "-", "target": f"<= {limit} ms", "met": i["median_ms"] <= limit})
 
 if "--json" in sys.argv:
     json.dump({"machine": {k: context.get(k) for k in ("host_name", "num_cpus", "mhz_per_cpu", "date")},

@@ -11,4 +11,5 @@ for b in allocator backptr; do
     --benchmark_min_time=0.2 --benchmark_format=json > "$out/$b.json" 2> "$out/$b.err" \
     || { cat "$out/$b.err" >&2; exit 1; }
 done
-python3 bench/report.py "$out"/*.json "$@"
+./build/bench/memd_bench_rpc 20000 > "$out/rpc.rpcjson"
+python3 bench/report.py "$out"/*.json "$out/rpc.rpcjson" "$@"

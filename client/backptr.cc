@@ -2,11 +2,16 @@
 // `back` bytes before it, overlapping as a byte loop would), written with
 // memcpy so it runs at copy speed: after the first `back` bytes the written
 // run is itself a valid non-overlapping source, so each memcpy doubles it.
-// For back 1 this is memset; for back 2..4 the period is widened to 16..24
-// bytes with a few byte copies first so the doubling starts from a wide base
-// (libavutil fills 4 bytes at a time there); from back 5 on, doubling straight
-// from `back` is what libavutil does and is already at copy speed.
+// For back 1 this is memset; back 2 and 4 (64+ bytes) store a 16-byte pattern
+// register; back 3 widens the period to 18 bytes with a few byte copies so the
+// doubling starts from a wide base (libavutil fills 4 bytes at a time for
+// 2..4); from back 5 on, doubling straight from `back` is what libavutil does
+// and is already at copy speed.
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "memd/memd.h"
 
@@ -21,6 +26,25 @@ extern "C" void memd_memcpy_backptr(uint8_t* dst, int back, int cnt) {
     for (int i = 0; i < cnt; ++i) dst[i] = dst[i - back];
     return;
   }
+#if defined(__SSE2__)
+  if ((back == 2 || back == 4) && cnt >= 64) {
+    // The period divides 16: one register holds the pattern and every
+    // 16-byte store continues it (libavutil stores 4 or 8 bytes at a time).
+    alignas(16) uint8_t pattern[16];
+    for (int i = 0; i < 16; ++i) pattern[i] = dst[i % back - back];
+    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(pattern));
+    size_t remaining = static_cast<size_t>(cnt);
+    for (; remaining >= 64; remaining -= 64, dst += 64) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), v);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 32), v);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 48), v);
+    }
+    for (; remaining >= 16; remaining -= 16, dst += 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+    std::memcpy(dst, pattern, remaining);
+    return;
+  }
+#endif
   const uint8_t* src = dst - back;
   size_t remaining = static_cast<size_t>(cnt);
   size_t period = static_cast<size_t>(back);

@@ -1,0 +1,195 @@
+// Rows A, A2, E and I against a real memd process (the numbers a client
+// sees), each with its floor measured in the same run:
+//   A   malloc+free round trip (C++ API, 64 B and 1 MiB): p50/p99 of the pair
+//       vs a bare empty gRPC unary call over a Unix socket (Ping server in its
+//       own process, callback API like memd)
+//   A2  memd_malloc+memd_free of <= 64 KiB in a steady loop, per pair, vs one
+//       bare call
+//   E   memd_memdup of 4 KiB .. 12.4 MB vs memcpy heap->heap of the same size
+//   I   memd start to healthy with a 1 GiB pool, with and without reserve
+// Prints one JSON document on stdout.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/ping.grpc.pb.h"
+#include "memd/client.h"
+#include "memd/memd.h"
+#include "memd/v1/memd.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ns(Clock::duration d) { return std::chrono::duration<double, std::nano>(d).count(); }
+
+struct Percentiles {
+  double p50, p99;
+};
+
+Percentiles Summarize(std::vector<double>& samples) {
+  std::sort(samples.begin(), samples.end());
+  return {samples[samples.size() / 2], samples[samples.size() * 99 / 100]};
+}
+
+class PingService final : public memd::bench::Ping::CallbackService {
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context, const memd::bench::Empty*,
+                                 memd::bench::Empty*) override {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+pid_t Spawn(std::vector<std::string> argv) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+bool Healthy(const std::string& address) {
+  auto stub = memd::v1::Admin::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  memd::v1::GetStatsResponse r;
+  return stub->GetStats(&ctx, memd::v1::GetStatsRequest(), &r).ok();
+}
+
+void WaitHealthy(const std::string& socket_path, const std::string& address) {
+  while (access(socket_path.c_str(), F_OK) != 0 || !Healthy(address)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int kCalls = argc > 1 ? std::atoi(argv[1]) : 20000;
+  char tmpl[] = "/tmp/memd-bench-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string memd_sock = dir + "/memd.sock", ping_sock = dir + "/ping.sock";
+  std::string memd_addr = "unix://" + memd_sock;
+  std::string instance = "memd-bench-" + std::to_string(getpid());
+  nlohmann::ordered_json out;
+
+  // --- Floor: bare empty unary call, server in its own process.
+  pid_t ping_pid = fork();
+  if (ping_pid == 0) {
+    PingService service;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + ping_sock, grpc::InsecureServerCredentials());
+    builder.RegisterService(&service);
+    builder.BuildAndStart()->Wait();
+    _exit(0);
+  }
+  while (access(ping_sock.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto ping = memd::bench::Ping::NewStub(grpc::CreateChannel("unix:" + ping_sock, grpc::InsecureChannelCredentials()));
+  std::vector<double> floor_ns;
+  for (int i = 0; i < kCalls + 1000; ++i) {
+    grpc::ClientContext ctx;
+    memd::bench::Empty req, resp;
+    auto t0 = Clock::now();
+    if (!ping->Ping(&ctx, req, &resp).ok()) return 1;
+    if (i >= 1000) floor_ns.push_back(Ns(Clock::now() - t0));  // first 1000: warm-up
+  }
+  Percentiles floor = Summarize(floor_ns);
+  out["floor_unary_call_ns"] = {{"p50", floor.p50}, {"p99", floor.p99}};
+
+  // --- memd with a 1 GiB pool.
+  pid_t memd_pid = Spawn({MEMD_BINARY, "--listen", memd_addr, "--instance", instance, "--pool",
+                          "default=1GiB", "--log-level", "error"});
+  WaitHealthy(memd_sock, "unix:" + memd_sock);
+  auto client = memd::Client::Connect({.address = memd_addr});
+  if (!client.ok()) return 1;
+  for (uint64_t size : {uint64_t{64}, uint64_t{1} << 20}) {
+    std::vector<double> pair_ns;
+    for (int i = 0; i < kCalls + 1000; ++i) {
+      auto t0 = Clock::now();
+      auto ref = (*client)->AllocateRef(size, false);
+      if (!ref.ok() || !(*client)->ReleaseRef(ref->handle).ok()) return 1;
+      if (i >= 1000) pair_ns.push_back(Ns(Clock::now() - t0));
+    }
+    Percentiles p = Summarize(pair_ns);
+    out["A"][std::to_string(size)] = {{"p50_ns", p.p50}, {"p99_ns", p.p99},
+                                      {"p50_ratio_to_floor", p.p50 / floor.p50},
+                                      {"p99_ratio_to_floor", p.p99 / floor.p99}};
+  }
+
+  // --- A2: C API steady loop of small allocations.
+  if (memd_init(memd_addr.c_str(), "default") != 0) return 1;
+  {
+    auto t0 = Clock::now();
+    for (int i = 0; i < kCalls; ++i) {
+      void* p = memd_malloc(64 + (i * 4099) % 65536);
+      memd_free(p);
+    }
+    double per_pair = Ns(Clock::now() - t0) / kCalls;
+    out["A2"] = {{"ns_per_pair", per_pair}, {"ratio_to_floor_p50", per_pair / floor.p50}};
+  }
+
+  // --- E: memdup into the pool vs memcpy heap->heap.
+  for (size_t size : {size_t{4096}, size_t{65536}, size_t{1} << 20, size_t{12441600}}) {
+    std::vector<uint8_t> src(size, 0x5a), dst(size);
+    const int reps = size >= (1 << 20) ? 200 : 5000;
+    std::memcpy(dst.data(), src.data(), size);  // fault dst in
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) {
+      std::memcpy(dst.data(), src.data(), size);
+      asm volatile("" : : "r"(dst.data()) : "memory");
+    }
+    double heap_ns = Ns(Clock::now() - t0) / reps;
+    t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) {
+      void* p = memd_memdup(src.data(), size);
+      if (p == nullptr) return 1;
+      memd_free(p);
+    }
+    double memd_ns = Ns(Clock::now() - t0) / reps;
+    out["E"][std::to_string(size)] = {{"memd_memdup_GBps", size / memd_ns},
+                                      {"heap_memcpy_GBps", size / heap_ns},
+                                      {"ratio", heap_ns / memd_ns}};
+  }
+  memd_uninit();
+  client->reset();
+  kill(memd_pid, SIGTERM);
+  waitpid(memd_pid, nullptr, 0);
+
+  // --- I: start to healthy, 1 GiB pool.
+  for (bool reserve : {false, true}) {
+    std::vector<double> ms;
+    for (int run = 0; run < 5; ++run) {
+      std::vector<std::string> args = {MEMD_BINARY, "--listen", memd_addr, "--instance", instance,
+                                       "--pool", "default=1GiB", "--log-level", "error"};
+      if (!reserve) args.push_back("--no-reserve");
+      auto t0 = Clock::now();
+      pid_t pid = Spawn(args);
+      WaitHealthy(memd_sock, "unix:" + memd_sock);
+      ms.push_back(Ns(Clock::now() - t0) / 1e6);
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+    std::sort(ms.begin(), ms.end());
+    out["I"][reserve ? "reserve" : "no_reserve"] = {{"median_ms", ms[ms.size() / 2]}};
+  }
+  kill(ping_pid, SIGKILL);
+  waitpid(ping_pid, nullptr, 0);
+  rmdir(dir.c_str());
+  std::cout << out.dump(2) << std::endl;
+  return 0;
+}
