@@ -57,8 +57,8 @@ absl::Status Daemon::CreatePools() {
 }
 
 absl::Status Daemon::StartServing() {
-  memory_service_ = std::make_unique<MemoryService>(pools_, peers_);
-  admin_service_ = std::make_unique<AdminService>(pools_, options_.instance);
+  memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_);
+  admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance);
   grpc::ServerBuilder builder;
   // Requests are a few dozen bytes; anything near this is abuse and gets
   // RESOURCE_EXHAUSTED naming both sizes from gRPC, without being buffered.

@@ -18,6 +18,7 @@
 #include "pool/pool_registry.h"
 #include "service/admin_service.h"
 #include "service/memory_service.h"
+#include "service/session_registry.h"
 #include "shm/segment.h"
 
 namespace memd {
@@ -40,6 +41,7 @@ class Daemon {
   std::vector<std::unique_ptr<Segment>> segments_;  // index-aligned with pools_
   PoolRegistry pools_;
   PeerTable peers_;
+  SessionRegistry sessions_;  // outlives the services and the server
   std::unique_ptr<MemoryService> memory_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;

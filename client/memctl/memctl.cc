@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "memd/shared/address.h"
+#include "memd/shared/size.h"
 #include "memd/v1/memd.grpc.pb.h"
 
 namespace memd {
@@ -28,10 +29,12 @@ int ReportRpcError(const std::string& address, const grpc::Status& status) {
   return unreachable ? kExitUnreachable : kExitDaemonError;
 }
 
-int GetStats(Connection& conn, v1::GetStatsResponse* response) {
+// Runs one unary Admin call with the standard deadline; returns the exit code.
+template <typename Request, typename Response, typename Method>
+int Call(Connection& conn, Method method, const Request& request, Response* response) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
-  grpc::Status status = conn.stub->GetStats(&context, v1::GetStatsRequest(), response);
+  grpc::Status status = (conn.stub.get()->*method)(&context, request, response);
   return status.ok() ? kExitOk : ReportRpcError(conn.address, status);
 }
 
@@ -45,7 +48,24 @@ int RunMemctl(int argc, char** argv) {
                  "Daemon address (default $MEMD_ADDRESS, else unix:///run/memd/memd.sock)");
   bool json = false;
   CLI::App* stats = app.add_subcommand("stats", "Show every pool's usage and counters");
-  stats->add_flag("--json", json, "Print one JSON object with a 'pools' list");
+  CLI::App* pools = app.add_subcommand("pools", "List the pools and their configuration");
+  CLI::App* clients = app.add_subcommand(
+      "clients", "List sessions: pid, uid, process, name, pool, bytes and buffers held");
+  CLI::App* buffers = app.add_subcommand("buffers", "List live buffers with references and holders");
+  for (CLI::App* read : {stats, pools, clients, buffers}) {
+    read->add_flag("--json", json, "Print one JSON document");
+  }
+  std::string pool_filter;
+  uint64_t session_filter = 0;
+  uint32_t limit = 1000;
+  buffers->add_option("--pool", pool_filter, "Only this pool");
+  buffers->add_option("--session", session_filter, "Only buffers this session holds");
+  buffers->add_option("--limit", limit, "At most this many buffers")->capture_default_str();
+  CLI::App* set_max_alloc = app.add_subcommand(
+      "set-max-alloc", "Change a pool's largest single allocation (daemon's uid or root only)");
+  std::string target_pool, size_text;
+  set_max_alloc->add_option("POOL", target_pool, "Pool name")->required();
+  set_max_alloc->add_option("SIZE", size_text, "New max_alloc, e.g. 64MiB")->required();
   CLI::App* health = app.add_subcommand("health", "Exit 0 when the daemon serves, 3 when unreachable");
   try {
     app.parse(argc, argv);
@@ -63,11 +83,48 @@ int RunMemctl(int argc, char** argv) {
   }
   Connection conn{address, v1::Admin::NewStub(grpc::CreateChannel(
                                parsed->grpc_target, grpc::InsecureChannelCredentials()))};
+  if (*clients) {
+    v1::ListSessionsResponse response;
+    int code = Call(conn, &v1::Admin::Stub::ListSessions, v1::ListSessionsRequest(), &response);
+    if (code == kExitOk) std::cout << (json ? SessionsToJson(response) : SessionsToTable(response));
+    return code;
+  }
+  if (*buffers) {
+    v1::ListBuffersRequest request;
+    request.set_pool(pool_filter);
+    request.set_session_id(session_filter);
+    request.set_limit(limit);
+    v1::ListBuffersResponse response;
+    int code = Call(conn, &v1::Admin::Stub::ListBuffers, request, &response);
+    if (code == kExitOk) std::cout << (json ? BuffersToJson(response) : BuffersToTable(response));
+    return code;
+  }
+  if (*set_max_alloc) {
+    absl::StatusOr<uint64_t> size = ParseSize(size_text);
+    if (!size.ok()) {
+      std::cerr << "memctl: " << size.status().message() << "\n";
+      return kExitUsage;
+    }
+    v1::SetMaxAllocRequest request;
+    request.set_pool(target_pool);
+    request.set_max_alloc_bytes(*size);
+    v1::SetMaxAllocResponse response;
+    int code = Call(conn, &v1::Admin::Stub::SetMaxAlloc, request, &response);
+    if (code == kExitOk) {
+      std::cout << "max_alloc of pool '" << target_pool << "': " << FormatSize(response.previous_max_alloc_bytes())
+                << " -> " << FormatSize(*size) << "\n";
+    }
+    return code;
+  }
   v1::GetStatsResponse response;
-  if (int code = GetStats(conn, &response); code != kExitOk) return code;
+  if (int code = Call(conn, &v1::Admin::Stub::GetStats, v1::GetStatsRequest(), &response); code != kExitOk) {
+    return code;
+  }
   if (*health) {
     std::cout << "SERVING (" << address << ", " << response.pools_size() << " pools)\n";
-  } else if (*stats) {
+  } else if (*pools) {
+    std::cout << (json ? PoolsToJson(response) : PoolsToTable(response));
+  } else {
     std::cout << (json ? StatsToJson(response) : StatsToTable(response));
   }
   return kExitOk;

@@ -21,6 +21,12 @@ int RunMemctl(int argc, char** argv);
 // a table with human sizes.
 std::string StatsToJson(const v1::GetStatsResponse& stats);
 std::string StatsToTable(const v1::GetStatsResponse& stats);
+std::string PoolsToJson(const v1::GetStatsResponse& stats);
+std::string PoolsToTable(const v1::GetStatsResponse& stats);
+std::string SessionsToJson(const v1::ListSessionsResponse& sessions);
+std::string SessionsToTable(const v1::ListSessionsResponse& sessions);
+std::string BuffersToJson(const v1::ListBuffersResponse& buffers);
+std::string BuffersToTable(const v1::ListBuffersResponse& buffers);
 
 }  // namespace memd
 

@@ -235,6 +235,42 @@ PoolStats Pool::Stats() const {
   return s;
 }
 
+SessionUsage Pool::Usage(const SessionRefs& refs) const {
+  MutexLock lock(&mu_);
+  return SessionUsage{refs.held_bytes, refs.counts.size()};
+}
+
+std::vector<BufferListing> Pool::ListBuffers(
+    const std::vector<std::pair<uint64_t, const SessionRefs*>>& sessions, uint64_t only_session,
+    size_t limit, bool* truncated) const {
+  MutexLock lock(&mu_);
+  std::vector<BufferListing> out;
+  handles_.ForEachLive([&](uint64_t handle, const HandleTable::Entry& entry) {
+    BufferListing listing;
+    for (const auto& [id, refs] : sessions) {
+      if (refs->counts.contains(handle)) listing.holder_session_ids.push_back(id);
+    }
+    if (only_session != 0 && std::find(listing.holder_session_ids.begin(),
+                                       listing.holder_session_ids.end(),
+                                       only_session) == listing.holder_session_ids.end()) {
+      return;
+    }
+    if (out.size() >= limit) {
+      *truncated = true;
+      return;
+    }
+    listing.info = Describe(handle, entry);
+    listing.references = entry.refs;
+    out.push_back(std::move(listing));
+  });
+  return out;
+}
+
+uint64_t Pool::SetMaxAlloc(uint64_t max_alloc_bytes) {
+  MutexLock lock(&mu_);
+  return std::exchange(max_alloc_bytes_, max_alloc_bytes);
+}
+
 absl::Status Pool::CheckInvariants() const {
   MutexLock lock(&mu_);
   if (absl::Status s = allocator_.CheckInvariants(); !s.ok()) return s;

@@ -12,6 +12,8 @@
 #include <climits>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -41,6 +43,19 @@ struct BufferInfo {
   uint64_t offset_bytes = 0;
   uint64_t size_bytes = 0;
   uint64_t capacity_bytes = 0;
+};
+
+// What one session holds in one pool.
+struct SessionUsage {
+  uint64_t held_bytes = 0;
+  uint64_t held_buffers = 0;
+};
+
+// One live buffer as admin listings show it.
+struct BufferListing {
+  BufferInfo info;
+  uint32_t references = 0;
+  std::vector<uint64_t> holder_session_ids;  // ascending
 };
 
 struct PoolStats {
@@ -81,6 +96,18 @@ class Pool {
 
   PoolStats Stats() const;
   absl::Status CheckInvariants() const;
+
+  SessionUsage Usage(const SessionRefs& refs) const;
+
+  // Live buffers with their holders among `sessions` (id, refs), at most
+  // `limit`; only those `only_session` holds when it is not 0. `truncated`
+  // reports whether the limit cut the list.
+  std::vector<BufferListing> ListBuffers(
+      const std::vector<std::pair<uint64_t, const SessionRefs*>>& sessions, uint64_t only_session,
+      size_t limit, bool* truncated) const;
+
+  // REQUIRES: max_alloc_bytes >= 1. Returns the previous value.
+  uint64_t SetMaxAlloc(uint64_t max_alloc_bytes);
 
   const std::string& name() const { return config_.name; }
   const std::string& shm_name() const { return shm_name_; }

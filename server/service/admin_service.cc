@@ -1,5 +1,14 @@
 #include "service/admin_service.h"
 
+#include <unistd.h>
+
+#include <climits>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_format.h"
+#include "service/status_convert.h"
+
 namespace memd {
 
 grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* context,
@@ -45,6 +54,100 @@ grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* 
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+constexpr uint32_t kDefaultBufferLimit = 1000;
+
+}  // namespace
+
+absl::Status AdminService::AuthorizeAdmin(grpc::CallbackServerContext* context,
+                                          const char* what) const {
+  std::optional<PeerCredentials> peer = peers_.Lookup(context->peer());
+  uid_t daemon_uid = ::geteuid();
+  if (peer && (peer->uid == 0 || peer->uid == daemon_uid)) return absl::OkStatus();
+  std::string who = peer ? absl::StrFormat("uid %u (pid %d)", peer->uid, peer->pid) : context->peer();
+  spdlog::warn("refused {} from {}: not the daemon's uid {} or root", what, who, daemon_uid);
+  return absl::PermissionDeniedError(absl::StrFormat(
+      "%s is allowed only to the daemon's uid %u or root over a Unix socket; caller is %s", what,
+      daemon_uid, who));
+}
+
+grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext* context,
+                                                     const v1::ListSessionsRequest* request,
+                                                     v1::ListSessionsResponse* response) {
+  sessions_.ForEach([&](const SessionRegistry::Record& r) {
+    SessionUsage usage = r.pool->Usage(*r.refs);
+    v1::SessionInfo* out = response->add_sessions();
+    out->set_session_id(r.session_id);
+    out->set_pid(r.peer ? r.peer->pid : 0);
+    out->set_uid(r.peer ? r.peer->uid : UINT32_MAX);
+    out->set_gid(r.peer ? r.peer->gid : UINT32_MAX);
+    out->set_process_name(r.process_name);
+    out->set_client_name(r.client_name);
+    out->set_pool(r.pool->name());
+    out->set_held_bytes(usage.held_bytes);
+    out->set_held_buffers(usage.held_buffers);
+    out->set_connected_unix_ms(r.connected_unix_ms);
+  });
+  return Done(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminService::ListBuffers(grpc::CallbackServerContext* context,
+                                                    const v1::ListBuffersRequest* request,
+                                                    v1::ListBuffersResponse* response) {
+  if (!request->pool().empty() && pools_.Find(request->pool()) == nullptr) {
+    return Done(context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
+  }
+  const size_t limit = request->limit() == 0 ? kDefaultBufferLimit : request->limit();
+  bool truncated = false;
+  sessions_.WithRecords([&](const std::map<uint64_t, SessionRegistry::Record>& records) {
+    for (const auto& pool : pools_.pools()) {
+      if (!request->pool().empty() && pool->name() != request->pool()) continue;
+      std::vector<std::pair<uint64_t, const SessionRefs*>> holders;
+      for (const auto& [id, record] : records) {
+        if (record.pool == pool.get()) holders.emplace_back(id, record.refs);
+      }
+      size_t left = limit - static_cast<size_t>(response->buffers_size());
+      for (const BufferListing& l : pool->ListBuffers(holders, request->session_id(), left, &truncated)) {
+        v1::BufferEntry* out = response->add_buffers();
+        out->set_handle(l.info.handle);
+        out->set_pool(pool->name());
+        out->set_offset_bytes(l.info.offset_bytes);
+        out->set_size_bytes(l.info.size_bytes);
+        out->set_capacity_bytes(l.info.capacity_bytes);
+        out->set_references(l.references);
+        for (uint64_t id : l.holder_session_ids) out->add_holder_session_ids(id);
+      }
+    }
+  });
+  response->set_truncated(truncated);
+  return Done(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminService::SetMaxAlloc(grpc::CallbackServerContext* context,
+                                                    const v1::SetMaxAllocRequest* request,
+                                                    v1::SetMaxAllocResponse* response) {
+  if (absl::Status s = AuthorizeAdmin(context, "set-max-alloc"); !s.ok()) return Done(context, s);
+  Pool* pool = pools_.Find(request->pool());
+  if (pool == nullptr) {
+    return Done(context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
+  }
+  if (request->max_alloc_bytes() == 0) {
+    return Done(context, absl::InvalidArgumentError("max_alloc must be at least 1 byte"));
+  }
+  uint64_t previous = pool->SetMaxAlloc(request->max_alloc_bytes());
+  response->set_previous_max_alloc_bytes(previous);
+  spdlog::info("max_alloc of pool '{}' changed from {} to {} bytes", pool->name(), previous,
+               request->max_alloc_bytes());
+  return Done(context, absl::OkStatus());
 }
 
 }  // namespace memd

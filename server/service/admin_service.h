@@ -7,14 +7,21 @@
 #include <string>
 
 #include "memd/v1/memd.grpc.pb.h"
+#include "listen/peer_table.h"
 #include "pool/pool_registry.h"
+#include "service/session_registry.h"
 
 namespace memd {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  AdminService(const PoolRegistry& pools, std::string instance)
-      : pools_(pools), instance_(std::move(instance)), started_(std::chrono::steady_clock::now()) {}
+  AdminService(const PoolRegistry& pools, const SessionRegistry& sessions, const PeerTable& peers,
+               std::string instance)
+      : pools_(pools),
+        sessions_(sessions),
+        peers_(peers),
+        instance_(std::move(instance)),
+        started_(std::chrono::steady_clock::now()) {}
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
@@ -22,9 +29,24 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* CheckPools(grpc::CallbackServerContext* context,
                                        const v1::CheckPoolsRequest* request,
                                        v1::CheckPoolsResponse* response) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* context,
+                                         const v1::ListSessionsRequest* request,
+                                         v1::ListSessionsResponse* response) override;
+  grpc::ServerUnaryReactor* ListBuffers(grpc::CallbackServerContext* context,
+                                        const v1::ListBuffersRequest* request,
+                                        v1::ListBuffersResponse* response) override;
+  grpc::ServerUnaryReactor* SetMaxAlloc(grpc::CallbackServerContext* context,
+                                        const v1::SetMaxAllocRequest* request,
+                                        v1::SetMaxAllocResponse* response) override;
 
  private:
+  // OK when the peer may change the daemon: its own uid or root, over a Unix
+  // socket (kernel-verified credentials).
+  absl::Status AuthorizeAdmin(grpc::CallbackServerContext* context, const char* what) const;
+
   const PoolRegistry& pools_;
+  const SessionRegistry& sessions_;
+  const PeerTable& peers_;
   const std::string instance_;
   const std::chrono::steady_clock::time_point started_;
 };

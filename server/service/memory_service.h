@@ -12,12 +12,14 @@
 #include "listen/peer_table.h"
 #include "memd/v1/memd.grpc.pb.h"
 #include "pool/pool_registry.h"
+#include "service/session_registry.h"
 
 namespace memd {
 
 class MemoryService final : public v1::Memory::CallbackService {
  public:
-  MemoryService(const PoolRegistry& pools, const PeerTable& peers) : pools_(pools), peers_(peers) {}
+  MemoryService(const PoolRegistry& pools, const PeerTable& peers, SessionRegistry& sessions)
+      : pools_(pools), peers_(peers), sessions_(sessions) {}
 
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;
@@ -25,6 +27,7 @@ class MemoryService final : public v1::Memory::CallbackService {
  private:
   const PoolRegistry& pools_;
   const PeerTable& peers_;
+  SessionRegistry& sessions_;
   std::atomic<uint64_t> next_session_id_{1};
 };
 

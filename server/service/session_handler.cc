@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+
+#include "absl/time/clock.h"
+
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "service/status_convert.h"
@@ -18,11 +22,24 @@ void FillBuffer(const BufferInfo& info, v1::BufferInfo* out) {
 
 constexpr size_t kMaxClientNameBytes = 64;
 
+// /proc/<pid>/comm without the newline; "" when it cannot be read.
+std::string ProcessName(pid_t pid) {
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name;
+}
+
 }  // namespace
 
-SessionHandler::SessionHandler(const PoolRegistry& pools, uint64_t session_id,
-                               std::optional<PeerCredentials> peer, std::string description)
-    : pools_(pools), session_id_(session_id), peer_(peer), description_(std::move(description)) {}
+SessionHandler::SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions,
+                               uint64_t session_id, std::optional<PeerCredentials> peer,
+                               std::string description)
+    : pools_(pools),
+      sessions_(sessions),
+      session_id_(session_id),
+      peer_(peer),
+      description_(std::move(description)) {}
 
 SessionHandler::~SessionHandler() { Close(); }
 
@@ -30,6 +47,7 @@ void SessionHandler::Close() {
   if (closed_) return;
   closed_ = true;
   if (pool_ == nullptr) return;
+  sessions_.Remove(session_id_);  // before the references go (see SessionRegistry)
   uint64_t released = pool_->ReleaseAll(refs_);
   pool_->SessionClosed();
   spdlog::debug("session {} ({}) closed; released {} references in pool '{}'", session_id_,
@@ -54,6 +72,15 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
   }
   pool_ = pool;
   pool_->SessionOpened();
+  sessions_.Add(SessionRegistry::Record{
+      .session_id = session_id_,
+      .peer = peer_,
+      .process_name = peer_ ? ProcessName(peer_->pid) : "",
+      .client_name = attach.client_name(),
+      .pool = pool_,
+      .refs = &refs_,
+      .connected_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())),
+  });
   out->set_session_id(session_id_);
   v1::PoolInfo* info = out->mutable_pool();
   info->set_name(pool->name());

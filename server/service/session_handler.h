@@ -16,13 +16,14 @@
 #include "memd/v1/memd.pb.h"
 #include "pool/pool.h"
 #include "pool/pool_registry.h"
+#include "service/session_registry.h"
 
 namespace memd {
 
 class SessionHandler {
  public:
   // `peer` is empty for TCP peers. `description` names the peer in logs.
-  SessionHandler(const PoolRegistry& pools, uint64_t session_id,
+  SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions, uint64_t session_id,
                  std::optional<PeerCredentials> peer, std::string description);
   ~SessionHandler();
 
@@ -40,6 +41,7 @@ class SessionHandler {
   absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);
 
   const PoolRegistry& pools_;
+  SessionRegistry& sessions_;
   const uint64_t session_id_;
   const std::optional<PeerCredentials> peer_;
   const std::string description_;

@@ -2,9 +2,10 @@
 
 namespace memd {
 
-SessionReactor::SessionReactor(const PoolRegistry& pools, uint64_t session_id,
-                               std::optional<PeerCredentials> peer, std::string description)
-    : handler_(pools, session_id, peer, std::move(description)) {
+SessionReactor::SessionReactor(const PoolRegistry& pools, SessionRegistry& sessions,
+                               uint64_t session_id, std::optional<PeerCredentials> peer,
+                               std::string description)
+    : handler_(pools, sessions, session_id, peer, std::move(description)) {
   StartRead(&request_);
 }
 

@@ -26,7 +26,7 @@ class SessionReactor final
  public:
   static constexpr size_t kMaxQueuedResponses = 1024;
 
-  SessionReactor(const PoolRegistry& pools, uint64_t session_id,
+  SessionReactor(const PoolRegistry& pools, SessionRegistry& sessions, uint64_t session_id,
                  std::optional<PeerCredentials> peer, std::string description);
 
   void OnReadDone(bool ok) override;

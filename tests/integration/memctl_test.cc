@@ -1,3 +1,8 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -53,6 +58,87 @@ TEST(MemctlTest, HealthAndExitCodes) {
   EXPECT_EQ(RunCommand({MemctlBinary(), "--address", "unix:///nonexistent.sock", "health"}).first, 3);
   EXPECT_EQ(RunCommand({MemctlBinary(), "--address", "garbage", "health"}).first, 2);
   EXPECT_EQ(RunCommand({MemctlBinary(), "frobnicate"}).first, 2);
+}
+
+}  // namespace
+}  // namespace memd::testing
+
+namespace memd::testing {
+namespace {
+
+TEST(MemctlTest, ClientsAndBuffersShowWhoHoldsWhat) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  Subprocess holder({TestClientBinary(), "hold", "2", "5000", "1"}, daemon.ClientEnv());
+  std::vector<uint64_t> handles = ReadHandles(holder);
+  ASSERT_EQ(handles.size(), 2u);
+  Subprocess reader({TestClientBinary(), "retain-hold", std::to_string(handles[0])}, daemon.ClientEnv());
+  ASSERT_EQ(reader.ReadLine(), "ready");
+
+  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "clients", "--json"});
+  ASSERT_EQ(code, 0) << out;
+  nlohmann::json clients = nlohmann::json::parse(out)["clients"];
+  ASSERT_EQ(clients.size(), 2u);
+  const auto& h = clients[0]["pid"] == holder.pid() ? clients[0] : clients[1];
+  EXPECT_EQ(h["pid"], holder.pid());
+  EXPECT_EQ(h["uid"], getuid());
+  EXPECT_EQ(h["process_name"], "memd_test_clien");  // /proc/PID/comm keeps 15 characters
+  EXPECT_EQ(h["pool"], "default");
+  EXPECT_EQ(h["held_buffers"], 2u);
+  EXPECT_EQ(h["held_bytes"], 2u * 5056u);  // two 5000-byte buffers, 64-byte blocks
+  uint64_t holder_session = h["session_id"];
+
+  auto [bcode, bout] = RunCommand({MemctlBinary(), "--address", daemon.address(), "buffers", "--json"});
+  ASSERT_EQ(bcode, 0);
+  nlohmann::json buffers = nlohmann::json::parse(bout);
+  ASSERT_EQ(buffers["buffers"].size(), 2u);
+  EXPECT_EQ(buffers["buffers"][0]["handle"], handles[0]);
+  EXPECT_EQ(buffers["buffers"][0]["references"], 2u);
+  EXPECT_EQ(buffers["buffers"][0]["holders"].size(), 2u);
+  EXPECT_EQ(buffers["buffers"][1]["holders"], nlohmann::json::array({holder_session}));
+  EXPECT_EQ(buffers["truncated"], false);
+
+  auto [lcode, lout] = RunCommand({MemctlBinary(), "--address", daemon.address(), "buffers", "--json",
+                                   "--limit", "1"});
+  EXPECT_EQ(nlohmann::json::parse(lout)["truncated"], true);
+  uint64_t reader_session = holder_session == clients[0]["session_id"] ? clients[1]["session_id"]
+                                                                        : clients[0]["session_id"];
+  auto [scode, sout] = RunCommand({MemctlBinary(), "--address", daemon.address(), "buffers", "--json",
+                                   "--session", std::to_string(reader_session)});
+  nlohmann::json only_reader = nlohmann::json::parse(sout)["buffers"];
+  ASSERT_EQ(only_reader.size(), 1u);
+  EXPECT_EQ(only_reader[0]["handle"], handles[0]);
+
+  auto [tcode, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "clients"});
+  EXPECT_NE(table.find("memd_test_clien"), std::string::npos);
+  EXPECT_NE(table.find("9.9 KiB"), std::string::npos);
+}
+
+TEST(MemctlTest, SetMaxAllocChangesThePoolAndIsAdminOnly) {
+  DaemonEnv daemon({.extra_args = {"--socket-mode", "0666"}});
+  ASSERT_TRUE(daemon.ok());
+  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "set-max-alloc", "default", "1MiB"});
+  ASSERT_EQ(code, 0) << out;
+  auto client = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(client.ok());
+  auto too_big = (*client)->Allocate((1 << 20) + 1);
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE((*client)->Allocate(1 << 20).ok());
+  EXPECT_EQ(daemon.PoolStats().max_alloc_bytes(), 1u << 20);
+
+  EXPECT_EQ(RunCommand({MemctlBinary(), "--address", daemon.address(), "set-max-alloc", "nope", "1MiB"}).first, 1);
+  EXPECT_EQ(RunCommand({MemctlBinary(), "--address", daemon.address(), "set-max-alloc", "default", "lots"}).first, 2);
+
+  // Another uid may read stats but not change the daemon.
+  chmod(std::filesystem::path(daemon.socket_path()).parent_path().c_str(), 0755);
+  auto [ncode, nout] = RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   MemctlBinary(), "--address", daemon.address(), "set-max-alloc", "default",
+                                   "2MiB"});
+  EXPECT_EQ(ncode, 1) << "PERMISSION_DENIED is a failure reported by the daemon";
+  EXPECT_EQ(daemon.PoolStats().max_alloc_bytes(), 1u << 20) << "nothing changed";
+  auto [rcode, rout] = RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   MemctlBinary(), "--address", daemon.address(), "stats"});
+  EXPECT_EQ(rcode, 0) << "read-only stats are open to anyone who may connect";
 }
 
 }  // namespace

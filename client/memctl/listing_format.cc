@@ -1,0 +1,94 @@
+// Output of `memctl pools`, `clients` and `buffers`: JSON with stable keys, or
+// aligned tables with human sizes.
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "memctl/memctl.h"
+#include "memd/shared/size.h"
+
+namespace memd {
+
+std::string PoolsToJson(const v1::GetStatsResponse& stats) {
+  nlohmann::ordered_json pools = nlohmann::ordered_json::array();
+  for (const v1::PoolStats& p : stats.pools()) {
+    pools.push_back({{"name", p.name()},
+                     {"shm_name", p.shm_name()},
+                     {"size_bytes", p.size_bytes()},
+                     {"alignment", p.alignment_bytes()},
+                     {"max_alloc_bytes", p.max_alloc_bytes()}});
+  }
+  return nlohmann::ordered_json{{"pools", pools}}.dump(2) + "\n";
+}
+
+std::string PoolsToTable(const v1::GetStatsResponse& stats) {
+  constexpr const char* kRow = "%-16s %-32s %10s %9s %12s\n";
+  std::string out = absl::StrFormat(kRow, "POOL", "SHM OBJECT", "SIZE", "ALIGN", "MAX ALLOC");
+  for (const v1::PoolStats& p : stats.pools()) {
+    out += absl::StrFormat(kRow, p.name(), p.shm_name(), FormatSize(p.size_bytes()),
+                           absl::StrCat(p.alignment_bytes()), FormatSize(p.max_alloc_bytes()));
+  }
+  return out;
+}
+
+std::string SessionsToJson(const v1::ListSessionsResponse& sessions) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const v1::SessionInfo& s : sessions.sessions()) {
+    list.push_back({{"session_id", s.session_id()},
+                    {"pid", s.pid()},
+                    {"uid", s.uid()},
+                    {"gid", s.gid()},
+                    {"process_name", s.process_name()},
+                    {"client_name", s.client_name()},
+                    {"pool", s.pool()},
+                    {"held_bytes", s.held_bytes()},
+                    {"held_buffers", s.held_buffers()},
+                    {"connected_unix_ms", s.connected_unix_ms()}});
+  }
+  return nlohmann::ordered_json{{"clients", list}}.dump(2) + "\n";
+}
+
+std::string SessionsToTable(const v1::ListSessionsResponse& sessions) {
+  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %10s %8s  %s\n";
+  std::string out = absl::StrFormat(kRow, "SESSION", "PID", "UID", "PROCESS", "NAME", "POOL",
+                                    "HELD", "BUFFERS", "CONNECTED SINCE");
+  for (const v1::SessionInfo& s : sessions.sessions()) {
+    std::string since = absl::FormatTime("%Y-%m-%d %H:%M:%S",
+                                         absl::FromUnixMillis(static_cast<int64_t>(s.connected_unix_ms())),
+                                         absl::LocalTimeZone());
+    out += absl::StrFormat(kRow, absl::StrCat(s.session_id()), absl::StrCat(s.pid()),
+                           absl::StrCat(s.uid()), s.process_name(), s.client_name(), s.pool(),
+                           FormatSize(s.held_bytes()), absl::StrCat(s.held_buffers()), since);
+  }
+  return out;
+}
+
+std::string BuffersToJson(const v1::ListBuffersResponse& buffers) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const v1::BufferEntry& b : buffers.buffers()) {
+    list.push_back({{"handle", b.handle()},
+                    {"pool", b.pool()},
+                    {"offset_bytes", b.offset_bytes()},
+                    {"size_bytes", b.size_bytes()},
+                    {"capacity_bytes", b.capacity_bytes()},
+                    {"references", b.references()},
+                    {"holders", std::vector<uint64_t>(b.holder_session_ids().begin(),
+                                                      b.holder_session_ids().end())}});
+  }
+  return nlohmann::ordered_json{{"buffers", list}, {"truncated", buffers.truncated()}}.dump(2) + "\n";
+}
+
+std::string BuffersToTable(const v1::ListBuffersResponse& buffers) {
+  constexpr const char* kRow = "%-18s %-12s %12s %10s %5s  %s\n";
+  std::string out = absl::StrFormat(kRow, "HANDLE", "POOL", "OFFSET", "SIZE", "REFS", "HOLDERS");
+  for (const v1::BufferEntry& b : buffers.buffers()) {
+    out += absl::StrFormat(kRow, absl::StrFormat("0x%016x", b.handle()), b.pool(),
+                           absl::StrCat(b.offset_bytes()), FormatSize(b.size_bytes()),
+                           absl::StrCat(b.references()), absl::StrJoin(b.holder_session_ids(), ","));
+  }
+  if (buffers.truncated()) out += "(more buffers not shown; raise --limit)\n";
+  return out;
+}
+
+}  // namespace memd

@@ -1,0 +1,60 @@
+// SessionRegistry: the live, attached sessions, for admin listings
+// (`memctl clients`, `memctl buffers`). Thread-safe.
+//
+// A record points at its session's SessionRefs, which the pool's mutex
+// guards. Lock order: registry mutex, then a pool mutex. A session removes
+// its record (Remove) before releasing its references and before its refs
+// are destroyed, so a record seen under the registry mutex is always valid.
+#ifndef MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
+#define MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "listen/peer_table.h"
+#include "memd/shared/mutex.h"
+#include "pool/pool.h"
+
+namespace memd {
+
+class SessionRegistry {
+ public:
+  struct Record {
+    uint64_t session_id = 0;
+    std::optional<PeerCredentials> peer;
+    std::string process_name;
+    std::string client_name;
+    Pool* pool = nullptr;
+    const SessionRefs* refs = nullptr;
+    uint64_t connected_unix_ms = 0;
+  };
+
+  void Add(Record record);
+  void Remove(uint64_t session_id);
+
+  // Calls fn(record) for each live session in id order, under the registry
+  // mutex (fn may take pool mutexes, nothing else).
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    MutexLock lock(&mu_);
+    for (const auto& [id, record] : records_) fn(record);
+  }
+
+  // Calls fn(records) once with every record, under the registry mutex, so
+  // the records' refs stay valid for all of fn (fn may take pool mutexes).
+  template <typename Fn>
+  void WithRecords(Fn fn) const {
+    MutexLock lock(&mu_);
+    fn(records_);
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::map<uint64_t, Record> records_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
