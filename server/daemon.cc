@@ -3,6 +3,7 @@
 #include <csignal>
 #include <pthread.h>
 
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
@@ -59,6 +60,9 @@ absl::Status Daemon::CreatePools() {
 absl::Status Daemon::StartServing() {
   memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_);
   admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance);
+  // grpc.health.v1.Health: the standard probe for load balancers, Kubernetes
+  // gRPC probes and grpc_health_probe; SERVING while the daemon runs.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   // Requests are a few dozen bytes; anything near this is abuse and gets
   // RESOURCE_EXHAUSTED naming both sizes from gRPC, without being buffered.
