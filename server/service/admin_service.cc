@@ -11,6 +11,18 @@
 
 namespace memd {
 
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+constexpr uint32_t kDefaultBufferLimit = 1000;
+
+}  // namespace
+
 grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* context,
                                                  const v1::GetStatsRequest* request,
                                                  v1::GetStatsResponse* response) {
@@ -36,9 +48,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
   response->set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                                          std::chrono::steady_clock::now() - started_)
                                                          .count()));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return Done(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* context,
@@ -51,22 +61,8 @@ grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* 
     out->set_ok(status.ok());
     if (!status.ok()) out->set_error(std::string(status.message()));
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return Done(context, absl::OkStatus());
 }
-
-namespace {
-
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
-constexpr uint32_t kDefaultBufferLimit = 1000;
-
-}  // namespace
 
 absl::Status AdminService::AuthorizeAdmin(grpc::CallbackServerContext* context,
                                           const char* what) const {
