@@ -7,10 +7,34 @@
 // doubling starts from a wide base (libavutil fills 4 bytes at a time for
 // 2..4); from back 5 on, doubling straight from `back` is what libavutil does
 // and is already at copy speed.
+#include <cstdint>
 #include <cstring>
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <immintrin.h>
+#endif
+
+#if defined(__SSE2__)
+namespace {
+
+// 32-byte stores where the CPU has AVX (checked once at run time; Debian's
+// baseline is SSE2). REQUIRES: pattern repeats every 16 bytes, cnt >= 64.
+__attribute__((target("avx"))) void FillPattern32(uint8_t* dst, const uint8_t* pattern16, size_t n) {
+  const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pattern16));
+  const __m256i v = _mm256_set_m128i(half, half);
+  for (; n >= 128; n -= 128, dst += 128) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), v);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64), v);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 96), v);
+  }
+  for (; n >= 16; n -= 16, dst += 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), half);
+  std::memcpy(dst, pattern16, n);
+}
+
+const bool kHaveAvx = __builtin_cpu_supports("avx");
+
+}  // namespace
 #endif
 
 #include "memd/memd.h"
@@ -31,9 +55,13 @@ extern "C" void memd_memcpy_backptr(uint8_t* dst, int back, int cnt) {
     // The period divides 16: one register holds the pattern and every
     // 16-byte store continues it (libavutil stores 4 or 8 bytes at a time).
     alignas(16) uint8_t pattern[16];
-    for (int i = 0; i < 16; ++i) pattern[i] = dst[i % back - back];
-    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(pattern));
+    for (int i = 0; i < 16; ++i) pattern[i] = dst[(i & (back - 1)) - back];  // back is 2 or 4
     size_t remaining = static_cast<size_t>(cnt);
+    if (kHaveAvx) {
+      FillPattern32(dst, pattern, remaining);
+      return;
+    }
+    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(pattern));
     for (; remaining >= 64; remaining -= 64, dst += 64) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), v);
