@@ -36,7 +36,12 @@ void SessionReactor::OnWriteDone(bool ok) {
   writing_ = false;
   queue_.pop_front();
   if (!ok) {
-    queue_.clear();  // the stream is broken; OnReadDone(false) or OnDone follows
+    // The stream is broken: drop what is queued. If reads already ended,
+    // PumpLocked finishes the call now; otherwise OnReadDone(false) will.
+    // (Returning without it left the call open forever when the read failed
+    // first: a leaked reactor per killed client, and a hung Server::Wait.)
+    queue_.clear();
+    PumpLocked();
     return;
   }
   if (read_paused_ && !reads_done_ && queue_.size() < kMaxQueuedResponses / 2) {

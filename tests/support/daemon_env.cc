@@ -1,6 +1,7 @@
 #include "daemon_env.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -69,7 +70,15 @@ DaemonEnv::DaemonEnv(DaemonOptions options) : options_(std::move(options)) {
 }
 
 DaemonEnv::~DaemonEnv() {
-  Stop(SIGTERM);
+  // Every test also checks the clean shutdown: exit 0 after SIGTERM, which
+  // removes the pools' objects and the socket.
+  bool was_running = process_ != nullptr;
+  std::optional<int> status = Stop(SIGTERM);
+  if (was_running && ok_) {
+    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << "memd did not exit cleanly after SIGTERM: wait status "
+        << (status ? std::to_string(*status) : "timeout");
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
