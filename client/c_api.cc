@@ -127,6 +127,14 @@ std::string NotOurs(const void* ptr, const char* fn) {
                          fn, ptr);
 }
 
+// nmemb * size into *result, as av_size_mult; false (with the reason set)
+// on overflow.
+bool ArrayBytes(size_t nmemb, size_t size, size_t* result) {
+  if (memd_size_mult(nmemb, size, result) == 0) return true;
+  SetError(absl::StrFormat("array of %u x %u bytes overflows size_t", nmemb, size));
+  return false;
+}
+
 void* Allocate(size_t size, bool zero) {
   std::shared_ptr<Client> client = Acquire();
   if (!client) return nullptr;
@@ -206,19 +214,13 @@ int memd_size_mult(size_t a, size_t b, size_t* r) {
 
 void* memd_malloc_array(size_t nmemb, size_t size) {
   size_t result;
-  if (memd_size_mult(nmemb, size, &result) < 0) {
-    SetError(absl::StrFormat("array of %u x %u bytes overflows size_t", nmemb, size));
-    return nullptr;
-  }
+  if (!ArrayBytes(nmemb, size, &result)) return nullptr;
   return memd_malloc(result);
 }
 
 void* memd_mallocz_array(size_t nmemb, size_t size) {
   size_t result;
-  if (memd_size_mult(nmemb, size, &result) < 0) {
-    SetError(absl::StrFormat("array of %u x %u bytes overflows size_t", nmemb, size));
-    return nullptr;
-  }
+  if (!ArrayBytes(nmemb, size, &result)) return nullptr;
   return memd_mallocz(result);
 }
 
@@ -259,10 +261,7 @@ void* memd_realloc(void* ptr, size_t size) {
 
 void* memd_realloc_array(void* ptr, size_t nmemb, size_t size) {
   size_t result;
-  if (memd_size_mult(nmemb, size, &result) < 0) {
-    SetError(absl::StrFormat("array of %u x %u bytes overflows size_t", nmemb, size));
-    return nullptr;
-  }
+  if (!ArrayBytes(nmemb, size, &result)) return nullptr;
   return memd_realloc(ptr, result);
 }
 

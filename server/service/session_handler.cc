@@ -105,25 +105,21 @@ void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
     status = absl::FailedPreconditionError(
         "the first request of a session must be attach (name the pool to use)");
   } else {
+    // Allocate, realloc and retain all answer with the buffer they hold.
+    auto reply_buffer = [&](const absl::StatusOr<BufferInfo>& info) {
+      status = info.status();
+      if (info.ok()) FillBuffer(*info, response->mutable_buffer());
+    };
     switch (request.op_case()) {
-      case v1::SessionRequest::kAllocate: {
-        auto info = pool_->Allocate(refs_, request.allocate().size_bytes(), request.allocate().zero());
-        status = info.status();
-        if (info.ok()) FillBuffer(*info, response->mutable_buffer());
+      case v1::SessionRequest::kAllocate:
+        reply_buffer(pool_->Allocate(refs_, request.allocate().size_bytes(), request.allocate().zero()));
         break;
-      }
-      case v1::SessionRequest::kRealloc: {
-        auto info = pool_->Realloc(refs_, request.realloc().handle(), request.realloc().size_bytes());
-        status = info.status();
-        if (info.ok()) FillBuffer(*info, response->mutable_buffer());
+      case v1::SessionRequest::kRealloc:
+        reply_buffer(pool_->Realloc(refs_, request.realloc().handle(), request.realloc().size_bytes()));
         break;
-      }
-      case v1::SessionRequest::kRetain: {
-        auto info = pool_->Retain(refs_, request.retain().handle());
-        status = info.status();
-        if (info.ok()) FillBuffer(*info, response->mutable_buffer());
+      case v1::SessionRequest::kRetain:
+        reply_buffer(pool_->Retain(refs_, request.retain().handle()));
         break;
-      }
       case v1::SessionRequest::kRelease: {
         auto freed = pool_->Release(refs_, request.release().handle());
         status = freed.status();
