@@ -10,10 +10,6 @@
 namespace memd::testing {
 namespace {
 
-int ExitCode(std::optional<int> status) {
-  return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-}
-
 TEST(SharingTest, BufferWrittenInOneProcessIsReadAndWrittenInAnother) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());

@@ -62,8 +62,7 @@ TEST(SoakTest, SixtyFourClientsMixedWorkload) {
     ASSERT_TRUE(line.has_value()) << "a soak client printed nothing";
     ASSERT_EQ(line->rfind("ok ", 0), 0u) << *line;
     total_ops += std::stol(line->substr(3));
-    std::optional<int> status = c->Wait(std::chrono::seconds(30));
-    ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+    ASSERT_EQ(ExitCode(c->Wait(std::chrono::seconds(30))), 0);
   }
   holder.CloseStdin();
   holder.Wait();

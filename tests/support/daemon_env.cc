@@ -75,9 +75,7 @@ DaemonEnv::~DaemonEnv() {
   bool was_running = process_ != nullptr;
   std::optional<int> status = Stop(SIGTERM);
   if (was_running && ok_) {
-    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << "memd did not exit cleanly after SIGTERM: wait status "
-        << (status ? std::to_string(*status) : "timeout");
+    EXPECT_EQ(ExitCode(status), 0) << "memd did not exit cleanly after SIGTERM (128 + N: signal N)";
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);

@@ -91,15 +91,17 @@ std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
+int ExitCode(std::optional<int> status) {
+  if (!status) return -1;
+  return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+}
+
 std::pair<int, std::string> RunCommand(std::vector<std::string> argv,
                                        std::map<std::string, std::string> env) {
   Subprocess p(std::move(argv), std::move(env));
   p.CloseStdin();
   std::string out = p.ReadAll(std::chrono::seconds(30));
-  std::optional<int> status = p.Wait(std::chrono::seconds(30));
-  if (!status) return {-1, out};
-  int code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
-  return {code, out};
+  return {ExitCode(p.Wait(std::chrono::seconds(30))), out};
 }
 
 }  // namespace memd::testing

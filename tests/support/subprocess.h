@@ -40,6 +40,10 @@ class Subprocess {
   bool reaped_ = false;
 };
 
+// The exit code in a wait status from Subprocess::Wait: the code, 128 + the
+// signal for a killed process, -1 for a timeout (nullopt).
+int ExitCode(std::optional<int> status);
+
 // Runs a command to completion; returns {exit code or 128+signal, stdout}.
 std::pair<int, std::string> RunCommand(std::vector<std::string> argv,
                                        std::map<std::string, std::string> env = {});
