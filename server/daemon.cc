@@ -13,6 +13,7 @@
 #include "memd/shared/address.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
+#include "startup/pool_startup.h"
 
 namespace memd {
 namespace {
@@ -29,32 +30,54 @@ sigset_t TerminationSignals() {
 
 }  // namespace
 
-Daemon::~Daemon() { Shutdown(); }
+Daemon::~Daemon() { Shutdown(/*clean=*/false); }
 
 absl::Status Daemon::CreatePools() {
-  // A crashed predecessor of this instance may have left objects behind; they
-  // are ours (same instance and pool name) and would block the start.
-  uint64_t needed = 0;
-  for (const PoolConfig& config : options_.pools) {
-    std::string object = PoolObjectName(options_.instance, config.name);
-    if (Segment::RemoveIfExists(object)) {
-      spdlog::warn("removed stale shared-memory object {} left by a previous daemon", object);
+  absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(options_.instance);
+  if (!lock.ok()) return lock.status();
+  lock_ = std::move(*lock);
+  absl::StatusOr<std::vector<OpenedPool>> opened = OpenPools(
+      options_.pools, PoolStartupOptions{.instance = options_.instance,
+                                         .shm_mode = options_.shm_mode,
+                                         .reserve = options_.reserve,
+                                         .fresh = options_.fresh});
+  if (!opened.ok()) return opened.status();
+  for (OpenedPool& p : *opened) {
+    if (p.adopted) {
+      PoolStats s = p.pool->Stats();
+      spdlog::warn("re-adopted pool '{}' from a daemon that did not shut down cleanly: {} live "
+                   "buffers, {} used; clients have {} to reclaim {} references",
+                   p.pool->name(), s.live_buffers, FormatSize(s.used_bytes),
+                   absl::FormatDuration(options_.reclaim_grace), s.unclaimed_references);
     }
-    needed += config.size_bytes;
-  }
-  if (options_.reserve) {
-    if (absl::Status s = CheckShmCapacity(needed); !s.ok()) return s;
-  }
-  for (const PoolConfig& config : options_.pools) {
-    SegmentOptions seg{PoolObjectName(options_.instance, config.name), config.size_bytes,
-                       options_.shm_mode, options_.reserve};
-    absl::StatusOr<std::unique_ptr<Segment>> segment = Segment::Create(seg);
-    if (!segment.ok()) return segment.status();
-    auto index = static_cast<uint32_t>(pools_.size());
-    pools_.Add(std::make_unique<Pool>(config, index, (*segment)->base(), seg.object_name));
-    segments_.push_back(std::move(*segment));
+    adopted_.push_back(p.adopted);
+    segments_.push_back(std::move(p.segment));
+    pools_.Add(std::move(p.pool));
   }
   return absl::OkStatus();
+}
+
+void Daemon::StartGraceTimer() {
+  bool any = false;
+  for (const auto& pool : pools_.pools()) any |= pool->Stats().unclaimed_references > 0;
+  if (!any) return;
+  grace_thread_ = std::thread([this] {
+    absl::Time deadline = absl::Now() + options_.reclaim_grace;
+    {
+      MutexLock lock(&grace_mu_);
+      while (!stopping_ && absl::Now() < deadline) {
+        grace_cv_.WaitFor(&grace_mu_, absl::ToChronoNanoseconds(deadline - absl::Now()));
+      }
+      if (stopping_) return;
+    }
+    for (const auto& pool : pools_.pools()) {
+      if (uint64_t released = pool->ReleaseUnclaimed(); released > 0) {
+        spdlog::warn("reclaim grace over: released {} references in pool '{}' that no client "
+                     "reclaimed (their processes died while the daemon was down)",
+                     released, pool->name());
+      }
+    }
+  });
 }
 
 absl::Status Daemon::StartServing() {
@@ -98,14 +121,15 @@ int Daemon::Run() {
 
   if (absl::Status s = CreatePools(); !s.ok()) {
     spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown();
+    Shutdown(/*clean=*/false);
     return 1;
   }
   if (absl::Status s = StartServing(); !s.ok()) {
     spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown();
+    Shutdown(/*clean=*/false);
     return 1;
   }
+  StartGraceTimer();
   std::vector<std::string> pool_text;
   for (const auto& pool : pools_.pools()) {
     pool_text.push_back(absl::StrFormat("%s=%s (%s, alignment %u)", pool->name(),
@@ -118,11 +142,19 @@ int Daemon::Run() {
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received signal {}; shutting down", signal);
-  Shutdown();
+  Shutdown(/*clean=*/true);
   return 0;
 }
 
-void Daemon::Shutdown() {
+void Daemon::Shutdown(bool clean) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    MutexLock lock(&grace_mu_);
+    stopping_ = true;
+  }
+  grace_cv_.SignalAll();
+  if (grace_thread_.joinable()) grace_thread_.join();
   for (auto& listener : listeners_) listener->Stop();
   if (server_) {
     // Session streams never end by themselves, so any deadline would be used
@@ -132,7 +164,15 @@ void Daemon::Shutdown() {
     server_.reset();
   }
   listeners_.clear();
-  for (auto& segment : segments_) segment->Remove();
+  // Without a clean stop (start-up failed after opening the pools), pools
+  // created by this run go, re-adopted ones stay for the next start.
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    if (!clean && adopted_[i]) continue;
+    pools_.pools()[i]->RemoveState();
+    segments_[i]->Remove();
+  }
+  bool kept = !clean && std::find(adopted_.begin(), adopted_.end(), true) != adopted_.end();
+  if (lock_ && !kept) lock_->Remove();
 }
 
 }  // namespace memd

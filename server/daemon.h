@@ -7,6 +7,7 @@
 #define MEMD_SERVER_DAEMON_H_
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/server.h>
@@ -19,7 +20,9 @@
 #include "service/admin_service.h"
 #include "service/memory_service.h"
 #include "service/session_registry.h"
+#include "memd/shared/mutex.h"
 #include "shm/segment.h"
+#include "startup/instance_lock.h"
 
 namespace memd {
 
@@ -35,10 +38,16 @@ class Daemon {
  private:
   absl::Status CreatePools();
   absl::Status StartServing();
-  void Shutdown();
+  // Releases the references nobody reclaimed once the grace period is over.
+  void StartGraceTimer();
+  // Stops serving. `clean`: also removes every pool, its state and the lock
+  // (SIGTERM); otherwise re-adopted pools stay for the next start.
+  void Shutdown(bool clean);
 
   const DaemonOptions options_;
+  std::unique_ptr<InstanceLock> lock_;
   std::vector<std::unique_ptr<Segment>> segments_;  // index-aligned with pools_
+  std::vector<bool> adopted_;                       // index-aligned with pools_
   PoolRegistry pools_;
   PeerTable peers_;
   SessionRegistry sessions_;  // outlives the services and the server
@@ -46,6 +55,12 @@ class Daemon {
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::unique_ptr<UnixListener>> listeners_;
+
+  Mutex grace_mu_;
+  CondVar grace_cv_;
+  bool stopping_ ABSL_GUARDED_BY(grace_mu_) = false;
+  std::thread grace_thread_;
+  bool shut_down_ = false;
 };
 
 }  // namespace memd

@@ -28,4 +28,12 @@ std::string PoolObjectName(std::string_view instance, std::string_view pool) {
   return "/" + InstanceObjectPrefix(instance) + std::string(pool);
 }
 
+std::string PoolStateObjectName(std::string_view instance, std::string_view pool) {
+  return PoolObjectName(instance, pool) + ".state";
+}
+
+std::string InstanceLockObjectName(std::string_view instance) {
+  return "/" + InstanceObjectPrefix(instance) + "daemon.lock";
+}
+
 }  // namespace memd

@@ -73,6 +73,7 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
   std::string alignment_text = "64", max_alloc_text = std::to_string(INT_MAX);
   std::string socket_mode_text = "0660", shm_mode_text = "0600";
   bool no_reserve = false;
+  std::string grace_text = "10s";
   app.add_option("--listen", options->listen,
                  "Address to serve on, repeatable: unix:///path or host:port "
                  "(default $MEMD_LISTEN, else unix:///run/memd/memd.sock)");
@@ -98,6 +99,13 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
   app.add_flag("--no-reserve", no_reserve,
                "Do not allocate pool pages at start (faster start; a full /dev/shm then shows "
                "up later as failed allocations' pages, so keep reserve on in production)");
+  app.add_flag("--fresh", options->fresh,
+               "Discard the pools a killed predecessor of this instance left (and every buffer "
+               "in them) instead of re-adopting them");
+  app.add_option("--reclaim-grace", grace_text,
+                 "After re-adopting pools, how long clients have to reclaim their references "
+                 "before the rest are released (e.g. 10s, 500ms, 2m)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -123,6 +131,11 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
   options->socket_mode = *socket_mode;
   options->shm_mode = *shm_mode;
   options->reserve = !no_reserve;
+  if (!absl::ParseDuration(grace_text, &options->reclaim_grace) ||
+      options->reclaim_grace < absl::ZeroDuration() || options->reclaim_grace > absl::Hours(24)) {
+    return usage_error(absl::InvalidArgumentError(absl::StrFormat(
+        "--reclaim-grace '%s' must be a duration from 0s to 24h, e.g. 10s or 500ms", grace_text)));
+  }
 
   if (pool_flags.empty()) pool_flags.push_back(absl::StrFormat("%s=%u", kDefaultPool, kDefaultPoolBytes));
   for (const std::string& flag : pool_flags) {

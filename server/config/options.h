@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "pool/pool.h"
 
 namespace memd {
@@ -21,6 +22,11 @@ struct DaemonOptions {
   mode_t socket_mode = 0660;
   mode_t shm_mode = 0600;
   bool reserve = true;  // posix_fallocate pool pages at start
+  // Discard pools a killed predecessor left instead of re-adopting them.
+  bool fresh = false;
+  // After re-adopting pools, how long clients have to reclaim their
+  // references before the unclaimed ones are released.
+  absl::Duration reclaim_grace = absl::Seconds(10);
 };
 
 // Validates names, sizes, alignments, addresses and duplicates.

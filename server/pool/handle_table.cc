@@ -42,11 +42,33 @@ void HandleTable::Erase(uint64_t handle) {
   entry.size_bytes = 0;
   --live_;
   if (entry.generation == kMaxGeneration) {
+    entry.retired = true;
     ++retired_;  // never reuse: its next handle would repeat generation 1
     return;
   }
   ++entry.generation;
   free_slots_.push_back(parts.slot);
+}
+
+void HandleTable::Restore(std::vector<Entry> slots) {
+  slots_ = std::move(slots);
+  free_slots_.clear();
+  live_ = retired_ = 0;
+  // Reverse order, so the lowest free slot is reused first (as Insert does).
+  for (uint32_t slot = static_cast<uint32_t>(slots_.size()); slot-- > 0;) {
+    const Entry& e = slots_[slot];
+    if (e.refs > 0) {
+      ++live_;
+    } else if (e.retired) {
+      ++retired_;
+    } else {
+      free_slots_.push_back(slot);
+    }
+  }
+}
+
+uint64_t HandleTable::HandleOf(uint32_t slot) const {
+  return EncodeHandle({pool_index_, slots_[slot].generation, slot});
 }
 
 std::string HandleTable::DescribeMissing(uint64_t handle) const {

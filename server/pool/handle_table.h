@@ -21,6 +21,7 @@ class HandleTable {
     uint32_t refs = 0;        // 0 means the slot is free
     TlsfAllocator::BlockId block = TlsfAllocator::kNoBlock;
     uint64_t size_bytes = 0;  // size the client asked for
+    bool retired = false;     // generation exhausted: never used again
   };
 
   explicit HandleTable(uint32_t pool_index) : pool_index_(pool_index) {}
@@ -35,6 +36,15 @@ class HandleTable {
   // Frees the slot of a live handle; every later Find(handle) is nullptr.
   // REQUIRES: Find(handle) != nullptr.
   void Erase(uint64_t handle);
+
+  // Rebuild after a daemon restart: slot i becomes slots[i] (live when refs
+  // > 0, else free or retired). REQUIRES: a new, empty table.
+  void Restore(std::vector<Entry> slots);
+
+  // The handle of a live slot; the entry of any slot. REQUIRES: slot < slot_count().
+  uint64_t HandleOf(uint32_t slot) const;
+  const Entry& At(uint32_t slot) const { return slots_[slot]; }
+  uint64_t slot_count() const { return slots_.size(); }
 
   // Why Find(handle) failed, for NOT_FOUND messages: "was freed", "was never issued".
   std::string DescribeMissing(uint64_t handle) const;
@@ -59,7 +69,7 @@ void HandleTable::ForEachLive(Fn fn) const {
   for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
     const Entry& e = slots_[slot];
     if (e.refs == 0) continue;
-    fn((static_cast<uint64_t>(pool_index_) << 56) | (static_cast<uint64_t>(e.generation) << 32) | slot, e);
+    fn(HandleOf(slot), e);
   }
 }
 

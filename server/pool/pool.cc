@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/handle.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 
@@ -37,11 +38,14 @@ absl::Status ValidatePoolConfig(const PoolConfig& config) {
   return absl::OkStatus();
 }
 
-Pool::Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_name)
+Pool::Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_name,
+           std::unique_ptr<StateTable> state)
     : config_(std::move(config)),
       index_(index),
       base_(base),
       shm_name_(std::move(shm_name)),
+      state_(std::move(state)),
+      segment_id_(state_ ? state_->identity().segment_id : 0),
       max_alloc_bytes_(config_.max_alloc_bytes),
       allocator_(config_.size_bytes, config_.alignment_bytes),
       handles_(index) {}
@@ -95,6 +99,12 @@ absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes
       ++failed_allocs_;
       return s;
     }
+    if (state_) {
+      if (absl::Status s = state_->Reserve(handles_.slot_count() + 1); !s.ok()) {
+        ++failed_allocs_;
+        return s;
+      }
+    }
     std::optional<TlsfAllocator::BlockId> block = allocator_.Allocate(size_bytes);
     if (!block) {
       ++failed_allocs_;
@@ -104,6 +114,7 @@ absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes
           FormatSize(allocator_.free_bytes()), FormatSize(allocator_.size_bytes())));
     }
     uint64_t handle = handles_.Insert(*block, size_bytes);
+    Persist(handle);
     refs.counts[handle] = 1;
     refs.held_bytes += allocator_.capacity(*block);
     ++allocs_;
@@ -149,6 +160,7 @@ absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uin
     ++frees_;
   }
   entry.size_bytes = size_bytes;
+  Persist(handle);
   refs.held_bytes = refs.held_bytes - old_capacity + allocator_.capacity(entry.block);
   NoteUsed();
   return Describe(handle, entry);
@@ -166,6 +178,7 @@ absl::StatusOr<BufferInfo> Pool::Retain(SessionRefs& refs, uint64_t handle) {
         "retain of handle 0x%016x: it already has the maximum %u references", handle, UINT32_MAX));
   }
   ++entry->refs;
+  Persist(handle);
   uint32_t& held = refs.counts[handle];
   if (held++ == 0) refs.held_bytes += allocator_.capacity(entry->block);
   return Describe(handle, *entry);
@@ -174,7 +187,24 @@ absl::StatusOr<BufferInfo> Pool::Retain(SessionRefs& refs, uint64_t handle) {
 void Pool::FreeBlock(uint64_t handle, HandleTable::Entry& entry) {
   allocator_.Free(entry.block);
   handles_.Erase(handle);
+  Persist(handle);
   ++frees_;
+}
+
+void Pool::Persist(uint64_t handle) {
+  if (!state_) return;
+  uint32_t slot = DecodeHandle(handle).slot;
+  const HandleTable::Entry& e = handles_.At(slot);
+  SlotImage image{.generation = e.generation, .refs = e.refs};
+  if (e.refs > 0) {
+    image.state = SlotImage::State::kLive;
+    image.offset_bytes = allocator_.offset(e.block);
+    image.capacity_bytes = allocator_.capacity(e.block);
+    image.size_bytes = e.size_bytes;
+  } else {
+    image.state = e.retired ? SlotImage::State::kRetired : SlotImage::State::kFree;
+  }
+  state_->Write(slot, image);
 }
 
 absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
@@ -187,24 +217,129 @@ absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
     refs.counts.erase(held);
     refs.held_bytes -= allocator_.capacity(entry.block);
   }
-  if (--entry.refs > 0) return false;
+  if (--entry.refs > 0) {
+    Persist(handle);
+    return false;
+  }
   FreeBlock(handle, entry);
   return true;
 }
 
-uint64_t Pool::ReleaseAll(SessionRefs& refs) {
-  MutexLock lock(&mu_);
+uint64_t Pool::DropAll(SessionRefs& refs) {
   uint64_t released = 0;
   for (const auto& [handle, count] : refs.counts) {
     HandleTable::Entry* entry = handles_.Find(handle);
     if (entry == nullptr) continue;  // cannot happen: held handles stay live
     released += count;
     entry->refs -= count;
-    if (entry->refs == 0) FreeBlock(handle, *entry);
+    if (entry->refs == 0) {
+      FreeBlock(handle, *entry);
+    } else {
+      Persist(handle);
+    }
   }
   refs.counts.clear();
   refs.held_bytes = 0;
   return released;
+}
+
+uint64_t Pool::ReleaseAll(SessionRefs& refs) {
+  MutexLock lock(&mu_);
+  return DropAll(refs);
+}
+
+uint64_t Pool::ReleaseUnclaimed() {
+  MutexLock lock(&mu_);
+  return DropAll(unclaimed_);
+}
+
+absl::StatusOr<Reclaimed> Pool::Reclaim(SessionRefs& refs, uint64_t handle, uint32_t count) {
+  MutexLock lock(&mu_);
+  HandleTable::Entry* entry = handles_.Find(handle);
+  if (entry == nullptr) {
+    return absl::NotFoundError(absl::StrFormat("reclaim in pool '%s': %s", config_.name,
+                                               handles_.DescribeMissing(handle)));
+  }
+  auto unclaimed = unclaimed_.counts.find(handle);
+  if (count == 0 || unclaimed == unclaimed_.counts.end()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "reclaim of %u references to handle 0x%016x in pool '%s': %u are unclaimed (the grace "
+        "period may be over, or another session reclaimed them)",
+        count, handle, config_.name,
+        unclaimed == unclaimed_.counts.end() ? 0 : unclaimed->second));
+  }
+  uint32_t granted = std::min(count, unclaimed->second);
+  uint64_t capacity = allocator_.capacity(entry->block);
+  if ((unclaimed->second -= granted) == 0) {
+    unclaimed_.counts.erase(unclaimed);
+    unclaimed_.held_bytes -= capacity;
+  }
+  uint32_t& held = refs.counts[handle];
+  if (held == 0) refs.held_bytes += capacity;
+  held += granted;
+  return Reclaimed{Describe(handle, *entry), granted};
+}
+
+void Pool::RemoveState() {
+  if (state_) state_->Remove();
+}
+
+absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t index,
+                                                  uint8_t* base, std::string shm_name,
+                                                  std::unique_ptr<StateTable> state) {
+  std::vector<SlotImage> images = state->Load();
+  std::string object = state->object_name();
+  auto pool = std::make_unique<Pool>(std::move(config), index, base, std::move(shm_name),
+                                     std::move(state));
+  MutexLock lock(&pool->mu_);
+  auto corrupt = [&](uint32_t slot, const std::string& what) {
+    return absl::DataLossError(absl::StrFormat("state table '%s', slot %u: %s", object, slot, what));
+  };
+  std::vector<uint32_t> live;
+  for (uint32_t slot = 0; slot < images.size(); ++slot) {
+    const SlotImage& image = images[slot];
+    if (image.generation == 0 || image.generation > kMaxGeneration) {
+      return corrupt(slot, absl::StrFormat("generation %u outside 1..%u", image.generation,
+                                           kMaxGeneration));
+    }
+    if (image.state == SlotImage::State::kLive) {
+      if (image.refs == 0 || image.size_bytes > image.capacity_bytes) {
+        return corrupt(slot, absl::StrFormat("live with %u references and size %u in a %u-byte block",
+                                             image.refs, image.size_bytes, image.capacity_bytes));
+      }
+      live.push_back(slot);
+    } else if (image.state != SlotImage::State::kFree && image.state != SlotImage::State::kRetired) {
+      return corrupt(slot, absl::StrFormat("unknown state %d", static_cast<int>(image.state)));
+    }
+  }
+  std::sort(live.begin(), live.end(), [&](uint32_t a, uint32_t b) {
+    return images[a].offset_bytes < images[b].offset_bytes;
+  });
+  std::vector<HandleTable::Entry> entries(images.size());
+  for (uint32_t slot : live) {
+    const SlotImage& image = images[slot];
+    std::optional<TlsfAllocator::BlockId> block =
+        pool->allocator_.AdoptUsed(image.offset_bytes, image.capacity_bytes);
+    if (!block) {
+      return corrupt(slot, absl::StrFormat(
+          "block at offset %u of %u bytes is misaligned, overlaps another or ends past the "
+          "%u-byte pool", image.offset_bytes, image.capacity_bytes, pool->allocator_.size_bytes()));
+    }
+    entries[slot] = HandleTable::Entry{image.generation, image.refs, *block, image.size_bytes};
+  }
+  for (uint32_t slot = 0; slot < images.size(); ++slot) {
+    if (images[slot].state == SlotImage::State::kLive) continue;
+    entries[slot].generation = images[slot].generation;
+    entries[slot].retired = images[slot].state == SlotImage::State::kRetired;
+  }
+  pool->handles_.Restore(std::move(entries));
+  for (uint32_t slot : live) {
+    uint64_t handle = pool->handles_.HandleOf(slot);
+    pool->unclaimed_.counts[handle] = images[slot].refs;
+    pool->unclaimed_.held_bytes += images[slot].capacity_bytes;
+  }
+  pool->NoteUsed();
+  return pool;
 }
 
 void Pool::SessionOpened() {
@@ -232,6 +367,7 @@ PoolStats Pool::Stats() const {
   s.frees = frees_;
   s.failed_allocs = failed_allocs_;
   s.peak_used_bytes = peak_used_bytes_;
+  for (const auto& [handle, count] : unclaimed_.counts) s.unclaimed_references += count;
   return s;
 }
 

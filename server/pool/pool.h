@@ -21,6 +21,7 @@
 #include "memd/shared/mutex.h"
 #include "pool/handle_table.h"
 #include "pool/tlsf_allocator.h"
+#include "shm/state_table.h"
 
 namespace memd {
 
@@ -62,13 +63,33 @@ struct PoolStats {
   uint64_t size_bytes = 0, used_bytes = 0, free_bytes = 0, largest_free_bytes = 0;
   uint64_t live_buffers = 0, sessions = 0, alignment_bytes = 0, max_alloc_bytes = 0;
   uint64_t allocs = 0, frees = 0, failed_allocs = 0, peak_used_bytes = 0;
+  // References re-adopted after a daemon restart that no session has
+  // reclaimed yet; released when the grace period ends.
+  uint64_t unclaimed_references = 0;
+};
+
+// A reclaimed reference: the buffer as it is now and how many references the
+// session got back.
+struct Reclaimed {
+  BufferInfo info;
+  uint32_t references = 0;
 };
 
 class Pool {
  public:
   // REQUIRES: base points to config.size_bytes writable bytes that outlive
-  // the pool; config was validated (see ValidatePoolConfig).
-  Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_name);
+  // the pool; config was validated (see ValidatePoolConfig). With a `state`
+  // table, every change is persisted there before it is answered.
+  Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_name,
+       std::unique_ptr<StateTable> state = nullptr);
+
+  // Rebuilds a pool a killed daemon left: every live buffer of `state` keeps
+  // its handle, block and content; its references are unclaimed until a
+  // session reclaims them. DATA_LOSS naming the slot when the table is
+  // inconsistent (overlapping or out-of-range blocks).
+  static absl::StatusOr<std::unique_ptr<Pool>> Adopt(PoolConfig config, uint32_t index,
+                                                     uint8_t* base, std::string shm_name,
+                                                     std::unique_ptr<StateTable> state);
 
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -91,6 +112,16 @@ class Pool {
   // Drops every reference of `refs` (session end). Returns how many.
   uint64_t ReleaseAll(SessionRefs& refs);
 
+  // Moves up to `count` unclaimed references of `handle` to `refs` (a client
+  // back after a daemon restart). FAILED_PRECONDITION when none is unclaimed.
+  absl::StatusOr<Reclaimed> Reclaim(SessionRefs& refs, uint64_t handle, uint32_t count);
+
+  // Drops every unclaimed reference (end of the grace period). Returns how many.
+  uint64_t ReleaseUnclaimed();
+
+  // Unlinks the state table (clean shutdown: nothing is left to adopt).
+  void RemoveState();
+
   void SessionOpened();
   void SessionClosed();
 
@@ -112,6 +143,9 @@ class Pool {
   const std::string& name() const { return config_.name; }
   const std::string& shm_name() const { return shm_name_; }
   uint32_t index() const { return index_; }
+  // Random id of the segment (0 without a state table); a client compares it
+  // after a reconnect to know its mapping is still the pool's memory.
+  uint64_t segment_id() const { return segment_id_; }
   uint64_t size_bytes() const { return config_.size_bytes; }
   uint64_t alignment_bytes() const { return config_.alignment_bytes; }
   uint64_t max_alloc_bytes() const;
@@ -125,16 +159,22 @@ class Pool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the slot of `handle` to the state table, if there is one.
+  void Persist(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t DropAll(SessionRefs& refs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const PoolConfig config_;
   const uint32_t index_;
   uint8_t* const base_;
   const std::string shm_name_;
+  const std::unique_ptr<StateTable> state_;  // nullptr: not persisted (tests)
+  const uint64_t segment_id_;
 
   mutable Mutex mu_;
   uint64_t max_alloc_bytes_ ABSL_GUARDED_BY(mu_);
   TlsfAllocator allocator_ ABSL_GUARDED_BY(mu_);
   HandleTable handles_ ABSL_GUARDED_BY(mu_);
+  SessionRefs unclaimed_ ABSL_GUARDED_BY(mu_);  // adopted references nobody reclaimed yet
   uint64_t sessions_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t allocs_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;

@@ -128,6 +128,38 @@ bool TlsfAllocator::ResizeInPlace(BlockId block, uint64_t size_bytes) {
   return true;
 }
 
+std::optional<TlsfAllocator::BlockId> TlsfAllocator::AdoptUsed(uint64_t offset,
+                                                               uint64_t capacity) {
+  BlockId tail = adopt_cursor_;
+  if (tail == kNoBlock || capacity == 0 || offset % granule_ != 0 || capacity % granule_ != 0) {
+    return std::nullopt;
+  }
+  const Block& t = blocks_[tail];
+  if (t.state != State::kFree || offset < t.offset || capacity > t.size ||
+      offset - t.offset > t.size - capacity) {
+    return std::nullopt;
+  }
+  RemoveFree(tail);
+  BlockId block = tail;
+  if (offset > blocks_[tail].offset) {  // the space before it stays free
+    uint64_t left = offset - blocks_[tail].offset;
+    block = NewBlock();  // may grow blocks_: index, never hold references
+    blocks_[block].offset = offset;
+    blocks_[block].size = blocks_[tail].size - left;
+    blocks_[block].prev_phys = tail;
+    blocks_[block].next_phys = blocks_[tail].next_phys;
+    blocks_[tail].next_phys = block;
+    blocks_[tail].size = left;
+    InsertFree(tail);
+  }
+  blocks_[block].state = State::kUsed;
+  SplitTail(block, capacity);
+  used_bytes_ += capacity;
+  ++used_blocks_;
+  adopt_cursor_ = blocks_[block].next_phys;  // the free rest, if any
+  return block;
+}
+
 void TlsfAllocator::SplitTail(BlockId block, uint64_t size) {
   uint64_t rest = blocks_[block].size - size;
   if (rest == 0) return;

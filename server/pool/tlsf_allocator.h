@@ -52,6 +52,12 @@ class TlsfAllocator {
   // its offset. Returns false, changing nothing, when it cannot grow in place.
   bool ResizeInPlace(BlockId block, uint64_t size_bytes);
 
+  // Rebuild after a daemon restart: marks [offset, offset + capacity) used,
+  // splitting the free space around it. REQUIRES: no call but AdoptUsed so
+  // far, in ascending offset order. Returns nullopt, changing nothing, when
+  // the range is empty, misaligned, overlaps an earlier one or runs past the end.
+  std::optional<BlockId> AdoptUsed(uint64_t offset, uint64_t capacity);
+
   uint64_t offset(BlockId block) const { return blocks_[block].offset; }
   uint64_t capacity(BlockId block) const { return blocks_[block].size; }
   bool is_used(BlockId block) const {
@@ -116,6 +122,8 @@ class TlsfAllocator {
   const uint64_t size_bytes_;
   uint64_t used_bytes_ = 0;
   uint64_t used_blocks_ = 0;
+
+  BlockId adopt_cursor_ = 0;  // the free block at the end, while adopting
 
   std::vector<Block> blocks_;
   std::vector<BlockId> recycled_ids_;

@@ -43,6 +43,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
     out->set_frees(s.frees);
     out->set_failed_allocs(s.failed_allocs);
     out->set_peak_used_bytes(s.peak_used_bytes);
+    out->set_unclaimed_references(s.unclaimed_references);
   }
   response->set_instance(instance_);
   response->set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(

@@ -21,6 +21,7 @@ void FillBuffer(const BufferInfo& info, v1::BufferInfo* out) {
 }
 
 constexpr size_t kMaxClientNameBytes = 64;
+constexpr int kMaxReclaimEntries = 1024;
 
 // /proc/<pid>/comm without the newline; "" when it cannot be read.
 std::string ProcessName(pid_t pid) {
@@ -70,6 +71,12 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
     return absl::NotFoundError(absl::StrFormat("no pool named '%s' (this daemon has: %s)",
                                                attach.pool(), absl::StrJoin(names, ", ")));
   }
+  if (attach.expected_segment_id() != 0 && attach.expected_segment_id() != pool->segment_id()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "pool '%s' is segment 0x%016x now, not 0x%016x which this client mapped: the daemon "
+        "restarted without adopting its predecessor's pool, so the client's buffers are gone",
+        pool->name(), pool->segment_id(), attach.expected_segment_id()));
+  }
   pool_ = pool;
   pool_->SessionOpened();
   sessions_.Add(SessionRegistry::Record{
@@ -89,8 +96,30 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
   info->set_alignment_bytes(pool->alignment_bytes());
   info->set_max_alloc_bytes(pool->max_alloc_bytes());
   info->set_index(pool->index());
+  info->set_segment_id(pool->segment_id());
   spdlog::debug("session {} ({}, name '{}') attached to pool '{}'", session_id_, description_,
                 attach.client_name(), pool->name());
+  return absl::OkStatus();
+}
+
+absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::ReclaimResponse* out) {
+  if (reclaim.held_size() > kMaxReclaimEntries) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "reclaim of %d handles in one request; the limit is %d (send several requests)",
+        reclaim.held_size(), kMaxReclaimEntries));
+  }
+  for (const v1::HeldReference& held : reclaim.held()) {
+    absl::StatusOr<Reclaimed> got = pool_->Reclaim(refs_, held.handle(), held.references());
+    if (!got.ok()) {
+      spdlog::info("session {} ({}): {}", session_id_, description_, std::string(got.status().message()));
+      continue;
+    }
+    v1::ReclaimedReference* r = out->add_reclaimed();
+    FillBuffer(got->info, r->mutable_buffer());
+    r->set_references(got->references);
+  }
+  spdlog::info("session {} ({}) reclaimed {} of {} handles in pool '{}'", session_id_,
+               description_, out->reclaimed_size(), reclaim.held_size(), pool_->name());
   return absl::OkStatus();
 }
 
@@ -119,6 +148,9 @@ void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
         break;
       case v1::SessionRequest::kRetain:
         reply_buffer(pool_->Retain(refs_, request.retain().handle()));
+        break;
+      case v1::SessionRequest::kReclaim:
+        status = Reclaim(request.reclaim(), response->mutable_reclaim());
         break;
       case v1::SessionRequest::kRelease: {
         auto freed = pool_->Release(refs_, request.release().handle());

@@ -39,6 +39,7 @@ class SessionHandler {
 
  private:
   absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);
+  absl::Status Reclaim(const v1::ReclaimRequest& reclaim, v1::ReclaimResponse* out);
 
   const PoolRegistry& pools_;
   SessionRegistry& sessions_;

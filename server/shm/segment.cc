@@ -55,6 +55,28 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const SegmentOptions& o
   }
 }
 
+absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& name,
+                                                       uint64_t size_bytes) {
+  try {
+    bip::shared_memory_object object(bip::open_only, name.c_str(), bip::read_write);
+    bip::offset_t actual = 0;
+    object.get_size(actual);
+    if (static_cast<uint64_t>(actual) != size_bytes) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "shared-memory object '%s' has %u bytes; its state table says %u", name,
+          static_cast<uint64_t>(actual), size_bytes));
+    }
+    bip::mapped_region region(object, bip::read_write);
+    return std::unique_ptr<Segment>(new Segment(name, size_bytes, std::move(region)));
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::not_found_error) {
+      return absl::NotFoundError(absl::StrFormat("shared-memory object '%s' is gone", name));
+    }
+    return absl::InternalError(
+        absl::StrFormat("cannot open shared-memory object '%s': %s", name, e.what()));
+  }
+}
+
 Segment::~Segment() = default;
 
 void Segment::Remove() {

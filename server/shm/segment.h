@@ -35,6 +35,11 @@ class Segment {
   // and pool: only a crashed predecessor of this daemon can have made it).
   static absl::StatusOr<std::unique_ptr<Segment>> Create(const SegmentOptions& options);
 
+  // Maps an existing object a killed predecessor left (re-adoption).
+  // NOT_FOUND when it is gone; FAILED_PRECONDITION when its size differs.
+  static absl::StatusOr<std::unique_ptr<Segment>> Open(const std::string& object_name,
+                                                       uint64_t size_bytes);
+
   // True when an object of that name existed and was removed.
   static bool RemoveIfExists(const std::string& object_name);
 

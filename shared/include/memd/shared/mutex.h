@@ -6,6 +6,7 @@
 #ifndef MEMD_SHARED_MUTEX_H_
 #define MEMD_SHARED_MUTEX_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -38,6 +39,12 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
 class CondVar {
  public:
   void Wait(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { cv_.wait(*mu); }
+  // Returns after `timeout`, a signal or a spurious wake-up.
+  template <typename Rep, typename Period>
+  void WaitFor(Mutex* mu, std::chrono::duration<Rep, Period> timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    cv_.wait_for(*mu, timeout);
+  }
   void SignalAll() { cv_.notify_all(); }
 
  private:

@@ -21,6 +21,15 @@ absl::Status ValidateName(std::string_view what, std::string_view name);
 // "/memd.<instance>.<pool>": the POSIX shared-memory object of a pool.
 std::string PoolObjectName(std::string_view instance, std::string_view pool);
 
+// "/memd.<instance>.<pool>.state": the daemon-private (0600) allocation table
+// of a pool, which outlives a crashed daemon so its successor can re-adopt the
+// pool. Pool names contain no dot, so it never collides with a pool object.
+std::string PoolStateObjectName(std::string_view instance, std::string_view pool);
+
+// "/memd.<instance>.daemon.lock": held (flock) by the one daemon serving an
+// instance; the kernel drops it when that daemon dies.
+std::string InstanceLockObjectName(std::string_view instance);
+
 // "memd.<instance>.": every object of one instance starts with this (no slash).
 std::string InstanceObjectPrefix(std::string_view instance);
 

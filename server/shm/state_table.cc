@@ -1,0 +1,252 @@
+#include "shm/state_table.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <boost/interprocess/exceptions.hpp>
+
+#include "absl/strings/str_format.h"
+
+namespace memd {
+
+namespace bip = boost::interprocess;
+
+namespace {
+
+constexpr char kMagic[8] = {'m', 'e', 'm', 'd', 's', 't', '0', '1'};
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kReadyValue = 0x7265616479214d44ull;  // written last at creation
+constexpr uint64_t kHeaderBytes = 4096;                  // one page; records follow
+constexpr uint64_t kInitialSlots = 1024;
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+struct StateTable::Header {
+  char magic[8];
+  uint32_t version;
+  uint32_t pool_index;
+  uint64_t size_bytes;
+  uint64_t alignment_bytes;
+  uint64_t segment_id;
+  uint64_t ready;  // kReadyValue once the segment exists
+};
+
+struct StateTable::Copy {
+  uint64_t offset_bytes;
+  uint64_t capacity_bytes;
+  uint64_t size_bytes;
+  uint32_t generation_state;  // generation << 8 | SlotImage::State
+  uint32_t refs;
+  uint32_t seq;    // higher (mod 2^32) is newer
+  uint32_t check;  // CheckOf(slot, copy); odd, so a zeroed copy is never valid
+};
+
+struct StateTable::Record {
+  Copy copies[2];
+};
+
+static_assert(sizeof(StateTable::Copy) == 40);
+
+namespace {
+
+uint32_t CheckOf(uint32_t slot, const StateTable::Copy& c) {
+  uint64_t h = Mix(0x6d656d6473746174ull ^ slot);
+  h = Mix(h ^ c.offset_bytes);
+  h = Mix(h ^ c.capacity_bytes);
+  h = Mix(h ^ c.size_bytes);
+  h = Mix(h ^ ((static_cast<uint64_t>(c.generation_state) << 32) | c.refs));
+  h = Mix(h ^ c.seq);
+  return static_cast<uint32_t>(h) | 1u;
+}
+
+// Index of the newest valid copy, or -1 when neither is valid.
+int Newest(uint32_t slot, const StateTable::Copy (&copies)[2]) {
+  bool valid0 = copies[0].check == CheckOf(slot, copies[0]);
+  bool valid1 = copies[1].check == CheckOf(slot, copies[1]);
+  if (valid0 && valid1) {
+    return static_cast<int32_t>(copies[1].seq - copies[0].seq) > 0 ? 1 : 0;
+  }
+  return valid0 ? 0 : (valid1 ? 1 : -1);
+}
+
+}  // namespace
+
+StateTable::StateTable(std::string object_name, bip::shared_memory_object object)
+    : object_name_(std::move(object_name)), object_(std::move(object)) {}
+
+StateTable::~StateTable() = default;
+
+StateTable::Header* StateTable::header() const {
+  return static_cast<Header*>(region_.get_address());
+}
+
+StateTable::Record* StateTable::records() const {
+  return reinterpret_cast<Record*>(static_cast<uint8_t*>(region_.get_address()) + kHeaderBytes);
+}
+
+absl::Status StateTable::Map(uint64_t slot_capacity) {
+  try {
+    region_ = bip::mapped_region(object_, bip::read_write, 0,
+                                 kHeaderBytes + slot_capacity * sizeof(Record));
+  } catch (const bip::interprocess_exception& e) {
+    return absl::InternalError(
+        absl::StrFormat("cannot map state object '%s': %s", object_name_, e.what()));
+  }
+  capacity_ = slot_capacity;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Create(const std::string& object_name,
+                                                               const StateIdentity& identity) {
+  std::unique_ptr<StateTable> table;
+  try {
+    bip::shared_memory_object object(bip::create_only, object_name.c_str(), bip::read_write,
+                                     bip::permissions(0600));
+    // Daemon-private whatever the umask: clients never need it.
+    ::fchmod(object.get_mapping_handle().handle, 0600);
+    table.reset(new StateTable(object_name, std::move(object)));
+  } catch (const bip::interprocess_exception& e) {
+    return absl::InternalError(
+        absl::StrFormat("cannot create state object '%s': %s", object_name, e.what()));
+  }
+  if (absl::Status s = table->Reserve(kInitialSlots); !s.ok()) {
+    RemoveIfExists(object_name);
+    return s;
+  }
+  Header* h = table->header();
+  std::memcpy(h->magic, kMagic, sizeof(kMagic));
+  h->version = kVersion;
+  h->pool_index = identity.pool_index;
+  h->size_bytes = identity.size_bytes;
+  h->alignment_bytes = identity.alignment_bytes;
+  h->segment_id = identity.segment_id;
+  table->identity_ = identity;
+  return table;
+}
+
+void StateTable::MarkReady() {
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // header fields first
+  header()->ready = kReadyValue;
+}
+
+absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Open(const std::string& object_name) {
+  std::unique_ptr<StateTable> table;
+  bip::offset_t size = 0;
+  try {
+    bip::shared_memory_object object(bip::open_only, object_name.c_str(), bip::read_write);
+    object.get_size(size);
+    table.reset(new StateTable(object_name, std::move(object)));
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::not_found_error) {
+      return absl::NotFoundError(absl::StrFormat("no state object '%s'", object_name));
+    }
+    return absl::InternalError(
+        absl::StrFormat("cannot open state object '%s': %s", object_name, e.what()));
+  }
+  auto bytes = static_cast<uint64_t>(size);
+  if (bytes < kHeaderBytes) {
+    return absl::DataLossError(absl::StrFormat(
+        "state object '%s' has %u bytes, less than its %u-byte header", object_name, bytes,
+        kHeaderBytes));
+  }
+  if (absl::Status s = table->Map((bytes - kHeaderBytes) / sizeof(Record)); !s.ok()) return s;
+  const Header* h = table->header();
+  if (std::memcmp(h->magic, kMagic, sizeof(kMagic)) != 0 || h->version != kVersion) {
+    return absl::DataLossError(
+        absl::StrFormat("state object '%s' is not a memd state table of version %u", object_name,
+                        kVersion));
+  }
+  if (h->ready != kReadyValue) {
+    return absl::DataLossError(absl::StrFormat(
+        "state object '%s' is incomplete: its daemon died while creating the pool", object_name));
+  }
+  table->identity_ = StateIdentity{h->pool_index, h->size_bytes, h->alignment_bytes,
+                                   h->segment_id};
+  return table;
+}
+
+bool StateTable::RemoveIfExists(const std::string& object_name) {
+  return bip::shared_memory_object::remove(object_name.c_str());
+}
+
+absl::Status StateTable::Reserve(uint64_t slot_count) {
+  if (slot_count <= capacity_) return absl::OkStatus();
+  uint64_t wanted = std::max(slot_count, std::max(capacity_ * 2, kInitialSlots));
+  uint64_t old_bytes = capacity_ == 0 ? 0 : kHeaderBytes + capacity_ * sizeof(Record);
+  uint64_t new_bytes = kHeaderBytes + wanted * sizeof(Record);
+  int fd = object_.get_mapping_handle().handle;
+  // Allocate the pages now: a full /dev/shm must be an allocation error here,
+  // never SIGBUS on a later store.
+  if (int err = ::posix_fallocate(fd, static_cast<off_t>(old_bytes),
+                                  static_cast<off_t>(new_bytes - old_bytes));
+      err != 0) {
+    if (old_bytes != 0) ::ftruncate(fd, static_cast<off_t>(old_bytes));
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "cannot grow state object '%s' to %u bytes for %u slots: %s", object_name_, new_bytes,
+        wanted, std::strerror(err)));
+  }
+  return Map(wanted);
+}
+
+std::vector<SlotImage> StateTable::Load() const {
+  std::vector<SlotImage> images;
+  uint64_t last = 0;  // one past the last slot with a valid copy
+  for (uint32_t slot = 0; slot < capacity_; ++slot) {
+    const Record& record = records()[slot];
+    int newest = Newest(slot, record.copies);
+    if (newest < 0) {
+      images.push_back(SlotImage{});
+      continue;
+    }
+    const Copy& c = record.copies[newest];
+    SlotImage image;
+    image.state = static_cast<SlotImage::State>(c.generation_state & 0xff);
+    image.generation = c.generation_state >> 8;
+    image.refs = c.refs;
+    image.offset_bytes = c.offset_bytes;
+    image.capacity_bytes = c.capacity_bytes;
+    image.size_bytes = c.size_bytes;
+    images.push_back(image);
+    last = slot + 1;
+  }
+  images.resize(last);
+  return images;
+}
+
+void StateTable::Write(uint32_t slot, const SlotImage& image) {
+  Record& record = records()[slot];
+  int newest = Newest(slot, record.copies);
+  Copy& target = record.copies[newest == 0 ? 1 : 0];
+  uint32_t seq = newest < 0 ? 1 : record.copies[newest].seq + 1;
+  target.check = 0;  // invalid while its fields change
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  target.offset_bytes = image.offset_bytes;
+  target.capacity_bytes = image.capacity_bytes;
+  target.size_bytes = image.size_bytes;
+  target.generation_state = (image.generation << 8) | static_cast<uint32_t>(image.state);
+  target.refs = image.refs;
+  target.seq = seq;
+  Copy computed = target;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the check value goes last
+  target.check = CheckOf(slot, computed);
+}
+
+void StateTable::Remove() {
+  if (removed_) return;
+  removed_ = true;
+  RemoveIfExists(object_name_);
+}
+
+}  // namespace memd

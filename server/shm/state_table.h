@@ -1,0 +1,117 @@
+// StateTable: the persistent copy of one pool's allocation table, so that a
+// daemon killed at any instruction can be succeeded by one that re-adopts
+// every live buffer with its handle, references and content.
+//
+// It lives in a daemon-private POSIX shared-memory object
+// ("/memd.<instance>.<pool>.state", mode 0600, never named to clients), which
+// outlives the daemon process but not a reboot, like the pool itself. The
+// daemon never reads it back while running: its own private tables are the
+// truth, this is their write-behind image, read once at adoption.
+//
+// Crash safety: each slot has two 40-byte copies, each with a sequence number
+// and a check value over its fields and slot index. A write fills the older
+// copy and stores its check value last, so a crash mid-write leaves the newer
+// copy intact; the reader takes the valid copy with the higher sequence.
+//
+// Ownership: owned by its Pool, which calls Reserve/Write under its mutex.
+// Not thread-safe.
+#ifndef MEMD_SERVER_SHM_STATE_TABLE_H_
+#define MEMD_SERVER_SHM_STATE_TABLE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include "absl/status/statusor.h"
+
+namespace memd {
+
+// One slot of a pool's handle table as persisted.
+struct SlotImage {
+  enum class State : uint8_t { kFree = 0, kLive = 1, kRetired = 2 };
+  State state = State::kFree;
+  uint32_t generation = 1;      // of the live handle, or the next to issue
+  uint32_t refs = 0;            // references held, by every session together
+  uint64_t offset_bytes = 0;    // block start in the segment
+  uint64_t capacity_bytes = 0;  // block size
+  uint64_t size_bytes = 0;      // size the client asked for
+
+  bool operator==(const SlotImage&) const = default;
+};
+
+// Which pool and segment a state table describes.
+struct StateIdentity {
+  uint32_t pool_index = 0;
+  uint64_t size_bytes = 0;
+  uint64_t alignment_bytes = 0;
+  uint64_t segment_id = 0;  // random, chosen when the segment was created
+
+  bool operator==(const StateIdentity&) const = default;
+};
+
+class StateTable {
+ public:
+  // Creates the object (mode 0600; fails when it exists). The table is not
+  // adoptable until MarkReady(), which the daemon calls once the segment exists.
+  static absl::StatusOr<std::unique_ptr<StateTable>> Create(const std::string& object_name,
+                                                            const StateIdentity& identity);
+
+  // Opens a predecessor's table. NOT_FOUND when there is none; DATA_LOSS when
+  // it is not a complete memd state table (crash during creation).
+  static absl::StatusOr<std::unique_ptr<StateTable>> Open(const std::string& object_name);
+
+  static bool RemoveIfExists(const std::string& object_name);
+
+  ~StateTable();
+  StateTable(const StateTable&) = delete;
+  StateTable& operator=(const StateTable&) = delete;
+
+  void MarkReady();
+  const StateIdentity& identity() const { return identity_; }
+  const std::string& object_name() const { return object_name_; }
+
+  // Every slot up to the last one ever written, in slot order. A slot with
+  // no valid copy (its first write was cut short) reads as free, generation 1.
+  std::vector<SlotImage> Load() const;
+
+  // Makes room for slots [0, slot_count). RESOURCE_EXHAUSTED when the
+  // shared-memory filesystem is full; nothing changes then.
+  absl::Status Reserve(uint64_t slot_count);
+
+  // REQUIRES: slot < reserved slots. After a crash at any point, Load()
+  // returns either the previous image of the slot or this one.
+  void Write(uint32_t slot, const SlotImage& image);
+
+  // Unlinks the object (clean shutdown).
+  void Remove();
+
+  // Slots that fit in the current mapping.
+  uint64_t capacity() const { return capacity_; }
+
+  // The object's layout (defined in state_table.cc): a one-page Header, then
+  // one Record of two Copy per slot.
+  struct Header;
+  struct Copy;
+  struct Record;
+
+ private:
+  StateTable(std::string object_name, boost::interprocess::shared_memory_object object);
+  absl::Status Map(uint64_t slot_capacity);
+  Header* header() const;
+  Record* records() const;
+
+  const std::string object_name_;
+  boost::interprocess::shared_memory_object object_;
+  boost::interprocess::mapped_region region_;
+  StateIdentity identity_;
+  uint64_t capacity_ = 0;
+  bool removed_ = false;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_SHM_STATE_TABLE_H_

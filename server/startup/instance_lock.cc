@@ -1,0 +1,41 @@
+#include "startup/instance_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "memd/shared/names.h"
+
+namespace memd {
+
+absl::StatusOr<std::unique_ptr<InstanceLock>> InstanceLock::Acquire(const std::string& instance) {
+  std::string name = InstanceLockObjectName(instance);
+  int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot open the instance lock '%s': %s", name, std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "another memd serves instance '%s' (it holds /dev/shm%s); stop it or choose another "
+          "--instance", instance, name));
+    }
+    return absl::InternalError(
+        absl::StrFormat("cannot lock '%s': %s", name, std::strerror(err)));
+  }
+  return std::unique_ptr<InstanceLock>(new InstanceLock(fd, name));
+}
+
+InstanceLock::~InstanceLock() { ::close(fd_); }
+
+void InstanceLock::Remove() { ::shm_unlink(object_name_.c_str()); }
+
+}  // namespace memd
