@@ -1,5 +1,6 @@
 #include "memd/client.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <boost/interprocess/exceptions.hpp>
@@ -10,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "memd/shared/address.h"
 #include "memd/shared/names.h"
-#include "session_stream.h"
+#include "session_link.h"
 
 namespace memd {
 
@@ -19,8 +20,7 @@ namespace bip = boost::interprocess;
 struct Client::Impl {
   std::string address;
   PoolInfo pool;
-  uint64_t session_id = 0;
-  std::unique_ptr<SessionStream> stream;
+  std::unique_ptr<SessionLink> link;
   bip::mapped_region region;
   uint8_t* base = nullptr;
 };
@@ -36,9 +36,15 @@ std::string EnvOr(const char* name, std::string_view fallback) {
   return value != nullptr && *value != '\0' ? std::string(value) : std::string(fallback);
 }
 
+int64_t OutageWaitMs(int64_t configured) {
+  if (configured >= 0) return configured;
+  const char* env = std::getenv("MEMD_OUTAGE_WAIT_MS");
+  return env != nullptr ? std::max<int64_t>(0, std::atoll(env)) : 0;
+}
+
 // Runs one operation on the session and returns its BufferInfo.
-absl::StatusOr<BufferRef> CallForBuffer(SessionStream& stream, v1::SessionRequest request) {
-  absl::StatusOr<v1::SessionResponse> response = stream.Call(std::move(request));
+absl::StatusOr<BufferRef> CallForBuffer(SessionLink& link, v1::SessionRequest request) {
+  absl::StatusOr<v1::SessionResponse> response = link.Call(std::move(request));
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   return FromWire(response->buffer());
@@ -87,23 +93,22 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   if (!address.ok()) return address.status();
   if (absl::Status s = ValidateName("pool name", pool); !s.ok()) return s;
 
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(4 << 20);
-  auto channel = grpc::CreateCustomChannel(address->grpc_target, grpc::InsecureChannelCredentials(), args);
-  impl->stream = std::make_unique<SessionStream>(channel, impl->address);
-
-  v1::SessionRequest attach;
-  attach.mutable_attach()->set_pool(pool);
-  attach.mutable_attach()->set_client_name(options.client_name);
-  absl::StatusOr<v1::SessionResponse> response = impl->stream->Call(std::move(attach));
-  if (!response.ok()) {
-    return absl::UnavailableError(absl::StrFormat(
-        "cannot reach memd at %s: is the daemon running there? (%s)", impl->address,
-        response.status().message()));
-  }
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  const v1::PoolInfo& info = response->attach().pool();
-  impl->session_id = response->attach().session_id();
+  v1::AttachResponse attached;
+  absl::StatusOr<std::unique_ptr<SessionLink>> link = SessionLink::Open(
+      SessionLink::Options{
+          .address = impl->address,
+          .grpc_target = address->grpc_target,
+          .pool = pool,
+          .client_name = options.client_name,
+          .outage_wait = absl::Milliseconds(OutageWaitMs(options.outage_wait_ms)),
+          .min_backoff = absl::Milliseconds(std::max<int64_t>(1, options.reconnect_min_backoff_ms)),
+          .max_backoff = absl::Milliseconds(std::max(options.reconnect_min_backoff_ms,
+                                                     options.reconnect_max_backoff_ms)),
+      },
+      &attached);
+  if (!link.ok()) return link.status();
+  impl->link = std::move(*link);
+  const v1::PoolInfo& info = attached.pool();
   impl->pool = PoolInfo{info.name(), info.shm_name(), info.size_bytes(), info.alignment_bytes(),
                         info.max_alloc_bytes(), info.index()};
   try {
@@ -122,26 +127,34 @@ absl::StatusOr<BufferRef> Client::AllocateRef(uint64_t size_bytes, bool zero) {
   v1::SessionRequest request;
   request.mutable_allocate()->set_size_bytes(size_bytes);
   request.mutable_allocate()->set_zero(zero);
-  return CallForBuffer(*impl_->stream, std::move(request));
+  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));
+  if (ref.ok()) impl_->link->NoteHeld(ref->handle);
+  return ref;
 }
 
 absl::StatusOr<BufferRef> Client::RetainRef(uint64_t handle) {
   v1::SessionRequest request;
   request.mutable_retain()->set_handle(handle);
-  return CallForBuffer(*impl_->stream, std::move(request));
+  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));
+  if (ref.ok()) impl_->link->NoteHeld(ref->handle);
+  return ref;
 }
 
 absl::StatusOr<BufferRef> Client::ReallocRef(uint64_t handle, uint64_t size_bytes) {
   v1::SessionRequest request;
   request.mutable_realloc()->set_handle(handle);
   request.mutable_realloc()->set_size_bytes(size_bytes);
-  return CallForBuffer(*impl_->stream, std::move(request));
+  return CallForBuffer(*impl_->link, std::move(request));
 }
 
 absl::StatusOr<bool> Client::ReleaseRef(uint64_t handle) {
   v1::SessionRequest request;
   request.mutable_release()->set_handle(handle);
-  absl::StatusOr<v1::SessionResponse> response = impl_->stream->Call(std::move(request));
+  bool held = impl_->link->NoteReleased(handle);
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  // While the daemon is away the release is noted locally: the reconnection
+  // does not reclaim the reference, so the daemon drops it.
+  if (!response.ok() && held && absl::IsUnavailable(response.status())) return false;
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   return response->release().freed();
@@ -172,7 +185,9 @@ absl::Status Client::Realloc(Buffer& buffer, size_t size_bytes) {
 
 uint8_t* Client::base() const { return impl_->base; }
 const PoolInfo& Client::pool() const { return impl_->pool; }
-uint64_t Client::session_id() const { return impl_->session_id; }
+uint64_t Client::session_id() const { return impl_->link->session_id(); }
+bool Client::connected() const { return impl_->link->up(); }
+uint64_t Client::reconnects() const { return impl_->link->reconnects(); }
 const std::string& Client::address() const { return impl_->address; }
 
 }  // namespace memd

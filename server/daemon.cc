@@ -161,7 +161,14 @@ void Daemon::Shutdown(bool clean) {
     // up in full; 100 ms lets in-flight unary calls (stats) complete.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     server_->Wait();
-    server_.reset();
+    // Every call is finished now, but ~Server would run grpc_shutdown(), which
+    // can block forever joining a gRPC executor thread that still polls the
+    // connection of a client that stopped reading (E20 in docs/errors.md).
+    // The process is about to exit, so the server object is left to the OS;
+    // a static keeps it reachable, so leak checkers do not report it.
+    static grpc::Server* finished_server = nullptr;
+    finished_server = server_.release();
+    (void)finished_server;
   }
   listeners_.clear();
   // Without a clean stop (start-up failed after opening the pools), pools

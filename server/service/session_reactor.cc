@@ -40,7 +40,10 @@ void SessionReactor::OnWriteDone(bool ok) {
     // PumpLocked finishes the call now; otherwise OnReadDone(false) will.
     // (Returning without it left the call open forever when the read failed
     // first: a leaked reactor per killed client, and a hung Server::Wait.)
+    // With reads paused no read is outstanding, so no OnReadDone will come:
+    // the reads are over too (E20: a client that never read, then left).
     queue_.clear();
+    if (read_paused_) reads_done_ = true;
     PumpLocked();
     return;
   }

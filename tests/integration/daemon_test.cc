@@ -48,6 +48,10 @@ TEST(DaemonTest, CreatesPrivateObjectsAndRemovesEverythingOnSigterm) {
   ASSERT_EQ(stat(("/dev/shm/" + a).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(st.st_size, 1 << 20);
+  // The allocation table that lets a successor re-adopt the pool: daemon-only.
+  ASSERT_EQ(stat(("/dev/shm/" + a + ".state").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string instance = daemon->instance();
   ASSERT_EQ(stat(daemon->socket_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   std::optional<int> status = daemon->Stop(SIGTERM);
@@ -55,6 +59,9 @@ TEST(DaemonTest, CreatesPrivateObjectsAndRemovesEverythingOnSigterm) {
   EXPECT_EQ(WEXITSTATUS(*status), 0);
   EXPECT_FALSE(ShmExists(a));
   EXPECT_FALSE(ShmExists(b));
+  EXPECT_FALSE(ShmExists(a + ".state")) << "a clean stop leaves nothing to re-adopt";
+  EXPECT_FALSE(ShmExists(b + ".state"));
+  EXPECT_FALSE(ShmExists("memd." + instance + ".daemon.lock"));
   EXPECT_FALSE(std::filesystem::exists(daemon->socket_path()));
 }
 

@@ -15,10 +15,20 @@
 //   soak SECONDS SEED HANDLE... mixed allocate / write / verify / realloc /
 //                               retain (of the given handles) / release for SECONDS;
 //                               print "ok <ops>" or the first fault (exit 1)
+//   restart-writer COUNT SIZE   allocate COUNT buffers of SIZE bytes filled with
+//                               Pattern(handle), print their handles and "ready";
+//                               then allocate / fill / realloc / verify / free and
+//                               verify every byte of the COUNT buffers until stdin
+//                               EOF, across daemon restarts (set MEMD_OUTAGE_WAIT_MS);
+//                               print "ok <ops>" or the first fault (exit 1)
+//   restart-reader SIZE HANDLE... retain the handles, print "ready"; verify every
+//                               byte and retain/free one of them in a loop until
+//                               stdin EOF; print "ok <ops>" or the first fault
 //   churn SEED HANDLE...        random allocate / fill / realloc / retain (of the
 //                               given shared handles, verifying they are unchanged) /
 //                               free, forever: a victim to be killed at a random point
 #include <poll.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <random>
@@ -44,6 +54,114 @@ void WaitForStdinEof() {
 int Fail(const std::string& why) {
   std::cout << "error " << why << std::endl;
   return 1;
+}
+
+// The content restart tests write: every byte depends on the handle and its index.
+uint8_t Pattern(uint64_t handle, size_t i) {
+  return static_cast<uint8_t>((handle >> 3) ^ (handle >> 29) ^ (i * 7) ^ (i >> 8));
+}
+
+void Fill(uint8_t* p, uint64_t handle, size_t size) {
+  for (size_t i = 0; i < size; ++i) p[i] = Pattern(handle, i);
+}
+
+// Empty when all `size` bytes hold the pattern, else where they differ.
+std::string Verify(const uint8_t* p, uint64_t handle, size_t size) {
+  for (size_t i = 0; i < size; ++i) {
+    if (p[i] != Pattern(handle, i)) {
+      return "handle " + std::to_string(handle) + " byte " + std::to_string(i) + " is " +
+             std::to_string(p[i]) + ", expected " + std::to_string(Pattern(handle, i));
+    }
+  }
+  return "";
+}
+
+bool StdinClosed() {
+  pollfd in{0, POLLIN, 0};
+  return poll(&in, 1, 0) != 0;
+}
+
+int RestartWriter(long count, size_t size) {
+  std::vector<uint8_t*> shared;
+  for (long i = 0; i < count; ++i) {
+    auto* p = static_cast<uint8_t*>(memd_malloc(size));
+    if (p == nullptr) return Fail(memd_last_error());
+    Fill(p, memd_handle(p), size);
+    shared.push_back(p);
+    std::cout << "handle " << memd_handle(p) << std::endl;
+  }
+  std::cout << "ready" << std::endl;
+  struct Own {
+    uint8_t* p;
+    size_t size;
+    uint64_t handle;  // the pattern's key (a realloc keeps the handle)
+  };
+  std::vector<Own> own;
+  std::mt19937 rng(static_cast<uint32_t>(getpid()));
+  long ops = 0;
+  while (!StdinClosed()) {
+    if (own.size() < 6) {
+      size_t n = 1 + rng() % 50000;
+      auto* p = static_cast<uint8_t*>(memd_malloc(n));
+      if (p == nullptr) return Fail(std::string("malloc: ") + memd_last_error());
+      Fill(p, memd_handle(p), n);
+      own.push_back({p, n, memd_handle(p)});
+    } else {
+      size_t i = rng() % own.size();
+      if (std::string bad = Verify(own[i].p, own[i].handle, own[i].size); !bad.empty()) return Fail(bad);
+      if (rng() % 2 == 0) {
+        size_t n = own[i].size + 1 + rng() % 20000;
+        auto* q = static_cast<uint8_t*>(memd_realloc(own[i].p, n));
+        if (q == nullptr) return Fail(std::string("realloc: ") + memd_last_error());
+        if (std::string bad = Verify(q, own[i].handle, own[i].size); !bad.empty()) {
+          return Fail("after realloc: " + bad);
+        }
+        Fill(q, own[i].handle, n);
+        own[i].p = q;
+        own[i].size = n;
+      } else {
+        memd_free(own[i].p);
+        own.erase(own.begin() + static_cast<long>(i));
+      }
+    }
+    for (uint8_t* p : shared) {
+      if (std::string bad = Verify(p, memd_handle(p), size); !bad.empty()) return Fail(bad);
+    }
+    ++ops;
+  }
+  for (const Own& o : own) {
+    if (std::string bad = Verify(o.p, o.handle, o.size); !bad.empty()) return Fail(bad);
+    memd_free(o.p);
+  }
+  for (uint8_t* p : shared) memd_free(p);
+  std::cout << "ok " << ops << std::endl;
+  return 0;
+}
+
+int RestartReader(size_t size, const std::vector<uint64_t>& handles) {
+  std::vector<uint8_t*> held;
+  for (uint64_t h : handles) {
+    size_t got = 0;
+    auto* p = static_cast<uint8_t*>(memd_retain(h, &got));
+    if (p == nullptr) return Fail(std::string("retain: ") + memd_last_error());
+    if (got != size) return Fail("retained size " + std::to_string(got));
+    held.push_back(p);
+  }
+  std::cout << "ready" << std::endl;
+  long ops = 0;
+  while (!StdinClosed()) {
+    for (size_t i = 0; i < held.size(); ++i) {
+      if (std::string bad = Verify(held[i], handles[i], size); !bad.empty()) return Fail(bad);
+    }
+    size_t got = 0;
+    void* extra = memd_retain(handles[static_cast<size_t>(ops) % handles.size()], &got);
+    if (extra == nullptr) return Fail(std::string("retain: ") + memd_last_error());
+    memd_free(extra);
+    ++ops;
+  }
+  for (uint8_t* p : held) memd_free(p);
+  std::cout << "ok " << ops << std::endl;
+  return 0;
 }
 
 }  // namespace
@@ -93,6 +211,14 @@ int main(int argc, char** argv) {
     std::memset((*client)->base(), std::atoi(argv[2]), (*client)->pool().size_bytes);
     std::cout << "done" << std::endl;
     return 0;
+  }
+  if (cmd == "restart-writer" && argc == 4) {
+    return RestartWriter(std::atol(argv[2]), std::strtoull(argv[3], nullptr, 0));
+  }
+  if (cmd == "restart-reader" && argc >= 4) {
+    std::vector<uint64_t> handles;
+    for (int i = 3; i < argc; ++i) handles.push_back(std::strtoull(argv[i], nullptr, 0));
+    return RestartReader(std::strtoull(argv[2], nullptr, 0), handles);
   }
   if (cmd == "survivor" && argc == 4) {
     long count = std::atol(argv[2]);

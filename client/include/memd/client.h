@@ -5,6 +5,13 @@
 // are used in place (no copies over the wire). Destroying the Client (or the
 // process dying) releases every reference the session still holds.
 //
+// Daemon restarts: the mapping stays valid while the daemon is down; the
+// client reconnects in the background (bounded backoff) and reclaims every
+// reference it holds. Calls during the outage fail with UNAVAILABLE (or wait,
+// see ConnectOptions::outage_wait_ms); a release during the outage succeeds
+// locally and the reference is dropped on reconnection. If the daemon comes
+// back without the pool's segment, calls fail with FAILED_PRECONDITION.
+//
 // Thread-safety: a Client may be used from many threads at once; requests
 // from different threads are pipelined on the one session stream. A Buffer is
 // not synchronized: share it between threads the way you would a std::vector.
@@ -36,6 +43,14 @@ struct ConnectOptions {
   std::string pool;
   // Label shown by memctl for this session (at most 64 bytes).
   std::string client_name;
+  // When the daemon goes away (crash, restart), the client keeps its mapping
+  // and reconnects by itself, reclaiming the references it holds. A call made
+  // meanwhile waits up to this long for the reconnection, then fails with
+  // UNAVAILABLE. 0: fail at once. Negative: $MEMD_OUTAGE_WAIT_MS, else 0.
+  int64_t outage_wait_ms = -1;
+  // Reconnection attempts start this far apart and double up to the maximum.
+  int64_t reconnect_min_backoff_ms = 10;
+  int64_t reconnect_max_backoff_ms = 1000;
 };
 
 // What the daemon said about the attached pool.
@@ -122,8 +137,14 @@ class Client {
   uint8_t* base() const;
   uint8_t* Pointer(uint64_t offset_bytes) const { return base() + offset_bytes; }
   const PoolInfo& pool() const;
+  // The current session's id (a reconnection opens a new session).
   uint64_t session_id() const;
   const std::string& address() const;
+
+  // Whether the session is up (false while reconnecting or after the pool
+  // was lost), and how many times it reconnected.
+  bool connected() const;
+  uint64_t reconnects() const;
 
  private:
   struct Impl;

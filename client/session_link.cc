@@ -1,0 +1,232 @@
+#include "session_link.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_format.h"
+
+namespace memd {
+namespace {
+
+constexpr int kReclaimBatch = 1024;  // the daemon's per-request limit
+// How long the monitor waits on the channel at a time: the bound on how long
+// destroying a client waits for its monitor thread.
+constexpr absl::Duration kMonitorTick = absl::Milliseconds(25);
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(4 << 20);
+  // A channel of its own, not shared with an older one that saw the daemon die.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SessionLink>> SessionLink::Open(Options options,
+                                                               v1::AttachResponse* attached) {
+  std::unique_ptr<SessionLink> link(new SessionLink(std::move(options)));
+  absl::StatusOr<std::shared_ptr<SessionStream>> stream = link->Attach(0, attached);
+  if (!stream.ok()) return stream.status();
+  link->segment_id_ = attached->pool().segment_id();
+  {
+    MutexLock lock(&link->mu_);
+    link->stream_ = std::move(*stream);
+    link->session_id_ = attached->session_id();
+  }
+  link->monitor_ = std::thread([l = link.get()] { l->Monitor(); });
+  return link;
+}
+
+SessionLink::~SessionLink() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  cv_.SignalAll();
+  if (monitor_.joinable()) monitor_.join();
+}
+
+absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expected_segment_id,
+                                                                   v1::AttachResponse* attached) {
+  std::shared_ptr<grpc::Channel> channel = NewChannel(options_.grpc_target);
+  auto stream = std::make_shared<SessionStream>(channel, options_.address);
+  v1::SessionRequest request;
+  request.mutable_attach()->set_pool(options_.pool);
+  request.mutable_attach()->set_client_name(options_.client_name);
+  request.mutable_attach()->set_expected_segment_id(expected_segment_id);
+  absl::StatusOr<v1::SessionResponse> response = stream->Call(std::move(request));
+  if (!response.ok()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "cannot reach memd at %s: is the daemon running there? (%s)", options_.address,
+        response.status().message()));
+  }
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  *attached = response->attach();
+  MutexLock lock(&mu_);
+  channel_ = std::move(channel);
+  return stream;
+}
+
+absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
+  absl::Time deadline = absl::Now() + options_.outage_wait;
+  // A release whose session broke mid-call is not repeated: either the daemon
+  // did it, or the reference is not reclaimed and the daemon drops it. Other
+  // operations are repeated on the new session; if the first try did happen,
+  // its reference is unclaimed and released when the grace period ends.
+  bool repeatable = !request.has_release();
+  while (true) {
+    std::shared_ptr<SessionStream> stream;
+    {
+      MutexLock lock(&mu_);
+      while (state_ == State::kDown && !stopping_ && absl::Now() < deadline) {
+        cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(deadline - absl::Now()));
+      }
+      if (state_ == State::kLost) return absl::FailedPreconditionError(why_);
+      if (state_ == State::kDown) {
+        return absl::UnavailableError(absl::StrFormat(
+            "memd unavailable: %s; reconnecting in the background (mapped buffers stay usable)",
+            why_));
+      }
+      stream = stream_;
+    }
+    absl::StatusOr<v1::SessionResponse> response = stream->Call(request);
+    if (response.ok()) return response;
+    MarkDown(stream, std::string(response.status().message()));
+    if (!repeatable || absl::Now() >= deadline) return response;
+  }
+}
+
+void SessionLink::MarkDown(const std::shared_ptr<SessionStream>& broken, const std::string& why) {
+  MutexLock lock(&mu_);
+  if (stream_ != broken || state_ != State::kUp) return;  // already noticed
+  state_ = State::kDown;
+  why_ = why;
+  cv_.SignalAll();
+}
+
+void SessionLink::NoteHeld(uint64_t handle) {
+  MutexLock lock(&mu_);
+  ++held_[handle];
+}
+
+bool SessionLink::NoteReleased(uint64_t handle) {
+  MutexLock lock(&mu_);
+  auto it = held_.find(handle);
+  if (it == held_.end()) return false;
+  if (--it->second == 0) held_.erase(it);
+  return true;
+}
+
+bool SessionLink::up() const {
+  MutexLock lock(&mu_);
+  return state_ == State::kUp;
+}
+
+uint64_t SessionLink::reconnects() const {
+  MutexLock lock(&mu_);
+  return reconnects_;
+}
+
+uint64_t SessionLink::session_id() const {
+  MutexLock lock(&mu_);
+  return session_id_;
+}
+
+void SessionLink::Monitor() {
+  absl::Duration backoff = options_.min_backoff;
+  MutexLock lock(&mu_);
+  while (!stopping_) {
+    if (state_ == State::kUp) {
+      backoff = options_.min_backoff;
+      std::shared_ptr<grpc::Channel> channel = channel_;
+      std::shared_ptr<SessionStream> stream = stream_;
+      mu_.unlock();
+      // The session stream keeps the connection open, so a daemon that died
+      // shows as the channel leaving READY even when no call is running. The
+      // wait polls the connection: nothing else does while the client is idle
+      // (gRPC's backup poller would notice only after 5 s).
+      bool changed = channel->WaitForStateChange(
+          GRPC_CHANNEL_READY, absl::ToChronoTime(absl::Now() + kMonitorTick));
+      bool lost = changed && channel->GetState(false) != GRPC_CHANNEL_READY;
+      if (lost) {
+        MarkDown(stream, absl::StrFormat("connection to memd at %s lost", options_.address));
+      }
+      mu_.lock();
+    } else if (state_ == State::kDown) {
+      mu_.unlock();
+      bool done = Reconnect();
+      mu_.lock();
+      if (!done && !stopping_) {
+        cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(backoff));
+        backoff = std::min(backoff * 2, options_.max_backoff);
+      }
+    } else {
+      cv_.Wait(&mu_);  // lost for good: wait for the destructor
+    }
+  }
+}
+
+bool SessionLink::Reconnect() {
+  v1::AttachResponse attached;
+  absl::StatusOr<std::shared_ptr<SessionStream>> stream = Attach(segment_id_, &attached);
+  if (!stream.ok()) {
+    if (absl::IsUnavailable(stream.status())) return false;  // daemon not back yet
+    MutexLock lock(&mu_);
+    state_ = State::kLost;
+    why_ = absl::StrFormat("the pool '%s' this client mapped is gone: %s", options_.pool,
+                           stream.status().message());
+    held_.clear();
+    cv_.SignalAll();
+    return true;
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> claims;
+  {
+    MutexLock lock(&mu_);
+    claims.assign(held_.begin(), held_.end());
+  }
+  absl::flat_hash_map<uint64_t, uint32_t> granted;
+  for (size_t start = 0; start < claims.size(); start += kReclaimBatch) {
+    v1::SessionRequest request;
+    size_t end = std::min(claims.size(), start + kReclaimBatch);
+    for (size_t i = start; i < end; ++i) {
+      v1::HeldReference* held = request.mutable_reclaim()->add_held();
+      held->set_handle(claims[i].first);
+      held->set_references(claims[i].second);
+    }
+    absl::StatusOr<v1::SessionResponse> response = (*stream)->Call(std::move(request));
+    if (!response.ok()) return false;  // the daemon went away again: start over
+    for (const v1::ReclaimedReference& r : response->reclaim().reclaimed()) {
+      granted[r.buffer().handle()] += r.references();
+    }
+  }
+  // Releases made while the daemon was away were only noted locally; hand
+  // back the references reclaimed beyond what is still held.
+  std::vector<uint64_t> excess;
+  {
+    MutexLock lock(&mu_);
+    absl::flat_hash_map<uint64_t, uint32_t> now_held;
+    for (const auto& [handle, count] : granted) {
+      auto it = held_.find(handle);
+      uint32_t keep = it == held_.end() ? 0 : std::min(it->second, count);
+      if (keep > 0) now_held[handle] = keep;
+      for (uint32_t i = keep; i < count; ++i) excess.push_back(handle);
+    }
+    held_ = std::move(now_held);  // references not granted are lost
+    stream_ = std::move(*stream);
+    session_id_ = attached.session_id();
+    ++reconnects_;
+    state_ = State::kUp;
+    cv_.SignalAll();
+  }
+  for (uint64_t handle : excess) {
+    v1::SessionRequest request;
+    request.mutable_release()->set_handle(handle);
+    Call(std::move(request)).IgnoreError();
+  }
+  return true;
+}
+
+}  // namespace memd

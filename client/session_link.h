@@ -1,0 +1,96 @@
+// SessionLink: a client's session with the daemon, kept alive across daemon
+// crashes and restarts. Private to libmemd.
+//
+// It owns the current SessionStream and the table of references this
+// process holds. A monitor thread notices a lost connection (the channel
+// leaves READY, or a call fails at the transport) and reconnects with
+// bounded exponential backoff: a new stream attaches to the same pool,
+// insisting on the same segment (so the process's mapping stays the pool's
+// memory), and reclaims every held reference in batches. If the daemon comes
+// back without that segment, the link is lost for good and every call fails
+// with FAILED_PRECONDITION saying so.
+//
+// Thread-safe: Call and the Note* functions may be used from any thread; the
+// monitor thread is the only one that replaces the stream.
+#ifndef MEMD_CLIENT_SESSION_LINK_H_
+#define MEMD_CLIENT_SESSION_LINK_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "memd/shared/mutex.h"
+#include "memd/v1/memd.pb.h"
+#include "session_stream.h"
+
+namespace memd {
+
+class SessionLink {
+ public:
+  struct Options {
+    std::string address;      // for messages: "unix:///run/memd/memd.sock"
+    std::string grpc_target;  // what gRPC dials
+    std::string pool;
+    std::string client_name;
+    absl::Duration outage_wait;  // how long a call waits for a reconnection
+    absl::Duration min_backoff, max_backoff;
+  };
+
+  // Connects and attaches; `attached` receives the daemon's answer.
+  static absl::StatusOr<std::unique_ptr<SessionLink>> Open(Options options,
+                                                           v1::AttachResponse* attached);
+  ~SessionLink();
+  SessionLink(const SessionLink&) = delete;
+  SessionLink& operator=(const SessionLink&) = delete;
+
+  // Runs one operation on the current session. While the daemon is away the
+  // call waits up to outage_wait, then fails with UNAVAILABLE.
+  absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+
+  // Reference bookkeeping: after a successful allocate or retain; before a
+  // release (returns whether the reference was held).
+  void NoteHeld(uint64_t handle);
+  bool NoteReleased(uint64_t handle);
+
+  bool up() const;
+  uint64_t reconnects() const;
+  uint64_t session_id() const;
+
+ private:
+  enum class State { kUp, kDown, kLost };
+
+  explicit SessionLink(Options options) : options_(std::move(options)) {}
+
+  // A new channel and stream, attached to the pool. Transport failures come
+  // back as UNAVAILABLE; the daemon's refusal as its own status.
+  absl::StatusOr<std::shared_ptr<SessionStream>> Attach(uint64_t expected_segment_id,
+                                                        v1::AttachResponse* attached);
+  // One reconnection attempt; false to retry later.
+  bool Reconnect();
+  void MarkDown(const std::shared_ptr<SessionStream>& broken, const std::string& why);
+  void Monitor();
+
+  const Options options_;
+  uint64_t segment_id_ = 0;  // set once by Open
+
+  mutable Mutex mu_;
+  CondVar cv_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kUp;
+  std::string why_ ABSL_GUARDED_BY(mu_);  // reason while down or lost
+  std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<SessionStream> stream_ ABSL_GUARDED_BY(mu_);
+  uint64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, uint32_t> held_ ABSL_GUARDED_BY(mu_);  // handle -> references
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread monitor_;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_CLIENT_SESSION_LINK_H_
