@@ -1,10 +1,16 @@
 // libFuzzer target: random operation sequences from several sessions against
 // one Pool (allocator + handle table + references), checked after every step
 // against a model of who holds what, and with the pool's invariant checker.
+// One operation is the daemon dying: a new Pool re-adopts the state table and
+// every session reclaims what it held; the model must not notice.
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "pool/pool.h"
 
@@ -37,7 +43,13 @@ void Check(bool condition, const char* what) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr uint64_t kPoolBytes = 1 << 20;
   static std::vector<uint8_t> memory(kPoolBytes);
-  memd::Pool pool(memd::PoolConfig{"fuzz", kPoolBytes, 64, 1 << 19}, 0, memory.data(), "/fuzz");
+  static const std::string state_name = "/memd-fuzz-state-" + std::to_string(getpid());
+  const memd::PoolConfig config{"fuzz", kPoolBytes, 64, 1 << 19};
+  memd::StateTable::RemoveIfExists(state_name);
+  auto table = memd::StateTable::Create(state_name, memd::StateIdentity{0, kPoolBytes, 64, 1});
+  Check(table.ok(), "cannot create the state table");
+  (*table)->MarkReady();
+  auto owned = std::make_unique<memd::Pool>(config, 0, memory.data(), "/fuzz", std::move(*table));
   memd::SessionRefs sessions[3];
   std::map<uint64_t, uint32_t> model_refs;  // handle -> total references
   std::vector<uint64_t> seen;               // every handle ever issued
@@ -50,10 +62,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (seen.empty() || choice % 8 == 0) return in.Take<uint64_t>();  // arbitrary value
       return seen[choice % seen.size()];
     };
-    switch ((op >> 2) % 5) {
+    switch ((op >> 2) % 6) {
       case 0: {
         uint64_t size_bytes = in.Take<uint32_t>() % (kPoolBytes + 1024);
-        auto r = pool.Allocate(s, size_bytes, op & 0x80);
+        auto r = owned->Allocate(s, size_bytes, op & 0x80);
         if (r.ok()) {
           Check(r->offset_bytes % 64 == 0, "unaligned block");
           Check(r->offset_bytes + r->capacity_bytes <= kPoolBytes, "block past the pool");
@@ -67,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1: {
         uint64_t h = pick_handle();
         bool live = model_refs.contains(h);
-        auto r = pool.Retain(s, h);
+        auto r = owned->Retain(s, h);
         Check(r.ok() == live, "retain result disagrees with the model");
         if (r.ok()) ++model_refs[h];
         break;
@@ -75,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 2: {
         uint64_t h = pick_handle();
         bool held = s.counts.contains(h);
-        auto r = pool.Release(s, h);
+        auto r = owned->Release(s, h);
         Check(r.ok() == held, "release result disagrees with the model");
         if (r.ok() && --model_refs[h] == 0) {
           Check(*r, "last release did not free");
@@ -86,12 +98,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 3: {
         uint64_t h = pick_handle();
         uint64_t size_bytes = in.Take<uint32_t>() % (kPoolBytes + 1024);
-        auto r = pool.Realloc(s, h, size_bytes);
+        auto r = owned->Realloc(s, h, size_bytes);
         if (r.ok()) Check(model_refs[h] == 1 && s.counts.contains(h), "realloc of a shared or foreign buffer");
         break;
       }
       case 4: {
-        pool.ReleaseAll(s);
+        owned->ReleaseAll(s);
         std::map<uint64_t, uint32_t> rebuilt;
         for (auto& other : sessions) {
           for (auto& [h, n] : other.counts) rebuilt[h] += n;
@@ -99,11 +111,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         model_refs = rebuilt;
         break;
       }
+      case 5: {  // the daemon dies; its successor re-adopts the pool
+        memd::PoolStats before = owned->Stats();
+        owned.reset();
+        auto state = memd::StateTable::Open(state_name);
+        Check(state.ok(), "state table does not reopen");
+        auto adopted = memd::Pool::Adopt(config, 0, memory.data(), "/fuzz", std::move(*state));
+        Check(adopted.ok(), "re-adoption failed");
+        owned = std::move(*adopted);
+        Check(owned->Stats().used_bytes == before.used_bytes, "used bytes changed by re-adoption");
+        Check(owned->Stats().live_buffers == before.live_buffers, "live buffers changed by re-adoption");
+        for (auto& session : sessions) {
+          memd::SessionRefs back;
+          for (auto& [h, n] : session.counts) {
+            auto got = owned->Reclaim(back, h, n);
+            Check(got.ok() && got->references == n, "a held reference was not reclaimed");
+          }
+          session = std::move(back);
+        }
+        Check(owned->Stats().unclaimed_references == 0, "references left unclaimed");
+        break;
+      }
     }
-    Check(pool.CheckInvariants().ok(), "pool invariants");
-    Check(pool.Stats().live_buffers == model_refs.size(), "live buffers disagree with the model");
+    Check(owned->CheckInvariants().ok(), "pool invariants");
+    Check(owned->Stats().live_buffers == model_refs.size(), "live buffers disagree with the model");
   }
-  for (auto& s : sessions) pool.ReleaseAll(s);
-  Check(pool.Stats().used_bytes == 0, "memory leaked after every session ended");
+  for (auto& s : sessions) owned->ReleaseAll(s);
+  Check(owned->Stats().used_bytes == 0, "memory leaked after every session ended");
+  owned.reset();
+  memd::StateTable::RemoveIfExists(state_name);
   return 0;
 }

@@ -234,6 +234,47 @@ TEST_F(BadInputTest, E16_RequestWithoutOperation) {
   ExpectNothingChanged();
 }
 
+TEST_F(BadInputTest, E22_ReclaimOfTooManyOrOfReferencesNobodyLost) {
+  SessionRequest big;
+  for (int i = 0; i < 1025; ++i) {
+    v1::HeldReference* held = big.mutable_reclaim()->add_held();
+    held->set_handle(EncodeHandle({0, 1, static_cast<uint32_t>(i)}));
+    held->set_references(1);
+  }
+  ExpectError(session_.Call(big), kInvalidArgument,
+              "reclaim of 1025 handles in one request; the limit is 1024");
+  ExpectNothingChanged();
+  // A live daemon has nothing unclaimed: claiming another session's buffer,
+  // or a made-up handle, gets nothing.
+  RawSession other(daemon_.address());
+  other.Attach("default");
+  uint64_t theirs = other.Allocate(100).buffer().handle();
+  before_ = daemon_.PoolStats();
+  SessionRequest steal;
+  v1::HeldReference* held = steal.mutable_reclaim()->add_held();
+  held->set_handle(theirs);
+  held->set_references(5);
+  held = steal.mutable_reclaim()->add_held();
+  held->set_handle(EncodeHandle({0, 7, 4242}));
+  held->set_references(1);
+  SessionResponse r = session_.Call(steal);
+  EXPECT_EQ(r.status_code(), 0) << r.status_message();
+  EXPECT_EQ(r.reclaim().reclaimed_size(), 0) << "nothing was granted";
+  EXPECT_EQ(other.Release(theirs).status_code(), 0) << "the owner still holds it";
+  before_ = daemon_.PoolStats();
+  ExpectNothingChanged();
+}
+
+TEST_F(BadInputTest, E23_AttachExpectingAnotherSegment) {
+  RawSession s(daemon_.address());
+  SessionRequest r;
+  r.mutable_attach()->set_pool("default");
+  r.mutable_attach()->set_expected_segment_id(0x1234);
+  ExpectError(s.Call(r), kFailedPrecondition, "not 0x0000000000001234 which this client mapped");
+  EXPECT_EQ(s.Allocate(10).status_code(), kFailedPrecondition) << "still not attached";
+  ExpectNothingChanged();
+}
+
 TEST_F(BadInputTest, E17_RetainOfAFreedHandleFromAnotherSession) {
   RawSession other(daemon_.address());
   other.Attach("default");

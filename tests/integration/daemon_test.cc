@@ -24,6 +24,7 @@ TEST(DaemonTest, BadFlagsExitWithCode2AndAMessage) {
       {"--alignment", "48"},          {"--alignment", "0"},      {"--pool", "p=1MiB", "--pool", "p=2MiB"},
       {"--listen", "nonsense"},       {"--unknown-flag"},        {"--instance", "bad/name"},
       {"--max-alloc", "0"},           {"--log-level", "loud"},   {"--socket-mode", "999"},
+      {"--reclaim-grace", "soon"},    {"--reclaim-grace", "-1s"}, {"--reclaim-grace", "25h"},
   };
   for (auto args : bad) {
     args.insert(args.begin(), MemdBinary());
