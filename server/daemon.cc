@@ -16,6 +16,9 @@
 #include "startup/pool_startup.h"
 
 namespace memd {
+
+grpc::Server* g_finished_server = nullptr;  // see Daemon::Shutdown
+
 namespace {
 
 constexpr int kMaxRequestBytes = 64 * 1024;
@@ -38,7 +41,6 @@ absl::Status Daemon::CreatePools() {
   lock_ = std::move(*lock);
   absl::StatusOr<std::vector<OpenedPool>> opened = OpenPools(
       options_.pools, PoolStartupOptions{.instance = options_.instance,
-                                         .shm_mode = options_.shm_mode,
                                          .reserve = options_.reserve,
                                          .fresh = options_.fresh});
   if (!opened.ok()) return opened.status();
@@ -161,14 +163,12 @@ void Daemon::Shutdown(bool clean) {
     // up in full; 100 ms lets in-flight unary calls (stats) complete.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     server_->Wait();
-    // Every call is finished now, but ~Server would run grpc_shutdown(), which
-    // can block forever joining a gRPC executor thread that still polls the
+    // Every call is finished now, but ~Server runs grpc_shutdown(), which can
+    // block for seconds joining a gRPC executor thread that still polls the
     // connection of a client that stopped reading (E20 in docs/errors.md).
-    // The process is about to exit, so the server object is left to the OS;
-    // a static keeps it reachable, so leak checkers do not report it.
-    static grpc::Server* finished_server = nullptr;
-    finished_server = server_.release();
-    (void)finished_server;
+    // The process is about to exit, so the server is left to the OS; a global
+    // keeps it reachable, so leak checkers do not report it.
+    g_finished_server = server_.release();
   }
   listeners_.clear();
   // Without a clean stop (start-up failed after opening the pools), pools

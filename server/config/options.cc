@@ -1,5 +1,7 @@
 #include "config/options.h"
 
+#include <unistd.h>
+
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +11,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "config/identity.h"
 #include "memd/shared/address.h"
 #include "memd/shared/handle.h"
 #include "memd/shared/names.h"
@@ -29,18 +33,61 @@ absl::StatusOr<mode_t> ParseMode(const std::string& text, const char* what) {
   return static_cast<mode_t>(mode);
 }
 
-// "NAME=SIZE" -> PoolConfig (alignment and max_alloc filled by the caller).
-absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text) {
-  size_t eq = text.find('=');
+// "NAME=SIZE[,key=value...]" -> PoolConfig. Alignment, max_alloc and the
+// access defaults are filled by the caller; keys given here override them.
+absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolAccess& defaults) {
+  std::vector<std::string> parts = absl::StrSplit(text, ',');
+  size_t eq = parts[0].find('=');
   if (eq == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--pool '%s' must be NAME=SIZE, e.g. video=1GiB", text));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--pool '%s' must be NAME=SIZE[,key=value...], e.g. video=1GiB,mode=0660,group=video",
+        text));
   }
   PoolConfig pool;
-  pool.name = text.substr(0, eq);
-  absl::StatusOr<uint64_t> size = ParseSize(text.substr(eq + 1));
+  pool.name = parts[0].substr(0, eq);
+  absl::StatusOr<uint64_t> size = ParseSize(parts[0].substr(eq + 1));
   if (!size.ok()) return size.status();
   pool.size_bytes = *size;
+  pool.access = defaults;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    size_t kv = parts[i].find('=');
+    std::string key = parts[i].substr(0, kv);
+    std::string value = kv == std::string::npos ? "" : parts[i].substr(kv + 1);
+    std::string flag = absl::StrFormat("--pool %s %s", pool.name, key);
+    auto size_value = [&](uint64_t* out) -> absl::Status {
+      absl::StatusOr<uint64_t> v = ParseSize(value);
+      if (!v.ok()) return v.status();
+      *out = *v;
+      return absl::OkStatus();
+    };
+    absl::Status status;
+    if (key == "mode") {
+      absl::StatusOr<mode_t> mode = ParseMode(value, flag.c_str());
+      status = mode.status();
+      if (mode.ok()) pool.access.mode = *mode;
+    } else if (key == "owner") {
+      absl::StatusOr<UserIdentity> user = ResolveUser(flag, value);
+      status = user.status();
+      if (user.ok()) pool.access.owner_uid = user->uid;
+    } else if (key == "group") {
+      absl::StatusOr<gid_t> group = ResolveGroup(flag, value);
+      status = group.status();
+      if (group.ok()) pool.access.group_gid = *group;
+    } else if (key == "session-bytes") {
+      status = size_value(&pool.quotas.session_bytes);
+    } else if (key == "session-buffers") {
+      status = size_value(&pool.quotas.session_buffers);
+    } else if (key == "uid-bytes") {
+      status = size_value(&pool.quotas.uid_bytes);
+    } else if (key == "uid-buffers") {
+      status = size_value(&pool.quotas.uid_buffers);
+    } else {
+      status = absl::InvalidArgumentError(absl::StrFormat(
+          "--pool '%s': unknown key '%s'; known: mode, owner, group, session-bytes, "
+          "session-buffers, uid-bytes, uid-buffers", text, key));
+    }
+    if (!status.ok()) return status;
+  }
   return pool;
 }
 
@@ -62,7 +109,18 @@ absl::Status ValidateOptions(const DaemonOptions& options) {
   }
   if (options.listen.empty()) return absl::InvalidArgumentError("at least one --listen is needed");
   for (const std::string& address : options.listen) {
-    if (absl::StatusOr<Address> parsed = ParseAddress(address); !parsed.ok()) return parsed.status();
+    absl::StatusOr<Address> parsed = ParseAddress(address);
+    if (!parsed.ok()) return parsed.status();
+    if (parsed->kind != Address::Kind::kUnix && (options.tls_cert.empty() || options.tls_key.empty())) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--listen %s is a TCP address: TCP requires TLS (--tls-cert and --tls-key)", address));
+    }
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
   }
   return absl::OkStatus();
 }
@@ -74,12 +132,15 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
   std::string socket_mode_text = "0660", shm_mode_text = "0600";
   bool no_reserve = false;
   std::string grace_text = "10s";
+  std::string user_text, group_text, socket_group_text, admin_group_text;
   app.add_option("--listen", options->listen,
                  "Address to serve on, repeatable: unix:///path or host:port "
                  "(default $MEMD_LISTEN, else unix:///run/memd/memd.sock)");
   app.add_option("--pool", pool_flags,
-                 "Pool as NAME=SIZE, repeatable; sizes like 64MiB, 1GiB or bytes "
-                 "(default: default=256MiB)");
+                 "Pool as NAME=SIZE[,key=value...], repeatable; sizes like 64MiB, 1GiB or "
+                 "bytes (default: default=256MiB). Keys: mode=0660, owner=USER, group=GROUP "
+                 "(the segment's access, enforced for attaching clients too), session-bytes, "
+                 "session-buffers, uid-bytes, uid-buffers (quotas; 0 = none)");
   app.add_option("--instance", options->instance,
                  "Instance name; namespaces shared-memory objects so several daemons coexist")
       ->capture_default_str();
@@ -99,6 +160,20 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
   app.add_flag("--no-reserve", no_reserve,
                "Do not allocate pool pages at start (faster start; a full /dev/shm then shows "
                "up later as failed allocations' pages, so keep reserve on in production)");
+  app.add_option("--user", user_text,
+                 "Drop to this user (name or uid) once the pools and sockets exist; pools, state "
+                 "tables and sockets are given to it");
+  app.add_option("--group", group_text,
+                 "Drop to this group (name or gid); default: the --user's primary group");
+  app.add_option("--socket-group", socket_group_text,
+                 "Group of the Unix sockets (name or gid); default: the daemon's group");
+  app.add_option("--admin-group", admin_group_text,
+                 "Members of this group (name or gid) may run admin operations, besides root "
+                 "and the daemon's own uid");
+  app.add_option("--tls-cert", options->tls_cert, "PEM certificate chain for TCP listeners");
+  app.add_option("--tls-key", options->tls_key, "PEM private key for TCP listeners");
+  app.add_option("--tls-client-ca", options->tls_client_ca,
+                 "PEM CA bundle: TCP clients must present a certificate it signed");
   app.add_flag("--fresh", options->fresh,
                "Discard the pools a killed predecessor of this instance left (and every buffer "
                "in them) instead of re-adopting them");
@@ -137,9 +212,35 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
         "--reclaim-grace '%s' must be a duration from 0s to 24h, e.g. 10s or 500ms", grace_text)));
   }
 
+  if (!user_text.empty()) {
+    absl::StatusOr<UserIdentity> user = ResolveUser("--user", user_text);
+    if (!user.ok()) return usage_error(user.status());
+    options->run_as = *user;
+  }
+  if (!group_text.empty()) {
+    absl::StatusOr<gid_t> group = ResolveGroup("--group", group_text);
+    if (!group.ok()) return usage_error(group.status());
+    if (!options->run_as) options->run_as = UserIdentity{::geteuid(), *group};
+    options->run_as->gid = *group;
+  }
+  if (!socket_group_text.empty()) {
+    absl::StatusOr<gid_t> group = ResolveGroup("--socket-group", socket_group_text);
+    if (!group.ok()) return usage_error(group.status());
+    options->socket_gid = *group;
+  }
+  if (!admin_group_text.empty()) {
+    absl::StatusOr<gid_t> group = ResolveGroup("--admin-group", admin_group_text);
+    if (!group.ok()) return usage_error(group.status());
+    options->admin_gid = *group;
+  }
+  // Pools belong to the user the daemon runs as, in its group, --shm-mode.
+  PoolAccess access_defaults{
+      options->run_as ? options->run_as->uid : ::geteuid(),
+      options->run_as ? options->run_as->gid : ::getegid(), options->shm_mode};
+
   if (pool_flags.empty()) pool_flags.push_back(absl::StrFormat("%s=%u", kDefaultPool, kDefaultPoolBytes));
   for (const std::string& flag : pool_flags) {
-    absl::StatusOr<PoolConfig> pool = ParsePoolFlag(flag);
+    absl::StatusOr<PoolConfig> pool = ParsePoolFlag(flag, access_defaults);
     if (!pool.ok()) return usage_error(pool.status());
     pool->alignment_bytes = *alignment;
     pool->max_alloc_bytes = *max_alloc;

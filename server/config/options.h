@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "config/identity.h"
 #include "pool/pool.h"
 
 namespace memd {
@@ -27,6 +28,13 @@ struct DaemonOptions {
   // After re-adopting pools, how long clients have to reclaim their
   // references before the unclaimed ones are released.
   absl::Duration reclaim_grace = absl::Seconds(10);
+  // --user/--group: privileges are dropped to these once pools and sockets exist.
+  std::optional<UserIdentity> run_as;
+  std::optional<gid_t> socket_gid;  // group of the Unix sockets
+  std::optional<gid_t> admin_gid;   // members may run admin operations
+  // TLS for TCP listeners (required for them); client certificates are
+  // required when tls_client_ca is set. PEM file paths.
+  std::string tls_cert, tls_key, tls_client_ca;
 };
 
 // Validates names, sizes, alignments, addresses and duplicates.

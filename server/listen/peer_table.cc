@@ -4,6 +4,14 @@
 
 namespace memd {
 
+bool PeerCredentials::InGroup(gid_t group) const {
+  if (gid == group) return true;
+  for (gid_t g : groups) {
+    if (g == group) return true;
+  }
+  return false;
+}
+
 void PeerTable::Record(int fd, PeerCredentials creds) {
   MutexLock lock(&mu_);
   by_fd_[fd] = creds;

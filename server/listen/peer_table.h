@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -22,7 +23,10 @@ namespace memd {
 struct PeerCredentials {
   pid_t pid = 0;
   uid_t uid = 0;
-  gid_t gid = 0;
+  gid_t gid = 0;                // primary group
+  std::vector<gid_t> groups;    // supplementary groups (SO_PEERGROUPS)
+
+  bool InGroup(gid_t group) const;
 };
 
 class PeerTable {

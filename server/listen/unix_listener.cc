@@ -116,7 +116,19 @@ void UnixListener::AcceptLoop(grpc::Server* server, PeerTable* peers) {
       ::close(conn);
       continue;
     }
-    peers->Record(conn, PeerCredentials{cred.pid, cred.uid, cred.gid});
+    PeerCredentials peer{cred.pid, cred.uid, cred.gid, {}};
+    // Supplementary groups as the kernel saw them at connect(); group access
+    // to pools and the admin group rest on them.
+    std::vector<gid_t> groups(64);
+    socklen_t groups_len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    int rc = ::getsockopt(conn, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &groups_len);
+    if (rc != 0 && errno == ERANGE) {  // groups_len now says how much is needed
+      groups.resize(groups_len / sizeof(gid_t));
+      rc = ::getsockopt(conn, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &groups_len);
+    }
+    groups.resize(rc == 0 ? groups_len / sizeof(gid_t) : 0);  // none known: no group access
+    peer.groups = std::move(groups);
+    peers->Record(conn, std::move(peer));
     spdlog::debug("connection fd {} on {} from pid {} uid {}", conn, path_, cred.pid, cred.uid);
     grpc::AddInsecureChannelFromFd(server, conn);  // gRPC owns and closes conn
   }

@@ -89,6 +89,54 @@ BufferInfo Pool::Describe(uint64_t handle, const HandleTable::Entry& entry) cons
                     allocator_.capacity(entry.block)};
 }
 
+absl::Status Pool::CheckQuotas(const SessionRefs& refs, uint64_t bytes, uint64_t buffers,
+                               const char* op) const {
+  const PoolQuotas& q = config_.quotas;
+  uint64_t session_bytes = refs.held_bytes + bytes;
+  uint64_t session_buffers = refs.counts.size() + buffers;
+  if (q.session_bytes != 0 && session_bytes > q.session_bytes) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s of %s in pool '%s' would exceed the per-session quota of %s: the session holds %s "
+        "in %u buffers", op, Bytes(bytes), config_.name, Bytes(q.session_bytes),
+        Bytes(refs.held_bytes), refs.counts.size()));
+  }
+  if (q.session_buffers != 0 && session_buffers > q.session_buffers) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s in pool '%s' would exceed the per-session quota of %u buffers: the session "
+        "references %u", op, config_.name, q.session_buffers, refs.counts.size()));
+  }
+  if (!refs.uid || (q.uid_bytes == 0 && q.uid_buffers == 0)) return absl::OkStatus();
+  SessionUsage uid;
+  if (auto it = uid_usage_.find(*refs.uid); it != uid_usage_.end()) uid = it->second;
+  if (q.uid_bytes != 0 && uid.held_bytes + bytes > q.uid_bytes) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s of %s in pool '%s' would exceed the per-uid quota of %s for uid %u: its sessions "
+        "hold %s in %u buffers", op, Bytes(bytes), config_.name, Bytes(q.uid_bytes), *refs.uid,
+        Bytes(uid.held_bytes), uid.held_buffers));
+  }
+  if (q.uid_buffers != 0 && uid.held_buffers + buffers > q.uid_buffers) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s in pool '%s' would exceed the per-uid quota of %u buffers for uid %u: its sessions "
+        "reference %u", op, config_.name, q.uid_buffers, *refs.uid, uid.held_buffers));
+  }
+  return absl::OkStatus();
+}
+
+void Pool::Account(SessionRefs& refs, int64_t bytes, int64_t buffers) {
+  refs.held_bytes += static_cast<uint64_t>(bytes);  // modular: bytes may be negative
+  if (!refs.uid) return;
+  SessionUsage& uid = uid_usage_[*refs.uid];
+  uid.held_bytes += static_cast<uint64_t>(bytes);
+  uid.held_buffers += static_cast<uint64_t>(buffers);
+  if (uid.held_bytes == 0 && uid.held_buffers == 0) uid_usage_.erase(*refs.uid);
+}
+
+SessionUsage Pool::UidUsage(uid_t uid) const {
+  MutexLock lock(&mu_);
+  auto it = uid_usage_.find(uid);
+  return it == uid_usage_.end() ? SessionUsage{} : it->second;
+}
+
 void Pool::NoteUsed() { peak_used_bytes_ = std::max(peak_used_bytes_, allocator_.used_bytes()); }
 
 absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes, bool zero) {
@@ -96,6 +144,11 @@ absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes
   {
     MutexLock lock(&mu_);
     if (absl::Status s = CheckRequestSize(size_bytes, "allocation"); !s.ok()) {
+      ++failed_allocs_;
+      return s;
+    }
+    if (absl::Status s = CheckQuotas(refs, allocator_.RoundUp(size_bytes), 1, "allocation");
+        !s.ok()) {
       ++failed_allocs_;
       return s;
     }
@@ -116,7 +169,7 @@ absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes
     uint64_t handle = handles_.Insert(*block, size_bytes);
     Persist(handle);
     refs.counts[handle] = 1;
-    refs.held_bytes += allocator_.capacity(*block);
+    Account(refs, static_cast<int64_t>(allocator_.capacity(*block)), 1);
     ++allocs_;
     NoteUsed();
     info = Describe(handle, *handles_.Find(handle));
@@ -143,6 +196,13 @@ absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uin
     return s;
   }
   uint64_t old_capacity = allocator_.capacity(entry.block);
+  uint64_t new_capacity = allocator_.RoundUp(size_bytes);
+  if (new_capacity > old_capacity) {
+    if (absl::Status s = CheckQuotas(refs, new_capacity - old_capacity, 0, "realloc"); !s.ok()) {
+      ++failed_allocs_;
+      return s;
+    }
+  }
   if (!allocator_.ResizeInPlace(entry.block, size_bytes)) {
     std::optional<TlsfAllocator::BlockId> moved = allocator_.Allocate(size_bytes);
     if (!moved) {
@@ -161,7 +221,8 @@ absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uin
   }
   entry.size_bytes = size_bytes;
   Persist(handle);
-  refs.held_bytes = refs.held_bytes - old_capacity + allocator_.capacity(entry.block);
+  Account(refs, static_cast<int64_t>(allocator_.capacity(entry.block)) -
+                    static_cast<int64_t>(old_capacity), 0);
   NoteUsed();
   return Describe(handle, entry);
 }
@@ -177,10 +238,15 @@ absl::StatusOr<BufferInfo> Pool::Retain(SessionRefs& refs, uint64_t handle) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "retain of handle 0x%016x: it already has the maximum %u references", handle, UINT32_MAX));
   }
+  uint64_t capacity = allocator_.capacity(entry->block);
+  bool first = !refs.counts.contains(handle);
+  if (first) {
+    if (absl::Status s = CheckQuotas(refs, capacity, 1, "retain"); !s.ok()) return s;
+  }
   ++entry->refs;
   Persist(handle);
-  uint32_t& held = refs.counts[handle];
-  if (held++ == 0) refs.held_bytes += allocator_.capacity(entry->block);
+  ++refs.counts[handle];
+  if (first) Account(refs, static_cast<int64_t>(capacity), 1);
   return Describe(handle, *entry);
 }
 
@@ -215,7 +281,7 @@ absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
   auto held = refs.counts.find(handle);
   if (--held->second == 0) {
     refs.counts.erase(held);
-    refs.held_bytes -= allocator_.capacity(entry.block);
+    Account(refs, -static_cast<int64_t>(allocator_.capacity(entry.block)), -1);
   }
   if (--entry.refs > 0) {
     Persist(handle);
@@ -226,6 +292,7 @@ absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
 }
 
 uint64_t Pool::DropAll(SessionRefs& refs) {
+  Account(refs, -static_cast<int64_t>(refs.held_bytes), -static_cast<int64_t>(refs.counts.size()));
   uint64_t released = 0;
   for (const auto& [handle, count] : refs.counts) {
     HandleTable::Entry* entry = handles_.Find(handle);
@@ -272,11 +339,12 @@ absl::StatusOr<Reclaimed> Pool::Reclaim(SessionRefs& refs, uint64_t handle, uint
   uint64_t capacity = allocator_.capacity(entry->block);
   if ((unclaimed->second -= granted) == 0) {
     unclaimed_.counts.erase(unclaimed);
-    unclaimed_.held_bytes -= capacity;
+    Account(unclaimed_, -static_cast<int64_t>(capacity), -1);
   }
-  uint32_t& held = refs.counts[handle];
-  if (held == 0) refs.held_bytes += capacity;
-  held += granted;
+  // The references existed before the restart: quotas do not refuse them.
+  bool first = !refs.counts.contains(handle);
+  refs.counts[handle] += granted;
+  if (first) Account(refs, static_cast<int64_t>(capacity), 1);
   return Reclaimed{Describe(handle, *entry), granted};
 }
 

@@ -9,8 +9,11 @@
 #ifndef MEMD_SERVER_POOL_POOL_H_
 #define MEMD_SERVER_POOL_POOL_H_
 
+#include <sys/types.h>
+
 #include <climits>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,11 +28,31 @@
 
 namespace memd {
 
+// Who may use a pool: its segment's owner, group and mode. The kernel
+// enforces them on the shared-memory object; the daemon applies the same rule
+// to every attach, so a peer that could not map the pool cannot use it.
+struct PoolAccess {
+  uid_t owner_uid = 0;
+  gid_t group_gid = 0;
+  mode_t mode = 0600;
+};
+
+// Per-pool quotas; 0 means no limit. Bytes are block capacities; a buffer
+// counts once per session that references it.
+struct PoolQuotas {
+  uint64_t session_bytes = 0;    // held by one session
+  uint64_t session_buffers = 0;  // distinct buffers one session references
+  uint64_t uid_bytes = 0;        // held by all sessions of one uid together
+  uint64_t uid_buffers = 0;      // referenced by all sessions of one uid together
+};
+
 struct PoolConfig {
   std::string name;
   uint64_t size_bytes = 0;
   uint64_t alignment_bytes = 64;             // power of two, 8..1 MiB
   uint64_t max_alloc_bytes = INT_MAX;        // libavutil's default max_alloc_size
+  PoolAccess access;
+  PoolQuotas quotas;
 };
 
 // The references one session holds in one pool. Owned by the session; every
@@ -37,6 +60,9 @@ struct PoolConfig {
 struct SessionRefs {
   absl::flat_hash_map<uint64_t, uint32_t> counts;  // handle -> references held
   uint64_t held_bytes = 0;                         // capacity of distinct handles held
+  // Whose quota the references count against; nullopt: no uid (TCP, tests,
+  // the unclaimed references of a restart), so only session quotas apply.
+  std::optional<uid_t> uid;
 };
 
 struct BufferInfo {
@@ -149,6 +175,10 @@ class Pool {
   uint64_t size_bytes() const { return config_.size_bytes; }
   uint64_t alignment_bytes() const { return config_.alignment_bytes; }
   uint64_t max_alloc_bytes() const;
+  const PoolQuotas& quotas() const { return config_.quotas; }
+  const PoolAccess& access() const { return config_.access; }
+  // What all sessions of `uid` hold together.
+  SessionUsage UidUsage(uid_t uid) const;
 
  private:
   absl::Status CheckRequestSize(uint64_t size_bytes, const char* op) const
@@ -159,6 +189,14 @@ class Pool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED naming the quota when `refs` taking `bytes` more
+  // (and `buffers` more distinct buffers) would exceed one.
+  absl::Status CheckQuotas(const SessionRefs& refs, uint64_t bytes, uint64_t buffers,
+                           const char* op) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records that `refs` holds `bytes` more (or fewer) and `buffers` more
+  // distinct buffers, for its session and its uid.
+  void Account(SessionRefs& refs, int64_t bytes, int64_t buffers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the slot of `handle` to the state table, if there is one.
   void Persist(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t DropAll(SessionRefs& refs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -175,6 +213,7 @@ class Pool {
   TlsfAllocator allocator_ ABSL_GUARDED_BY(mu_);
   HandleTable handles_ ABSL_GUARDED_BY(mu_);
   SessionRefs unclaimed_ ABSL_GUARDED_BY(mu_);  // adopted references nobody reclaimed yet
+  absl::flat_hash_map<uid_t, SessionUsage> uid_usage_ ABSL_GUARDED_BY(mu_);  // for uid quotas
   uint64_t sessions_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t allocs_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;

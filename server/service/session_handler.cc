@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "access/pool_access.h"
 #include "service/status_convert.h"
 
 namespace memd {
@@ -71,6 +72,22 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
     return absl::NotFoundError(absl::StrFormat("no pool named '%s' (this daemon has: %s)",
                                                attach.pool(), absl::StrJoin(names, ", ")));
   }
+  if (!peer_) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "pool '%s': memory operations need the local Unix socket (%s is a network peer; TCP "
+        "serves the admin and stats service only)", pool->name(), description_));
+  }
+  absl::StatusOr<PoolAccess> object = ObjectAccess(pool->shm_name());
+  PoolAccess access = object.ok() ? *object : pool->access();
+  if (!MayReadWrite(*peer_, access)) {
+    spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not open {} (owner {}, "
+                 "group {}, mode {:04o})", description_, pool->name(), peer_->uid, peer_->gid,
+                 pool->shm_name(), access.owner_uid, access.group_gid, access.mode);
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "pool '%s' is not open to uid %u (gid %u): its shared-memory object %s has owner %u, "
+        "group %u, mode %04o", pool->name(), peer_->uid, peer_->gid, pool->shm_name(),
+        access.owner_uid, access.group_gid, access.mode));
+  }
   if (attach.expected_segment_id() != 0 && attach.expected_segment_id() != pool->segment_id()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "pool '%s' is segment 0x%016x now, not 0x%016x which this client mapped: the daemon "
@@ -78,6 +95,7 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
         pool->name(), pool->segment_id(), attach.expected_segment_id()));
   }
   pool_ = pool;
+  refs_.uid = peer_->uid;  // uid quotas; set before any reference is taken
   pool_->SessionOpened();
   sessions_.Add(SessionRegistry::Record{
       .session_id = session_id_,

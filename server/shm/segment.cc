@@ -17,6 +17,33 @@ namespace memd {
 
 namespace bip = boost::interprocess;
 
+namespace {
+
+// Gives the object the configured owner, group and mode (shm_open applies the
+// umask, and operators set modes and groups to share pools).
+absl::Status ApplyAccess(int fd, const SegmentOptions& options) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return absl::InternalError(absl::StrFormat("cannot stat shared-memory object '%s': %s",
+                                               options.object_name, std::strerror(errno)));
+  }
+  if ((st.st_uid != options.owner_uid || st.st_gid != options.group_gid) &&
+      ::fchown(fd, options.owner_uid, options.group_gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot give shared-memory object '%s' owner %u and group %u: %s (run memd as root, "
+        "or as that user in that group)",
+        options.object_name, options.owner_uid, options.group_gid, std::strerror(errno)));
+  }
+  if (::fchmod(fd, options.mode) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot set mode %04o on shared-memory object '%s': %s", options.mode,
+        options.object_name, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 bool Segment::RemoveIfExists(const std::string& object_name) {
   return bip::shared_memory_object::remove(object_name.c_str());
 }
@@ -27,12 +54,9 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const SegmentOptions& o
     bip::permissions perms(options.mode);
     bip::shared_memory_object object(bip::create_only, name.c_str(), bip::read_write, perms);
     int fd = object.get_mapping_handle().handle;
-    // shm_open applies the umask; the configured mode is what operators set.
-    if (::fchmod(fd, options.mode) != 0) {
-      int err = errno;
+    if (absl::Status s = ApplyAccess(fd, options); !s.ok()) {
       bip::shared_memory_object::remove(name.c_str());
-      return absl::PermissionDeniedError(absl::StrFormat(
-          "cannot set mode %04o on shared-memory object '%s': %s", options.mode, name, std::strerror(err)));
+      return s;
     }
     object.truncate(static_cast<bip::offset_t>(options.size_bytes));
     if (options.reserve) {
@@ -55,10 +79,14 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const SegmentOptions& o
   }
 }
 
-absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& name,
-                                                       uint64_t size_bytes) {
+absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const SegmentOptions& options) {
+  const std::string& name = options.object_name;
+  const uint64_t size_bytes = options.size_bytes;
   try {
     bip::shared_memory_object object(bip::open_only, name.c_str(), bip::read_write);
+    if (absl::Status s = ApplyAccess(object.get_mapping_handle().handle, options); !s.ok()) {
+      return s;
+    }
     bip::offset_t actual = 0;
     object.get_size(actual);
     if (static_cast<uint64_t>(actual) != size_bytes) {

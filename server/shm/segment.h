@@ -24,6 +24,8 @@ struct SegmentOptions {
   std::string object_name;  // "/memd.<instance>.<pool>"
   uint64_t size_bytes = 0;
   mode_t mode = 0600;
+  uid_t owner_uid = 0;  // applied with fchown when it differs from the creator's
+  gid_t group_gid = 0;
   // Allocate the tmpfs pages up front (posix_fallocate) so that a full
   // /dev/shm fails here, with a message, and never as SIGBUS in a client.
   bool reserve = true;
@@ -37,8 +39,8 @@ class Segment {
 
   // Maps an existing object a killed predecessor left (re-adoption).
   // NOT_FOUND when it is gone; FAILED_PRECONDITION when its size differs.
-  static absl::StatusOr<std::unique_ptr<Segment>> Open(const std::string& object_name,
-                                                       uint64_t size_bytes);
+  // The owner, group and mode of `options` are applied to it.
+  static absl::StatusOr<std::unique_ptr<Segment>> Open(const SegmentOptions& options);
 
   // True when an object of that name existed and was removed.
   static bool RemoveIfExists(const std::string& object_name);

@@ -125,8 +125,12 @@ absl::StatusOr<std::optional<OpenedPool>> TryAdopt(const PoolConfig& config, uin
         "with --fresh to discard them",
         config.name, options.instance, LiveBuffers(**state), absl::StrJoin(diffs, "; ")));
   }
-  absl::StatusOr<std::unique_ptr<Segment>> segment =
-      Segment::Open(segment_name, (*state)->identity().size_bytes);
+  absl::StatusOr<std::unique_ptr<Segment>> segment = Segment::Open(
+      SegmentOptions{.object_name = segment_name,
+                     .size_bytes = (*state)->identity().size_bytes,
+                     .mode = config.access.mode,
+                     .owner_uid = config.access.owner_uid,
+                     .group_gid = config.access.group_gid});
   if (!segment.ok()) {
     if (!absl::IsNotFound(segment.status())) return segment.status();
     spdlog::warn("pool '{}': its state table survived but its segment did not; creating it anew",
@@ -154,7 +158,12 @@ absl::StatusOr<OpenedPool> Create(const PoolConfig& config, uint32_t index,
       state_name, StateIdentity{index, config.size_bytes, config.alignment_bytes, NewSegmentId()});
   if (!state.ok()) return state.status();
   absl::StatusOr<std::unique_ptr<Segment>> segment = Segment::Create(
-      SegmentOptions{segment_name, config.size_bytes, options.shm_mode, options.reserve});
+      SegmentOptions{.object_name = segment_name,
+                     .size_bytes = config.size_bytes,
+                     .mode = config.access.mode,
+                     .owner_uid = config.access.owner_uid,
+                     .group_gid = config.access.group_gid,
+                     .reserve = options.reserve});
   if (!segment.ok()) {
     (*state)->Remove();
     return segment.status();

@@ -27,7 +27,6 @@ namespace memd {
 
 struct PoolStartupOptions {
   std::string instance;
-  mode_t shm_mode = 0600;
   bool reserve = true;  // posix_fallocate new segments
   bool fresh = false;   // discard a predecessor's pools instead of adopting them
   std::string shm_dir = "/dev/shm";
