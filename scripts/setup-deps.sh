@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libavutil-dev libavcodec-dev libavformat-dev libswscale-dev
   clang libclang-rt-14-dev
-  python3 procps util-linux
+  python3 procps util-linux openssl
 )
 
 missing=()

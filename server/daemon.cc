@@ -1,6 +1,10 @@
 #include "daemon.h"
 
+#include <grp.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <fstream>
 #include <pthread.h>
 
 #include <grpcpp/health_check_service_interface.h>
@@ -11,6 +15,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "memd/shared/address.h"
+#include <cerrno>
+#include <cstring>
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 #include "startup/pool_startup.h"
@@ -22,6 +28,35 @@ grpc::Server* g_finished_server = nullptr;  // see Daemon::Shutdown
 namespace {
 
 constexpr int kMaxRequestBytes = 64 * 1024;
+
+absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) in.setstate(std::ios::failbit);
+  if (!in || text.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s '%s' cannot be read or is empty", flag, path));
+  }
+  return text;
+}
+
+// TLS for TCP listeners: the server certificate, and client certificates
+// verified against --tls-client-ca when it is given.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const DaemonOptions& o) {
+  absl::StatusOr<std::string> cert = ReadFile("--tls-cert", o.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile("--tls-key", o.tls_key);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!o.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile("--tls-client-ca", o.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
 
 sigset_t TerminationSignals() {
   sigset_t set;
@@ -59,6 +94,29 @@ absl::Status Daemon::CreatePools() {
   return absl::OkStatus();
 }
 
+absl::Status Daemon::DropPrivileges() {
+  if (!options_.run_as) return absl::OkStatus();
+  uid_t uid = options_.run_as->uid;
+  gid_t gid = options_.run_as->gid;
+  if (::geteuid() == uid && ::getegid() == gid) return absl::OkStatus();
+  // What the daemon must still remove at shutdown goes to the new user first.
+  if (absl::Status s = lock_->Chown(uid, gid); !s.ok()) return s;
+  for (const auto& pool : pools_.pools()) {
+    if (absl::Status s = pool->ChownState(uid, gid); !s.ok()) return s;
+  }
+  // glibc applies these to every thread of the process (gRPC's included).
+  if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot drop privileges to uid %u gid %u: %s (start memd as root to use --user/--group)",
+        uid, gid, std::strerror(errno)));
+  }
+  if (uid != 0 && ::setuid(0) == 0) {
+    return absl::InternalError("dropped privileges but could regain root; refusing to run");
+  }
+  spdlog::info("dropped privileges to uid {} gid {}", uid, gid);
+  return absl::OkStatus();
+}
+
 void Daemon::StartGraceTimer() {
   bool any = false;
   for (const auto& pool : pools_.pools()) any |= pool->Stats().unclaimed_references > 0;
@@ -84,7 +142,8 @@ void Daemon::StartGraceTimer() {
 
 absl::Status Daemon::StartServing() {
   memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_);
-  admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance);
+  admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance,
+                                                  options_.admin_gid);
   // grpc.health.v1.Health: the standard probe for load balancers, Kubernetes
   // gRPC probes and grpc_health_probe; SERVING while the daemon runs.
   grpc::EnableDefaultHealthCheckService(true);
@@ -94,22 +153,37 @@ absl::Status Daemon::StartServing() {
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.RegisterService(memory_service_.get());
   builder.RegisterService(admin_service_.get());
-  std::vector<Address> unix_addresses;
+  // Sockets belong to the --user (so it can remove them) in the --socket-group.
+  SocketOwnership socket_owner, dir_owner;
+  if (options_.run_as) {
+    socket_owner = dir_owner = {options_.run_as->uid, options_.run_as->gid};
+  }
+  if (options_.socket_gid) socket_owner.gid = *options_.socket_gid;
+  std::vector<std::pair<std::string, int>> tcp_ports;  // address, bound port
+  tcp_ports.reserve(options_.listen.size());
   for (const std::string& text : options_.listen) {
     Address address = *ParseAddress(text);  // validated with the options
     if (address.kind == Address::Kind::kUnix) {
       absl::StatusOr<std::unique_ptr<UnixListener>> listener =
-          UnixListener::Bind(address.unix_path, options_.socket_mode);
+          UnixListener::Bind(address.unix_path, options_.socket_mode, socket_owner, dir_owner);
       if (!listener.ok()) return listener.status();
       listeners_.push_back(std::move(*listener));
     } else {
-      builder.AddListeningPort(address.host_port, grpc::InsecureServerCredentials());
+      absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = TlsCredentials(options_);
+      if (!tls.ok()) return tls.status();
+      tcp_ports.emplace_back(text, 0);
+      builder.AddListeningPort(address.host_port, *tls, &tcp_ports.back().second);
     }
   }
   server_ = builder.BuildAndStart();
   if (server_ == nullptr) {
     return absl::UnavailableError(absl::StrFormat("gRPC server failed to start on %s",
                                                absl::StrJoin(options_.listen, ", ")));
+  }
+  for (const auto& [text, port] : tcp_ports) {
+    if (port == 0) {
+      return absl::UnavailableError(absl::StrFormat("cannot listen on %s (address in use?)", text));
+    }
   }
   for (auto& listener : listeners_) listener->Start(server_.get(), &peers_);
   return absl::OkStatus();
@@ -127,6 +201,11 @@ int Daemon::Run() {
     return 1;
   }
   if (absl::Status s = StartServing(); !s.ok()) {
+    spdlog::critical("cannot start: {}", std::string(s.message()));
+    Shutdown(/*clean=*/false);
+    return 1;
+  }
+  if (absl::Status s = DropPrivileges(); !s.ok()) {
     spdlog::critical("cannot start: {}", std::string(s.message()));
     Shutdown(/*clean=*/false);
     return 1;

@@ -38,6 +38,8 @@ class Daemon {
  private:
   absl::Status CreatePools();
   absl::Status StartServing();
+  // --user/--group: hands the lock and state tables over, then drops to them.
+  absl::Status DropPrivileges();
   // Releases the references nobody reclaimed once the grace period is over.
   void StartGraceTimer();
   // Stops serving. `clean`: also removes every pool, its state and the lock

@@ -44,22 +44,36 @@ std::string SessionsToJson(const v1::ListSessionsResponse& sessions) {
                     {"pool", s.pool()},
                     {"held_bytes", s.held_bytes()},
                     {"held_buffers", s.held_buffers()},
-                    {"connected_unix_ms", s.connected_unix_ms()}});
+                    {"connected_unix_ms", s.connected_unix_ms()},
+                    {"session_quota_bytes", s.session_quota_bytes()},
+                    {"session_quota_buffers", s.session_quota_buffers()},
+                    {"uid_held_bytes", s.uid_held_bytes()},
+                    {"uid_held_buffers", s.uid_held_buffers()},
+                    {"uid_quota_bytes", s.uid_quota_bytes()},
+                    {"uid_quota_buffers", s.uid_quota_buffers()}});
   }
   return nlohmann::ordered_json{{"clients", list}}.dump(2) + "\n";
 }
 
 std::string SessionsToTable(const v1::ListSessionsResponse& sessions) {
-  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %10s %8s  %s\n";
+  // HELD and BUFFERS read "used/quota" when the pool has a per-session quota.
+  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %20s %11s  %s\n";
   std::string out = absl::StrFormat(kRow, "SESSION", "PID", "UID", "PROCESS", "NAME", "POOL",
                                     "HELD", "BUFFERS", "CONNECTED SINCE");
+  auto against = [](const std::string& used, uint64_t quota, const std::string& quota_text) {
+    return quota == 0 ? used : used + "/" + quota_text;
+  };
   for (const v1::SessionInfo& s : sessions.sessions()) {
     std::string since = absl::FormatTime("%Y-%m-%d %H:%M:%S",
                                          absl::FromUnixMillis(static_cast<int64_t>(s.connected_unix_ms())),
                                          absl::LocalTimeZone());
     out += absl::StrFormat(kRow, absl::StrCat(s.session_id()), absl::StrCat(s.pid()),
                            absl::StrCat(s.uid()), s.process_name(), s.client_name(), s.pool(),
-                           FormatSize(s.held_bytes()), absl::StrCat(s.held_buffers()), since);
+                           against(FormatSize(s.held_bytes()), s.session_quota_bytes(),
+                                   FormatSize(s.session_quota_bytes())),
+                           against(absl::StrCat(s.held_buffers()), s.session_quota_buffers(),
+                                   absl::StrCat(s.session_quota_buffers())),
+                           since);
   }
   return out;
 }

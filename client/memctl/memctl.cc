@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "memd/shared/address.h"
+#include <fstream>
+#include <tuple>
 #include "memd/shared/size.h"
 #include "memd/v1/memd.grpc.pb.h"
 
@@ -46,6 +48,12 @@ int RunMemctl(int argc, char** argv) {
   std::string address = ClientDefaultAddress();
   app.add_option("--address", address,
                  "Daemon address (default $MEMD_ADDRESS, else unix:///run/memd/memd.sock)");
+  std::string tls_ca, tls_cert, tls_key;
+  app.add_option("--tls-ca", tls_ca,
+                 "PEM CA bundle that signed the daemon's certificate (TCP addresses use TLS; "
+                 "default: the system's roots)");
+  app.add_option("--tls-cert", tls_cert, "PEM client certificate, if the daemon requires one");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
   bool json = false;
   CLI::App* stats = app.add_subcommand("stats", "Show every pool's usage and counters");
   CLI::App* pools = app.add_subcommand("pools", "List the pools and their configuration");
@@ -81,8 +89,24 @@ int RunMemctl(int argc, char** argv) {
     std::cerr << "memctl: " << parsed.status().message() << "\n";
     return kExitUsage;
   }
-  Connection conn{address, v1::Admin::NewStub(grpc::CreateChannel(
-                               parsed->grpc_target, grpc::InsecureChannelCredentials()))};
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (parsed->kind != Address::Kind::kUnix) {
+    // TCP listeners of memd always use TLS.
+    grpc::SslCredentialsOptions ssl;
+    for (auto [flag, path, out] : {std::tuple{"--tls-ca", &tls_ca, &ssl.pem_root_certs},
+                                   std::tuple{"--tls-cert", &tls_cert, &ssl.pem_cert_chain},
+                                   std::tuple{"--tls-key", &tls_key, &ssl.pem_private_key}}) {
+      if (path->empty()) continue;
+      std::ifstream in(*path, std::ios::binary);
+      *out = std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (out->empty()) {
+        std::cerr << "memctl: " << flag << " '" << *path << "' cannot be read or is empty\n";
+        return kExitUsage;
+      }
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  Connection conn{address, v1::Admin::NewStub(grpc::CreateChannel(parsed->grpc_target, credentials))};
   if (*clients) {
     v1::ListSessionsResponse response;
     int code = Call(conn, &v1::Admin::Stub::ListSessions, v1::ListSessionsRequest(), &response);

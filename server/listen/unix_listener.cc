@@ -44,7 +44,9 @@ absl::Status Errno(const std::string& what, const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::string& path,
-                                                                 mode_t mode) {
+                                                                 mode_t mode,
+                                                                 SocketOwnership socket_owner,
+                                                                 SocketOwnership dir_owner) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty() && !std::filesystem::exists(parent)) {
     std::error_code ec;
@@ -54,6 +56,11 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
                                                     parent.string(), ec.message()));
     }
     ::chmod(parent.c_str(), 0755);
+    if (dir_owner.uid != static_cast<uid_t>(-1) || dir_owner.gid != static_cast<gid_t>(-1)) {
+      if (::chown(parent.c_str(), dir_owner.uid, dir_owner.gid) != 0) {
+        return Errno("cannot give the socket directory to the --user", parent.string());
+      }
+    }
   }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
@@ -74,6 +81,14 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     absl::Status status = Errno("cannot bind", path);
     ::close(fd);
+    return status;
+  }
+  bool chown_needed = socket_owner.uid != static_cast<uid_t>(-1) ||
+                      socket_owner.gid != static_cast<gid_t>(-1);
+  if (chown_needed && ::chown(path.c_str(), socket_owner.uid, socket_owner.gid) != 0) {
+    absl::Status status = Errno("cannot set the owner or group (--socket-group) of", path);
+    ::close(fd);
+    ::unlink(path.c_str());
     return status;
   }
   if (::chmod(path.c_str(), mode) != 0 || ::listen(fd, SOMAXCONN) != 0) {

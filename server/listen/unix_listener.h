@@ -12,6 +12,8 @@
 
 #include <memory>
 #include <string>
+#include <sys/types.h>
+
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -23,11 +25,22 @@ class Server;
 
 namespace memd {
 
+// Who gets a socket file (or a directory UnixListener creates): -1 keeps the
+// daemon's own uid or gid.
+struct SocketOwnership {
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+};
+
 class UnixListener {
  public:
-  // Creates the parent directory (0755) if missing, replaces a stale socket
-  // file (nobody accepts on it), refuses a live one, binds and sets `mode`.
-  static absl::StatusOr<std::unique_ptr<UnixListener>> Bind(const std::string& path, mode_t mode);
+  // Creates the parent directory if missing (0755, given to `dir_owner.uid` so
+  // a daemon that drops privileges can still remove its socket), replaces a
+  // stale socket file (nobody accepts on it), refuses a live one, binds, and
+  // gives the socket `mode` and `socket_owner`.
+  static absl::StatusOr<std::unique_ptr<UnixListener>> Bind(const std::string& path, mode_t mode,
+                                                            SocketOwnership socket_owner = {},
+                                                            SocketOwnership dir_owner = {});
 
   ~UnixListener();
 

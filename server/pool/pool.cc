@@ -352,6 +352,10 @@ void Pool::RemoveState() {
   if (state_) state_->Remove();
 }
 
+absl::Status Pool::ChownState(uid_t uid, gid_t gid) {
+  return state_ ? state_->Chown(uid, gid) : absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t index,
                                                   uint8_t* base, std::string shm_name,
                                                   std::unique_ptr<StateTable> state) {

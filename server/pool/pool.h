@@ -147,6 +147,8 @@ class Pool {
 
   // Unlinks the state table (clean shutdown: nothing is left to adopt).
   void RemoveState();
+  // Gives the state table to the user the daemon drops to (--user).
+  absl::Status ChownState(uid_t uid, gid_t gid);
 
   void SessionOpened();
   void SessionClosed();

@@ -70,11 +70,13 @@ absl::Status AdminService::AuthorizeAdmin(grpc::CallbackServerContext* context,
   std::optional<PeerCredentials> peer = peers_.Lookup(context->peer());
   uid_t daemon_uid = ::geteuid();
   if (peer && (peer->uid == 0 || peer->uid == daemon_uid)) return absl::OkStatus();
+  if (peer && admin_gid_ && peer->InGroup(*admin_gid_)) return absl::OkStatus();
   std::string who = peer ? absl::StrFormat("uid %u (pid %d)", peer->uid, peer->pid) : context->peer();
-  spdlog::warn("refused {} from {}: not the daemon's uid {} or root", what, who, daemon_uid);
+  std::string allowed = absl::StrFormat("the daemon's uid %u, root", daemon_uid);
+  if (admin_gid_) allowed += absl::StrFormat(" or members of group %u", *admin_gid_);
+  spdlog::warn("refused {} from {}: not {}", what, who, allowed);
   return absl::PermissionDeniedError(absl::StrFormat(
-      "%s is allowed only to the daemon's uid %u or root over a Unix socket; caller is %s", what,
-      daemon_uid, who));
+      "%s is allowed only to %s over a Unix socket; caller is %s", what, allowed, who));
 }
 
 grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext* context,
@@ -91,6 +93,16 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
     out->set_client_name(r.client_name);
     out->set_pool(r.pool->name());
     out->set_held_bytes(usage.held_bytes);
+    const PoolQuotas& q = r.pool->quotas();
+    out->set_session_quota_bytes(q.session_bytes);
+    out->set_session_quota_buffers(q.session_buffers);
+    out->set_uid_quota_bytes(q.uid_bytes);
+    out->set_uid_quota_buffers(q.uid_buffers);
+    if (r.peer) {
+      SessionUsage uid = r.pool->UidUsage(r.peer->uid);
+      out->set_uid_held_bytes(uid.held_bytes);
+      out->set_uid_held_buffers(uid.held_buffers);
+    }
     out->set_held_buffers(usage.held_buffers);
     out->set_connected_unix_ms(r.connected_unix_ms);
   });

@@ -3,7 +3,10 @@
 #ifndef MEMD_SERVER_SERVICE_ADMIN_SERVICE_H_
 #define MEMD_SERVER_SERVICE_ADMIN_SERVICE_H_
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "memd/v1/memd.grpc.pb.h"
@@ -15,12 +18,15 @@ namespace memd {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
+  // `admin_gid`: members may run admin operations besides root and the
+  // daemon's own uid.
   AdminService(const PoolRegistry& pools, const SessionRegistry& sessions, const PeerTable& peers,
-               std::string instance)
+               std::string instance, std::optional<gid_t> admin_gid)
       : pools_(pools),
         sessions_(sessions),
         peers_(peers),
         instance_(std::move(instance)),
+        admin_gid_(admin_gid),
         started_(std::chrono::steady_clock::now()) {}
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
@@ -48,6 +54,7 @@ class AdminService final : public v1::Admin::CallbackService {
   const SessionRegistry& sessions_;
   const PeerTable& peers_;
   const std::string instance_;
+  const std::optional<gid_t> admin_gid_;
   const std::chrono::steady_clock::time_point started_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -241,6 +242,15 @@ void StateTable::Write(uint32_t slot, const SlotImage& image) {
   Copy computed = target;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the check value goes last
   target.check = CheckOf(slot, computed);
+}
+
+absl::Status StateTable::Chown(uid_t uid, gid_t gid) {
+  if (::fchown(object_.get_mapping_handle().handle, uid, gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot give state object '%s' to uid %u gid %u: %s", object_name_, uid, gid,
+        std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 void StateTable::Remove() {

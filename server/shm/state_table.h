@@ -18,6 +18,8 @@
 #ifndef MEMD_SERVER_SHM_STATE_TABLE_H_
 #define MEMD_SERVER_SHM_STATE_TABLE_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -88,6 +90,9 @@ class StateTable {
 
   // Unlinks the object (clean shutdown).
   void Remove();
+
+  // Gives the object to the user the daemon drops to (--user).
+  absl::Status Chown(uid_t uid, gid_t gid);
 
   // Slots that fit in the current mapping.
   uint64_t capacity() const { return capacity_; }

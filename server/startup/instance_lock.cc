@@ -36,6 +36,14 @@ absl::StatusOr<std::unique_ptr<InstanceLock>> InstanceLock::Acquire(const std::s
 
 InstanceLock::~InstanceLock() { ::close(fd_); }
 
+absl::Status InstanceLock::Chown(uid_t uid, gid_t gid) {
+  if (::fchown(fd_, uid, gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot give '%s' to uid %u gid %u: %s", object_name_, uid, gid, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 void InstanceLock::Remove() { ::shm_unlink(object_name_.c_str()); }
 
 }  // namespace memd

@@ -8,6 +8,8 @@
 #ifndef MEMD_SERVER_STARTUP_INSTANCE_LOCK_H_
 #define MEMD_SERVER_STARTUP_INSTANCE_LOCK_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 
@@ -26,6 +28,10 @@ class InstanceLock {
 
   // Unlinks the lock object (clean shutdown), still holding the lock.
   void Remove();
+
+  // Gives the lock object to the user the daemon drops to (--user), so that
+  // user can remove it at shutdown.
+  absl::Status Chown(uid_t uid, gid_t gid);
 
  private:
   InstanceLock(int fd, std::string object_name) : fd_(fd), object_name_(std::move(object_name)) {}

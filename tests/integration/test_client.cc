@@ -24,12 +24,18 @@
 //   restart-reader SIZE HANDLE... retain the handles, print "ready"; verify every
 //                               byte and retain/free one of them in a loop until
 //                               stdin EOF; print "ok <ops>" or the first fault
+//   probe SHM_OBJECT [HANDLE]   (security tests) print "attach <rc> <error>",
+//                               "shm <errno of shm_open O_RDWR>", and when attached
+//                               "alloc ok|<error>" and "retain ok|<error>" of HANDLE
 //   churn SEED HANDLE...        random allocate / fill / realloc / retain (of the
 //                               given shared handles, verifying they are unchanged) /
 //                               free, forever: a victim to be killed at a random point
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -210,6 +216,23 @@ int main(int argc, char** argv) {
     if (!client.ok()) return Fail(std::string(client.status().message()));
     std::memset((*client)->base(), std::atoi(argv[2]), (*client)->pool().size_bytes);
     std::cout << "done" << std::endl;
+    return 0;
+  }
+  if (cmd == "probe" && (argc == 3 || argc == 4)) {
+    int rc = memd_init(nullptr, nullptr);
+    std::cout << "attach " << rc << " " << (rc != 0 ? memd_last_error() : "") << std::endl;
+    int fd = shm_open(argv[2], O_RDWR, 0);
+    std::cout << "shm " << (fd < 0 ? errno : 0) << std::endl;
+    if (fd >= 0) close(fd);
+    if (rc == 0) {
+      void* p = memd_malloc(100);
+      std::cout << "alloc " << (p != nullptr ? "ok" : memd_last_error()) << std::endl;
+      if (argc == 4) {
+        size_t size = 0;
+        void* r = memd_retain(std::strtoull(argv[3], nullptr, 0), &size);
+        std::cout << "retain " << (r != nullptr ? "ok" : memd_last_error()) << std::endl;
+      }
+    }
     return 0;
   }
   if (cmd == "restart-writer" && argc == 4) {

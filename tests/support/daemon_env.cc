@@ -1,5 +1,7 @@
 #include "daemon_env.h"
 
+#include <sys/stat.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdlib.h>
@@ -63,7 +65,9 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 DaemonEnv::DaemonEnv(DaemonOptions options) : options_(std::move(options)) {
   char tmpl[] = "/tmp/memd-test-XXXXXX";
   dir_ = mkdtemp(tmpl);
-  socket_path_ = dir_ + "/memd.sock";
+  // Other uids (security tests) reach the socket through this directory.
+  chmod(dir_.c_str(), 0755);
+  socket_path_ = dir_ + (options_.socket_in_new_dir ? "/run/memd.sock" : "/memd.sock");
   address_ = "unix://" + socket_path_;
   instance_ = options_.instance.empty() ? UniqueInstanceName() : options_.instance;
   ok_ = Start();

@@ -29,6 +29,8 @@ struct DaemonOptions {
   std::vector<std::string> pools = {"default=64MiB"};
   std::vector<std::string> extra_args;
   std::string instance;  // empty: UniqueInstanceName()
+  // Put the socket in a directory the daemon must create (<dir>/run/).
+  bool socket_in_new_dir = false;
 };
 
 class DaemonEnv {
