@@ -70,10 +70,14 @@ int RunMemctl(int argc, char** argv) {
   buffers->add_option("--session", session_filter, "Only buffers this session holds");
   buffers->add_option("--limit", limit, "At most this many buffers")->capture_default_str();
   CLI::App* set_max_alloc = app.add_subcommand(
-      "set-max-alloc", "Change a pool's largest single allocation (daemon's uid or root only)");
+      "set-max-alloc", "Change a pool's largest single allocation (admin only)");
   std::string target_pool, size_text;
   set_max_alloc->add_option("POOL", target_pool, "Pool name")->required();
   set_max_alloc->add_option("SIZE", size_text, "New max_alloc, e.g. 64MiB")->required();
+  CLI::App* end_session = app.add_subcommand(
+      "end-session", "End a session: its references are released (admin only)");
+  uint64_t end_id = 0;
+  end_session->add_option("SESSION", end_id, "Session id, as `memctl clients` shows it")->required();
   CLI::App* health = app.add_subcommand("health", "Exit 0 when the daemon serves, 3 when unreachable");
   try {
     app.parse(argc, argv);
@@ -138,6 +142,14 @@ int RunMemctl(int argc, char** argv) {
       std::cout << "max_alloc of pool '" << target_pool << "': " << FormatSize(response.previous_max_alloc_bytes())
                 << " -> " << FormatSize(*size) << "\n";
     }
+    return code;
+  }
+  if (*end_session) {
+    v1::EndSessionRequest request;
+    request.set_session_id(end_id);
+    v1::EndSessionResponse response;
+    int code = Call(conn, &v1::Admin::Stub::EndSession, request, &response);
+    if (code == kExitOk) std::cout << "session " << end_id << " ended\n";
     return code;
   }
   v1::GetStatsResponse response;

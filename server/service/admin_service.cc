@@ -160,3 +160,19 @@ grpc::ServerUnaryReactor* AdminService::SetMaxAlloc(grpc::CallbackServerContext*
 }
 
 }  // namespace memd
+
+namespace memd {
+
+grpc::ServerUnaryReactor* AdminService::EndSession(grpc::CallbackServerContext* context,
+                                                   const v1::EndSessionRequest* request,
+                                                   v1::EndSessionResponse* response) {
+  if (absl::Status s = AuthorizeAdmin(context, "end-session"); !s.ok()) return Done(context, s);
+  if (!sessions_.End(request->session_id())) {
+    return Done(context, absl::NotFoundError(absl::StrFormat(
+                             "no session %u (memctl clients lists them)", request->session_id())));
+  }
+  spdlog::warn("session {} ended by an operator ({})", request->session_id(), context->peer());
+  return Done(context, absl::OkStatus());
+}
+
+}  // namespace memd

@@ -20,7 +20,7 @@ class AdminService final : public v1::Admin::CallbackService {
  public:
   // `admin_gid`: members may run admin operations besides root and the
   // daemon's own uid.
-  AdminService(const PoolRegistry& pools, const SessionRegistry& sessions, const PeerTable& peers,
+  AdminService(const PoolRegistry& pools, SessionRegistry& sessions, const PeerTable& peers,
                std::string instance, std::optional<gid_t> admin_gid)
       : pools_(pools),
         sessions_(sessions),
@@ -44,6 +44,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* SetMaxAlloc(grpc::CallbackServerContext* context,
                                         const v1::SetMaxAllocRequest* request,
                                         v1::SetMaxAllocResponse* response) override;
+  grpc::ServerUnaryReactor* EndSession(grpc::CallbackServerContext* context,
+                                       const v1::EndSessionRequest* request,
+                                       v1::EndSessionResponse* response) override;
 
  private:
   // OK when the peer may change the daemon: its own uid or root, over a Unix
@@ -51,7 +54,7 @@ class AdminService final : public v1::Admin::CallbackService {
   absl::Status AuthorizeAdmin(grpc::CallbackServerContext* context, const char* what) const;
 
   const PoolRegistry& pools_;
-  const SessionRegistry& sessions_;
+  SessionRegistry& sessions_;
   const PeerTable& peers_;
   const std::string instance_;
   const std::optional<gid_t> admin_gid_;

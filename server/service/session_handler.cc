@@ -36,12 +36,13 @@ std::string ProcessName(pid_t pid) {
 
 SessionHandler::SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions,
                                uint64_t session_id, std::optional<PeerCredentials> peer,
-                               std::string description)
+                               std::string description, std::function<void()> end)
     : pools_(pools),
       sessions_(sessions),
       session_id_(session_id),
       peer_(peer),
-      description_(std::move(description)) {}
+      description_(std::move(description)),
+      end_(std::move(end)) {}
 
 SessionHandler::~SessionHandler() { Close(); }
 
@@ -105,6 +106,7 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
       .pool = pool_,
       .refs = &refs_,
       .connected_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())),
+      .end = end_,
   });
   out->set_session_id(session_id_);
   v1::PoolInfo* info = out->mutable_pool();

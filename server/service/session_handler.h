@@ -9,6 +9,7 @@
 #define MEMD_SERVER_SERVICE_SESSION_HANDLER_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -23,8 +24,10 @@ namespace memd {
 class SessionHandler {
  public:
   // `peer` is empty for TCP peers. `description` names the peer in logs.
+  // `end` cancels the session's stream (see SessionRegistry::Record::end).
   SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions, uint64_t session_id,
-                 std::optional<PeerCredentials> peer, std::string description);
+                 std::optional<PeerCredentials> peer, std::string description,
+                 std::function<void()> end = nullptr);
   ~SessionHandler();
 
   SessionHandler(const SessionHandler&) = delete;
@@ -46,6 +49,7 @@ class SessionHandler {
   const uint64_t session_id_;
   const std::optional<PeerCredentials> peer_;
   const std::string description_;
+  const std::function<void()> end_;
   Pool* pool_ = nullptr;  // set by Attach; pools outlive sessions
   SessionRefs refs_;      // guarded by pool_'s mutex (see SessionRefs)
   bool closed_ = false;

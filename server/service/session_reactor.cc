@@ -1,11 +1,14 @@
 #include "service/session_reactor.h"
 
+#include <grpcpp/server_context.h>
+
 namespace memd {
 
-SessionReactor::SessionReactor(const PoolRegistry& pools, SessionRegistry& sessions,
-                               uint64_t session_id, std::optional<PeerCredentials> peer,
-                               std::string description)
-    : handler_(pools, sessions, session_id, peer, std::move(description)) {
+SessionReactor::SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
+                               SessionRegistry& sessions, uint64_t session_id,
+                               std::optional<PeerCredentials> peer, std::string description)
+    : handler_(pools, sessions, session_id, peer, std::move(description),
+               [context] { context->TryCancel(); }) {
   StartRead(&request_);
 }
 

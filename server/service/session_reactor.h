@@ -26,7 +26,9 @@ class SessionReactor final
  public:
   static constexpr size_t kMaxQueuedResponses = 1024;
 
-  SessionReactor(const PoolRegistry& pools, SessionRegistry& sessions, uint64_t session_id,
+  // `context` is the call's; an operator ending the session cancels it.
+  SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
+                 SessionRegistry& sessions, uint64_t session_id,
                  std::optional<PeerCredentials> peer, std::string description);
 
   void OnReadDone(bool ok) override;

@@ -12,4 +12,12 @@ void SessionRegistry::Remove(uint64_t session_id) {
   records_.erase(session_id);
 }
 
+bool SessionRegistry::End(uint64_t session_id) {
+  MutexLock lock(&mu_);
+  auto it = records_.find(session_id);
+  if (it == records_.end()) return false;
+  if (it->second.end) it->second.end();
+  return true;
+}
+
 }  // namespace memd

@@ -9,6 +9,7 @@
 #define MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,10 +30,16 @@ class SessionRegistry {
     Pool* pool = nullptr;
     const SessionRefs* refs = nullptr;
     uint64_t connected_unix_ms = 0;
+    // Cancels the session's stream (an operator ending it); called under the
+    // registry mutex, so the session is still alive.
+    std::function<void()> end;
   };
 
   void Add(Record record);
   void Remove(uint64_t session_id);
+  // Ends a live session (its stream is cancelled, its references released).
+  // False when there is no such session.
+  bool End(uint64_t session_id);
 
   // Calls fn(record) for each live session in id order, under the registry
   // mutex (fn may take pool mutexes, nothing else).

@@ -25,6 +25,9 @@ TEST(DaemonTest, BadFlagsExitWithCode2AndAMessage) {
       {"--listen", "nonsense"},       {"--unknown-flag"},        {"--instance", "bad/name"},
       {"--max-alloc", "0"},           {"--log-level", "loud"},   {"--socket-mode", "999"},
       {"--reclaim-grace", "soon"},    {"--reclaim-grace", "-1s"}, {"--reclaim-grace", "25h"},
+      {"--pool", "p=1MiB,color=red"}, {"--pool", "p=1MiB,mode=999"}, {"--pool", "p=1MiB,session-bytes=x"},
+      {"--user", "no-such-user-memd"}, {"--admin-group", "no-such-group-memd"},
+      {"--listen", "127.0.0.1:5000"}, {"--tls-cert", "/x.pem"},
   };
   for (auto args : bad) {
     args.insert(args.begin(), MemdBinary());

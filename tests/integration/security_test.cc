@@ -154,6 +154,33 @@ TEST(SecurityTest, AdminGroupMembersMayChangeTheDaemonOthersMayNot) {
   EXPECT_EQ(code, 1) << out;
   EXPECT_TRUE(Has(out, "members of group 52200")) << out;
   EXPECT_EQ(daemon.PoolStats().max_alloc_bytes(), 1u << 20) << "nothing changed";
+
+  // Ending a session is an admin operation too; its references are released.
+  Subprocess holder({TestClientBinary(), "hold", "3", "4096", "1"}, daemon.ClientEnv());
+  ASSERT_EQ(ReadHandles(holder).size(), 3u);
+  v1::ListSessionsResponse sessions;
+  {
+    auto admin = v1::Admin::NewStub(
+        grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->ListSessions(&ctx, v1::ListSessionsRequest(), &sessions).ok());
+  }
+  ASSERT_EQ(sessions.sessions_size(), 1);
+  std::string id = std::to_string(sessions.sessions(0).session_id());
+  std::tie(code, out) = RunAs(kOutsider, {}, {MemctlBinary(), "--address", daemon.address(),
+                                              "end-session", id});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 3u);
+  std::tie(code, out) = RunAs(kOperator, {kAdminGroup}, {MemctlBinary(), "--address",
+                                                         daemon.address(), "end-session", id});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 0; }))
+      << daemon.PoolStats().DebugString();
+  std::tie(code, out) = RunMerged({MemctlBinary(), "--address", daemon.address(), "end-session", id});
+  EXPECT_EQ(code, 1);
+  EXPECT_TRUE(Has(out, "no session " + id)) << out;
+  holder.CloseStdin();
+  holder.Wait();
 }
 
 int FreePort() {
@@ -249,6 +276,16 @@ TEST(SecurityTest, TcpNeedsTlsServesAdminOnlyAndCanRequireClientCertificates) {
                                     dir + "/client.key", "stats"});
   EXPECT_EQ(code, 0) << out;
   std::filesystem::remove_all(dir);
+}
+
+TEST(SecurityTest, OnlyRootCanStartAsAnotherUser) {
+  REQUIRE_ROOT();
+  std::string socket = "unix:///tmp/memd-user-" + std::to_string(getpid()) + ".sock";
+  auto [code, out] = RunAs(kOutsider, {}, {MemdBinary(), "--listen", socket, "--instance",
+                                           UniqueInstanceName(), "--pool", "p=1MiB", "--user",
+                                           std::to_string(kInsider)});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_TRUE(Has(out, "as root")) << out;
 }
 
 TEST(SecurityTest, DropsPrivilegesOnceThePoolsAndSocketExist) {
