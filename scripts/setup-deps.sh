@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libavutil-dev libavcodec-dev libavformat-dev libswscale-dev
   clang libclang-rt-14-dev
+  prometheus-cpp-dev prometheus doxygen
   python3 procps util-linux openssl
 )
 

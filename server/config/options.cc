@@ -174,6 +174,8 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
   app.add_option("--tls-key", options->tls_key, "PEM private key for TCP listeners");
   app.add_option("--tls-client-ca", options->tls_client_ca,
                  "PEM CA bundle: TCP clients must present a certificate it signed");
+  app.add_option("--metrics-listen", options->metrics_listen,
+                 "host:port to serve Prometheus metrics on (HTTP, /metrics); off by default");
   app.add_flag("--fresh", options->fresh,
                "Discard the pools a killed predecessor of this instance left (and every buffer "
                "in them) instead of re-adopting them");

@@ -35,6 +35,8 @@ struct DaemonOptions {
   // TLS for TCP listeners (required for them); client certificates are
   // required when tls_client_ca is set. PEM file paths.
   std::string tls_cert, tls_key, tls_client_ca;
+  // host:port for Prometheus metrics over HTTP (/metrics); empty: off.
+  std::string metrics_listen;
 };
 
 // Validates names, sizes, alignments, addresses and duplicates.

@@ -55,12 +55,15 @@ uint64_t Pool::max_alloc_bytes() const {
   return max_alloc_bytes_;
 }
 
-absl::Status Pool::CheckRequestSize(uint64_t size_bytes, const char* op) const {
+absl::Status Pool::CheckRequestSize(uint64_t size_bytes, const char* op,
+                                    FailReason* reason) const {
+  *reason = FailReason::kMaxAlloc;
   if (size_bytes > max_alloc_bytes_) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s of %s exceeds max_alloc %s of pool '%s'", op, Bytes(size_bytes),
         Bytes(max_alloc_bytes_), config_.name));
   }
+  *reason = FailReason::kPoolSize;
   if (size_bytes > allocator_.size_bytes()) {
     return absl::InvalidArgumentError(absl::StrFormat("%s of %s exceeds the size %s of pool '%s'",
                                                       op, Bytes(size_bytes),
@@ -137,30 +140,45 @@ SessionUsage Pool::UidUsage(uid_t uid) const {
   return it == uid_usage_.end() ? SessionUsage{} : it->second;
 }
 
+void Pool::NoteFailure(FailReason reason) { ++failed_[static_cast<int>(reason)]; }
+
+
+const char* FailReasonName(FailReason reason) {
+  switch (reason) {
+    case FailReason::kMaxAlloc: return "max_alloc";
+    case FailReason::kPoolSize: return "pool_size";
+    case FailReason::kNoSpace: return "no_space";
+    case FailReason::kQuota: return "quota";
+    case FailReason::kStateTable: return "state_table";
+  }
+  return "unknown";
+}
+
 void Pool::NoteUsed() { peak_used_bytes_ = std::max(peak_used_bytes_, allocator_.used_bytes()); }
 
 absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes, bool zero) {
   BufferInfo info;
   {
     MutexLock lock(&mu_);
-    if (absl::Status s = CheckRequestSize(size_bytes, "allocation"); !s.ok()) {
-      ++failed_allocs_;
+    FailReason reason;
+    if (absl::Status s = CheckRequestSize(size_bytes, "allocation", &reason); !s.ok()) {
+      NoteFailure(reason);
       return s;
     }
     if (absl::Status s = CheckQuotas(refs, allocator_.RoundUp(size_bytes), 1, "allocation");
         !s.ok()) {
-      ++failed_allocs_;
+      NoteFailure(FailReason::kQuota);
       return s;
     }
     if (state_) {
       if (absl::Status s = state_->Reserve(handles_.slot_count() + 1); !s.ok()) {
-        ++failed_allocs_;
+        NoteFailure(FailReason::kStateTable);
         return s;
       }
     }
     std::optional<TlsfAllocator::BlockId> block = allocator_.Allocate(size_bytes);
     if (!block) {
-      ++failed_allocs_;
+      NoteFailure(FailReason::kNoSpace);
       return absl::ResourceExhaustedError(absl::StrFormat(
           "allocation of %s does not fit in pool '%s': largest free block is %s, %s free of %s",
           Bytes(size_bytes), config_.name, Bytes(allocator_.largest_free_bytes()),
@@ -191,22 +209,23 @@ absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uin
         "would pull it from under the other holders",
         handle, config_.name, entry.refs));
   }
-  if (absl::Status s = CheckRequestSize(size_bytes, "realloc"); !s.ok()) {
-    ++failed_allocs_;
+  FailReason reason;
+  if (absl::Status s = CheckRequestSize(size_bytes, "realloc", &reason); !s.ok()) {
+    NoteFailure(reason);
     return s;
   }
   uint64_t old_capacity = allocator_.capacity(entry.block);
   uint64_t new_capacity = allocator_.RoundUp(size_bytes);
   if (new_capacity > old_capacity) {
     if (absl::Status s = CheckQuotas(refs, new_capacity - old_capacity, 0, "realloc"); !s.ok()) {
-      ++failed_allocs_;
+      NoteFailure(FailReason::kQuota);
       return s;
     }
   }
   if (!allocator_.ResizeInPlace(entry.block, size_bytes)) {
     std::optional<TlsfAllocator::BlockId> moved = allocator_.Allocate(size_bytes);
     if (!moved) {
-      ++failed_allocs_;
+      NoteFailure(FailReason::kNoSpace);
       return absl::ResourceExhaustedError(absl::StrFormat(
           "realloc of handle 0x%016x to %s does not fit in pool '%s': largest free block is %s "
           "(the old buffer is unchanged)",
@@ -437,7 +456,10 @@ PoolStats Pool::Stats() const {
   s.max_alloc_bytes = max_alloc_bytes_;
   s.allocs = allocs_;
   s.frees = frees_;
-  s.failed_allocs = failed_allocs_;
+  for (int r = 0; r < kFailReasons; ++r) {
+    s.failed_by_reason[r] = failed_[r];
+    s.failed_allocs += failed_[r];
+  }
   s.peak_used_bytes = peak_used_bytes_;
   for (const auto& [handle, count] : unclaimed_.counts) s.unclaimed_references += count;
   return s;

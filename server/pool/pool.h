@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <climits>
 #include <cstdint>
 #include <optional>
@@ -85,6 +86,11 @@ struct BufferListing {
   std::vector<uint64_t> holder_session_ids;  // ascending
 };
 
+// Why an allocation or realloc was refused (metrics label values).
+enum class FailReason { kMaxAlloc, kPoolSize, kNoSpace, kQuota, kStateTable };
+inline constexpr int kFailReasons = 5;
+const char* FailReasonName(FailReason reason);  // "max_alloc", "no_space", ...
+
 struct PoolStats {
   uint64_t size_bytes = 0, used_bytes = 0, free_bytes = 0, largest_free_bytes = 0;
   uint64_t live_buffers = 0, sessions = 0, alignment_bytes = 0, max_alloc_bytes = 0;
@@ -92,6 +98,8 @@ struct PoolStats {
   // References re-adopted after a daemon restart that no session has
   // reclaimed yet; released when the grace period ends.
   uint64_t unclaimed_references = 0;
+  // failed_allocs split by FailReason (indexed by its value).
+  std::array<uint64_t, kFailReasons> failed_by_reason{};
 };
 
 // A reclaimed reference: the buffer as it is now and how many references the
@@ -183,7 +191,8 @@ class Pool {
   SessionUsage UidUsage(uid_t uid) const;
 
  private:
-  absl::Status CheckRequestSize(uint64_t size_bytes, const char* op) const
+  // `reason` says which limit a refusal hit.
+  absl::Status CheckRequestSize(uint64_t size_bytes, const char* op, FailReason* reason) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<HandleTable::Entry*> FindHeld(const SessionRefs& refs, uint64_t handle,
                                                const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -191,6 +200,7 @@ class Pool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteFailure(FailReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // RESOURCE_EXHAUSTED naming the quota when `refs` taking `bytes` more
   // (and `buffers` more distinct buffers) would exceed one.
   absl::Status CheckQuotas(const SessionRefs& refs, uint64_t bytes, uint64_t buffers,
@@ -219,7 +229,7 @@ class Pool {
   uint64_t sessions_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t allocs_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t failed_allocs_ ABSL_GUARDED_BY(mu_) = 0;
+  std::array<uint64_t, kFailReasons> failed_ ABSL_GUARDED_BY(mu_){};  // by FailReason
   uint64_t peak_used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

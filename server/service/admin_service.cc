@@ -13,7 +13,9 @@ namespace memd {
 
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl::Status& status) {
+grpc::ServerUnaryReactor* Done(RpcTimer& timer, grpc::CallbackServerContext* context,
+                               const absl::Status& status) {
+  timer.set_code(status.code());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -26,6 +28,7 @@ constexpr uint32_t kDefaultBufferLimit = 1000;
 grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* context,
                                                  const v1::GetStatsRequest* request,
                                                  v1::GetStatsResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kGetStats);
   for (const auto& pool : pools_.pools()) {
     PoolStats s = pool->Stats();
     v1::PoolStats* out = response->add_pools();
@@ -49,12 +52,13 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
   response->set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                                          std::chrono::steady_clock::now() - started_)
                                                          .count()));
-  return Done(context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* context,
                                                    const v1::CheckPoolsRequest* request,
                                                    v1::CheckPoolsResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kCheckPools);
   for (const auto& pool : pools_.pools()) {
     absl::Status status = pool->CheckInvariants();
     v1::PoolCheck* out = response->add_pools();
@@ -62,7 +66,7 @@ grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* 
     out->set_ok(status.ok());
     if (!status.ok()) out->set_error(std::string(status.message()));
   }
-  return Done(context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus());
 }
 
 absl::Status AdminService::AuthorizeAdmin(grpc::CallbackServerContext* context,
@@ -82,6 +86,7 @@ absl::Status AdminService::AuthorizeAdmin(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext* context,
                                                      const v1::ListSessionsRequest* request,
                                                      v1::ListSessionsResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kListSessions);
   sessions_.ForEach([&](const SessionRegistry::Record& r) {
     SessionUsage usage = r.pool->Usage(*r.refs);
     v1::SessionInfo* out = response->add_sessions();
@@ -106,14 +111,15 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
     out->set_held_buffers(usage.held_buffers);
     out->set_connected_unix_ms(r.connected_unix_ms);
   });
-  return Done(context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AdminService::ListBuffers(grpc::CallbackServerContext* context,
                                                     const v1::ListBuffersRequest* request,
                                                     v1::ListBuffersResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kListBuffers);
   if (!request->pool().empty() && pools_.Find(request->pool()) == nullptr) {
-    return Done(context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
+    return Done(timer, context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
   }
   const size_t limit = request->limit() == 0 ? kDefaultBufferLimit : request->limit();
   bool truncated = false;
@@ -138,25 +144,26 @@ grpc::ServerUnaryReactor* AdminService::ListBuffers(grpc::CallbackServerContext*
     }
   });
   response->set_truncated(truncated);
-  return Done(context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AdminService::SetMaxAlloc(grpc::CallbackServerContext* context,
                                                     const v1::SetMaxAllocRequest* request,
                                                     v1::SetMaxAllocResponse* response) {
-  if (absl::Status s = AuthorizeAdmin(context, "set-max-alloc"); !s.ok()) return Done(context, s);
+  RpcTimer timer(metrics_, Rpc::kSetMaxAlloc);
+  if (absl::Status s = AuthorizeAdmin(context, "set-max-alloc"); !s.ok()) return Done(timer, context, s);
   Pool* pool = pools_.Find(request->pool());
   if (pool == nullptr) {
-    return Done(context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
+    return Done(timer, context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
   }
   if (request->max_alloc_bytes() == 0) {
-    return Done(context, absl::InvalidArgumentError("max_alloc must be at least 1 byte"));
+    return Done(timer, context, absl::InvalidArgumentError("max_alloc must be at least 1 byte"));
   }
   uint64_t previous = pool->SetMaxAlloc(request->max_alloc_bytes());
   response->set_previous_max_alloc_bytes(previous);
   spdlog::info("max_alloc of pool '{}' changed from {} to {} bytes", pool->name(), previous,
                request->max_alloc_bytes());
-  return Done(context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus());
 }
 
 }  // namespace memd
@@ -166,13 +173,14 @@ namespace memd {
 grpc::ServerUnaryReactor* AdminService::EndSession(grpc::CallbackServerContext* context,
                                                    const v1::EndSessionRequest* request,
                                                    v1::EndSessionResponse* response) {
-  if (absl::Status s = AuthorizeAdmin(context, "end-session"); !s.ok()) return Done(context, s);
+  RpcTimer timer(metrics_, Rpc::kEndSession);
+  if (absl::Status s = AuthorizeAdmin(context, "end-session"); !s.ok()) return Done(timer, context, s);
   if (!sessions_.End(request->session_id())) {
-    return Done(context, absl::NotFoundError(absl::StrFormat(
+    return Done(timer, context, absl::NotFoundError(absl::StrFormat(
                              "no session %u (memctl clients lists them)", request->session_id())));
   }
   spdlog::warn("session {} ended by an operator ({})", request->session_id(), context->peer());
-  return Done(context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus());
 }
 
 }  // namespace memd

@@ -12,14 +12,17 @@
 #include "listen/peer_table.h"
 #include "memd/v1/memd.grpc.pb.h"
 #include "pool/pool_registry.h"
+#include "metrics/metrics.h"
 #include "service/session_registry.h"
 
 namespace memd {
 
 class MemoryService final : public v1::Memory::CallbackService {
  public:
-  MemoryService(const PoolRegistry& pools, const PeerTable& peers, SessionRegistry& sessions)
-      : pools_(pools), peers_(peers), sessions_(sessions) {}
+  // `metrics` (may be null) outlives the service.
+  MemoryService(const PoolRegistry& pools, const PeerTable& peers, SessionRegistry& sessions,
+                Metrics* metrics)
+      : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics) {}
 
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;
@@ -28,6 +31,7 @@ class MemoryService final : public v1::Memory::CallbackService {
   const PoolRegistry& pools_;
   const PeerTable& peers_;
   SessionRegistry& sessions_;
+  Metrics* const metrics_;
   std::atomic<uint64_t> next_session_id_{1};
 };
 

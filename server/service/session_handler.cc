@@ -36,13 +36,15 @@ std::string ProcessName(pid_t pid) {
 
 SessionHandler::SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions,
                                uint64_t session_id, std::optional<PeerCredentials> peer,
-                               std::string description, std::function<void()> end)
+                               std::string description, std::function<void()> end,
+                               Metrics* metrics)
     : pools_(pools),
       sessions_(sessions),
       session_id_(session_id),
       peer_(peer),
       description_(std::move(description)),
-      end_(std::move(end)) {}
+      end_(std::move(end)),
+      metrics_(metrics) {}
 
 SessionHandler::~SessionHandler() { Close(); }
 
@@ -143,7 +145,23 @@ absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::Recl
   return absl::OkStatus();
 }
 
+namespace {
+
+Rpc RpcOf(const v1::SessionRequest& request) {
+  switch (request.op_case()) {
+    case v1::SessionRequest::kAllocate: return Rpc::kAllocate;
+    case v1::SessionRequest::kRealloc: return Rpc::kRealloc;
+    case v1::SessionRequest::kRetain: return Rpc::kRetain;
+    case v1::SessionRequest::kRelease: return Rpc::kRelease;
+    case v1::SessionRequest::kReclaim: return Rpc::kReclaim;
+    default: return Rpc::kAttach;  // attach, and requests without an operation
+  }
+}
+
+}  // namespace
+
 void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionResponse* response) {
+  RpcTimer timer(metrics_, RpcOf(request));
   response->set_request_id(request.request_id());
   absl::Status status;
   if (closed_) {
@@ -188,6 +206,7 @@ void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
     spdlog::debug("session {}: request {} failed: {}", session_id_, request.request_id(),
                   status.ToString());
   }
+  timer.set_code(status.code());
   SetResponseStatus(status, response);
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "listen/peer_table.h"
+#include "metrics/metrics.h"
 #include "memd/v1/memd.pb.h"
 #include "pool/pool.h"
 #include "pool/pool_registry.h"
@@ -27,7 +28,7 @@ class SessionHandler {
   // `end` cancels the session's stream (see SessionRegistry::Record::end).
   SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions, uint64_t session_id,
                  std::optional<PeerCredentials> peer, std::string description,
-                 std::function<void()> end = nullptr);
+                 std::function<void()> end = nullptr, Metrics* metrics = nullptr);
   ~SessionHandler();
 
   SessionHandler(const SessionHandler&) = delete;
@@ -50,6 +51,7 @@ class SessionHandler {
   const std::optional<PeerCredentials> peer_;
   const std::string description_;
   const std::function<void()> end_;
+  Metrics* const metrics_;  // may be null; outlives the session
   Pool* pool_ = nullptr;  // set by Attach; pools outlive sessions
   SessionRefs refs_;      // guarded by pool_'s mutex (see SessionRefs)
   bool closed_ = false;

@@ -6,9 +6,10 @@ namespace memd {
 
 SessionReactor::SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
                                SessionRegistry& sessions, uint64_t session_id,
-                               std::optional<PeerCredentials> peer, std::string description)
+                               std::optional<PeerCredentials> peer, std::string description,
+                               Metrics* metrics)
     : handler_(pools, sessions, session_id, peer, std::move(description),
-               [context] { context->TryCancel(); }) {
+               [context] { context->TryCancel(); }, metrics) {
   StartRead(&request_);
 }
 

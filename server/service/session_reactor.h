@@ -29,7 +29,8 @@ class SessionReactor final
   // `context` is the call's; an operator ending the session cancels it.
   SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
                  SessionRegistry& sessions, uint64_t session_id,
-                 std::optional<PeerCredentials> peer, std::string description);
+                 std::optional<PeerCredentials> peer, std::string description,
+                 Metrics* metrics);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;

@@ -1,8 +1,6 @@
 // Who may do what: pool access by the kernel's rule, quotas, admin rights,
 // TLS on TCP and dropping privileges. Clients run as other uids through
 // setpriv, so these tests need root (CI runs as root); they skip otherwise.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon_env.h"
+#include "net.h"
 #include "memd/client.h"
 
 namespace memd::testing {
@@ -181,18 +180,6 @@ TEST(SecurityTest, AdminGroupMembersMayChangeTheDaemonOthersMayNot) {
   EXPECT_TRUE(Has(out, "no session " + id)) << out;
   holder.CloseStdin();
   holder.Wait();
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.

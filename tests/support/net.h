@@ -1,0 +1,19 @@
+// Loopback helpers for tests of TCP endpoints (TLS listener, metrics).
+#ifndef MEMD_TESTS_SUPPORT_NET_H_
+#define MEMD_TESTS_SUPPORT_NET_H_
+
+#include <optional>
+#include <string>
+
+namespace memd::testing {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+// GET http://127.0.0.1:port/path (HTTP/1.0); the body when the status is
+// 200, nullopt otherwise or when nothing answers.
+std::optional<std::string> HttpGet(int port, const std::string& path);
+
+}  // namespace memd::testing
+
+#endif  // MEMD_TESTS_SUPPORT_NET_H_
