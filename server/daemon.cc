@@ -7,6 +7,7 @@
 #include <fstream>
 #include <pthread.h>
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
@@ -151,6 +152,8 @@ absl::Status Daemon::StartServing() {
   // grpc.health.v1.Health: the standard probe for load balancers, Kubernetes
   // gRPC probes and grpc_health_probe; SERVING while the daemon runs.
   grpc::EnableDefaultHealthCheckService(true);
+  // Server reflection: grpcurl and grpc_cli can list and call memd's services.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // Requests are a few dozen bytes; anything near this is abuse and gets
   // RESOURCE_EXHAUSTED naming both sizes from gRPC, without being buffered.

@@ -1,13 +1,19 @@
 // memd: the shared-memory buffer daemon. Parses flags and runs the Daemon.
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+
 #include "config/options.h"
+#include "logging/logging.h"
 #include "daemon.h"
 
 int main(int argc, char** argv) {
   memd::DaemonOptions options;
   if (std::optional<int> exit_code = memd::ParseFlags(argc, argv, &options)) return *exit_code;
-  spdlog::set_level(spdlog::level::from_str(options.log_level));
+  if (absl::Status s = memd::ConfigureLogging(options.log_level, options.log_format); !s.ok()) {
+    std::fprintf(stderr, "memd: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   memd::Daemon daemon(std::move(options));
   return daemon.Run();
 }

@@ -154,6 +154,9 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
                  "trace, debug, info, warn, error, critical or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", options->log_format, "text, or json (one object per line)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--socket-mode", socket_mode_text, "Octal mode of Unix sockets")->capture_default_str();
   app.add_option("--shm-mode", shm_mode_text, "Octal mode of the pools' shared-memory objects")
       ->capture_default_str();

@@ -20,6 +20,7 @@ struct DaemonOptions {
   std::vector<PoolConfig> pools;    // default: one pool "default" of 256 MiB
   std::string instance = "memd";
   std::string log_level = "info";
+  std::string log_format = "text";  // or "json": one JSON object per line
   mode_t socket_mode = 0660;
   mode_t shm_mode = 0600;
   bool reserve = true;  // posix_fallocate pool pages at start

@@ -1,5 +1,7 @@
 #include "service/admin_service.h"
 
+#include "logging/logging.h"
+
 #include <unistd.h>
 
 #include <climits>
@@ -76,9 +78,13 @@ absl::Status AdminService::AuthorizeAdmin(grpc::CallbackServerContext* context,
   if (peer && (peer->uid == 0 || peer->uid == daemon_uid)) return absl::OkStatus();
   if (peer && admin_gid_ && peer->InGroup(*admin_gid_)) return absl::OkStatus();
   std::string who = peer ? absl::StrFormat("uid %u (pid %d)", peer->uid, peer->pid) : context->peer();
-  std::string allowed = absl::StrFormat("the daemon's uid %u, root", daemon_uid);
-  if (admin_gid_) allowed += absl::StrFormat(" or members of group %u", *admin_gid_);
-  spdlog::warn("refused {} from {}: not {}", what, who, allowed);
+  std::string allowed =
+      admin_gid_ ? absl::StrFormat("the daemon's uid %u, root or members of group %u", daemon_uid,
+                                   *admin_gid_)
+                 : absl::StrFormat("the daemon's uid %u or root", daemon_uid);
+  if (uint64_t dropped = 0; ClientWarnings().Allow("admin-denied", &dropped)) {
+    spdlog::warn("refused {} from {}: not {}{}", what, who, allowed, SuppressedNote(dropped));
+  }
   return absl::PermissionDeniedError(absl::StrFormat(
       "%s is allowed only to %s over a Unix socket; caller is %s", what, allowed, who));
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "access/pool_access.h"
+#include "logging/logging.h"
 #include "service/status_convert.h"
 
 namespace memd {
@@ -83,9 +84,12 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
   absl::StatusOr<PoolAccess> object = ObjectAccess(pool->shm_name());
   PoolAccess access = object.ok() ? *object : pool->access();
   if (!MayReadWrite(*peer_, access)) {
-    spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not open {} (owner {}, "
-                 "group {}, mode {:04o})", description_, pool->name(), peer_->uid, peer_->gid,
-                 pool->shm_name(), access.owner_uid, access.group_gid, access.mode);
+    if (uint64_t dropped = 0; ClientWarnings().Allow("attach-denied", &dropped)) {
+      spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not open {} (owner {}, "
+                   "group {}, mode {:04o}){}", description_, pool->name(), peer_->uid, peer_->gid,
+                   pool->shm_name(), access.owner_uid, access.group_gid, access.mode,
+                   SuppressedNote(dropped));
+    }
     return absl::PermissionDeniedError(absl::StrFormat(
         "pool '%s' is not open to uid %u (gid %u): its shared-memory object %s has owner %u, "
         "group %u, mode %04o", pool->name(), peer_->uid, peer_->gid, pool->shm_name(),
@@ -133,7 +137,10 @@ absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::Recl
   for (const v1::HeldReference& held : reclaim.held()) {
     absl::StatusOr<Reclaimed> got = pool_->Reclaim(refs_, held.handle(), held.references());
     if (!got.ok()) {
-      spdlog::info("session {} ({}): {}", session_id_, description_, std::string(got.status().message()));
+      if (uint64_t dropped = 0; ClientWarnings().Allow("reclaim-refused", &dropped)) {
+        spdlog::info("session {} ({}): {}{}", session_id_, description_,
+                     std::string(got.status().message()), SuppressedNote(dropped));
+      }
       continue;
     }
     v1::ReclaimedReference* r = out->add_reclaimed();

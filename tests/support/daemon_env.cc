@@ -127,6 +127,14 @@ std::optional<int> DaemonEnv::Stop(int signal) {
   return status;
 }
 
+std::string DaemonEnv::StopAndReadOutput(int signal, int* exit_code) {
+  if (!process_) return "";
+  process_->Kill(signal);
+  std::string out = process_->ReadAll(std::chrono::seconds(10));
+  *exit_code = ExitCode(Stop(SIGKILL));  // already exited: only reaps it
+  return out;
+}
+
 std::map<std::string, std::string> DaemonEnv::ClientEnv(const std::string& pool) const {
   return {{"MEMD_ADDRESS", address_}, {"MEMD_POOL", pool}};
 }

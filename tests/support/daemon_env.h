@@ -55,6 +55,9 @@ class DaemonEnv {
 
   // Sends `signal` and waits for exit; returns the raw wait status.
   std::optional<int> Stop(int signal = SIGTERM);
+  // Stops it like Stop and returns everything it printed; `exit_code` gets
+  // ExitCode of its wait status.
+  std::string StopAndReadOutput(int signal, int* exit_code);
   // Starts the daemon again with the same options (after Stop).
   bool Restart();
 
