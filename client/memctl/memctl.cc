@@ -7,7 +7,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "memd/shared/address.h"
+#include <chrono>
 #include <fstream>
+#include <thread>
 #include <tuple>
 #include "memd/shared/size.h"
 #include "memd/v1/memd.grpc.pb.h"
@@ -78,6 +80,15 @@ int RunMemctl(int argc, char** argv) {
       "end-session", "End a session: its references are released (admin only)");
   uint64_t end_id = 0;
   end_session->add_option("SESSION", end_id, "Session id, as `memctl clients` shows it")->required();
+  CLI::App* watch = app.add_subcommand(
+      "watch", "Refresh the stats table in place every --interval seconds until interrupted");
+  double interval = 2.0;
+  int refreshes = 0;
+  watch->add_option("--interval", interval, "Seconds between refreshes")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  watch->add_option("--count", refreshes, "Stop after this many refreshes (0: until interrupted)")
+      ->check(CLI::NonNegativeNumber);
   CLI::App* health = app.add_subcommand("health", "Exit 0 when the daemon serves, 3 when unreachable");
   try {
     app.parse(argc, argv);
@@ -151,6 +162,23 @@ int RunMemctl(int argc, char** argv) {
     int code = Call(conn, &v1::Admin::Stub::EndSession, request, &response);
     if (code == kExitOk) std::cout << "session " << end_id << " ended\n";
     return code;
+  }
+  if (*watch) {
+    // Like top: home the cursor and clear the screen, then redraw. A daemon
+    // that goes away ends the watch with its exit code.
+    for (int shown = 0; refreshes == 0 || shown < refreshes; ++shown) {
+      if (shown > 0) std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+      v1::GetStatsResponse response;
+      if (int code = Call(conn, &v1::Admin::Stub::GetStats, v1::GetStatsRequest(), &response);
+          code != kExitOk) {
+        return code;
+      }
+      std::cout << "\x1b[H\x1b[2J" << "memd " << response.instance() << " at " << address
+                << ", up " << response.uptime_seconds() << " s (every " << interval
+                << " s; Ctrl-C to stop)\n\n"
+                << StatsToTable(response) << std::flush;
+    }
+    return kExitOk;
   }
   v1::GetStatsResponse response;
   if (int code = Call(conn, &v1::Admin::Stub::GetStats, v1::GetStatsRequest(), &response); code != kExitOk) {

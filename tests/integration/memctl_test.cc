@@ -60,6 +60,24 @@ TEST(MemctlTest, HealthAndExitCodes) {
   EXPECT_EQ(RunCommand({MemctlBinary(), "frobnicate"}).first, 2);
 }
 
+TEST(MemctlTest, WatchRedrawsTheStatsInPlace) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "watch",
+                                 "--interval", "0.1", "--count", "3"});
+  EXPECT_EQ(code, 0) << out;
+  size_t redraws = 0;
+  for (size_t at = out.find("\x1b[H\x1b[2J"); at != std::string::npos;
+       at = out.find("\x1b[H\x1b[2J", at + 1)) {
+    ++redraws;
+  }
+  EXPECT_EQ(redraws, 3u) << out;
+  EXPECT_NE(out.find("default"), std::string::npos) << out;
+  daemon.Stop(SIGTERM);
+  auto [gone, why] = RunCommand({MemctlBinary(), "--address", daemon.address(), "watch"});
+  EXPECT_EQ(gone, 3) << "daemon unreachable";
+}
+
 }  // namespace
 }  // namespace memd::testing
 
