@@ -59,11 +59,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const Da
   return grpc::SslServerCredentials(ssl);
 }
 
+// Termination signals, and SIGHUP.
 sigset_t TerminationSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);  // reload the configuration
   return set;
 }
 
@@ -72,6 +74,8 @@ sigset_t TerminationSignals() {
 Daemon::~Daemon() { Shutdown(/*clean=*/false); }
 
 absl::Status Daemon::CreatePools() {
+  log_level_ = options_.log_level;
+  log_format_ = options_.log_format;
   absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(options_.instance);
   if (!lock.ok()) return lock.status();
   lock_ = std::move(*lock);
@@ -228,7 +232,7 @@ int Daemon::Run() {
                absl::StrJoin(options_.listen, ", "), absl::StrJoin(pool_text, ", "));
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) Reload();
   spdlog::info("received signal {}; shutting down", signal);
   Shutdown(/*clean=*/true);
   return 0;

@@ -41,6 +41,10 @@ class Daemon {
   absl::Status StartServing();
   // --user/--group: hands the lock and state tables over, then drops to them.
   absl::Status DropPrivileges();
+  // SIGHUP: parses the command line and --config file again and applies what
+  // can change while serving (log level and format, max_alloc, quotas, new
+  // pools); logs what needs a restart. Main thread (daemon_reload.cc).
+  void Reload();
   // Releases the references nobody reclaimed once the grace period is over.
   void StartGraceTimer();
   // Stops serving. `clean`: also removes every pool, its state and the lock
@@ -65,6 +69,7 @@ class Daemon {
   bool stopping_ ABSL_GUARDED_BY(grace_mu_) = false;
   std::thread grace_thread_;
   bool shut_down_ = false;
+  std::string log_level_, log_format_;  // as applied (start-up or the last reload)
 };
 
 }  // namespace memd

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "config/config_file.h"
 #include "config/identity.h"
 #include "memd/shared/address.h"
 #include "memd/shared/handle.h"
@@ -35,7 +36,7 @@ absl::StatusOr<mode_t> ParseMode(const std::string& text, const char* what) {
 
 // "NAME=SIZE[,key=value...]" -> PoolConfig. Alignment, max_alloc and the
 // access defaults are filled by the caller; keys given here override them.
-absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolAccess& defaults) {
+absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolConfig& defaults) {
   std::vector<std::string> parts = absl::StrSplit(text, ',');
   size_t eq = parts[0].find('=');
   if (eq == std::string::npos) {
@@ -43,12 +44,11 @@ absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolAcce
         "--pool '%s' must be NAME=SIZE[,key=value...], e.g. video=1GiB,mode=0660,group=video",
         text));
   }
-  PoolConfig pool;
+  PoolConfig pool = defaults;
   pool.name = parts[0].substr(0, eq);
   absl::StatusOr<uint64_t> size = ParseSize(parts[0].substr(eq + 1));
   if (!size.ok()) return size.status();
   pool.size_bytes = *size;
-  pool.access = defaults;
   for (size_t i = 1; i < parts.size(); ++i) {
     size_t kv = parts[i].find('=');
     std::string key = parts[i].substr(0, kv);
@@ -73,6 +73,16 @@ absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolAcce
       absl::StatusOr<gid_t> group = ResolveGroup(flag, value);
       status = group.status();
       if (group.ok()) pool.access.group_gid = *group;
+    } else if (key == "alignment") {
+      status = size_value(&pool.alignment_bytes);
+    } else if (key == "max-alloc") {
+      status = size_value(&pool.max_alloc_bytes);
+    } else if (key == "prefault") {
+      if (value != "true" && value != "false") {
+        status = absl::InvalidArgumentError(
+            absl::StrFormat("%s '%s' must be true or false", flag, value));
+      }
+      pool.prefault = value == "true";
     } else if (key == "session-bytes") {
       status = size_value(&pool.quotas.session_bytes);
     } else if (key == "session-buffers") {
@@ -83,8 +93,8 @@ absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolAcce
       status = size_value(&pool.quotas.uid_buffers);
     } else {
       status = absl::InvalidArgumentError(absl::StrFormat(
-          "--pool '%s': unknown key '%s'; known: mode, owner, group, session-bytes, "
-          "session-buffers, uid-bytes, uid-buffers", text, key));
+          "--pool '%s': unknown key '%s'; known: alignment, max-alloc, mode, owner, group, "
+          "session-bytes, session-buffers, uid-bytes, uid-buffers, prefault", text, key));
     }
     if (!status.ok()) return status;
   }
@@ -125,7 +135,9 @@ absl::Status ValidateOptions(const DaemonOptions& options) {
   return absl::OkStatus();
 }
 
-std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
+  ParsedArgs parsed;
+  DaemonOptions* options = &parsed.options;
   CLI::App app{"memd: shared-memory buffer pools for multi-process media pipelines"};
   std::vector<std::string> pool_flags;
   std::string alignment_text = "64", max_alloc_text = std::to_string(INT_MAX);
@@ -186,76 +198,132 @@ std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
                  "After re-adopting pools, how long clients have to reclaim their references "
                  "before the rest are released (e.g. 10s, 500ms, 2m)")
       ->capture_default_str();
+  app.add_option("--config", parsed.config_path,
+                 "TOML configuration file (every key: deploy/memd.toml); flags override it");
+  app.add_flag("--check-config", parsed.check_config,
+               "Validate the configuration, print the effective settings and exit");
+
+  // The file first, into the same variables, so that flags given override it.
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) parsed.config_path = args[i + 1];
+    if (args[i].rfind("--config=", 0) == 0) parsed.config_path = args[i].substr(9);
+  }
+  if (!parsed.config_path.empty()) {
+    absl::StatusOr<FileSettings> file = LoadConfigFile(parsed.config_path);
+    if (!file.ok()) return file.status();
+    std::map<std::string, std::string*> targets = {
+        {"instance", &options->instance},       {"log_level", &options->log_level},
+        {"log_format", &options->log_format},   {"metrics_listen", &options->metrics_listen},
+        {"socket_mode", &socket_mode_text},     {"shm_mode", &shm_mode_text},
+        {"socket_group", &socket_group_text},   {"admin_group", &admin_group_text},
+        {"user", &user_text},                   {"group", &group_text},
+        {"alignment", &alignment_text},         {"max_alloc", &max_alloc_text},
+        {"reclaim_grace", &grace_text},         {"tls_cert", &options->tls_cert},
+        {"tls_key", &options->tls_key},         {"tls_client_ca", &options->tls_client_ca}};
+    for (const auto& [key, value] : file->scalars) {
+      if (key == "prefault") {
+        if (value != "true" && value != "false") {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "config file '%s': prefault must be true or false", parsed.config_path));
+        }
+        no_reserve = value == "false";
+      } else {
+        *targets.at(key) = value;
+      }
+    }
+    if (file->listen) options->listen = *file->listen;
+    if (file->pools) pool_flags = *file->pools;
+  }
+  std::vector<const char*> argv;
+  for (const std::string& arg : args) argv.push_back(arg.c_str());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::CallForHelp& e) {
-    std::cout << app.help();
-    return 0;
+    parsed.help = app.help();
+    return parsed;
   } catch (const CLI::ParseError& e) {
-    std::cerr << "memd: " << e.what() << "\nRun 'memd --help' for the flags.\n";
-    return 2;
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s\nRun 'memd --help' for the flags.", e.what()));
   }
 
-  auto usage_error = [](const absl::Status& status) {
-    std::cerr << "memd: " << status.message() << "\n";
-    return 2;
-  };
   absl::StatusOr<uint64_t> alignment = ParseSize(alignment_text);
-  if (!alignment.ok()) return usage_error(alignment.status());
+  if (!alignment.ok()) return alignment.status();
   absl::StatusOr<uint64_t> max_alloc = ParseSize(max_alloc_text);
-  if (!max_alloc.ok()) return usage_error(max_alloc.status());
+  if (!max_alloc.ok()) return max_alloc.status();
   absl::StatusOr<mode_t> socket_mode = ParseMode(socket_mode_text, "--socket-mode");
-  if (!socket_mode.ok()) return usage_error(socket_mode.status());
+  if (!socket_mode.ok()) return socket_mode.status();
   absl::StatusOr<mode_t> shm_mode = ParseMode(shm_mode_text, "--shm-mode");
-  if (!shm_mode.ok()) return usage_error(shm_mode.status());
+  if (!shm_mode.ok()) return shm_mode.status();
   options->socket_mode = *socket_mode;
   options->shm_mode = *shm_mode;
   options->reserve = !no_reserve;
   if (!absl::ParseDuration(grace_text, &options->reclaim_grace) ||
       options->reclaim_grace < absl::ZeroDuration() || options->reclaim_grace > absl::Hours(24)) {
-    return usage_error(absl::InvalidArgumentError(absl::StrFormat(
-        "--reclaim-grace '%s' must be a duration from 0s to 24h, e.g. 10s or 500ms", grace_text)));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--reclaim-grace '%s' must be a duration from 0s to 24h, e.g. 10s or 500ms", grace_text));
   }
 
   if (!user_text.empty()) {
     absl::StatusOr<UserIdentity> user = ResolveUser("--user", user_text);
-    if (!user.ok()) return usage_error(user.status());
+    if (!user.ok()) return user.status();
     options->run_as = *user;
   }
   if (!group_text.empty()) {
     absl::StatusOr<gid_t> group = ResolveGroup("--group", group_text);
-    if (!group.ok()) return usage_error(group.status());
+    if (!group.ok()) return group.status();
     if (!options->run_as) options->run_as = UserIdentity{::geteuid(), *group};
     options->run_as->gid = *group;
   }
   if (!socket_group_text.empty()) {
     absl::StatusOr<gid_t> group = ResolveGroup("--socket-group", socket_group_text);
-    if (!group.ok()) return usage_error(group.status());
+    if (!group.ok()) return group.status();
     options->socket_gid = *group;
   }
   if (!admin_group_text.empty()) {
     absl::StatusOr<gid_t> group = ResolveGroup("--admin-group", admin_group_text);
-    if (!group.ok()) return usage_error(group.status());
+    if (!group.ok()) return group.status();
     options->admin_gid = *group;
   }
-  // Pools belong to the user the daemon runs as, in its group, --shm-mode.
-  PoolAccess access_defaults{
-      options->run_as ? options->run_as->uid : ::geteuid(),
-      options->run_as ? options->run_as->gid : ::getegid(), options->shm_mode};
+  // Pools belong to the user the daemon runs as, in its group, --shm-mode,
+  // with the daemon-wide alignment and max_alloc unless a pool sets its own.
+  PoolConfig pool_defaults;
+  pool_defaults.alignment_bytes = *alignment;
+  pool_defaults.max_alloc_bytes = *max_alloc;
+  pool_defaults.access = PoolAccess{options->run_as ? options->run_as->uid : ::geteuid(),
+                                    options->run_as ? options->run_as->gid : ::getegid(),
+                                    options->shm_mode};
 
   if (pool_flags.empty()) pool_flags.push_back(absl::StrFormat("%s=%u", kDefaultPool, kDefaultPoolBytes));
   for (const std::string& flag : pool_flags) {
-    absl::StatusOr<PoolConfig> pool = ParsePoolFlag(flag, access_defaults);
-    if (!pool.ok()) return usage_error(pool.status());
-    pool->alignment_bytes = *alignment;
-    pool->max_alloc_bytes = *max_alloc;
+    absl::StatusOr<PoolConfig> pool = ParsePoolFlag(flag, pool_defaults);
+    if (!pool.ok()) return pool.status();
     options->pools.push_back(*pool);
   }
   if (options->listen.empty()) {
     const char* env = std::getenv("MEMD_LISTEN");
     options->listen.push_back(env != nullptr && *env != '\0' ? env : std::string(kDefaultAddress));
   }
-  if (absl::Status s = ValidateOptions(*options); !s.ok()) return usage_error(s);
+  if (absl::Status s = ValidateOptions(*options); !s.ok()) return s;
+  return parsed;
+}
+
+std::optional<int> ParseFlags(int argc, char** argv, DaemonOptions* options) {
+  std::vector<std::string> args(argv, argv + argc);
+  absl::StatusOr<ParsedArgs> parsed = ParseArgs(args);
+  if (!parsed.ok()) {
+    std::cerr << "memd: " << parsed.status().message() << "\n";
+    return 2;
+  }
+  if (parsed->help) {
+    std::cout << *parsed->help;
+    return 0;
+  }
+  if (parsed->check_config) {
+    std::cout << FormatConfig(parsed->options);
+    return 0;
+  }
+  *options = std::move(parsed->options);
+  options->args = std::move(args);
   return std::nullopt;
 }
 

@@ -38,7 +38,21 @@ struct DaemonOptions {
   std::string tls_cert, tls_key, tls_client_ca;
   // host:port for Prometheus metrics over HTTP (/metrics); empty: off.
   std::string metrics_listen;
+  // The command line it came from (a SIGHUP parses it, and the file, again).
+  std::vector<std::string> args;
 };
+
+struct ParsedArgs {
+  DaemonOptions options;
+  std::string config_path;          // --config
+  bool check_config = false;        // --check-config
+  std::optional<std::string> help;  // --help: print this and exit 0
+};
+
+// Parses a command line (args[0] is the program) and the --config file it
+// names into options; INVALID_ARGUMENT naming the flag or key, the value and
+// what is allowed. Does not print.
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args);
 
 // Validates names, sizes, alignments, addresses and duplicates.
 absl::Status ValidateOptions(const DaemonOptions& options);

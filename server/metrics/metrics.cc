@@ -45,14 +45,15 @@ class PoolCollector : public prometheus::Collectable {
         {"memd_pool_allocs_total", "Successful allocations.", MetricType::Counter, &PoolStats::allocs},
         {"memd_pool_frees_total", "Blocks returned to the free structure.", MetricType::Counter, &PoolStats::frees},
     };
+    std::vector<Pool*> pools = pools_.pools();
     std::vector<PoolStats> stats;
-    for (const auto& pool : pools_.pools()) stats.push_back(pool->Stats());
+    for (Pool* pool : pools) stats.push_back(pool->Stats());
     std::vector<prometheus::MetricFamily> families;
     for (const Column& column : kColumns) {
       prometheus::MetricFamily family{column.name, column.help, column.type, {}};
       for (size_t i = 0; i < stats.size(); ++i) {
         prometheus::ClientMetric metric;
-        metric.label = {{"pool", pools_.pools()[i]->name()}};
+        metric.label = {{"pool", pools[i]->name()}};
         auto value = static_cast<double>(stats[i].*column.field);
         if (column.type == MetricType::Counter) {
           metric.counter.value = value;
@@ -69,7 +70,7 @@ class PoolCollector : public prometheus::Collectable {
     for (size_t i = 0; i < stats.size(); ++i) {
       for (int r = 0; r < kFailReasons; ++r) {
         prometheus::ClientMetric metric;
-        metric.label = {{"pool", pools_.pools()[i]->name()},
+        metric.label = {{"pool", pools[i]->name()},
                         {"reason", FailReasonName(static_cast<FailReason>(r))}};
         metric.counter.value = static_cast<double>(stats[i].failed_by_reason[r]);
         failed.metric.push_back(std::move(metric));

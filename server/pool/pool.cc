@@ -47,6 +47,7 @@ Pool::Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_nam
       state_(std::move(state)),
       segment_id_(state_ ? state_->identity().segment_id : 0),
       max_alloc_bytes_(config_.max_alloc_bytes),
+      quotas_(config_.quotas),
       allocator_(config_.size_bytes, config_.alignment_bytes),
       handles_(index) {}
 
@@ -94,7 +95,7 @@ BufferInfo Pool::Describe(uint64_t handle, const HandleTable::Entry& entry) cons
 
 absl::Status Pool::CheckQuotas(const SessionRefs& refs, uint64_t bytes, uint64_t buffers,
                                const char* op) const {
-  const PoolQuotas& q = config_.quotas;
+  const PoolQuotas& q = quotas_;
   uint64_t session_bytes = refs.held_bytes + bytes;
   uint64_t session_buffers = refs.counts.size() + buffers;
   if (q.session_bytes != 0 && session_bytes > q.session_bytes) {
@@ -132,6 +133,16 @@ void Pool::Account(SessionRefs& refs, int64_t bytes, int64_t buffers) {
   uid.held_bytes += static_cast<uint64_t>(bytes);
   uid.held_buffers += static_cast<uint64_t>(buffers);
   if (uid.held_bytes == 0 && uid.held_buffers == 0) uid_usage_.erase(*refs.uid);
+}
+
+PoolQuotas Pool::quotas() const {
+  MutexLock lock(&mu_);
+  return quotas_;
+}
+
+void Pool::SetQuotas(const PoolQuotas& quotas) {
+  MutexLock lock(&mu_);
+  quotas_ = quotas;
 }
 
 SessionUsage Pool::UidUsage(uid_t uid) const {

@@ -54,6 +54,7 @@ struct PoolConfig {
   uint64_t max_alloc_bytes = INT_MAX;        // libavutil's default max_alloc_size
   PoolAccess access;
   PoolQuotas quotas;
+  std::optional<bool> prefault;  // reserve pages at start; unset: the daemon's --no-reserve
 };
 
 // The references one session holds in one pool. Owned by the session; every
@@ -185,7 +186,10 @@ class Pool {
   uint64_t size_bytes() const { return config_.size_bytes; }
   uint64_t alignment_bytes() const { return config_.alignment_bytes; }
   uint64_t max_alloc_bytes() const;
-  const PoolQuotas& quotas() const { return config_.quotas; }
+  PoolQuotas quotas() const;
+  // A configuration reload: new quotas apply to later requests; what is held
+  // already stays (it may be above the new quota until released).
+  void SetQuotas(const PoolQuotas& quotas);
   const PoolAccess& access() const { return config_.access; }
   // What all sessions of `uid` hold together.
   SessionUsage UidUsage(uid_t uid) const;
@@ -222,6 +226,7 @@ class Pool {
 
   mutable Mutex mu_;
   uint64_t max_alloc_bytes_ ABSL_GUARDED_BY(mu_);
+  PoolQuotas quotas_ ABSL_GUARDED_BY(mu_);
   TlsfAllocator allocator_ ABSL_GUARDED_BY(mu_);
   HandleTable handles_ ABSL_GUARDED_BY(mu_);
   SessionRefs unclaimed_ ABSL_GUARDED_BY(mu_);  // adopted references nobody reclaimed yet

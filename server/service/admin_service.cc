@@ -104,7 +104,7 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
     out->set_client_name(r.client_name);
     out->set_pool(r.pool->name());
     out->set_held_bytes(usage.held_bytes);
-    const PoolQuotas& q = r.pool->quotas();
+    const PoolQuotas q = r.pool->quotas();
     out->set_session_quota_bytes(q.session_bytes);
     out->set_session_quota_buffers(q.session_buffers);
     out->set_uid_quota_bytes(q.uid_bytes);
@@ -134,7 +134,7 @@ grpc::ServerUnaryReactor* AdminService::ListBuffers(grpc::CallbackServerContext*
       if (!request->pool().empty() && pool->name() != request->pool()) continue;
       std::vector<std::pair<uint64_t, const SessionRefs*>> holders;
       for (const auto& [id, record] : records) {
-        if (record.pool == pool.get()) holders.emplace_back(id, record.refs);
+        if (record.pool == pool) holders.emplace_back(id, record.refs);
       }
       size_t left = limit - static_cast<size_t>(response->buffers_size());
       for (const BufferListing& l : pool->ListBuffers(holders, request->session_id(), left, &truncated)) {

@@ -163,7 +163,7 @@ absl::StatusOr<OpenedPool> Create(const PoolConfig& config, uint32_t index,
                      .mode = config.access.mode,
                      .owner_uid = config.access.owner_uid,
                      .group_gid = config.access.group_gid,
-                     .reserve = options.reserve});
+                     .reserve = config.prefault.value_or(options.reserve)});
   if (!segment.ok()) {
     (*state)->Remove();
     return segment.status();
@@ -178,22 +178,27 @@ absl::StatusOr<OpenedPool> Create(const PoolConfig& config, uint32_t index,
 
 absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>& configs,
                                                   const PoolStartupOptions& options) {
-  if (absl::Status s = SweepUnconfigured(configs, options); !s.ok()) return s;
+  if (options.sweep_unconfigured) {
+    if (absl::Status s = SweepUnconfigured(configs, options); !s.ok()) return s;
+  }
   std::vector<std::optional<OpenedPool>> opened;
   uint64_t needed = 0;
   for (uint32_t i = 0; i < configs.size(); ++i) {
-    absl::StatusOr<std::optional<OpenedPool>> adopted = TryAdopt(configs[i], i, options);
+    absl::StatusOr<std::optional<OpenedPool>> adopted =
+        TryAdopt(configs[i], options.first_index + i, options);
     if (!adopted.ok()) return adopted.status();  // adopted ones stay as they were
-    if (!adopted->has_value()) needed += configs[i].size_bytes;
+    if (!adopted->has_value() && configs[i].prefault.value_or(options.reserve)) {
+      needed += configs[i].size_bytes;
+    }
     opened.push_back(std::move(*adopted));
   }
-  if (options.reserve && needed > 0) {
+  if (needed > 0) {
     if (absl::Status s = CheckShmCapacity(needed, options.shm_dir); !s.ok()) return s;
   }
   std::vector<OpenedPool> result;
   for (uint32_t i = 0; i < configs.size(); ++i) {
     if (!opened[i].has_value()) {
-      absl::StatusOr<OpenedPool> created = Create(configs[i], i, options);
+      absl::StatusOr<OpenedPool> created = Create(configs[i], options.first_index + i, options);
       if (!created.ok()) {
         for (OpenedPool& p : result) {
           if (p.adopted) continue;

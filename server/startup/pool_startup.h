@@ -30,6 +30,10 @@ struct PoolStartupOptions {
   bool reserve = true;  // posix_fallocate new segments
   bool fresh = false;   // discard a predecessor's pools instead of adopting them
   std::string shm_dir = "/dev/shm";
+  // A reload adds pools after the existing ones: their indexes start here,
+  // and the objects of other unconfigured pools are left alone.
+  uint32_t first_index = 0;
+  bool sweep_unconfigured = true;
 };
 
 // One pool ready to serve. The segment must outlive the pool.
@@ -39,7 +43,7 @@ struct OpenedPool {
   bool adopted = false;
 };
 
-// Index i of the result is configs[i], with pool index i. On error nothing
+// Index i of the result is configs[i], with pool index first_index + i. On error nothing
 // this call created is left behind and adoptable objects are untouched.
 absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>& configs,
                                                   const PoolStartupOptions& options);

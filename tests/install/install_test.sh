@@ -16,11 +16,16 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 for f in bin/memd bin/memctl include/memd/memd.h include/memd/client.h lib/pkgconfig/memd.pc \
-         lib/cmake/memd/memdConfig.cmake lib/libmemd.so; do
+         lib/cmake/memd/memdConfig.cmake lib/libmemd.so lib/systemd/system/memd.service \
+         share/memd/memd.toml; do
   [[ -e $prefix/$f ]] || fail "missing $f after install"
 done
 soname=$(objdump -p "$prefix/lib/libmemd.so" | awk '/SONAME/ {print $2}')
 [[ $soname =~ ^libmemd\.so\.[0-9]+$ ]] || fail "SONAME is '$soname', want libmemd.so.N"
+
+# The installed example configuration is valid as it is.
+"$prefix/bin/memd" --config "$prefix/share/memd/memd.toml" --check-config > /dev/null \
+  || fail "the installed memd.toml does not pass --check-config"
 
 # find_package(memd CONFIG) from C and C++.
 cmake -S "$src/examples/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$prefix" > "$work/consumer.log"
