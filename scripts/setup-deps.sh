@@ -11,7 +11,7 @@ packages=(
   libavutil-dev libavcodec-dev libavformat-dev libswscale-dev
   clang libclang-rt-14-dev
   prometheus-cpp-dev prometheus doxygen
-  python3 procps util-linux openssl
+  python3 python3-yaml procps util-linux openssl systemd
 )
 
 missing=()

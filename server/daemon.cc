@@ -205,6 +205,12 @@ int Daemon::Run() {
   // sigwait below receives them.
   sigset_t signals = TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // As PID 1 of a container (docker run without --init, a Kubernetes pod)
+  // the kernel drops signals whose action is the default, even blocked ones:
+  // a handler, never run, makes them pend for sigwait.
+  struct sigaction pending {};
+  pending.sa_handler = [](int) {};
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &pending, nullptr);
 
   if (absl::Status s = CreatePools(); !s.ok()) {
     spdlog::critical("cannot start: {}", std::string(s.message()));
