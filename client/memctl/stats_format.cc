@@ -24,6 +24,7 @@ std::string StatsToJson(const v1::GetStatsResponse& stats) {
         {"frees", p.frees()},
         {"failed_allocs", p.failed_allocs()},
         {"peak_used_bytes", p.peak_used_bytes()},
+        {"unclaimed_references", p.unclaimed_references()},
     });
   }
   nlohmann::ordered_json doc = {

@@ -164,10 +164,14 @@ absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Open(const std::string& 
   }
   if (absl::Status s = table->Map((bytes - kHeaderBytes) / sizeof(Record)); !s.ok()) return s;
   const Header* h = table->header();
-  if (std::memcmp(h->magic, kMagic, sizeof(kMagic)) != 0 || h->version != kVersion) {
+  if (std::memcmp(h->magic, kMagic, sizeof(kMagic)) != 0) {
     return absl::DataLossError(
-        absl::StrFormat("state object '%s' is not a memd state table of version %u", object_name,
-                        kVersion));
+        absl::StrFormat("state object '%s' is not a memd state table", object_name));
+  }
+  if (h->version != kVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "state object '%s' has format version %u; this memd reads version %u", object_name,
+        h->version, kVersion));
   }
   if (h->ready != kReadyValue) {
     return absl::DataLossError(absl::StrFormat(

@@ -63,7 +63,8 @@ class StateTable {
                                                             const StateIdentity& identity);
 
   // Opens a predecessor's table. NOT_FOUND when there is none; DATA_LOSS when
-  // it is not a complete memd state table (crash during creation).
+  // it is not a complete memd state table (crash during creation);
+  // FAILED_PRECONDITION when it is another format version.
   static absl::StatusOr<std::unique_ptr<StateTable>> Open(const std::string& object_name);
 
   static bool RemoveIfExists(const std::string& object_name);

@@ -107,6 +107,12 @@ absl::StatusOr<std::optional<OpenedPool>> TryAdopt(const PoolConfig& config, uin
     return std::nullopt;
   }
   absl::StatusOr<std::unique_ptr<StateTable>> state = StateTable::Open(state_name);
+  if (absl::IsFailedPrecondition(state.status())) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "pool '%s' was left by a daemon of another version: %s. Start that version to keep its "
+        "buffers, or start with --fresh to discard them",
+        config.name, state.status().message()));
+  }
   if (!state.ok()) {
     if (!absl::IsNotFound(state.status())) {
       spdlog::warn("replacing pool '{}': {}", config.name, std::string(state.status().message()));

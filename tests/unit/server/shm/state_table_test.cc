@@ -106,6 +106,11 @@ TEST_F(StateTableTest, IncompleteOrMissingTablesAreNotAdoptable) {
   EXPECT_TRUE(absl::IsDataLoss(open.status())) << open.status();
   EXPECT_NE(open.status().message().find("incomplete"), std::string::npos);
   EXPECT_FALSE(StateTable::Create(name_, id_).ok()) << "never replaces an existing table";
+  (*table)->MarkReady();
+  Raw()[8] = 99;  // the header's version field
+  auto other_version = StateTable::Open(name_);
+  EXPECT_TRUE(absl::IsFailedPrecondition(other_version.status())) << other_version.status();
+  EXPECT_NE(other_version.status().message().find("format version 99"), std::string::npos);
 }
 
 }  // namespace
