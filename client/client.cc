@@ -1,6 +1,8 @@
 #include "memd/client.h"
 
 #include <algorithm>
+#include <sys/mman.h>
+
 #include <cstdlib>
 
 #include <boost/interprocess/exceptions.hpp>
@@ -120,6 +122,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
         info.name(), info.size_bytes(), e.what()));
   }
   impl->base = static_cast<uint8_t*>(impl->region.get_address());
+  if (options.populate && info.prefaulted()) {
+    // The pages exist (the daemon reserved them); this only fills our page
+    // tables. Failure (an old kernel) just means faults on first touch.
+    ::madvise(impl->base, info.size_bytes(), MADV_POPULATE_WRITE);
+  }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -158,6 +165,34 @@ absl::StatusOr<bool> Client::ReleaseRef(uint64_t handle) {
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   return response->release().freed();
+}
+
+absl::StatusOr<std::vector<BufferRef>> Client::AllocateRefs(uint64_t size_bytes, uint32_t count,
+                                                            bool zero) {
+  v1::SessionRequest request;
+  request.mutable_allocate_batch()->set_size_bytes(size_bytes);
+  request.mutable_allocate_batch()->set_count(count);
+  request.mutable_allocate_batch()->set_zero(zero);
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  std::vector<BufferRef> refs;
+  refs.reserve(response->buffers().buffers_size());
+  for (const v1::BufferInfo& b : response->buffers().buffers()) {
+    refs.push_back(FromWire(b));
+    impl_->link->NoteHeld(b.handle());
+  }
+  return refs;
+}
+
+absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handles) {
+  v1::SessionRequest request;
+  for (uint64_t handle : handles) request.mutable_release_batch()->add_handles(handle);
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  for (uint64_t handle : handles) impl_->link->NoteReleased(handle);
+  return response->release_batch().freed();
 }
 
 absl::StatusOr<Buffer> Client::Allocate(size_t size_bytes, bool zero) {

@@ -36,10 +36,10 @@ namespace memd {
 
 // Every RPC memd times; session operations first.
 enum class Rpc {
-  kAttach, kAllocate, kRealloc, kRetain, kRelease, kReclaim,
+  kAttach, kAllocate, kRealloc, kRetain, kRelease, kReclaim, kAllocateBatch, kReleaseBatch,
   kGetStats, kCheckPools, kListSessions, kListBuffers, kSetMaxAlloc, kEndSession,
 };
-inline constexpr int kRpcCount = 12;
+inline constexpr int kRpcCount = 14;
 const char* RpcName(Rpc rpc);  // the `method` label: "allocate", "GetStats", ...
 
 class Metrics {

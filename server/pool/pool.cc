@@ -307,7 +307,10 @@ absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
   MutexLock lock(&mu_);
   absl::StatusOr<HandleTable::Entry*> found = FindHeld(refs, handle, "release");
   if (!found.ok()) return found.status();
-  HandleTable::Entry& entry = **found;
+  return ReleaseHeld(refs, handle, **found);
+}
+
+bool Pool::ReleaseHeld(SessionRefs& refs, uint64_t handle, HandleTable::Entry& entry) {
   auto held = refs.counts.find(handle);
   if (--held->second == 0) {
     refs.counts.erase(held);
@@ -319,6 +322,78 @@ absl::StatusOr<bool> Pool::Release(SessionRefs& refs, uint64_t handle) {
   }
   FreeBlock(handle, entry);
   return true;
+}
+
+absl::StatusOr<uint32_t> Pool::ReleaseMany(SessionRefs& refs, const std::vector<uint64_t>& handles) {
+  MutexLock lock(&mu_);
+  absl::flat_hash_map<uint64_t, uint32_t> wanted;
+  for (uint64_t handle : handles) ++wanted[handle];
+  for (const auto& [handle, count] : wanted) {  // all or nothing: check first
+    absl::StatusOr<HandleTable::Entry*> found = FindHeld(refs, handle, "batch release");
+    if (!found.ok()) return found.status();
+    if (refs.counts[handle] < count) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "batch release in pool '%s' drops %u references to handle 0x%016x; this session "
+          "holds %u (nothing was released)", config_.name, count, handle, refs.counts[handle]));
+    }
+  }
+  uint32_t freed = 0;
+  for (uint64_t handle : handles) freed += ReleaseHeld(refs, handle, *handles_.Find(handle));
+  return freed;
+}
+
+absl::StatusOr<std::vector<BufferInfo>> Pool::AllocateMany(SessionRefs& refs, uint64_t size_bytes,
+                                                           uint32_t count, bool zero) {
+  std::vector<BufferInfo> out;
+  {
+    MutexLock lock(&mu_);
+    FailReason reason;
+    if (absl::Status s = CheckRequestSize(size_bytes, "allocation", &reason); !s.ok()) {
+      NoteFailure(reason);
+      return s;
+    }
+    if (absl::Status s = CheckQuotas(refs, allocator_.RoundUp(size_bytes) * count, count,
+                                     "batch allocation");
+        !s.ok()) {
+      NoteFailure(FailReason::kQuota);
+      return s;
+    }
+    if (state_) {
+      if (absl::Status s = state_->Reserve(handles_.slot_count() + count); !s.ok()) {
+        NoteFailure(FailReason::kStateTable);
+        return s;
+      }
+    }
+    // Blocks first, handles after: a batch that does not fit changes nothing.
+    std::vector<TlsfAllocator::BlockId> blocks;
+    blocks.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      std::optional<TlsfAllocator::BlockId> block = allocator_.Allocate(size_bytes);
+      if (!block) {
+        for (TlsfAllocator::BlockId b : blocks) allocator_.Free(b);
+        NoteFailure(FailReason::kNoSpace);
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "batch of %u allocations of %s does not fit in pool '%s': %u fit (largest free "
+            "block now %s); nothing was allocated",
+            count, Bytes(size_bytes), config_.name, i, Bytes(allocator_.largest_free_bytes())));
+      }
+      blocks.push_back(*block);
+    }
+    out.reserve(count);
+    for (TlsfAllocator::BlockId block : blocks) {
+      uint64_t handle = handles_.Insert(block, size_bytes);
+      Persist(handle);
+      refs.counts[handle] = 1;
+      Account(refs, static_cast<int64_t>(allocator_.capacity(block)), 1);
+      ++allocs_;
+      out.push_back(Describe(handle, *handles_.Find(handle)));
+    }
+    NoteUsed();
+  }
+  if (zero) {  // outside the lock, as Allocate
+    for (const BufferInfo& info : out) std::memset(base_ + info.offset_bytes, 0, info.size_bytes);
+  }
+  return out;
 }
 
 uint64_t Pool::DropAll(SessionRefs& refs) {

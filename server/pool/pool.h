@@ -144,6 +144,14 @@ class Pool {
   // Drops one reference held by `refs`; returns true when the block was freed.
   absl::StatusOr<bool> Release(SessionRefs& refs, uint64_t handle);
 
+  // `count` allocations of `size_bytes` under one lock, all or nothing.
+  absl::StatusOr<std::vector<BufferInfo>> AllocateMany(SessionRefs& refs, uint64_t size_bytes,
+                                                       uint32_t count, bool zero);
+
+  // Drops one reference per entry of `handles` (repeats allowed), all or
+  // nothing. Returns how many blocks were freed.
+  absl::StatusOr<uint32_t> ReleaseMany(SessionRefs& refs, const std::vector<uint64_t>& handles);
+
   // Drops every reference of `refs` (session end). Returns how many.
   uint64_t ReleaseAll(SessionRefs& refs);
 
@@ -183,6 +191,8 @@ class Pool {
   // Random id of the segment (0 without a state table); a client compares it
   // after a reconnect to know its mapping is still the pool's memory.
   uint64_t segment_id() const { return segment_id_; }
+  // Whether every page of the segment was reserved at start.
+  bool prefaulted() const { return config_.prefault.value_or(false); }
   uint64_t size_bytes() const { return config_.size_bytes; }
   uint64_t alignment_bytes() const { return config_.alignment_bytes; }
   uint64_t max_alloc_bytes() const;
@@ -216,6 +226,9 @@ class Pool {
   // Writes the slot of `handle` to the state table, if there is one.
   void Persist(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t DropAll(SessionRefs& refs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops one held reference; true when the block was freed.
+  bool ReleaseHeld(SessionRefs& refs, uint64_t handle, HandleTable::Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const PoolConfig config_;
   const uint32_t index_;

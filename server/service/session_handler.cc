@@ -24,6 +24,7 @@ void FillBuffer(const BufferInfo& info, v1::BufferInfo* out) {
 
 constexpr size_t kMaxClientNameBytes = 64;
 constexpr int kMaxReclaimEntries = 1024;
+constexpr uint32_t kMaxBatch = 1024;
 
 // /proc/<pid>/comm without the newline; "" when it cannot be read.
 std::string ProcessName(pid_t pid) {
@@ -123,6 +124,7 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
   info->set_max_alloc_bytes(pool->max_alloc_bytes());
   info->set_index(pool->index());
   info->set_segment_id(pool->segment_id());
+  info->set_prefaulted(pool->prefaulted());
   spdlog::debug("session {} ({}, name '{}') attached to pool '{}'", session_id_, description_,
                 attach.client_name(), pool->name());
   return absl::OkStatus();
@@ -161,6 +163,8 @@ Rpc RpcOf(const v1::SessionRequest& request) {
     case v1::SessionRequest::kRetain: return Rpc::kRetain;
     case v1::SessionRequest::kRelease: return Rpc::kRelease;
     case v1::SessionRequest::kReclaim: return Rpc::kReclaim;
+    case v1::SessionRequest::kAllocateBatch: return Rpc::kAllocateBatch;
+    case v1::SessionRequest::kReleaseBatch: return Rpc::kReleaseBatch;
     default: return Rpc::kAttach;  // attach, and requests without an operation
   }
 }
@@ -197,6 +201,32 @@ void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
       case v1::SessionRequest::kReclaim:
         status = Reclaim(request.reclaim(), response->mutable_reclaim());
         break;
+      case v1::SessionRequest::kAllocateBatch: {
+        const v1::AllocateBatchRequest& batch = request.allocate_batch();
+        if (batch.count() == 0 || batch.count() > kMaxBatch) {
+          status = absl::InvalidArgumentError(absl::StrFormat(
+              "allocate_batch count %u must be from 1 to %u", batch.count(), kMaxBatch));
+          break;
+        }
+        auto infos = pool_->AllocateMany(refs_, batch.size_bytes(), batch.count(), batch.zero());
+        status = infos.status();
+        if (infos.ok()) {
+          for (const BufferInfo& info : *infos) FillBuffer(info, response->mutable_buffers()->add_buffers());
+        }
+        break;
+      }
+      case v1::SessionRequest::kReleaseBatch: {
+        const auto& handles = request.release_batch().handles();
+        if (handles.empty() || static_cast<uint32_t>(handles.size()) > kMaxBatch) {
+          status = absl::InvalidArgumentError(absl::StrFormat(
+              "release_batch of %d handles; from 1 to %u are allowed", handles.size(), kMaxBatch));
+          break;
+        }
+        auto freed = pool_->ReleaseMany(refs_, std::vector<uint64_t>(handles.begin(), handles.end()));
+        status = freed.status();
+        if (freed.ok()) response->mutable_release_batch()->set_freed(*freed);
+        break;
+      }
       case v1::SessionRequest::kRelease: {
         auto freed = pool_->Release(refs_, request.release().handle());
         status = freed.status();

@@ -182,8 +182,10 @@ absl::StatusOr<OpenedPool> Create(const PoolConfig& config, uint32_t index,
 
 }  // namespace
 
-absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>& configs,
+absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>& given,
                                                   const PoolStartupOptions& options) {
+  std::vector<PoolConfig> configs = given;  // with prefault decided
+  for (PoolConfig& c : configs) c.prefault = c.prefault.value_or(options.reserve);
   if (options.sweep_unconfigured) {
     if (absl::Status s = SweepUnconfigured(configs, options); !s.ok()) return s;
   }

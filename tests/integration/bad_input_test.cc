@@ -275,6 +275,34 @@ TEST_F(BadInputTest, E23_AttachExpectingAnotherSegment) {
   ExpectNothingChanged();
 }
 
+TEST_F(BadInputTest, E30_BatchesOutOfRangeOrPartlyInvalidChangeNothing) {
+  SessionRequest none;
+  none.mutable_allocate_batch()->set_size_bytes(64);
+  none.mutable_allocate_batch()->set_count(0);
+  ExpectError(session_.Call(none), kInvalidArgument, "allocate_batch count 0 must be from 1 to 1024");
+  none.mutable_allocate_batch()->set_count(1025);
+  ExpectError(session_.Call(none), kInvalidArgument, "allocate_batch count 1025 must be from 1 to 1024");
+  SessionRequest too_big;  // 20 x 64 KiB does not fit in the 1 MiB pool
+  too_big.mutable_allocate_batch()->set_size_bytes(64 << 10);
+  too_big.mutable_allocate_batch()->set_count(20);
+  ExpectError(session_.Call(too_big), kResourceExhausted, "nothing was allocated");
+  ExpectNothingChanged();
+  uint64_t mine = Allocated(100);
+  SessionRequest mixed;  // one held handle, one never issued: neither is released
+  mixed.mutable_release_batch()->add_handles(mine);
+  mixed.mutable_release_batch()->add_handles(EncodeHandle({0, 1, 4242}));
+  ExpectError(session_.Call(mixed), kNotFound, "was never issued");
+  SessionRequest twice;  // held once, released twice
+  twice.mutable_release_batch()->add_handles(mine);
+  twice.mutable_release_batch()->add_handles(mine);
+  ExpectError(session_.Call(twice), kFailedPrecondition, "this session holds 1 (nothing was released)");
+  SessionRequest empty;
+  empty.mutable_release_batch();
+  ExpectError(session_.Call(empty), kInvalidArgument, "release_batch of 0 handles");
+  ExpectNothingChanged();
+  EXPECT_EQ(session_.Release(mine).status_code(), 0) << "still held";
+}
+
 TEST_F(BadInputTest, E17_RetainOfAFreedHandleFromAnotherSession) {
   RawSession other(daemon_.address());
   other.Attach("default");

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "daemon_env.h"
 #include "memd/client.h"
 
@@ -115,6 +118,35 @@ TEST(SharingTest, ClientOverwritingWholeSegmentCannotHurtDaemonOrAllocator) {
   buffers.clear();
   holder.CloseStdin();
   holder.Wait();
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+TEST(BatchTest, OneRoundTripAllocatesAndReleasesManyBuffers) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(client.ok());
+  auto refs = (*client)->AllocateRefs(4000, 64, /*zero=*/true);
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  ASSERT_EQ(refs->size(), 64u);
+  std::vector<uint64_t> handles;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const BufferRef& r : *refs) {
+    EXPECT_EQ(r.size_bytes, 4000u);
+    EXPECT_EQ(r.offset_bytes % 64, 0u);
+    uint8_t* p = (*client)->Pointer(r.offset_bytes);
+    for (size_t i = 0; i < r.size_bytes; i += 997) ASSERT_EQ(p[i], 0) << "zeroed";
+    handles.push_back(r.handle);
+    ranges.emplace_back(r.offset_bytes, r.offset_bytes + r.capacity_bytes);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) EXPECT_LE(ranges[i - 1].second, ranges[i].first);
+  EXPECT_EQ(std::set<uint64_t>(handles.begin(), handles.end()).size(), 64u);
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 64u);
+  auto freed = (*client)->ReleaseRefs(handles);
+  ASSERT_TRUE(freed.ok()) << freed.status();
+  EXPECT_EQ(*freed, 64u);
+  EXPECT_EQ(daemon.PoolStats().used_bytes(), 0u);
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
