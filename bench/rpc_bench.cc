@@ -143,6 +143,22 @@ int main(int argc, char** argv) {
     out["A2"] = {{"ns_per_pair", per_pair}, {"ratio_to_floor_p50", per_pair / floor.p50}};
   }
 
+  // --- A2b: the same small allocations in batches of 64 per message.
+  {
+    constexpr uint32_t kBatch = 64;
+    const int rounds = kCalls / kBatch;
+    auto t0 = Clock::now();
+    for (int i = 0; i < rounds; ++i) {
+      auto refs = (*client)->AllocateRefs(64 + (i * 4099) % 65536, kBatch);
+      if (!refs.ok()) return 1;
+      std::vector<uint64_t> handles;
+      for (const auto& r : *refs) handles.push_back(r.handle);
+      if (!(*client)->ReleaseRefs(handles).ok()) return 1;
+    }
+    double per_pair = Ns(Clock::now() - t0) / (rounds * kBatch);
+    out["A2b"] = {{"ns_per_pair", per_pair}, {"ratio_to_floor_p50", per_pair / floor.p50}};
+  }
+
   // --- E: memdup into the pool vs memcpy heap->heap.
   for (size_t size : {size_t{4096}, size_t{65536}, size_t{1} << 20, size_t{12441600}}) {
     std::vector<uint8_t> src(size, 0x5a), dst(size);

@@ -122,7 +122,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
         info.name(), info.size_bytes(), e.what()));
   }
   impl->base = static_cast<uint8_t*>(impl->region.get_address());
-  if (options.populate && info.prefaulted()) {
+  const char* populate_env = std::getenv("MEMD_POPULATE");
+  bool populate = options.populate || (populate_env != nullptr && std::string(populate_env) == "1");
+  if (populate && info.prefaulted()) {
     // The pages exist (the daemon reserved them); this only fills our page
     // tables. Failure (an old kernel) just means faults on first touch.
     ::madvise(impl->base, info.size_bytes(), MADV_POPULATE_WRITE);

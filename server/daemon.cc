@@ -196,8 +196,11 @@ absl::Status Daemon::StartServing() {
       return absl::UnavailableError(absl::StrFormat("cannot listen on %s (address in use?)", text));
     }
   }
-  for (auto& listener : listeners_) listener->Start(server_.get(), &peers_);
   return absl::OkStatus();
+}
+
+void Daemon::StartAccepting() {
+  for (auto& listener : listeners_) listener->Start(server_.get(), &peers_);
 }
 
 int Daemon::Run() {
@@ -227,6 +230,7 @@ int Daemon::Run() {
     Shutdown(/*clean=*/false);
     return 1;
   }
+  StartAccepting();  // only now: no client is ever served by a privileged daemon
   StartGraceTimer();
   std::vector<std::string> pool_text;
   for (const auto& pool : pools_.pools()) {

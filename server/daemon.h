@@ -38,7 +38,10 @@ class Daemon {
 
  private:
   absl::Status CreatePools();
+  // Binds the sockets and starts gRPC; Unix connections are accepted only
+  // once StartAccepting runs (after privileges are dropped).
   absl::Status StartServing();
+  void StartAccepting();
   // --user/--group: hands the lock and state tables over, then drops to them.
   absl::Status DropPrivileges();
   // SIGHUP: parses the command line and --config file again and applies what

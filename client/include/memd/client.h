@@ -54,8 +54,10 @@ struct ConnectOptions {
   int64_t reconnect_max_backoff_ms = 1000;
   // When the daemon reserved the pool's pages, map them all at connect
   // (MADV_POPULATE_WRITE), so no copy into a buffer pays first-touch page
-  // faults. Costs about 0.1 ms per MiB of pool, once.
-  bool populate = true;
+  // faults. Costs about 0.1 ms of CPU and 2 KiB of page tables per MiB of
+  // pool, once per process, so it is off by default; $MEMD_POPULATE=1 turns
+  // it on for C programs.
+  bool populate = false;
 };
 
 // What the daemon said about the attached pool.
