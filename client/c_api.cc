@@ -52,6 +52,8 @@ int ErrnoOf(const absl::Status& status) {
     case absl::StatusCode::kPermissionDenied: return -EACCES;
     case absl::StatusCode::kInvalidArgument: return -EINVAL;
     case absl::StatusCode::kResourceExhausted: return -ENOMEM;
+    case absl::StatusCode::kDeadlineExceeded: return -ETIMEDOUT;
+    case absl::StatusCode::kFailedPrecondition: return -EPERM;
     default: return -EIO;
   }
 }
@@ -362,6 +364,82 @@ void* memd_retain(uint64_t handle, size_t* size) {
   }
   if (size != nullptr) *size = ref->size_bytes;
   return Track(*client, *ref);
+}
+
+int memd_channel_send(const char* channel, void* const* ptrs, size_t count, const void* metadata,
+                      size_t metadata_size, int timeout_ms) {
+  if (channel == nullptr || (ptrs == nullptr && count > 0) ||
+      (metadata == nullptr && metadata_size > 0)) {
+    SetError("memd_channel_send: channel, ptrs and metadata must not be NULL");
+    return -EINVAL;
+  }
+  std::shared_ptr<Client> client = Acquire();
+  if (!client) return -ECONNREFUSED;
+  std::vector<uint64_t> handles;
+  {
+    MutexLock lock(&g_state.mu);
+    for (size_t i = 0; i < count; ++i) {
+      uint64_t offset = 0;
+      LocalRef* local = FindLocked(ptrs[i], &offset);
+      if (local == nullptr) {
+        SetError(NotOurs(ptrs[i], "memd_channel_send"));
+        return -EINVAL;
+      }
+      handles.push_back(local->handle);
+    }
+  }
+  absl::Status sent = client->Send(
+      channel, handles,
+      std::string_view(static_cast<const char*>(metadata), metadata == nullptr ? 0 : metadata_size),
+      timeout_ms);
+  if (!sent.ok()) {
+    SetError(std::string(sent.message()));
+    return sent.code() == absl::StatusCode::kResourceExhausted ? -EAGAIN : ErrnoOf(sent);
+  }
+  MutexLock lock(&g_state.mu);  // the references moved: drop them here as memd_free would
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t offset = 0;
+    LocalRef* local = FindLocked(ptrs[i], &offset);
+    if (local != nullptr && --local->count == 0) g_state.by_offset.erase(offset);
+  }
+  return 0;
+}
+
+int memd_channel_receive(const char* channel, void** ptrs, size_t* sizes, size_t max_count,
+                         size_t* count, void* metadata, size_t metadata_capacity,
+                         size_t* metadata_size, int timeout_ms) {
+  if (channel == nullptr || ptrs == nullptr || count == nullptr ||
+      (metadata == nullptr && metadata_capacity > 0)) {
+    SetError("memd_channel_receive: channel, ptrs and count must not be NULL");
+    return -EINVAL;
+  }
+  std::shared_ptr<Client> client = Acquire();
+  if (!client) return -ECONNREFUSED;
+  absl::StatusOr<memd::ChannelMessage> message = client->Receive(channel, timeout_ms);
+  if (!message.ok()) {
+    SetError(std::string(message.status().message()));
+    return ErrnoOf(message.status());
+  }
+  size_t n = std::min(max_count, message->buffers.size());
+  for (size_t i = 0; i < n; ++i) {
+    ptrs[i] = Track(*client, message->buffers[i]);
+    if (sizes != nullptr) sizes[i] = message->buffers[i].size_bytes;
+  }
+  if (message->buffers.size() > max_count) {
+    // The message is taken; the buffers that do not fit are released.
+    for (size_t i = n; i < message->buffers.size(); ++i) {
+      client->ReleaseRef(message->buffers[i].handle).IgnoreError();
+    }
+    SetError(absl::StrFormat(
+        "memd_channel_receive: the message has %u buffers; max_count is %u (the rest were "
+        "released)", message->buffers.size(), max_count));
+  }
+  *count = n;
+  if (metadata_size != nullptr) *metadata_size = message->metadata.size();
+  if (metadata != nullptr) {
+    std::memcpy(metadata, message->metadata.data(), std::min(metadata_capacity, message->metadata.size()));
+  }
+  return message->buffers.size() > max_count ? -ENOSPC : 0;
 }
 
 }  // extern "C"

@@ -197,6 +197,41 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
   return response->release_batch().freed();
 }
 
+absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t>& handles,
+                          std::string_view metadata, int64_t timeout_ms, uint32_t capacity) {
+  v1::SessionRequest request;
+  v1::ChannelSendRequest* send = request.mutable_send();
+  send->set_channel(channel);
+  for (uint64_t handle : handles) send->add_handles(handle);
+  send->set_metadata(std::string(metadata));
+  send->set_timeout_ms(static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, 3'600'000)));
+  send->set_capacity(capacity);
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  for (uint64_t handle : handles) impl_->link->NoteReleased(handle);  // the channel holds them
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChannelMessage> Client::Receive(const std::string& channel, int64_t timeout_ms,
+                                               uint32_t capacity) {
+  v1::SessionRequest request;
+  request.mutable_receive()->set_channel(channel);
+  request.mutable_receive()->set_timeout_ms(
+      static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, 3'600'000)));
+  request.mutable_receive()->set_capacity(capacity);
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  ChannelMessage message;
+  for (const v1::BufferInfo& b : response->message().buffers()) {
+    message.buffers.push_back(FromWire(b));
+    impl_->link->NoteHeld(b.handle());
+  }
+  message.metadata = response->message().metadata();
+  return message;
+}
+
 absl::StatusOr<Buffer> Client::Allocate(size_t size_bytes, bool zero) {
   absl::StatusOr<BufferRef> ref = AllocateRef(size_bytes, zero);
   if (!ref.ok()) return ref.status();

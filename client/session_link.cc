@@ -76,7 +76,9 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
   // did it, or the reference is not reclaimed and the daemon drops it. Other
   // operations are repeated on the new session; if the first try did happen,
   // its reference is unclaimed and released when the grace period ends.
-  bool repeatable = !request.has_release() && !request.has_release_batch();
+  // Channel operations move references; a repeat could move them twice.
+  bool repeatable = !request.has_release() && !request.has_release_batch() &&
+                    !request.has_send() && !request.has_receive();
   while (true) {
     std::shared_ptr<SessionStream> stream;
     {

@@ -150,9 +150,12 @@ absl::Status Daemon::StartServing() {
   if (!options_.metrics_listen.empty()) {
     if (absl::Status s = metrics_->Serve(options_.metrics_listen); !s.ok()) return s;
   }
-  memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_, metrics_.get());
+  channels_ = std::make_unique<ChannelRegistry>();
+  memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_, metrics_.get(),
+                                                    channels_.get());
   admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance,
-                                                  options_.admin_gid, metrics_.get());
+                                                  options_.admin_gid, metrics_.get(),
+                                                  channels_.get());
   // grpc.health.v1.Health: the standard probe for load balancers, Kubernetes
   // gRPC probes and grpc_health_probe; SERVING while the daemon runs.
   grpc::EnableDefaultHealthCheckService(true);

@@ -16,6 +16,7 @@
 #include "config/options.h"
 #include "listen/peer_table.h"
 #include "listen/unix_listener.h"
+#include "channel/channel_registry.h"
 #include "metrics/metrics.h"
 #include "pool/pool_registry.h"
 #include "service/admin_service.h"
@@ -62,6 +63,7 @@ class Daemon {
   PeerTable peers_;
   SessionRegistry sessions_;  // outlives the services and the server
   std::unique_ptr<Metrics> metrics_;  // outlives the services and the server
+  std::unique_ptr<ChannelRegistry> channels_;  // outlives the sessions; dies before the pools
   std::unique_ptr<MemoryService> memory_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;

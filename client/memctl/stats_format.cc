@@ -9,6 +9,17 @@ namespace memd {
 std::string StatsToJson(const v1::GetStatsResponse& stats) {
   nlohmann::ordered_json pools = nlohmann::ordered_json::array();
   for (const v1::PoolStats& p : stats.pools()) {
+    nlohmann::ordered_json channels = nlohmann::ordered_json::array();
+    for (const v1::ChannelStats& c : p.channels()) {
+      channels.push_back({{"name", c.name()},
+                          {"depth", c.depth()},
+                          {"capacity", c.capacity()},
+                          {"sent", c.sent()},
+                          {"received", c.received()},
+                          {"waiting_senders", c.waiting_senders()},
+                          {"waiting_receivers", c.waiting_receivers()},
+                          {"send_waits", c.send_waits()}});
+    }
     pools.push_back({
         {"name", p.name()},
         {"shm_name", p.shm_name()},
@@ -25,6 +36,7 @@ std::string StatsToJson(const v1::GetStatsResponse& stats) {
         {"failed_allocs", p.failed_allocs()},
         {"peak_used_bytes", p.peak_used_bytes()},
         {"unclaimed_references", p.unclaimed_references()},
+        {"channels", channels},
     });
   }
   nlohmann::ordered_json doc = {
@@ -46,6 +58,22 @@ std::string StatsToTable(const v1::GetStatsResponse& stats) {
                            absl::StrCat(p.live_buffers()), absl::StrCat(p.sessions()),
                            absl::StrCat(p.allocs()), absl::StrCat(p.frees()),
                            absl::StrCat(p.failed_allocs()), FormatSize(p.peak_used_bytes()));
+  }
+  // Channels: frames in flight (depth) and backpressure (waiting senders).
+  constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s\n";
+  bool header = false;
+  for (const v1::PoolStats& p : stats.pools()) {
+    for (const v1::ChannelStats& c : p.channels()) {
+      if (!header) {
+        out += absl::StrFormat(kChannelRow, "POOL", "CHANNEL", "DEPTH", "SENT", "RECEIVED",
+                               "WAITING", "RECEIVERS");
+        header = true;
+      }
+      out += absl::StrFormat(kChannelRow, p.name(), c.name(),
+                             absl::StrFormat("%u/%u", c.depth(), c.capacity()),
+                             absl::StrCat(c.sent()), absl::StrCat(c.received()),
+                             absl::StrCat(c.waiting_senders()), absl::StrCat(c.waiting_receivers()));
+    }
   }
   return out;
 }

@@ -37,9 +37,10 @@ namespace memd {
 // Every RPC memd times; session operations first.
 enum class Rpc {
   kAttach, kAllocate, kRealloc, kRetain, kRelease, kReclaim, kAllocateBatch, kReleaseBatch,
+  kSend, kReceive,
   kGetStats, kCheckPools, kListSessions, kListBuffers, kSetMaxAlloc, kEndSession,
 };
-inline constexpr int kRpcCount = 14;
+inline constexpr int kRpcCount = 16;
 const char* RpcName(Rpc rpc);  // the `method` label: "allocate", "GetStats", ...
 
 class Metrics {

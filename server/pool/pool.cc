@@ -342,6 +342,49 @@ absl::StatusOr<uint32_t> Pool::ReleaseMany(SessionRefs& refs, const std::vector<
   return freed;
 }
 
+absl::Status Pool::CheckHeld(const SessionRefs& refs, const std::vector<uint64_t>& handles,
+                             const char* op) {
+  MutexLock lock(&mu_);
+  return CheckHeldLocked(refs, handles, op);
+}
+
+absl::Status Pool::CheckHeldLocked(const SessionRefs& refs, const std::vector<uint64_t>& handles,
+                                   const char* op) {
+  absl::flat_hash_map<uint64_t, uint32_t> wanted;
+  for (uint64_t handle : handles) ++wanted[handle];
+  for (const auto& [handle, count] : wanted) {
+    absl::StatusOr<HandleTable::Entry*> found = FindHeld(refs, handle, op);
+    if (!found.ok()) return found.status();
+    uint32_t held = refs.counts.at(handle);
+    if (held < count) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s in pool '%s' moves %u references to handle 0x%016x; %u are held", op,
+          config_.name, count, handle, held));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<BufferInfo>> Pool::Transfer(SessionRefs& from, SessionRefs& to,
+                                                       const std::vector<uint64_t>& handles,
+                                                       const char* op) {
+  MutexLock lock(&mu_);
+  if (absl::Status s = CheckHeldLocked(from, handles, op); !s.ok()) return s;
+  std::vector<BufferInfo> moved;
+  for (uint64_t handle : handles) {
+    HandleTable::Entry& entry = *handles_.Find(handle);
+    auto capacity = static_cast<int64_t>(allocator_.capacity(entry.block));
+    auto held = from.counts.find(handle);
+    if (--held->second == 0) {
+      from.counts.erase(held);
+      Account(from, -capacity, -1);
+    }
+    if (to.counts[handle]++ == 0) Account(to, capacity, 1);
+    moved.push_back(Describe(handle, entry));
+  }
+  return moved;
+}
+
 absl::StatusOr<std::vector<BufferInfo>> Pool::AllocateMany(SessionRefs& refs, uint64_t size_bytes,
                                                            uint32_t count, bool zero) {
   std::vector<BufferInfo> out;

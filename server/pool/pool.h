@@ -152,6 +152,17 @@ class Pool {
   // nothing. Returns how many blocks were freed.
   absl::StatusOr<uint32_t> ReleaseMany(SessionRefs& refs, const std::vector<uint64_t>& handles);
 
+  // Moves one reference per entry of `handles` from `from` to `to` (a channel
+  // taking a sent buffer, a receiver taking it from the channel), all or
+  // nothing; the buffers always have a holder. Returns what moved.
+  absl::StatusOr<std::vector<BufferInfo>> Transfer(SessionRefs& from, SessionRefs& to,
+                                                   const std::vector<uint64_t>& handles,
+                                                   const char* op);
+
+  // OK when `refs` holds one reference per entry of `handles` (repeats count).
+  absl::Status CheckHeld(const SessionRefs& refs, const std::vector<uint64_t>& handles,
+                         const char* op);
+
   // Drops every reference of `refs` (session end). Returns how many.
   uint64_t ReleaseAll(SessionRefs& refs);
 
@@ -226,6 +237,8 @@ class Pool {
   // Writes the slot of `handle` to the state table, if there is one.
   void Persist(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t DropAll(SessionRefs& refs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckHeldLocked(const SessionRefs& refs, const std::vector<uint64_t>& handles,
+                               const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops one held reference; true when the block was freed.
   bool ReleaseHeld(SessionRefs& refs, uint64_t handle, HandleTable::Entry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

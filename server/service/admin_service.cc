@@ -49,6 +49,19 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
     out->set_failed_allocs(s.failed_allocs);
     out->set_peak_used_bytes(s.peak_used_bytes);
     out->set_unclaimed_references(s.unclaimed_references);
+    if (channels_ != nullptr) {
+      for (const ChannelStats& c : channels_->Stats(*pool)) {
+        v1::ChannelStats* ch = out->add_channels();
+        ch->set_name(c.name);
+        ch->set_depth(c.depth);
+        ch->set_capacity(c.capacity);
+        ch->set_sent(c.sent);
+        ch->set_received(c.received);
+        ch->set_waiting_senders(c.waiting_senders);
+        ch->set_waiting_receivers(c.waiting_receivers);
+        ch->set_send_waits(c.send_waits);
+      }
+    }
   }
   response->set_instance(instance_);
   response->set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(

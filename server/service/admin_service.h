@@ -11,6 +11,7 @@
 
 #include "memd/v1/memd.grpc.pb.h"
 #include "listen/peer_table.h"
+#include "channel/channel_registry.h"
 #include "metrics/metrics.h"
 #include "pool/pool_registry.h"
 #include "service/session_registry.h"
@@ -22,13 +23,15 @@ class AdminService final : public v1::Admin::CallbackService {
   // `admin_gid`: members may run admin operations besides root and the
   // daemon's own uid.
   AdminService(const PoolRegistry& pools, SessionRegistry& sessions, const PeerTable& peers,
-               std::string instance, std::optional<gid_t> admin_gid, Metrics* metrics)
+               std::string instance, std::optional<gid_t> admin_gid, Metrics* metrics,
+               const ChannelRegistry* channels)
       : pools_(pools),
         sessions_(sessions),
         peers_(peers),
         instance_(std::move(instance)),
         admin_gid_(admin_gid),
         metrics_(metrics),
+        channels_(channels),
         started_(std::chrono::steady_clock::now()) {}
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
@@ -61,6 +64,7 @@ class AdminService final : public v1::Admin::CallbackService {
   const std::string instance_;
   const std::optional<gid_t> admin_gid_;
   Metrics* const metrics_;  // may be null; outlives the service
+  const ChannelRegistry* const channels_;  // may be null; outlives the service
   const std::chrono::steady_clock::time_point started_;
 };
 

@@ -12,6 +12,7 @@
 #include "listen/peer_table.h"
 #include "memd/v1/memd.grpc.pb.h"
 #include "pool/pool_registry.h"
+#include "channel/channel_registry.h"
 #include "metrics/metrics.h"
 #include "service/session_registry.h"
 
@@ -21,8 +22,8 @@ class MemoryService final : public v1::Memory::CallbackService {
  public:
   // `metrics` (may be null) outlives the service.
   MemoryService(const PoolRegistry& pools, const PeerTable& peers, SessionRegistry& sessions,
-                Metrics* metrics)
-      : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics) {}
+                Metrics* metrics, ChannelRegistry* channels)
+      : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics), channels_(channels) {}
 
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;
@@ -32,6 +33,7 @@ class MemoryService final : public v1::Memory::CallbackService {
   const PeerTable& peers_;
   SessionRegistry& sessions_;
   Metrics* const metrics_;
+  ChannelRegistry* const channels_;
   std::atomic<uint64_t> next_session_id_{1};
 };
 

@@ -39,14 +39,15 @@ std::string ProcessName(pid_t pid) {
 SessionHandler::SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions,
                                uint64_t session_id, std::optional<PeerCredentials> peer,
                                std::string description, std::function<void()> end,
-                               Metrics* metrics)
+                               Metrics* metrics, ChannelRegistry* channels)
     : pools_(pools),
       sessions_(sessions),
       session_id_(session_id),
       peer_(peer),
       description_(std::move(description)),
       end_(std::move(end)),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      channels_(channels) {}
 
 SessionHandler::~SessionHandler() { Close(); }
 
@@ -55,6 +56,7 @@ void SessionHandler::Close() {
   closed_ = true;
   if (pool_ == nullptr) return;
   sessions_.Remove(session_id_);  // before the references go (see SessionRegistry)
+  if (channels_ != nullptr) channels_->CancelSession(session_id_);  // no callback after this
   uint64_t released = pool_->ReleaseAll(refs_);
   pool_->SessionClosed();
   spdlog::debug("session {} ({}) closed; released {} references in pool '{}'", session_id_,
@@ -165,15 +167,22 @@ Rpc RpcOf(const v1::SessionRequest& request) {
     case v1::SessionRequest::kReclaim: return Rpc::kReclaim;
     case v1::SessionRequest::kAllocateBatch: return Rpc::kAllocateBatch;
     case v1::SessionRequest::kReleaseBatch: return Rpc::kReleaseBatch;
+    case v1::SessionRequest::kSend: return Rpc::kSend;
+    case v1::SessionRequest::kReceive: return Rpc::kReceive;
     default: return Rpc::kAttach;  // attach, and requests without an operation
   }
 }
 
 }  // namespace
 
-void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionResponse* response) {
+bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionResponse* response,
+                            const std::function<void(v1::SessionResponse)>& later) {
   RpcTimer timer(metrics_, RpcOf(request));
   response->set_request_id(request.request_id());
+  if (!closed_ && pool_ != nullptr && channels_ != nullptr &&
+      (request.has_send() || request.has_receive())) {
+    return HandleChannel(request, response, later, timer);
+  }
   absl::Status status;
   if (closed_) {
     status = absl::FailedPreconditionError("session is closed");
@@ -245,6 +254,55 @@ void SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
   }
   timer.set_code(status.code());
   SetResponseStatus(status, response);
+  return true;
+}
+
+bool SessionHandler::HandleChannel(const v1::SessionRequest& request,
+                                   v1::SessionResponse* response,
+                                   const std::function<void(v1::SessionResponse)>& later,
+                                   RpcTimer& timer) {
+  uint64_t id = request.request_id();
+  if (request.has_send()) {
+    const v1::ChannelSendRequest& send = request.send();
+    auto done = [later, id](absl::Status status) {
+      v1::SessionResponse r;
+      r.set_request_id(id);
+      if (status.ok()) r.mutable_sent();
+      SetResponseStatus(status, &r);
+      if (later) later(std::move(r));
+    };
+    std::optional<absl::Status> now = channels_->Send(
+        *pool_, refs_, session_id_, send.channel(),
+        std::vector<uint64_t>(send.handles().begin(), send.handles().end()), send.metadata(),
+        send.capacity(), later ? absl::Milliseconds(send.timeout_ms()) : absl::ZeroDuration(),
+        done);
+    if (!now) return false;
+    timer.set_code(now->code());
+    if (now->ok()) response->mutable_sent();
+    SetResponseStatus(*now, response);
+    return true;
+  }
+  const v1::ChannelReceiveRequest& receive = request.receive();
+  auto fill = [](const absl::StatusOr<ReceivedMessage>& got, v1::SessionResponse* r) {
+    if (got.ok()) {
+      for (const BufferInfo& info : got->buffers) FillBuffer(info, r->mutable_message()->add_buffers());
+      r->mutable_message()->set_metadata(got->metadata);
+    }
+    SetResponseStatus(got.status(), r);
+  };
+  auto done = [later, id, fill](absl::StatusOr<ReceivedMessage> got) {
+    v1::SessionResponse r;
+    r.set_request_id(id);
+    fill(got, &r);
+    if (later) later(std::move(r));
+  };
+  std::optional<absl::StatusOr<ReceivedMessage>> now = channels_->Receive(
+      *pool_, refs_, session_id_, receive.channel(), receive.capacity(),
+      later ? absl::Milliseconds(receive.timeout_ms()) : absl::ZeroDuration(), done);
+  if (!now) return false;
+  timer.set_code(now->status().code());
+  fill(*now, response);
+  return true;
 }
 
 }  // namespace memd

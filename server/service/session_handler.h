@@ -14,6 +14,7 @@
 #include <string>
 
 #include "listen/peer_table.h"
+#include "channel/channel_registry.h"
 #include "metrics/metrics.h"
 #include "memd/v1/memd.pb.h"
 #include "pool/pool.h"
@@ -26,15 +27,21 @@ class SessionHandler {
  public:
   // `peer` is empty for TCP peers. `description` names the peer in logs.
   // `end` cancels the session's stream (see SessionRegistry::Record::end).
+  // `channels` may be null (no channel operations); it outlives the session.
   SessionHandler(const PoolRegistry& pools, SessionRegistry& sessions, uint64_t session_id,
                  std::optional<PeerCredentials> peer, std::string description,
-                 std::function<void()> end = nullptr, Metrics* metrics = nullptr);
+                 std::function<void()> end = nullptr, Metrics* metrics = nullptr,
+                 ChannelRegistry* channels = nullptr);
   ~SessionHandler();
 
   SessionHandler(const SessionHandler&) = delete;
   SessionHandler& operator=(const SessionHandler&) = delete;
 
-  void Handle(const v1::SessionRequest& request, v1::SessionResponse* response);
+  // Answers `request` in `response` and returns true, or returns false when
+  // the operation waits (a channel send or receive): its response then goes
+  // to `later`, from another thread, unless Close() came first.
+  bool Handle(const v1::SessionRequest& request, v1::SessionResponse* response,
+              const std::function<void(v1::SessionResponse)>& later = nullptr);
 
   // Releases everything; later requests get FAILED_PRECONDITION. Idempotent.
   void Close();
@@ -44,6 +51,8 @@ class SessionHandler {
  private:
   absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);
   absl::Status Reclaim(const v1::ReclaimRequest& reclaim, v1::ReclaimResponse* out);
+  bool HandleChannel(const v1::SessionRequest& request, v1::SessionResponse* response,
+                     const std::function<void(v1::SessionResponse)>& later, RpcTimer& timer);
 
   const PoolRegistry& pools_;
   SessionRegistry& sessions_;
@@ -52,6 +61,7 @@ class SessionHandler {
   const std::string description_;
   const std::function<void()> end_;
   Metrics* const metrics_;  // may be null; outlives the session
+  ChannelRegistry* const channels_;  // may be null; outlives the session
   Pool* pool_ = nullptr;  // set by Attach; pools outlive sessions
   SessionRefs refs_;      // guarded by pool_'s mutex (see SessionRefs)
   bool closed_ = false;

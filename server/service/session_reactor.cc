@@ -7,9 +7,9 @@ namespace memd {
 SessionReactor::SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
                                SessionRegistry& sessions, uint64_t session_id,
                                std::optional<PeerCredentials> peer, std::string description,
-                               Metrics* metrics)
+                               Metrics* metrics, ChannelRegistry* channels)
     : handler_(pools, sessions, session_id, peer, std::move(description),
-               [context] { context->TryCancel(); }, metrics) {
+               [context] { context->TryCancel(); }, metrics, channels) {
   StartRead(&request_);
 }
 
@@ -24,15 +24,23 @@ void SessionReactor::OnReadDone(bool ok) {
     return;
   }
   v1::SessionResponse response;
-  handler_.Handle(request_, &response);
+  bool answered = handler_.Handle(request_, &response,
+                                  [this](v1::SessionResponse later) { Complete(std::move(later)); });
   MutexLock lock(&mu_);
-  queue_.push_back(std::move(response));
+  if (answered) queue_.push_back(std::move(response));
   PumpLocked();
   if (queue_.size() >= kMaxQueuedResponses) {
     read_paused_ = true;  // resumed by OnWriteDone
   } else {
     StartRead(&request_);
   }
+}
+
+void SessionReactor::Complete(v1::SessionResponse response) {
+  MutexLock lock(&mu_);
+  if (finished_) return;
+  queue_.push_back(std::move(response));
+  PumpLocked();
 }
 
 void SessionReactor::OnWriteDone(bool ok) {

@@ -30,12 +30,17 @@ class SessionReactor final
   SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
                  SessionRegistry& sessions, uint64_t session_id,
                  std::optional<PeerCredentials> peer, std::string description,
-                 Metrics* metrics);
+                 Metrics* metrics, ChannelRegistry* channels);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
   void OnCancel() override;
+
+  // Queues the response of an operation that waited (a channel send or
+  // receive). Any thread; never after the session closed (see
+  // ChannelRegistry::CancelSession).
+  void Complete(v1::SessionResponse response);
 
  private:
   // Starts the next write or, once reads ended and the queue is empty, Finish.

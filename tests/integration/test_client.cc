@@ -27,6 +27,10 @@
 //   probe SHM_OBJECT [HANDLE]   (security tests) print "attach <rc> <error>",
 //                               "shm <errno of shm_open O_RDWR>", and when attached
 //                               "alloc ok|<error>" and "retain ok|<error>" of HANDLE
+//   send CHANNEL COUNT SIZE BYTE  allocate COUNT buffers filled with BYTE, send each to
+//                               CHANNEL (metadata "m<i>"), print "sent", wait for stdin EOF
+//   receive CHANNEL COUNT       receive COUNT messages (waiting up to 5 s each), print
+//                               "received", hold them until stdin EOF
 //   churn SEED HANDLE...        random allocate / fill / realloc / retain (of the
 //                               given shared handles, verifying they are unchanged) /
 //                               free, forever: a victim to be killed at a random point
@@ -233,6 +237,33 @@ int main(int argc, char** argv) {
         std::cout << "retain " << (r != nullptr ? "ok" : memd_last_error()) << std::endl;
       }
     }
+    return 0;
+  }
+  if (cmd == "send" && argc == 6) {
+    auto client = memd::Client::Connect();
+    if (!client.ok()) return Fail(std::string(client.status().message()));
+    long count = std::atol(argv[3]);
+    size_t size = std::strtoull(argv[4], nullptr, 0);
+    for (long i = 0; i < count; ++i) {
+      auto buffer = (*client)->AllocateRef(size, false);
+      if (!buffer.ok()) return Fail(std::string(buffer.status().message()));
+      std::memset((*client)->Pointer(buffer->offset_bytes), std::atoi(argv[5]), size);
+      absl::Status sent = (*client)->Send(argv[2], {buffer->handle}, "m" + std::to_string(i), 5000);
+      if (!sent.ok()) return Fail(std::string(sent.message()));
+    }
+    std::cout << "sent" << std::endl;
+    WaitForStdinEof();
+    return 0;
+  }
+  if (cmd == "receive" && argc == 4) {
+    auto client = memd::Client::Connect();
+    if (!client.ok()) return Fail(std::string(client.status().message()));
+    for (long i = 0; i < std::atol(argv[3]); ++i) {
+      auto message = (*client)->Receive(argv[2], 5000);
+      if (!message.ok()) return Fail(std::string(message.status().message()));
+    }
+    std::cout << "received" << std::endl;
+    WaitForStdinEof();
     return 0;
   }
   if (cmd == "restart-writer" && argc == 4) {

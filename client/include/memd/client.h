@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -76,6 +77,13 @@ struct BufferRef {
   uint64_t offset_bytes = 0;    // from the start of the segment
   uint64_t size_bytes = 0;      // size asked for
   uint64_t capacity_bytes = 0;  // usable bytes (>= size_bytes)
+};
+
+// A message taken from a channel: the buffers (now referenced by this
+// session) and the sender's metadata.
+struct ChannelMessage {
+  std::vector<BufferRef> buffers;
+  std::string metadata;
 };
 
 class Client;
@@ -146,6 +154,18 @@ class Client {
                                                       bool zero = false);
   // One release per handle (repeats allowed); returns how many blocks were freed.
   absl::StatusOr<uint32_t> ReleaseRefs(const std::vector<uint64_t>& handles);
+
+  // Channels: named queues of buffer references in the daemon (created by
+  // their first user with `capacity` messages, 0 = 16). Send moves this
+  // session's reference to each handle into the channel (so the handles are
+  // no longer this session's to release); when the channel is full it waits
+  // up to `timeout_ms` for room (RESOURCE_EXHAUSTED after). Receive takes the
+  // oldest message, waiting up to `timeout_ms` for one (DEADLINE_EXCEEDED after).
+  absl::Status Send(const std::string& channel, const std::vector<uint64_t>& handles,
+                    std::string_view metadata = {}, int64_t timeout_ms = 0,
+                    uint32_t capacity = 0);
+  absl::StatusOr<ChannelMessage> Receive(const std::string& channel, int64_t timeout_ms = 0,
+                                         uint32_t capacity = 0);
 
   // Start of this process's mapping of the segment.
   uint8_t* base() const;

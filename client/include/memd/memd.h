@@ -72,6 +72,27 @@ uint64_t memd_handle(const void *ptr);
  * (unknown, freed or foreign handle). */
 void *memd_retain(uint64_t handle, size_t *size);
 
+/* Channels (named queues of buffers in the daemon, created by their first
+ * user with 16 messages of room). memd_channel_send moves this process's
+ * reference to each of the `count` buffers (1..64) into `channel` with
+ * `metadata_size` (<= 4096) bytes of metadata: afterwards the pointers are no
+ * longer this process's to free. A full channel is waited on for up to
+ * `timeout_ms`. Returns 0, or a negative errno (-EAGAIN: still full; -EINVAL;
+ * -ENOENT; -EPERM: a buffer this process does not hold) with memd_last_error().
+ * Nothing is sent on failure. */
+int memd_channel_send(const char *channel, void *const *ptrs, size_t count,
+                      const void *metadata, size_t metadata_size, int timeout_ms);
+/* Takes the oldest message, waiting up to `timeout_ms` for one: up to
+ * `max_count` buffer pointers into ptrs (each freed with memd_free), their
+ * sizes into sizes (may be NULL), the count into *count, and the metadata into
+ * metadata (at most metadata_capacity bytes; *metadata_size gets its full
+ * size). Returns 0, -ETIMEDOUT when no message came, -ENOSPC when the message
+ * had more buffers than max_count (the first max_count are returned, the rest
+ * released), or another negative errno with memd_last_error(). */
+int memd_channel_receive(const char *channel, void **ptrs, size_t *sizes, size_t max_count,
+                         size_t *count, void *metadata, size_t metadata_capacity,
+                         size_t *metadata_size, int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,199 @@
+#include "channel/channel_registry.h"
+
+#include "absl/strings/str_format.h"
+#include "memd/shared/names.h"
+
+namespace memd {
+namespace {
+
+constexpr absl::Duration kMaxTimeout = absl::Hours(1);
+
+}  // namespace
+
+ChannelRegistry::ChannelRegistry() : timer_([this] { TimerLoop(); }) {}
+
+ChannelRegistry::~ChannelRegistry() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  timer_cv_.SignalAll();
+  timer_.join();
+  MutexLock lock(&mu_);
+  for (auto& [key, channel] : channels_) channel->pool->ReleaseAll(channel->refs);
+}
+
+absl::StatusOr<ChannelRegistry::Channel*> ChannelRegistry::FindOrCreate(Pool& pool,
+                                                                        const std::string& name,
+                                                                        uint32_t capacity) {
+  if (absl::Status s = ValidateName("channel name", name); !s.ok()) return s;
+  if (capacity > kMaxCapacity) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "channel '%s' capacity %u is above the limit %u", name, capacity, kMaxCapacity));
+  }
+  auto& slot = channels_[{pool.index(), name}];
+  if (!slot) {
+    slot = std::make_unique<Channel>();
+    slot->name = name;
+    slot->pool = &pool;
+    slot->capacity = capacity == 0 ? kDefaultCapacity : capacity;
+  }
+  return slot.get();
+}
+
+absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, SessionRefs& receiver) {
+  Message message = std::move(channel.queue.front());
+  channel.queue.pop_front();
+  absl::StatusOr<std::vector<BufferInfo>> moved =
+      channel.pool->Transfer(channel.refs, receiver, message.handles, "channel receive");
+  if (!moved.ok()) return moved.status();  // cannot happen: the channel holds them
+  ++channel.received;
+  return ReceivedMessage{std::move(*moved), std::move(message.metadata)};
+}
+
+void ChannelRegistry::Settle(Channel& channel) {
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    while (!channel.queue.empty() && !channel.receivers.empty()) {
+      ParkedReceive waiter = std::move(channel.receivers.front());
+      channel.receivers.pop_front();
+      waiter.done(Deliver(channel, *waiter.receiver));
+      changed = true;
+    }
+    while (channel.queue.size() < channel.capacity && !channel.senders.empty()) {
+      ParkedSend send = std::move(channel.senders.front());
+      channel.senders.pop_front();
+      absl::StatusOr<std::vector<BufferInfo>> moved = channel.pool->Transfer(
+          *send.sender, channel.refs, send.message.handles, "channel send");
+      if (moved.ok()) {
+        channel.queue.push_back(std::move(send.message));
+        ++channel.sent;
+        changed = true;
+      }
+      send.done(moved.status());
+    }
+  }
+}
+
+std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sender,
+                                                  uint64_t session_id, const std::string& name,
+                                                  std::vector<uint64_t> handles,
+                                                  std::string metadata, uint32_t capacity,
+                                                  absl::Duration timeout, SendDone done) {
+  if (handles.empty() || handles.size() > kMaxHandles) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "send to channel '%s' carries %u handles; from 1 to %u are allowed", name, handles.size(),
+        kMaxHandles));
+  }
+  if (metadata.size() > kMaxMetadataBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "send to channel '%s' carries %u bytes of metadata; the limit is %u", name,
+        metadata.size(), kMaxMetadataBytes));
+  }
+  MutexLock lock(&mu_);
+  absl::StatusOr<Channel*> found = FindOrCreate(pool, name, capacity);
+  if (!found.ok()) return found.status();
+  Channel& channel = **found;
+  if (channel.queue.size() < channel.capacity && channel.senders.empty()) {
+    absl::StatusOr<std::vector<BufferInfo>> moved =
+        pool.Transfer(sender, channel.refs, handles, "channel send");
+    if (!moved.ok()) return moved.status();
+    channel.queue.push_back(Message{std::move(handles), std::move(metadata)});
+    ++channel.sent;
+    Settle(channel);
+    return absl::OkStatus();
+  }
+  // Full: refuse now what could never go in, so a bad send does not wait.
+  if (absl::Status s = pool.CheckHeld(sender, handles, "channel send"); !s.ok()) return s;
+  if (timeout <= absl::ZeroDuration()) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "channel '%s' is full (%u messages); send again later or with a timeout", name,
+        channel.capacity));
+  }
+  ++channel.send_waits;
+  channel.senders.push_back(ParkedSend{session_id, &sender,
+                                       Message{std::move(handles), std::move(metadata)},
+                                       absl::Now() + std::min(timeout, kMaxTimeout),
+                                       std::move(done)});
+  timer_cv_.SignalAll();
+  return std::nullopt;
+}
+
+std::optional<absl::StatusOr<ReceivedMessage>> ChannelRegistry::Receive(
+    Pool& pool, SessionRefs& receiver, uint64_t session_id, const std::string& name,
+    uint32_t capacity, absl::Duration timeout, ReceiveDone done) {
+  MutexLock lock(&mu_);
+  absl::StatusOr<Channel*> found = FindOrCreate(pool, name, capacity);
+  if (!found.ok()) return absl::StatusOr<ReceivedMessage>(found.status());
+  Channel& channel = **found;
+  if (!channel.queue.empty() && channel.receivers.empty()) {
+    absl::StatusOr<ReceivedMessage> message = Deliver(channel, receiver);
+    Settle(channel);  // room for a parked sender
+    return message;
+  }
+  if (timeout <= absl::ZeroDuration()) {
+    return absl::StatusOr<ReceivedMessage>(absl::DeadlineExceededError(
+        absl::StrFormat("channel '%s' has no message", name)));
+  }
+  channel.receivers.push_back(ParkedReceive{session_id, &receiver,
+                                            absl::Now() + std::min(timeout, kMaxTimeout),
+                                            std::move(done)});
+  timer_cv_.SignalAll();
+  return std::nullopt;
+}
+
+void ChannelRegistry::CancelSession(uint64_t session_id) {
+  MutexLock lock(&mu_);
+  for (auto& [key, channel] : channels_) {
+    std::erase_if(channel->senders, [&](const ParkedSend& s) { return s.session_id == session_id; });
+    std::erase_if(channel->receivers,
+                  [&](const ParkedReceive& r) { return r.session_id == session_id; });
+    Settle(*channel);
+  }
+}
+
+std::vector<ChannelStats> ChannelRegistry::Stats(const Pool& pool) const {
+  MutexLock lock(&mu_);
+  std::vector<ChannelStats> out;
+  for (const auto& [key, c] : channels_) {
+    if (c->pool != &pool) continue;
+    out.push_back(ChannelStats{c->name, c->queue.size(), c->capacity, c->sent, c->received,
+                               c->senders.size(), c->receivers.size(), c->send_waits});
+  }
+  return out;
+}
+
+void ChannelRegistry::TimerLoop() {
+  MutexLock lock(&mu_);
+  while (!stopping_) {
+    absl::Time now = absl::Now();
+    absl::Time next = now + absl::Seconds(1);
+    for (auto& [key, channel] : channels_) {
+      for (auto it = channel->senders.begin(); it != channel->senders.end();) {
+        if (it->deadline <= now) {
+          it->done(absl::ResourceExhaustedError(absl::StrFormat(
+              "channel '%s' stayed full (%u messages) until the send's timeout", channel->name,
+              channel->capacity)));
+          it = channel->senders.erase(it);
+        } else {
+          next = std::min(next, it->deadline);
+          ++it;
+        }
+      }
+      for (auto it = channel->receivers.begin(); it != channel->receivers.end();) {
+        if (it->deadline <= now) {
+          it->done(absl::DeadlineExceededError(absl::StrFormat(
+              "no message on channel '%s' before the receive's timeout", channel->name)));
+          it = channel->receivers.erase(it);
+        } else {
+          next = std::min(next, it->deadline);
+          ++it;
+        }
+      }
+    }
+    timer_cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(std::max(next - now, absl::Milliseconds(1))));
+  }
+}
+
+}  // namespace memd

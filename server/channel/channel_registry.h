@@ -1,0 +1,132 @@
+// ChannelRegistry: named channels, bounded queues of buffer references that
+// hand buffers from one process to another (issue 6). A channel belongs to a
+// pool and is created by its first user with the capacity it asks for.
+//
+// References move, they are never copied: a send moves one reference per
+// handle from the sender's session into the channel, a receive moves them on
+// to the receiver's session, both under the pool's mutex, so a buffer in
+// flight always has a holder. A sender that dies leaves its messages
+// deliverable; a receiver that dies releases what it received (its session
+// holds it) and nothing queued is lost.
+//
+// Waiting: a send to a full channel or a receive from an empty one is parked
+// until room or a message comes, or its timeout passes; `done` then runs
+// (once, from whichever thread made the change, or the timer thread).
+// CancelSession drops a closing session's parked operations without calling
+// them, before its references go.
+//
+// Ownership: one per Daemon, outliving the sessions. Thread-safe: one mutex
+// for everything (lock order: this mutex, then a pool's mutex; callbacks take
+// their reactor's mutex).
+#ifndef MEMD_SERVER_CHANNEL_CHANNEL_REGISTRY_H_
+#define MEMD_SERVER_CHANNEL_CHANNEL_REGISTRY_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "memd/shared/mutex.h"
+#include "pool/pool.h"
+
+namespace memd {
+
+struct ReceivedMessage {
+  std::vector<BufferInfo> buffers;
+  std::string metadata;
+};
+
+struct ChannelStats {
+  std::string name;
+  uint64_t depth = 0, capacity = 0;              // messages queued, and the bound
+  uint64_t sent = 0, received = 0;               // messages since the channel was made
+  uint64_t waiting_senders = 0, waiting_receivers = 0;
+  uint64_t send_waits = 0;                       // sends that had to wait for room
+};
+
+class ChannelRegistry {
+ public:
+  static constexpr size_t kMaxMetadataBytes = 4096;
+  static constexpr size_t kMaxHandles = 64;
+  static constexpr uint32_t kMaxCapacity = 4096;
+  static constexpr uint32_t kDefaultCapacity = 16;
+
+  using SendDone = std::function<void(absl::Status)>;
+  using ReceiveDone = std::function<void(absl::StatusOr<ReceivedMessage>)>;
+
+  ChannelRegistry();
+  ~ChannelRegistry();  // releases every queued reference
+  ChannelRegistry(const ChannelRegistry&) = delete;
+  ChannelRegistry& operator=(const ChannelRegistry&) = delete;
+
+  // Returns the outcome now, or nullopt when parked (then `done` runs later).
+  std::optional<absl::Status> Send(Pool& pool, SessionRefs& sender, uint64_t session_id,
+                                   const std::string& channel, std::vector<uint64_t> handles,
+                                   std::string metadata, uint32_t capacity,
+                                   absl::Duration timeout, SendDone done);
+  std::optional<absl::StatusOr<ReceivedMessage>> Receive(Pool& pool, SessionRefs& receiver,
+                                                         uint64_t session_id,
+                                                         const std::string& channel,
+                                                         uint32_t capacity, absl::Duration timeout,
+                                                         ReceiveDone done);
+
+  // Drops the parked operations of a closing session; their callbacks never run.
+  void CancelSession(uint64_t session_id);
+
+  std::vector<ChannelStats> Stats(const Pool& pool) const;
+
+ private:
+  struct Message {
+    std::vector<uint64_t> handles;
+    std::string metadata;
+  };
+  struct ParkedSend {
+    uint64_t session_id;
+    SessionRefs* sender;
+    Message message;
+    absl::Time deadline;
+    SendDone done;
+  };
+  struct ParkedReceive {
+    uint64_t session_id;
+    SessionRefs* receiver;
+    absl::Time deadline;
+    ReceiveDone done;
+  };
+  struct Channel {
+    std::string name;
+    Pool* pool;
+    uint32_t capacity;
+    SessionRefs refs;  // the references of the queued messages
+    std::deque<Message> queue;
+    std::deque<ParkedSend> senders;
+    std::deque<ParkedReceive> receivers;
+    uint64_t sent = 0, received = 0, send_waits = 0;
+  };
+
+  absl::StatusOr<Channel*> FindOrCreate(Pool& pool, const std::string& name, uint32_t capacity)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves queued messages to parked receivers and parked sends into room.
+  void Settle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<ReceivedMessage> Deliver(Channel& channel, SessionRefs& receiver)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TimerLoop();
+
+  mutable Mutex mu_;
+  CondVar timer_cv_;
+  std::map<std::pair<uint32_t, std::string>, std::unique_ptr<Channel>> channels_
+      ABSL_GUARDED_BY(mu_);  // by (pool index, name)
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread timer_;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_CHANNEL_CHANNEL_REGISTRY_H_

@@ -1,0 +1,210 @@
+// Channels: buffer references handed from process to process through the
+// daemon, with backpressure, and nothing lost or leaked when either side dies.
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "daemon_env.h"
+#include "memd/client.h"
+#include "memd/memd.h"
+
+namespace memd::testing {
+namespace {
+
+v1::ChannelStats Channel(const DaemonEnv& daemon, const std::string& name) {
+  v1::PoolStats pool = daemon.PoolStats();
+  for (const v1::ChannelStats& c : pool.channels()) {
+    if (c.name() == name) return c;
+  }
+  return v1::ChannelStats();
+}
+
+TEST(ChannelTest, ReferencesMoveFromSenderToReceiverWithTheMetadata) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto sender = Client::Connect({.address = daemon.address()});
+  auto receiver = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(sender.ok() && receiver.ok());
+  auto a = (*sender)->AllocateRef(4096, false);
+  auto b = (*sender)->AllocateRef(100, false);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::memset((*sender)->Pointer(a->offset_bytes), 0x42, 4096);
+  ASSERT_TRUE((*sender)->Send("frames", {a->handle, b->handle}, "w=64,h=64,pts=7").ok());
+  EXPECT_EQ(Channel(daemon, "frames").depth(), 1u);
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 2u) << "in flight, held by the channel";
+  auto [code, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats"});
+  EXPECT_NE(table.find("frames"), std::string::npos) << table;
+  EXPECT_NE(table.find("1/16"), std::string::npos) << "depth/capacity: " << table;
+  auto [jcode, json] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats", "--json"});
+  EXPECT_NE(json.find("\"depth\": 1"), std::string::npos) << json;
+  EXPECT_FALSE((*sender)->ReleaseRef(a->handle).ok()) << "the sender's reference moved";
+
+  auto message = (*receiver)->Receive("frames");
+  ASSERT_TRUE(message.ok()) << message.status();
+  ASSERT_EQ(message->buffers.size(), 2u);
+  EXPECT_EQ(message->metadata, "w=64,h=64,pts=7");
+  EXPECT_EQ(message->buffers[0].handle, a->handle);
+  EXPECT_EQ(message->buffers[0].offset_bytes, a->offset_bytes);
+  EXPECT_EQ((*receiver)->Pointer(message->buffers[0].offset_bytes)[4095], 0x42) << "no copy";
+  v1::ChannelStats stats = Channel(daemon, "frames");
+  EXPECT_EQ(stats.depth(), 0u);
+  EXPECT_EQ(stats.sent(), 1u);
+  EXPECT_EQ(stats.received(), 1u);
+  for (const BufferRef& r : message->buffers) ASSERT_TRUE((*receiver)->ReleaseRef(r.handle).ok());
+  EXPECT_EQ(daemon.PoolStats().used_bytes(), 0u);
+}
+
+TEST(ChannelTest, FullChannelsMakeSendersWaitEmptyOnesMakeReceiversWait) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto producer = Client::Connect({.address = daemon.address()});
+  auto consumer = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(producer.ok() && consumer.ok());
+  auto refs = (*producer)->AllocateRefs(64, 3);
+  ASSERT_TRUE(refs.ok());
+  ASSERT_TRUE((*producer)->Send("q", {(*refs)[0].handle}, "", 0, /*capacity=*/1).ok());
+  absl::Status full = (*producer)->Send("q", {(*refs)[1].handle});
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_NE(full.message().find("is full (1 messages)"), std::string::npos) << full;
+  auto waiting = std::async(std::launch::async, [&] {
+    return (*producer)->Send("q", {(*refs)[1].handle}, "second", 5000);
+  });
+  ASSERT_TRUE(WaitFor([&] { return Channel(daemon, "q").waiting_senders() == 1; }));
+  EXPECT_EQ(Channel(daemon, "q").send_waits(), 1u);
+  auto first = (*consumer)->Receive("q");
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(waiting.get().ok()) << "room came, the parked send went in";
+  auto second = (*consumer)->Receive("q");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->metadata, "second");
+
+  auto empty = (*consumer)->Receive("q", 100);
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kDeadlineExceeded) << empty.status();
+  auto parked = std::async(std::launch::async, [&] { return (*consumer)->Receive("q", 5000); });
+  ASSERT_TRUE(WaitFor([&] { return Channel(daemon, "q").waiting_receivers() == 1; }));
+  ASSERT_TRUE((*producer)->Send("q", {(*refs)[2].handle}, "third").ok());
+  auto third = parked.get();
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->metadata, "third");
+  auto timed_out = (*producer)->AllocateRef(64, false);
+  ASSERT_TRUE(timed_out.ok());
+  ASSERT_TRUE((*producer)->Send("q", {timed_out->handle}).ok());
+  EXPECT_EQ((*producer)->Send("q", {timed_out->handle}, "", 100).code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "the reference already moved";
+}
+
+TEST(ChannelTest, NothingIsLostOrLeakedWhenEitherSideDies) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  Subprocess sender({TestClientBinary(), "send", "pipe", "3", "8192", "77"}, daemon.ClientEnv());
+  ASSERT_EQ(sender.ReadLine(), "sent");
+  sender.Kill(SIGKILL);
+  sender.Wait();
+  EXPECT_EQ(Channel(daemon, "pipe").depth(), 3u) << "a dead sender's messages stay deliverable";
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 3u);
+
+  Subprocess receiver({TestClientBinary(), "receive", "pipe", "2"}, daemon.ClientEnv());
+  ASSERT_EQ(receiver.ReadLine(), "received");
+  receiver.Kill(SIGKILL);
+  receiver.Wait();
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 1u; }))
+      << "what a dead receiver took is released; " << daemon.PoolStats().DebugString();
+  auto survivor = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(survivor.ok());
+  auto last = (*survivor)->Receive("pipe");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->metadata, "m2");
+  EXPECT_EQ((*survivor)->Pointer(last->buffers[0].offset_bytes)[8191], 77);
+  ASSERT_TRUE((*survivor)->ReleaseRef(last->buffers[0].handle).ok());
+  EXPECT_EQ(daemon.PoolStats().used_bytes(), 0u);
+
+  // A receiver that dies while waiting leaves nothing behind either.
+  Subprocess waiter({TestClientBinary(), "receive", "idle", "1"}, daemon.ClientEnv());
+  ASSERT_TRUE(WaitFor([&] { return Channel(daemon, "idle").waiting_receivers() == 1; }));
+  waiter.Kill(SIGKILL);
+  waiter.Wait();
+  EXPECT_TRUE(WaitFor([&] { return Channel(daemon, "idle").waiting_receivers() == 0; }));
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+TEST(ChannelTest, BadInputIsRefusedAndChangesNothing) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address()});
+  auto other = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(client.ok() && other.ok());
+  auto mine = (*client)->AllocateRef(64, false);
+  auto theirs = (*other)->AllocateRef(64, false);
+  ASSERT_TRUE(mine.ok() && theirs.ok());
+  struct Case {
+    absl::Status status;
+    absl::StatusCode code;
+    std::string text;
+  };
+  std::vector<Case> cases = {
+      {(*client)->Send("bad name!", {mine->handle}), absl::StatusCode::kInvalidArgument, "contains ' '"},
+      {(*client)->Send("c", {theirs->handle}), absl::StatusCode::kFailedPrecondition,
+       "holds no reference"},
+      {(*client)->Send("c", {mine->handle, 12345}), absl::StatusCode::kNotFound, "never issued"},
+      {(*client)->Send("c", {mine->handle}, std::string(4097, 'x')),
+       absl::StatusCode::kInvalidArgument, "4097 bytes of metadata; the limit is 4096"},
+      {(*client)->Send("c", std::vector<uint64_t>(65, mine->handle)),
+       absl::StatusCode::kInvalidArgument, "65 handles; from 1 to 64"},
+      {(*client)->Send("c", {}), absl::StatusCode::kInvalidArgument, "0 handles"},
+      {(*client)->Send("c", {mine->handle}, "", 0, 5000), absl::StatusCode::kInvalidArgument,
+       "capacity 5000 is above the limit 4096"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.code(), c.code) << c.status;
+    EXPECT_NE(c.status.message().find(c.text), std::string::npos) << c.status;
+  }
+  EXPECT_EQ(Channel(daemon, "c").depth(), 0u) << "nothing was sent";
+  EXPECT_TRUE((*client)->ReleaseRef(mine->handle).ok()) << "still held";
+  EXPECT_TRUE((*other)->ReleaseRef(theirs->handle).ok());
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+}  // namespace
+}  // namespace memd::testing
+
+namespace memd::testing {
+namespace {
+
+TEST(ChannelCApiTest, SendAndReceiveThroughTheCApi) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  ASSERT_EQ(memd_init(daemon.address().c_str(), "default"), 0) << memd_last_error();
+  auto* a = static_cast<char*>(memd_malloc(1000));
+  char* b = memd_strdup("second plane");
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  std::memset(a, 'x', 1000);
+  void* planes[2] = {a, b};
+  ASSERT_EQ(memd_channel_send("c", planes, 2, "meta", 4, 0), 0) << memd_last_error();
+  EXPECT_EQ(memd_handle(a), 0u) << "the reference moved: no longer this process's";
+  EXPECT_EQ(memd_channel_send("c", planes, 1, nullptr, 0, 0), -EINVAL) << "a moved pointer";
+
+  void* got[1] = {nullptr};
+  size_t sizes[1] = {0}, count = 0, meta_size = 0;
+  char meta[16] = {};
+  EXPECT_EQ(memd_channel_receive("c", got, sizes, 1, &count, meta, sizeof(meta), &meta_size, 0),
+            -ENOSPC)
+      << "two buffers do not fit in one slot";
+  EXPECT_EQ(count, 1u);
+  EXPECT_EQ(sizes[0], 1000u);
+  EXPECT_EQ(static_cast<char*>(got[0])[999], 'x');
+  EXPECT_EQ(std::string(meta, meta_size), "meta");
+  memd_free(got[0]);
+  EXPECT_EQ(memd_channel_receive("c", got, sizes, 1, &count, nullptr, 0, nullptr, 50), -ETIMEDOUT);
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().used_bytes() == 0; }))
+      << daemon.PoolStats().DebugString();
+  memd_uninit();
+}
+
+}  // namespace
+}  // namespace memd::testing
