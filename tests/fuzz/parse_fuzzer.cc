@@ -1,11 +1,15 @@
 // libFuzzer target: everything that parses text from users: sizes, addresses,
-// names, and the daemon's whole flag parser (argv split on NUL bytes).
+// names, the daemon's whole flag parser (argv split on NUL bytes), and the
+// same bytes as a TOML configuration file (--config).
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include <fstream>
+
+#include "config/config_file.h"
 #include "config/options.h"
 #include "memd/shared/address.h"
 #include "memd/shared/names.h"
@@ -45,5 +49,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   close(saved_out);
   close(saved_err);
   if (!exit_code && !memd::ValidateOptions(options).ok()) __builtin_trap();  // accepted but invalid
+
+  // The bytes as a config file: a file that loads must give options that
+  // validate, or a clear error.
+  static const std::string path = "/tmp/memd-parse-fuzz-" + std::to_string(getpid()) + ".toml";
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  if (memd::LoadConfigFile(path).ok()) {
+    absl::StatusOr<memd::ParsedArgs> parsed = memd::ParseArgs({"memd", "--config", path});
+    if (parsed.ok() && !memd::ValidateOptions(parsed->options).ok()) __builtin_trap();
+  }
   return 0;
 }
