@@ -197,8 +197,24 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
   return response->release_batch().freed();
 }
 
+absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64_t>& handles) {
+  v1::SessionRequest request;
+  v1::QueryRequest* query = request.mutable_query();  // set even when empty
+  for (uint64_t handle : handles) query->add_handles(handle);
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  std::vector<RefCount> counts;
+  counts.reserve(response->references().handles_size());
+  for (const v1::HandleReferences& r : response->references().handles()) {
+    counts.push_back(RefCount{r.handle(), r.references(), r.held()});
+  }
+  return counts;
+}
+
 absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t>& handles,
-                          std::string_view metadata, int64_t timeout_ms, uint32_t capacity) {
+                          std::string_view metadata, int64_t timeout_ms, uint32_t capacity,
+                          SendMode mode) {
   v1::SessionRequest request;
   v1::ChannelSendRequest* send = request.mutable_send();
   send->set_channel(channel);
@@ -206,9 +222,11 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
   send->set_metadata(std::string(metadata));
   send->set_timeout_ms(static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, 3'600'000)));
   send->set_capacity(capacity);
+  send->set_share(mode == SendMode::kShare);
   absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  if (mode == SendMode::kShare) return absl::OkStatus();
   for (uint64_t handle : handles) impl_->link->NoteReleased(handle);  // the channel holds them
   return absl::OkStatus();
 }

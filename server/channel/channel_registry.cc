@@ -65,7 +65,7 @@ void ChannelRegistry::Settle(Channel& channel) {
       ParkedSend send = std::move(channel.senders.front());
       channel.senders.pop_front();
       absl::StatusOr<std::vector<BufferInfo>> moved = channel.pool->Transfer(
-          *send.sender, channel.refs, send.message.handles, "channel send");
+          *send.sender, channel.refs, send.message.handles, "channel send", send.mode);
       if (moved.ok()) {
         channel.queue.push_back(std::move(send.message));
         ++channel.sent;
@@ -80,10 +80,11 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sende
                                                   uint64_t session_id, const std::string& name,
                                                   std::vector<uint64_t> handles,
                                                   std::string metadata, uint32_t capacity,
-                                                  absl::Duration timeout, SendDone done) {
-  if (handles.empty() || handles.size() > kMaxHandles) {
+                                                  absl::Duration timeout, Pool::TransferMode mode,
+                                                  SendDone done) {
+  if (handles.size() > kMaxHandles) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "send to channel '%s' carries %u handles; from 1 to %u are allowed", name, handles.size(),
+        "send to channel '%s' carries %u handles; the limit is %u", name, handles.size(),
         kMaxHandles));
   }
   if (metadata.size() > kMaxMetadataBytes) {
@@ -97,7 +98,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sende
   Channel& channel = **found;
   if (channel.queue.size() < channel.capacity && channel.senders.empty()) {
     absl::StatusOr<std::vector<BufferInfo>> moved =
-        pool.Transfer(sender, channel.refs, handles, "channel send");
+        pool.Transfer(sender, channel.refs, handles, "channel send", mode);
     if (!moved.ok()) return moved.status();
     channel.queue.push_back(Message{std::move(handles), std::move(metadata)});
     ++channel.sent;
@@ -113,7 +114,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sende
   }
   ++channel.send_waits;
   channel.senders.push_back(ParkedSend{session_id, &sender,
-                                       Message{std::move(handles), std::move(metadata)},
+                                       Message{std::move(handles), std::move(metadata)}, mode,
                                        absl::Now() + std::min(timeout, kMaxTimeout),
                                        std::move(done)});
   timer_cv_.SignalAll();

@@ -3,9 +3,10 @@
 // pool and is created by its first user with the capacity it asks for.
 //
 // References move, they are never copied: a send moves one reference per
-// handle from the sender's session into the channel, a receive moves them on
-// to the receiver's session, both under the pool's mutex, so a buffer in
-// flight always has a holder. A sender that dies leaves its messages
+// handle from the sender's session into the channel (a sharing send gives the
+// channel new references and the sender keeps its own), a receive moves them
+// on to the receiver's session, both under the pool's mutex, so a buffer in
+// flight always has a holder. A message may carry only metadata. A sender that dies leaves its messages
 // deliverable; a receiver that dies releases what it received (its session
 // holds it) and nothing queued is lost.
 //
@@ -70,7 +71,8 @@ class ChannelRegistry {
   std::optional<absl::Status> Send(Pool& pool, SessionRefs& sender, uint64_t session_id,
                                    const std::string& channel, std::vector<uint64_t> handles,
                                    std::string metadata, uint32_t capacity,
-                                   absl::Duration timeout, SendDone done);
+                                   absl::Duration timeout, Pool::TransferMode mode,
+                                   SendDone done);
   std::optional<absl::StatusOr<ReceivedMessage>> Receive(Pool& pool, SessionRefs& receiver,
                                                          uint64_t session_id,
                                                          const std::string& channel,
@@ -91,6 +93,7 @@ class ChannelRegistry {
     uint64_t session_id;
     SessionRefs* sender;
     Message message;
+    Pool::TransferMode mode;
     absl::Time deadline;
     SendDone done;
   };

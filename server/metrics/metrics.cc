@@ -17,7 +17,7 @@ namespace {
 
 constexpr const char* kRpcNames[kRpcCount] = {
     "attach",   "allocate",   "realloc",      "retain",      "release",     "reclaim",
-    "allocate_batch", "release_batch", "send", "receive",
+    "allocate_batch", "release_batch", "send", "receive", "query",
     "GetStats", "CheckPools", "ListSessions", "ListBuffers", "SetMaxAlloc", "EndSession"};
 
 // Reads every pool's counters at scrape time.

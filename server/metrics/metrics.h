@@ -37,10 +37,10 @@ namespace memd {
 // Every RPC memd times; session operations first.
 enum class Rpc {
   kAttach, kAllocate, kRealloc, kRetain, kRelease, kReclaim, kAllocateBatch, kReleaseBatch,
-  kSend, kReceive,
+  kSend, kReceive, kQuery,
   kGetStats, kCheckPools, kListSessions, kListBuffers, kSetMaxAlloc, kEndSession,
 };
-inline constexpr int kRpcCount = 16;
+inline constexpr int kRpcCount = 17;
 const char* RpcName(Rpc rpc);  // the `method` label: "allocate", "GetStats", ...
 
 class Metrics {

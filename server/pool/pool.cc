@@ -367,15 +367,28 @@ absl::Status Pool::CheckHeldLocked(const SessionRefs& refs, const std::vector<ui
 
 absl::StatusOr<std::vector<BufferInfo>> Pool::Transfer(SessionRefs& from, SessionRefs& to,
                                                        const std::vector<uint64_t>& handles,
-                                                       const char* op) {
+                                                       const char* op, TransferMode mode) {
   MutexLock lock(&mu_);
   if (absl::Status s = CheckHeldLocked(from, handles, op); !s.ok()) return s;
+  if (mode == TransferMode::kShare) {
+    absl::flat_hash_map<uint64_t, uint32_t> added;
+    for (uint64_t handle : handles) ++added[handle];
+    for (const auto& [handle, count] : added) {
+      if (uint32_t refs = handles_.Find(handle)->refs; refs > UINT32_MAX - count) {
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "%s of handle 0x%016x: it has %u references, %u more exceed the maximum %u", op,
+            handle, refs, count, UINT32_MAX));
+      }
+    }
+  }
   std::vector<BufferInfo> moved;
   for (uint64_t handle : handles) {
     HandleTable::Entry& entry = *handles_.Find(handle);
     auto capacity = static_cast<int64_t>(allocator_.capacity(entry.block));
-    auto held = from.counts.find(handle);
-    if (--held->second == 0) {
+    if (mode == TransferMode::kShare) {
+      ++entry.refs;
+      Persist(handle);
+    } else if (auto held = from.counts.find(handle); --held->second == 0) {
       from.counts.erase(held);
       Account(from, -capacity, -1);
     }
@@ -383,6 +396,22 @@ absl::StatusOr<std::vector<BufferInfo>> Pool::Transfer(SessionRefs& from, Sessio
     moved.push_back(Describe(handle, entry));
   }
   return moved;
+}
+
+std::vector<Pool::References> Pool::Query(const SessionRefs& refs,
+                                          const std::vector<uint64_t>& handles) const {
+  MutexLock lock(&mu_);
+  std::vector<References> out;
+  out.reserve(handles.size());
+  for (uint64_t handle : handles) {
+    References r;
+    if (const HandleTable::Entry* entry = handles_.Find(handle); entry != nullptr) {
+      r.total = entry->refs;
+      if (auto held = refs.counts.find(handle); held != refs.counts.end()) r.held = held->second;
+    }
+    out.push_back(r);
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<BufferInfo>> Pool::AllocateMany(SessionRefs& refs, uint64_t size_bytes,

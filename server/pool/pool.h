@@ -152,12 +152,28 @@ class Pool {
   // nothing. Returns how many blocks were freed.
   absl::StatusOr<uint32_t> ReleaseMany(SessionRefs& refs, const std::vector<uint64_t>& handles);
 
+  // How a Transfer treats the giver's references.
+  enum class TransferMode {
+    kMove,   // `from` gives up one reference per handle
+    kShare,  // `from` keeps its references; `to` gets new ones
+  };
+
   // Moves one reference per entry of `handles` from `from` to `to` (a channel
   // taking a sent buffer, a receiver taking it from the channel), all or
-  // nothing; the buffers always have a holder. Returns what moved.
+  // nothing; the buffers always have a holder. With kShare `to` gets new
+  // references instead. Returns what `to` got.
   absl::StatusOr<std::vector<BufferInfo>> Transfer(SessionRefs& from, SessionRefs& to,
                                                    const std::vector<uint64_t>& handles,
-                                                   const char* op);
+                                                   const char* op,
+                                                   TransferMode mode = TransferMode::kMove);
+
+  // Reference counts of `handles` now: all holders together (0 for handles
+  // that are not live) and `refs`'s own.
+  struct References {
+    uint32_t total = 0;
+    uint32_t held = 0;
+  };
+  std::vector<References> Query(const SessionRefs& refs, const std::vector<uint64_t>& handles) const;
 
   // OK when `refs` holds one reference per entry of `handles` (repeats count).
   absl::Status CheckHeld(const SessionRefs& refs, const std::vector<uint64_t>& handles,

@@ -169,6 +169,7 @@ Rpc RpcOf(const v1::SessionRequest& request) {
     case v1::SessionRequest::kReleaseBatch: return Rpc::kReleaseBatch;
     case v1::SessionRequest::kSend: return Rpc::kSend;
     case v1::SessionRequest::kReceive: return Rpc::kReceive;
+    case v1::SessionRequest::kQuery: return Rpc::kQuery;
     default: return Rpc::kAttach;  // attach, and requests without an operation
   }
 }
@@ -236,6 +237,23 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
         if (freed.ok()) response->mutable_release_batch()->set_freed(*freed);
         break;
       }
+      case v1::SessionRequest::kQuery: {
+        const auto& handles = request.query().handles();
+        if (handles.empty() || static_cast<uint32_t>(handles.size()) > kMaxBatch) {
+          status = absl::InvalidArgumentError(absl::StrFormat(
+              "query of %d handles; from 1 to %u are allowed", handles.size(), kMaxBatch));
+          break;
+        }
+        std::vector<uint64_t> wanted(handles.begin(), handles.end());
+        std::vector<Pool::References> counts = pool_->Query(refs_, wanted);
+        for (size_t i = 0; i < wanted.size(); ++i) {
+          v1::HandleReferences* r = response->mutable_references()->add_handles();
+          r->set_handle(wanted[i]);
+          r->set_references(counts[i].total);
+          r->set_held(counts[i].held);
+        }
+        break;
+      }
       case v1::SessionRequest::kRelease: {
         auto freed = pool_->Release(refs_, request.release().handle());
         status = freed.status();
@@ -275,7 +293,7 @@ bool SessionHandler::HandleChannel(const v1::SessionRequest& request,
         *pool_, refs_, session_id_, send.channel(),
         std::vector<uint64_t>(send.handles().begin(), send.handles().end()), send.metadata(),
         send.capacity(), later ? absl::Milliseconds(send.timeout_ms()) : absl::ZeroDuration(),
-        done);
+        send.share() ? Pool::TransferMode::kShare : Pool::TransferMode::kMove, done);
     if (!now) return false;
     timer.set_code(now->code());
     if (now->ok()) response->mutable_sent();

@@ -133,6 +133,68 @@ TEST(ChannelTest, NothingIsLostOrLeakedWhenEitherSideDies) {
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
+TEST(ChannelTest, SharedSendKeepsTheSendersReferenceAndQueryCountsHolders) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto sender = Client::Connect({.address = daemon.address()});
+  auto receiver = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(sender.ok() && receiver.ok());
+  auto frame = (*sender)->AllocateRef(8192, false);
+  ASSERT_TRUE(frame.ok());
+  std::memset((*sender)->Pointer(frame->offset_bytes), 0x17, 8192);
+  auto counts = (*sender)->QueryRefs({frame->handle});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ((*counts)[0].references, 1u);
+  EXPECT_EQ((*counts)[0].held, 1u);
+
+  ASSERT_TRUE((*sender)->Send("lent", {frame->handle}, "pts=1", 0, 0, SendMode::kShare).ok());
+  counts = (*sender)->QueryRefs({frame->handle});
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[0].references, 2u) << "the sender's and the channel's";
+  EXPECT_EQ((*counts)[0].held, 1u) << "the sender kept its reference";
+
+  auto message = (*receiver)->Receive("lent");
+  ASSERT_TRUE(message.ok()) << message.status();
+  ASSERT_EQ(message->buffers.size(), 1u);
+  EXPECT_EQ((*receiver)->Pointer(message->buffers[0].offset_bytes)[8191], 0x17);
+  counts = (*receiver)->QueryRefs({frame->handle});
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[0].references, 2u);
+  EXPECT_EQ((*counts)[0].held, 1u);
+
+  ASSERT_TRUE((*receiver)->ReleaseRef(frame->handle).ok());
+  counts = (*sender)->QueryRefs({frame->handle, 12345});
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[0].references, 1u) << "only the sender holds it again: reusable";
+  EXPECT_EQ((*counts)[1].references, 0u) << "a handle that was never issued";
+  ASSERT_TRUE((*sender)->ReleaseRef(frame->handle).ok());
+  counts = (*sender)->QueryRefs({frame->handle});
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[0].references, 0u) << "freed";
+  EXPECT_EQ(daemon.PoolStats().used_bytes(), 0u);
+
+  auto empty = (*sender)->QueryRefs({});
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.status().message().find("query of 0 handles; from 1 to 1024"), std::string::npos)
+      << empty.status();
+  auto many = (*sender)->QueryRefs(std::vector<uint64_t>(1025, 1));
+  EXPECT_EQ(many.status().code(), absl::StatusCode::kInvalidArgument) << many.status();
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+TEST(ChannelTest, MetadataOnlyMessagesCarryNoBuffers) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Send("eos", {}, "end of stream").ok());
+  auto message = (*client)->Receive("eos");
+  ASSERT_TRUE(message.ok()) << message.status();
+  EXPECT_TRUE(message->buffers.empty());
+  EXPECT_EQ(message->metadata, "end of stream");
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 0u);
+}
+
 TEST(ChannelTest, BadInputIsRefusedAndChangesNothing) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
@@ -155,8 +217,9 @@ TEST(ChannelTest, BadInputIsRefusedAndChangesNothing) {
       {(*client)->Send("c", {mine->handle}, std::string(4097, 'x')),
        absl::StatusCode::kInvalidArgument, "4097 bytes of metadata; the limit is 4096"},
       {(*client)->Send("c", std::vector<uint64_t>(65, mine->handle)),
-       absl::StatusCode::kInvalidArgument, "65 handles; from 1 to 64"},
-      {(*client)->Send("c", {}), absl::StatusCode::kInvalidArgument, "0 handles"},
+       absl::StatusCode::kInvalidArgument, "65 handles; the limit is 64"},
+      {(*client)->Send("c", {mine->handle, mine->handle}, "", 0, 0, SendMode::kShare),
+       absl::StatusCode::kFailedPrecondition, "moves 2 references to handle"},
       {(*client)->Send("c", {mine->handle}, "", 0, 5000), absl::StatusCode::kInvalidArgument,
        "capacity 5000 is above the limit 4096"},
   };

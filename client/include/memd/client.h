@@ -86,6 +86,19 @@ struct ChannelMessage {
   std::string metadata;
 };
 
+// References of one buffer now (Client::QueryRefs).
+struct RefCount {
+  uint64_t handle = 0;
+  uint32_t references = 0;  // all holders together; 0 when the buffer is gone
+  uint32_t held = 0;        // by this session
+};
+
+// What a channel send does with the sender's references.
+enum class SendMode {
+  kMove,   // each reference moves into the channel: no longer this session's
+  kShare,  // this session keeps its references; the channel gets new ones
+};
+
 class Client;
 
 // A reference to a pool buffer that releases itself on destruction.
@@ -154,16 +167,22 @@ class Client {
                                                       bool zero = false);
   // One release per handle (repeats allowed); returns how many blocks were freed.
   absl::StatusOr<uint32_t> ReleaseRefs(const std::vector<uint64_t>& handles);
+  // How many references each buffer has now (1..1024 handles, one round trip):
+  // a process that lent buffers knows from `references == held` that nobody
+  // else uses them any more.
+  absl::StatusOr<std::vector<RefCount>> QueryRefs(const std::vector<uint64_t>& handles);
 
   // Channels: named queues of buffer references in the daemon (created by
   // their first user with `capacity` messages, 0 = 16). Send moves this
   // session's reference to each handle into the channel (so the handles are
-  // no longer this session's to release); when the channel is full it waits
-  // up to `timeout_ms` for room (RESOURCE_EXHAUSTED after). Receive takes the
+  // no longer this session's to release), or with SendMode::kShare gives the
+  // channel new references and keeps this session's; a message may carry
+  // metadata only (no handles). When the channel is full it waits up to
+  // `timeout_ms` for room (RESOURCE_EXHAUSTED after). Receive takes the
   // oldest message, waiting up to `timeout_ms` for one (DEADLINE_EXCEEDED after).
   absl::Status Send(const std::string& channel, const std::vector<uint64_t>& handles,
                     std::string_view metadata = {}, int64_t timeout_ms = 0,
-                    uint32_t capacity = 0);
+                    uint32_t capacity = 0, SendMode mode = SendMode::kMove);
   absl::StatusOr<ChannelMessage> Receive(const std::string& channel, int64_t timeout_ms = 0,
                                          uint32_t capacity = 0);
 

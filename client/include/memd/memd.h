@@ -74,7 +74,7 @@ void *memd_retain(uint64_t handle, size_t *size);
 
 /* Channels (named queues of buffers in the daemon, created by their first
  * user with 16 messages of room). memd_channel_send moves this process's
- * reference to each of the `count` buffers (1..64) into `channel` with
+ * reference to each of the `count` buffers (0..64; 0 sends metadata only) into `channel` with
  * `metadata_size` (<= 4096) bytes of metadata: afterwards the pointers are no
  * longer this process's to free. A full channel is waited on for up to
  * `timeout_ms`. Returns 0, or a negative errno (-EAGAIN: still full; -EINVAL;
