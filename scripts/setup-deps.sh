@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libavutil-dev libavcodec-dev libavformat-dev libswscale-dev
+  libavutil-dev libavcodec-dev libavformat-dev libswscale-dev ffmpeg
   clang libclang-rt-14-dev
   prometheus-cpp-dev prometheus doxygen
   python3 python3-yaml procps util-linux openssl systemd
