@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <vector>
 
@@ -46,10 +47,18 @@ struct FramePool::State {
     bool pooled = false;   // one of them is an AVBufferPool entry
     bool lent = false;     // sent while pooled; not reused until others release it
   };
+  // The buffers of one received frame: their references go back to the
+  // daemon in one batch when the last of them is freed (one round trip per
+  // frame instead of one per plane).
+  struct Group {
+    std::vector<uint64_t> handles;
+    std::atomic<size_t> remaining{0};
+  };
   // The opaque of each AVBuffer this state made.
   struct Holder {
     std::shared_ptr<State> state;
     uint64_t handle;
+    std::shared_ptr<Group> group;  // null: released alone
   };
 
   Client& client;
@@ -64,14 +73,19 @@ struct FramePool::State {
 
   // Wraps a memd reference this process holds as an AVBufferRef that
   // releases it when its last reference goes.
-  AVBufferRef* Wrap(const BufferRef& ref, bool pooled) {
+  // With a `group`, the reference joins the group's batch.
+  AVBufferRef* Wrap(const BufferRef& ref, bool pooled, std::shared_ptr<Group> group = nullptr) {
     uint8_t* data = client.Pointer(ref.offset_bytes);
-    auto* holder = new Holder{self.lock(), ref.handle};
+    auto* holder = new Holder{self.lock(), ref.handle, group};
     AVBufferRef* buf = av_buffer_create(data, ref.size_bytes, &Free, holder, 0);
     if (buf == nullptr) {
       delete holder;
       client.ReleaseRef(ref.handle).IgnoreError();
       return nullptr;
+    }
+    if (group != nullptr) {
+      group->handles.push_back(ref.handle);
+      ++group->remaining;
     }
     MutexLock lock(&tags_mu);
     Tag& tag = tags[data];
@@ -93,7 +107,11 @@ struct FramePool::State {
       }
     }
     // Other processes may still hold the block: only this reference goes.
-    state.client.ReleaseRef(holder->handle).IgnoreError();
+    if (holder->group == nullptr) {
+      state.client.ReleaseRef(holder->handle).IgnoreError();
+    } else if (--holder->group->remaining == 0) {
+      state.client.ReleaseRefs(holder->group->handles).IgnoreError();
+    }
   }
 
   // av_buffer_pool_init2's allocator: one memd buffer of `size` bytes.
@@ -332,26 +350,29 @@ absl::StatusOr<FramePtr> FramePool::Receive(const std::string& channel, int64_t 
   State& s = *state_;
   absl::StatusOr<ChannelMessage> message = s.client.Receive(channel, timeout_ms);
   if (!message.ok()) return message.status();
-  // From here every buffer of the message is this session's: wrap them
-  // first, so any failure below releases them with the frame.
-  FramePtr frame(av_frame_alloc());
-  std::vector<uint64_t> sizes;
-  bool wrapped = frame != nullptr;
-  for (size_t i = 0; i < message->buffers.size(); ++i) {
-    const BufferRef& ref = message->buffers[i];
+  // Every buffer of the message is this session's now: wrap them first, so
+  // any failure below releases them with the frame.
+  std::vector<uint64_t> handles, sizes;
+  for (const BufferRef& ref : message->buffers) {
+    handles.push_back(ref.handle);
     sizes.push_back(ref.size_bytes);
-    AVBufferRef* buf = wrapped && i < AV_NUM_DATA_POINTERS ? s.Wrap(ref, false) : nullptr;
-    if (buf == nullptr) {
-      wrapped = false;
-      if (i >= AV_NUM_DATA_POINTERS || frame == nullptr) s.client.ReleaseRef(ref.handle).IgnoreError();
-      continue;
-    }
-    frame->buf[i] = buf;
   }
-  if (!wrapped) {
+  FramePtr frame(av_frame_alloc());
+  if (frame == nullptr || handles.size() > AV_NUM_DATA_POINTERS) {
+    if (!handles.empty()) s.client.ReleaseRefs(handles).IgnoreError();
     return absl::InvalidArgumentError(absl::StrFormat(
         "message on channel '%s' carries %u buffers; a frame has at most %d", channel,
-        message->buffers.size(), AV_NUM_DATA_POINTERS));
+        handles.size(), AV_NUM_DATA_POINTERS));
+  }
+  auto group = std::make_shared<State::Group>();
+  for (size_t i = 0; i < message->buffers.size(); ++i) {
+    frame->buf[i] = s.Wrap(message->buffers[i], false, group);
+    if (frame->buf[i] == nullptr) {
+      for (size_t j = i + 1; j < message->buffers.size(); ++j) {
+        s.client.ReleaseRef(message->buffers[j].handle).IgnoreError();
+      }
+      return absl::ResourceExhaustedError("out of memory for the frame's AVBufferRefs");
+    }
   }
   absl::StatusOr<DecodedFrame> decoded = DecodeFrame(message->metadata, sizes);
   if (!decoded.ok()) {

@@ -223,8 +223,7 @@ absl::Status Stage::Open(const std::string& in, const std::string& out) {
   }
   if (in == "-" && out == "-") return absl::OkStatus();
   absl::StatusOr<std::unique_ptr<Client>> client =
-      Client::Connect({.address = options_.address, .pool = options_.pool, .client_name = name_,
-                       .populate = true});
+      Client::Connect({.address = options_.address, .pool = options_.pool, .client_name = name_});
   if (!client.ok()) return client.status();
   client_ = std::move(*client);
   pool_ = std::make_unique<ffmpeg::FramePool>(*client_);
