@@ -197,6 +197,12 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
   return response->release_batch().freed();
 }
 
+void Client::ReleaseRefsLater(const std::vector<uint64_t>& handles) {
+  impl_->link->DeferRelease(handles);
+}
+
+absl::Status Client::FlushReleases() { return impl_->link->FlushReleases(); }
+
 absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64_t>& handles) {
   v1::SessionRequest request;
   v1::QueryRequest* query = request.mutable_query();  // set even when empty

@@ -14,6 +14,8 @@ constexpr int kReclaimBatch = 1024;  // the daemon's per-request limit
 // How long the monitor waits on the channel at a time: the bound on how long
 // destroying a client waits for its monitor thread.
 constexpr absl::Duration kMonitorTick = absl::Milliseconds(25);
+// The daemon's limit for release_first and release_batch.
+constexpr size_t kMaxDeferredPerRequest = 1024;
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
   grpc::ChannelArguments args;
@@ -79,6 +81,12 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
   // Channel operations move references; a repeat could move them twice.
   bool repeatable = !request.has_release() && !request.has_release_batch() &&
                     !request.has_send() && !request.has_receive();
+  {
+    MutexLock lock(&mu_);
+    size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
+    for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
+    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
+  }
   while (true) {
     std::shared_ptr<SessionStream> stream;
     {
@@ -98,7 +106,33 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
     if (response.ok()) return response;
     MarkDown(stream, std::string(response.status().message()));
     if (!repeatable || absl::Now() >= deadline) return response;
+    // As for a release: the new session never reclaimed these references.
+    request.clear_release_first();
   }
+}
+
+void SessionLink::DeferRelease(const std::vector<uint64_t>& handles) {
+  MutexLock lock(&mu_);
+  for (uint64_t handle : handles) {
+    auto it = held_.find(handle);
+    if (it == held_.end()) continue;
+    if (--it->second == 0) held_.erase(it);
+    deferred_.push_back(handle);
+  }
+}
+
+absl::Status SessionLink::FlushReleases() {
+  v1::SessionRequest request;
+  {
+    MutexLock lock(&mu_);
+    if (deferred_.empty()) return absl::OkStatus();
+    size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
+    for (size_t i = 0; i < n; ++i) request.mutable_release_batch()->add_handles(deferred_[i]);
+    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
+  }
+  absl::StatusOr<v1::SessionResponse> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  return SessionStream::StatusOf(*response);
 }
 
 void SessionLink::MarkDown(const std::shared_ptr<SessionStream>& broken, const std::string& why) {
@@ -155,6 +189,8 @@ void SessionLink::Monitor() {
       bool lost = changed && channel->GetState(false) != GRPC_CHANNEL_READY;
       if (lost) {
         MarkDown(stream, absl::StrFormat("connection to memd at %s lost", options_.address));
+      } else {
+        FlushReleases().IgnoreError();  // deferred releases wait at most a tick
       }
       mu_.lock();
     } else if (state_ == State::kDown) {

@@ -57,6 +57,13 @@ class SessionLink {
   void NoteHeld(uint64_t handle);
   bool NoteReleased(uint64_t handle);
 
+  // Queues one release per handle (each held): it travels in the
+  // release_first of the next Call, or the monitor sends it within one tick
+  // (25 ms). Handles this process does not hold are ignored.
+  void DeferRelease(const std::vector<uint64_t>& handles);
+  // Sends the queued releases now (one release_batch), if there are any.
+  absl::Status FlushReleases();
+
   bool up() const;
   uint64_t reconnects() const;
   uint64_t session_id() const;
@@ -87,6 +94,7 @@ class SessionLink {
   uint64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, uint32_t> held_ ABSL_GUARDED_BY(mu_);  // handle -> references
+  std::vector<uint64_t> deferred_ ABSL_GUARDED_BY(mu_);  // releases not sent yet
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;
 };

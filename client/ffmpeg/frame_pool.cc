@@ -110,7 +110,8 @@ struct FramePool::State {
     if (holder->group == nullptr) {
       state.client.ReleaseRef(holder->handle).IgnoreError();
     } else if (--holder->group->remaining == 0) {
-      state.client.ReleaseRefs(holder->group->handles).IgnoreError();
+      // Rides on the next Receive or Send (a frame loop), or goes within 25 ms.
+      state.client.ReleaseRefsLater(holder->group->handles);
     }
   }
 
@@ -165,6 +166,7 @@ struct FramePool::State {
       av_buffer_pool_uninit(&sp.pool);  // buffers in use are freed when returned
     }
     pools.clear();
+    client.FlushReleases().IgnoreError();
   }
 };
 

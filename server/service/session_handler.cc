@@ -180,6 +180,13 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
                             const std::function<void(v1::SessionResponse)>& later) {
   RpcTimer timer(metrics_, RpcOf(request));
   response->set_request_id(request.request_id());
+  if (!closed_ && pool_ != nullptr && request.release_first_size() > 0) {
+    if (absl::Status s = ReleaseFirst(request); !s.ok()) {
+      timer.set_code(s.code());
+      SetResponseStatus(s, response);
+      return true;
+    }
+  }
   if (!closed_ && pool_ != nullptr && channels_ != nullptr &&
       (request.has_send() || request.has_receive())) {
     return HandleChannel(request, response, later, timer);
@@ -273,6 +280,17 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
   timer.set_code(status.code());
   SetResponseStatus(status, response);
   return true;
+}
+
+absl::Status SessionHandler::ReleaseFirst(const v1::SessionRequest& request) {
+  const auto& handles = request.release_first();
+  if (static_cast<uint32_t>(handles.size()) > kMaxBatch) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "release_first of %d handles; at most %u are allowed", handles.size(), kMaxBatch));
+  }
+  absl::StatusOr<uint32_t> freed =
+      pool_->ReleaseMany(refs_, std::vector<uint64_t>(handles.begin(), handles.end()));
+  return freed.status();
 }
 
 bool SessionHandler::HandleChannel(const v1::SessionRequest& request,

@@ -51,6 +51,8 @@ class SessionHandler {
  private:
   absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);
   absl::Status Reclaim(const v1::ReclaimRequest& reclaim, v1::ReclaimResponse* out);
+  // The deferred releases a request carries (release_first), before its operation.
+  absl::Status ReleaseFirst(const v1::SessionRequest& request);
   bool HandleChannel(const v1::SessionRequest& request, v1::SessionResponse* response,
                      const std::function<void(v1::SessionResponse)>& later, RpcTimer& timer);
 

@@ -362,3 +362,30 @@ TEST_F(BadInputTest, E20_ClientThatNeverReadsReplies) {
 
 }  // namespace
 }  // namespace memd::testing
+
+namespace memd::testing {
+namespace {
+
+TEST_F(BadInputTest, E33_DeferredReleasesOfHandlesNotHeldStopTheOperation) {
+  uint64_t held = Allocated(100);
+  SessionRequest r;
+  r.mutable_allocate()->set_size_bytes(64);
+  r.add_release_first(held);
+  r.add_release_first(held);  // one reference is held, not two
+  ExpectError(session_.Call(r), kFailedPrecondition, "drops 2 references to handle");
+  ExpectNothingChanged();  // neither released nor allocated
+  SessionRequest many;
+  many.mutable_allocate()->set_size_bytes(64);
+  for (int i = 0; i < 1025; ++i) many.add_release_first(held);
+  ExpectError(session_.Call(many), kInvalidArgument, "release_first of 1025 handles; at most 1024");
+  ExpectNothingChanged();
+  // Held ones are released first, and stay released when the operation fails.
+  SessionRequest fine;
+  fine.mutable_allocate()->set_size_bytes(1u << 30);  // above the pool
+  fine.add_release_first(held);
+  EXPECT_NE(session_.Call(fine).status_code(), 0);
+  EXPECT_EQ(daemon_.PoolStats().live_buffers(), before_.live_buffers() - 1);
+}
+
+}  // namespace
+}  // namespace memd::testing

@@ -182,6 +182,25 @@ TEST(ChannelTest, SharedSendKeepsTheSendersReferenceAndQueryCountsHolders) {
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
+TEST(ChannelTest, DeferredReleasesRideOnTheNextRequestOrGoWithinATick) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(client.ok());
+  auto a = (*client)->AllocateRef(4096, false);
+  auto b = (*client)->AllocateRef(4096, false);
+  ASSERT_TRUE(a.ok() && b.ok());
+  (*client)->ReleaseRefsLater({a->handle, 12345});  // a handle not held is ignored
+  auto c = (*client)->AllocateRef(64, false);  // carries a's release
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 2u) << "b and c";
+  EXPECT_FALSE((*client)->ReleaseRef(a->handle).ok()) << "already released";
+  (*client)->ReleaseRefsLater({b->handle, c->handle});
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 0; }, std::chrono::seconds(2)))
+      << "an idle client's deferred releases go by themselves";
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
 TEST(ChannelTest, MetadataOnlyMessagesCarryNoBuffers) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());

@@ -217,7 +217,9 @@ TEST_F(PipelineTest, RestartedFilterResumesOnTheSameChannels) {
   for (const FrameLine& f : decoded) by_pts[f.pts] = f.checksum;
   for (size_t i = 0; i < encoded.size(); ++i) {
     EXPECT_EQ(by_pts[encoded[i].pts], encoded[i].checksum) << "encoded frame " << i;
-    if (i > 0) EXPECT_GT(encoded[i].pts, encoded[i - 1].pts) << "in order";
+    if (i > 0) {
+      EXPECT_GT(encoded[i].pts, encoded[i - 1].pts) << "in order";
+    }
   }
   EXPECT_EQ(CountFrames(Path("out.mkv")), static_cast<int>(encoded.size()));
   ExpectPoolEmpty(daemon);
@@ -258,7 +260,8 @@ TEST(FramePoolTest, LentBuffersAreNotReusedUntilEveryOtherHolderReleasedThem) {
   taken.clear();
   EXPECT_EQ(frames.stats().lent_buffers, 3u) << "the frame's three planes";
   const size_t size = (*got)->buf[0]->size;
-  got->reset();  // the consumer releases it
+  got->reset();  // the consumer releases it (deferred: it rides on its next request)
+  ASSERT_TRUE((*consumer)->FlushReleases().ok());
   // Now the next query (one per few parked buffers) puts it back in
   // circulation, and a later Get hands out the same block again.
   bool reused = false;

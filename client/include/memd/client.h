@@ -167,6 +167,13 @@ class Client {
                                                       bool zero = false);
   // One release per handle (repeats allowed); returns how many blocks were freed.
   absl::StatusOr<uint32_t> ReleaseRefs(const std::vector<uint64_t>& handles);
+  // Drops one reference per handle without a round trip of its own: the
+  // releases travel with this session's next request, and are sent by
+  // themselves within 25 ms when no request comes. For consumers that free
+  // buffers and then ask for more (a frame loop). Handles not held are ignored.
+  void ReleaseRefsLater(const std::vector<uint64_t>& handles);
+  // Sends the deferred releases now.
+  absl::Status FlushReleases();
   // How many references each buffer has now (1..1024 handles, one round trip):
   // a process that lent buffers knows from `references == held` that nobody
   // else uses them any more.
