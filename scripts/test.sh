@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what memd needs, builds it, and runs the whole test suite:
 #   1. build/       unit, integration (real daemons and client processes),
-#                   install (CMake package, pkg-config, ctypes), soak (20 s)
+#                   install (CMake package, pkg-config, ctypes), soak (30 s)
 #   2. build-asan/  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. build-tsan/  the same under ThreadSanitizer (suppressions: tests/tsan.supp)
 #   4. build-fuzz/  each libFuzzer target for FUZZ_SECONDS (default 60)

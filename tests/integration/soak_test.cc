@@ -1,5 +1,5 @@
 // Soak: 64 client processes doing mixed work for MEMD_SOAK_SECONDS (default
-// 10 s, the CI version; run longer with the `soak` label). No client may see a
+// 30 s, the CI version; run longer with the `soak` label). No client may see a
 // fault, the pool must be empty at the end, and the daemon's heap (RssAnon)
 // must not grow after warm-up by 1% or more.
 #include <sys/wait.h>
@@ -36,7 +36,7 @@ long RssAnonKib(pid_t pid) {
 
 TEST(SoakTest, SixtyFourClientsMixedWorkload) {
   const char* env = std::getenv("MEMD_SOAK_SECONDS");
-  const int seconds = env != nullptr ? std::atoi(env) : 20;
+  const int seconds = env != nullptr ? std::atoi(env) : 30;
   constexpr int kClients = 64;
   DaemonEnv daemon({.pools = {"default=1GiB"}});
   ASSERT_TRUE(daemon.ok());
@@ -52,24 +52,26 @@ TEST(SoakTest, SixtyFourClientsMixedWorkload) {
     argv.insert(argv.end(), shared.begin(), shared.end());
     clients.push_back(std::make_unique<Subprocess>(argv, daemon.ClientEnv()));
   }
-  // Warm-up: the first half (connections, gRPC buffers, block records, the
-  // tables at their peak size). RSS moves by tens of KiB as the allocator's
-  // arenas breathe, so each point is three samples: the warm-up value is the
-  // highest at 40-50%, the late one the lowest at 80-90%, while every client
-  // still works. A leak grows steadily and still shows; a passing spike does not.
+  // Warm-up: connections, gRPC buffers and threads, block records, and the
+  // tables reaching their peak size. RSS moves by tens of KiB as the heap
+  // breathes, so each side is many samples (every 250 ms): the warm-up value
+  // is the highest from 20% to 50% of the run, the late one the lowest from
+  // 75% to 95%, while every client still works. A leak grows steadily and
+  // still shows; a passing spike does not.
   auto at = [&](double fraction) {
     return std::chrono::milliseconds(static_cast<long>(seconds * 1000 * fraction));
   };
   auto start = std::chrono::steady_clock::now();
-  long rss_after_warmup = 0, rss_late = LONG_MAX;
-  for (double f : {0.40, 0.45, 0.50}) {
-    std::this_thread::sleep_until(start + at(f));
-    rss_after_warmup = std::max(rss_after_warmup, RssAnonKib(daemon.pid()));
-  }
-  for (double f : {0.80, 0.85, 0.90}) {
-    std::this_thread::sleep_until(start + at(f));
-    rss_late = std::min(rss_late, RssAnonKib(daemon.pid()));
-  }
+  auto sample = [&](double from, double to, auto pick, long initial) {
+    long value = initial;
+    for (auto t = start + at(from); t <= start + at(to); t += std::chrono::milliseconds(250)) {
+      std::this_thread::sleep_until(t);
+      value = pick(value, RssAnonKib(daemon.pid()));
+    }
+    return value;
+  };
+  long rss_after_warmup = sample(0.20, 0.50, [](long a, long b) { return std::max(a, b); }, 0);
+  long rss_late = sample(0.75, 0.95, [](long a, long b) { return std::min(a, b); }, LONG_MAX);
 
   long total_ops = 0;
   for (auto& c : clients) {
