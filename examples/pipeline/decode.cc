@@ -20,12 +20,6 @@ struct Closer {
   void operator()(AVPacket* p) const { av_packet_free(&p); }
 };
 
-std::string AvError(int code) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, text, sizeof(text));
-  return text;
-}
-
 absl::Status Run(Stage& stage, const std::string& input, FrameSink& out, int64_t max_frames) {
   AVFormatContext* raw_format = nullptr;
   if (int r = avformat_open_input(&raw_format, input.c_str(), nullptr, nullptr); r < 0) {

@@ -14,12 +14,6 @@ extern "C" {
 namespace memd::pipeline {
 namespace {
 
-std::string AvError(int code) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, text, sizeof(text));
-  return text;
-}
-
 class Encoder {
  public:
   Encoder(std::string path, std::string codec) : path_(std::move(path)), codec_name_(std::move(codec)) {}

@@ -205,6 +205,12 @@ class PipeSource : public FrameSource {
 
 double ThreadCpuSeconds() { return Seconds(CLOCK_THREAD_CPUTIME_ID); }
 
+std::string AvError(int code) {
+  char text[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(code, text, sizeof(text));
+  return text;
+}
+
 Stage::Stage(std::string name, StageOptions options)
     : name_(std::move(name)), options_(std::move(options)), start_wall_s_(Seconds(CLOCK_MONOTONIC)) {}
 

@@ -87,6 +87,9 @@ class Stage {
 // CPU seconds this thread has used (user + system).
 double ThreadCpuSeconds();
 
+// libav's text for an AVERROR code.
+std::string AvError(int code);
+
 }  // namespace memd::pipeline
 
 #endif  // MEMD_EXAMPLES_PIPELINE_STAGE_H_

@@ -83,6 +83,16 @@ class PipelineTest : public ::testing::Test {
             "--report", Path("enc.json"), "--timeout-ms", std::to_string(timeout_ms)};
   }
 
+  // Runs decode -> filter (`mode`) -> encode to the end; each must exit 0.
+  void RunToEnd(const DaemonEnv& daemon, const std::string& mode) const {
+    Subprocess decode(Decode(), daemon.ClientEnv());
+    Subprocess filter(Filter(mode, ""), daemon.ClientEnv());
+    Subprocess encode(Encode(), daemon.ClientEnv());
+    ASSERT_EQ(ExitCode(decode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("dec.json"));
+    ASSERT_EQ(ExitCode(filter.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("filt.json"));
+    ASSERT_EQ(ExitCode(encode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("enc.json"));
+  }
+
   std::string dir_, input_;
 };
 
@@ -105,12 +115,7 @@ void ExpectPoolEmpty(const DaemonEnv& daemon) {
 TEST_F(PipelineTest, FramesReachTheEncoderByReferenceWithTheDecodersChecksums) {
   DaemonEnv daemon({.pools = {"default=128MiB"}});
   ASSERT_TRUE(daemon.ok());
-  Subprocess decode(Decode(), daemon.ClientEnv());
-  Subprocess filter(Filter("pass", ""), daemon.ClientEnv());
-  Subprocess encode(Encode(), daemon.ClientEnv());
-  ASSERT_EQ(ExitCode(decode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("dec.json"));
-  ASSERT_EQ(ExitCode(filter.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("filt.json"));
-  ASSERT_EQ(ExitCode(encode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("enc.json"));
+  ASSERT_NO_FATAL_FAILURE(RunToEnd(daemon, "pass"));
 
   std::vector<FrameLine> decoded = ReadChecksums(Path("dec.txt"));
   std::vector<FrameLine> encoded = ReadChecksums(Path("enc.txt"));
@@ -134,12 +139,7 @@ TEST_F(PipelineTest, FramesReachTheEncoderByReferenceWithTheDecodersChecksums) {
 TEST_F(PipelineTest, OverlayFilterWritesNewPoolFramesThatTheEncoderReceives) {
   DaemonEnv daemon({.pools = {"default=128MiB"}});
   ASSERT_TRUE(daemon.ok());
-  Subprocess decode(Decode(), daemon.ClientEnv());
-  Subprocess filter(Filter("overlay", ""), daemon.ClientEnv());
-  Subprocess encode(Encode(), daemon.ClientEnv());
-  ASSERT_EQ(ExitCode(decode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("dec.json"));
-  ASSERT_EQ(ExitCode(filter.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("filt.json"));
-  ASSERT_EQ(ExitCode(encode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("enc.json"));
+  ASSERT_NO_FATAL_FAILURE(RunToEnd(daemon, "overlay"));
 
   std::vector<FrameLine> decoded = ReadChecksums(Path("dec.txt"));
   std::vector<FrameLine> filtered = ReadChecksums(Path("filt.txt"));
