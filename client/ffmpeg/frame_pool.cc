@@ -23,6 +23,9 @@ constexpr size_t kParkedPerQuery = 4;
 // Fewer parked buffers are checked every this many gets of their size, so
 // they come back too.
 constexpr uint64_t kGetsPerQuery = 16;
+// A pool that grows allocates this many buffers per daemon call (one
+// allocate_batch); the spares wait in the pool's State until it needs them.
+constexpr uint32_t kAllocBatch = 4;
 // Padding past each plane, as libavcodec's own pools (16 + STRIDE_ALIGN - 1).
 constexpr size_t kPlanePaddingBytes = 16 + 64 - 1;
 constexpr int kLinesizeAlign = 64;
@@ -38,7 +41,9 @@ struct FramePool::State {
   struct SizePool {
     AVBufferPool* pool = nullptr;
     std::vector<AVBufferRef*> parked;  // lent buffers out of circulation
+    size_t query_at_parked = kParkedPerQuery;  // parked count that triggers a query
     uint64_t gets_since_query = 0;
+    std::vector<BufferRef> spares;  // allocated, not yet AVBuffers (held by the session)
   };
   // One live memory block as this process's AVBuffers see it.
   struct Tag {
@@ -106,30 +111,42 @@ struct FramePool::State {
         state.tags.erase(it);
       }
     }
-    // Other processes may still hold the block: only this reference goes.
+    // Other processes may still hold the block: only this reference goes,
+    // deferred so a trimmed pool's buffers go back in batches.
     if (holder->group == nullptr) {
-      state.client.ReleaseRef(holder->handle).IgnoreError();
+      state.client.ReleaseRefsLater({holder->handle});
     } else if (--holder->group->remaining == 0) {
       // Rides on the next Receive or Send (a frame loop), or goes within 25 ms.
       state.client.ReleaseRefsLater(holder->group->handles);
     }
   }
 
-  // av_buffer_pool_init2's allocator: one memd buffer of `size` bytes.
-  static AVBufferRef* Alloc(void* opaque, size_t size) {
+  // av_buffer_pool_init2's allocator: one memd buffer of `size` bytes, from
+  // the spares of a batch allocation. Runs inside av_buffer_pool_get, which
+  // Get calls with pools_mu held.
+  static AVBufferRef* Alloc(void* opaque, size_t size) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto* state = static_cast<State*>(opaque);
-    absl::StatusOr<BufferRef> ref = state->client.AllocateRef(size, false);
-    if (!ref.ok()) return nullptr;
-    {
+    std::vector<BufferRef>& spares = state->pools[size].spares;
+    if (spares.empty()) {
+      absl::StatusOr<std::vector<BufferRef>> batch = state->client.AllocateRefs(size, kAllocBatch);
+      if (!batch.ok()) {  // perhaps room for one, not for a batch
+        absl::StatusOr<BufferRef> one = state->client.AllocateRef(size, false);
+        if (!one.ok()) return nullptr;
+        batch = std::vector<BufferRef>{*one};
+      }
+      spares.assign(batch->rbegin(), batch->rend());
       MutexLock lock(&state->tags_mu);
-      ++state->stats.allocated_buffers;
+      state->stats.allocated_buffers += spares.size();
     }
-    return state->Wrap(*ref, /*pooled=*/true);
+    BufferRef ref = spares.back();
+    spares.pop_back();
+    return state->Wrap(ref, /*pooled=*/true);
   }
 
   // Puts back into circulation the parked buffers nobody else holds now.
   void ReturnLent(SizePool& sp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pools_mu) {
     sp.gets_since_query = 0;
+    sp.query_at_parked = sp.parked.size() + kParkedPerQuery;  // updated below
     std::vector<uint64_t> handles;
     {
       MutexLock lock(&tags_mu);
@@ -156,6 +173,8 @@ struct FramePool::State {
       av_buffer_unref(&ref);  // back to its AVBufferPool
     }
     sp.parked = std::move(still_lent);
+    // Those still lent are asked about again only after more are parked.
+    sp.query_at_parked = sp.parked.size() + kParkedPerQuery;
   }
 
   // Frees every idle buffer; parked ones drop this process's reference.
@@ -164,6 +183,9 @@ struct FramePool::State {
     for (auto& [size, sp] : pools) {
       for (AVBufferRef*& ref : sp.parked) av_buffer_unref(&ref);
       av_buffer_pool_uninit(&sp.pool);  // buffers in use are freed when returned
+      std::vector<uint64_t> spares;
+      for (const BufferRef& ref : sp.spares) spares.push_back(ref.handle);
+      client.ReleaseRefsLater(spares);
     }
     pools.clear();
     client.FlushReleases().IgnoreError();
@@ -193,7 +215,7 @@ AVBufferRef* FramePool::Get(size_t size_bytes) {
     sp.pool = av_buffer_pool_init2(size_bytes, &s, &State::Alloc, nullptr);
     if (sp.pool == nullptr) return nullptr;
   }
-  if (sp.parked.size() >= kParkedPerQuery ||
+  if (sp.parked.size() >= sp.query_at_parked ||
       (!sp.parked.empty() && ++sp.gets_since_query >= kGetsPerQuery)) {
     s.ReturnLent(sp);
   }
