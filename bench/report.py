@@ -79,6 +79,19 @@ for path in rpc_files:
         rows.append({"id": "E", "what": f"memd_memdup {size} B (GB/s)", "memd": e["memd_memdup_GBps"],
                      "floor": f"heap memcpy {e['heap_memcpy_GBps']:.1f}", "ratio": f"{e['ratio']:.3f}x",
                      "target": ">= 0.95x", "met": e["ratio"] >= 0.95})
+    for processes, b in rpc.get("B", {}).items():
+        rows.append({"id": "B", "what": f"alloc+free pairs/s, {processes} client processes", "memd": b["memd_pairs_per_s"],
+                     "floor": f"unary calls/s {b['unary_calls_per_s']:.0f}", "ratio": f"{b['ratio']:.2f}x",
+                     "target": ">= 1.0x", "met": b["ratio"] >= 1.0})
+    for size, c in rpc.get("C", {}).items():
+        rows.append({"id": "C", "what": f"BufferPool get+release {size} B (ns)", "memd": c["memd_buffer_pool_ns"],
+                     "floor": f"malloc+free {c['malloc_free_ns']:.1f}",
+                     "ratio": f"{c['ratio_to_malloc']:.2f}x glibc time", "target": "<= 2x",
+                     "met": c["ratio_to_malloc"] <= 2})
+        rows.append({"id": "C", "what": f"  FramePool (AVBufferPool) get+unref {size} B (ns)",
+                     "memd": c["memd_frame_pool_ns"], "floor": f"av heap pool {c['libavutil_heap_pool_ns']:.1f}",
+                     "ratio": f"{c['memd_frame_pool_ns'] / c['libavutil_heap_pool_ns']:.2f}x libavutil's pool",
+                     "target": "(reported)", "met": True})
     for mode, i in rpc["I"].items():
         limit = 1000 if mode == "reserve" else 50
         rows.append({"id": "I", "what": f"start to healthy, 1 GiB pool, {mode} (ms)", "memd": i["median_ms"],

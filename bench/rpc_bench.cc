@@ -7,6 +7,12 @@
 //       bare call
 //   E   memd_memdup of 4 KiB .. 12.4 MB vs memcpy heap->heap of the same size
 //   I   memd start to healthy with a 1 GiB pool, with and without reserve
+//   B   aggregate alloc+free pairs/s from 1, 4, 16 client processes vs bare
+//       unary calls/s from as many processes (workers: this binary again,
+//       `--worker memd|ping ADDRESS SECONDS`, so nothing forks a live gRPC)
+//   C   memd::BufferPool get+release (AVBufferPool-style local recycling) vs
+//       glibc malloc+free of the same size; memd::ffmpeg::FramePool and
+//       libavutil's own AVBufferPool on the heap for reference
 // Prints one JSON document on stdout.
 #include <signal.h>
 #include <sys/wait.h>
@@ -23,7 +29,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/ping.grpc.pb.h"
+#include "memd/buffer_pool.h"
 #include "memd/client.h"
+#include "memd/ffmpeg.h"
 #include "memd/memd.h"
 #include "memd/v1/memd.grpc.pb.h"
 
@@ -77,9 +85,62 @@ void WaitHealthy(const std::string& socket_path, const std::string& address) {
   }
 }
 
+// One B worker: as many operations as fit in `seconds`; prints the count.
+int Worker(const std::string& kind, const std::string& address, double seconds) {
+  auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(seconds));
+  long count = 0;
+  if (kind == "memd") {
+    auto client = memd::Client::Connect({.address = address});
+    if (!client.ok()) return 1;
+    while (Clock::now() < until) {
+      auto ref = (*client)->AllocateRef(64, false);
+      if (!ref.ok() || !(*client)->ReleaseRef(ref->handle).ok()) return 1;
+      ++count;
+    }
+  } else {
+    auto ping = memd::bench::Ping::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    while (Clock::now() < until) {
+      grpc::ClientContext ctx;
+      memd::bench::Empty req, resp;
+      if (!ping->Ping(&ctx, req, &resp).ok()) return 1;
+      ++count;
+    }
+  }
+  std::cout << count << std::endl;
+  return 0;
+}
+
+// Operations per second of `processes` workers of `kind` running at once.
+double Throughput(const char* self, const std::string& kind, const std::string& address,
+                  int processes, double seconds) {
+  std::vector<FILE*> workers;
+  for (int i = 0; i < processes; ++i) {
+    std::string command = std::string(self) + " --worker " + kind + " " + address + " " +
+                          std::to_string(seconds);
+    workers.push_back(popen(command.c_str(), "r"));
+  }
+  long total = 0;
+  for (FILE* w : workers) {
+    long count = 0;
+    if (w == nullptr || fscanf(w, "%ld", &count) != 1) count = 0;
+    if (w != nullptr) pclose(w);
+    total += count;
+  }
+  return static_cast<double>(total) / seconds;
+}
+
+template <typename Fn>
+double NsPerOp(int reps, Fn fn) {
+  auto t0 = Clock::now();
+  for (int i = 0; i < reps; ++i) fn();
+  return Ns(Clock::now() - t0) / reps;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--worker") return Worker(argv[2], argv[3], std::atof(argv[4]));
   const int kCalls = argc > 1 ? std::atoi(argv[1]) : 20000;
   char tmpl[] = "/tmp/memd-bench-XXXXXX";
   std::string dir = mkdtemp(tmpl);
@@ -181,6 +242,53 @@ int main(int argc, char** argv) {
                                       {"heap_memcpy_GBps", size / heap_ns},
                                       {"ratio", heap_ns / memd_ns}};
   }
+  // --- C: local recycling of fixed-size buffers vs the heap.
+  {
+    memd::ffmpeg::FramePool frames(**client);
+    for (size_t size : {size_t{4096}, size_t{65536}, size_t{1} << 20}) {
+      constexpr int kReps = 200000;
+      AVBufferRef* warm = frames.Get(size);  // the pool's first buffer
+      av_buffer_unref(&warm);
+      auto buffers = memd::BufferPool::Create(**client, size);
+      if (!buffers.ok() || !(*buffers)->Get().ok()) return 1;  // first batch
+      double buffer_pool_ns = NsPerOp(kReps, [&] {
+        absl::StatusOr<memd::PooledBuffer> b = (*buffers)->Get();
+        asm volatile("" : : "r"(b->data()) : "memory");
+      });
+      double frame_pool_ns = NsPerOp(kReps, [&] {
+        AVBufferRef* b = frames.Get(size);
+        asm volatile("" : : "r"(b->data) : "memory");
+        av_buffer_unref(&b);
+      });
+      double malloc_ns = NsPerOp(kReps, [&] {
+        void* p = std::malloc(size);
+        asm volatile("" : : "r"(p) : "memory");
+        std::free(p);
+      });
+      AVBufferPool* heap_pool = av_buffer_pool_init(size, nullptr);
+      double avpool_ns = NsPerOp(kReps, [&] {
+        AVBufferRef* b = av_buffer_pool_get(heap_pool);
+        asm volatile("" : : "r"(b->data) : "memory");
+        av_buffer_unref(&b);
+      });
+      av_buffer_pool_uninit(&heap_pool);
+      out["C"][std::to_string(size)] = {{"memd_buffer_pool_ns", buffer_pool_ns},
+                                        {"malloc_free_ns", malloc_ns},
+                                        {"memd_frame_pool_ns", frame_pool_ns},
+                                        {"libavutil_heap_pool_ns", avpool_ns},
+                                        {"ratio_to_malloc", buffer_pool_ns / malloc_ns}};
+    }
+  }
+
+  // --- B: throughput from several client processes vs as many bare callers.
+  for (int processes : {1, 4, 16}) {
+    constexpr double kSeconds = 1.5;
+    double memd_pairs = Throughput(argv[0], "memd", memd_addr, processes, kSeconds);
+    double unary = Throughput(argv[0], "ping", "unix:" + ping_sock, processes, kSeconds);
+    out["B"][std::to_string(processes)] = {{"memd_pairs_per_s", memd_pairs}, {"unary_calls_per_s", unary},
+                                           {"ratio", memd_pairs / unary}};
+  }
+
   memd_uninit();
   client->reset();
   kill(memd_pid, SIGTERM);
