@@ -32,7 +32,10 @@ void DrawBox(AVFrame* frame, int64_t index) {
 
 absl::Status Run(Stage& stage, FrameSource& in, FrameSink& out, const std::string& mode,
                  int width, int height, int delay_ms) {
-  SwsContext* sws = nullptr;
+  struct SwsFree {
+    void operator()(SwsContext* c) const { sws_freeContext(c); }
+  };
+  std::unique_ptr<SwsContext, SwsFree> sws;
   int64_t index = 0;
   for (;; ++index) {
     absl::StatusOr<FramePtr> frame = in.Next();
@@ -52,17 +55,16 @@ absl::Status Run(Stage& stage, FrameSource& in, FrameSink& out, const std::strin
         DrawBox(made.get(), index);
       } else {
         auto format = static_cast<AVPixelFormat>(src->format);
-        sws = sws_getCachedContext(sws, src->width, src->height, format, w, h, format,
-                                   SWS_BILINEAR, nullptr, nullptr, nullptr);
+        sws.reset(sws_getCachedContext(sws.release(), src->width, src->height, format, w, h,
+                                       format, SWS_BILINEAR, nullptr, nullptr, nullptr));
         if (sws == nullptr) return absl::InvalidArgumentError("libswscale refused the conversion");
-        sws_scale(sws, src->data, src->linesize, 0, src->height, made->data, made->linesize);
+        sws_scale(sws.get(), src->data, src->linesize, 0, src->height, made->data, made->linesize);
       }
       src = made.get();
     }
     stage.Record(src);
     if (absl::Status s = out.Put(src); !s.ok()) return s;
   }
-  sws_freeContext(sws);
   return out.End();
 }
 

@@ -76,7 +76,8 @@ class PipelineTest : public ::testing::Test {
   std::vector<std::string> Filter(const std::string& mode, const std::string& tag,
                                   int delay_ms = 0) const {
     return {MEMD_PIPELINE_FILTER, "--mode", mode, "--checksums", Path("filt" + tag + ".txt"),
-            "--report", Path("filt" + tag + ".json"), "--delay-ms", std::to_string(delay_ms)};
+            "--report", Path("filt" + tag + ".json"), "--delay-ms", std::to_string(delay_ms),
+            "--width", "160", "--height", "120"};
   }
   std::vector<std::string> Encode(int64_t timeout_ms = 10000) const {
     return {MEMD_PIPELINE_ENCODE, "--output", Path("out.mkv"), "--checksums", Path("enc.txt"),
@@ -151,6 +152,18 @@ TEST_F(PipelineTest, OverlayFilterWritesNewPoolFramesThatTheEncoderReceives) {
     EXPECT_NE(filtered[i].checksum, decoded[i].checksum) << "frame " << i << " has the box";
   }
   EXPECT_EQ(CountFrames(Path("out.mkv")), kFrames);
+  ExpectPoolEmpty(daemon);
+}
+
+TEST_F(PipelineTest, ScaleFilterConvertsWithSwscaleIntoNewPoolFrames) {
+  DaemonEnv daemon({.pools = {"default=128MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  ASSERT_NO_FATAL_FAILURE(RunToEnd(daemon, "scale"));
+  EXPECT_EQ(CountFrames(Path("out.mkv")), kFrames);
+  auto [code, size] = RunCommand({"/usr/bin/ffprobe", "-v", "error", "-select_streams", "v:0",
+                                  "-show_entries", "stream=width,height", "-of", "csv=p=0",
+                                  Path("out.mkv")});
+  EXPECT_EQ(size, "160,120\n");
   ExpectPoolEmpty(daemon);
 }
 
