@@ -7,8 +7,9 @@
 //       bare call
 //   E   memd_memdup of 4 KiB .. 12.4 MB vs memcpy heap->heap of the same size
 //   I   memd start to healthy with a 1 GiB pool, with and without reserve
-//   B   aggregate alloc+free pairs/s from 1, 4, 16 client processes vs bare
-//       unary calls/s from as many processes (workers: this binary again,
+//   B   aggregate alloc+free pairs/s from 1, 4, 16 client processes (release
+//       waited for, and deferred onto the next allocate) vs bare unary
+//       calls/s from as many processes (workers: this binary again,
 //       `--worker memd|ping ADDRESS SECONDS`, so nothing forks a live gRPC)
 //   C   memd::BufferPool get+release (AVBufferPool-style local recycling) vs
 //       glibc malloc+free of the same size; memd::ffmpeg::FramePool and
@@ -90,12 +91,18 @@ int Worker(const std::string& kind, const std::string& address, double seconds) 
   auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                   std::chrono::duration<double>(seconds));
   long count = 0;
-  if (kind == "memd") {
+  if (kind == "memd" || kind == "memd-deferred") {
     auto client = memd::Client::Connect({.address = address});
     if (!client.ok()) return 1;
+    const bool deferred = kind == "memd-deferred";  // the release rides on the next allocate
     while (Clock::now() < until) {
       auto ref = (*client)->AllocateRef(64, false);
-      if (!ref.ok() || !(*client)->ReleaseRef(ref->handle).ok()) return 1;
+      if (!ref.ok()) return 1;
+      if (deferred) {
+        (*client)->ReleaseRefsLater({ref->handle});
+      } else if (!(*client)->ReleaseRef(ref->handle).ok()) {
+        return 1;
+      }
       ++count;
     }
   } else {
@@ -284,9 +291,12 @@ int main(int argc, char** argv) {
   for (int processes : {1, 4, 16}) {
     constexpr double kSeconds = 1.5;
     double memd_pairs = Throughput(argv[0], "memd", memd_addr, processes, kSeconds);
+    double deferred = Throughput(argv[0], "memd-deferred", memd_addr, processes, kSeconds);
     double unary = Throughput(argv[0], "ping", "unix:" + ping_sock, processes, kSeconds);
     out["B"][std::to_string(processes)] = {{"memd_pairs_per_s", memd_pairs}, {"unary_calls_per_s", unary},
-                                           {"ratio", memd_pairs / unary}};
+                                           {"ratio", memd_pairs / unary},
+                                           {"memd_deferred_pairs_per_s", deferred},
+                                           {"deferred_ratio", deferred / unary}};
   }
 
   memd_uninit();

@@ -253,6 +253,9 @@ bool SessionLink::Reconnect() {
       for (uint32_t i = keep; i < count; ++i) excess.push_back(handle);
     }
     held_ = std::move(now_held);  // references not granted are lost
+    // Deferred releases were of the old session; the new one never reclaimed
+    // those references, so the daemon drops them when its grace period ends.
+    deferred_.clear();
     stream_ = std::move(*stream);
     session_id_ = attached.session_id();
     ++reconnects_;

@@ -137,6 +137,31 @@ TEST(RestartTest, ReferencesOfClientsThatDiedDuringTheOutageGoAfterTheGracePerio
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
+TEST(RestartTest, ReleasesDeferredDuringTheOutageAreNotReclaimedAndDoNotBreakTheNewSession) {
+  DaemonEnv daemon({.pools = {"default=8MiB"}, .extra_args = {"--reclaim-grace", "1s"}});
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .outage_wait_ms = 0});
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto dropped = (*client)->AllocateRef(4096, false);
+  auto kept = (*client)->AllocateRef(4096, false);
+  ASSERT_TRUE(dropped.ok() && kept.ok());
+  daemon.Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return !(*client)->connected(); }));
+  (*client)->ReleaseRefsLater({dropped->handle});  // queued while the daemon is away
+  ASSERT_TRUE(daemon.Restart());
+  ASSERT_TRUE(WaitFor([&] { return (*client)->connected(); }, std::chrono::seconds(10)));
+  // The first request of the new session must not carry the old session's release.
+  auto after = (*client)->AllocateRef(64, false);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().unclaimed_references() == 0; },
+                      std::chrono::seconds(5)))
+      << "the dropped reference was not reclaimed and goes at the end of the grace period";
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 2u) << "kept and after";
+  EXPECT_TRUE((*client)->ReleaseRef(kept->handle).ok()) << "reclaimed";
+  EXPECT_FALSE((*client)->ReleaseRef(dropped->handle).ok()) << "gone";
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
 TEST(RestartTest, AnotherPoolConfigurationIsRefusedNamingTheDifference) {
   std::string instance = UniqueInstanceName();
   DaemonEnv daemon({.pools = {"default=8MiB"}, .instance = instance});
