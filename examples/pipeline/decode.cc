@@ -87,11 +87,7 @@ int main(int argc, char** argv) {
   app.add_option("--input", input, "media file to decode")->required();
   app.add_option("--output", output, "channel to send frames on, or - for stdout (copies)");
   app.add_option("--frames", max_frames, "stop after this many frames (-1: all)");
-  app.add_option("--address", options.address, "memd address (default $MEMD_ADDRESS)");
-  app.add_option("--pool", options.pool, "memd pool (default $MEMD_POOL or 'default')");
-  app.add_option("--timeout-ms", options.timeout_ms, "longest wait for room on the channel");
-  app.add_option("--checksums", options.checksums, "write 'index pts checksum' per frame here");
-  app.add_option("--report", options.report, "write the JSON report here (default stderr)");
+  AddStageOptions(app, options);
   CLI11_PARSE(app, argc, argv);
   Stage stage("decode", options);
   absl::Status status = stage.Open("-", output);

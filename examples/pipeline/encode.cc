@@ -129,11 +129,7 @@ int main(int argc, char** argv) {
   app.add_option("--input", input, "channel to take frames from, or - for stdin (copies)");
   app.add_option("--output", output, "file to write (container from its name)")->required();
   app.add_option("--codec", codec, "libavcodec encoder name");
-  app.add_option("--address", options.address, "memd address (default $MEMD_ADDRESS)");
-  app.add_option("--pool", options.pool, "memd pool (default $MEMD_POOL or 'default')");
-  app.add_option("--timeout-ms", options.timeout_ms, "longest wait for a frame");
-  app.add_option("--checksums", options.checksums, "write 'index pts checksum' per frame here");
-  app.add_option("--report", options.report, "write the JSON report here (default stderr)");
+  AddStageOptions(app, options);
   CLI11_PARSE(app, argc, argv);
   Stage stage("encode", options);
   absl::Status status = stage.Open(input, "-");

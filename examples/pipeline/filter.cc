@@ -83,11 +83,7 @@ int main(int argc, char** argv) {
   app.add_option("--width", width, "scale: output width")->check(CLI::Range(1, 16384));
   app.add_option("--height", height, "scale: output height")->check(CLI::Range(1, 16384));
   app.add_option("--delay-ms", delay_ms, "sleep this long per frame (tests: a slow stage)");
-  app.add_option("--address", options.address, "memd address (default $MEMD_ADDRESS)");
-  app.add_option("--pool", options.pool, "memd pool (default $MEMD_POOL or 'default')");
-  app.add_option("--timeout-ms", options.timeout_ms, "longest wait for a frame or for room");
-  app.add_option("--checksums", options.checksums, "write 'index pts checksum' per output frame here");
-  app.add_option("--report", options.report, "write the JSON report here (default stderr)");
+  AddStageOptions(app, options);
   CLI11_PARSE(app, argc, argv);
   if (mode == "scale" && (width == 0 || height == 0)) {
     std::fprintf(stderr, "--mode scale needs --width and --height\n");

@@ -203,6 +203,14 @@ class PipeSource : public FrameSource {
 
 }  // namespace
 
+void AddStageOptions(CLI::App& app, StageOptions& options) {
+  app.add_option("--address", options.address, "memd address (default $MEMD_ADDRESS)");
+  app.add_option("--pool", options.pool, "memd pool (default $MEMD_POOL or 'default')");
+  app.add_option("--timeout-ms", options.timeout_ms, "longest wait for room or for a frame");
+  app.add_option("--checksums", options.checksums, "write 'index pts checksum' per frame here");
+  app.add_option("--report", options.report, "write the JSON report here (default stderr)");
+}
+
 double ThreadCpuSeconds() { return Seconds(CLOCK_THREAD_CPUTIME_ID); }
 
 std::string AvError(int code) {

@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "memd/client.h"
@@ -32,6 +34,9 @@ struct StageOptions {
   std::string checksums;       // file for "index pts checksum" lines ("" = none)
   std::string report;          // file for the stage's JSON report ("" = stderr)
 };
+
+// Registers --address, --pool, --timeout-ms, --checksums and --report.
+void AddStageOptions(CLI::App& app, StageOptions& options);
 
 // Frames into a link. Put does not take ownership; the frame may be reused.
 class FrameSink {
