@@ -342,7 +342,7 @@ absl::Status FramePool::Send(const std::string& channel, const AVFrame* frame,
       handles.push_back(it->second.handle);
     }
   }
-  if (frame->buf[AV_NUM_DATA_POINTERS - 1] == nullptr && handles.empty()) {
+  if (handles.empty()) {
     return absl::InvalidArgumentError("the frame has no buffers (not reference-counted)");
   }
   absl::StatusOr<std::string> metadata = EncodeFrame(frame, kMaxSideDataBytes);

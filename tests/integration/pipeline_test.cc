@@ -307,6 +307,10 @@ TEST(FramePoolTest, BadFramesAndMessagesAreRefusedAndLeakNothing) {
     EXPECT_NE(s.message().find("buffer 0 of the frame is not memd memory of pool 'default'"),
               std::string::npos)
         << s;
+    ffmpeg::FramePtr bare(av_frame_alloc());  // no buffers: not reference-counted
+    s = frames.Send("c", bare.get(), 0);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find("the frame has no buffers"), std::string::npos) << s;
     // A message that is not a frame: refused, and its buffers released.
     auto raw = (*client)->AllocateRef(4096, false);
     ASSERT_TRUE(raw.ok());
