@@ -5,6 +5,11 @@
 //                index over a Unix socket
 //   memd         memd_malloc per frame, 8-byte handle over a Unix socket;
 //                the consumer retains, checksums, frees; the producer frees
+//   memd_pool    frames from a memd::BufferPool, lent by handle over the
+//                socket; the consumer retains, checksums and releases
+//                deferred (the release rides on its next retain)
+// Each memd variant runs in a process of its own, so no process forks after
+// it used gRPC.
 //   copy_socket  the whole frame written through a Unix stream socket
 //   copy_pipe    the whole frame written through a pipe
 // Prints one JSON document: frames/s per variant and the ratios.
@@ -22,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "memd/buffer_pool.h"
+#include "memd/client.h"
 #include "memd/memd.h"
 
 namespace {
@@ -88,6 +95,25 @@ double Run(int frames, const std::function<void(int to_consumer, int from_consum
   return frames / seconds;
 }
 
+// Runs `fn` in a forked process (fresh of gRPC) and returns what it computed.
+double Isolated(const std::function<double()>& fn) {
+  int result[2];
+  if (pipe(result) != 0) std::abort();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(result[0]);
+    double value = fn();
+    WriteAll(result[1], &value, sizeof(value));
+    _exit(0);
+  }
+  close(result[1]);
+  double value = 0;
+  ReadAll(result[0], &value, sizeof(value));
+  close(result[0]);
+  waitpid(pid, nullptr, 0);
+  return value;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,7 +145,7 @@ int main(int argc, char** argv) {
       });
 
   // memd: one allocation per frame, handle over the socket.
-  double memd = Run(
+  double memd = Isolated([&] { return Run(
       frames,
       [&](int to, int from, int n) {
         if (memd_init(nullptr, nullptr) != 0) _exit(5);
@@ -147,7 +173,38 @@ int main(int argc, char** argv) {
           WriteAll(to, &sum, 8);
         }
         memd_uninit();
-      });
+      }); });
+
+  // memd_pool: recycled frames, lent; the consumer's releases are deferred.
+  double memd_pool = Isolated([&] { return Run(
+      frames,
+      [&](int to, int from, int n) {
+        auto client = memd::Client::Connect({});
+        if (!client.ok()) _exit(5);
+        auto pool = memd::BufferPool::Create(**client, kFrameBytes, /*batch=*/4);
+        if (!pool.ok()) _exit(5);
+        for (int i = 0; i < n; ++i) {
+          absl::StatusOr<memd::PooledBuffer> frame = (*pool)->Get();
+          if (!frame.ok()) _exit(6);
+          std::memcpy(frame->data(), &i, sizeof(i));
+          uint64_t handle = frame->Lend(), acked;
+          WriteAll(to, &handle, 8);
+          ReadAll(from, &acked, 8);  // the consumer retained and checksummed it
+        }
+      },
+      [&](int from, int to, int n) {
+        auto client = memd::Client::Connect({});
+        if (!client.ok()) _exit(5);
+        for (int i = 0; i < n; ++i) {
+          uint64_t handle;
+          ReadAll(from, &handle, 8);
+          absl::StatusOr<memd::BufferRef> ref = (*client)->RetainRef(handle);
+          if (!ref.ok()) _exit(7);
+          uint64_t sum = Checksum((*client)->Pointer(ref->offset_bytes), ref->size_bytes);
+          (*client)->ReleaseRefsLater({handle});
+          WriteAll(to, &sum, 8);
+        }
+      }); });
 
   // Copies: the producer's frame is written whole; the consumer reads it whole.
   std::vector<uint8_t> source(kFrameBytes, 0x5a);
@@ -170,9 +227,10 @@ int main(int argc, char** argv) {
   double socket_copy = Run(frames / 4, copy_producer, copy_consumer);
   double pipe_copy = Run(frames / 4, copy_producer, copy_consumer, /*use_pipe_for_data=*/true);
 
-  out["frames_per_second"] = {{"raw_shm", raw}, {"memd", memd}, {"copy_socket", socket_copy},
-                              {"copy_pipe", pipe_copy}};
+  out["frames_per_second"] = {{"raw_shm", raw}, {"memd", memd}, {"memd_pool", memd_pool},
+                              {"copy_socket", socket_copy}, {"copy_pipe", pipe_copy}};
   out["ratios"] = {{"memd_vs_raw", memd / raw},
+                   {"memd_pool_vs_raw", memd_pool / raw},
                    {"raw_vs_copy_socket", raw / socket_copy},
                    {"raw_vs_copy_pipe", raw / pipe_copy},
                    {"memd_vs_copy_socket", memd / socket_copy},
