@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for b in allocator backptr; do
+  # Repetitions of memd and of its floor are interleaved at random, so drift
+  # of a shared machine hits both sides of a ratio alike.
   ./build/bench/memd_bench_$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+    --benchmark_enable_random_interleaving=true \
     --benchmark_min_time=0.2 --benchmark_format=json > "$out/$b.json" 2> "$out/$b.err" \
     || { cat "$out/$b.err" >&2; exit 1; }
 done
