@@ -81,12 +81,6 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
   // Channel operations move references; a repeat could move them twice.
   bool repeatable = !request.has_release() && !request.has_release_batch() &&
                     !request.has_send() && !request.has_receive();
-  {
-    MutexLock lock(&mu_);
-    size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
-    for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
-    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
-  }
   while (true) {
     std::shared_ptr<SessionStream> stream;
     {
@@ -101,6 +95,11 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
             why_));
       }
       stream = stream_;
+      // Deferred releases ride with the session they belong to: a reconnect
+      // cleared those of the old one, so what is queued now is this stream's.
+      size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
+      for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
+      deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
     }
     absl::StatusOr<v1::SessionResponse> response = stream->Call(request);
     if (response.ok()) return response;

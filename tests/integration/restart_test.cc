@@ -9,6 +9,8 @@
 #include <random>
 #include <thread>
 
+#include <future>
+
 #include <gtest/gtest.h>
 
 #include "daemon_env.h"
@@ -159,6 +161,27 @@ TEST(RestartTest, ReleasesDeferredDuringTheOutageAreNotReclaimedAndDoNotBreakThe
   EXPECT_EQ(daemon.PoolStats().live_buffers(), 2u) << "kept and after";
   EXPECT_TRUE((*client)->ReleaseRef(kept->handle).ok()) << "reclaimed";
   EXPECT_FALSE((*client)->ReleaseRef(dropped->handle).ok()) << "gone";
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+TEST(RestartTest, ACallWaitingOutTheOutageDoesNotCarryTheOldSessionsDeferredReleases) {
+  DaemonEnv daemon({.pools = {"default=8MiB"}, .extra_args = {"--reclaim-grace", "1s"}});
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .outage_wait_ms = 20000});
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto dropped = (*client)->AllocateRef(4096, false);
+  ASSERT_TRUE(dropped.ok());
+  daemon.Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return !(*client)->connected(); }));
+  (*client)->ReleaseRefsLater({dropped->handle});
+  // This call starts while the daemon is away and goes out on the new session.
+  auto waiting = std::async(std::launch::async, [&] { return (*client)->AllocateRef(64, false); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(daemon.Restart());
+  absl::StatusOr<BufferRef> after = waiting.get();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 1; }, std::chrono::seconds(5)))
+      << "the deferred reference goes with the grace period; the new buffer stays";
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
