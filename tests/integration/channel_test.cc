@@ -16,14 +16,6 @@
 namespace memd::testing {
 namespace {
 
-v1::ChannelStats Channel(const DaemonEnv& daemon, const std::string& name) {
-  v1::PoolStats pool = daemon.PoolStats();
-  for (const v1::ChannelStats& c : pool.channels()) {
-    if (c.name() == name) return c;
-  }
-  return v1::ChannelStats();
-}
-
 TEST(ChannelTest, ReferencesMoveFromSenderToReceiverWithTheMetadata) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
@@ -35,7 +27,7 @@ TEST(ChannelTest, ReferencesMoveFromSenderToReceiverWithTheMetadata) {
   ASSERT_TRUE(a.ok() && b.ok());
   std::memset((*sender)->Pointer(a->offset_bytes), 0x42, 4096);
   ASSERT_TRUE((*sender)->Send("frames", {a->handle, b->handle}, "w=64,h=64,pts=7").ok());
-  EXPECT_EQ(Channel(daemon, "frames").depth(), 1u);
+  EXPECT_EQ(daemon.ChannelStats("frames").depth(), 1u);
   EXPECT_EQ(daemon.PoolStats().live_buffers(), 2u) << "in flight, held by the channel";
   auto [code, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats"});
   EXPECT_NE(table.find("frames"), std::string::npos) << table;
@@ -51,7 +43,7 @@ TEST(ChannelTest, ReferencesMoveFromSenderToReceiverWithTheMetadata) {
   EXPECT_EQ(message->buffers[0].handle, a->handle);
   EXPECT_EQ(message->buffers[0].offset_bytes, a->offset_bytes);
   EXPECT_EQ((*receiver)->Pointer(message->buffers[0].offset_bytes)[4095], 0x42) << "no copy";
-  v1::ChannelStats stats = Channel(daemon, "frames");
+  v1::ChannelStats stats = daemon.ChannelStats("frames");
   EXPECT_EQ(stats.depth(), 0u);
   EXPECT_EQ(stats.sent(), 1u);
   EXPECT_EQ(stats.received(), 1u);
@@ -74,8 +66,8 @@ TEST(ChannelTest, FullChannelsMakeSendersWaitEmptyOnesMakeReceiversWait) {
   auto waiting = std::async(std::launch::async, [&] {
     return (*producer)->Send("q", {(*refs)[1].handle}, "second", 5000);
   });
-  ASSERT_TRUE(WaitFor([&] { return Channel(daemon, "q").waiting_senders() == 1; }));
-  EXPECT_EQ(Channel(daemon, "q").send_waits(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("q").waiting_senders() == 1; }));
+  EXPECT_EQ(daemon.ChannelStats("q").send_waits(), 1u);
   auto first = (*consumer)->Receive("q");
   ASSERT_TRUE(first.ok());
   EXPECT_TRUE(waiting.get().ok()) << "room came, the parked send went in";
@@ -86,7 +78,7 @@ TEST(ChannelTest, FullChannelsMakeSendersWaitEmptyOnesMakeReceiversWait) {
   auto empty = (*consumer)->Receive("q", 100);
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kDeadlineExceeded) << empty.status();
   auto parked = std::async(std::launch::async, [&] { return (*consumer)->Receive("q", 5000); });
-  ASSERT_TRUE(WaitFor([&] { return Channel(daemon, "q").waiting_receivers() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("q").waiting_receivers() == 1; }));
   ASSERT_TRUE((*producer)->Send("q", {(*refs)[2].handle}, "third").ok());
   auto third = parked.get();
   ASSERT_TRUE(third.ok()) << third.status();
@@ -106,7 +98,7 @@ TEST(ChannelTest, NothingIsLostOrLeakedWhenEitherSideDies) {
   ASSERT_EQ(sender.ReadLine(), "sent");
   sender.Kill(SIGKILL);
   sender.Wait();
-  EXPECT_EQ(Channel(daemon, "pipe").depth(), 3u) << "a dead sender's messages stay deliverable";
+  EXPECT_EQ(daemon.ChannelStats("pipe").depth(), 3u) << "a dead sender's messages stay deliverable";
   EXPECT_EQ(daemon.PoolStats().live_buffers(), 3u);
 
   Subprocess receiver({TestClientBinary(), "receive", "pipe", "2"}, daemon.ClientEnv());
@@ -126,10 +118,10 @@ TEST(ChannelTest, NothingIsLostOrLeakedWhenEitherSideDies) {
 
   // A receiver that dies while waiting leaves nothing behind either.
   Subprocess waiter({TestClientBinary(), "receive", "idle", "1"}, daemon.ClientEnv());
-  ASSERT_TRUE(WaitFor([&] { return Channel(daemon, "idle").waiting_receivers() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("idle").waiting_receivers() == 1; }));
   waiter.Kill(SIGKILL);
   waiter.Wait();
-  EXPECT_TRUE(WaitFor([&] { return Channel(daemon, "idle").waiting_receivers() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return daemon.ChannelStats("idle").waiting_receivers() == 0; }));
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
@@ -246,7 +238,7 @@ TEST(ChannelTest, BadInputIsRefusedAndChangesNothing) {
     EXPECT_EQ(c.status.code(), c.code) << c.status;
     EXPECT_NE(c.status.message().find(c.text), std::string::npos) << c.status;
   }
-  EXPECT_EQ(Channel(daemon, "c").depth(), 0u) << "nothing was sent";
+  EXPECT_EQ(daemon.ChannelStats("c").depth(), 0u) << "nothing was sent";
   EXPECT_TRUE((*client)->ReleaseRef(mine->handle).ok()) << "still held";
   EXPECT_TRUE((*other)->ReleaseRef(theirs->handle).ok());
   EXPECT_EQ(daemon.CheckPools(), "");

@@ -97,15 +97,6 @@ class PipelineTest : public ::testing::Test {
   std::string dir_, input_;
 };
 
-// Messages sent on `channel` so far.
-uint64_t ChannelSent(const DaemonEnv& daemon, const std::string& channel) {
-  v1::PoolStats pool = daemon.PoolStats();
-  for (const v1::ChannelStats& c : pool.channels()) {
-    if (c.name() == channel) return c.sent();
-  }
-  return 0;
-}
-
 void ExpectPoolEmpty(const DaemonEnv& daemon) {
   EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 0; }))
       << daemon.PoolStats().DebugString();
@@ -173,7 +164,7 @@ TEST_F(PipelineTest, KilledFilterLeaksNothingAndTheOtherStagesReportIt) {
   Subprocess decode(Decode(/*timeout_ms=*/1500), daemon.ClientEnv());
   Subprocess filter(Filter("overlay", "", /*delay_ms=*/20), daemon.ClientEnv());
   Subprocess encode(Encode(/*timeout_ms=*/1500), daemon.ClientEnv());
-  ASSERT_TRUE(WaitFor([&] { return ChannelSent(daemon, "filtered") >= 10; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("filtered").sent() >= 10; }, std::chrono::seconds(30)));
   filter.Kill(SIGKILL);
   EXPECT_EQ(ExitCode(filter.Wait()), 128 + SIGKILL);
 
@@ -191,11 +182,9 @@ TEST_F(PipelineTest, KilledFilterLeaksNothingAndTheOtherStagesReportIt) {
 
   // What the dead filter held is gone; what the decoder queued is still
   // deliverable (the channel holds it) and is all that remains.
-  v1::PoolStats pool = daemon.PoolStats();
-  uint64_t queued = 0;
-  for (const v1::ChannelStats& c : pool.channels()) queued += c.name() == "raw" ? c.depth() : 0;
+  uint64_t queued = daemon.ChannelStats("raw").depth();
   EXPECT_GT(queued, 0u);
-  EXPECT_EQ(pool.sessions(), 0u);
+  EXPECT_EQ(daemon.PoolStats().sessions(), 0u);
   auto drain = Client::Connect({.address = daemon.address()});
   ASSERT_TRUE(drain.ok()) << drain.status();
   for (uint64_t i = 0; i < queued; ++i) {
@@ -212,7 +201,7 @@ TEST_F(PipelineTest, RestartedFilterResumesOnTheSameChannels) {
   Subprocess decode(Decode(), daemon.ClientEnv());
   auto first = std::make_unique<Subprocess>(Filter("pass", "1", /*delay_ms=*/15), daemon.ClientEnv());
   Subprocess encode(Encode(), daemon.ClientEnv());
-  ASSERT_TRUE(WaitFor([&] { return ChannelSent(daemon, "filtered") >= 20; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("filtered").sent() >= 20; }, std::chrono::seconds(30)));
   first->Kill(SIGKILL);
   first->Wait();
   Subprocess second(Filter("pass", "2"), daemon.ClientEnv());

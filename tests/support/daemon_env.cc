@@ -148,6 +148,14 @@ v1::GetStatsResponse DaemonEnv::Stats() const {
   return response;
 }
 
+v1::ChannelStats DaemonEnv::ChannelStats(const std::string& channel, const std::string& pool) const {
+  v1::PoolStats stats = PoolStats(pool);
+  for (const v1::ChannelStats& c : stats.channels()) {
+    if (c.name() == channel) return c;
+  }
+  return v1::ChannelStats();
+}
+
 v1::PoolStats DaemonEnv::PoolStats(const std::string& pool) const {
   v1::GetStatsResponse stats = Stats();
   for (const auto& p : stats.pools()) {

@@ -50,6 +50,9 @@ class DaemonEnv {
 
   v1::GetStatsResponse Stats() const;
   v1::PoolStats PoolStats(const std::string& pool = "default") const;
+  // One channel's stats in `pool`; empty (all zero) when it does not exist.
+  v1::ChannelStats ChannelStats(const std::string& channel,
+                                const std::string& pool = "default") const;
   // Empty string when every pool's invariant checker passes.
   std::string CheckPools() const;
 
