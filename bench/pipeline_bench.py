@@ -3,10 +3,12 @@ passed through memd channels versus copied through pipes, at 1080p and 4K, in on
 
 Usage: pipeline_bench.py BUILD_DIR OUT.pipejson [--seconds S] [--reps N]
 
-Per mode it reports frames/s (frames over the pipeline's wall time), CPU seconds per frame
+Three modes, interleaved: memd (sessions with lanes, the default), memd_stream
+(MEMD_LANE=0: every request a gRPC message) and pipe. Per mode it reports frames/s (frames over the pipeline's wall time), CPU seconds per frame
 (all three stages, plus the daemon for memd) and the handoff cost per frame: the CPU the
 stages spent inside their links (send/receive for memd, write/read for pipes), plus, for
-memd, all of the daemon's CPU during the run. Medians over N repetitions; ratios are
+memd, all of the daemon's CPU during the run (its getrusage, in microseconds,
+read with `memctl stats --json` before and after). Medians over N repetitions; ratios are
 copy / memd, taken in the same run.
 """
 import json
@@ -20,26 +22,29 @@ import time
 RESOLUTIONS = {"1080p": "1920x1080", "4k": "3840x2160"}
 
 
-def daemon_cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def daemon_cpu_s(memctl):
+    """The daemon's CPU time (all threads, exited ones included; microseconds
+    from its getrusage), read through `memctl stats --json`."""
+    out = subprocess.run([memctl, "stats", "--json"], capture_output=True, check=True).stdout
+    stats = json.loads(out)
+    return (stats["cpu_user_us"] + stats["cpu_system_us"]) / 1e6
 
 
-def run_once(build, work, source, transport, run_id, memd_pid):
+def run_once(build, work, source, transport, run_id, memctl, lane):
     stage = lambda name: os.path.join(build, "examples/pipeline", f"memd_pipeline_{name}")
     reports = [os.path.join(work, f"{run_id}-{s}.json") for s in ("decode", "filter", "encode")]
     out = os.path.join(work, f"{run_id}-out.mkv")
-    raw, filtered = (f"raw-{run_id}", f"filtered-{run_id}") if transport == "memd" else ("-", "-")
+    raw, filtered = (f"raw-{run_id}", f"filtered-{run_id}") if transport != "pipe" else ("-", "-")
     argv = [
         [stage("decode"), "--input", source, "--output", raw, "--report", reports[0]],
         [stage("filter"), "--mode", "pass", "--input", raw, "--output", filtered, "--report", reports[1]],
         [stage("encode"), "--input", filtered, "--output", out, "--report", reports[2]],
     ]
-    cpu_before = daemon_cpu_s(memd_pid)
+    cpu_before = daemon_cpu_s(memctl)
     start = time.monotonic()
     if transport == "memd":
-        procs = [subprocess.Popen(a) for a in argv]
+        env = dict(os.environ, MEMD_LANE="1" if lane else "0")
+        procs = [subprocess.Popen(a, env=env) for a in argv]
     else:
         decode = subprocess.Popen(argv[0], stdout=subprocess.PIPE)
         filt = subprocess.Popen(argv[1], stdin=decode.stdout, stdout=subprocess.PIPE)
@@ -49,7 +54,7 @@ def run_once(build, work, source, transport, run_id, memd_pid):
         procs = [decode, filt, encode]
     codes = [p.wait() for p in procs]
     wall = time.monotonic() - start
-    daemon = daemon_cpu_s(memd_pid) - cpu_before if transport == "memd" else 0.0
+    daemon = daemon_cpu_s(memctl) - cpu_before if transport != "pipe" else 0.0
     if any(codes):
         sys.exit(f"pipeline ({transport}) failed: exit codes {codes}")
     stages = [json.load(open(r)) for r in reports]
@@ -86,17 +91,20 @@ def main():
             subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
                             f"testsrc2=size={size}:rate=25:duration={seconds}", "-c:v", "mpeg4",
                             "-q:v", "3", "-pix_fmt", "yuv420p", source], check=True)
-            runs = {"memd": [], "pipe": []}
-            for rep in range(reps):  # interleaved, so drift hits both alike
-                for transport in ("memd", "pipe"):
-                    runs[transport].append(
-                        run_once(build, work, source, transport, f"{name}-{transport}-{rep}", memd.pid))
+            runs = {"memd": [], "pipe": [], "memd_stream": []}
+            for rep in range(reps):  # interleaved, so drift hits all alike
+                for transport in runs:
+                    runs[transport].append(run_once(
+                        build, work, source, "pipe" if transport == "pipe" else "memd",
+                        f"{name}-{transport}-{rep}", memctl, lane=transport == "memd"))
             med = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for t, rs in runs.items()}
             med["ratios"] = {
                 "handoff_cost_pipe_over_memd": med["pipe"]["handoff_cpu_us_per_frame"]
                 / med["memd"]["handoff_cpu_us_per_frame"],
                 "frames_per_s_memd_over_pipe": med["memd"]["frames_per_s"] / med["pipe"]["frames_per_s"],
                 "cpu_per_frame_pipe_over_memd": med["pipe"]["cpu_s_per_frame"] / med["memd"]["cpu_s_per_frame"],
+                "handoff_cost_pipe_over_memd_stream": med["pipe"]["handoff_cpu_us_per_frame"]
+                / med["memd_stream"]["handoff_cpu_us_per_frame"],
             }
             result["P"][name] = med
     finally:

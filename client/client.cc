@@ -106,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
           .min_backoff = absl::Milliseconds(std::max<int64_t>(1, options.reconnect_min_backoff_ms)),
           .max_backoff = absl::Milliseconds(std::max(options.reconnect_min_backoff_ms,
                                                      options.reconnect_max_backoff_ms)),
+          .lane = options.lane && EnvOr("MEMD_LANE", "1") != "0",
       },
       &attached);
   if (!link.ok()) return link.status();

@@ -33,9 +33,11 @@ absl::StatusOr<std::unique_ptr<SessionLink>> SessionLink::Open(Options options,
   absl::StatusOr<std::shared_ptr<SessionStream>> stream = link->Attach(0, attached);
   if (!stream.ok()) return stream.status();
   link->segment_id_ = attached->pool().segment_id();
+  std::shared_ptr<ClientLane> lane = link->OpenLane(**stream, attached->session_id());
   {
     MutexLock lock(&link->mu_);
     link->stream_ = std::move(*stream);
+    link->lane_ = std::move(lane);
     link->session_id_ = attached->session_id();
   }
   link->monitor_ = std::thread([l = link.get()] { l->Monitor(); });
@@ -72,6 +74,23 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expe
   return stream;
 }
 
+std::shared_ptr<ClientLane> SessionLink::OpenLane(SessionStream& stream, uint64_t session_id) {
+  if (!options_.lane) return nullptr;
+  v1::SessionRequest request;
+  request.mutable_open_lane();
+  absl::StatusOr<v1::SessionResponse> response = stream.Call(std::move(request));
+  // A refusal (lanes off or at their limit, another uid the daemon cannot
+  // give the object to, an older daemon) leaves the stream, which serves
+  // every request alike: nothing to report.
+  if (!response.ok() || !SessionStream::StatusOf(*response).ok() || !response->has_lane()) {
+    return nullptr;
+  }
+  absl::StatusOr<std::unique_ptr<ClientLane>> lane =
+      ClientLane::Open(response->lane(), session_id, options_.address);
+  if (!lane.ok()) return nullptr;
+  return std::move(*lane);
+}
+
 absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
   absl::Time deadline = absl::Now() + options_.outage_wait;
   // A release whose session broke mid-call is not repeated: either the daemon
@@ -83,6 +102,7 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
                     !request.has_send() && !request.has_receive();
   while (true) {
     std::shared_ptr<SessionStream> stream;
+    std::shared_ptr<ClientLane> lane;
     {
       MutexLock lock(&mu_);
       while (state_ == State::kDown && !stopping_ && absl::Now() < deadline) {
@@ -95,13 +115,15 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
             why_));
       }
       stream = stream_;
+      lane = lane_;
       // Deferred releases ride with the session they belong to: a reconnect
       // cleared those of the old one, so what is queued now is this stream's.
       size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
       for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
       deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
     }
-    absl::StatusOr<v1::SessionResponse> response = stream->Call(request);
+    absl::StatusOr<v1::SessionResponse> response =
+        lane != nullptr && ClientLane::Fits(request) ? lane->Call(request) : stream->Call(request);
     if (response.ok()) return response;
     MarkDown(stream, std::string(response.status().message()));
     if (!repeatable || absl::Now() >= deadline) return response;
@@ -139,6 +161,7 @@ void SessionLink::MarkDown(const std::shared_ptr<SessionStream>& broken, const s
   if (stream_ != broken || state_ != State::kUp) return;  // already noticed
   state_ = State::kDown;
   why_ = why;
+  if (lane_ != nullptr) lane_->Break(why);  // its calls fail as the stream's do
   cv_.SignalAll();
 }
 
@@ -153,6 +176,11 @@ bool SessionLink::NoteReleased(uint64_t handle) {
   if (it == held_.end()) return false;
   if (--it->second == 0) held_.erase(it);
   return true;
+}
+
+bool SessionLink::has_lane() const {
+  MutexLock lock(&mu_);
+  return lane_ != nullptr && state_ == State::kUp;
 }
 
 bool SessionLink::up() const {
@@ -178,7 +206,15 @@ void SessionLink::Monitor() {
       backoff = options_.min_backoff;
       std::shared_ptr<grpc::Channel> channel = channel_;
       std::shared_ptr<SessionStream> stream = stream_;
+      bool lane_closed = lane_ != nullptr && lane_->closed();
       mu_.unlock();
+      if (lane_closed) {
+        // The daemon ended the session (an operator, or a lane it could not
+        // trust): reconnect now, not at the next call.
+        MarkDown(stream, absl::StrFormat("memd at %s ended this session", options_.address));
+        mu_.lock();
+        continue;
+      }
       // The session stream keeps the connection open, so a daemon that died
       // shows as the channel leaving READY even when no call is running. The
       // wait polls the connection: nothing else does while the client is idle
@@ -224,6 +260,7 @@ bool SessionLink::Reconnect() {
     MutexLock lock(&mu_);
     claims.assign(held_.begin(), held_.end());
   }
+  std::shared_ptr<ClientLane> lane = OpenLane(**stream, attached.session_id());
   absl::flat_hash_map<uint64_t, uint32_t> granted;
   for (size_t start = 0; start < claims.size(); start += kReclaimBatch) {
     v1::SessionRequest request;
@@ -256,6 +293,7 @@ bool SessionLink::Reconnect() {
     // those references, so the daemon drops them when its grace period ends.
     deferred_.clear();
     stream_ = std::move(*stream);
+    lane_ = std::move(lane);
     session_id_ = attached.session_id();
     ++reconnects_;
     state_ = State::kUp;

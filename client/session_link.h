@@ -10,8 +10,13 @@
 // back without that segment, the link is lost for good and every call fails
 // with FAILED_PRECONDITION saying so.
 //
+// Each session also gets a lane when the daemon grants one (ClientLane): the
+// shared-memory transport every request that fits then takes, while the
+// stream keeps the session alive and carries attach, reclaim and whatever is
+// too large for the lane.
+//
 // Thread-safe: Call and the Note* functions may be used from any thread; the
-// monitor thread is the only one that replaces the stream.
+// monitor thread is the only one that replaces the stream and the lane.
 #ifndef MEMD_CLIENT_SESSION_LINK_H_
 #define MEMD_CLIENT_SESSION_LINK_H_
 
@@ -26,6 +31,7 @@
 #include "absl/time/time.h"
 #include "memd/shared/mutex.h"
 #include "memd/v1/memd.pb.h"
+#include "client_lane.h"
 #include "session_stream.h"
 
 namespace memd {
@@ -39,6 +45,7 @@ class SessionLink {
     std::string client_name;
     absl::Duration outage_wait;  // how long a call waits for a reconnection
     absl::Duration min_backoff, max_backoff;
+    bool lane = true;  // ask for a lane (see ConnectOptions::lane)
   };
 
   // Connects and attaches; `attached` receives the daemon's answer.
@@ -65,6 +72,8 @@ class SessionLink {
   absl::Status FlushReleases();
 
   bool up() const;
+  // Whether requests go through a lane now.
+  bool has_lane() const;
   uint64_t reconnects() const;
   uint64_t session_id() const;
 
@@ -77,6 +86,9 @@ class SessionLink {
   // back as UNAVAILABLE; the daemon's refusal as its own status.
   absl::StatusOr<std::shared_ptr<SessionStream>> Attach(uint64_t expected_segment_id,
                                                         v1::AttachResponse* attached);
+  // Asks the daemon for a lane on `stream`; null when it refuses (the session
+  // then uses the stream alone).
+  std::shared_ptr<ClientLane> OpenLane(SessionStream& stream, uint64_t session_id);
   // One reconnection attempt; false to retry later.
   bool Reconnect();
   void MarkDown(const std::shared_ptr<SessionStream>& broken, const std::string& why);
@@ -91,6 +103,7 @@ class SessionLink {
   std::string why_ ABSL_GUARDED_BY(mu_);  // reason while down or lost
   std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<SessionStream> stream_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ClientLane> lane_ ABSL_GUARDED_BY(mu_);  // null: the stream alone
   uint64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, uint32_t> held_ ABSL_GUARDED_BY(mu_);  // handle -> references

@@ -152,7 +152,8 @@ absl::Status Daemon::StartServing() {
   }
   channels_ = std::make_unique<ChannelRegistry>();
   memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_, metrics_.get(),
-                                                    channels_.get());
+                                                    channels_.get(), options_.instance,
+                                                    options_.max_lanes);
   admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance,
                                                   options_.admin_gid, metrics_.get(),
                                                   channels_.get());

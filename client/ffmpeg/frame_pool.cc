@@ -143,38 +143,54 @@ struct FramePool::State {
     return state->Wrap(ref, /*pooled=*/true);
   }
 
-  // Puts back into circulation the parked buffers nobody else holds now.
-  void ReturnLent(SizePool& sp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pools_mu) {
-    sp.gets_since_query = 0;
-    sp.query_at_parked = sp.parked.size() + kParkedPerQuery;  // updated below
+  // Puts back into circulation the parked buffers nobody else holds now, of
+  // every size in one query: a frame's planes come in two or three sizes,
+  // and asking about each size on its own cost a round trip per size.
+  void ReturnLent() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pools_mu) {
     std::vector<uint64_t> handles;
+    std::vector<std::pair<SizePool*, size_t>> asked;  // (pool, parked index) per handle
     {
       MutexLock lock(&tags_mu);
-      for (AVBufferRef* ref : sp.parked) handles.push_back(tags.at(ref->data).handle);
+      for (auto& [size, sp] : pools) {
+        sp.gets_since_query = 0;
+        for (size_t i = 0; i < sp.parked.size() && handles.size() < 1024; ++i) {
+          handles.push_back(tags.at(sp.parked[i]->data).handle);
+          asked.emplace_back(&sp, i);
+        }
+      }
       ++stats.queries;
     }
-    if (handles.size() > 1024) handles.resize(1024);
     absl::StatusOr<std::vector<RefCount>> counts = client.QueryRefs(handles);
-    if (!counts.ok()) return;  // daemon away: they stay parked
-    std::vector<AVBufferRef*> still_lent;
-    for (size_t i = 0; i < sp.parked.size(); ++i) {
-      AVBufferRef* ref = sp.parked[i];
-      bool back = i < counts->size() && (*counts)[i].references == (*counts)[i].held;
-      if (!back) {
-        still_lent.push_back(ref);
-        continue;
+    std::vector<bool> back(handles.size(), false);
+    if (counts.ok()) {  // else the daemon is away: they stay parked
+      for (size_t i = 0; i < handles.size() && i < counts->size(); ++i) {
+        back[i] = (*counts)[i].references == (*counts)[i].held;
       }
-      {
-        MutexLock lock(&tags_mu);
-        Tag& tag = tags.at(ref->data);
-        if (tag.lent) --stats.lent_buffers;
-        tag.lent = false;
-      }
-      av_buffer_unref(&ref);  // back to its AVBufferPool
     }
-    sp.parked = std::move(still_lent);
-    // Those still lent are asked about again only after more are parked.
-    sp.query_at_parked = sp.parked.size() + kParkedPerQuery;
+    size_t at = 0;
+    for (auto& [size, sp] : pools) {
+      std::vector<AVBufferRef*> still_lent;
+      for (size_t i = 0; i < sp.parked.size(); ++i) {
+        AVBufferRef* ref = sp.parked[i];
+        bool asked_here = at < asked.size() && asked[at].first == &sp && asked[at].second == i;
+        bool returned = asked_here && back[at];
+        if (asked_here) ++at;
+        if (!returned) {
+          still_lent.push_back(ref);
+          continue;
+        }
+        {
+          MutexLock lock(&tags_mu);
+          Tag& tag = tags.at(ref->data);
+          if (tag.lent) --stats.lent_buffers;
+          tag.lent = false;
+        }
+        av_buffer_unref(&ref);  // back to its AVBufferPool
+      }
+      sp.parked = std::move(still_lent);
+      // Those still lent are asked about again only after more are parked.
+      sp.query_at_parked = sp.parked.size() + kParkedPerQuery;
+    }
   }
 
   // Frees every idle buffer; parked ones drop this process's reference.
@@ -217,7 +233,7 @@ AVBufferRef* FramePool::Get(size_t size_bytes) {
   }
   if (sp.parked.size() >= sp.query_at_parked ||
       (!sp.parked.empty() && ++sp.gets_since_query >= kGetsPerQuery)) {
-    s.ReturnLent(sp);
+    s.ReturnLent();
   }
   for (;;) {
     AVBufferRef* ref = av_buffer_pool_get(sp.pool);

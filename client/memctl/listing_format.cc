@@ -50,16 +50,17 @@ std::string SessionsToJson(const v1::ListSessionsResponse& sessions) {
                     {"uid_held_bytes", s.uid_held_bytes()},
                     {"uid_held_buffers", s.uid_held_buffers()},
                     {"uid_quota_bytes", s.uid_quota_bytes()},
-                    {"uid_quota_buffers", s.uid_quota_buffers()}});
+                    {"uid_quota_buffers", s.uid_quota_buffers()},
+                    {"lane", s.lane()}});
   }
   return nlohmann::ordered_json{{"clients", list}}.dump(2) + "\n";
 }
 
 std::string SessionsToTable(const v1::ListSessionsResponse& sessions) {
   // HELD and BUFFERS read "used/quota" when the pool has a per-session quota.
-  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %20s %11s  %s\n";
+  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %20s %11s %-6s %s\n";
   std::string out = absl::StrFormat(kRow, "SESSION", "PID", "UID", "PROCESS", "NAME", "POOL",
-                                    "HELD", "BUFFERS", "CONNECTED SINCE");
+                                    "HELD", "BUFFERS", "VIA", "CONNECTED SINCE");
   auto against = [](const std::string& used, uint64_t quota, const std::string& quota_text) {
     return quota == 0 ? used : used + "/" + quota_text;
   };
@@ -73,7 +74,7 @@ std::string SessionsToTable(const v1::ListSessionsResponse& sessions) {
                                    FormatSize(s.session_quota_bytes())),
                            against(absl::StrCat(s.held_buffers()), s.session_quota_buffers(),
                                    absl::StrCat(s.session_quota_buffers())),
-                           since);
+                           s.lane() ? "lane" : "stream", since);
   }
   return out;
 }

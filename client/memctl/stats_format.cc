@@ -42,13 +42,18 @@ std::string StatsToJson(const v1::GetStatsResponse& stats) {
   nlohmann::ordered_json doc = {
       {"instance", stats.instance()},
       {"uptime_seconds", stats.uptime_seconds()},
+      {"cpu_user_us", stats.cpu_user_us()},
+      {"cpu_system_us", stats.cpu_system_us()},
       {"pools", pools},
   };
   return doc.dump(2) + "\n";
 }
 
 std::string StatsToTable(const v1::GetStatsResponse& stats) {
-  std::string out = absl::StrFormat("instance %s, up %us\n", stats.instance(), stats.uptime_seconds());
+  std::string out = absl::StrFormat("instance %s, up %us, CPU %.2fs user %.2fs system\n",
+                                    stats.instance(), stats.uptime_seconds(),
+                                    static_cast<double>(stats.cpu_user_us()) / 1e6,
+                                    static_cast<double>(stats.cpu_system_us()) / 1e6);
   constexpr const char* kRow = "%-16s %10s %10s %10s %12s %8s %8s %10s %10s %8s %10s\n";
   out += absl::StrFormat(kRow, "POOL", "SIZE", "USED", "FREE", "LARGEST", "BUFFERS", "SESSIONS",
                          "ALLOCS", "FREES", "FAILED", "PEAK");

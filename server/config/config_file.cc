@@ -15,7 +15,7 @@ const absl::flat_hash_set<std::string>& TopKeys() {
       "instance",   "listen",        "log_level",   "log_format",  "metrics_listen",
       "socket_mode", "socket_group", "shm_mode",    "admin_group", "user",
       "group",      "alignment",     "max_alloc",   "prefault",    "reclaim_grace",
-      "tls_cert",   "tls_key",       "tls_client_ca", "pool"};
+      "tls_cert",   "tls_key",       "tls_client_ca", "pool",      "max_lanes"};
   return *keys;
 }
 
@@ -160,6 +160,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   if (o.run_as) out += absl::StrFormat("user = \"%u\"\ngroup = \"%u\"\n", o.run_as->uid, o.run_as->gid);
   out += absl::StrFormat("prefault = %s\n", o.reserve ? "true" : "false");
   out += absl::StrFormat("reclaim_grace = %s\n", quoted(absl::FormatDuration(o.reclaim_grace)));
+  out += absl::StrFormat("max_lanes = %d\n", o.max_lanes);
   if (!o.tls_cert.empty()) {
     out += absl::StrFormat("tls_cert = %s\ntls_key = %s\n", quoted(o.tls_cert), quoted(o.tls_key));
   }

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "config/config_file.h"
@@ -23,6 +24,7 @@ namespace memd {
 namespace {
 
 constexpr uint64_t kDefaultPoolBytes = 256ull << 20;
+constexpr int kMaxLanesLimit = 4096;  // a thread each
 
 absl::StatusOr<mode_t> ParseMode(const std::string& text, const char* what) {
   char* end = nullptr;
@@ -144,6 +146,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   std::string socket_mode_text = "0660", shm_mode_text = "0600";
   bool no_reserve = false;
   std::string grace_text = "10s";
+  std::string max_lanes_text = "256";
   std::string user_text, group_text, socket_group_text, admin_group_text;
   app.add_option("--listen", options->listen,
                  "Address to serve on, repeatable: unix:///path or host:port "
@@ -198,6 +201,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
                  "After re-adopting pools, how long clients have to reclaim their references "
                  "before the rest are released (e.g. 10s, 500ms, 2m)")
       ->capture_default_str();
+  app.add_option("--max-lanes", max_lanes_text,
+                 "Sessions that may have a lane at once (a shared-memory transport that spares "
+                 "a gRPC message per request, and a daemon thread each); 0 turns lanes off")
+      ->capture_default_str();
   app.add_option("--config", parsed.config_path,
                  "TOML configuration file (every key: deploy/memd.toml); flags override it");
   app.add_flag("--check-config", parsed.check_config,
@@ -219,6 +226,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
         {"user", &user_text},                   {"group", &group_text},
         {"alignment", &alignment_text},         {"max_alloc", &max_alloc_text},
         {"reclaim_grace", &grace_text},         {"tls_cert", &options->tls_cert},
+        {"max_lanes", &max_lanes_text},
         {"tls_key", &options->tls_key},         {"tls_client_ca", &options->tls_client_ca}};
     for (const auto& [key, value] : file->scalars) {
       if (key == "prefault") {
@@ -261,6 +269,11 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
       options->reclaim_grace < absl::ZeroDuration() || options->reclaim_grace > absl::Hours(24)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--reclaim-grace '%s' must be a duration from 0s to 24h, e.g. 10s or 500ms", grace_text));
+  }
+  if (!absl::SimpleAtoi(max_lanes_text, &options->max_lanes) || options->max_lanes < 0 ||
+      options->max_lanes > kMaxLanesLimit) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--max-lanes '%s' must be a count from 0 to %d", max_lanes_text, kMaxLanesLimit));
   }
 
   if (!user_text.empty()) {

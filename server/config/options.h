@@ -36,6 +36,9 @@ struct DaemonOptions {
   // TLS for TCP listeners (required for them); client certificates are
   // required when tls_client_ca is set. PEM file paths.
   std::string tls_cert, tls_key, tls_client_ca;
+  // Sessions that may have a lane (a shared-memory transport and a daemon
+  // thread each) at once; 0 turns lanes off.
+  int max_lanes = 256;
   // host:port for Prometheus metrics over HTTP (/metrics); empty: off.
   std::string metrics_listen;
   // The command line it came from (a SIGHUP parses it, and the file, again).

@@ -2,6 +2,7 @@
 
 #include "logging/logging.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <climits>
@@ -31,6 +32,13 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
                                                  const v1::GetStatsRequest* request,
                                                  v1::GetStatsResponse* response) {
   RpcTimer timer(metrics_, Rpc::kGetStats);
+  if (rusage usage{}; ::getrusage(RUSAGE_SELF, &usage) == 0) {
+    auto us = [](const timeval& t) {
+      return static_cast<uint64_t>(t.tv_sec) * 1000000 + static_cast<uint64_t>(t.tv_usec);
+    };
+    response->set_cpu_user_us(us(usage.ru_utime));
+    response->set_cpu_system_us(us(usage.ru_stime));
+  }
   for (const auto& pool : pools_.pools()) {
     PoolStats s = pool->Stats();
     v1::PoolStats* out = response->add_pools();
@@ -115,6 +123,7 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
     out->set_gid(r.peer ? r.peer->gid : UINT32_MAX);
     out->set_process_name(r.process_name);
     out->set_client_name(r.client_name);
+    out->set_lane(r.lane);
     out->set_pool(r.pool->name());
     out->set_held_bytes(usage.held_bytes);
     const PoolQuotas q = r.pool->quotas();

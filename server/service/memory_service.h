@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "listen/peer_table.h"
 #include "memd/v1/memd.grpc.pb.h"
@@ -20,10 +21,16 @@ namespace memd {
 
 class MemoryService final : public v1::Memory::CallbackService {
  public:
-  // `metrics` (may be null) outlives the service.
+  // At most this many sessions have a lane (a thread each in the daemon).
+  static constexpr int kDefaultMaxLanes = 256;
+
+  // `metrics` (may be null) outlives the service. Lane objects are named
+  // after `instance`; `max_lanes` 0 turns lanes off.
   MemoryService(const PoolRegistry& pools, const PeerTable& peers, SessionRegistry& sessions,
-                Metrics* metrics, ChannelRegistry* channels)
-      : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics), channels_(channels) {}
+                Metrics* metrics, ChannelRegistry* channels, std::string instance = "memd",
+                int max_lanes = kDefaultMaxLanes)
+      : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics), channels_(channels),
+        instance_(std::move(instance)), max_lanes_(max_lanes) {}
 
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;
@@ -34,7 +41,10 @@ class MemoryService final : public v1::Memory::CallbackService {
   SessionRegistry& sessions_;
   Metrics* const metrics_;
   ChannelRegistry* const channels_;
+  const std::string instance_;
+  const int max_lanes_;
   std::atomic<uint64_t> next_session_id_{1};
+  std::atomic<int> open_lanes_{0};  // sessions with a lane now
 };
 
 }  // namespace memd

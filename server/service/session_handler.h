@@ -47,6 +47,10 @@ class SessionHandler {
   void Close();
 
   uint64_t session_id() const { return session_id_; }
+  // Attached to a pool and not closed.
+  bool attached() const { return pool_ != nullptr && !closed_; }
+  // Shows in the session's listing that it has a lane.
+  void NoteLane() { sessions_.SetLane(session_id_, true); }
 
  private:
   absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);

@@ -1,31 +1,127 @@
 #include "service/session_reactor.h"
 
 #include <grpcpp/server_context.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_format.h"
+#include "memd/shared/lane.h"
+#include "service/status_convert.h"
 
 namespace memd {
 
 SessionReactor::SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
                                SessionRegistry& sessions, uint64_t session_id,
                                std::optional<PeerCredentials> peer, std::string description,
-                               Metrics* metrics, ChannelRegistry* channels)
-    : handler_(pools, sessions, session_id, peer, std::move(description),
+                               Metrics* metrics, ChannelRegistry* channels, LaneSettings lanes)
+    : context_(context),
+      session_id_(session_id),
+      peer_(peer),
+      lanes_(std::move(lanes)),
+      handler_(pools, sessions, session_id, peer, std::move(description),
                [context] { context->TryCancel(); }, metrics, channels) {
   StartRead(&request_);
+}
+
+absl::Status SessionReactor::OpenLane(v1::OpenLaneResponse* out) {
+  if (lane_ != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("session %u already has a lane (%s)", session_id_, lane_->object_name()));
+  }
+  {
+    MutexLock lock(&handler_mu_);
+    if (!handler_.attached()) {
+      return absl::FailedPreconditionError("attach to a pool before opening a lane");
+    }
+  }
+  if (!peer_) {
+    return absl::PermissionDeniedError("lanes need the local Unix socket (a network peer cannot "
+                                       "map shared memory)");
+  }
+  if (lanes_.open_lanes == nullptr || lanes_.max_lanes <= 0) {
+    return absl::FailedPreconditionError("this daemon opens no lanes (max_lanes is 0)");
+  }
+  if (int open = lanes_.open_lanes->fetch_add(1); open >= lanes_.max_lanes) {
+    lanes_.open_lanes->fetch_sub(1);
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%d lanes are open; the limit is %d (the session keeps using its gRPC stream)", open,
+        lanes_.max_lanes));
+  }
+  absl::StatusOr<std::unique_ptr<SessionLane>> lane = SessionLane::Create(
+      lane::LaneObjectName(lanes_.instance, session_id_), session_id_, peer_->uid,
+      [this](const v1::SessionRequest& request) { ServeFromLane(request); },
+      [context = context_](const std::string&) { context->TryCancel(); });
+  if (!lane.ok()) {
+    lanes_.open_lanes->fetch_sub(1);
+    return lane.status();
+  }
+  lane_ = std::move(*lane);
+  lane_counted_ = true;
+  {
+    MutexLock lock(&handler_mu_);
+    handler_.NoteLane();
+  }
+  spdlog::debug("session {} opened lane {}", session_id_, lane_->object_name());
+  out->set_shm_name(lane_->object_name());
+  out->set_size_bytes(lane::kObjectBytes);
+  out->set_ring_bytes(lane::kRingBytes);
+  out->set_max_payload_bytes(lane::kMaxPayloadBytes);
+  return absl::OkStatus();
+}
+
+void SessionReactor::ServeFromLane(const v1::SessionRequest& request) {
+  SessionLane* lane = lane_.get();  // set before the lane thread can call here
+  v1::SessionResponse response;
+  bool answered;
+  if (request.has_open_lane()) {
+    response.set_request_id(request.request_id());
+    SetResponseStatus(absl::FailedPreconditionError("a lane is opened on the gRPC stream"),
+                      &response);
+    answered = true;
+  } else {
+    MutexLock lock(&handler_mu_);
+    answered = handler_.Handle(request, &response,
+                               [lane](v1::SessionResponse later) { lane->Complete(later); });
+  }
+  if (answered) lane->Complete(response);
+}
+
+void SessionReactor::StopLane() {
+  if (lane_ != nullptr) lane_->Stop();
+  if (lane_counted_) {
+    lanes_.open_lanes->fetch_sub(1);
+    lane_counted_ = false;
+  }
 }
 
 void SessionReactor::OnReadDone(bool ok) {
   if (!ok) {
     // Client half-closed, died or the connection dropped: give its memory
-    // back now, not when the last queued response is flushed.
-    handler_.Close();
+    // back now, not when the last queued response is flushed. The lane
+    // stops first, so no request of it runs on a closed session.
+    StopLane();
+    {
+      MutexLock lock(&handler_mu_);
+      handler_.Close();
+    }
     MutexLock lock(&mu_);
     reads_done_ = true;
     PumpLocked();
     return;
   }
   v1::SessionResponse response;
-  bool answered = handler_.Handle(request_, &response,
-                                  [this](v1::SessionResponse later) { Complete(std::move(later)); });
+  bool answered = true;
+  if (request_.has_open_lane()) {
+    response.set_request_id(request_.request_id());
+    if (absl::Status s = OpenLane(response.mutable_lane()); !s.ok()) {
+      response.clear_lane();
+      SetResponseStatus(s, &response);
+    }
+  } else {
+    MutexLock lock(&handler_mu_);
+    answered = handler_.Handle(request_, &response, [this](v1::SessionResponse later) {
+      Complete(std::move(later));
+    });
+  }
   MutexLock lock(&mu_);
   if (answered) queue_.push_back(std::move(response));
   PumpLocked();
@@ -83,7 +179,11 @@ void SessionReactor::PumpLocked() {
 void SessionReactor::OnCancel() {}
 
 void SessionReactor::OnDone() {
-  handler_.Close();
+  StopLane();
+  {
+    MutexLock lock(&handler_mu_);
+    handler_.Close();
+  }
   delete this;
 }
 

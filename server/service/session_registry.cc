@@ -12,6 +12,12 @@ void SessionRegistry::Remove(uint64_t session_id) {
   records_.erase(session_id);
 }
 
+void SessionRegistry::SetLane(uint64_t session_id, bool lane) {
+  MutexLock lock(&mu_);
+  auto it = records_.find(session_id);
+  if (it != records_.end()) it->second.lane = lane;
+}
+
 bool SessionRegistry::End(uint64_t session_id) {
   MutexLock lock(&mu_);
   auto it = records_.find(session_id);

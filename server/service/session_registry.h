@@ -30,6 +30,7 @@ class SessionRegistry {
     Pool* pool = nullptr;
     const SessionRefs* refs = nullptr;
     uint64_t connected_unix_ms = 0;
+    bool lane = false;  // the session has a lane
     // Cancels the session's stream (an operator ending it); called under the
     // registry mutex, so the session is still alive.
     std::function<void()> end;
@@ -37,6 +38,8 @@ class SessionRegistry {
 
   void Add(Record record);
   void Remove(uint64_t session_id);
+  // Records whether the session has a lane (no-op for an unknown session).
+  void SetLane(uint64_t session_id, bool lane);
   // Ends a live session (its stream is cancelled, its references released).
   // False when there is no such session.
   bool End(uint64_t session_id);

@@ -1,5 +1,7 @@
 #include "startup/pool_startup.h"
 
+#include <sys/mman.h>
+
 #include <filesystem>
 #include <random>
 
@@ -9,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "memd/shared/lane.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 
@@ -92,6 +95,21 @@ absl::Status SweepUnconfigured(const std::vector<PoolConfig>& configs,
     RemoveObjects(options.instance, pool);
   }
   return absl::OkStatus();
+}
+
+// Lane objects (memd/shared/lane.h) a killed predecessor left: each lived
+// for one session of that daemon, and its client unlinks it once mapped, so
+// only a daemon killed between creating one and the client's unlink leaves it.
+void RemoveStaleLanes(const PoolStartupOptions& options) {
+  std::string prefix = lane::LaneObjectPrefix(options.instance);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options.shm_dir, ec)) {
+    std::string file = entry.path().filename().string();
+    if (!absl::StartsWith(file, prefix)) continue;
+    if (::shm_unlink(("/" + file).c_str()) == 0) {
+      spdlog::warn("removed stale lane object /{} left by a previous daemon", file);
+    }
+  }
 }
 
 // Tries to re-adopt one pool. nullopt (with leftovers removed) when there is
@@ -188,6 +206,7 @@ absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>&
   for (PoolConfig& c : configs) c.prefault = c.prefault.value_or(options.reserve);
   if (options.sweep_unconfigured) {
     if (absl::Status s = SweepUnconfigured(configs, options); !s.ok()) return s;
+    RemoveStaleLanes(options);
   }
   std::vector<std::optional<OpenedPool>> opened;
   uint64_t needed = 0;

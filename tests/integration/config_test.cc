@@ -116,5 +116,17 @@ TEST(ConfigTest, SighupAppliesMaxAllocQuotasAndNewPoolsAndNamesTheRest) {
   EXPECT_TRUE(Has(log, "configuration not reloaded, nothing changed: config file")) << log;
 }
 
+TEST(ConfigTest, RejectsALaneLimitOutsideItsRangeNamingIt) {
+  for (const char* bad : {"-1", "4097", "many"}) {
+    auto [code, out] = Memd({"--max-lanes", bad, "--check-config"});
+    EXPECT_NE(code, 0) << bad;
+    EXPECT_TRUE(Has(out, std::string("--max-lanes '") + bad + "'")) << out;
+    EXPECT_TRUE(Has(out, "0 to 4096")) << out;
+  }
+  auto [code, out] = Memd({"--max-lanes", "0", "--check-config"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(Has(out, "max_lanes = 0")) << out;
+}
+
 }  // namespace
 }  // namespace memd::testing

@@ -110,6 +110,14 @@ bool DaemonEnv::Start() {
       std::chrono::seconds(10));
 }
 
+v1::ListSessionsResponse DaemonEnv::Sessions() const {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListSessionsResponse sessions;
+  admin_->ListSessions(&ctx, v1::ListSessionsRequest(), &sessions).ok();
+  return sessions;
+}
+
 bool DaemonEnv::Restart() {
   ok_ = Start();
   return ok_;

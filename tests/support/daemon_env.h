@@ -49,6 +49,8 @@ class DaemonEnv {
   std::map<std::string, std::string> ClientEnv(const std::string& pool = "default") const;
 
   v1::GetStatsResponse Stats() const;
+  // The live sessions (memctl clients).
+  v1::ListSessionsResponse Sessions() const;
   v1::PoolStats PoolStats(const std::string& pool = "default") const;
   // One channel's stats in `pool`; empty (all zero) when it does not exist.
   v1::ChannelStats ChannelStats(const std::string& channel,

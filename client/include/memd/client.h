@@ -59,6 +59,12 @@ struct ConnectOptions {
   // pool, once per process, so it is off by default; $MEMD_POPULATE=1 turns
   // it on for C programs.
   bool populate = false;
+  // Ask the daemon for a lane: a shared-memory transport for this session's
+  // requests, which costs a futex wake-up where the gRPC stream costs a
+  // message through gRPC's threads (docs/architecture.md, "Lanes"). Without
+  // one (refused, or off here or by $MEMD_LANE=0) every request takes the
+  // stream; the two behave alike.
+  bool lane = true;
 };
 
 // What the daemon said about the attached pool.

@@ -1,0 +1,202 @@
+#include "client_lane.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+
+namespace memd {
+namespace {
+
+// A reader sleeps at most this long at a time, so Break() is seen promptly
+// even if its wake-up raced the sleep.
+constexpr absl::Duration kReadWait = absl::Milliseconds(20);
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ClientLane>> ClientLane::Open(const v1::OpenLaneResponse& lane,
+                                                             uint64_t session_id,
+                                                             std::string address) {
+  if (lane.size_bytes() != lane::kObjectBytes || lane.ring_bytes() != lane::kRingBytes ||
+      lane.max_payload_bytes() != lane::kMaxPayloadBytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "lane %s is %u bytes with rings of %u; this libmemd expects %u and %u", lane.shm_name(),
+        lane.size_bytes(), lane.ring_bytes(), lane::kObjectBytes, lane::kRingBytes));
+  }
+  int fd = ::shm_open(lane.shm_name().c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrFormat("cannot open lane %s: %s", lane.shm_name(), std::strerror(errno)));
+  }
+  struct stat st {};
+  void* base = MAP_FAILED;
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == lane::kObjectBytes) {
+    base = ::mmap(nullptr, lane::kObjectBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  int map_errno = errno;
+  ::close(fd);
+  // The name was only the way in: nobody else needs it, and an unlinked
+  // object cannot outlive both ends.
+  ::shm_unlink(lane.shm_name().c_str());
+  if (base == MAP_FAILED) {
+    return absl::UnavailableError(
+        absl::StrFormat("cannot map lane %s: %s", lane.shm_name(), std::strerror(map_errno)));
+  }
+  const auto* header = static_cast<const lane::Header*>(base);
+  if (header->magic != lane::kMagic || header->version != lane::kVersion ||
+      header->session_id != session_id) {
+    ::munmap(base, lane::kObjectBytes);
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "lane %s is not session %u's (version %u, session %u)", lane.shm_name(), session_id,
+        header->version, header->session_id));
+  }
+  return std::unique_ptr<ClientLane>(new ClientLane(base, std::move(address)));
+}
+
+ClientLane::~ClientLane() { ::munmap(base_, lane::kObjectBytes); }
+
+bool ClientLane::Fits(const v1::SessionRequest& request) {
+  // + 16: room for the request_id assigned in Call.
+  return request.ByteSizeLong() + 16 <= lane::kMaxPayloadBytes;
+}
+
+void ClientLane::Break(const std::string& why) {
+  MutexLock lock(&mu_);
+  BreakLocked(why);
+}
+
+void ClientLane::BreakLocked(const std::string& why) {
+  if (!broken_) {
+    broken_ = true;
+    broken_reason_ = why;
+    broken_flag_.store(true);
+  }
+  lane::FutexWakeAll(&header_->comp_tail);  // the reader, if it sleeps
+  cv_.SignalAll();
+}
+
+absl::Status ClientLane::Submit(const std::string& bytes) {
+  MutexLock lock(&write_mu_);
+  uint32_t length = static_cast<uint32_t>(bytes.size());
+  uint32_t need = lane::EntryBytes(length);
+  // The daemon consumes promptly; the ring fills only under a burst of
+  // requests from many threads, so waiting for room polls.
+  while (true) {
+    uint32_t used = sub_tail_ - header_->sub_head.load(std::memory_order_acquire);
+    if (used > lane::kRingBytes) {
+      return absl::InternalError(absl::StrFormat("lane of memd at %s is corrupt (the daemon's "
+                                                 "head is %u bytes off)", address_, used));
+    }
+    if (lane::kRingBytes - used >= need) break;
+    if (broken_flag_.load() || header_->closed.load() != 0) {
+      return absl::UnavailableError(absl::StrFormat("lane to memd at %s closed", address_));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  uint8_t* ring = lane::SubmissionRing(base_);
+  lane::RingWrite(ring, sub_tail_, &length, 4);
+  lane::RingWrite(ring, sub_tail_ + 4, bytes.data(), length);
+  sub_tail_ += need;
+  header_->sub_tail.store(sub_tail_, std::memory_order_seq_cst);
+  // The daemon sets daemon_waiting before it looks at sub_tail a last time
+  // and sleeps (see SessionLane::Run): one of the two sees the other.
+  if (header_->daemon_waiting.load(std::memory_order_seq_cst) != 0) {
+    header_->doorbell.fetch_add(1, std::memory_order_seq_cst);
+    lane::FutexWakeAll(&header_->doorbell);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out) {
+  uint32_t tail = header_->comp_tail.load(std::memory_order_acquire);
+  if (tail == comp_head_) {
+    header_->client_waiting.store(1, std::memory_order_seq_cst);
+    tail = header_->comp_tail.load(std::memory_order_seq_cst);
+    if (tail == comp_head_ && header_->closed.load() == 0 && !broken_flag_.load()) {
+      lane::FutexWait(&header_->comp_tail, comp_head_, kReadWait);
+    }
+    header_->client_waiting.store(0, std::memory_order_seq_cst);
+    tail = header_->comp_tail.load(std::memory_order_acquire);
+  }
+  const uint8_t* ring = lane::CompletionRing(base_);
+  std::string entry;
+  while (tail != comp_head_) {
+    uint32_t available = tail - comp_head_;
+    uint32_t length = 0;
+    if (available <= lane::kRingBytes && available >= 4) lane::RingRead(ring, comp_head_, &length, 4);
+    if (available > lane::kRingBytes || available < 4 || length > lane::kMaxPayloadBytes ||
+        lane::EntryBytes(length) > available) {
+      return absl::InternalError(absl::StrFormat(
+          "lane of memd at %s is corrupt (%u completion bytes, an entry of %u)", address_,
+          available, length));
+    }
+    entry.resize(length);
+    lane::RingRead(ring, comp_head_ + 4, entry.data(), length);
+    comp_head_ += lane::EntryBytes(length);
+    v1::SessionResponse response;
+    if (!response.ParseFromString(entry)) {
+      return absl::InternalError(
+          absl::StrFormat("lane of memd at %s is corrupt (a completion does not parse)", address_));
+    }
+    out->push_back(std::move(response));
+  }
+  header_->comp_head.store(comp_head_, std::memory_order_seq_cst);
+  // The daemon holds completions back while the ring is full; it sets
+  // wants_space before it looks at comp_head a last time.
+  if (header_->wants_space.load(std::memory_order_seq_cst) != 0) {
+    header_->doorbell.fetch_add(1, std::memory_order_seq_cst);
+    lane::FutexWakeAll(&header_->doorbell);
+  }
+  if (out->empty() && header_->closed.load() != 0) {
+    return absl::UnavailableError(
+        absl::StrFormat("memd at %s closed this session's lane (session ended)", address_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::SessionResponse> ClientLane::Call(v1::SessionRequest request) {
+  Waiter waiter;
+  uint64_t id;
+  {
+    MutexLock lock(&mu_);
+    if (broken_) return absl::UnavailableError(broken_reason_);
+    id = next_request_id_++;
+    waiters_[id] = &waiter;
+  }
+  request.set_request_id(id);
+  absl::Status written = Submit(request.SerializeAsString());
+  MutexLock lock(&mu_);
+  if (!written.ok()) BreakLocked(std::string(written.message()));
+  while (!waiter.done && !broken_) {
+    if (reading_) {
+      cv_.Wait(&mu_);
+      continue;
+    }
+    reading_ = true;
+    std::vector<v1::SessionResponse> responses;
+    mu_.unlock();
+    absl::Status read = ReadCompletions(&responses);
+    mu_.lock();
+    reading_ = false;
+    for (v1::SessionResponse& response : responses) {
+      auto it = waiters_.find(response.request_id());
+      if (it != waiters_.end()) {
+        it->second->response = std::move(response);
+        it->second->done = true;
+      }
+    }
+    if (!read.ok()) BreakLocked(std::string(read.message()));
+    cv_.SignalAll();  // the responses' owners, or a new reader, go on
+  }
+  waiters_.erase(id);
+  if (!waiter.done) return absl::UnavailableError(broken_reason_);
+  return std::move(waiter.response);
+}
+
+}  // namespace memd

@@ -1,0 +1,247 @@
+#include "lane/session_lane.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_format.h"
+
+namespace memd {
+namespace {
+
+// Completions held back while the client's ring is full; past this the lane
+// thread stops taking requests until the client reads (bounded memory for a
+// client that submits and never reads).
+constexpr size_t kMaxOverflow = 256;
+// The lane thread sleeps at most this long at a time, so Stop never waits
+// on a lost wake-up.
+constexpr absl::Duration kIdleWait = absl::Milliseconds(500);
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SessionLane>> SessionLane::Create(std::string object_name,
+                                                                  uint64_t session_id,
+                                                                  uid_t client_uid, Serve serve,
+                                                                  Fail fail) {
+  ::shm_unlink(object_name.c_str());  // a stale one of this instance (a killed predecessor)
+  int fd = ::shm_open(object_name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrFormat("cannot create lane object %s: %s", object_name, ErrnoText()));
+  }
+  auto fail_with = [&](absl::Status status) {
+    ::close(fd);
+    ::shm_unlink(object_name.c_str());
+    return status;
+  };
+  if (client_uid != ::geteuid() && ::fchown(fd, client_uid, static_cast<gid_t>(-1)) != 0) {
+    return fail_with(absl::FailedPreconditionError(absl::StrFormat(
+        "cannot give lane object %s to uid %u (%s): lanes need the daemon to run as the "
+        "client's user or with CAP_CHOWN; the session keeps using its gRPC stream",
+        object_name, client_uid, ErrnoText())));
+  }
+  if (::ftruncate(fd, static_cast<off_t>(lane::kObjectBytes)) != 0) {
+    return fail_with(absl::ResourceExhaustedError(absl::StrFormat(
+        "cannot size lane object %s to %u bytes: %s", object_name, lane::kObjectBytes,
+        ErrnoText())));
+  }
+  void* base = ::mmap(nullptr, lane::kObjectBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    return fail_with(absl::ResourceExhaustedError(
+        absl::StrFormat("cannot map lane object %s: %s", object_name, ErrnoText())));
+  }
+  ::close(fd);
+  // The object is fresh (zero-filled); construct the header in place.
+  auto* header = new (base) lane::Header{};
+  header->magic = lane::kMagic;
+  header->version = lane::kVersion;
+  header->ring_bytes = lane::kRingBytes;
+  header->max_payload_bytes = lane::kMaxPayloadBytes;
+  header->session_id = session_id;
+  std::unique_ptr<SessionLane> lane(
+      new SessionLane(std::move(object_name), base, std::move(serve), std::move(fail)));
+  lane->thread_ = std::thread([l = lane.get()] { l->Run(); });
+  return lane;
+}
+
+SessionLane::SessionLane(std::string object_name, void* base, Serve serve, Fail fail)
+    : object_name_(std::move(object_name)),
+      base_(base),
+      header_(static_cast<lane::Header*>(base)),
+      serve_(std::move(serve)),
+      fail_(std::move(fail)) {}
+
+SessionLane::~SessionLane() {
+  Stop();
+  ::munmap(base_, lane::kObjectBytes);
+}
+
+void SessionLane::Stop() {
+  stop_.store(true);
+  RingDoorbell();
+  if (thread_.joinable()) {
+    // The session may end from inside the lane thread (fail_ cancels the
+    // call, and gRPC may run the reactor's callbacks inline).
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
+  }
+  MutexLock lock(&mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  overflow_.clear();
+  header_->closed.store(1, std::memory_order_seq_cst);
+  lane::FutexWakeAll(&header_->comp_tail);  // a waiting client sees `closed`
+  ::shm_unlink(object_name_.c_str());       // ENOENT once the client has unlinked it
+}
+
+void SessionLane::RingDoorbell() {
+  header_->doorbell.fetch_add(1, std::memory_order_seq_cst);
+  lane::FutexWakeAll(&header_->doorbell);
+}
+
+void SessionLane::Run() {
+  while (!stop_.load()) {
+    bool paused;
+    {
+      MutexLock lock(&mu_);
+      FlushOverflowLocked();
+      if (!broken_.empty()) break;
+      paused = overflow_.size() >= kMaxOverflow;
+    }
+    if (!paused && ServeSubmissions()) continue;
+    {
+      MutexLock lock(&mu_);
+      if (!broken_.empty()) break;
+    }
+    // Sleep until the client rings. It rings only when it sees
+    // daemon_waiting set after publishing its tail, so the tail is read
+    // again after setting it (both seq_cst: one side sees the other).
+    uint32_t bell = header_->doorbell.load(std::memory_order_seq_cst);
+    header_->daemon_waiting.store(1, std::memory_order_seq_cst);
+    bool more = !paused && header_->sub_tail.load(std::memory_order_seq_cst) != sub_head_;
+    if (!more && !stop_.load()) lane::FutexWait(&header_->doorbell, bell, kIdleWait);
+    header_->daemon_waiting.store(0, std::memory_order_seq_cst);
+  }
+  std::string why;
+  {
+    MutexLock lock(&mu_);
+    why = broken_;
+  }
+  if (!why.empty() && !stop_.load()) {
+    spdlog::warn("lane {}: {}; ending the session", object_name_, why);
+    fail_(why);
+  }
+}
+
+bool SessionLane::ServeSubmissions() {
+  uint8_t* ring = lane::SubmissionRing(base_);
+  bool served = false;
+  // A bounded batch, so completions and Stop are looked at between batches.
+  for (int n = 0; n < 64 && !stop_.load(); ++n) {
+    uint32_t tail = header_->sub_tail.load(std::memory_order_acquire);
+    uint32_t available = tail - sub_head_;
+    if (available == 0) break;
+    std::string why;
+    uint32_t length = 0;
+    if (available > lane::kRingBytes) {
+      why = absl::StrFormat("the client's submission tail %u is %u bytes past the daemon's head "
+                            "%u; the ring holds %u", tail, available, sub_head_, lane::kRingBytes);
+    } else if (available >= 4) {
+      lane::RingRead(ring, sub_head_, &length, 4);
+      if (length > lane::kMaxPayloadBytes) {
+        why = absl::StrFormat("a submission of %u bytes; the limit is %u", length,
+                              lane::kMaxPayloadBytes);
+      } else if (lane::EntryBytes(length) > available) {
+        why = absl::StrFormat("a submission of %u bytes, but only %u bytes were published",
+                              length, available);
+      }
+    } else {
+      why = absl::StrFormat("%u published submission bytes: not even a length", available);
+    }
+    v1::SessionRequest request;
+    if (why.empty()) {
+      // Copied out first: the client could rewrite the ring while it is parsed.
+      entry_.resize(length);
+      lane::RingRead(ring, sub_head_ + 4, entry_.data(), length);
+      sub_head_ += lane::EntryBytes(length);
+      header_->sub_head.store(sub_head_, std::memory_order_release);
+      if (!request.ParseFromString(entry_)) {
+        why = absl::StrFormat("a submission of %u bytes is not a SessionRequest", length);
+      }
+    }
+    if (!why.empty()) {
+      MutexLock lock(&mu_);
+      BreakLocked(std::move(why));
+      return false;
+    }
+    serve_(request);
+    served = true;
+  }
+  return served;
+}
+
+void SessionLane::Complete(const v1::SessionResponse& response) {
+  std::string bytes = response.SerializeAsString();
+  MutexLock lock(&mu_);
+  if (stopped_ || !broken_.empty()) return;
+  if (bytes.size() > lane::kMaxPayloadBytes) {
+    // Cannot happen with the daemon's request limits (see lane.h).
+    BreakLocked(absl::StrFormat("a response of %u bytes exceeds the lane's %u", bytes.size(),
+                                lane::kMaxPayloadBytes));
+    return;
+  }
+  if (overflow_.empty() && WriteLocked(bytes)) return;
+  overflow_.push_back(std::move(bytes));
+  header_->wants_space.store(1, std::memory_order_seq_cst);
+  FlushOverflowLocked();  // the client may have made room meanwhile
+}
+
+void SessionLane::FlushOverflowLocked() {
+  while (!overflow_.empty() && broken_.empty() && WriteLocked(overflow_.front())) {
+    overflow_.pop_front();
+  }
+  if (overflow_.empty()) header_->wants_space.store(0, std::memory_order_seq_cst);
+}
+
+bool SessionLane::WriteLocked(const std::string& bytes) {
+  uint32_t head = header_->comp_head.load(std::memory_order_acquire);
+  // The client's head moves forward, never past what was written.
+  if (head - comp_head_ > comp_tail_ - comp_head_) {
+    BreakLocked(absl::StrFormat("the client's completion head %u is outside the written range "
+                                "%u..%u", head, comp_head_, comp_tail_));
+    return false;
+  }
+  comp_head_ = head;
+  uint32_t length = static_cast<uint32_t>(bytes.size());
+  uint32_t need = lane::EntryBytes(length);
+  if (need > lane::kRingBytes - (comp_tail_ - comp_head_)) return false;
+  uint8_t* ring = lane::CompletionRing(base_);
+  lane::RingWrite(ring, comp_tail_, &length, 4);
+  lane::RingWrite(ring, comp_tail_ + 4, bytes.data(), length);
+  comp_tail_ += need;
+  header_->comp_tail.store(comp_tail_, std::memory_order_seq_cst);
+  if (header_->client_waiting.load(std::memory_order_seq_cst) != 0) {
+    lane::FutexWakeAll(&header_->comp_tail);
+  }
+  return true;
+}
+
+void SessionLane::BreakLocked(std::string why) {
+  if (broken_.empty()) broken_ = std::move(why);
+  overflow_.clear();
+  if (std::this_thread::get_id() != thread_.get_id()) RingDoorbell();
+}
+
+}  // namespace memd

@@ -1,0 +1,94 @@
+// SessionLane: the daemon end of one session's lane (memd/shared/lane.h), a
+// shared-memory transport for the session's requests that costs a futex
+// wake-up where the gRPC stream costs a message through gRPC's threads.
+//
+// Ownership: owned by its SessionReactor, which Stop()s it before the
+// session's handler closes and destroys it after. Threads: a lane thread of
+// its own reads the submission ring and hands each request to `serve` (one
+// at a time, in ring order); Complete() may be called from any thread.
+// Nothing the client writes into the object is trusted: a lane whose
+// positions or entries cannot be right is stopped and `fail` ends the session.
+#ifndef MEMD_SERVER_LANE_SESSION_LANE_H_
+#define MEMD_SERVER_LANE_SESSION_LANE_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "memd/shared/lane.h"
+#include "memd/shared/mutex.h"
+#include "memd/v1/memd.pb.h"
+
+namespace memd {
+
+class SessionLane {
+ public:
+  // Runs one request; its response, now or later, goes to Complete().
+  using Serve = std::function<void(const v1::SessionRequest&)>;
+  // Called once, from the lane thread, when the client broke the lane.
+  using Fail = std::function<void(const std::string& why)>;
+
+  // Creates the object `object_name` (replacing a stale one of this
+  // instance), owned by `client_uid` with mode 0600, and starts the thread.
+  // FAILED_PRECONDITION when the daemon may not give the object to that uid.
+  static absl::StatusOr<std::unique_ptr<SessionLane>> Create(std::string object_name,
+                                                              uint64_t session_id,
+                                                              uid_t client_uid, Serve serve,
+                                                              Fail fail);
+  ~SessionLane();
+  SessionLane(const SessionLane&) = delete;
+  SessionLane& operator=(const SessionLane&) = delete;
+
+  // Queues `response` for the client; dropped once the lane stopped.
+  void Complete(const v1::SessionResponse& response);
+
+  // Ends the thread, marks the lane closed for the client and unlinks the
+  // object if the client has not. Idempotent.
+  void Stop();
+
+  const std::string& object_name() const { return object_name_; }
+
+ private:
+  SessionLane(std::string object_name, void* base, Serve serve, Fail fail);
+
+  void Run();  // the lane thread
+  // Serves the entries the client has published; false when there were none.
+  bool ServeSubmissions();
+  // Writes one completion if the ring has room (false otherwise).
+  bool WriteLocked(const std::string& bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FlushOverflowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records why the lane is broken; the lane thread acts on it.
+  void BreakLocked(std::string why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RingDoorbell();
+
+  const std::string object_name_;
+  void* const base_;           // the mapping, kObjectBytes
+  lane::Header* const header_;
+  const Serve serve_;
+  const Fail fail_;
+
+  uint32_t sub_head_ = 0;      // lane thread only
+  std::string entry_;          // lane thread only: the entry being parsed
+
+  Mutex mu_;
+  uint32_t comp_tail_ ABSL_GUARDED_BY(mu_) = 0;  // the daemon's own copy
+  uint32_t comp_head_ ABSL_GUARDED_BY(mu_) = 0;  // last checked client head
+  std::deque<std::string> overflow_ ABSL_GUARDED_BY(mu_);  // completions without room yet
+  std::string broken_ ABSL_GUARDED_BY(mu_);   // why the lane is broken; "" while it is not
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_LANE_SESSION_LANE_H_

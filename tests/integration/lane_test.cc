@@ -1,0 +1,232 @@
+// Lanes: the shared-memory transport of a session (memd/shared/lane.h). Every
+// other integration test runs over lanes too (clients ask for one by default);
+// these check what is particular to them: that sessions get one and leave no
+// object behind, that the stream alone still serves, the daemon's limit, and
+// that a client scribbling over its lane ends only its own session.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "daemon_env.h"
+#include "memd/client.h"
+#include "memd/shared/lane.h"
+
+namespace memd::testing {
+namespace {
+
+// Lane objects of `instance` still named in /dev/shm.
+int LaneObjects(const std::string& instance) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+    if (absl::StartsWith(entry.path().filename().string(), lane::LaneObjectPrefix(instance))) ++n;
+  }
+  return n;
+}
+
+// The session's lane as this process maps it (the client's own mapping; its
+// name is unlinked, so /proc/self/maps shows it "(deleted)").
+lane::Header* MappedLane(const std::string& instance, uint64_t session_id) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::string name = "/dev/shm" + lane::LaneObjectName(instance, session_id) + " ";
+  while (std::getline(maps, line)) {
+    if (line.find(name) == std::string::npos) continue;
+    return reinterpret_cast<lane::Header*>(std::stoull(line.substr(0, line.find('-')), nullptr, 16));
+  }
+  return nullptr;
+}
+
+const v1::SessionInfo* FindSession(const v1::ListSessionsResponse& sessions, uint64_t id) {
+  for (const v1::SessionInfo& s : sessions.sessions()) {
+    if (s.session_id() == id) return &s;
+  }
+  return nullptr;
+}
+
+TEST(LaneTest, SessionsGetALaneAndItsNameIsGoneOnceMapped) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(client.ok()) << client.status();
+  v1::ListSessionsResponse sessions = daemon.Sessions();
+  const v1::SessionInfo* info = FindSession(sessions, (*client)->session_id());
+  ASSERT_NE(info, nullptr);
+  EXPECT_TRUE(info->lane());
+  EXPECT_NE(MappedLane(daemon.instance(), (*client)->session_id()), nullptr);
+  EXPECT_EQ(LaneObjects(daemon.instance()), 0) << "the client unlinks the name once mapped";
+
+  // Operations through the lane, including a blocking receive answered later.
+  auto buffer = (*client)->Allocate(4096, /*zero=*/true);
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  std::memset(buffer->data(), 0x5a, 4096);
+  std::thread consumer([&] {
+    auto receiver = Client::Connect({.address = daemon.address()});
+    ASSERT_TRUE(receiver.ok());
+    auto message = (*receiver)->Receive("lane-test", 5000);
+    ASSERT_TRUE(message.ok()) << message.status();
+    ASSERT_EQ(message->buffers.size(), 1u);
+    EXPECT_EQ((*receiver)->Pointer(message->buffers[0].offset_bytes)[4095], 0x5a);
+    EXPECT_TRUE((*receiver)->ReleaseRef(message->buffers[0].handle).ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the receive wait
+  uint64_t handle = buffer->Detach();
+  ASSERT_TRUE((*client)->Send("lane-test", {handle}, "meta").ok());
+  consumer.join();
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 0; },
+                      std::chrono::seconds(5)));
+}
+
+TEST(LaneTest, WithoutALaneTheStreamServesAlike) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .lane = false});
+  ASSERT_TRUE(client.ok()) << client.status();
+  const v1::ListSessionsResponse sessions = daemon.Sessions();
+  const v1::SessionInfo* info = FindSession(sessions, (*client)->session_id());
+  ASSERT_NE(info, nullptr);
+  EXPECT_FALSE(info->lane());
+  EXPECT_EQ(MappedLane(daemon.instance(), (*client)->session_id()), nullptr);
+  auto buffer = (*client)->Allocate(100);
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 1u);
+}
+
+TEST(LaneTest, TheDaemonsLaneLimitLeavesFurtherSessionsOnTheirStreams) {
+  DaemonEnv daemon({.extra_args = {"--max-lanes", "1"}});
+  ASSERT_TRUE(daemon.ok());
+  auto first = Client::Connect({.address = daemon.address()});
+  auto second = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(first.ok() && second.ok());
+  const v1::ListSessionsResponse sessions = daemon.Sessions();
+  const v1::SessionInfo* a = FindSession(sessions, (*first)->session_id());
+  const v1::SessionInfo* b = FindSession(sessions, (*second)->session_id());
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  EXPECT_TRUE(a->lane());
+  EXPECT_FALSE(b->lane());
+  EXPECT_TRUE((*second)->Allocate(64).ok());
+  // The place comes back when the session with the lane ends.
+  first->reset();
+  EXPECT_TRUE(WaitFor([&] { return daemon.Sessions().sessions_size() == 1; },
+                      std::chrono::seconds(5)));
+  auto third = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(third.ok());
+  const v1::ListSessionsResponse later = daemon.Sessions();
+  const v1::SessionInfo* c = FindSession(later, (*third)->session_id());
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->lane());
+}
+
+// What a buggy or hostile client can do to its own lane.
+enum class Scribble { kTailPastTheRing, kEntryOverTheLimit, kGarbageEntry, kHeadBackwards };
+
+class LaneScribbleTest : public ::testing::TestWithParam<Scribble> {};
+
+TEST_P(LaneScribbleTest, EndsOnlyThatSessionAndChangesNothingElse) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  // A bystander with data in the pool.
+  auto bystander = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(bystander.ok());
+  auto kept = (*bystander)->Allocate(1 << 16);
+  ASSERT_TRUE(kept.ok());
+  std::memset(kept->data(), 0x33, 1 << 16);
+
+  auto client = Client::Connect({.address = daemon.address(), .outage_wait_ms = 5000});
+  ASSERT_TRUE(client.ok());
+  uint64_t session = (*client)->session_id();
+  auto held = (*client)->Allocate(4096);
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(daemon.PoolStats().live_buffers(), 2u);
+  lane::Header* header = MappedLane(daemon.instance(), session);
+  ASSERT_NE(header, nullptr);
+  uint8_t* ring = lane::SubmissionRing(header);
+  uint32_t tail = header->sub_tail.load();
+  switch (GetParam()) {
+    case Scribble::kTailPastTheRing:
+      header->sub_tail.store(tail + lane::kRingBytes + 8);
+      break;
+    case Scribble::kEntryOverTheLimit: {
+      uint32_t length = lane::kMaxPayloadBytes + 1;
+      lane::RingWrite(ring, tail, &length, 4);
+      header->sub_tail.store(tail + 8);
+      break;
+    }
+    case Scribble::kGarbageEntry: {
+      uint32_t length = 8;
+      const uint8_t garbage[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+      lane::RingWrite(ring, tail, &length, 4);
+      lane::RingWrite(ring, tail + 4, garbage, 8);
+      header->sub_tail.store(tail + lane::EntryBytes(8));
+      break;
+    }
+    case Scribble::kHeadBackwards:
+      header->comp_head.store(header->comp_tail.load() + 64);
+      break;
+  }
+  header->doorbell.fetch_add(1);
+  lane::FutexWakeAll(&header->doorbell);
+  // kHeadBackwards is noticed when the daemon next writes a completion.
+  if (GetParam() == Scribble::kHeadBackwards) (*client)->Allocate(1).IgnoreError();
+
+  // The daemon ends that session: its buffer is released, the bystander's not.
+  EXPECT_TRUE(WaitFor([&] { return FindSession(daemon.Sessions(), session) == nullptr; },
+                      std::chrono::seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() <= 2; },
+                      std::chrono::seconds(5)));
+  // The daemon stays up and the bystander's bytes are untouched.
+  EXPECT_TRUE(daemon.CheckPools().empty()) << daemon.CheckPools();
+  for (int i = 0; i < (1 << 16); ++i) ASSERT_EQ(kept->data()[i], 0x33) << i;
+  auto more = (*bystander)->Allocate(128);
+  EXPECT_TRUE(more.ok()) << more.status();
+  // The scribbling client gets a new session (and a new lane) and goes on.
+  EXPECT_TRUE(WaitFor([&] { return (*client)->session_id() != session && (*client)->connected(); },
+                      std::chrono::seconds(10)));
+  auto after = (*client)->Allocate(256);
+  EXPECT_TRUE(after.ok()) << after.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(Corruptions, LaneScribbleTest,
+                         ::testing::Values(Scribble::kTailPastTheRing, Scribble::kEntryOverTheLimit,
+                                           Scribble::kGarbageEntry, Scribble::kHeadBackwards));
+
+TEST(LaneTest, ADaemonKilledWithLanesOpenLeavesNoLaneObjectAfterRestart) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .outage_wait_ms = 10000});
+  ASSERT_TRUE(client.ok());
+  auto buffer = (*client)->Allocate(4096);
+  ASSERT_TRUE(buffer.ok());
+  std::memset(buffer->data(), 7, 4096);
+  // A lane object as a daemon killed between creating and the client's
+  // unlink would leave it.
+  std::string stale = lane::LaneObjectName(daemon.instance(), 999);
+  int fd = ::shm_open(stale.c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  ASSERT_EQ(LaneObjects(daemon.instance()), 1);
+  daemon.Stop(SIGKILL);
+  ASSERT_TRUE(daemon.Restart());
+  EXPECT_EQ(LaneObjects(daemon.instance()), 0);
+  EXPECT_TRUE(WaitFor([&] { return (*client)->reconnects() >= 1 && (*client)->connected(); },
+                      std::chrono::seconds(10)));
+  auto retained = (*client)->Retain(buffer->handle());
+  ASSERT_TRUE(retained.ok()) << retained.status();
+  EXPECT_EQ(retained->data()[4095], 7);
+  const v1::ListSessionsResponse sessions = daemon.Sessions();
+  const v1::SessionInfo* info = FindSession(sessions, (*client)->session_id());
+  ASSERT_NE(info, nullptr);
+  EXPECT_TRUE(info->lane()) << "the new session has a lane of its own";
+}
+
+}  // namespace
+}  // namespace memd::testing
