@@ -25,5 +25,5 @@ trap 'kill $memd_pid 2>/dev/null; wait $memd_pid 2>/dev/null; rm -rf "$out"' EXI
 for _ in $(seq 200); do ./build/client/memctl/memctl --address "unix://$sock" health >/dev/null 2>&1 && break; sleep 0.05; done
 MEMD_ADDRESS=unix://$sock ./build/bench/memd_bench_frames 300 > "$out/frames.framejson"
 # Row P: the FFmpeg pipeline through memd channels vs through pipes (own daemon).
-python3 bench/pipeline_bench.py build "$out/pipeline.pipejson" --seconds 2 --reps 3
+python3 bench/pipeline_bench.py build "$out/pipeline.pipejson" --seconds 8 --reps 3
 python3 bench/report.py "$out"/*.json "$out/rpc.rpcjson" "$out/frames.framejson" "$out/pipeline.pipejson" "$@"

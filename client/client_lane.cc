@@ -59,6 +59,13 @@ absl::StatusOr<std::unique_ptr<ClientLane>> ClientLane::Open(const v1::OpenLaneR
   return std::unique_ptr<ClientLane>(new ClientLane(base, std::move(address)));
 }
 
+ClientLane::ClientLane(void* base, std::string address)
+    : base_(base),
+      header_(static_cast<lane::Header*>(base)),
+      address_(std::move(address)),
+      router_([this](const v1::SessionRequest& request) { return Submit(request); },
+              [this](std::vector<v1::SessionResponse>* out) { return ReadCompletions(out); }) {}
+
 ClientLane::~ClientLane() { ::munmap(base_, lane::kObjectBytes); }
 
 bool ClientLane::Fits(const v1::SessionRequest& request) {
@@ -67,22 +74,15 @@ bool ClientLane::Fits(const v1::SessionRequest& request) {
 }
 
 void ClientLane::Break(const std::string& why) {
-  MutexLock lock(&mu_);
-  BreakLocked(why);
-}
-
-void ClientLane::BreakLocked(const std::string& why) {
-  if (!broken_) {
-    broken_ = true;
-    broken_reason_ = why;
-    broken_flag_.store(true);
-  }
+  broken_.store(true);
+  router_.Break(why);
   lane::FutexWakeAll(&header_->comp_tail);  // the reader, if it sleeps
-  cv_.SignalAll();
 }
 
-absl::Status ClientLane::Submit(const std::string& bytes) {
+absl::Status ClientLane::Submit(const v1::SessionRequest& request) {
   MutexLock lock(&write_mu_);
+  request.SerializeToString(&entry_);
+  const std::string& bytes = entry_;
   uint32_t length = static_cast<uint32_t>(bytes.size());
   uint32_t need = lane::EntryBytes(length);
   // The daemon consumes promptly; the ring fills only under a burst of
@@ -94,7 +94,7 @@ absl::Status ClientLane::Submit(const std::string& bytes) {
                                                  "head is %u bytes off)", address_, used));
     }
     if (lane::kRingBytes - used >= need) break;
-    if (broken_flag_.load() || header_->closed.load() != 0) {
+    if (broken_.load() || header_->closed.load() != 0) {
       return absl::UnavailableError(absl::StrFormat("lane to memd at %s closed", address_));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -118,7 +118,7 @@ absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out) 
   if (tail == comp_head_) {
     header_->client_waiting.store(1, std::memory_order_seq_cst);
     tail = header_->comp_tail.load(std::memory_order_seq_cst);
-    if (tail == comp_head_ && header_->closed.load() == 0 && !broken_flag_.load()) {
+    if (tail == comp_head_ && header_->closed.load() == 0 && !broken_.load()) {
       lane::FutexWait(&header_->comp_tail, comp_head_, kReadWait);
     }
     header_->client_waiting.store(0, std::memory_order_seq_cst);
@@ -161,42 +161,7 @@ absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out) 
 }
 
 absl::StatusOr<v1::SessionResponse> ClientLane::Call(v1::SessionRequest request) {
-  Waiter waiter;
-  uint64_t id;
-  {
-    MutexLock lock(&mu_);
-    if (broken_) return absl::UnavailableError(broken_reason_);
-    id = next_request_id_++;
-    waiters_[id] = &waiter;
-  }
-  request.set_request_id(id);
-  absl::Status written = Submit(request.SerializeAsString());
-  MutexLock lock(&mu_);
-  if (!written.ok()) BreakLocked(std::string(written.message()));
-  while (!waiter.done && !broken_) {
-    if (reading_) {
-      cv_.Wait(&mu_);
-      continue;
-    }
-    reading_ = true;
-    std::vector<v1::SessionResponse> responses;
-    mu_.unlock();
-    absl::Status read = ReadCompletions(&responses);
-    mu_.lock();
-    reading_ = false;
-    for (v1::SessionResponse& response : responses) {
-      auto it = waiters_.find(response.request_id());
-      if (it != waiters_.end()) {
-        it->second->response = std::move(response);
-        it->second->done = true;
-      }
-    }
-    if (!read.ok()) BreakLocked(std::string(read.message()));
-    cv_.SignalAll();  // the responses' owners, or a new reader, go on
-  }
-  waiters_.erase(id);
-  if (!waiter.done) return absl::UnavailableError(broken_reason_);
-  return std::move(waiter.response);
+  return router_.Call(std::move(request));
 }
 
 }  // namespace memd

@@ -3,9 +3,8 @@
 // wake-up instead of a gRPC message. Private to libmemd.
 //
 // Like SessionStream: requests are written under a write lock and matched to
-// responses by request_id, and a caller waiting for its response becomes the
-// reader when nobody else reads (leader/follower), so one thread pays no
-// thread hop. The lane does not keep the session alive; SessionLink's stream
+// responses by request_id (CallRouter: leader/follower reading, no reader
+// thread). The lane does not keep the session alive; SessionLink's stream
 // does, and Break()s the lane when that stream is lost.
 //
 // Thread-safe. Once the lane is broken or the daemon closed it, every call
@@ -19,7 +18,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "call_router.h"
 #include "absl/status/statusor.h"
 #include "memd/shared/lane.h"
 #include "memd/shared/mutex.h"
@@ -52,21 +51,13 @@ class ClientLane {
   void Break(const std::string& why);
 
  private:
-  struct Waiter {
-    v1::SessionResponse response;
-    bool done = false;
-  };
+  ClientLane(void* base, std::string address);
 
-  ClientLane(void* base, std::string address)
-      : base_(base), header_(static_cast<lane::Header*>(base)), address_(std::move(address)) {}
-
-  // Puts one serialized request in the submission ring and wakes the daemon
-  // if it sleeps.
-  absl::Status Submit(const std::string& bytes);
-  // Reader only: waits a little for completions and parses those there are
-  // into `out`; the error when the lane cannot go on.
+  // Puts one request in the submission ring and wakes the daemon if it sleeps.
+  absl::Status Submit(const v1::SessionRequest& request);
+  // The router's reader: waits a little for completions and parses those
+  // there are into `out`; the error when the lane cannot go on.
   absl::Status ReadCompletions(std::vector<v1::SessionResponse>* out);
-  void BreakLocked(const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void* const base_;  // the mapping, lane::kObjectBytes
   lane::Header* const header_;
@@ -74,16 +65,10 @@ class ClientLane {
 
   Mutex write_mu_;
   uint32_t sub_tail_ ABSL_GUARDED_BY(write_mu_) = 0;
-  uint32_t comp_head_ = 0;           // touched only by the current reader
-  std::atomic<bool> broken_flag_{false};  // broken_, readable without mu_
-
-  Mutex mu_;
-  CondVar cv_;
-  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::flat_hash_map<uint64_t, Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  std::string broken_reason_ ABSL_GUARDED_BY(mu_);
+  std::string entry_ ABSL_GUARDED_BY(write_mu_);  // the request being written
+  uint32_t comp_head_ = 0;  // touched only by the router's current reader
+  std::atomic<bool> broken_{false};  // readable by Submit's wait and the reader
+  CallRouter router_;
 };
 
 }  // namespace memd

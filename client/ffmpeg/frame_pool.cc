@@ -16,10 +16,11 @@ extern "C" {
 
 namespace memd::ffmpeg {
 
-// Lent pool buffers are checked with one daemon query once this many are
-// parked: the pool then holds about (frames in flight + 4) buffers per size,
-// and a 4K decoder pays one round trip (~50 us) per 4 frames of 12 MB.
-constexpr size_t kParkedPerQuery = 4;
+// Lent pool buffers are checked with one daemon query (of every size) once
+// this many of one size are parked: the pool then holds about (frames in
+// flight + 8) buffers per size, and a yuv420p decoder, whose frames park one
+// luma and two chroma buffers, pays one round trip per 4 frames.
+constexpr size_t kParkedPerQuery = 8;
 // Fewer parked buffers are checked every this many gets of their size, so
 // they come back too.
 constexpr uint64_t kGetsPerQuery = 16;

@@ -112,6 +112,10 @@ void SessionLane::RingDoorbell() {
 }
 
 void SessionLane::Run() {
+  {
+    MutexLock lock(&mu_);
+    lane_thread_ = std::this_thread::get_id();
+  }
   while (!stop_.load()) {
     bool paused;
     {
@@ -170,14 +174,13 @@ bool SessionLane::ServeSubmissions() {
     } else {
       why = absl::StrFormat("%u published submission bytes: not even a length", available);
     }
-    v1::SessionRequest request;
     if (why.empty()) {
       // Copied out first: the client could rewrite the ring while it is parsed.
       entry_.resize(length);
       lane::RingRead(ring, sub_head_ + 4, entry_.data(), length);
       sub_head_ += lane::EntryBytes(length);
       header_->sub_head.store(sub_head_, std::memory_order_release);
-      if (!request.ParseFromString(entry_)) {
+      if (!request_.ParseFromString(entry_)) {  // reuses the last request's storage
         why = absl::StrFormat("a submission of %u bytes is not a SessionRequest", length);
       }
     }
@@ -186,7 +189,7 @@ bool SessionLane::ServeSubmissions() {
       BreakLocked(std::move(why));
       return false;
     }
-    serve_(request);
+    serve_(request_);
     served = true;
   }
   return served;
@@ -241,7 +244,7 @@ bool SessionLane::WriteLocked(const std::string& bytes) {
 void SessionLane::BreakLocked(std::string why) {
   if (broken_.empty()) broken_ = std::move(why);
   overflow_.clear();
-  if (std::this_thread::get_id() != thread_.get_id()) RingDoorbell();
+  if (std::this_thread::get_id() != lane_thread_) RingDoorbell();  // the lane thread acts on it
 }
 
 }  // namespace memd

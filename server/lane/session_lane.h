@@ -77,6 +77,7 @@ class SessionLane {
 
   uint32_t sub_head_ = 0;      // lane thread only
   std::string entry_;          // lane thread only: the entry being parsed
+  v1::SessionRequest request_;  // lane thread only: entry_ parsed
 
   Mutex mu_;
   uint32_t comp_tail_ ABSL_GUARDED_BY(mu_) = 0;  // the daemon's own copy
@@ -84,6 +85,7 @@ class SessionLane {
   std::deque<std::string> overflow_ ABSL_GUARDED_BY(mu_);  // completions without room yet
   std::string broken_ ABSL_GUARDED_BY(mu_);   // why the lane is broken; "" while it is not
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread::id lane_thread_ ABSL_GUARDED_BY(mu_);  // set by Run (thread_ is Stop's)
 
   std::atomic<bool> stop_{false};
   std::thread thread_;

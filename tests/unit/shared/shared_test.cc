@@ -1,7 +1,11 @@
+#include <algorithm>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "memd/shared/address.h"
 #include "memd/shared/handle.h"
+#include "memd/shared/lane.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 
@@ -59,6 +63,41 @@ TEST(HandleTest, RoundTrips) {
   EXPECT_EQ(p.pool_index, 255u);
   EXPECT_EQ(p.generation, kMaxGeneration);
   EXPECT_EQ(p.slot, 0xffffffffu);
+}
+
+TEST(LaneRingTest, EntriesRoundToEightBytesWithTheirLength) {
+  EXPECT_EQ(lane::EntryBytes(0), 8u);
+  EXPECT_EQ(lane::EntryBytes(4), 8u);
+  EXPECT_EQ(lane::EntryBytes(5), 16u);
+  EXPECT_EQ(lane::EntryBytes(lane::kMaxPayloadBytes), lane::kMaxPayloadBytes + 8);
+}
+
+TEST(LaneRingTest, CopiesWrapAroundTheRingsEndAndPositionsWrapAt2To32) {
+  std::vector<uint8_t> ring(lane::kRingBytes, 0);
+  std::vector<uint8_t> data(100);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i + 1);
+  // 40 bytes before the end, 60 after the start.
+  uint32_t pos = 7 * lane::kRingBytes - 40;
+  lane::RingWrite(ring.data(), pos, data.data(), 100);
+  EXPECT_EQ(ring[lane::kRingBytes - 40], 1);
+  EXPECT_EQ(ring[lane::kRingBytes - 1], 40);
+  EXPECT_EQ(ring[0], 41);
+  EXPECT_EQ(ring[59], 100);
+  EXPECT_EQ(ring[60], 0) << "nothing written past the data";
+  std::vector<uint8_t> back(100);
+  lane::RingRead(ring.data(), pos, back.data(), 100);
+  EXPECT_EQ(back, data);
+  // A position near 2^32 wraps like the ring (2^32 is a multiple of its size).
+  uint32_t high = 0xffffffffu - 9;  // 10 bytes before 2^32
+  lane::RingWrite(ring.data(), high, data.data(), 20);
+  lane::RingRead(ring.data(), high, back.data(), 20);
+  EXPECT_TRUE(std::equal(back.begin(), back.begin() + 20, data.begin()));
+  EXPECT_EQ(ring[0], 11) << "byte 10 landed at position 2^32, the ring's start";
+}
+
+TEST(LaneRingTest, ObjectNamesBelongToTheirInstance) {
+  EXPECT_EQ(lane::LaneObjectName("memd", 42), "/memd.memd.lane.42");
+  EXPECT_EQ(lane::LaneObjectPrefix("a-b"), "memd.a-b.lane.");
 }
 
 }  // namespace
