@@ -145,7 +145,9 @@ void SessionLane::Run() {
   }
   if (!why.empty() && !stop_.load()) {
     spdlog::warn("lane {}: {}; ending the session", object_name_, why);
-    fail_(why);
+    // A copy: ending the session may stop and destroy this lane meanwhile.
+    Fail fail = fail_;
+    fail(why);
   }
 }
 
@@ -189,7 +191,7 @@ bool SessionLane::ServeSubmissions() {
       BreakLocked(std::move(why));
       return false;
     }
-    serve_(request_);
+    serve_(*this, request_);
     served = true;
   }
   return served;

@@ -31,8 +31,8 @@ namespace memd {
 
 class SessionLane {
  public:
-  // Runs one request; its response, now or later, goes to Complete().
-  using Serve = std::function<void(const v1::SessionRequest&)>;
+  // Runs one request; its response, now or later, goes to the lane's Complete().
+  using Serve = std::function<void(SessionLane&, const v1::SessionRequest&)>;
   // Called once, from the lane thread, when the client broke the lane.
   using Fail = std::function<void(const std::string& why)>;
 

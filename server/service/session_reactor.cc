@@ -48,7 +48,7 @@ absl::Status SessionReactor::OpenLane(v1::OpenLaneResponse* out) {
   }
   absl::StatusOr<std::unique_ptr<SessionLane>> lane = SessionLane::Create(
       lane::LaneObjectName(lanes_.instance, session_id_), session_id_, peer_->uid,
-      [this](const v1::SessionRequest& request) { ServeFromLane(request); },
+      [this](SessionLane& lane, const v1::SessionRequest& request) { ServeFromLane(lane, request); },
       [context = context_](const std::string&) { context->TryCancel(); });
   if (!lane.ok()) {
     lanes_.open_lanes->fetch_sub(1);
@@ -68,8 +68,10 @@ absl::Status SessionReactor::OpenLane(v1::OpenLaneResponse* out) {
   return absl::OkStatus();
 }
 
-void SessionReactor::ServeFromLane(const v1::SessionRequest& request) {
-  SessionLane* lane = lane_.get();  // set before the lane thread can call here
+void SessionReactor::ServeFromLane(SessionLane& lane_ref, const v1::SessionRequest& request) {
+  // Not lane_: a client that guessed the object's name could submit before
+  // OpenLane stored it.
+  SessionLane* lane = &lane_ref;
   v1::SessionResponse response;
   bool answered;
   if (request.has_open_lane()) {

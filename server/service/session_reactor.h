@@ -63,7 +63,7 @@ class SessionReactor final
   // Answers an OpenLaneRequest (from OnReadDone only).
   absl::Status OpenLane(v1::OpenLaneResponse* out);
   // Runs one request that came on the lane (lane thread).
-  void ServeFromLane(const v1::SessionRequest& request);
+  void ServeFromLane(SessionLane& lane, const v1::SessionRequest& request);
   // Stops the lane, if there is one, and gives its place back. OnReadDone/OnDone.
   void StopLane();
 

@@ -24,6 +24,9 @@ TEST(MemctlTest, StatsJsonHasEveryDocumentedKeyAndLiveValues) {
   ASSERT_EQ(code, 0) << out;
   nlohmann::json doc = nlohmann::json::parse(out);
   ASSERT_EQ(doc["pools"].size(), 2u);
+  // The daemon's own CPU time (getrusage): it has done some work by now.
+  ASSERT_TRUE(doc.contains("cpu_user_us") && doc.contains("cpu_system_us"));
+  EXPECT_GT(doc["cpu_user_us"].get<uint64_t>() + doc["cpu_system_us"].get<uint64_t>(), 0u);
   const auto& video = doc["pools"][1];
   EXPECT_EQ(video["name"], "video");
   for (const char* key : {"name", "size_bytes", "used_bytes", "free_bytes", "largest_free_bytes",
@@ -104,6 +107,7 @@ TEST(MemctlTest, ClientsAndBuffersShowWhoHoldsWhat) {
   EXPECT_EQ(h["pool"], "default");
   EXPECT_EQ(h["held_buffers"], 2u);
   EXPECT_EQ(h["held_bytes"], 2u * 5056u);  // two 5000-byte buffers, 64-byte blocks
+  EXPECT_EQ(h["lane"], true) << "clients ask for a lane by default";
   uint64_t holder_session = h["session_id"];
 
   auto [bcode, bout] = RunCommand({MemctlBinary(), "--address", daemon.address(), "buffers", "--json"});
@@ -130,6 +134,7 @@ TEST(MemctlTest, ClientsAndBuffersShowWhoHoldsWhat) {
   auto [tcode, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "clients"});
   EXPECT_NE(table.find("memd_test_clien"), std::string::npos);
   EXPECT_NE(table.find("9.9 KiB"), std::string::npos);
+  EXPECT_NE(table.find(" lane "), std::string::npos) << table;
 }
 
 TEST(MemctlTest, SetMaxAllocChangesThePoolAndIsAdminOnly) {
