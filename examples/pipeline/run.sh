@@ -56,6 +56,8 @@ for _ in $(seq 200); do  # until frames are in flight
 done
 echo "== memctl stats while frames are in flight"
 build/client/memctl/memctl stats || true
+echo "== memctl clients: the three stages, each on a lane (VIA)"
+build/client/memctl/memctl clients || true
 status=0
 for pid in $decode $filter $encode; do wait "$pid" || status=1; done
 echo "== stage reports"
