@@ -74,7 +74,6 @@ bool ClientLane::Fits(const v1::SessionRequest& request) {
 }
 
 void ClientLane::Break(const std::string& why) {
-  broken_.store(true);
   router_.Break(why);
   lane::FutexWakeAll(&header_->comp_tail);  // the reader, if it sleeps
 }
@@ -82,9 +81,7 @@ void ClientLane::Break(const std::string& why) {
 absl::Status ClientLane::Submit(const v1::SessionRequest& request) {
   MutexLock lock(&write_mu_);
   request.SerializeToString(&entry_);
-  const std::string& bytes = entry_;
-  uint32_t length = static_cast<uint32_t>(bytes.size());
-  uint32_t need = lane::EntryBytes(length);
+  uint32_t need = lane::EntryBytes(static_cast<uint32_t>(entry_.size()));
   // The daemon consumes promptly; the ring fills only under a burst of
   // requests from many threads, so waiting for room polls.
   while (true) {
@@ -94,22 +91,16 @@ absl::Status ClientLane::Submit(const v1::SessionRequest& request) {
                                                  "head is %u bytes off)", address_, used));
     }
     if (lane::kRingBytes - used >= need) break;
-    if (broken_.load() || header_->closed.load() != 0) {
+    if (router_.broken() || closed()) {
       return absl::UnavailableError(absl::StrFormat("lane to memd at %s closed", address_));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
-  uint8_t* ring = lane::SubmissionRing(base_);
-  lane::RingWrite(ring, sub_tail_, &length, 4);
-  lane::RingWrite(ring, sub_tail_ + 4, bytes.data(), length);
-  sub_tail_ += need;
+  sub_tail_ = lane::WriteEntry(lane::SubmissionRing(base_), sub_tail_, entry_);
   header_->sub_tail.store(sub_tail_, std::memory_order_seq_cst);
   // The daemon sets daemon_waiting before it looks at sub_tail a last time
   // and sleeps (see SessionLane::Run): one of the two sees the other.
-  if (header_->daemon_waiting.load(std::memory_order_seq_cst) != 0) {
-    header_->doorbell.fetch_add(1, std::memory_order_seq_cst);
-    lane::FutexWakeAll(&header_->doorbell);
-  }
+  if (header_->daemon_waiting.load(std::memory_order_seq_cst) != 0) lane::RingDoorbell(header_);
   return absl::OkStatus();
 }
 
@@ -118,27 +109,21 @@ absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out) 
   if (tail == comp_head_) {
     header_->client_waiting.store(1, std::memory_order_seq_cst);
     tail = header_->comp_tail.load(std::memory_order_seq_cst);
-    if (tail == comp_head_ && header_->closed.load() == 0 && !broken_.load()) {
+    if (tail == comp_head_ && !closed() && !router_.broken()) {
       lane::FutexWait(&header_->comp_tail, comp_head_, kReadWait);
     }
     header_->client_waiting.store(0, std::memory_order_seq_cst);
     tail = header_->comp_tail.load(std::memory_order_acquire);
   }
   const uint8_t* ring = lane::CompletionRing(base_);
-  std::string entry;
+  std::string entry, why;
   while (tail != comp_head_) {
-    uint32_t available = tail - comp_head_;
-    uint32_t length = 0;
-    if (available <= lane::kRingBytes && available >= 4) lane::RingRead(ring, comp_head_, &length, 4);
-    if (available > lane::kRingBytes || available < 4 || length > lane::kMaxPayloadBytes ||
-        lane::EntryBytes(length) > available) {
-      return absl::InternalError(absl::StrFormat(
-          "lane of memd at %s is corrupt (%u completion bytes, an entry of %u)", address_,
-          available, length));
+    std::optional<uint32_t> next = lane::ReadEntry(ring, comp_head_, tail, &entry, &why);
+    if (!next) {
+      return absl::InternalError(
+          absl::StrFormat("lane of memd at %s is corrupt (completion ring: %s)", address_, why));
     }
-    entry.resize(length);
-    lane::RingRead(ring, comp_head_ + 4, entry.data(), length);
-    comp_head_ += lane::EntryBytes(length);
+    comp_head_ = *next;
     v1::SessionResponse response;
     if (!response.ParseFromString(entry)) {
       return absl::InternalError(
@@ -149,11 +134,8 @@ absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out) 
   header_->comp_head.store(comp_head_, std::memory_order_seq_cst);
   // The daemon holds completions back while the ring is full; it sets
   // wants_space before it looks at comp_head a last time.
-  if (header_->wants_space.load(std::memory_order_seq_cst) != 0) {
-    header_->doorbell.fetch_add(1, std::memory_order_seq_cst);
-    lane::FutexWakeAll(&header_->doorbell);
-  }
-  if (out->empty() && header_->closed.load() != 0) {
+  if (header_->wants_space.load(std::memory_order_seq_cst) != 0) lane::RingDoorbell(header_);
+  if (out->empty() && closed()) {
     return absl::UnavailableError(
         absl::StrFormat("memd at %s closed this session's lane (session ended)", address_));
   }

@@ -12,7 +12,6 @@
 #ifndef MEMD_CLIENT_CLIENT_LANE_H_
 #define MEMD_CLIENT_CLIENT_LANE_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -67,7 +66,6 @@ class ClientLane {
   uint32_t sub_tail_ ABSL_GUARDED_BY(write_mu_) = 0;
   std::string entry_ ABSL_GUARDED_BY(write_mu_);  // the request being written
   uint32_t comp_head_ = 0;  // touched only by the router's current reader
-  std::atomic<bool> broken_{false};  // readable by Submit's wait and the reader
   CallRouter router_;
 };
 

@@ -178,11 +178,6 @@ bool SessionLink::NoteReleased(uint64_t handle) {
   return true;
 }
 
-bool SessionLink::has_lane() const {
-  MutexLock lock(&mu_);
-  return lane_ != nullptr && state_ == State::kUp;
-}
-
 bool SessionLink::up() const {
   MutexLock lock(&mu_);
   return state_ == State::kUp;

@@ -72,8 +72,6 @@ class SessionLink {
   absl::Status FlushReleases();
 
   bool up() const;
-  // Whether requests go through a lane now.
-  bool has_lane() const;
   uint64_t reconnects() const;
   uint64_t session_id() const;
 

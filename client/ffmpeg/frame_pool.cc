@@ -148,15 +148,15 @@ struct FramePool::State {
   // every size in one query: a frame's planes come in two or three sizes,
   // and asking about each size on its own cost a round trip per size.
   void ReturnLent() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pools_mu) {
+    // The first 1024 parked buffers in pool order are asked about; the
+    // second pass below walks them in the same order.
     std::vector<uint64_t> handles;
-    std::vector<std::pair<SizePool*, size_t>> asked;  // (pool, parked index) per handle
     {
       MutexLock lock(&tags_mu);
       for (auto& [size, sp] : pools) {
         sp.gets_since_query = 0;
         for (size_t i = 0; i < sp.parked.size() && handles.size() < 1024; ++i) {
           handles.push_back(tags.at(sp.parked[i]->data).handle);
-          asked.emplace_back(&sp, i);
         }
       }
       ++stats.queries;
@@ -168,14 +168,12 @@ struct FramePool::State {
         back[i] = (*counts)[i].references == (*counts)[i].held;
       }
     }
-    size_t at = 0;
+    size_t at = 0;  // index into handles and back
     for (auto& [size, sp] : pools) {
       std::vector<AVBufferRef*> still_lent;
-      for (size_t i = 0; i < sp.parked.size(); ++i) {
-        AVBufferRef* ref = sp.parked[i];
-        bool asked_here = at < asked.size() && asked[at].first == &sp && asked[at].second == i;
-        bool returned = asked_here && back[at];
-        if (asked_here) ++at;
+      for (AVBufferRef* ref : sp.parked) {
+        bool returned = at < back.size() && back[at];
+        ++at;
         if (!returned) {
           still_lent.push_back(ref);
           continue;

@@ -146,7 +146,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   std::string socket_mode_text = "0660", shm_mode_text = "0600";
   bool no_reserve = false;
   std::string grace_text = "10s";
-  std::string max_lanes_text = "256";
+  std::string max_lanes_text = std::to_string(options->max_lanes);
   std::string user_text, group_text, socket_group_text, admin_group_text;
   app.add_option("--listen", options->listen,
                  "Address to serve on, repeatable: unix:///path or host:port "

@@ -87,7 +87,7 @@ SessionLane::~SessionLane() {
 
 void SessionLane::Stop() {
   stop_.store(true);
-  RingDoorbell();
+  lane::RingDoorbell(header_);
   if (thread_.joinable()) {
     // The session may end from inside the lane thread (fail_ cancels the
     // call, and gRPC may run the reactor's callbacks inline).
@@ -104,11 +104,6 @@ void SessionLane::Stop() {
   header_->closed.store(1, std::memory_order_seq_cst);
   lane::FutexWakeAll(&header_->comp_tail);  // a waiting client sees `closed`
   ::shm_unlink(object_name_.c_str());       // ENOENT once the client has unlinked it
-}
-
-void SessionLane::RingDoorbell() {
-  header_->doorbell.fetch_add(1, std::memory_order_seq_cst);
-  lane::FutexWakeAll(&header_->doorbell);
 }
 
 void SessionLane::Run() {
@@ -157,34 +152,17 @@ bool SessionLane::ServeSubmissions() {
   // A bounded batch, so completions and Stop are looked at between batches.
   for (int n = 0; n < 64 && !stop_.load(); ++n) {
     uint32_t tail = header_->sub_tail.load(std::memory_order_acquire);
-    uint32_t available = tail - sub_head_;
-    if (available == 0) break;
+    if (tail == sub_head_) break;
     std::string why;
-    uint32_t length = 0;
-    if (available > lane::kRingBytes) {
-      why = absl::StrFormat("the client's submission tail %u is %u bytes past the daemon's head "
-                            "%u; the ring holds %u", tail, available, sub_head_, lane::kRingBytes);
-    } else if (available >= 4) {
-      lane::RingRead(ring, sub_head_, &length, 4);
-      if (length > lane::kMaxPayloadBytes) {
-        why = absl::StrFormat("a submission of %u bytes; the limit is %u", length,
-                              lane::kMaxPayloadBytes);
-      } else if (lane::EntryBytes(length) > available) {
-        why = absl::StrFormat("a submission of %u bytes, but only %u bytes were published",
-                              length, available);
-      }
-    } else {
-      why = absl::StrFormat("%u published submission bytes: not even a length", available);
-    }
-    if (why.empty()) {
-      // Copied out first: the client could rewrite the ring while it is parsed.
-      entry_.resize(length);
-      lane::RingRead(ring, sub_head_ + 4, entry_.data(), length);
-      sub_head_ += lane::EntryBytes(length);
+    std::optional<uint32_t> next = lane::ReadEntry(ring, sub_head_, tail, &entry_, &why);
+    if (next) {
+      sub_head_ = *next;
       header_->sub_head.store(sub_head_, std::memory_order_release);
       if (!request_.ParseFromString(entry_)) {  // reuses the last request's storage
-        why = absl::StrFormat("a submission of %u bytes is not a SessionRequest", length);
+        why = absl::StrFormat("a submission of %u bytes is not a SessionRequest", entry_.size());
       }
+    } else {
+      why = "submission ring: " + why;
     }
     if (!why.empty()) {
       MutexLock lock(&mu_);
@@ -229,13 +207,9 @@ bool SessionLane::WriteLocked(const std::string& bytes) {
     return false;
   }
   comp_head_ = head;
-  uint32_t length = static_cast<uint32_t>(bytes.size());
-  uint32_t need = lane::EntryBytes(length);
+  uint32_t need = lane::EntryBytes(static_cast<uint32_t>(bytes.size()));
   if (need > lane::kRingBytes - (comp_tail_ - comp_head_)) return false;
-  uint8_t* ring = lane::CompletionRing(base_);
-  lane::RingWrite(ring, comp_tail_, &length, 4);
-  lane::RingWrite(ring, comp_tail_ + 4, bytes.data(), length);
-  comp_tail_ += need;
+  comp_tail_ = lane::WriteEntry(lane::CompletionRing(base_), comp_tail_, bytes);
   header_->comp_tail.store(comp_tail_, std::memory_order_seq_cst);
   if (header_->client_waiting.load(std::memory_order_seq_cst) != 0) {
     lane::FutexWakeAll(&header_->comp_tail);
@@ -246,7 +220,7 @@ bool SessionLane::WriteLocked(const std::string& bytes) {
 void SessionLane::BreakLocked(std::string why) {
   if (broken_.empty()) broken_ = std::move(why);
   overflow_.clear();
-  if (std::this_thread::get_id() != lane_thread_) RingDoorbell();  // the lane thread acts on it
+  if (std::this_thread::get_id() != lane_thread_) lane::RingDoorbell(header_);  // the lane thread acts on it
 }
 
 }  // namespace memd

@@ -67,7 +67,6 @@ class SessionLane {
   void FlushOverflowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records why the lane is broken; the lane thread acts on it.
   void BreakLocked(std::string why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RingDoorbell();
 
   const std::string object_name_;
   void* const base_;           // the mapping, kObjectBytes
@@ -76,7 +75,7 @@ class SessionLane {
   const Fail fail_;
 
   uint32_t sub_head_ = 0;      // lane thread only
-  std::string entry_;          // lane thread only: the entry being parsed
+  std::string entry_;          // lane thread only: the entry being parsed (a copy)
   v1::SessionRequest request_;  // lane thread only: entry_ parsed
 
   Mutex mu_;

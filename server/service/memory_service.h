@@ -21,14 +21,11 @@ namespace memd {
 
 class MemoryService final : public v1::Memory::CallbackService {
  public:
-  // At most this many sessions have a lane (a thread each in the daemon).
-  static constexpr int kDefaultMaxLanes = 256;
-
   // `metrics` (may be null) outlives the service. Lane objects are named
-  // after `instance`; `max_lanes` 0 turns lanes off.
+  // after `instance`; at most `max_lanes` sessions have one (0: none).
   MemoryService(const PoolRegistry& pools, const PeerTable& peers, SessionRegistry& sessions,
-                Metrics* metrics, ChannelRegistry* channels, std::string instance = "memd",
-                int max_lanes = kDefaultMaxLanes)
+                Metrics* metrics, ChannelRegistry* channels, std::string instance,
+                int max_lanes)
       : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics), channels_(channels),
         instance_(std::move(instance)), max_lanes_(max_lanes) {}
 

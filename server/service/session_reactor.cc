@@ -68,10 +68,9 @@ absl::Status SessionReactor::OpenLane(v1::OpenLaneResponse* out) {
   return absl::OkStatus();
 }
 
-void SessionReactor::ServeFromLane(SessionLane& lane_ref, const v1::SessionRequest& request) {
-  // Not lane_: a client that guessed the object's name could submit before
-  // OpenLane stored it.
-  SessionLane* lane = &lane_ref;
+// `lane`, not lane_: a client that guessed the object's name could submit
+// before OpenLane stored it.
+void SessionReactor::ServeFromLane(SessionLane& lane, const v1::SessionRequest& request) {
   v1::SessionResponse response;
   bool answered;
   if (request.has_open_lane()) {
@@ -82,9 +81,9 @@ void SessionReactor::ServeFromLane(SessionLane& lane_ref, const v1::SessionReque
   } else {
     MutexLock lock(&handler_mu_);
     answered = handler_.Handle(request, &response,
-                               [lane](v1::SessionResponse later) { lane->Complete(later); });
+                               [&lane](v1::SessionResponse later) { lane.Complete(later); });
   }
-  if (answered) lane->Complete(response);
+  if (answered) lane.Complete(response);
 }
 
 void SessionReactor::StopLane() {

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -93,6 +95,31 @@ TEST(LaneRingTest, CopiesWrapAroundTheRingsEndAndPositionsWrapAt2To32) {
   lane::RingRead(ring.data(), high, back.data(), 20);
   EXPECT_TRUE(std::equal(back.begin(), back.begin() + 20, data.begin()));
   EXPECT_EQ(ring[0], 11) << "byte 10 landed at position 2^32, the ring's start";
+}
+
+TEST(LaneRingTest, ReadEntryReturnsWhatWriteEntryWroteAndRefusesWhatCannotBeRight) {
+  std::vector<uint8_t> ring(lane::kRingBytes, 0);
+  uint32_t head = lane::kRingBytes - 6;  // the entry wraps
+  uint32_t tail = lane::WriteEntry(ring.data(), head, "hello lane");
+  EXPECT_EQ(tail, head + lane::EntryBytes(10));
+  std::string payload, why;
+  std::optional<uint32_t> next = lane::ReadEntry(ring.data(), head, tail, &payload, &why);
+  ASSERT_TRUE(next.has_value()) << why;
+  EXPECT_EQ(*next, tail);
+  EXPECT_EQ(payload, "hello lane");
+
+  EXPECT_FALSE(lane::ReadEntry(ring.data(), 0, lane::kRingBytes + 8, &payload, &why));
+  EXPECT_EQ(why, "the tail 524296 is 524296 bytes past the head 0; the ring holds 524288");
+  EXPECT_FALSE(lane::ReadEntry(ring.data(), 0, 3, &payload, &why));
+  EXPECT_EQ(why, "3 published bytes: not even a length");
+  uint32_t too_long = lane::kMaxPayloadBytes + 1;
+  lane::RingWrite(ring.data(), 0, &too_long, 4);
+  EXPECT_FALSE(lane::ReadEntry(ring.data(), 0, 8, &payload, &why));
+  EXPECT_EQ(why, "an entry of 65537 bytes; the limit is 65536");
+  uint32_t length = 100;
+  lane::RingWrite(ring.data(), 0, &length, 4);
+  EXPECT_FALSE(lane::ReadEntry(ring.data(), 0, 8, &payload, &why));
+  EXPECT_EQ(why, "an entry of 100 bytes, but only 8 bytes were published");
 }
 
 TEST(LaneRingTest, ObjectNamesBelongToTheirInstance) {

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -74,6 +75,20 @@ constexpr uint32_t EntryBytes(uint32_t payload) { return (4 + payload + 7) & ~7u
 // Copies to and from a ring of kRingBytes at a wrapping position.
 void RingWrite(uint8_t* ring, uint32_t pos, const void* src, uint32_t n);
 void RingRead(const uint8_t* ring, uint32_t pos, void* dst, uint32_t n);
+
+// Writes one entry (length, payload) at `pos`, which the producer has
+// checked has room; returns the position after it.
+uint32_t WriteEntry(uint8_t* ring, uint32_t pos, std::string_view payload);
+// Reads the entry at `head` of the `tail - head` published bytes into
+// `payload` and returns the position after it, or nullopt with `why` saying
+// what cannot be right (published bytes beyond the ring or short of an entry,
+// a length over kMaxPayloadBytes). The consumer's own copy of `head` is
+// trusted; `tail` is the other side's.
+std::optional<uint32_t> ReadEntry(const uint8_t* ring, uint32_t head, uint32_t tail,
+                                  std::string* payload, std::string* why);
+
+// Bumps the doorbell and wakes the daemon's lane thread if it sleeps on it.
+void RingDoorbell(Header* header);
 
 uint8_t* SubmissionRing(void* object);
 uint8_t* CompletionRing(void* object);
