@@ -20,7 +20,10 @@ ChannelRegistry::~ChannelRegistry() {
   timer_cv_.SignalAll();
   timer_.join();
   MutexLock lock(&mu_);
-  for (auto& [key, channel] : channels_) channel->pool->ReleaseAll(channel->refs);
+  for (auto& [key, channel] : channels_) {
+    channel->pool->ReleaseAll(channel->refs);
+    channel->pool->ReleaseAll(channel->parked_refs);
+  }
 }
 
 absl::StatusOr<ChannelRegistry::Channel*> ChannelRegistry::FindOrCreate(Pool& pool,
@@ -64,8 +67,9 @@ void ChannelRegistry::Settle(Channel& channel) {
     while (channel.queue.size() < channel.capacity && !channel.senders.empty()) {
       ParkedSend send = std::move(channel.senders.front());
       channel.senders.pop_front();
+      // Cannot fail: the parked send has held these since it parked.
       absl::StatusOr<std::vector<BufferInfo>> moved = channel.pool->Transfer(
-          *send.sender, channel.refs, send.message.handles, "channel send", send.mode);
+          channel.parked_refs, channel.refs, send.message.handles, "channel send");
       if (moved.ok()) {
         channel.queue.push_back(std::move(send.message));
         ++channel.sent;
@@ -112,12 +116,18 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sende
         "channel '%s' is full (%u messages); send again later or with a timeout", name,
         channel.capacity));
   }
+  // The parked send holds its references from now on (see the header).
+  if (absl::StatusOr<std::vector<BufferInfo>> taken =
+          pool.Transfer(sender, channel.parked_refs, handles, "channel send", mode);
+      !taken.ok()) {
+    return taken.status();
+  }
   ++channel.send_waits;
+  absl::Time deadline = absl::Now() + std::min(timeout, kMaxTimeout);
   channel.senders.push_back(ParkedSend{session_id, &sender,
                                        Message{std::move(handles), std::move(metadata)}, mode,
-                                       absl::Now() + std::min(timeout, kMaxTimeout),
-                                       std::move(done)});
-  timer_cv_.SignalAll();
+                                       deadline, std::move(done)});
+  NoteDeadline(deadline);
   return std::nullopt;
 }
 
@@ -137,17 +147,38 @@ std::optional<absl::StatusOr<ReceivedMessage>> ChannelRegistry::Receive(
     return absl::StatusOr<ReceivedMessage>(absl::DeadlineExceededError(
         absl::StrFormat("channel '%s' has no message", name)));
   }
-  channel.receivers.push_back(ParkedReceive{session_id, &receiver,
-                                            absl::Now() + std::min(timeout, kMaxTimeout),
-                                            std::move(done)});
-  timer_cv_.SignalAll();
+  absl::Time deadline = absl::Now() + std::min(timeout, kMaxTimeout);
+  channel.receivers.push_back(ParkedReceive{session_id, &receiver, deadline, std::move(done)});
+  NoteDeadline(deadline);
   return std::nullopt;
+}
+
+void ChannelRegistry::NoteDeadline(absl::Time deadline) {
+  if (deadline < timer_wakes_at_) timer_cv_.SignalAll();
+}
+
+void ChannelRegistry::Unpark(Channel& channel, const ParkedSend& send) {
+  if (send.mode == Pool::TransferMode::kMove) {
+    channel.pool->Transfer(channel.parked_refs, *send.sender, send.message.handles,
+                           "channel send timeout")
+        .IgnoreError();  // cannot fail: parked_refs holds them
+    return;
+  }
+  for (uint64_t handle : send.message.handles) {
+    channel.pool->Release(channel.parked_refs, handle).IgnoreError();
+  }
 }
 
 void ChannelRegistry::CancelSession(uint64_t session_id) {
   MutexLock lock(&mu_);
   for (auto& [key, channel] : channels_) {
-    std::erase_if(channel->senders, [&](const ParkedSend& s) { return s.session_id == session_id; });
+    // A moved send's references go back to the session, which releases them
+    // with the rest of what it holds.
+    std::erase_if(channel->senders, [&](const ParkedSend& s) {
+      if (s.session_id != session_id) return false;
+      Unpark(*channel, s);
+      return true;
+    });
     std::erase_if(channel->receivers,
                   [&](const ParkedReceive& r) { return r.session_id == session_id; });
     Settle(*channel);
@@ -173,6 +204,7 @@ void ChannelRegistry::TimerLoop() {
     for (auto& [key, channel] : channels_) {
       for (auto it = channel->senders.begin(); it != channel->senders.end();) {
         if (it->deadline <= now) {
+          Unpark(*channel, *it);
           it->done(absl::ResourceExhaustedError(absl::StrFormat(
               "channel '%s' stayed full (%u messages) until the send's timeout", channel->name,
               channel->capacity)));
@@ -193,7 +225,10 @@ void ChannelRegistry::TimerLoop() {
         }
       }
     }
-    timer_cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(std::max(next - now, absl::Milliseconds(1))));
+    absl::Duration wait = std::max(next - now, absl::Milliseconds(1));
+    timer_wakes_at_ = now + wait;
+    timer_cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(wait));
+    timer_wakes_at_ = absl::InfinitePast();  // awake: it walks every deadline next
   }
 }
 

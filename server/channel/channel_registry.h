@@ -12,9 +12,13 @@
 //
 // Waiting: a send to a full channel or a receive from an empty one is parked
 // until room or a message comes, or its timeout passes; `done` then runs
-// (once, from whichever thread made the change, or the timer thread).
-// CancelSession drops a closing session's parked operations without calling
-// them, before its references go.
+// (once, from whichever thread made the change, or the timer thread). A
+// parked send holds its references from the moment it parks (moved, or new
+// ones when sharing), so what the sender does meanwhile (release its own,
+// send again) cannot take them from it; when it times out a moved send gives
+// them back to the sender and a sharing one drops its own. CancelSession
+// drops a closing session's parked operations without calling them, before
+// its references go.
 //
 // Ownership: one per Daemon, outliving the sessions. Thread-safe: one mutex
 // for everything (lock order: this mutex, then a pool's mutex; callbacks take
@@ -107,7 +111,8 @@ class ChannelRegistry {
     std::string name;
     Pool* pool;
     uint32_t capacity;
-    SessionRefs refs;  // the references of the queued messages
+    SessionRefs refs;         // the references of the queued messages
+    SessionRefs parked_refs;  // those of the parked sends' messages
     std::deque<Message> queue;
     std::deque<ParkedSend> senders;
     std::deque<ParkedReceive> receivers;
@@ -120,13 +125,22 @@ class ChannelRegistry {
   void Settle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<ReceivedMessage> Deliver(Channel& channel, SessionRefs& receiver)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Undoes what parking `send` took: a moved send's references go back to
+  // its sender, a sharing send's own are dropped.
+  void Unpark(Channel& channel, const ParkedSend& send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TimerLoop();
+  // Wakes the timer thread when `deadline` is before the time it sleeps
+  // until; otherwise it would find the new deadline on its own (a parked
+  // receive with the usual long timeout costs no thread wake-up).
+  void NoteDeadline(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable Mutex mu_;
   CondVar timer_cv_;
   std::map<std::pair<uint32_t, std::string>, std::unique_ptr<Channel>> channels_
       ABSL_GUARDED_BY(mu_);  // by (pool index, name)
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // When the timer thread wakes next on its own (set by it before it sleeps).
+  absl::Time timer_wakes_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread timer_;
 };
 
