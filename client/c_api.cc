@@ -37,6 +37,9 @@ struct State {
   std::string address ABSL_GUARDED_BY(mu);
   std::string pool ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<uint64_t, LocalRef> by_offset ABSL_GUARDED_BY(mu);
+  // The buffers of the outstanding memd_channel_post: this process drops
+  // its references to them once the send is collected and went through.
+  std::vector<void*> posted ABSL_GUARDED_BY(mu);
 };
 
 State& g_state = *new State;  // never destroyed: usable from atexit handlers
@@ -366,15 +369,50 @@ void* memd_retain(uint64_t handle, size_t* size) {
   return Track(*client, *ref);
 }
 
-int memd_channel_send(const char* channel, void* const* ptrs, size_t count, const void* metadata,
-                      size_t metadata_size, int timeout_ms) {
+}  // extern "C"
+
+namespace {
+
+int SendErrno(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted ? -EAGAIN : ErrnoOf(status);
+}
+
+// The references moved into a channel: drop them here as memd_free would.
+void DropMoved(const std::vector<void*>& ptrs) {
+  MutexLock lock(&g_state.mu);
+  for (void* ptr : ptrs) {
+    uint64_t offset = 0;
+    LocalRef* local = FindLocked(ptr, &offset);
+    if (local != nullptr && --local->count == 0) g_state.by_offset.erase(offset);
+  }
+}
+
+// Collects the outstanding memd_channel_post, if any: 0, or its error.
+int CollectPosted(Client& client) {
+  absl::Status collected = client.CollectPosted();
+  std::vector<void*> ptrs;
+  {
+    MutexLock lock(&g_state.mu);
+    ptrs.swap(g_state.posted);
+  }
+  if (!collected.ok()) {
+    SetError(std::string(collected.message()));
+    return SendErrno(collected);
+  }
+  DropMoved(ptrs);
+  return 0;
+}
+
+int SendOrPost(const char* fn, const char* channel, void* const* ptrs, size_t count,
+               const void* metadata, size_t metadata_size, int timeout_ms, bool post) {
   if (channel == nullptr || (ptrs == nullptr && count > 0) ||
       (metadata == nullptr && metadata_size > 0)) {
-    SetError("memd_channel_send: channel, ptrs and metadata must not be NULL");
+    SetError(absl::StrFormat("%s: channel, ptrs and metadata must not be NULL", fn));
     return -EINVAL;
   }
   std::shared_ptr<Client> client = Acquire();
   if (!client) return -ECONNREFUSED;
+  if (int rc = CollectPosted(*client); rc != 0) return rc;
   std::vector<uint64_t> handles;
   {
     MutexLock lock(&g_state.mu);
@@ -382,27 +420,49 @@ int memd_channel_send(const char* channel, void* const* ptrs, size_t count, cons
       uint64_t offset = 0;
       LocalRef* local = FindLocked(ptrs[i], &offset);
       if (local == nullptr) {
-        SetError(NotOurs(ptrs[i], "memd_channel_send"));
+        SetError(NotOurs(ptrs[i], fn));
         return -EINVAL;
       }
       handles.push_back(local->handle);
     }
   }
-  absl::Status sent = client->Send(
-      channel, handles,
-      std::string_view(static_cast<const char*>(metadata), metadata == nullptr ? 0 : metadata_size),
-      timeout_ms);
+  std::string_view meta(static_cast<const char*>(metadata), metadata == nullptr ? 0 : metadata_size);
+  std::vector<void*> moved(ptrs, ptrs + count);
+  absl::Status sent = post ? client->Post(channel, handles, meta, timeout_ms)
+                           : client->Send(channel, handles, meta, timeout_ms);
   if (!sent.ok()) {
     SetError(std::string(sent.message()));
-    return sent.code() == absl::StatusCode::kResourceExhausted ? -EAGAIN : ErrnoOf(sent);
+    return SendErrno(sent);
   }
-  MutexLock lock(&g_state.mu);  // the references moved: drop them here as memd_free would
-  for (size_t i = 0; i < count; ++i) {
-    uint64_t offset = 0;
-    LocalRef* local = FindLocked(ptrs[i], &offset);
-    if (local != nullptr && --local->count == 0) g_state.by_offset.erase(offset);
+  if (post) {
+    MutexLock lock(&g_state.mu);
+    g_state.posted = std::move(moved);
+  } else {
+    DropMoved(moved);
   }
   return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+int memd_channel_send(const char* channel, void* const* ptrs, size_t count, const void* metadata,
+                      size_t metadata_size, int timeout_ms) {
+  return SendOrPost("memd_channel_send", channel, ptrs, count, metadata, metadata_size,
+                    timeout_ms, /*post=*/false);
+}
+
+int memd_channel_post(const char* channel, void* const* ptrs, size_t count, const void* metadata,
+                      size_t metadata_size, int timeout_ms) {
+  return SendOrPost("memd_channel_post", channel, ptrs, count, metadata, metadata_size,
+                    timeout_ms, /*post=*/true);
+}
+
+int memd_channel_collect(void) {
+  std::shared_ptr<Client> client = Acquire();
+  if (!client) return -ECONNREFUSED;
+  return CollectPosted(*client);
 }
 
 int memd_channel_receive(const char* channel, void** ptrs, size_t* sizes, size_t max_count,

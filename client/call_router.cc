@@ -1,5 +1,7 @@
 #include "call_router.h"
 
+#include "absl/strings/str_format.h"
+
 namespace memd {
 
 void CallRouter::Break(const std::string& why) {
@@ -20,28 +22,26 @@ void CallRouter::BreakLocked(const std::string& why) {
   cv_.SignalAll();
 }
 
-absl::StatusOr<v1::SessionResponse> CallRouter::Call(v1::SessionRequest request) {
-  Waiter waiter;
-  uint64_t id;
-  {
-    MutexLock lock(&mu_);
-    if (broken_) return absl::UnavailableError(broken_reason_);
-    id = next_request_id_++;
-    waiters_[id] = &waiter;
-  }
+std::optional<uint64_t> CallRouter::RegisterLocked(Waiter* waiter, v1::SessionRequest& request) {
+  if (broken_) return std::nullopt;
+  uint64_t id = next_request_id_++;
+  waiters_[id] = waiter;
   request.set_request_id(id);
-  absl::Status sent = send_(request);
-  MutexLock lock(&mu_);
-  if (!sent.ok()) BreakLocked(std::string(sent.message()));
+  return id;
+}
+
+void CallRouter::AwaitLocked(const Waiter& waiter, bool posted) {
+  if (posted) ++collecting_;
   while (!waiter.done && !broken_) {
     if (reading_) {
       cv_.Wait(&mu_);
       continue;
     }
     reading_ = true;
+    bool any = collecting_ > 0;
     std::vector<v1::SessionResponse> responses;
     mu_.unlock();
-    absl::Status read = read_(&responses);
+    absl::Status read = read_(&responses, any);
     mu_.lock();
     reading_ = false;
     for (v1::SessionResponse& response : responses) {
@@ -54,9 +54,57 @@ absl::StatusOr<v1::SessionResponse> CallRouter::Call(v1::SessionRequest request)
     if (!read.ok()) BreakLocked(std::string(read.message()));
     cv_.SignalAll();  // the responses' owners, or a new reader, go on
   }
-  waiters_.erase(id);
+  if (posted) --collecting_;
+}
+
+absl::StatusOr<v1::SessionResponse> CallRouter::Call(v1::SessionRequest request) {
+  Waiter waiter;
+  std::optional<uint64_t> id;
+  {
+    MutexLock lock(&mu_);
+    id = RegisterLocked(&waiter, request);
+    if (!id) return absl::UnavailableError(broken_reason_);
+  }
+  absl::Status sent = send_(request, /*wake=*/true);
+  MutexLock lock(&mu_);
+  if (!sent.ok()) BreakLocked(std::string(sent.message()));
+  AwaitLocked(waiter, /*posted=*/false);
+  waiters_.erase(*id);
   if (!waiter.done) return absl::UnavailableError(broken_reason_);
   return std::move(waiter.response);
+}
+
+absl::StatusOr<uint64_t> CallRouter::Post(v1::SessionRequest request, bool wake) {
+  std::optional<uint64_t> id;
+  {
+    MutexLock lock(&mu_);
+    auto waiter = std::make_unique<Waiter>();
+    id = RegisterLocked(waiter.get(), request);
+    if (!id) return absl::UnavailableError(broken_reason_);
+    posted_[*id] = std::move(waiter);
+  }
+  request.set_posted(true);
+  absl::Status sent = send_(request, wake);
+  if (!sent.ok()) {
+    MutexLock lock(&mu_);
+    BreakLocked(std::string(sent.message()));  // Collect reports it
+  }
+  return *id;
+}
+
+absl::StatusOr<v1::SessionResponse> CallRouter::Collect(uint64_t id) {
+  MutexLock lock(&mu_);
+  auto it = posted_.find(id);
+  if (it == posted_.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("request %u was not posted, or was collected already", id));
+  }
+  std::unique_ptr<Waiter> waiter = std::move(it->second);
+  posted_.erase(it);
+  AwaitLocked(*waiter, /*posted=*/true);
+  waiters_.erase(id);
+  if (!waiter->done) return absl::UnavailableError(broken_reason_);
+  return std::move(waiter->response);
 }
 
 }  // namespace memd

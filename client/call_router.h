@@ -6,12 +6,17 @@
 // (leader/follower). One thread pays no thread hop; several threads pipeline
 // their requests on the one transport.
 //
+// A request may also be posted: sent now, its answer collected later, so
+// the caller does not wait for it (and on a lane is not woken for it).
+//
 // Thread-safe. Once broken, every call fails with UNAVAILABLE and its reason.
 #ifndef MEMD_CLIENT_CALL_ROUTER_H_
 #define MEMD_CLIENT_CALL_ROUTER_H_
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,16 +31,28 @@ namespace memd {
 class CallRouter {
  public:
   // Writes one request (any thread; the transport serializes writers).
-  using Send = std::function<absl::Status(const v1::SessionRequest&)>;
+  // `wake`: false lets the request wait, unannounced, for the next one (see
+  // Post); transports without that choice ignore it.
+  using Send = std::function<absl::Status(const v1::SessionRequest&, bool wake)>;
   // Reads whatever responses have come, waiting a while for at least one
-  // (one thread at a time, without the router's lock). An error breaks
-  // the router; responses read before it are still delivered.
-  using Read = std::function<absl::Status(std::vector<v1::SessionResponse>*)>;
+  // (one thread at a time, without the router's lock). `any`: some caller
+  // waits for a posted request's answer, so the transport must wake for
+  // those too. An error breaks the router; responses read before it are
+  // still delivered.
+  using Read = std::function<absl::Status(std::vector<v1::SessionResponse>*, bool any)>;
 
   CallRouter(Send send, Read read) : send_(std::move(send)), read_(std::move(read)) {}
 
   // Assigns `request` its request_id, sends it and waits for its response.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+
+  // Assigns `request` its request_id, marks it posted and sends it; returns
+  // the id to Collect. Every posted request must be collected once. With
+  // `wake` false the daemon is not woken for it: the next request does that
+  // for both (the transport also does within a tick, see ClientLane).
+  absl::StatusOr<uint64_t> Post(v1::SessionRequest request, bool wake = true);
+  // Waits for the answer of the posted request `id`.
+  absl::StatusOr<v1::SessionResponse> Collect(uint64_t id);
 
   // Fails every call, now and later, with UNAVAILABLE: `why` (the first reason stays).
   void Break(const std::string& why);
@@ -47,6 +64,13 @@ class CallRouter {
     bool done = false;
   };
 
+  // Registers `waiter` under a new request_id, set in `request`; nullopt
+  // once broken.
+  std::optional<uint64_t> RegisterLocked(Waiter* waiter, v1::SessionRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads (or waits for the reader) until `waiter` is answered or the router
+  // breaks; `posted`: it answers a posted request.
+  void AwaitLocked(const Waiter& waiter, bool posted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BreakLocked(const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Send send_;
@@ -56,6 +80,10 @@ class CallRouter {
   CondVar cv_;
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
+  // Answers of posted requests, kept until collected (their waiters_ entries
+  // point here).
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Waiter>> posted_ ABSL_GUARDED_BY(mu_);
+  int collecting_ ABSL_GUARDED_BY(mu_) = 0;  // callers in Collect, waiting
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_reason_ ABSL_GUARDED_BY(mu_);

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
@@ -25,6 +26,19 @@ struct Client::Impl {
   std::unique_ptr<SessionLink> link;
   bip::mapped_region region;
   uint8_t* base = nullptr;
+
+  // The outstanding posted send (Client::Post). Held while collecting it and
+  // while posting or sending the next, so sends stay in their callers' order.
+  struct PendingSend {
+    SessionLink::Posted posted;
+    std::string channel;
+    std::vector<uint64_t> moved;  // handles whose references move on success
+  };
+  Mutex send_mu;
+  std::optional<PendingSend> pending ABSL_GUARDED_BY(send_mu);
+
+  // Collects `pending`, if any; its error names the channel.
+  absl::Status CollectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu);
 };
 
 namespace {
@@ -219,9 +233,11 @@ absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64
   return counts;
 }
 
-absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t>& handles,
-                          std::string_view metadata, int64_t timeout_ms, uint32_t capacity,
-                          SendMode mode) {
+namespace {
+
+v1::SessionRequest SendRequest(const std::string& channel, const std::vector<uint64_t>& handles,
+                               std::string_view metadata, int64_t timeout_ms, uint32_t capacity,
+                               SendMode mode) {
   v1::SessionRequest request;
   v1::ChannelSendRequest* send = request.mutable_send();
   send->set_channel(channel);
@@ -230,12 +246,61 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
   send->set_timeout_ms(static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, 3'600'000)));
   send->set_capacity(capacity);
   send->set_share(mode == SendMode::kShare);
-  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  return request;
+}
+
+// The outcome of a send's answer; on success the moved references are no
+// longer this session's (the channel holds them).
+absl::Status SendOutcome(SessionLink& link, const absl::StatusOr<v1::SessionResponse>& response,
+                         const std::vector<uint64_t>& moved) {
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  if (mode == SendMode::kShare) return absl::OkStatus();
-  for (uint64_t handle : handles) impl_->link->NoteReleased(handle);  // the channel holds them
+  for (uint64_t handle : moved) link.NoteReleased(handle);
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Client::Impl::CollectLocked() {
+  if (!pending) return absl::OkStatus();
+  PendingSend send = std::move(*pending);
+  pending.reset();
+  absl::Status s = SendOutcome(*link, link->Collect(send.posted), send.moved);
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrFormat("posted send to channel '%s' failed: %s",
+                                                send.channel, s.message()));
+}
+
+absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t>& handles,
+                          std::string_view metadata, int64_t timeout_ms, uint32_t capacity,
+                          SendMode mode) {
+  {
+    // Only the collection is under the lock: sends of other threads (to
+    // other channels) do not queue behind one that waits for room.
+    MutexLock lock(&impl_->send_mu);
+    if (absl::Status s = impl_->CollectLocked(); !s.ok()) return s;
+  }
+  return SendOutcome(
+      *impl_->link,
+      impl_->link->Call(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode)),
+      mode == SendMode::kMove ? handles : std::vector<uint64_t>{});
+}
+
+absl::Status Client::Post(const std::string& channel, const std::vector<uint64_t>& handles,
+                          std::string_view metadata, int64_t timeout_ms, uint32_t capacity,
+                          SendMode mode, PostWake wake) {
+  MutexLock lock(&impl_->send_mu);
+  if (absl::Status s = impl_->CollectLocked(); !s.ok()) return s;
+  impl_->pending = Impl::PendingSend{
+      impl_->link->Post(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode),
+                        wake == PostWake::kNow),
+      channel, mode == SendMode::kMove ? handles : std::vector<uint64_t>{}};
+  return absl::OkStatus();
+}
+
+absl::Status Client::CollectPosted() {
+  MutexLock lock(&impl_->send_mu);
+  return impl_->CollectLocked();
 }
 
 absl::StatusOr<ChannelMessage> Client::Receive(const std::string& channel, int64_t timeout_ms,

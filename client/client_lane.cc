@@ -63,8 +63,10 @@ ClientLane::ClientLane(void* base, std::string address)
     : base_(base),
       header_(static_cast<lane::Header*>(base)),
       address_(std::move(address)),
-      router_([this](const v1::SessionRequest& request) { return Submit(request); },
-              [this](std::vector<v1::SessionResponse>* out) { return ReadCompletions(out); }) {}
+      router_([this](const v1::SessionRequest& request, bool wake) { return Submit(request, wake); },
+              [this](std::vector<v1::SessionResponse>* out, bool any) {
+                return ReadCompletions(out, any);
+              }) {}
 
 ClientLane::~ClientLane() { ::munmap(base_, lane::kObjectBytes); }
 
@@ -78,7 +80,7 @@ void ClientLane::Break(const std::string& why) {
   lane::FutexWakeAll(&header_->comp_tail);  // the reader, if it sleeps
 }
 
-absl::Status ClientLane::Submit(const v1::SessionRequest& request) {
+absl::Status ClientLane::Submit(const v1::SessionRequest& request, bool wake) {
   MutexLock lock(&write_mu_);
   request.SerializeToString(&entry_);
   uint32_t need = lane::EntryBytes(static_cast<uint32_t>(entry_.size()));
@@ -98,21 +100,36 @@ absl::Status ClientLane::Submit(const v1::SessionRequest& request) {
   }
   sub_tail_ = lane::WriteEntry(lane::SubmissionRing(base_), sub_tail_, entry_);
   header_->sub_tail.store(sub_tail_, std::memory_order_seq_cst);
-  // The daemon sets daemon_waiting before it looks at sub_tail a last time
-  // and sleeps (see SessionLane::Run): one of the two sees the other.
-  if (header_->daemon_waiting.load(std::memory_order_seq_cst) != 0) lane::RingDoorbell(header_);
+  if (wake) {
+    WakeLocked();
+  } else {
+    unannounced_ = true;  // an awake lane thread still takes it
+  }
   return absl::OkStatus();
 }
 
-absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out) {
+void ClientLane::WakeLocked() {
+  unannounced_ = false;
+  // The daemon sets daemon_waiting before it looks at sub_tail a last time
+  // and sleeps (see SessionLane::Run): one of the two sees the other.
+  if (header_->daemon_waiting.load(std::memory_order_seq_cst) != 0) lane::RingDoorbell(header_);
+}
+
+void ClientLane::RingLate() {
+  MutexLock lock(&write_mu_);
+  if (unannounced_) WakeLocked();
+}
+
+absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out, bool any) {
   uint32_t tail = header_->comp_tail.load(std::memory_order_acquire);
   if (tail == comp_head_) {
-    header_->client_waiting.store(1, std::memory_order_seq_cst);
+    header_->client_waiting.store(any ? lane::kWaitingAny : lane::kWaitingWaited,
+                                  std::memory_order_seq_cst);
     tail = header_->comp_tail.load(std::memory_order_seq_cst);
     if (tail == comp_head_ && !closed() && !router_.broken()) {
       lane::FutexWait(&header_->comp_tail, comp_head_, kReadWait);
     }
-    header_->client_waiting.store(0, std::memory_order_seq_cst);
+    header_->client_waiting.store(lane::kNotWaiting, std::memory_order_seq_cst);
     tail = header_->comp_tail.load(std::memory_order_acquire);
   }
   const uint8_t* ring = lane::CompletionRing(base_);

@@ -42,6 +42,17 @@ class ClientLane {
   // Sends `request` (its request_id is assigned here) and waits for the
   // reply; see SessionStream::Call.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+  // Sends `request` without waiting; the daemon does not wake this process
+  // for its answer, which Collect(id) returns (see CallRouter::Post).
+  // `wake` false: the daemon is not woken for it now; the next Submit or
+  // RingLate does (see CallRouter::Post).
+  absl::StatusOr<uint64_t> Post(v1::SessionRequest request, bool wake) {
+    return router_.Post(std::move(request), wake);
+  }
+  // Wakes the daemon for a request that was posted without waking it, if
+  // one waits (the monitor calls this every tick, so none waits longer).
+  void RingLate();
+  absl::StatusOr<v1::SessionResponse> Collect(uint64_t id) { return router_.Collect(id); }
 
   // Whether the daemon stopped serving the lane (it ended the session).
   bool closed() const { return header_->closed.load() != 0; }
@@ -52,11 +63,15 @@ class ClientLane {
  private:
   ClientLane(void* base, std::string address);
 
-  // Puts one request in the submission ring and wakes the daemon if it sleeps.
-  absl::Status Submit(const v1::SessionRequest& request);
+  // Puts one request in the submission ring and, with `wake`, wakes the
+  // daemon if it sleeps.
+  absl::Status Submit(const v1::SessionRequest& request, bool wake);
+  // Rings the doorbell if the daemon sleeps.
+  void WakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // The router's reader: waits a little for completions and parses those
-  // there are into `out`; the error when the lane cannot go on.
-  absl::Status ReadCompletions(std::vector<v1::SessionResponse>* out);
+  // there are into `out`; the error when the lane cannot go on. `any`: be
+  // woken by answers to posted requests too.
+  absl::Status ReadCompletions(std::vector<v1::SessionResponse>* out, bool any);
 
   void* const base_;  // the mapping, lane::kObjectBytes
   lane::Header* const header_;
@@ -65,6 +80,7 @@ class ClientLane {
   Mutex write_mu_;
   uint32_t sub_tail_ ABSL_GUARDED_BY(write_mu_) = 0;
   std::string entry_ ABSL_GUARDED_BY(write_mu_);  // the request being written
+  bool unannounced_ ABSL_GUARDED_BY(write_mu_) = false;  // written without a wake-up
   uint32_t comp_head_ = 0;  // touched only by the router's current reader
   CallRouter router_;
 };

@@ -91,6 +91,28 @@ std::shared_ptr<ClientLane> SessionLink::OpenLane(SessionStream& stream, uint64_
   return std::move(*lane);
 }
 
+absl::Status SessionLink::Route(absl::Time deadline, v1::SessionRequest& request,
+                                std::shared_ptr<SessionStream>* stream,
+                                std::shared_ptr<ClientLane>* lane) {
+  MutexLock lock(&mu_);
+  while (state_ == State::kDown && !stopping_ && absl::Now() < deadline) {
+    cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(deadline - absl::Now()));
+  }
+  if (state_ == State::kLost) return absl::FailedPreconditionError(why_);
+  if (state_ == State::kDown) {
+    return absl::UnavailableError(absl::StrFormat(
+        "memd unavailable: %s; reconnecting in the background (mapped buffers stay usable)", why_));
+  }
+  *stream = stream_;
+  *lane = lane_;
+  // Deferred releases ride with the session they belong to: a reconnect
+  // cleared those of the old one, so what is queued now is this stream's.
+  size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
+  for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
+  deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
   absl::Time deadline = absl::Now() + options_.outage_wait;
   // A release whose session broke mid-call is not repeated: either the daemon
@@ -103,25 +125,7 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
   while (true) {
     std::shared_ptr<SessionStream> stream;
     std::shared_ptr<ClientLane> lane;
-    {
-      MutexLock lock(&mu_);
-      while (state_ == State::kDown && !stopping_ && absl::Now() < deadline) {
-        cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(deadline - absl::Now()));
-      }
-      if (state_ == State::kLost) return absl::FailedPreconditionError(why_);
-      if (state_ == State::kDown) {
-        return absl::UnavailableError(absl::StrFormat(
-            "memd unavailable: %s; reconnecting in the background (mapped buffers stay usable)",
-            why_));
-      }
-      stream = stream_;
-      lane = lane_;
-      // Deferred releases ride with the session they belong to: a reconnect
-      // cleared those of the old one, so what is queued now is this stream's.
-      size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
-      for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
-      deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
-    }
+    if (absl::Status s = Route(deadline, request, &stream, &lane); !s.ok()) return s;
     absl::StatusOr<v1::SessionResponse> response =
         lane != nullptr && ClientLane::Fits(request) ? lane->Call(request) : stream->Call(request);
     if (response.ok()) return response;
@@ -130,6 +134,36 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
     // As for a release: the new session never reclaimed these references.
     request.clear_release_first();
   }
+}
+
+SessionLink::Posted SessionLink::Post(v1::SessionRequest request, bool wake) {
+  Posted posted;
+  std::shared_ptr<ClientLane> lane;
+  if (absl::Status s = Route(absl::Now() + options_.outage_wait, request, &posted.stream, &lane);
+      !s.ok()) {
+    posted.answer = s;
+    return posted;
+  }
+  if (lane != nullptr && ClientLane::Fits(request)) posted.lane = std::move(lane);
+  absl::StatusOr<uint64_t> id = posted.lane != nullptr ? posted.lane->Post(std::move(request), wake)
+                                                       : posted.stream->Post(std::move(request));
+  if (!id.ok()) {
+    MarkDown(posted.stream, std::string(id.status().message()));
+    posted.answer = id.status();
+    return posted;
+  }
+  posted.id = *id;
+  return posted;
+}
+
+absl::StatusOr<v1::SessionResponse> SessionLink::Collect(Posted& posted) {
+  if (posted.id != 0) {
+    posted.answer = posted.lane != nullptr ? posted.lane->Collect(posted.id)
+                                           : posted.stream->Collect(posted.id);
+    posted.id = 0;
+    if (!posted.answer.ok()) MarkDown(posted.stream, std::string(posted.answer.status().message()));
+  }
+  return std::move(posted.answer);
 }
 
 void SessionLink::DeferRelease(const std::vector<uint64_t>& handles) {
@@ -201,8 +235,10 @@ void SessionLink::Monitor() {
       backoff = options_.min_backoff;
       std::shared_ptr<grpc::Channel> channel = channel_;
       std::shared_ptr<SessionStream> stream = stream_;
+      std::shared_ptr<ClientLane> lane = lane_;
       bool lane_closed = lane_ != nullptr && lane_->closed();
       mu_.unlock();
+      if (lane != nullptr) lane->RingLate();  // a post left for a next request that did not come
       if (lane_closed) {
         // The daemon ended the session (an operator, or a lane it could not
         // trust): reconnect now, not at the next call.

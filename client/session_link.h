@@ -59,6 +59,22 @@ class SessionLink {
   // call waits up to outage_wait, then fails with UNAVAILABLE.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
 
+  // A request whose answer is collected later: the caller goes on at once.
+  // On the session's lane the daemon also does not wake this process for
+  // the answer.
+  struct Posted {
+    std::shared_ptr<SessionStream> stream;  // the session it went on
+    std::shared_ptr<ClientLane> lane;       // null: it went on the stream
+    uint64_t id = 0;                        // its request_id there; 0 once collected
+    absl::StatusOr<v1::SessionResponse> answer = absl::UnknownError("not collected");
+  };
+  // Posts a channel operation (never repeated on a new session, as in Call).
+  // Each Posted must be collected once. `wake` false: on a lane the daemon
+  // learns of it with this process's next request, or from the monitor
+  // within a tick.
+  Posted Post(v1::SessionRequest request, bool wake = true);
+  absl::StatusOr<v1::SessionResponse> Collect(Posted& posted);
+
   // Reference bookkeeping: after a successful allocate or retain; before a
   // release (returns whether the reference was held).
   void NoteHeld(uint64_t handle);
@@ -80,6 +96,10 @@ class SessionLink {
 
   explicit SessionLink(Options options) : options_(std::move(options)) {}
 
+  // Waits (until `deadline`) for the session to be up and gives its stream
+  // and lane; moves queued deferred releases into `request`.
+  absl::Status Route(absl::Time deadline, v1::SessionRequest& request,
+                     std::shared_ptr<SessionStream>* stream, std::shared_ptr<ClientLane>* lane);
   // A new channel and stream, attached to the pool. Transport failures come
   // back as UNAVAILABLE; the daemon's refusal as its own status.
   absl::StatusOr<std::shared_ptr<SessionStream>> Attach(uint64_t expected_segment_id,

@@ -8,13 +8,13 @@ SessionStream::SessionStream(std::shared_ptr<grpc::Channel> channel, std::string
     : address_(std::move(address)),
       stub_(v1::Memory::NewStub(channel)),
       router_(
-          [this](const v1::SessionRequest& request) {
+          [this](const v1::SessionRequest& request, bool /*wake: every message goes now*/) {
             MutexLock lock(&write_mu_);
             if (stream_->Write(request)) return absl::OkStatus();
             return absl::UnavailableError(absl::StrFormat(
                 "memd at %s is unavailable (session stream closed)", address_));
           },
-          [this](std::vector<v1::SessionResponse>* out) {
+          [this](std::vector<v1::SessionResponse>* out, bool /*any: every answer is a message*/) {
             v1::SessionResponse response;
             if (!stream_->Read(&response)) {
               return absl::UnavailableError(absl::StrFormat(

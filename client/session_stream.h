@@ -32,6 +32,11 @@ class SessionStream {
   // The transport status comes back as the error; the operation's own status
   // is in the response's status_code (see StatusOf).
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+  // A request whose answer Collect(id) returns later (CallRouter::Post).
+  absl::StatusOr<uint64_t> Post(v1::SessionRequest request) {
+    return router_.Post(std::move(request));
+  }
+  absl::StatusOr<v1::SessionResponse> Collect(uint64_t id) { return router_.Collect(id); }
 
   // The operation status carried in a response.
   static absl::Status StatusOf(const v1::SessionResponse& response);

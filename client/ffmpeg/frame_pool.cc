@@ -342,6 +342,16 @@ int FramePool::GetBuffer2(AVCodecContext* codec, AVFrame* frame, int flags) {
 
 absl::Status FramePool::Send(const std::string& channel, const AVFrame* frame,
                              int64_t timeout_ms) {
+  return SendFrame(channel, frame, timeout_ms, /*post=*/false, PostWake::kNow);
+}
+
+absl::Status FramePool::Post(const std::string& channel, const AVFrame* frame,
+                             int64_t timeout_ms, PostWake wake) {
+  return SendFrame(channel, frame, timeout_ms, /*post=*/true, wake);
+}
+
+absl::Status FramePool::SendFrame(const std::string& channel, const AVFrame* frame,
+                                  int64_t timeout_ms, bool post, PostWake wake) {
   State& s = *state_;
   std::vector<uint64_t> handles;
   {
@@ -373,7 +383,9 @@ absl::Status FramePool::Send(const std::string& channel, const AVFrame* frame,
       }
     }
   }
-  absl::Status sent = s.client.Send(channel, handles, *metadata, timeout_ms, 0, SendMode::kShare);
+  absl::Status sent =
+      post ? s.client.Post(channel, handles, *metadata, timeout_ms, 0, SendMode::kShare, wake)
+           : s.client.Send(channel, handles, *metadata, timeout_ms, 0, SendMode::kShare);
   if (sent.ok()) {
     MutexLock lock(&s.tags_mu);
     ++s.stats.frames_sent;

@@ -42,7 +42,12 @@ class ChannelSink : public FrameSink {
   ChannelSink(Stage& stage, std::string channel) : stage_(stage), channel_(std::move(channel)) {}
   absl::Status Put(const AVFrame* frame) override {
     TransportTimer timer(stage_);
-    absl::Status s = stage_.pool()->Send(channel_, frame, stage_.options().timeout_ms);
+    // Posted: the stage goes on with its next frame while the daemon takes
+    // this one; a failure shows at the next Put or at End. A filter asks for
+    // its next frame right after: that request wakes the daemon for both.
+    absl::Status s = stage_.pool()->Post(
+        channel_, frame, stage_.options().timeout_ms,
+        stage_.receives_from_channel() ? PostWake::kWithNextCall : PostWake::kNow);
     if (absl::IsResourceExhausted(s)) {
       return absl::UnavailableError(absl::StrFormat(
           "channel '%s' stayed full for %d ms: is the next stage running? (%s)", channel_,
@@ -246,6 +251,7 @@ absl::Status Stage::Open(const std::string& in, const std::string& out) {
 
 absl::StatusOr<std::unique_ptr<FrameSource>> Stage::Source(const std::string& link) {
   if (link == "-") return std::unique_ptr<FrameSource>(new PipeSource(*this));
+  receives_from_channel_ = true;
   return std::unique_ptr<FrameSource>(new ChannelSource(*this, link));
 }
 

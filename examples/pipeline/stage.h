@@ -68,6 +68,9 @@ class Stage {
   absl::StatusOr<FramePtr> NewVideoFrame(int format, int width, int height);
 
   ffmpeg::FramePool* pool() { return pool_.get(); }  // nullptr without memd
+  // Whether frames come from a memd channel: then the stage's next request
+  // after a send is the receive of its next frame.
+  bool receives_from_channel() const { return receives_from_channel_; }
 
   // Counts a frame: its checksum goes to the checksum file.
   void Record(const AVFrame* frame);
@@ -85,6 +88,7 @@ class Stage {
   std::unique_ptr<ffmpeg::FramePool> pool_;
   FILE* checksums_ = nullptr;
   uint64_t frames_ = 0;
+  bool receives_from_channel_ = false;
   double transport_cpu_s_ = 0;
   double start_wall_s_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "lane/session_lane.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,13 +69,15 @@ absl::StatusOr<std::unique_ptr<SessionLane>> SessionLane::Create(std::string obj
   header->max_payload_bytes = lane::kMaxPayloadBytes;
   header->session_id = session_id;
   std::unique_ptr<SessionLane> lane(
-      new SessionLane(std::move(object_name), base, std::move(serve), std::move(fail)));
+      new SessionLane(std::move(object_name), session_id, base, std::move(serve), std::move(fail)));
   lane->thread_ = std::thread([l = lane.get()] { l->Run(); });
   return lane;
 }
 
-SessionLane::SessionLane(std::string object_name, void* base, Serve serve, Fail fail)
+SessionLane::SessionLane(std::string object_name, uint64_t session_id, void* base, Serve serve,
+                         Fail fail)
     : object_name_(std::move(object_name)),
+      session_id_(session_id),
       base_(base),
       header_(static_cast<lane::Header*>(base)),
       serve_(std::move(serve)),
@@ -107,6 +110,9 @@ void SessionLane::Stop() {
 }
 
 void SessionLane::Run() {
+  // "memd-lane-<session>" (cut to the kernel's 15 characters), for top -H.
+  std::string name = absl::StrFormat("memd-lane-%u", session_id_).substr(0, 15);
+  ::pthread_setname_np(::pthread_self(), name.c_str());
   {
     MutexLock lock(&mu_);
     lane_thread_ = std::this_thread::get_id();
@@ -169,6 +175,10 @@ bool SessionLane::ServeSubmissions() {
       BreakLocked(std::move(why));
       return false;
     }
+    if (request_.posted()) {
+      MutexLock lock(&mu_);
+      posted_.insert(request_.request_id());
+    }
     serve_(*this, request_);
     served = true;
   }
@@ -176,17 +186,18 @@ bool SessionLane::ServeSubmissions() {
 }
 
 void SessionLane::Complete(const v1::SessionResponse& response) {
-  std::string bytes = response.SerializeAsString();
+  Completion completion{response.SerializeAsString()};
   MutexLock lock(&mu_);
   if (stopped_ || !broken_.empty()) return;
-  if (bytes.size() > lane::kMaxPayloadBytes) {
+  if (!posted_.empty()) completion.posted = posted_.erase(response.request_id()) != 0;
+  if (completion.bytes.size() > lane::kMaxPayloadBytes) {
     // Cannot happen with the daemon's request limits (see lane.h).
-    BreakLocked(absl::StrFormat("a response of %u bytes exceeds the lane's %u", bytes.size(),
-                                lane::kMaxPayloadBytes));
+    BreakLocked(absl::StrFormat("a response of %u bytes exceeds the lane's %u",
+                                completion.bytes.size(), lane::kMaxPayloadBytes));
     return;
   }
-  if (overflow_.empty() && WriteLocked(bytes)) return;
-  overflow_.push_back(std::move(bytes));
+  if (overflow_.empty() && WriteLocked(completion)) return;
+  overflow_.push_back(std::move(completion));
   header_->wants_space.store(1, std::memory_order_seq_cst);
   FlushOverflowLocked();  // the client may have made room meanwhile
 }
@@ -198,7 +209,8 @@ void SessionLane::FlushOverflowLocked() {
   if (overflow_.empty()) header_->wants_space.store(0, std::memory_order_seq_cst);
 }
 
-bool SessionLane::WriteLocked(const std::string& bytes) {
+bool SessionLane::WriteLocked(const Completion& completion) {
+  const std::string& bytes = completion.bytes;
   uint32_t head = header_->comp_head.load(std::memory_order_acquire);
   // The client's head moves forward, never past what was written.
   if (head - comp_head_ > comp_tail_ - comp_head_) {
@@ -211,7 +223,8 @@ bool SessionLane::WriteLocked(const std::string& bytes) {
   if (need > lane::kRingBytes - (comp_tail_ - comp_head_)) return false;
   comp_tail_ = lane::WriteEntry(lane::CompletionRing(base_), comp_tail_, bytes);
   header_->comp_tail.store(comp_tail_, std::memory_order_seq_cst);
-  if (header_->client_waiting.load(std::memory_order_seq_cst) != 0) {
+  uint32_t waiting = header_->client_waiting.load(std::memory_order_seq_cst);
+  if (waiting == lane::kWaitingAny || (waiting != lane::kNotWaiting && !completion.posted)) {
     lane::FutexWakeAll(&header_->comp_tail);
   }
   return true;

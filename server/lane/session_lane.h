@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "memd/shared/lane.h"
 #include "memd/shared/mutex.h"
@@ -57,18 +58,26 @@ class SessionLane {
   const std::string& object_name() const { return object_name_; }
 
  private:
-  SessionLane(std::string object_name, void* base, Serve serve, Fail fail);
+  SessionLane(std::string object_name, uint64_t session_id, void* base, Serve serve, Fail fail);
 
   void Run();  // the lane thread
   // Serves the entries the client has published; false when there were none.
   bool ServeSubmissions();
+  // A completion: the serialized response, and whether it answers a posted
+  // request (which wakes the client only when it waits for any answer).
+  struct Completion {
+    std::string bytes;
+    bool posted = false;
+  };
+
   // Writes one completion if the ring has room (false otherwise).
-  bool WriteLocked(const std::string& bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool WriteLocked(const Completion& completion) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushOverflowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records why the lane is broken; the lane thread acts on it.
   void BreakLocked(std::string why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string object_name_;
+  const uint64_t session_id_;
   void* const base_;           // the mapping, kObjectBytes
   lane::Header* const header_;
   const Serve serve_;
@@ -81,7 +90,10 @@ class SessionLane {
   Mutex mu_;
   uint32_t comp_tail_ ABSL_GUARDED_BY(mu_) = 0;  // the daemon's own copy
   uint32_t comp_head_ ABSL_GUARDED_BY(mu_) = 0;  // last checked client head
-  std::deque<std::string> overflow_ ABSL_GUARDED_BY(mu_);  // completions without room yet
+  std::deque<Completion> overflow_ ABSL_GUARDED_BY(mu_);  // completions without room yet
+  // request_ids of posted requests not answered yet (set by the lane thread
+  // before it serves one, erased by Complete).
+  absl::flat_hash_set<uint64_t> posted_ ABSL_GUARDED_BY(mu_);
   std::string broken_ ABSL_GUARDED_BY(mu_);   // why the lane is broken; "" while it is not
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::thread::id lane_thread_ ABSL_GUARDED_BY(mu_);  // set by Run (thread_ is Stop's)

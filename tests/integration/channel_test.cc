@@ -174,6 +174,132 @@ TEST(ChannelTest, SharedSendKeepsTheSendersReferenceAndQueryCountsHolders) {
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
+TEST(ChannelTest, AParkedSendHoldsItsReferencesUntilItGoesInOrTimesOut) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto producer = Client::Connect({.address = daemon.address()});
+  auto consumer = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(producer.ok() && consumer.ok());
+  auto refs = (*producer)->AllocateRefs(4096, 4);
+  ASSERT_TRUE(refs.ok());
+  for (int i = 0; i < 4; ++i) std::memset((*producer)->Pointer((*refs)[i].offset_bytes), 0x30 + i, 4096);
+  uint64_t first = (*refs)[0].handle, shared = (*refs)[1].handle;
+  ASSERT_TRUE((*producer)->Send("q", {first}, "first", 0, /*capacity=*/1).ok());
+
+  // A sharing send parks; the sender then drops its own reference.
+  auto parked = std::async(std::launch::async, [&] {
+    return (*producer)->Send("q", {shared}, "shared", 5000, 0, SendMode::kShare);
+  });
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("q").waiting_senders() == 1; }));
+  auto counts = (*consumer)->QueryRefs({shared});
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[0].references, 2u) << "the sender's and the parked send's own";
+  ASSERT_TRUE((*producer)->ReleaseRef(shared).ok());
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 4u) << "the parked send still holds it";
+  auto got = (*consumer)->Receive("q");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->metadata, "first");
+  ASSERT_TRUE(parked.get().ok()) << "room came: the parked send went in";
+  got = (*consumer)->Receive("q");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->metadata, "shared");
+  EXPECT_EQ((*consumer)->Pointer(got->buffers[0].offset_bytes)[4095], 0x31) << "bytes intact";
+  ASSERT_TRUE((*consumer)->ReleaseRef(shared).ok());
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 3u) << "freed with its last reference";
+
+  // Timeouts undo what parking took.
+  uint64_t moved = (*refs)[2].handle, lent = (*refs)[3].handle;
+  ASSERT_TRUE((*producer)->Send("q", {}, "fill").ok());
+  absl::Status timed_out = (*producer)->Send("q", {moved}, "", 100);
+  EXPECT_EQ(timed_out.code(), absl::StatusCode::kResourceExhausted) << timed_out;
+  EXPECT_NE(timed_out.message().find("stayed full (1 messages) until the send's timeout"),
+            std::string::npos)
+      << timed_out;
+  timed_out = (*producer)->Send("q", {lent}, "", 100, 0, SendMode::kShare);
+  EXPECT_EQ(timed_out.code(), absl::StatusCode::kResourceExhausted) << timed_out;
+  counts = (*producer)->QueryRefs({moved, lent});
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[0].held, 1u) << "a moved send's reference came back to the sender";
+  EXPECT_EQ((*counts)[0].references, 1u);
+  EXPECT_EQ((*counts)[1].references, 1u) << "a sharing send dropped its own";
+  EXPECT_EQ(daemon.ChannelStats("q").waiting_senders(), 0u);
+  ASSERT_TRUE((*producer)->ReleaseRef(moved).ok());
+  ASSERT_TRUE((*producer)->ReleaseRef(lent).ok());
+
+  // A sender that dies while its send is parked leaves nothing behind.
+  Subprocess stuck({TestClientBinary(), "post", "q", "1", "8192", "9"}, daemon.ClientEnv());
+  ASSERT_EQ(stuck.ReadLine(), "posted");
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("q").waiting_senders() == 1; }));
+  stuck.Kill(SIGKILL);
+  stuck.Wait();
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 1u; }))
+      << "only the consumer's first buffer is left; " << daemon.PoolStats().DebugString();
+  EXPECT_EQ(daemon.ChannelStats("q").waiting_senders(), 0u);
+  EXPECT_EQ(daemon.ChannelStats("q").depth(), 1u);
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+// Posted sends, on a lane and on the stream alone.
+class PostTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PostTest, PostedSendsAreAnsweredLaterAndTheirFailuresShowAtTheNextSend) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto producer = Client::Connect({.address = daemon.address(), .lane = GetParam()});
+  auto consumer = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(producer.ok() && consumer.ok());
+  auto refs = (*producer)->AllocateRefs(4096, 3);
+  ASSERT_TRUE(refs.ok());
+  std::memset((*producer)->Pointer((*refs)[0].offset_bytes), 0x5a, 4096);
+
+  // In order with the sends around it; a moved reference is gone once collected.
+  ASSERT_TRUE((*producer)->Post("p", {(*refs)[0].handle}, "one", 0, /*capacity=*/2).ok());
+  ASSERT_TRUE((*producer)->Send("p", {}, "two").ok()) << "collects the post first";
+  EXPECT_FALSE((*producer)->ReleaseRef((*refs)[0].handle).ok()) << "the reference moved";
+  auto one = (*consumer)->Receive("p");
+  auto two = (*consumer)->Receive("p");
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_EQ(one->metadata, "one");
+  EXPECT_EQ((*consumer)->Pointer(one->buffers[0].offset_bytes)[4095], 0x5a);
+  EXPECT_EQ(two->metadata, "two");
+  ASSERT_TRUE((*consumer)->ReleaseRef(one->buffers[0].handle).ok());
+  EXPECT_TRUE((*producer)->CollectPosted().ok()) << "nothing outstanding";
+
+  // A bad posted send fails at the next Post, naming the channel and the
+  // handle; the next send is not posted.
+  ASSERT_TRUE((*producer)->Post("p", {12345}, "bad").ok());
+  absl::Status next = (*producer)->Post("p", {}, "not posted");
+  EXPECT_EQ(next.code(), absl::StatusCode::kNotFound) << next;
+  EXPECT_NE(next.message().find("posted send to channel 'p' failed"), std::string::npos) << next;
+  EXPECT_NE(next.message().find("never issued"), std::string::npos) << next;
+  EXPECT_TRUE((*producer)->CollectPosted().ok()) << "the failure was reported once";
+  EXPECT_EQ(daemon.ChannelStats("p").depth(), 0u);
+
+  // One that times out on a full channel reports it at CollectPosted, and its
+  // reference is the sender's again.
+  ASSERT_TRUE((*producer)->Send("p", {}, "fill").ok());
+  ASSERT_TRUE((*producer)->Send("p", {}, "fill").ok());
+  ASSERT_TRUE((*producer)->Post("p", {(*refs)[1].handle}, "late", 100).ok());
+  absl::Status late = (*producer)->CollectPosted();
+  EXPECT_EQ(late.code(), absl::StatusCode::kResourceExhausted) << late;
+  EXPECT_NE(late.message().find("stayed full"), std::string::npos) << late;
+  EXPECT_TRUE((*producer)->ReleaseRef((*refs)[1].handle).ok()) << "still the sender's";
+
+  // Collecting waits while the posted send is parked; room wakes it.
+  ASSERT_TRUE((*producer)->Post("p", {(*refs)[2].handle}, "waited", 10000).ok());
+  ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("p").waiting_senders() == 1; }));
+  Subprocess drain({TestClientBinary(), "receive", "p", "1"}, daemon.ClientEnv());
+  ASSERT_EQ(drain.ReadLine(), "received");
+  EXPECT_TRUE((*producer)->CollectPosted().ok());
+  EXPECT_EQ(daemon.ChannelStats("p").depth(), 2u) << "one fill and the waited message";
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, PostTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("Lane") : std::string("StreamOnly");
+                         });
+
 TEST(ChannelTest, DeferredReleasesRideOnTheNextRequestOrGoWithinATick) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
@@ -277,6 +403,43 @@ TEST(ChannelCApiTest, SendAndReceiveThroughTheCApi) {
   EXPECT_EQ(memd_channel_receive("c", got, sizes, 1, &count, nullptr, 0, nullptr, 50), -ETIMEDOUT);
   EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().used_bytes() == 0; }))
       << daemon.PoolStats().DebugString();
+  memd_uninit();
+}
+
+TEST(ChannelCApiTest, PostAndCollectThroughTheCApi) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  ASSERT_EQ(memd_init(daemon.address().c_str(), "default"), 0) << memd_last_error();
+  auto* a = static_cast<char*>(memd_malloc(512));
+  auto* b = static_cast<char*>(memd_malloc(512));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  std::memset(a, 'p', 512);
+  void* first[1] = {a};
+  ASSERT_EQ(memd_channel_post("cp", first, 1, "m1", 2, 0), 0) << memd_last_error();
+  EXPECT_EQ(memd_channel_collect(), 0) << memd_last_error();
+  EXPECT_EQ(memd_handle(a), 0u) << "collected and sent: no longer this process's";
+  void* bogus[1] = {a + 1};
+  EXPECT_EQ(memd_channel_post("cp", bogus, 1, nullptr, 0, 0), -EINVAL) << "not a memd pointer";
+  EXPECT_NE(std::string(memd_last_error()).find("memd_channel_post"), std::string::npos);
+
+  // Capacity 16 by default: fill it, then a post that times out.
+  for (int i = 0; i < 15; ++i) ASSERT_EQ(memd_channel_send("cp", nullptr, 0, "f", 1, 0), 0);
+  void* second[1] = {b};
+  ASSERT_EQ(memd_channel_post("cp", second, 1, nullptr, 0, 50), 0) << memd_last_error();
+  EXPECT_EQ(memd_channel_collect(), -EAGAIN);
+  EXPECT_NE(std::string(memd_last_error()).find("posted send to channel 'cp' failed"),
+            std::string::npos)
+      << memd_last_error();
+  EXPECT_NE(memd_handle(b), 0u) << "a failed send leaves the pointer this process's";
+  memd_free(b);
+
+  void* got[1] = {nullptr};
+  size_t count = 0;
+  ASSERT_EQ(memd_channel_receive("cp", got, nullptr, 1, &count, nullptr, 0, nullptr, 0), 0);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(static_cast<char*>(got[0])[511], 'p');
+  memd_free(got[0]);
+  EXPECT_EQ(daemon.PoolStats().used_bytes(), 0u);
   memd_uninit();
 }
 

@@ -239,7 +239,10 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (cmd == "send" && argc == 6) {
+  if ((cmd == "send" || cmd == "post") && argc == 6) {
+    // send|post CHANNEL COUNT SIZE BYTE: COUNT buffers of SIZE bytes of BYTE,
+    // sent one by one, or posted (printing "posted" before the last collect).
+    bool post = cmd == "post";
     auto client = memd::Client::Connect();
     if (!client.ok()) return Fail(std::string(client.status().message()));
     long count = std::atol(argv[3]);
@@ -248,8 +251,15 @@ int main(int argc, char** argv) {
       auto buffer = (*client)->AllocateRef(size, false);
       if (!buffer.ok()) return Fail(std::string(buffer.status().message()));
       std::memset((*client)->Pointer(buffer->offset_bytes), std::atoi(argv[5]), size);
-      absl::Status sent = (*client)->Send(argv[2], {buffer->handle}, "m" + std::to_string(i), 5000);
+      std::string metadata = "m" + std::to_string(i);
+      absl::Status sent = post ? (*client)->Post(argv[2], {buffer->handle}, metadata, 60000)
+                               : (*client)->Send(argv[2], {buffer->handle}, metadata, 5000);
       if (!sent.ok()) return Fail(std::string(sent.message()));
+    }
+    if (post) {
+      std::cout << "posted" << std::endl;
+      absl::Status last = (*client)->CollectPosted();
+      if (!last.ok()) return Fail(std::string(last.message()));
     }
     std::cout << "sent" << std::endl;
     WaitForStdinEof();

@@ -105,6 +105,14 @@ enum class SendMode {
   kShare,  // this session keeps its references; the channel gets new ones
 };
 
+// When a posted send (Client::Post) wakes the daemon.
+enum class PostWake {
+  kNow,           // at once: a producer that goes on with other work
+  kWithNextCall,  // with this Client's next request, which should follow at
+                  // once (a filter that posts a frame, then asks for the
+                  // next: one wake-up for both); at the latest within 25 ms
+};
+
 class Client;
 
 // A reference to a pool buffer that releases itself on destruction.
@@ -198,6 +206,26 @@ class Client {
                     uint32_t capacity = 0, SendMode mode = SendMode::kMove);
   absl::StatusOr<ChannelMessage> Receive(const std::string& channel, int64_t timeout_ms = 0,
                                          uint32_t capacity = 0);
+
+  // A send whose answer is collected later: Post returns once the request is
+  // on its way, and the daemon does not wake this process for the answer (a
+  // producer that posts a frame and goes on decoding, or a filter that posts
+  // a frame and then waits in Receive, sleeps through it). Same arguments
+  // and outcomes as Send. One posted send is outstanding per Client: Post,
+  // Send and CollectPosted first collect it (waiting while it is parked on a
+  // full channel, so backpressure holds), and when it failed they return its
+  // error (naming the channel) and do nothing else. The daemon runs one
+  // session's requests in order, so a posted send is in the channel (or
+  // parked there, holding its references) before any later request of this
+  // Client runs. Destroying the Client without collecting drops the answer;
+  // a send still parked then is cancelled and its references go with the
+  // session.
+  absl::Status Post(const std::string& channel, const std::vector<uint64_t>& handles,
+                    std::string_view metadata = {}, int64_t timeout_ms = 0,
+                    uint32_t capacity = 0, SendMode mode = SendMode::kMove,
+                    PostWake wake = PostWake::kNow);
+  // Waits for the outstanding posted send's answer; OK when there is none.
+  absl::Status CollectPosted();
 
   // Start of this process's mapping of the segment.
   uint8_t* base() const;

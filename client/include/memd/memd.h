@@ -82,6 +82,19 @@ void *memd_retain(uint64_t handle, size_t *size);
  * Nothing is sent on failure. */
 int memd_channel_send(const char *channel, void *const *ptrs, size_t count,
                       const void *metadata, size_t metadata_size, int timeout_ms);
+/* memd_channel_post: memd_channel_send without waiting for the daemon's
+ * answer (the caller goes on, and is not woken for the answer). One posted
+ * send is outstanding per process: memd_channel_post, memd_channel_send and
+ * memd_channel_collect first collect it (waiting while it waits for room) and,
+ * when it failed, return its error and do nothing else. The pointers are no
+ * longer this process's once the send is collected and went through; when it
+ * failed they still are. Errors found before posting (NULL arguments, a
+ * pointer memd did not return) come back at once and nothing is sent.
+ * memd_channel_collect returns 0 (also when nothing is outstanding) or the
+ * posted send's negative errno, as memd_channel_send's. */
+int memd_channel_post(const char *channel, void *const *ptrs, size_t count,
+                      const void *metadata, size_t metadata_size, int timeout_ms);
+int memd_channel_collect(void);
 /* Takes the oldest message, waiting up to `timeout_ms` for one: up to
  * `max_count` buffer pointers into ptrs (each freed with memd_free), their
  * sizes into sizes (may be NULL), the count into *count, and the metadata into

@@ -91,6 +91,12 @@ class FramePool {
   // a buffer that is not memd memory, more than 8 buffers, or side data
   // above kMaxSideDataBytes; the channel's errors otherwise.
   absl::Status Send(const std::string& channel, const AVFrame* frame, int64_t timeout_ms);
+  // Send without waiting for the daemon's answer (Client::Post): a failure
+  // shows at the next Post, Send or SendEndOfStream of this pool's Client,
+  // or at Client::CollectPosted. Errors found here (the frame's buffers,
+  // its side data) come back at once and nothing is sent.
+  absl::Status Post(const std::string& channel, const AVFrame* frame, int64_t timeout_ms,
+                    PostWake wake = PostWake::kNow);
   // A message that tells the receiver the stream ended.
   absl::Status SendEndOfStream(const std::string& channel, int64_t timeout_ms);
 
@@ -108,6 +114,10 @@ class FramePool {
   struct State;  // shared with the buffers it gave out
 
  private:
+  // Send (post false) or Post.
+  absl::Status SendFrame(const std::string& channel, const AVFrame* frame, int64_t timeout_ms,
+                         bool post, PostWake wake);
+
   std::shared_ptr<State> state_;
 };
 

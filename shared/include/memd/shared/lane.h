@@ -43,6 +43,15 @@ inline constexpr uint64_t kObjectBytes = kHeaderBytes + 2ull * kRingBytes;
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "futex words must be plain words");
 
+// Header::client_waiting: whether a client thread sleeps on comp_tail, and
+// for which answers the daemon wakes it. An answer to a posted request
+// (SessionRequest.posted: nobody waits for it now) wakes only kWaitingAny,
+// so a client that posted a send and then waits for a receive sleeps on
+// through the send's answer.
+inline constexpr uint32_t kNotWaiting = 0;
+inline constexpr uint32_t kWaitingWaited = 1;  // for answers to requests that were not posted
+inline constexpr uint32_t kWaitingAny = 2;     // for any answer
+
 // The control words, at offset 0 of the object. Client and daemon map it at
 // different addresses; nothing in it is a pointer.
 struct Header {
@@ -56,7 +65,7 @@ struct Header {
   // Written by the client; the daemon checks them before use.
   alignas(64) std::atomic<uint32_t> sub_tail;  // bytes written to the submission ring
   std::atomic<uint32_t> comp_head;             // completion-ring bytes consumed
-  std::atomic<uint32_t> client_waiting;        // a client thread sleeps on comp_tail
+  std::atomic<uint32_t> client_waiting;        // kNotWaiting, kWaitingWaited or kWaitingAny
   // Bumped by whoever wakes the daemon's lane thread (futex word).
   std::atomic<uint32_t> doorbell;
 
