@@ -27,8 +27,9 @@ struct Client::Impl {
   bip::mapped_region region;
   uint8_t* base = nullptr;
 
-  // The outstanding posted send (Client::Post). Held while collecting it and
-  // while posting or sending the next, so sends stay in their callers' order.
+  // The outstanding posted send (Client::Post). send_mu is held while it is
+  // collected and the next one posted, so one thread's posts stay in order
+  // and another thread's Post waits for them.
   struct PendingSend {
     SessionLink::Posted posted;
     std::string channel;
