@@ -174,9 +174,10 @@ void ChannelRegistry::CancelSession(uint64_t session_id) {
   for (auto& [key, channel] : channels_) {
     // A moved send's references go back to the session, which releases them
     // with the rest of what it holds.
+    Channel& parked_in = *channel;
     std::erase_if(channel->senders, [&](const ParkedSend& s) {
       if (s.session_id != session_id) return false;
-      Unpark(*channel, s);
+      Unpark(parked_in, s);
       return true;
     });
     std::erase_if(channel->receivers,
