@@ -44,15 +44,18 @@ class ClientLane {
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
   // Sends `request` without waiting; the daemon does not wake this process
   // for its answer, which Collect(id) returns (see CallRouter::Post).
-  // `wake` false: the daemon is not woken for it now; the next Submit or
-  // RingLate does (see CallRouter::Post).
+  // `wake` false: the daemon is not woken for it now; the next Submit,
+  // Collect or RingLate does.
   absl::StatusOr<uint64_t> Post(v1::SessionRequest request, bool wake) {
     return router_.Post(std::move(request), wake);
+  }
+  absl::StatusOr<v1::SessionResponse> Collect(uint64_t id) {
+    RingLate();  // nothing else may come to announce a post left for the next request
+    return router_.Collect(id);
   }
   // Wakes the daemon for a request that was posted without waking it, if
   // one waits (the monitor calls this every tick, so none waits longer).
   void RingLate();
-  absl::StatusOr<v1::SessionResponse> Collect(uint64_t id) { return router_.Collect(id); }
 
   // Whether the daemon stopped serving the lane (it ended the session).
   bool closed() const { return header_->closed.load() != 0; }
