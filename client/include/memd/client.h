@@ -110,7 +110,8 @@ enum class PostWake {
   kNow,           // at once: a producer that goes on with other work
   kWithNextCall,  // with this Client's next request, which should follow at
                   // once (a filter that posts a frame, then asks for the
-                  // next: one wake-up for both); at the latest within 25 ms
+                  // next: one wake-up for both), or with collecting it;
+                  // at the latest within 25 ms
 };
 
 class Client;
