@@ -109,14 +109,16 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sende
     Settle(channel);
     return absl::OkStatus();
   }
-  // Full: refuse now what could never go in, so a bad send does not wait.
-  if (absl::Status s = pool.CheckHeld(sender, handles, "channel send"); !s.ok()) return s;
+  // Full. A send that cannot wait still has its handles checked, so a bad
+  // send is refused as such rather than as "full".
   if (timeout <= absl::ZeroDuration()) {
+    if (absl::Status s = pool.CheckHeld(sender, handles, "channel send"); !s.ok()) return s;
     return absl::ResourceExhaustedError(absl::StrFormat(
         "channel '%s' is full (%u messages); send again later or with a timeout", name,
         channel.capacity));
   }
-  // The parked send holds its references from now on (see the header).
+  // The parked send holds its references from now on (see the header); the
+  // transfer refuses what the sender does not hold, so a bad send does not wait.
   if (absl::StatusOr<std::vector<BufferInfo>> taken =
           pool.Transfer(sender, channel.parked_refs, handles, "channel send", mode);
       !taken.ok()) {
@@ -164,9 +166,8 @@ void ChannelRegistry::Unpark(Channel& channel, const ParkedSend& send) {
         .IgnoreError();  // cannot fail: parked_refs holds them
     return;
   }
-  for (uint64_t handle : send.message.handles) {
-    channel.pool->Release(channel.parked_refs, handle).IgnoreError();
-  }
+  channel.pool->ReleaseMany(channel.parked_refs, send.message.handles)
+      .IgnoreError();  // cannot fail: parked_refs holds them
 }
 
 void ChannelRegistry::CancelSession(uint64_t session_id) {
