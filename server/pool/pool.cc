@@ -205,7 +205,7 @@ absl::StatusOr<BufferInfo> Pool::Allocate(SessionRefs& refs, uint64_t size_bytes
   }
   // Zero outside the lock: the block is owned by this session's single
   // in-flight request, and a 12 MiB memset must not stall other sessions.
-  if (zero) std::memset(base_ + info.offset_bytes, 0, info.size_bytes);
+  if (zero) std::memset(base_.load() + info.offset_bytes, 0, info.size_bytes);
   return info;
 }
 
@@ -242,7 +242,8 @@ absl::StatusOr<BufferInfo> Pool::Realloc(SessionRefs& refs, uint64_t handle, uin
           "(the old buffer is unchanged)",
           handle, Bytes(size_bytes), config_.name, Bytes(allocator_.largest_free_bytes())));
     }
-    std::memcpy(base_ + allocator_.offset(*moved), base_ + allocator_.offset(entry.block),
+    uint8_t* base = base_.load();
+    std::memcpy(base + allocator_.offset(*moved), base + allocator_.offset(entry.block),
                 std::min(old_capacity, allocator_.capacity(*moved)));
     allocator_.Free(entry.block);
     entry.block = *moved;
@@ -463,7 +464,8 @@ absl::StatusOr<std::vector<BufferInfo>> Pool::AllocateMany(SessionRefs& refs, ui
     NoteUsed();
   }
   if (zero) {  // outside the lock, as Allocate
-    for (const BufferInfo& info : out) std::memset(base_ + info.offset_bytes, 0, info.size_bytes);
+    uint8_t* base = base_.load();
+    for (const BufferInfo& info : out) std::memset(base + info.offset_bytes, 0, info.size_bytes);
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "service/session_handler.h"
 
+#include <sys/random.h>
+
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -7,6 +9,7 @@
 #include "absl/time/clock.h"
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/fd_handoff.h"
 #include "absl/strings/str_join.h"
 #include "access/pool_access.h"
 #include "logging/logging.h"
@@ -84,25 +87,31 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
         "pool '%s': memory operations need the local Unix socket (%s is a network peer; TCP "
         "serves the admin and stats service only)", pool->name(), description_));
   }
-  absl::StatusOr<PoolAccess> object = ObjectAccess(pool->shm_name());
-  PoolAccess access = object.ok() ? *object : pool->access();
+  const PoolAccess& access = pool->access();
   if (!MayReadWrite(*peer_, access)) {
     if (uint64_t dropped = 0; ClientWarnings().Allow("attach-denied", &dropped)) {
-      spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not open {} (owner {}, "
+      spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not use it (owner {}, "
                    "group {}, mode {:04o}){}", description_, pool->name(), peer_->uid, peer_->gid,
-                   pool->shm_name(), access.owner_uid, access.group_gid, access.mode,
-                   SuppressedNote(dropped));
+                   access.owner_uid, access.group_gid, access.mode, SuppressedNote(dropped));
     }
     return absl::PermissionDeniedError(absl::StrFormat(
-        "pool '%s' is not open to uid %u (gid %u): its shared-memory object %s has owner %u, "
-        "group %u, mode %04o", pool->name(), peer_->uid, peer_->gid, pool->shm_name(),
-        access.owner_uid, access.group_gid, access.mode));
+        "pool '%s' is not open to uid %u (gid %u): its memory has owner %u, group %u, mode %04o",
+        pool->name(), peer_->uid, peer_->gid, access.owner_uid, access.group_gid, access.mode));
+  }
+  if (!pool->memory_ready()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "pool '%s' is waiting for a client of the previous daemon to hand its memory back (a "
+        "restart); try again shortly", pool->name()));
   }
   if (attach.expected_segment_id() != 0 && attach.expected_segment_id() != pool->segment_id()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "pool '%s' is segment 0x%016x now, not 0x%016x which this client mapped: the daemon "
         "restarted without adopting its predecessor's pool, so the client's buffers are gone",
         pool->name(), pool->segment_id(), attach.expected_segment_id()));
+  }
+  std::string ticket(fd_handoff::kTicketBytes, '\0');
+  if (::getrandom(ticket.data(), ticket.size(), 0) != static_cast<ssize_t>(ticket.size())) {
+    return absl::InternalError("cannot draw a session ticket from getrandom");
   }
   pool_ = pool;
   refs_.uid = peer_->uid;  // uid quotas; set before any reference is taken
@@ -115,9 +124,11 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
       .pool = pool_,
       .refs = &refs_,
       .connected_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())),
+      .ticket = ticket,
       .end = end_,
   });
   out->set_session_id(session_id_);
+  out->set_ticket(ticket);
   v1::PoolInfo* info = out->mutable_pool();
   info->set_name(pool->name());
   info->set_shm_name(pool->shm_name());
