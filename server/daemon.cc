@@ -288,6 +288,7 @@ void Daemon::Shutdown(bool started) {
   }
   grace_cv_.SignalAll();
   if (grace_thread_.joinable()) grace_thread_.join();
+  if (started) sessions_.SetStopping();  // sessions keep their references for the next start
   for (auto& listener : listeners_) listener->Stop();
   if (server_) {
     // Session streams never end by themselves, so any deadline would be used

@@ -60,6 +60,13 @@ void SessionHandler::Close() {
   if (pool_ == nullptr) return;
   sessions_.Remove(session_id_);  // before the references go (see SessionRegistry)
   if (channels_ != nullptr) channels_->CancelSession(session_id_);  // no callback after this
+  if (sessions_.stopping()) {
+    // The daemon stops: the references stay recorded in the pool's state
+    // table, and the process that holds them reclaims them from the next
+    // daemon (docs/reliability.md, the restart matrix).
+    pool_->SessionClosed();
+    return;
+  }
   uint64_t released = pool_->ReleaseAll(refs_);
   pool_->SessionClosed();
   spdlog::debug("session {} ({}) closed; released {} references in pool '{}'", session_id_,

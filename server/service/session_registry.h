@@ -8,6 +8,7 @@
 #ifndef MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
 #define MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -50,6 +51,11 @@ class SessionRegistry {
   // Calls fn(record) for session `session_id` under the registry mutex
   // (descriptors in it stay valid for fn); false when there is none.
   bool WithSession(uint64_t session_id, const std::function<void(const Record&)>& fn) const;
+  // The daemon is stopping: sessions that end from now on keep their
+  // references in the pools' state tables for the next daemon.
+  void SetStopping() { stopping_.store(true); }
+  bool stopping() const { return stopping_.load(); }
+
   // Ends a live session (its stream is cancelled, its references released).
   // False when there is no such session.
   bool End(uint64_t session_id);
@@ -73,6 +79,7 @@ class SessionRegistry {
  private:
   mutable Mutex mu_;
   std::map<uint64_t, Record> records_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace memd

@@ -189,7 +189,7 @@ absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Open(const std::string& 
   table->identity_ = StateIdentity{h->pool_index, h->size_bytes, h->alignment_bytes,
                                    h->segment_id,
                                    SegmentIdentity{h->memory_device, h->memory_inode,
-                                                   h->size_bytes}};
+                                                   h->memory_inode != 0 ? h->size_bytes : 0}};
   return table;
 }
 
