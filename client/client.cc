@@ -22,15 +22,7 @@ struct Client::Impl {
   std::string address;
   PoolInfo pool;
   std::unique_ptr<SessionLink> link;
-  // The process's mapping of the pool's memory (link->memory_fd()).
-  struct Mapping {
-    void* address = MAP_FAILED;
-    size_t bytes = 0;
-    ~Mapping() {
-      if (address != MAP_FAILED) ::munmap(address, bytes);
-    }
-  } mapping;
-  uint8_t* base = nullptr;
+  uint8_t* base = nullptr;  // link->base(): the link owns the mapping
 
   // The outstanding posted send (Client::Post). send_mu is held while it is
   // collected and the next one posted, so one thread's posts stay in order
@@ -135,15 +127,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   const v1::PoolInfo& info = attached.pool();
   impl->pool = PoolInfo{info.name(), info.shm_name(), info.size_bytes(), info.alignment_bytes(),
                         info.max_alloc_bytes(), info.index()};
-  impl->mapping.bytes = info.size_bytes();
-  impl->mapping.address = ::mmap(nullptr, info.size_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED,
-                                 impl->link->memory_fd(), 0);
-  if (impl->mapping.address == MAP_FAILED) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "cannot map the memory of pool '%s' (%u bytes): %s", info.name(), info.size_bytes(),
-        std::strerror(errno)));
-  }
-  impl->base = static_cast<uint8_t*>(impl->mapping.address);
+  impl->base = impl->link->base();
   const char* populate_env = std::getenv("MEMD_POPULATE");
   bool populate = options.populate || (populate_env != nullptr && std::string(populate_env) == "1");
   if (populate && info.prefaulted()) {

@@ -4,6 +4,10 @@
 #include <cstring>
 #include <vector>
 
+#include <sys/mman.h>
+
+#include <cerrno>
+
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_format.h"
@@ -68,6 +72,14 @@ absl::StatusOr<std::unique_ptr<SessionLink>> SessionLink::Open(Options options,
   }
   link->memory_fd_ = std::move(*memory);
   link->memory_bytes_ = attached->pool().size_bytes();
+  void* base = ::mmap(nullptr, link->memory_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      link->memory_fd_.get(), 0);
+  if (base == MAP_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "cannot map the memory of pool '%s' (%u bytes): %s", attached->pool().name(),
+        link->memory_bytes_, std::strerror(errno)));
+  }
+  link->base_ = static_cast<uint8_t*>(base);
   std::shared_ptr<ClientLane> lane =
       link->OpenLane(**stream, attached->session_id(), attached->ticket());
   {
@@ -87,6 +99,7 @@ SessionLink::~SessionLink() {
   }
   cv_.SignalAll();
   if (monitor_.joinable()) monitor_.join();
+  if (base_ != nullptr) ::munmap(base_, memory_bytes_);
 }
 
 absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expected_segment_id,
@@ -118,6 +131,39 @@ absl::StatusOr<UniqueFd> SessionLink::FetchDescriptor(uint32_t kind, uint64_t se
   request.session_id = session_id;
   std::memcpy(request.ticket, ticket.data(), std::min(ticket.size(), sizeof(request.ticket)));
   return fd_handoff::Exchange(options_.socket_path, request);
+}
+
+bool SessionLink::HoldsNothing() const {
+  MutexLock lock(&mu_);
+  return held_.empty() && deferred_.empty();
+}
+
+absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::AttachToNewMemory(
+    v1::AttachResponse* attached) {
+  absl::StatusOr<std::shared_ptr<SessionStream>> stream = Attach(0, attached);
+  if (!stream.ok()) return stream;
+  if (attached->pool().size_bytes() != memory_bytes_) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "pool '%s' is %u bytes now, not the %u bytes this client mapped", options_.pool,
+        attached->pool().size_bytes(), memory_bytes_));
+  }
+  absl::StatusOr<UniqueFd> memory =
+      FetchDescriptor(static_cast<uint32_t>(fd_handoff::Kind::kPoolMemory),
+                      attached->session_id(), attached->ticket());
+  if (!memory.ok()) return memory.status();
+  // MAP_FIXED replaces the old mapping in one step: no other mapping can
+  // take the range in between.
+  void* at = ::mmap(base_, memory_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                    memory->get(), 0);
+  if (at == MAP_FAILED) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot map the new memory of pool '%s' in place: %s", options_.pool,
+        std::strerror(errno)));
+  }
+  memory_fd_ = std::move(*memory);
+  segment_id_ = attached->pool().segment_id();
+  pool_index_ = attached->pool().index();
+  return stream;
 }
 
 void SessionLink::OfferMemory() const {
@@ -335,6 +381,12 @@ bool SessionLink::Reconnect() {
   OfferMemory();  // a restarted daemon continues in the memory this process maps
   v1::AttachResponse attached;
   absl::StatusOr<std::shared_ptr<SessionStream>> stream = Attach(segment_id_, &attached);
+  if (absl::IsFailedPrecondition(stream.status()) && HoldsNothing()) {
+    // The pool is other memory now (the daemon came back without the old
+    // one), but this process holds no buffer in the old: continue in the new
+    // memory, mapped at the same address.
+    stream = AttachToNewMemory(&attached);
+  }
   if (!stream.ok()) {
     if (absl::IsUnavailable(stream.status())) return false;  // daemon not back yet
     MutexLock lock(&mu_);

@@ -94,10 +94,12 @@ class SessionLink {
   bool up() const;
   uint64_t reconnects() const;
   uint64_t session_id() const;
-  // The pool's memory (a sealed memfd the daemon passed at Open). The link
-  // keeps it open for its whole life: after a daemon restart it is offered
-  // back, so the new daemon continues in the same memory.
-  int memory_fd() const { return memory_fd_.get(); }
+  // The process's mapping of the pool's memory (a sealed memfd the daemon
+  // passed at Open), memory_bytes() long. The link keeps the descriptor for
+  // its whole life: after a daemon restart it is offered back, so the new
+  // daemon continues in the same memory. The address never changes, even
+  // when a process that held nothing continues in new memory.
+  uint8_t* base() const { return base_; }
   uint64_t memory_bytes() const { return memory_bytes_; }
 
  private:
@@ -123,6 +125,11 @@ class SessionLink {
   // (it continues in it when it waits for it). Errors are the daemon's to
   // report; the attach that follows tells whether the pool is this memory.
   void OfferMemory() const;
+  // Whether this process holds no reference (nothing points into the memory).
+  bool HoldsNothing() const;
+  // Attaches to the pool's new memory and maps it over the old one, at the
+  // same address. REQUIRES: HoldsNothing(); the monitor thread.
+  absl::StatusOr<std::shared_ptr<SessionStream>> AttachToNewMemory(v1::AttachResponse* attached);
   // Asks the daemon for a lane on `stream`; null when it refuses (the session
   // then uses the stream alone).
   std::shared_ptr<ClientLane> OpenLane(SessionStream& stream, uint64_t session_id,
@@ -133,9 +140,11 @@ class SessionLink {
   void Monitor();
 
   const Options options_;
-  uint64_t segment_id_ = 0;  // set once by Open
-  uint32_t pool_index_ = 0;  // set once by Open
-  UniqueFd memory_fd_;       // set once by Open
+  // Set by Open; afterwards only the monitor thread changes them (Reconnect).
+  uint64_t segment_id_ = 0;
+  uint32_t pool_index_ = 0;
+  UniqueFd memory_fd_;
+  uint8_t* base_ = nullptr;  // fixed for the link's life
   uint64_t memory_bytes_ = 0;
 
   mutable Mutex mu_;

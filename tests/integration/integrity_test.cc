@@ -233,3 +233,34 @@ TEST(IntegrityTest, ACleanStopAndStartKeepsEveryBuffer) {
 
 }  // namespace
 }  // namespace memd::testing
+
+namespace memd::testing {
+namespace {
+
+// A restarted daemon whose pool held no live buffer starts it in new memory
+// at once; a client that held nothing continues in it at the same address
+// rather than being lost for good.
+TEST(IntegrityTest, AClientHoldingNothingContinuesInThePoolsNewMemory) {
+  DaemonEnv daemon({.pools = {"default=8MiB"}, .instance = UniqueInstanceName()});
+  ASSERT_TRUE(daemon.ok());
+  auto idle = Client::Connect({.address = daemon.address(), .outage_wait_ms = 10000});
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  {
+    auto passing = (*idle)->Allocate(4096);
+    ASSERT_TRUE(passing.ok());
+  }  // released: the process holds nothing
+  daemon.Stop(SIGKILL);
+  ASSERT_TRUE(daemon.Restart());
+  auto buffer = (*idle)->Allocate(4096, /*zero=*/true);
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  std::memset(buffer->data(), 0x6b, 4096);
+  // Another process sees the bytes: the idle client writes into the pool's
+  // new memory, not into the old one.
+  auto [code, out] = RunCommand({TestClientBinary(), "check", std::to_string(buffer->handle()),
+                                 "4096", "107", "108"}, daemon.ClientEnv());
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(static_cast<const uint8_t*>(buffer->data())[0], 108);
+}
+
+}  // namespace
+}  // namespace memd::testing
