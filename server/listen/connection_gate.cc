@@ -22,21 +22,18 @@ int DescriptorLimit() {
   return static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 20));
 }
 
-// Refusals are logged at most once a second, with how many were not.
-bool LogAllowed(uint64_t* suppressed) {
-  static absl::Time last = absl::InfinitePast();
-  static uint64_t dropped = 0;
+}  // namespace
+
+bool ConnectionGate::LogAllowed(uint64_t* suppressed) {
   absl::Time now = absl::Now();
-  if (now - last < absl::Seconds(1)) {
-    ++dropped;
+  if (now - last_log_ < absl::Seconds(1)) {
+    ++unlogged_;
     return false;
   }
-  last = now;
-  *suppressed = std::exchange(dropped, 0);
+  last_log_ = now;
+  *suppressed = std::exchange(unlogged_, 0);
   return true;
 }
-
-}  // namespace
 
 int RaiseDescriptorLimit() {
   rlimit limit{};

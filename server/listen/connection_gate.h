@@ -78,12 +78,16 @@ class ConnectionGate {
     absl::Time deadline;
   };
   bool Privileged(const PeerCredentials& peer) const;
+  // Refusals are logged at most once a second, with how many were not.
+  bool LogAllowed(uint64_t* suppressed);
 
   const std::string where_;
   const GateLimits limits_;
   PeerTable* const peers_;
   const DescriptorHandler descriptors_;
   std::vector<Pending> pending_;
+  absl::Time last_log_ = absl::InfinitePast();
+  uint64_t unlogged_ = 0;
 };
 
 // Raises the soft descriptor limit to the hard one (start-up) and returns it.
