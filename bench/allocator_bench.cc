@@ -141,7 +141,7 @@ void BM_MillionHandles(benchmark::State& state) {
     struct mallinfo2 m0 = mallinfo2();
     size_t before = m0.uordblks + m0.hblkhd;
     auto* pool = new memd::Pool(memd::PoolConfig{"h", kPool, 64, kPool}, 0, memory->data(), "/h");
-    memd::SessionRefs refs;
+    memd::HolderId refs = pool->OpenSession(1, std::nullopt);
     for (uint64_t i = 0; i < kHandles; ++i) {
       if (!pool->Allocate(refs, 64, false).ok()) state.SkipWithError("allocation failed");
     }

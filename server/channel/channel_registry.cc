@@ -1,3 +1,5 @@
+// ChannelRegistry: sends, receives and the channels' lives. The timer thread
+// (deadlines, idle channels) is in channel_timer.cc.
 #include "channel/channel_registry.h"
 
 #include "absl/strings/str_format.h"
@@ -8,9 +10,17 @@ namespace {
 
 constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 
+std::string SendOp(const std::string& name) {
+  return absl::StrFormat("send to channel '%s'", name);
+}
+std::string WaitOp(const std::string& name) {
+  return absl::StrFormat("waiting on channel '%s'", name);
+}
+
 }  // namespace
 
-ChannelRegistry::ChannelRegistry() : timer_([this] { TimerLoop(); }) {}
+ChannelRegistry::ChannelRegistry(absl::Duration idle_linger)
+    : idle_linger_(idle_linger), timer_([this] { TimerLoop(); }) {}
 
 ChannelRegistry::~ChannelRegistry() {
   {
@@ -21,37 +31,88 @@ ChannelRegistry::~ChannelRegistry() {
   timer_.join();
   MutexLock lock(&mu_);
   for (auto& [key, channel] : channels_) {
-    channel->pool->ReleaseAll(channel->refs);
-    channel->pool->ReleaseAll(channel->parked_refs);
+    for (const Message& m : channel->queue) channel->pool->CloseHolder(m.holder);
+    for (const ParkedSend& s : channel->senders) channel->pool->CloseHolder(s.message.holder);
+    channel->pool->CloseHolder(channel->holder);
   }
 }
 
-absl::StatusOr<ChannelRegistry::Channel*> ChannelRegistry::FindOrCreate(Pool& pool,
-                                                                        const std::string& name,
-                                                                        uint32_t capacity) {
+absl::StatusOr<ChannelRegistry::Channel*> ChannelRegistry::Find(Pool& pool,
+                                                                const std::string& name,
+                                                                uint32_t capacity) {
   if (absl::Status s = ValidateName("channel name", name); !s.ok()) return s;
   if (capacity > kMaxCapacity) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "channel '%s' capacity %u is above the limit %u", name, capacity, kMaxCapacity));
   }
-  auto& slot = channels_[{pool.index(), name}];
-  if (!slot) {
-    slot = std::make_unique<Channel>();
-    slot->name = name;
-    slot->pool = &pool;
-    slot->capacity = capacity == 0 ? kDefaultCapacity : capacity;
-  }
-  return slot.get();
+  auto it = channels_.find(Key{pool.index(), name});
+  return it == channels_.end() ? nullptr : it->second.get();
 }
 
-absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, SessionRefs& receiver) {
-  Message message = std::move(channel.queue.front());
+absl::StatusOr<ChannelRegistry::Channel*> ChannelRegistry::Create(Pool& pool, HolderId creator,
+                                                                  const std::string& name,
+                                                                  uint32_t capacity) {
+  std::string op = absl::StrFormat("creating channel '%s'", name);
+  absl::StatusOr<HolderId> holder = pool.OpenChannel(creator, op);
+  if (absl::IsResourceExhausted(holder.status()) && RemoveIdle(pool, pool.causer(creator)) > 0) {
+    holder = pool.OpenChannel(creator, op);
+  }
+  if (!holder.ok()) return holder.status();
+  auto channel = std::make_unique<Channel>();
+  channel->name = name;
+  channel->pool = &pool;
+  channel->capacity = capacity == 0 ? kDefaultCapacity : capacity;
+  channel->holder = *holder;
+  channel->creator = pool.causer(creator);
+  Channel* out = channel.get();
+  channels_[Key{pool.index(), name}] = std::move(channel);
+  return out;
+}
+
+ChannelRegistry::Channels::iterator ChannelRegistry::Remove(Channels::iterator it) {
+  it->second->pool->CloseHolder(it->second->holder);
+  return channels_.erase(it);
+}
+
+void ChannelRegistry::Remove(const Channel& channel) {
+  Remove(channels_.find(Key{channel.pool->index(), channel.name}));
+}
+
+int ChannelRegistry::RemoveIdle(const Pool& pool, const Causer& creator) {
+  int removed = 0;
+  for (auto it = channels_.begin(); it != channels_.end();) {
+    const Channel& c = *it->second;
+    bool mine = creator.uid ? c.creator.uid == creator.uid
+                            : c.creator.session_id == creator.session_id;
+    if (c.pool == &pool && mine && c.idle_since != absl::InfiniteFuture()) {
+      it = Remove(it);
+      ++removed;
+    } else {
+      ++it;
+    }
+  }
+  return removed;
+}
+
+void ChannelRegistry::NoteIdle(Channel& channel) {
+  if (!channel.queue.empty() || !channel.senders.empty() || !channel.receivers.empty()) {
+    channel.idle_since = absl::InfiniteFuture();
+  } else if (channel.idle_since == absl::InfiniteFuture()) {
+    channel.idle_since = absl::Now();  // the timer thread, awake within a second, removes it later
+  }
+}
+
+absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, HolderId receiver) {
+  Message& message = channel.queue.front();
+  absl::StatusOr<std::vector<BufferInfo>> moved = channel.pool->Deliver(
+      message.holder, receiver, message.handles,
+      absl::StrFormat("receive from channel '%s'", channel.name));
+  if (!moved.ok()) return moved.status();
+  queued_message_bytes_ -= message.charge_bytes;
+  ReceivedMessage out{std::move(*moved), std::move(message.metadata)};
   channel.queue.pop_front();
-  absl::StatusOr<std::vector<BufferInfo>> moved =
-      channel.pool->Transfer(channel.refs, receiver, message.handles, "channel receive");
-  if (!moved.ok()) return moved.status();  // cannot happen: the channel holds them
   ++channel.received;
-  return ReceivedMessage{std::move(*moved), std::move(message.metadata)};
+  return out;
 }
 
 void ChannelRegistry::Settle(Channel& channel) {
@@ -61,26 +122,26 @@ void ChannelRegistry::Settle(Channel& channel) {
     while (!channel.queue.empty() && !channel.receivers.empty()) {
       ParkedReceive waiter = std::move(channel.receivers.front());
       channel.receivers.pop_front();
-      waiter.done(Deliver(channel, *waiter.receiver));
+      channel.pool->Unpark(waiter.receiver);
+      // A receiver over its quota gets the error; the message waits for the next.
+      waiter.done(Deliver(channel, waiter.receiver));
       changed = true;
     }
     while (channel.queue.size() < channel.capacity && !channel.senders.empty()) {
+      // The parked send's message has held its references since it parked.
       ParkedSend send = std::move(channel.senders.front());
       channel.senders.pop_front();
-      // Cannot fail: the parked send has held these since it parked.
-      absl::StatusOr<std::vector<BufferInfo>> moved = channel.pool->Transfer(
-          channel.parked_refs, channel.refs, send.message.handles, "channel send");
-      if (moved.ok()) {
-        channel.queue.push_back(std::move(send.message));
-        ++channel.sent;
-        changed = true;
-      }
-      send.done(moved.status());
+      channel.pool->Unpark(send.sender);
+      channel.queue.push_back(std::move(send.message));
+      ++channel.sent;
+      changed = true;
+      send.done(absl::OkStatus());
     }
   }
+  NoteIdle(channel);
 }
 
-std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sender,
+std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
                                                   uint64_t session_id, const std::string& name,
                                                   std::vector<uint64_t> handles,
                                                   std::string metadata, uint32_t capacity,
@@ -96,78 +157,112 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, SessionRefs& sende
         "send to channel '%s' carries %u bytes of metadata; the limit is %u", name,
         metadata.size(), kMaxMetadataBytes));
   }
+  const uint64_t charge = metadata.size() + kMessageOverheadBytes;
   MutexLock lock(&mu_);
-  absl::StatusOr<Channel*> found = FindOrCreate(pool, name, capacity);
+  absl::StatusOr<Channel*> found = Find(pool, name, capacity);
   if (!found.ok()) return found.status();
-  Channel& channel = **found;
-  if (channel.queue.size() < channel.capacity && channel.senders.empty()) {
-    absl::StatusOr<std::vector<BufferInfo>> moved =
-        pool.Transfer(sender, channel.refs, handles, "channel send", mode);
-    if (!moved.ok()) return moved.status();
-    channel.queue.push_back(Message{std::move(handles), std::move(metadata)});
-    ++channel.sent;
-    Settle(channel);
-    return absl::OkStatus();
+  if (queued_message_bytes_ + charge > kMaxQueuedMessageBytes) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "send to channel '%s' of a %s message would exceed the daemon's limit of %s of queued "
+        "channel messages (metadata + %u bytes each): %s are queued", name, BytesText(charge),
+        BytesText(kMaxQueuedMessageBytes), kMessageOverheadBytes,
+        BytesText(queued_message_bytes_)));
   }
-  // Full. A send that cannot wait still has its handles checked, so a bad
-  // send is refused as such rather than as "full".
-  if (timeout <= absl::ZeroDuration()) {
-    if (absl::Status s = pool.CheckHeld(sender, handles, "channel send"); !s.ok()) return s;
+  Channel* channel = *found;
+  const bool created = channel == nullptr;
+  if (created) {
+    absl::StatusOr<Channel*> made = Create(pool, sender, name, capacity);
+    if (!made.ok()) return made.status();
+    channel = *made;
+  }
+  // A failed send leaves no channel it created.
+  auto refuse = [&](absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (created) Remove(*channel);
+    return status;
+  };
+  const bool room = channel->queue.size() < channel->capacity && channel->senders.empty();
+  if (!room && timeout <= absl::ZeroDuration()) {
+    // A send that cannot wait still has its handles checked, so a bad send
+    // is refused as such rather than as "full".
+    if (absl::Status s = pool.CheckHeld(sender, handles, SendOp(name).c_str()); !s.ok()) return s;
     return absl::ResourceExhaustedError(absl::StrFormat(
         "channel '%s' is full (%u messages); send again later or with a timeout", name,
-        channel.capacity));
+        channel->capacity));
   }
-  // The parked send holds its references from now on (see the header); the
-  // transfer refuses what the sender does not hold, so a bad send does not wait.
-  if (absl::StatusOr<std::vector<BufferInfo>> taken =
-          pool.Transfer(sender, channel.parked_refs, handles, "channel send", mode);
-      !taken.ok()) {
-    return taken.status();
+  if (!room) {
+    if (absl::Status s = pool.Park(sender, WaitOp(name)); !s.ok()) return refuse(s);
   }
-  ++channel.send_waits;
+  // The message holds its references from now on, parked or queued (see the
+  // header); OpenMessage refuses what the sender does not hold, so a bad
+  // send does not wait.
+  absl::StatusOr<HolderId> holder = pool.OpenMessage(sender, handles, mode, charge, SendOp(name));
+  if (!holder.ok()) {
+    if (!room) pool.Unpark(sender);
+    return refuse(holder.status());
+  }
+  queued_message_bytes_ += charge;
+  Message message{std::move(handles), std::move(metadata), *holder, charge};
+  if (room) {
+    channel->queue.push_back(std::move(message));
+    ++channel->sent;
+    Settle(*channel);
+    return absl::OkStatus();
+  }
+  ++channel->send_waits;
   absl::Time deadline = absl::Now() + std::min(timeout, kMaxTimeout);
-  channel.senders.push_back(ParkedSend{session_id, &sender,
-                                       Message{std::move(handles), std::move(metadata)}, mode,
-                                       deadline, std::move(done)});
+  channel->senders.push_back(
+      ParkedSend{session_id, sender, std::move(message), mode, deadline, std::move(done)});
+  NoteIdle(*channel);
   NoteDeadline(deadline);
   return std::nullopt;
 }
 
 std::optional<absl::StatusOr<ReceivedMessage>> ChannelRegistry::Receive(
-    Pool& pool, SessionRefs& receiver, uint64_t session_id, const std::string& name,
+    Pool& pool, HolderId receiver, uint64_t session_id, const std::string& name,
     uint32_t capacity, absl::Duration timeout, ReceiveDone done) {
   MutexLock lock(&mu_);
-  absl::StatusOr<Channel*> found = FindOrCreate(pool, name, capacity);
+  absl::StatusOr<Channel*> found = Find(pool, name, capacity);
   if (!found.ok()) return absl::StatusOr<ReceivedMessage>(found.status());
-  Channel& channel = **found;
-  if (!channel.queue.empty() && channel.receivers.empty()) {
-    absl::StatusOr<ReceivedMessage> message = Deliver(channel, receiver);
-    Settle(channel);  // room for a parked sender
+  Channel* channel = *found;
+  if (channel != nullptr && !channel->queue.empty() && channel->receivers.empty()) {
+    absl::StatusOr<ReceivedMessage> message = Deliver(*channel, receiver);
+    Settle(*channel);  // room for a parked sender
     return message;
   }
+  // A receive that cannot wait creates nothing.
   if (timeout <= absl::ZeroDuration()) {
     return absl::StatusOr<ReceivedMessage>(absl::DeadlineExceededError(
         absl::StrFormat("channel '%s' has no message", name)));
   }
+  if (absl::Status s = pool.Park(receiver, WaitOp(name)); !s.ok()) {
+    return absl::StatusOr<ReceivedMessage>(s);
+  }
+  if (channel == nullptr) {
+    absl::StatusOr<Channel*> made = Create(pool, receiver, name, capacity);
+    if (!made.ok()) {
+      pool.Unpark(receiver);
+      return absl::StatusOr<ReceivedMessage>(made.status());
+    }
+    channel = *made;
+  }
   absl::Time deadline = absl::Now() + std::min(timeout, kMaxTimeout);
-  channel.receivers.push_back(ParkedReceive{session_id, &receiver, deadline, std::move(done)});
+  channel->receivers.push_back(ParkedReceive{session_id, receiver, deadline, std::move(done)});
+  NoteIdle(*channel);
   NoteDeadline(deadline);
   return std::nullopt;
 }
 
-void ChannelRegistry::NoteDeadline(absl::Time deadline) {
-  if (deadline < timer_wakes_at_) timer_cv_.SignalAll();
-}
-
-void ChannelRegistry::Unpark(Channel& channel, const ParkedSend& send) {
+void ChannelRegistry::Withdraw(Channel& channel, const ParkedSend& send) {
   if (send.mode == Pool::TransferMode::kMove) {
-    channel.pool->Transfer(channel.parked_refs, *send.sender, send.message.handles,
-                           "channel send timeout")
-        .IgnoreError();  // cannot fail: parked_refs holds them
-    return;
+    channel.pool
+        ->Deliver(send.message.holder, send.sender, send.message.handles, "channel send timeout",
+                  /*give_back=*/true)
+        .IgnoreError();  // cannot fail: the message holds them
+  } else {
+    channel.pool->CloseHolder(send.message.holder);
   }
-  channel.pool->ReleaseMany(channel.parked_refs, send.message.handles)
-      .IgnoreError();  // cannot fail: parked_refs holds them
+  queued_message_bytes_ -= send.message.charge_bytes;
+  channel.pool->Unpark(send.sender);
 }
 
 void ChannelRegistry::CancelSession(uint64_t session_id) {
@@ -176,13 +271,16 @@ void ChannelRegistry::CancelSession(uint64_t session_id) {
     // A moved send's references go back to the session, which releases them
     // with the rest of what it holds.
     Channel& parked_in = *channel;
-    std::erase_if(channel->senders, [&](const ParkedSend& s) {
+    std::erase_if(channel->senders, [&](const ParkedSend& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       if (s.session_id != session_id) return false;
-      Unpark(parked_in, s);
+      Withdraw(parked_in, s);
       return true;
     });
-    std::erase_if(channel->receivers,
-                  [&](const ParkedReceive& r) { return r.session_id == session_id; });
+    std::erase_if(channel->receivers, [&](const ParkedReceive& r) {
+      if (r.session_id != session_id) return false;
+      parked_in.pool->Unpark(r.receiver);
+      return true;
+    });
     Settle(*channel);
   }
 }
@@ -198,40 +296,9 @@ std::vector<ChannelStats> ChannelRegistry::Stats(const Pool& pool) const {
   return out;
 }
 
-void ChannelRegistry::TimerLoop() {
+uint64_t ChannelRegistry::queued_message_bytes() const {
   MutexLock lock(&mu_);
-  while (!stopping_) {
-    absl::Time now = absl::Now();
-    absl::Time next = now + absl::Seconds(1);
-    for (auto& [key, channel] : channels_) {
-      for (auto it = channel->senders.begin(); it != channel->senders.end();) {
-        if (it->deadline <= now) {
-          Unpark(*channel, *it);
-          it->done(absl::ResourceExhaustedError(absl::StrFormat(
-              "channel '%s' stayed full (%u messages) until the send's timeout", channel->name,
-              channel->capacity)));
-          it = channel->senders.erase(it);
-        } else {
-          next = std::min(next, it->deadline);
-          ++it;
-        }
-      }
-      for (auto it = channel->receivers.begin(); it != channel->receivers.end();) {
-        if (it->deadline <= now) {
-          it->done(absl::DeadlineExceededError(absl::StrFormat(
-              "no message on channel '%s' before the receive's timeout", channel->name)));
-          it = channel->receivers.erase(it);
-        } else {
-          next = std::min(next, it->deadline);
-          ++it;
-        }
-      }
-    }
-    absl::Duration wait = std::max(next - now, absl::Milliseconds(1));
-    timer_wakes_at_ = now + wait;
-    timer_cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(wait));
-    timer_wakes_at_ = absl::InfinitePast();  // awake: it walks every deadline next
-  }
+  return queued_message_bytes_;
 }
 
 }  // namespace memd

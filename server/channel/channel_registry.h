@@ -1,14 +1,27 @@
 // ChannelRegistry: named channels, bounded queues of buffer references that
 // hand buffers from one process to another (issue 6). A channel belongs to a
-// pool and is created by its first user with the capacity it asks for.
+// pool and is created by the first send, or the first receive that waits,
+// with the capacity it asks for; an operation that fails creates nothing.
 //
 // References move, they are never copied: a send moves one reference per
-// handle from the sender's session into the channel (a sharing send gives the
-// channel new references and the sender keeps its own), a receive moves them
+// handle from the sender's session into a message (a sharing send gives the
+// message new references and the sender keeps its own), a receive moves them
 // on to the receiver's session, both under the pool's mutex, so a buffer in
-// flight always has a holder. A message may carry only metadata. A sender that dies leaves its messages
-// deliverable; a receiver that dies releases what it received (its session
-// holds it) and nothing queued is lost.
+// flight always has a holder. Each message is a holder of its own in the
+// pool's ledger (pool/holder_ledger.h), charged to its sender's uid until a
+// receiver takes it: what a client leaves in channels counts against its
+// quotas. A message may carry only metadata. A sender that dies leaves its
+// messages deliverable; a receiver that dies releases what it received (its
+// session holds it) and nothing queued is lost.
+//
+// Bounds (each refusal is RESOURCE_EXHAUSTED naming the limit): channels per
+// session and per uid, parked requests per session, queued message bytes per
+// uid (LedgerLimits, enforced by the pool's ledger) and for the whole daemon
+// (kMaxQueuedMessageBytes, here). A message is charged its metadata plus
+// kMessageOverheadBytes. A channel with no message and no parked request is
+// idle; it goes when it stayed idle for `idle_linger` (its capacity and
+// counters with it), or at once when its creator needs room under a channel
+// limit.
 //
 // Waiting: a send to a full channel or a receive from an empty one is parked
 // until room or a message comes, or its timeout passes; `done` then runs
@@ -20,9 +33,9 @@
 // drops a closing session's parked operations without calling them, before
 // its references go.
 //
-// Ownership: one per Daemon, outliving the sessions. Thread-safe: one mutex
-// for everything (lock order: this mutex, then a pool's mutex; callbacks take
-// their reactor's mutex).
+// Ownership: one per Daemon, outliving the sessions and dying before the
+// pools. Thread-safe: one mutex for everything (lock order: this mutex, then
+// a pool's mutex; callbacks take their reactor's mutex).
 #ifndef MEMD_SERVER_CHANNEL_CHANNEL_REGISTRY_H_
 #define MEMD_SERVER_CHANNEL_CHANNEL_REGISTRY_H_
 
@@ -62,22 +75,34 @@ class ChannelRegistry {
   static constexpr size_t kMaxHandles = 64;
   static constexpr uint32_t kMaxCapacity = 4096;
   static constexpr uint32_t kDefaultCapacity = 16;
+  // What a queued message costs besides its metadata (its queue entry, its
+  // holder in the ledger), charged with it, so that messages without
+  // metadata are bounded too.
+  static constexpr uint64_t kMessageOverheadBytes = 256;
+  // Queued and parked messages of all pools and clients together (charges as
+  // above): 32 MiB is 7,700 full 4 KiB messages, far above what pipelines
+  // keep queued, and a small part of the daemon's memory.
+  static constexpr uint64_t kMaxQueuedMessageBytes = uint64_t{32} << 20;
+  // How long an idle channel stays (keeping its capacity and counters) for
+  // the next send or receive of a pipeline that pauses.
+  static constexpr absl::Duration kIdleLinger = absl::Seconds(5);
 
   using SendDone = std::function<void(absl::Status)>;
   using ReceiveDone = std::function<void(absl::StatusOr<ReceivedMessage>)>;
 
-  ChannelRegistry();
+  explicit ChannelRegistry(absl::Duration idle_linger = kIdleLinger);
   ~ChannelRegistry();  // releases every queued reference
   ChannelRegistry(const ChannelRegistry&) = delete;
   ChannelRegistry& operator=(const ChannelRegistry&) = delete;
 
+  // `sender` / `receiver` is the session's holder in `pool` (Pool::OpenSession).
   // Returns the outcome now, or nullopt when parked (then `done` runs later).
-  std::optional<absl::Status> Send(Pool& pool, SessionRefs& sender, uint64_t session_id,
+  std::optional<absl::Status> Send(Pool& pool, HolderId sender, uint64_t session_id,
                                    const std::string& channel, std::vector<uint64_t> handles,
                                    std::string metadata, uint32_t capacity,
                                    absl::Duration timeout, Pool::TransferMode mode,
                                    SendDone done);
-  std::optional<absl::StatusOr<ReceivedMessage>> Receive(Pool& pool, SessionRefs& receiver,
+  std::optional<absl::StatusOr<ReceivedMessage>> Receive(Pool& pool, HolderId receiver,
                                                          uint64_t session_id,
                                                          const std::string& channel,
                                                          uint32_t capacity, absl::Duration timeout,
@@ -87,15 +112,19 @@ class ChannelRegistry {
   void CancelSession(uint64_t session_id);
 
   std::vector<ChannelStats> Stats(const Pool& pool) const;
+  // Queued and parked messages' charges, all pools together (bytes).
+  uint64_t queued_message_bytes() const;
 
  private:
   struct Message {
     std::vector<uint64_t> handles;
     std::string metadata;
+    HolderId holder;        // holds its references, charged to its sender (in the channel's pool)
+    uint64_t charge_bytes;  // metadata + kMessageOverheadBytes
   };
   struct ParkedSend {
     uint64_t session_id;
-    SessionRefs* sender;
+    HolderId sender;
     Message message;
     Pool::TransferMode mode;
     absl::Time deadline;
@@ -103,7 +132,7 @@ class ChannelRegistry {
   };
   struct ParkedReceive {
     uint64_t session_id;
-    SessionRefs* receiver;
+    HolderId receiver;
     absl::Time deadline;
     ReceiveDone done;
   };
@@ -111,33 +140,58 @@ class ChannelRegistry {
     std::string name;
     Pool* pool;
     uint32_t capacity;
-    SessionRefs refs;         // the references of the queued messages
-    SessionRefs parked_refs;  // those of the parked sends' messages
+    HolderId holder;  // counts it against its creator's channel limits
+    Causer creator;
     std::deque<Message> queue;
     std::deque<ParkedSend> senders;
     std::deque<ParkedReceive> receivers;
     uint64_t sent = 0, received = 0, send_waits = 0;
+    // When it last became idle (no message, no parked request);
+    // InfiniteFuture while it is not idle.
+    absl::Time idle_since = absl::InfiniteFuture();
   };
+  using Key = std::pair<uint32_t, std::string>;  // (pool index, name)
+  using Channels = std::map<Key, std::unique_ptr<Channel>>;
 
-  absl::StatusOr<Channel*> FindOrCreate(Pool& pool, const std::string& name, uint32_t capacity)
+  // The channel, or nullptr. INVALID_ARGUMENT for a bad name or capacity.
+  absl::StatusOr<Channel*> Find(Pool& pool, const std::string& name, uint32_t capacity)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new, empty channel created by `creator` (a session's holder), counted
+  // against its channel limits; at a limit, the creator's idle channels go first.
+  absl::StatusOr<Channel*> Create(Pool& pool, HolderId creator, const std::string& name,
+                                  uint32_t capacity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes a channel and returns the next. REQUIRES: no message and no
+  // parked request.
+  Channels::iterator Remove(Channels::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Remove(const Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the idle channels of `pool` that `creator`'s uid (or, without a
+  // uid, its session) created. Returns how many.
+  int RemoveIdle(const Pool& pool, const Causer& creator) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records whether the channel is idle now (see Channel::idle_since).
+  void NoteIdle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves queued messages to parked receivers and parked sends into room.
   void Settle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<ReceivedMessage> Deliver(Channel& channel, SessionRefs& receiver)
+  // The front message to `receiver`; on failure (the receiver's quota) it
+  // stays queued.
+  absl::StatusOr<ReceivedMessage> Deliver(Channel& channel, HolderId receiver)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Undoes what parking `send` took: a moved send's references go back to
-  // its sender, a sharing send's own are dropped.
-  void Unpark(Channel& channel, const ParkedSend& send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // its sender, a sharing send's own are dropped; its charges go.
+  void Withdraw(Channel& channel, const ParkedSend& send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TimerLoop();
+  // Answers the parked requests of `channel` whose deadline passed; returns
+  // the earliest deadline left (InfiniteFuture when none).
+  absl::Time ExpireParked(Channel& channel, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes the timer thread when `deadline` is before the time it sleeps
   // until; otherwise it would find the new deadline on its own (a parked
   // receive with the usual long timeout costs no thread wake-up).
   void NoteDeadline(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  const absl::Duration idle_linger_;
   mutable Mutex mu_;
   CondVar timer_cv_;
-  std::map<std::pair<uint32_t, std::string>, std::unique_ptr<Channel>> channels_
-      ABSL_GUARDED_BY(mu_);  // by (pool index, name)
+  Channels channels_ ABSL_GUARDED_BY(mu_);
+  uint64_t queued_message_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // see queued_message_bytes()
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // When the timer thread wakes next on its own (set by it before it sleeps).
   absl::Time timer_wakes_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

@@ -1,5 +1,6 @@
 // Pool: one shared-memory buffer pool as the daemon sees it: the allocator,
-// the handle table, reference counts, per-session attribution and counters.
+// the handle table (a buffer's total references), the holder ledger (who
+// holds them, and quotas) and counters.
 //
 // Ownership: owned by the PoolRegistry for the daemon's lifetime. The memory
 // at `base` (the daemon's mapping of the segment) is owned by a Segment that
@@ -13,8 +14,8 @@
 
 #include <array>
 #include <atomic>
-#include <climits>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,60 +26,22 @@
 #include "absl/status/statusor.h"
 #include "memd/shared/mutex.h"
 #include "pool/handle_table.h"
+#include "pool/holder_ledger.h"
+#include "pool/pool_config.h"
 #include "pool/tlsf_allocator.h"
 #include "shm/state_table.h"
 
 namespace memd {
 
-// Who may use a pool: its segment's owner, group and mode. The kernel
-// enforces them on the shared-memory object; the daemon applies the same rule
-// to every attach, so a peer that could not map the pool cannot use it.
-struct PoolAccess {
-  uid_t owner_uid = 0;
-  gid_t group_gid = 0;
-  mode_t mode = 0600;
-};
-
-// Per-pool quotas; 0 means no limit. Bytes are block capacities; a buffer
-// counts once per session that references it.
-struct PoolQuotas {
-  uint64_t session_bytes = 0;    // held by one session
-  uint64_t session_buffers = 0;  // distinct buffers one session references
-  uint64_t uid_bytes = 0;        // held by all sessions of one uid together
-  uint64_t uid_buffers = 0;      // referenced by all sessions of one uid together
-};
-
-struct PoolConfig {
-  std::string name;
-  uint64_t size_bytes = 0;
-  uint64_t alignment_bytes = 64;             // power of two, 8..1 MiB
-  uint64_t max_alloc_bytes = INT_MAX;        // libavutil's default max_alloc_size
-  PoolAccess access;
-  PoolQuotas quotas;
-  std::optional<bool> prefault;  // reserve pages at start; unset: the daemon's --no-reserve
-};
-
-// The references one session holds in one pool. Owned by the session; every
-// field is read and written only under the owning Pool's mutex.
-struct SessionRefs {
-  absl::flat_hash_map<uint64_t, uint32_t> counts;  // handle -> references held
-  uint64_t held_bytes = 0;                         // capacity of distinct handles held
-  // Whose quota the references count against; nullopt: no uid (TCP, tests,
-  // the unclaimed references of a restart), so only session quotas apply.
-  std::optional<uid_t> uid;
-};
+// AdminService's name for a session's holder id (SessionRegistry::Record::refs
+// points at its session's); new code says HolderId.
+using SessionRefs = HolderId;
 
 struct BufferInfo {
   uint64_t handle = 0;
   uint64_t offset_bytes = 0;
   uint64_t size_bytes = 0;
   uint64_t capacity_bytes = 0;
-};
-
-// What one session holds in one pool.
-struct SessionUsage {
-  uint64_t held_bytes = 0;
-  uint64_t held_buffers = 0;
 };
 
 // One live buffer as admin listings show it.
@@ -122,7 +85,7 @@ class Pool {
   // Rebuilds a pool a killed daemon left: every live buffer of `state` keeps
   // its handle, block and content; its references are unclaimed until a
   // session reclaims them. DATA_LOSS naming the slot when the table is
-  // inconsistent (overlapping or out-of-range blocks).
+  // inconsistent (overlapping or out-of-range blocks). (pool_adopt.cc)
   static absl::StatusOr<std::unique_ptr<Pool>> Adopt(PoolConfig config, uint32_t index,
                                                      uint8_t* base, std::string shm_name,
                                                      std::unique_ptr<StateTable> state);
@@ -130,28 +93,47 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Allocates a block of max(size, 1) bytes held once by `refs`; zeroes the
-  // first size bytes when asked (even when the block is reused).
-  absl::StatusOr<BufferInfo> Allocate(SessionRefs& refs, uint64_t size_bytes, bool zero);
+  // --- Holders (the ledger; see holder_ledger.h). pool_holders.cc ---
 
-  // Resizes a buffer only `refs` holds, once. Grows in place when the right
+  // A session's holder: what it holds counts against the session quotas and
+  // those of `uid` (nullopt: none). It counts in Stats().sessions until closed.
+  HolderId OpenSession(uint64_t session_id, std::optional<uid_t> uid);
+  // Drops every reference and charge of `holder` and forgets it (a session
+  // that ended, a channel removed, a message nobody will receive). Returns
+  // how many references it dropped.
+  uint64_t CloseHolder(HolderId holder);
+  // Whose quotas `holder` counts against. REQUIRES: an open holder.
+  Causer causer(HolderId holder) const;
+
+  // --- Buffers. pool.cc ---
+
+  // Allocates a block of max(size, 1) bytes held once by `holder`; zeroes the
+  // first size bytes when asked (even when the block is reused).
+  absl::StatusOr<BufferInfo> Allocate(HolderId holder, uint64_t size_bytes, bool zero);
+
+  // Resizes a buffer only `holder` holds, once. Grows in place when the right
   // neighbour is free, otherwise moves the content; on failure the old buffer
   // is untouched. The handle stays the same.
-  absl::StatusOr<BufferInfo> Realloc(SessionRefs& refs, uint64_t handle, uint64_t size_bytes);
+  absl::StatusOr<BufferInfo> Realloc(HolderId holder, uint64_t handle, uint64_t size_bytes);
 
-  // Adds one reference held by `refs` to a live buffer of this pool.
-  absl::StatusOr<BufferInfo> Retain(SessionRefs& refs, uint64_t handle);
+  // Adds one reference held by `holder` to a live buffer of this pool.
+  absl::StatusOr<BufferInfo> Retain(HolderId holder, uint64_t handle);
 
-  // Drops one reference held by `refs`; returns true when the block was freed.
-  absl::StatusOr<bool> Release(SessionRefs& refs, uint64_t handle);
+  // Drops one reference held by `holder`; returns true when the block was freed.
+  absl::StatusOr<bool> Release(HolderId holder, uint64_t handle);
 
   // `count` allocations of `size_bytes` under one lock, all or nothing.
-  absl::StatusOr<std::vector<BufferInfo>> AllocateMany(SessionRefs& refs, uint64_t size_bytes,
+  absl::StatusOr<std::vector<BufferInfo>> AllocateMany(HolderId holder, uint64_t size_bytes,
                                                        uint32_t count, bool zero);
 
   // Drops one reference per entry of `handles` (repeats allowed), all or
   // nothing. Returns how many blocks were freed.
-  absl::StatusOr<uint32_t> ReleaseMany(SessionRefs& refs, const std::vector<uint64_t>& handles);
+  absl::StatusOr<uint32_t> ReleaseMany(HolderId holder, const std::vector<uint64_t>& handles);
+
+  // Drops every reference of `holder`, which stays open. Returns how many.
+  uint64_t ReleaseAll(HolderId holder);
+
+  // --- References between holders. pool_holders.cc ---
 
   // How a Transfer treats the giver's references.
   enum class TransferMode {
@@ -159,53 +141,84 @@ class Pool {
     kShare,  // `from` keeps its references; `to` gets new ones
   };
 
-  // Moves one reference per entry of `handles` from `from` to `to` (a channel
-  // taking a sent buffer, a receiver taking it from the channel), all or
+  // Moves one reference per entry of `handles` from `from` to `to`, all or
   // nothing; the buffers always have a holder. With kShare `to` gets new
-  // references instead. Returns what `to` got.
-  absl::StatusOr<std::vector<BufferInfo>> Transfer(SessionRefs& from, SessionRefs& to,
+  // references instead. What `to` gains counts against its quotas
+  // (RESOURCE_EXHAUSTED, nothing changes). Returns what `to` got.
+  absl::StatusOr<std::vector<BufferInfo>> Transfer(HolderId from, HolderId to,
                                                    const std::vector<uint64_t>& handles,
                                                    const char* op,
                                                    TransferMode mode = TransferMode::kMove);
 
   // Reference counts of `handles` now: all holders together (0 for handles
-  // that are not live) and `refs`'s own.
+  // that are not live) and `holder`'s own.
   struct References {
     uint32_t total = 0;
     uint32_t held = 0;
   };
-  std::vector<References> Query(const SessionRefs& refs, const std::vector<uint64_t>& handles) const;
+  std::vector<References> Query(HolderId holder, const std::vector<uint64_t>& handles) const;
 
-  // OK when `refs` holds one reference per entry of `handles` (repeats count).
-  absl::Status CheckHeld(const SessionRefs& refs, const std::vector<uint64_t>& handles,
-                         const char* op);
+  // OK when `holder` holds one reference per entry of `handles` (repeats count).
+  absl::Status CheckHeld(HolderId holder, const std::vector<uint64_t>& handles, const char* op);
 
-  // Drops every reference of `refs` (session end). Returns how many.
-  uint64_t ReleaseAll(SessionRefs& refs);
-
-  // Moves up to `count` unclaimed references of `handle` to `refs` (a client
-  // back after a daemon restart). FAILED_PRECONDITION when none is unclaimed.
-  absl::StatusOr<Reclaimed> Reclaim(SessionRefs& refs, uint64_t handle, uint32_t count);
+  // Moves up to `count` unclaimed references of `handle` to `holder` (a
+  // client back after a daemon restart; quotas do not refuse references that
+  // existed before it). FAILED_PRECONDITION when none is unclaimed.
+  absl::StatusOr<Reclaimed> Reclaim(HolderId holder, uint64_t handle, uint32_t count);
 
   // Drops every unclaimed reference (end of the grace period). Returns how many.
   uint64_t ReleaseUnclaimed();
+
+  // --- Channels (server/channel/). pool_holders.cc ---
+
+  // A holder for a channel that `creator`'s session creates: it holds no
+  // reference and counts as one channel against the per-session and per-uid
+  // channel limits (RESOURCE_EXHAUSTED naming the limit). `op` names it.
+  absl::StatusOr<HolderId> OpenChannel(HolderId creator, const std::string& op);
+
+  // A channel message from `sender`: a new holder of the sender's session and
+  // uid takes one reference per entry of `handles` (moved, or new ones with
+  // kShare) and is charged `message_bytes` against the per-uid message
+  // limit. All or nothing: a refusal (not held, quota, limit) changes nothing.
+  absl::StatusOr<HolderId> OpenMessage(HolderId sender, const std::vector<uint64_t>& handles,
+                                       TransferMode mode, uint64_t message_bytes,
+                                       const std::string& op);
+
+  // Moves a message's references to `to`, one per entry of `handles` (the
+  // message's, in order), and closes the message. What `to` gains counts
+  // against its quotas unless `give_back` (a parked send's references going
+  // back to their sender, which held them before). On failure nothing changes.
+  absl::StatusOr<std::vector<BufferInfo>> Deliver(HolderId message, HolderId to,
+                                                  const std::vector<uint64_t>& handles,
+                                                  const std::string& op, bool give_back = false);
+
+  // A parked send or receive of `session`'s holder: counts against the
+  // per-session parked limit (RESOURCE_EXHAUSTED naming it) until Unpark.
+  absl::Status Park(HolderId session, const std::string& op);
+  void Unpark(HolderId session);
+
+  // --- State, stats and listings. pool_adopt.cc, pool_stats.cc ---
 
   // Unlinks the state table (clean shutdown: nothing is left to adopt).
   void RemoveState();
   // Gives the state table to the user the daemon drops to (--user).
   absl::Status ChownState(uid_t uid, gid_t gid);
 
-  void SessionOpened();
-  void SessionClosed();
-
   PoolStats Stats() const;
   absl::Status CheckInvariants() const;
 
-  SessionUsage Usage(const SessionRefs& refs) const;
+  // What `holder` holds and was charged.
+  SessionUsage Usage(HolderId holder) const;
+  // What all holders of `uid` hold and were charged, together.
+  SessionUsage UidUsage(uid_t uid) const;
+  // Everything `session_id` caused that still exists (see HolderLedger::SessionTotal).
+  SessionUsage SessionTotal(uint64_t session_id) const;
+  // handle -> references `holder` holds.
+  absl::flat_hash_map<uint64_t, uint32_t> Holdings(HolderId holder) const;
 
-  // Live buffers with their holders among `sessions` (id, refs), at most
-  // `limit`; only those `only_session` holds when it is not 0. `truncated`
-  // reports whether the limit cut the list.
+  // Live buffers with their holders among `sessions` (session id, its
+  // holder), at most `limit`; only those `only_session` holds when it is not
+  // 0. `truncated` reports whether the limit cut the list.
   std::vector<BufferListing> ListBuffers(
       const std::vector<std::pair<uint64_t, const SessionRefs*>>& sessions, uint64_t only_session,
       size_t limit, bool* truncated) const;
@@ -244,35 +257,44 @@ class Pool {
   // already stays (it may be above the new quota until released).
   void SetQuotas(const PoolQuotas& quotas);
   const PoolAccess& access() const { return config_.access; }
-  // What all sessions of `uid` hold together.
-  SessionUsage UidUsage(uid_t uid) const;
 
  private:
   // `reason` says which limit a refusal hit.
   absl::Status CheckRequestSize(uint64_t size_bytes, const char* op, FailReason* reason) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<HandleTable::Entry*> FindHeld(const SessionRefs& refs, uint64_t handle,
-                                               const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<HandleTable::Entry*> FindHeld(HolderId holder, uint64_t handle, const char* op)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BufferInfo Describe(uint64_t handle, const HandleTable::Entry& entry) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t Capacity(const HandleTable::Entry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return allocator_.capacity(entry.block);
+  }
+  // The opening checks of Allocate and AllocateMany: request size, quotas
+  // for `count` new buffers, room in the state table. Notes a failure.
+  absl::Status CheckNewBuffers(HolderId holder, uint64_t size_bytes, uint32_t count,
+                               const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a new buffer in `block`, held once by `holder`.
+  BufferInfo AddBuffer(HolderId holder, TlsfAllocator::BlockId block, uint64_t size_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteFailure(FailReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // RESOURCE_EXHAUSTED naming the quota when `refs` taking `bytes` more
-  // (and `buffers` more distinct buffers) would exceed one.
-  absl::Status CheckQuotas(const SessionRefs& refs, uint64_t bytes, uint64_t buffers,
-                           const char* op) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records that `refs` holds `bytes` more (or fewer) and `buffers` more
-  // distinct buffers, for its session and its uid.
-  void Account(SessionRefs& refs, int64_t bytes, int64_t buffers)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the slot of `handle` to the state table, if there is one.
   void Persist(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t DropAll(SessionRefs& refs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckHeldLocked(const SessionRefs& refs, const std::vector<uint64_t>& handles,
-                               const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops one held reference; true when the block was freed.
-  bool ReleaseHeld(SessionRefs& refs, uint64_t handle, HandleTable::Entry& entry)
+  // Drops every reference `holder` holds; returns how many.
+  uint64_t DropAll(HolderId holder) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when `holder` holds one reference per entry of `handles`; `drops`
+  // when the operation releases them (the message says so), else it moves them.
+  absl::Status CheckHeldLocked(HolderId holder, const std::vector<uint64_t>& handles,
+                               const char* op, bool drops = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops `count` references `holder` holds; true when the block was freed.
+  bool DropHeld(HolderId holder, uint64_t handle, HandleTable::Entry& entry, uint32_t count = 1)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<BufferInfo>> TransferLocked(HolderId from, HolderId to,
+                                                         const std::vector<uint64_t>& handles,
+                                                         const char* op, TransferMode mode,
+                                                         bool check_quotas)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const PoolConfig config_;
@@ -286,21 +308,15 @@ class Pool {
 
   mutable Mutex mu_;
   uint64_t max_alloc_bytes_ ABSL_GUARDED_BY(mu_);
-  PoolQuotas quotas_ ABSL_GUARDED_BY(mu_);
   TlsfAllocator allocator_ ABSL_GUARDED_BY(mu_);
   HandleTable handles_ ABSL_GUARDED_BY(mu_);
-  SessionRefs unclaimed_ ABSL_GUARDED_BY(mu_);  // adopted references nobody reclaimed yet
-  absl::flat_hash_map<uid_t, SessionUsage> uid_usage_ ABSL_GUARDED_BY(mu_);  // for uid quotas
-  uint64_t sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  HolderLedger ledger_ ABSL_GUARDED_BY(mu_);  // who holds what; quotas
+  const HolderId unclaimed_;  // adopted references nobody reclaimed yet (in ledger_)
   uint64_t allocs_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;
   std::array<uint64_t, kFailReasons> failed_ ABSL_GUARDED_BY(mu_){};  // by FailReason
   uint64_t peak_used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// Checks a pool configuration: name, alignment (power of two in 8..1 MiB),
-// size (at least one alignment unit), max_alloc (at least 1).
-absl::Status ValidatePoolConfig(const PoolConfig& config);
 
 }  // namespace memd
 

@@ -64,11 +64,9 @@ void SessionHandler::Close() {
     // The daemon stops: the references stay recorded in the pool's state
     // table, and the process that holds them reclaims them from the next
     // daemon (docs/reliability.md, the restart matrix).
-    pool_->SessionClosed();
     return;
   }
-  uint64_t released = pool_->ReleaseAll(refs_);
-  pool_->SessionClosed();
+  uint64_t released = pool_->CloseHolder(holder_);
   spdlog::debug("session {} ({}) closed; released {} references in pool '{}'", session_id_,
                 description_, released, pool_->name());
 }
@@ -121,15 +119,14 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
     return absl::InternalError("cannot draw a session ticket from getrandom");
   }
   pool_ = pool;
-  refs_.uid = peer_->uid;  // uid quotas; set before any reference is taken
-  pool_->SessionOpened();
+  holder_ = pool_->OpenSession(session_id_, peer_->uid);
   sessions_.Add(SessionRegistry::Record{
       .session_id = session_id_,
       .peer = peer_,
       .process_name = peer_ ? ProcessName(peer_->pid) : "",
       .client_name = attach.client_name(),
       .pool = pool_,
-      .refs = &refs_,
+      .refs = &holder_,
       .connected_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())),
       .ticket = ticket,
       .end = end_,
@@ -157,7 +154,7 @@ absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::Recl
         reclaim.held_size(), kMaxReclaimEntries));
   }
   for (const v1::HeldReference& held : reclaim.held()) {
-    absl::StatusOr<Reclaimed> got = pool_->Reclaim(refs_, held.handle(), held.references());
+    absl::StatusOr<Reclaimed> got = pool_->Reclaim(holder_, held.handle(), held.references());
     if (!got.ok()) {
       if (uint64_t dropped = 0; ClientWarnings().Allow("reclaim-refused", &dropped)) {
         spdlog::info("session {} ({}): {}{}", session_id_, description_,
@@ -225,13 +222,13 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
     };
     switch (request.op_case()) {
       case v1::SessionRequest::kAllocate:
-        reply_buffer(pool_->Allocate(refs_, request.allocate().size_bytes(), request.allocate().zero()));
+        reply_buffer(pool_->Allocate(holder_, request.allocate().size_bytes(), request.allocate().zero()));
         break;
       case v1::SessionRequest::kRealloc:
-        reply_buffer(pool_->Realloc(refs_, request.realloc().handle(), request.realloc().size_bytes()));
+        reply_buffer(pool_->Realloc(holder_, request.realloc().handle(), request.realloc().size_bytes()));
         break;
       case v1::SessionRequest::kRetain:
-        reply_buffer(pool_->Retain(refs_, request.retain().handle()));
+        reply_buffer(pool_->Retain(holder_, request.retain().handle()));
         break;
       case v1::SessionRequest::kReclaim:
         status = Reclaim(request.reclaim(), response->mutable_reclaim());
@@ -243,7 +240,7 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
               "allocate_batch count %u must be from 1 to %u", batch.count(), kMaxBatch));
           break;
         }
-        auto infos = pool_->AllocateMany(refs_, batch.size_bytes(), batch.count(), batch.zero());
+        auto infos = pool_->AllocateMany(holder_, batch.size_bytes(), batch.count(), batch.zero());
         status = infos.status();
         if (infos.ok()) {
           for (const BufferInfo& info : *infos) FillBuffer(info, response->mutable_buffers()->add_buffers());
@@ -257,7 +254,7 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
               "release_batch of %d handles; from 1 to %u are allowed", handles.size(), kMaxBatch));
           break;
         }
-        auto freed = pool_->ReleaseMany(refs_, std::vector<uint64_t>(handles.begin(), handles.end()));
+        auto freed = pool_->ReleaseMany(holder_, std::vector<uint64_t>(handles.begin(), handles.end()));
         status = freed.status();
         if (freed.ok()) response->mutable_release_batch()->set_freed(*freed);
         break;
@@ -270,7 +267,7 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
           break;
         }
         std::vector<uint64_t> wanted(handles.begin(), handles.end());
-        std::vector<Pool::References> counts = pool_->Query(refs_, wanted);
+        std::vector<Pool::References> counts = pool_->Query(holder_, wanted);
         for (size_t i = 0; i < wanted.size(); ++i) {
           v1::HandleReferences* r = response->mutable_references()->add_handles();
           r->set_handle(wanted[i]);
@@ -280,7 +277,7 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
         break;
       }
       case v1::SessionRequest::kRelease: {
-        auto freed = pool_->Release(refs_, request.release().handle());
+        auto freed = pool_->Release(holder_, request.release().handle());
         status = freed.status();
         if (freed.ok()) response->mutable_release()->set_freed(*freed);
         break;
@@ -307,7 +304,7 @@ absl::Status SessionHandler::ReleaseFirst(const v1::SessionRequest& request) {
         "release_first of %d handles; at most %u are allowed", handles.size(), kMaxBatch));
   }
   absl::StatusOr<uint32_t> freed =
-      pool_->ReleaseMany(refs_, std::vector<uint64_t>(handles.begin(), handles.end()));
+      pool_->ReleaseMany(holder_, std::vector<uint64_t>(handles.begin(), handles.end()));
   return freed.status();
 }
 
@@ -326,7 +323,7 @@ bool SessionHandler::HandleChannel(const v1::SessionRequest& request,
       if (later) later(std::move(r));
     };
     std::optional<absl::Status> now = channels_->Send(
-        *pool_, refs_, session_id_, send.channel(),
+        *pool_, holder_, session_id_, send.channel(),
         std::vector<uint64_t>(send.handles().begin(), send.handles().end()), send.metadata(),
         send.capacity(), later ? absl::Milliseconds(send.timeout_ms()) : absl::ZeroDuration(),
         send.share() ? Pool::TransferMode::kShare : Pool::TransferMode::kMove, done);
@@ -351,7 +348,7 @@ bool SessionHandler::HandleChannel(const v1::SessionRequest& request,
     if (later) later(std::move(r));
   };
   std::optional<absl::StatusOr<ReceivedMessage>> now = channels_->Receive(
-      *pool_, refs_, session_id_, receive.channel(), receive.capacity(),
+      *pool_, holder_, session_id_, receive.channel(), receive.capacity(),
       later ? absl::Milliseconds(receive.timeout_ms()) : absl::ZeroDuration(), done);
   if (!now) return false;
   timer.set_code(now->status().code());

@@ -1,7 +1,9 @@
 // SessionHandler: the protocol logic of one client session, free of gRPC
 // plumbing: the first request attaches to a pool, later ones are memory
-// operations on it. Close() (or destruction) releases every reference the
-// session still holds: that is how a crashed client's memory comes back.
+// operations on it. The session holds its references as a holder in the
+// pool's ledger (Pool::OpenSession). Close() (or destruction) closes that
+// holder, releasing every reference the session still holds: that is how a
+// crashed client's memory comes back.
 //
 // Ownership: owned by its SessionReactor. Not thread-safe: the reactor calls
 // it from one gRPC thread at a time (reads are never concurrent).
@@ -70,7 +72,9 @@ class SessionHandler {
   Metrics* const metrics_;  // may be null; outlives the session
   ChannelRegistry* const channels_;  // may be null; outlives the session
   Pool* pool_ = nullptr;  // set by Attach; pools outlive sessions
-  SessionRefs refs_;      // guarded by pool_'s mutex (see SessionRefs)
+  // This session's holder in pool_'s ledger (set by Attach, closed by
+  // Close); the SessionRegistry record points at it for admin listings.
+  HolderId holder_ = HolderId::kNone;
   bool closed_ = false;
 };
 

@@ -1,10 +1,11 @@
 // SessionRegistry: the live, attached sessions, for admin listings
 // (`memctl clients`, `memctl buffers`). Thread-safe.
 //
-// A record points at its session's SessionRefs, which the pool's mutex
-// guards. Lock order: registry mutex, then a pool mutex. A session removes
-// its record (Remove) before releasing its references and before its refs
-// are destroyed, so a record seen under the registry mutex is always valid.
+// A record points at its session's holder id in the pool's ledger (set
+// before the record is added, never changed). Lock order: registry mutex,
+// then a pool mutex. A session removes its record (Remove) before closing its
+// holder and before the handler is destroyed, so a record seen under the
+// registry mutex is always valid.
 #ifndef MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
 #define MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
 
@@ -29,7 +30,7 @@ class SessionRegistry {
     std::string process_name;
     std::string client_name;
     Pool* pool = nullptr;
-    const SessionRefs* refs = nullptr;
+    const SessionRefs* refs = nullptr;  // the session's HolderId (AdminService's spelling)
     uint64_t connected_unix_ms = 0;
     bool lane = false;  // the session has a lane
     // The lane's memfd while the lane lives (-1: none); owned by the

@@ -50,13 +50,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(table.ok(), "cannot create the state table");
   (*table)->MarkReady();
   auto owned = std::make_unique<memd::Pool>(config, 0, memory.data(), "/fuzz", std::move(*table));
-  memd::SessionRefs sessions[3];
+  memd::HolderId sessions[3];
+  for (uint64_t i = 0; i < 3; ++i) sessions[i] = owned->OpenSession(i + 1, std::nullopt);
   std::map<uint64_t, uint32_t> model_refs;  // handle -> total references
   std::vector<uint64_t> seen;               // every handle ever issued
   Input in{data, size};
   while (in.size > 0) {
     uint8_t op = in.Take<uint8_t>();
-    memd::SessionRefs& s = sessions[op % 3];
+    memd::HolderId s = sessions[op % 3];
+    auto holds = [&](uint64_t h) { return owned->Query(s, {h})[0].held > 0; };
     auto pick_handle = [&]() -> uint64_t {
       uint16_t choice = in.Take<uint16_t>();
       if (seen.empty() || choice % 8 == 0) return in.Take<uint64_t>();  // arbitrary value
@@ -86,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 2: {
         uint64_t h = pick_handle();
-        bool held = s.counts.contains(h);
+        bool held = holds(h);
         auto r = owned->Release(s, h);
         Check(r.ok() == held, "release result disagrees with the model");
         if (r.ok() && --model_refs[h] == 0) {
@@ -99,20 +101,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         uint64_t h = pick_handle();
         uint64_t size_bytes = in.Take<uint32_t>() % (kPoolBytes + 1024);
         auto r = owned->Realloc(s, h, size_bytes);
-        if (r.ok()) Check(model_refs[h] == 1 && s.counts.contains(h), "realloc of a shared or foreign buffer");
+        if (r.ok()) Check(model_refs[h] == 1 && holds(h), "realloc of a shared or foreign buffer");
         break;
       }
       case 4: {
         owned->ReleaseAll(s);
         std::map<uint64_t, uint32_t> rebuilt;
-        for (auto& other : sessions) {
-          for (auto& [h, n] : other.counts) rebuilt[h] += n;
+        for (memd::HolderId other : sessions) {
+          for (auto& [h, n] : owned->Holdings(other)) rebuilt[h] += n;
         }
         model_refs = rebuilt;
         break;
       }
       case 5: {  // the daemon dies; its successor re-adopts the pool
         memd::PoolStats before = owned->Stats();
+        std::vector<absl::flat_hash_map<uint64_t, uint32_t>> held;
+        for (memd::HolderId session : sessions) held.push_back(owned->Holdings(session));
         owned.reset();
         auto state = memd::StateTable::Open(state_name);
         Check(state.ok(), "state table does not reopen");
@@ -121,13 +125,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         owned = std::move(*adopted);
         Check(owned->Stats().used_bytes == before.used_bytes, "used bytes changed by re-adoption");
         Check(owned->Stats().live_buffers == before.live_buffers, "live buffers changed by re-adoption");
-        for (auto& session : sessions) {
-          memd::SessionRefs back;
-          for (auto& [h, n] : session.counts) {
-            auto got = owned->Reclaim(back, h, n);
+        for (uint64_t i = 0; i < 3; ++i) {
+          sessions[i] = owned->OpenSession(i + 1, std::nullopt);
+          for (auto& [h, n] : held[i]) {
+            auto got = owned->Reclaim(sessions[i], h, n);
             Check(got.ok() && got->references == n, "a held reference was not reclaimed");
           }
-          session = std::move(back);
         }
         Check(owned->Stats().unclaimed_references == 0, "references left unclaimed");
         break;
@@ -136,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(owned->CheckInvariants().ok(), "pool invariants");
     Check(owned->Stats().live_buffers == model_refs.size(), "live buffers disagree with the model");
   }
-  for (auto& s : sessions) owned->ReleaseAll(s);
+  for (memd::HolderId s : sessions) owned->CloseHolder(s);
   Check(owned->Stats().used_bytes == 0, "memory leaked after every session ended");
   owned.reset();
   memd::StateTable::RemoveIfExists(state_name);

@@ -49,7 +49,7 @@ class PoolAdoptTest : public testing::Test {
 
 TEST_F(PoolAdoptTest, LiveBuffersKeepHandlesBlocksAndReferences) {
   auto before = NewPool();
-  SessionRefs a, b;
+  HolderId a = before->OpenSession(1, std::nullopt), b = before->OpenSession(2, std::nullopt);
   auto kept = before->Allocate(a, 1000, false);
   auto shared = before->Allocate(a, 5000, false);
   auto freed = before->Allocate(a, 300, false);
@@ -72,7 +72,7 @@ TEST_F(PoolAdoptTest, LiveBuffersKeepHandlesBlocksAndReferences) {
   EXPECT_EQ(s.unclaimed_references, 1u + 3u + 1u);
   EXPECT_EQ(after->segment_id(), 42u);
 
-  SessionRefs a2, b2;
+  HolderId a2 = after->OpenSession(3, std::nullopt), b2 = after->OpenSession(4, std::nullopt);
   auto got = after->Reclaim(b2, shared->handle, 2);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->references, 2u);
@@ -89,7 +89,7 @@ TEST_F(PoolAdoptTest, LiveBuffersKeepHandlesBlocksAndReferences) {
       << "a handle freed before the crash stays stale";
 
   // New allocations never overlap adopted blocks.
-  SessionRefs c;
+  HolderId c = after->OpenSession(5, std::nullopt);
   for (int i = 0; i < 20; ++i) {
     auto fresh = after->Allocate(c, 4096, false);
     ASSERT_TRUE(fresh.ok());
@@ -115,7 +115,7 @@ TEST_F(PoolAdoptTest, RandomHistoriesAdoptToTheSameLiveSet) {
   for (int round = 0; round < 20; ++round) {
     StateTable::RemoveIfExists(name_);
     auto pool = NewPool();
-    SessionRefs refs;
+    HolderId refs = pool->OpenSession(1, std::nullopt);
     std::vector<BufferInfo> live;
     for (int op = 0; op < 400; ++op) {
       int kind = static_cast<int>(rng() % 4);
@@ -137,7 +137,7 @@ TEST_F(PoolAdoptTest, RandomHistoriesAdoptToTheSameLiveSet) {
     ASSERT_NE(adopted, nullptr);
     ASSERT_TRUE(adopted->CheckInvariants().ok()) << adopted->CheckInvariants();
     ASSERT_EQ(adopted->Stats().live_buffers, live.size());
-    SessionRefs back;
+    HolderId back = adopted->OpenSession(2, std::nullopt);
     for (const BufferInfo& b : live) {
       auto got = adopted->Reclaim(back, b.handle, 1);
       ASSERT_TRUE(got.ok()) << got.status();

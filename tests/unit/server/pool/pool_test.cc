@@ -18,7 +18,8 @@ class PoolTest : public testing::Test {
 
   std::vector<uint8_t> memory_;
   Pool pool_;
-  SessionRefs a_, b_;
+  HolderId a_ = pool_.OpenSession(1, std::nullopt);
+  HolderId b_ = pool_.OpenSession(2, std::nullopt);
 };
 
 TEST_F(PoolTest, ZeroedAllocationIsZeroEvenWhenBlockIsReused) {
@@ -118,11 +119,11 @@ TEST_F(PoolTest, FailedMovingReallocLeavesOldBufferIntact) {
 
 TEST_F(PoolTest, SessionAttributionFollowsHeldBuffers) {
   auto buf = pool_.Allocate(a_, 100, false);
-  EXPECT_EQ(a_.held_bytes, 128u);
+  EXPECT_EQ(pool_.Usage(a_).held_bytes, 128u);
   ASSERT_TRUE(pool_.Retain(b_, buf->handle).ok());
-  EXPECT_EQ(b_.held_bytes, 128u);
+  EXPECT_EQ(pool_.Usage(b_).held_bytes, 128u);
   ASSERT_TRUE(pool_.Release(a_, buf->handle).ok());
-  EXPECT_EQ(a_.held_bytes, 0u);
+  EXPECT_EQ(pool_.Usage(a_).held_bytes, 0u);
   pool_.ReleaseAll(b_);
 }
 
@@ -153,7 +154,7 @@ TEST(PoolConcurrencyTest, ThreadsSharingOnePoolKeepItConsistent) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      SessionRefs refs;
+      HolderId refs = pool.OpenSession(t + 1, std::nullopt);
       for (int i = 0; i < 3000; ++i) {
         auto buf = pool.Allocate(refs, 64 + (i * 37 + t * 101) % 50000, i % 3 == 0);
         if (buf.ok()) {

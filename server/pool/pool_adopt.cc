@@ -1,0 +1,79 @@
+// Pool: restart adoption (a successor rebuilds the pool from its state table)
+// and the state table's life.
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "memd/shared/handle.h"
+#include "pool/pool.h"
+
+namespace memd {
+
+void Pool::RemoveState() {
+  if (state_) state_->Remove();
+}
+
+absl::Status Pool::ChownState(uid_t uid, gid_t gid) {
+  return state_ ? state_->Chown(uid, gid) : absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t index,
+                                                  uint8_t* base, std::string shm_name,
+                                                  std::unique_ptr<StateTable> state) {
+  std::vector<SlotImage> images = state->Load();
+  std::string object = state->object_name();
+  auto pool = std::make_unique<Pool>(std::move(config), index, base, std::move(shm_name),
+                                     std::move(state));
+  MutexLock lock(&pool->mu_);
+  auto corrupt = [&](uint32_t slot, const std::string& what) {
+    return absl::DataLossError(absl::StrFormat("state table '%s', slot %u: %s", object, slot, what));
+  };
+  std::vector<uint32_t> live;
+  for (uint32_t slot = 0; slot < images.size(); ++slot) {
+    const SlotImage& image = images[slot];
+    if (image.generation == 0 || image.generation > kMaxGeneration) {
+      return corrupt(slot, absl::StrFormat("generation %u outside 1..%u", image.generation,
+                                           kMaxGeneration));
+    }
+    if (image.state == SlotImage::State::kLive) {
+      if (image.refs == 0 || image.size_bytes > image.capacity_bytes) {
+        return corrupt(slot, absl::StrFormat("live with %u references and size %u in a %u-byte block",
+                                             image.refs, image.size_bytes, image.capacity_bytes));
+      }
+      live.push_back(slot);
+    } else if (image.state != SlotImage::State::kFree && image.state != SlotImage::State::kRetired) {
+      return corrupt(slot, absl::StrFormat("unknown state %d", static_cast<int>(image.state)));
+    }
+  }
+  std::sort(live.begin(), live.end(), [&](uint32_t a, uint32_t b) {
+    return images[a].offset_bytes < images[b].offset_bytes;
+  });
+  std::vector<HandleTable::Entry> entries(images.size());
+  for (uint32_t slot : live) {
+    const SlotImage& image = images[slot];
+    std::optional<TlsfAllocator::BlockId> block =
+        pool->allocator_.AdoptUsed(image.offset_bytes, image.capacity_bytes);
+    if (!block) {
+      return corrupt(slot, absl::StrFormat(
+          "block at offset %u of %u bytes is misaligned, overlaps another or ends past the "
+          "%u-byte pool", image.offset_bytes, image.capacity_bytes, pool->allocator_.size_bytes()));
+    }
+    entries[slot] = HandleTable::Entry{image.generation, image.refs, *block, image.size_bytes};
+  }
+  for (uint32_t slot = 0; slot < images.size(); ++slot) {
+    if (images[slot].state == SlotImage::State::kLive) continue;
+    entries[slot].generation = images[slot].generation;
+    entries[slot].retired = images[slot].state == SlotImage::State::kRetired;
+  }
+  pool->handles_.Restore(std::move(entries));
+  // Every live reference is unclaimed until a session reclaims it.
+  std::vector<HolderLedger::Change> unclaimed;
+  for (uint32_t slot : live) {
+    unclaimed.push_back({pool->unclaimed_, pool->handles_.HandleOf(slot),
+                         images[slot].capacity_bytes, images[slot].refs});
+  }
+  pool->ledger_.Apply(unclaimed);
+  pool->NoteUsed();
+  return pool;
+}
+
+}  // namespace memd

@@ -1,0 +1,192 @@
+// ChannelRegistry without gRPC: a Pool over a heap buffer, sessions as
+// holders of its ledger, and the registry's bounds (issue 13, cases 7, 8, 9
+// and 14).
+#include "channel/channel_registry.h"
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace memd {
+namespace {
+
+constexpr uint64_t kPoolBytes = 4 << 20;
+
+bool Has(const absl::Status& status, const std::string& part) {
+  return status.message().find(part) != absl::string_view::npos;
+}
+
+class ChannelRegistryTest : public testing::Test {
+ protected:
+  ChannelRegistryTest()
+      : memory_(kPoolBytes),
+        pool_(PoolConfig{.name = "c", .size_bytes = kPoolBytes, .alignment_bytes = 64,
+                         .max_alloc_bytes = kPoolBytes,
+                         .quotas = {.session_bytes = 1 << 20, .uid_bytes = 2 << 20}},
+              0, memory_.data(), "/c") {}
+  void TearDown() override { ASSERT_TRUE(pool_.CheckInvariants().ok()) << pool_.CheckInvariants(); }
+
+  std::optional<absl::Status> Send(ChannelRegistry& channels, HolderId session, uint64_t id,
+                                   const std::string& name, std::vector<uint64_t> handles,
+                                   std::string metadata = "", absl::Duration timeout = {}) {
+    return channels.Send(pool_, session, id, name, std::move(handles), std::move(metadata), 4096,
+                         timeout, Pool::TransferMode::kMove, [](absl::Status) {});
+  }
+  std::optional<absl::StatusOr<ReceivedMessage>> Receive(ChannelRegistry& channels,
+                                                         HolderId session, uint64_t id,
+                                                         const std::string& name,
+                                                         absl::Duration timeout = {}) {
+    return channels.Receive(pool_, session, id, name, 0, timeout,
+                            [](absl::StatusOr<ReceivedMessage>) {});
+  }
+
+  std::vector<uint8_t> memory_;
+  Pool pool_;
+};
+
+TEST_F(ChannelRegistryTest, FailedOperationsCreateNothingAndIdleChannelsGo) {
+  ChannelRegistry channels(absl::ZeroDuration());
+  HolderId s = pool_.OpenSession(1, 100);
+  auto empty = Receive(channels, s, 1, "nothing");
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(empty->status())) << empty->status();
+  auto bad = Send(channels, s, 1, "bad", {12345});
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_TRUE(absl::IsNotFound(*bad)) << *bad;
+  EXPECT_TRUE(channels.Stats(pool_).empty()) << "a failed operation creates no channel";
+
+  ASSERT_TRUE(Send(channels, s, 1, "used", {}, "eos")->ok());
+  ASSERT_EQ(channels.Stats(pool_).size(), 1u);
+  auto got = Receive(channels, s, 1, "used");
+  ASSERT_TRUE(got.has_value() && got->ok());
+  EXPECT_EQ((*got)->metadata, "eos");
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {  // the timer thread looks at least once a second
+    gone = channels.Stats(pool_).empty();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone) << "an idle channel goes";
+  EXPECT_EQ(pool_.SessionTotal(1).channels, 0u);
+  pool_.CloseHolder(s);
+}
+
+TEST_F(ChannelRegistryTest, ChannelsPerSessionAreBoundedAndIdleOnesMakeRoom) {
+  ChannelRegistry channels;
+  HolderId s = pool_.OpenSession(1, 100);
+  const uint64_t limit = LedgerLimits{}.session_channels;
+  for (uint64_t i = 0; i < limit; ++i) {
+    ASSERT_TRUE(Send(channels, s, 1, "c" + std::to_string(i), {})->ok()) << i;
+  }
+  absl::Status over = *Send(channels, s, 1, "one-more", {});
+  EXPECT_TRUE(absl::IsResourceExhausted(over)) << over;
+  EXPECT_TRUE(Has(over, "creating channel 'one-more' in pool 'c' would exceed the limit of 256 "
+                        "channels per session: session 1 created 256"))
+      << over;
+  EXPECT_EQ(channels.Stats(pool_).size(), limit);
+  ASSERT_TRUE(Receive(channels, s, 1, "c0")->ok());  // c0 is idle now
+  EXPECT_TRUE(Send(channels, s, 1, "one-more", {})->ok()) << "the idle channel made room";
+  EXPECT_EQ(channels.Stats(pool_).size(), limit);
+  channels.CancelSession(1);
+  pool_.CloseHolder(s);
+}
+
+TEST_F(ChannelRegistryTest, ParkedRequestsPerSessionAreBounded) {
+  ChannelRegistry channels;
+  HolderId s = pool_.OpenSession(1, 100);
+  const uint64_t limit = LedgerLimits{}.session_parked;
+  for (uint64_t i = 0; i < limit; ++i) {
+    ASSERT_FALSE(Receive(channels, s, 1, "q", absl::Hours(1)).has_value()) << "parked " << i;
+  }
+  auto over = Receive(channels, s, 1, "q", absl::Hours(1));
+  ASSERT_TRUE(over.has_value());
+  EXPECT_TRUE(Has(over->status(), "waiting on channel 'q' in pool 'c' would exceed the limit of "
+                                  "1024 parked sends and receives per session: session 1 has "
+                                  "1024 parked"))
+      << over->status();
+  EXPECT_EQ(channels.Stats(pool_)[0].waiting_receivers, limit);
+  // Another session still parks; the first one's end drops all of its own.
+  HolderId other = pool_.OpenSession(2, 100);
+  EXPECT_FALSE(Receive(channels, other, 2, "q", absl::Hours(1)).has_value());
+  channels.CancelSession(1);
+  EXPECT_EQ(channels.Stats(pool_)[0].waiting_receivers, 1u);
+  EXPECT_EQ(pool_.SessionTotal(1).parked, 0u);
+  channels.CancelSession(2);
+  pool_.CloseHolder(s);
+  pool_.CloseHolder(other);
+}
+
+TEST_F(ChannelRegistryTest, SentBuffersStayChargedToTheSendersUidUntilReceived) {
+  ChannelRegistry channels;
+  HolderId s = pool_.OpenSession(1, 100);
+  absl::Status refused;
+  int sent = 0;
+  for (int i = 0; i < 40 && refused.ok(); ++i) {
+    auto buffer = pool_.Allocate(s, 1 << 20, false);
+    if (!buffer.ok()) {
+      refused = buffer.status();
+      break;
+    }
+    ASSERT_TRUE(Send(channels, s, 1, "fresh" + std::to_string(i), {buffer->handle})->ok());
+    ++sent;
+  }
+  EXPECT_EQ(sent, 2) << "uid-bytes is 2 MiB";
+  EXPECT_TRUE(Has(refused, "per-uid quota of 2.0 MiB (2097152 bytes) for uid 100")) << refused;
+  pool_.CloseHolder(s);  // the sender leaves; its messages stay charged to its uid
+  EXPECT_EQ(pool_.UidUsage(100).held_bytes, 2u << 20);
+  EXPECT_EQ(pool_.Stats().used_bytes, 2u << 20);
+
+  HolderId r = pool_.OpenSession(2, 200);
+  auto got = Receive(channels, r, 2, "fresh0");
+  ASSERT_TRUE(got.has_value() && got->ok());
+  EXPECT_EQ(pool_.UidUsage(100).held_bytes, 1u << 20) << "received: the receiver's now";
+  EXPECT_EQ(pool_.UidUsage(200).held_bytes, 1u << 20);
+  // The receiver's session quota (1 MiB) refuses the next; it stays queued.
+  auto over = Receive(channels, r, 2, "fresh1");
+  ASSERT_TRUE(over.has_value());
+  EXPECT_TRUE(Has(over->status(), "per-session quota of 1.0 MiB")) << over->status();
+  EXPECT_EQ(channels.Stats(pool_).size(), 2u);
+  pool_.ReleaseAll(r);
+  ASSERT_TRUE(Receive(channels, r, 2, "fresh1")->ok());
+  pool_.CloseHolder(r);
+  EXPECT_EQ(pool_.Stats().used_bytes, 0u);
+}
+
+TEST_F(ChannelRegistryTest, QueuedMessagesAreBoundedPerUidAndForTheDaemon) {
+  ChannelRegistry channels;
+  const std::string metadata(ChannelRegistry::kMaxMetadataBytes, 'm');
+  const uint64_t charge = metadata.size() + ChannelRegistry::kMessageOverheadBytes;
+  std::vector<HolderId> sessions;
+  absl::Status per_uid, daemon;
+  for (uint32_t uid = 1; uid <= 10 && daemon.ok(); ++uid) {
+    HolderId s = pool_.OpenSession(uid, uid);
+    sessions.push_back(s);
+    for (int i = 0;; ++i) {
+      absl::Status sent = *Send(channels, s, uid, "u" + std::to_string(uid), {}, metadata);
+      if (sent.ok()) continue;
+      EXPECT_TRUE(absl::IsResourceExhausted(sent)) << sent;
+      (Has(sent, "daemon's limit") ? daemon : per_uid) = sent;
+      if (uid == 1) {
+        EXPECT_EQ(i, static_cast<int>(LedgerLimits{}.uid_message_bytes / charge));
+      }
+      break;
+    }
+  }
+  EXPECT_TRUE(Has(per_uid, "would exceed the limit of 4.0 MiB (4194304 bytes) of queued channel "
+                           "messages per uid"))
+      << per_uid;
+  EXPECT_TRUE(Has(daemon, "would exceed the daemon's limit of 32.0 MiB (33554432 bytes) of "
+                          "queued channel messages"))
+      << daemon;
+  EXPECT_LE(channels.queued_message_bytes(), ChannelRegistry::kMaxQueuedMessageBytes);
+  EXPECT_GT(channels.queued_message_bytes() + charge, ChannelRegistry::kMaxQueuedMessageBytes);
+  for (uint64_t id = 1; id <= sessions.size(); ++id) {
+    channels.CancelSession(id);
+    pool_.CloseHolder(sessions[id - 1]);
+  }
+}
+
+}  // namespace
+}  // namespace memd
