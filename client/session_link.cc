@@ -87,12 +87,25 @@ absl::StatusOr<std::unique_ptr<SessionLink>> SessionLink::Open(Options options,
     link->stream_ = std::move(*stream);
     link->lane_ = std::move(lane);
     link->session_id_ = attached->session_id();
+    link->ticket_ = attached->ticket();
   }
   link->monitor_ = std::thread([l = link.get()] { l->Monitor(); });
   return link;
 }
 
 SessionLink::~SessionLink() {
+  // End the session on purpose, so the daemon releases what it holds now
+  // rather than keeping it for this process (CloseRequest).
+  std::shared_ptr<SessionStream> stream;
+  {
+    MutexLock lock(&mu_);
+    if (state_ == State::kUp) stream = stream_;
+  }
+  if (stream != nullptr) {
+    v1::SessionRequest request;
+    request.mutable_close();
+    stream->Call(std::move(request)).IgnoreError();
+  }
   {
     MutexLock lock(&mu_);
     stopping_ = true;
@@ -398,15 +411,21 @@ bool SessionLink::Reconnect() {
     return true;
   }
   std::vector<std::pair<uint64_t, uint32_t>> claims;
+  std::string previous_ticket;  // proves the references the last session left are ours
   {
     MutexLock lock(&mu_);
     claims.assign(held_.begin(), held_.end());
+    previous_ticket = ticket_;
   }
   std::shared_ptr<ClientLane> lane = OpenLane(**stream, attached.session_id(), attached.ticket());
   absl::flat_hash_map<uint64_t, uint32_t> granted;
-  for (size_t start = 0; start < claims.size(); start += kReclaimBatch) {
+  // At least one request, the last one final: what the last session left
+  // beyond these (answers it never got) is released.
+  for (size_t start = 0; start == 0 || start < claims.size(); start += kReclaimBatch) {
     v1::SessionRequest request;
+    request.mutable_reclaim()->set_ticket(previous_ticket);
     size_t end = std::min(claims.size(), start + kReclaimBatch);
+    request.mutable_reclaim()->set_last_batch(end == claims.size());
     for (size_t i = start; i < end; ++i) {
       v1::HeldReference* held = request.mutable_reclaim()->add_held();
       held->set_handle(claims[i].first);
@@ -437,6 +456,7 @@ bool SessionLink::Reconnect() {
     stream_ = std::move(*stream);
     lane_ = std::move(lane);
     session_id_ = attached.session_id();
+    ticket_ = attached.ticket();
     ++reconnects_;
     state_ = State::kUp;
     cv_.SignalAll();

@@ -155,6 +155,7 @@ class SessionLink {
   std::shared_ptr<SessionStream> stream_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ClientLane> lane_ ABSL_GUARDED_BY(mu_);  // null: the stream alone
   uint64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string ticket_ ABSL_GUARDED_BY(mu_);  // the current session's (AttachResponse.ticket)
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, uint32_t> held_ ABSL_GUARDED_BY(mu_);  // handle -> references
   std::vector<uint64_t> deferred_ ABSL_GUARDED_BY(mu_);  // releases not sent yet

@@ -163,8 +163,11 @@ class Pool {
 
   // Moves up to `count` unclaimed references of `handle` to `holder` (a
   // client back after a daemon restart; quotas do not refuse references that
-  // existed before it). FAILED_PRECONDITION when none is unclaimed.
-  absl::StatusOr<Reclaimed> Reclaim(HolderId holder, uint64_t handle, uint32_t count);
+  // existed before it). FAILED_PRECONDITION when none is unclaimed. `from`:
+  // the holder a session of the same process left when its stream broke
+  // (OrphanRegistry); kNone or gone: the restart's unclaimed references.
+  absl::StatusOr<Reclaimed> Reclaim(HolderId holder, uint64_t handle, uint32_t count,
+                                    HolderId from = HolderId::kNone);
 
   // Drops every unclaimed reference (end of the grace period). Returns how many.
   uint64_t ReleaseUnclaimed();

@@ -112,14 +112,18 @@ std::vector<Pool::References> Pool::Query(HolderId holder,
   return out;
 }
 
-absl::StatusOr<Reclaimed> Pool::Reclaim(HolderId holder, uint64_t handle, uint32_t count) {
+absl::StatusOr<Reclaimed> Pool::Reclaim(HolderId holder, uint64_t handle, uint32_t count,
+                                        HolderId from) {
   MutexLock lock(&mu_);
+  // From the references a session left when its stream broke, if named and
+  // still there; otherwise from those a restart re-adopted.
+  HolderId source = from != HolderId::kNone && ledger_.Contains(from) ? from : unclaimed_;
   HandleTable::Entry* entry = handles_.Find(handle);
   if (entry == nullptr) {
     return absl::NotFoundError(absl::StrFormat("reclaim in pool '%s': %s", config_.name,
                                                handles_.DescribeMissing(handle)));
   }
-  uint32_t unclaimed = ledger_.Held(unclaimed_, handle);
+  uint32_t unclaimed = ledger_.Held(source, handle);
   if (count == 0 || unclaimed == 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "reclaim of %u references to handle 0x%016x in pool '%s': %u are unclaimed (the grace "
@@ -129,7 +133,7 @@ absl::StatusOr<Reclaimed> Pool::Reclaim(HolderId holder, uint64_t handle, uint32
   uint32_t granted = std::min(count, unclaimed);
   uint64_t capacity = Capacity(*entry);
   // The references existed before the restart: quotas do not refuse them.
-  const HolderLedger::Change moved[] = {{unclaimed_, handle, capacity, -int64_t{granted}},
+  const HolderLedger::Change moved[] = {{source, handle, capacity, -int64_t{granted}},
                                         {holder, handle, capacity, int64_t{granted}}};
   ledger_.Apply(moved);
   return Reclaimed{Describe(handle, *entry), granted};

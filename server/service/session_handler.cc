@@ -66,6 +66,16 @@ void SessionHandler::Close() {
     // daemon (docs/reliability.md, the restart matrix).
     return;
   }
+  if (!closed_by_client_ && pidfd_.valid() && !ProcessExited(pidfd_.get())) {
+    // The stream ended under a live process: it may still write through
+    // pointers into these buffers, so they stay its own until it reclaims
+    // them with this session's ticket or exits (OrphanRegistry).
+    spdlog::info("session {} ({}) ended while its process lives: its references in pool '{}' "
+                 "are kept until it reclaims them or exits", session_id_, description_,
+                 pool_->name());
+    sessions_.orphans().Add(pool_, holder_, ticket_, peer_->uid, std::move(pidfd_));
+    return;
+  }
   uint64_t released = pool_->CloseHolder(holder_);
   spdlog::debug("session {} ({}) closed; released {} references in pool '{}'", session_id_,
                 description_, released, pool_->name());
@@ -120,6 +130,8 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
   }
   pool_ = pool;
   holder_ = pool_->OpenSession(session_id_, peer_->uid);
+  ticket_ = ticket;
+  pidfd_ = OpenPidfd(peer_->pid);
   sessions_.Add(SessionRegistry::Record{
       .session_id = session_id_,
       .peer = peer_,
@@ -153,8 +165,12 @@ absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::Recl
         "reclaim of %d handles in one request; the limit is %d (send several requests)",
         reclaim.held_size(), kMaxReclaimEntries));
   }
+  // References a session of this process left when its stream broke: only
+  // against that session's ticket (and uid).
+  HolderId left = sessions_.orphans().Find(pool_, reclaim.ticket(), peer_->uid);
   for (const v1::HeldReference& held : reclaim.held()) {
-    absl::StatusOr<Reclaimed> got = pool_->Reclaim(holder_, held.handle(), held.references());
+    absl::StatusOr<Reclaimed> got =
+        pool_->Reclaim(holder_, held.handle(), held.references(), left);
     if (!got.ok()) {
       if (uint64_t dropped = 0; ClientWarnings().Allow("reclaim-refused", &dropped)) {
         spdlog::info("session {} ({}): {}{}", session_id_, description_,
@@ -165,6 +181,13 @@ absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::Recl
     v1::ReclaimedReference* r = out->add_reclaimed();
     FillBuffer(got->info, r->mutable_buffer());
     r->set_references(got->references);
+  }
+  if (left != HolderId::kNone) {
+    if (reclaim.last_batch()) {
+      sessions_.orphans().Finish(pool_, reclaim.ticket(), peer_->uid);
+    } else {
+      sessions_.orphans().Wake();
+    }
   }
   spdlog::info("session {} ({}) reclaimed {} of {} handles in pool '{}'", session_id_,
                description_, out->reclaimed_size(), reclaim.held_size(), pool_->name());
@@ -185,6 +208,7 @@ Rpc RpcOf(const v1::SessionRequest& request) {
     case v1::SessionRequest::kSend: return Rpc::kSend;
     case v1::SessionRequest::kReceive: return Rpc::kReceive;
     case v1::SessionRequest::kQuery: return Rpc::kQuery;
+    case v1::SessionRequest::kClose: return Rpc::kRelease;
     default: return Rpc::kAttach;  // attach, and requests without an operation
   }
 }
@@ -282,6 +306,11 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
         if (freed.ok()) response->mutable_release()->set_freed(*freed);
         break;
       }
+      case v1::SessionRequest::kClose:
+        // The client ends the session on purpose: nothing of it is kept.
+        closed_by_client_ = true;
+        response->mutable_closed()->set_released(pool_->ReleaseAll(holder_));
+        break;
       default:
         status = absl::InvalidArgumentError(absl::StrFormat(
             "request %u carries no operation (op field %d unknown to this daemon)",

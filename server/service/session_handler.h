@@ -16,6 +16,7 @@
 #include <string>
 
 #include "listen/peer_table.h"
+#include "memd/shared/unique_fd.h"
 #include "channel/channel_registry.h"
 #include "metrics/metrics.h"
 #include "memd/v1/memd.pb.h"
@@ -75,6 +76,9 @@ class SessionHandler {
   // This session's holder in pool_'s ledger (set by Attach, closed by
   // Close); the SessionRegistry record points at it for admin listings.
   HolderId holder_ = HolderId::kNone;
+  std::string ticket_;     // AttachResponse.ticket (set by Attach)
+  UniqueFd pidfd_;         // the peer process, to tell a broken stream from its exit
+  bool closed_by_client_ = false;  // a CloseRequest came: release everything at the end
   bool closed_ = false;
 };
 

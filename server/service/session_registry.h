@@ -19,6 +19,7 @@
 #include "listen/peer_table.h"
 #include "memd/shared/mutex.h"
 #include "pool/pool.h"
+#include "service/orphan_registry.h"
 
 namespace memd {
 
@@ -52,6 +53,9 @@ class SessionRegistry {
   // Calls fn(record) for session `session_id` under the registry mutex
   // (descriptors in it stay valid for fn); false when there is none.
   bool WithSession(uint64_t session_id, const std::function<void(const Record&)>& fn) const;
+  // Sessions that ended while their process lived (see OrphanRegistry).
+  OrphanRegistry& orphans() { return orphans_; }
+
   // The daemon is stopping: sessions that end from now on keep their
   // references in the pools' state tables for the next daemon.
   void SetStopping() { stopping_.store(true); }
@@ -81,6 +85,7 @@ class SessionRegistry {
   mutable Mutex mu_;
   std::map<uint64_t, Record> records_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> stopping_{false};
+  OrphanRegistry orphans_;
 };
 
 }  // namespace memd

@@ -120,10 +120,19 @@ TEST(IntegrityTest, ObjectsPlantedInDevShmAreNeverAdoptedAndCannotBlockTheStart)
   std::string planted = "/dev/shm/memd." + instance + ".default";
   std::string lock_name = "/dev/shm/memd." + instance + ".daemon.lock";
   // The outsider plants the pool, its state and the lock, and holds the lock.
+  const std::string script =
+      "import fcntl, os, sys, time\n"
+      "os.umask(0)\n"
+      "open(sys.argv[1], 'wb').write(bytes(8 << 20))\n"
+      "open(sys.argv[1] + '.state', 'wb').close()\n"
+      "lock = open(sys.argv[2], 'w')\n"
+      "fcntl.flock(lock, fcntl.LOCK_EX)\n"
+      "print('held', flush=True)\n"
+      "time.sleep(60)\n";
   Subprocess squatter({"/usr/bin/setpriv", "--reuid=" + std::to_string(kOutsider),
-                       "--regid=" + std::to_string(kOutsider), "--clear-groups", "/bin/sh", "-c",
-                       "umask 0; head -c 8388608 /dev/zero > " + planted + " && : > " + planted +
-                           ".state && exec flock " + lock_name + " -c 'echo held; sleep 60'"});
+                       "--regid=" + std::to_string(kOutsider), "--clear-groups",
+                       "/usr/bin/python3", "-c", script, planted, lock_name});
+  ASSERT_EQ(squatter.ReadLine().value_or(""), "held");
   ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(lock_name); }));
   DaemonEnv daemon({.pools = {"default=8MiB"}, .instance = instance});
   ASSERT_TRUE(daemon.ok()) << "a lock another uid holds in /dev/shm is not memd's";
