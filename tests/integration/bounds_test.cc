@@ -37,6 +37,19 @@ uint64_t QueuedMessages(const DaemonEnv& daemon) {
   return depth;
 }
 
+// Sanitizers keep freed memory in quarantine, so RSS shows little there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRssShowsLeaks = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kRssShowsLeaks = false;
+#else
+constexpr bool kRssShowsLeaks = true;
+#endif
+#else
+constexpr bool kRssShowsLeaks = true;
+#endif
+
 // The daemon's resident memory (VmRSS, KiB).
 uint64_t RssKib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -83,7 +96,9 @@ TEST(BoundsTest, FailedReceivesCreateNothingChannelsAreBoundedAndIdleOnesGo) {
                                 daemon.ClientEnv());
   EXPECT_EQ(out, "empty 60000\n");
   EXPECT_EQ(ChannelCount(daemon), 0u) << "a failed receive creates no channel";
-  EXPECT_LT(RssKib(daemon.pid()), rss_before + 64 * 1024) << "KiB";
+  if (kRssShowsLeaks) {
+    EXPECT_LT(RssKib(daemon.pid()), rss_before + 64 * 1024) << "KiB (it grew 80 MiB before)";
+  }
 
   // Per session: the 257th channel is refused, and creates nothing.
   std::tie(code, out) = Flood(daemon, "a", 300, 0, 1, 1);
