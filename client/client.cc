@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <sys/mman.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 
-#include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_format.h"
@@ -18,14 +17,12 @@
 
 namespace memd {
 
-namespace bip = boost::interprocess;
 
 struct Client::Impl {
   std::string address;
   PoolInfo pool;
   std::unique_ptr<SessionLink> link;
-  bip::mapped_region region;
-  uint8_t* base = nullptr;
+  uint8_t* base = nullptr;  // link->base(): the link owns the mapping
 
   // The outstanding posted send (Client::Post). send_mu is held while it is
   // collected and the next one posted, so one thread's posts stay in order
@@ -115,6 +112,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
       SessionLink::Options{
           .address = impl->address,
           .grpc_target = address->grpc_target,
+          .socket_path = address->kind == Address::Kind::kUnix ? address->unix_path : "",
           .pool = pool,
           .client_name = options.client_name,
           .outage_wait = absl::Milliseconds(OutageWaitMs(options.outage_wait_ms)),
@@ -129,15 +127,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   const v1::PoolInfo& info = attached.pool();
   impl->pool = PoolInfo{info.name(), info.shm_name(), info.size_bytes(), info.alignment_bytes(),
                         info.max_alloc_bytes(), info.index()};
-  try {
-    bip::shared_memory_object object(bip::open_only, info.shm_name().c_str(), bip::read_write);
-    impl->region = bip::mapped_region(object, bip::read_write, 0, info.size_bytes());
-  } catch (const bip::interprocess_exception& e) {
-    return absl::PermissionDeniedError(absl::StrFormat(
-        "cannot map shared-memory object '%s' of pool '%s' (%u bytes): %s", info.shm_name(),
-        info.name(), info.size_bytes(), e.what()));
-  }
-  impl->base = static_cast<uint8_t*>(impl->region.get_address());
+  impl->base = impl->link->base();
   const char* populate_env = std::getenv("MEMD_POPULATE");
   bool populate = options.populate || (populate_env != nullptr && std::string(populate_env) == "1");
   if (populate && info.prefaulted()) {

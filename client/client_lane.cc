@@ -22,31 +22,21 @@ constexpr absl::Duration kReadWait = absl::Milliseconds(20);
 
 absl::StatusOr<std::unique_ptr<ClientLane>> ClientLane::Open(const v1::OpenLaneResponse& lane,
                                                              uint64_t session_id,
-                                                             std::string address) {
+                                                             std::string address, int fd) {
   if (lane.size_bytes() != lane::kObjectBytes || lane.ring_bytes() != lane::kRingBytes ||
       lane.max_payload_bytes() != lane::kMaxPayloadBytes) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "lane %s is %u bytes with rings of %u; this libmemd expects %u and %u", lane.shm_name(),
         lane.size_bytes(), lane.ring_bytes(), lane::kObjectBytes, lane::kRingBytes));
   }
-  int fd = ::shm_open(lane.shm_name().c_str(), O_RDWR | O_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrFormat("cannot open lane %s: %s", lane.shm_name(), std::strerror(errno)));
-  }
   struct stat st {};
   void* base = MAP_FAILED;
   if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == lane::kObjectBytes) {
     base = ::mmap(nullptr, lane::kObjectBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   }
-  int map_errno = errno;
-  ::close(fd);
-  // The name was only the way in: nobody else needs it, and an unlinked
-  // object cannot outlive both ends.
-  ::shm_unlink(lane.shm_name().c_str());
   if (base == MAP_FAILED) {
     return absl::UnavailableError(
-        absl::StrFormat("cannot map lane %s: %s", lane.shm_name(), std::strerror(map_errno)));
+        absl::StrFormat("cannot map lane %s: %s", lane.shm_name(), std::strerror(errno)));
   }
   const auto* header = static_cast<const lane::Header*>(base);
   if (header->magic != lane::kMagic || header->version != lane::kVersion ||

@@ -27,11 +27,12 @@ namespace memd {
 
 class ClientLane {
  public:
-  // Maps the object the daemon created for `session_id` and unlinks its name.
+  // Maps the lane's memory `fd` (the descriptor the daemon passed for
+  // `session_id`; the caller keeps and closes it) and checks its header.
   // `address` is only used in messages.
   static absl::StatusOr<std::unique_ptr<ClientLane>> Open(const v1::OpenLaneResponse& lane,
                                                           uint64_t session_id,
-                                                          std::string address);
+                                                          std::string address, int fd);
   ~ClientLane();
   ClientLane(const ClientLane&) = delete;
   ClientLane& operator=(const ClientLane&) = delete;

@@ -1,11 +1,17 @@
 #include "session_link.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
+
+#include <sys/mman.h>
+
+#include <cerrno>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/fd_handoff.h"
 
 namespace memd {
 namespace {
@@ -16,6 +22,11 @@ constexpr int kReclaimBatch = 1024;  // the daemon's per-request limit
 constexpr absl::Duration kMonitorTick = absl::Milliseconds(25);
 // The daemon's limit for release_first and release_batch.
 constexpr size_t kMaxDeferredPerRequest = 1024;
+// How long Open waits for a pool whose daemon just restarted and waits for
+// its memory to come back from the clients (at most its reclaim grace, 10 s
+// by default), and the longest pause between tries.
+constexpr absl::Duration kPendingPoolWait = absl::Seconds(30);
+constexpr absl::Duration kMaxPause = absl::Milliseconds(200);
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
   grpc::ChannelArguments args;
@@ -30,10 +41,47 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
 absl::StatusOr<std::unique_ptr<SessionLink>> SessionLink::Open(Options options,
                                                                v1::AttachResponse* attached) {
   std::unique_ptr<SessionLink> link(new SessionLink(std::move(options)));
-  absl::StatusOr<std::shared_ptr<SessionStream>> stream = link->Attach(0, attached);
+  // A pool whose daemon just restarted waits for its memory to come back
+  // (the daemon answers UNAVAILABLE): wait for it, within a bound.
+  absl::Time deadline = absl::Now() + kPendingPoolWait;
+  absl::StatusOr<std::shared_ptr<SessionStream>> stream;
+  for (absl::Duration pause = absl::Milliseconds(5);; pause = std::min(pause * 2, kMaxPause)) {
+    bool answered = false;
+    stream = link->Attach(0, attached, &answered);
+    if (stream.ok() || !answered || !absl::IsUnavailable(stream.status()) ||
+        absl::Now() + pause > deadline) {
+      break;
+    }
+    absl::SleepFor(pause);
+  }
   if (!stream.ok()) return stream.status();
   link->segment_id_ = attached->pool().segment_id();
-  std::shared_ptr<ClientLane> lane = link->OpenLane(**stream, attached->session_id());
+  link->pool_index_ = attached->pool().index();
+  if (link->options_.socket_path.empty()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "pool '%s': its memory is handed over the local Unix socket only; %s is not one",
+        attached->pool().name(), link->options_.address));
+  }
+  absl::StatusOr<UniqueFd> memory = link->FetchDescriptor(
+      static_cast<uint32_t>(fd_handoff::Kind::kPoolMemory), attached->session_id(),
+      attached->ticket());
+  if (!memory.ok()) {
+    return absl::Status(memory.status().code(),
+                        absl::StrFormat("cannot get the memory of pool '%s': %s",
+                                        attached->pool().name(), memory.status().message()));
+  }
+  link->memory_fd_ = std::move(*memory);
+  link->memory_bytes_ = attached->pool().size_bytes();
+  void* base = ::mmap(nullptr, link->memory_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      link->memory_fd_.get(), 0);
+  if (base == MAP_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "cannot map the memory of pool '%s' (%u bytes): %s", attached->pool().name(),
+        link->memory_bytes_, std::strerror(errno)));
+  }
+  link->base_ = static_cast<uint8_t*>(base);
+  std::shared_ptr<ClientLane> lane =
+      link->OpenLane(**stream, attached->session_id(), attached->ticket());
   {
     MutexLock lock(&link->mu_);
     link->stream_ = std::move(*stream);
@@ -51,10 +99,12 @@ SessionLink::~SessionLink() {
   }
   cv_.SignalAll();
   if (monitor_.joinable()) monitor_.join();
+  if (base_ != nullptr) ::munmap(base_, memory_bytes_);
 }
 
 absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expected_segment_id,
-                                                                   v1::AttachResponse* attached) {
+                                                                   v1::AttachResponse* attached,
+                                                                   bool* answered) {
   std::shared_ptr<grpc::Channel> channel = NewChannel(options_.grpc_target);
   auto stream = std::make_shared<SessionStream>(channel, options_.address);
   v1::SessionRequest request;
@@ -67,6 +117,7 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expe
         "cannot reach memd at %s: is the daemon running there? (%s)", options_.address,
         response.status().message()));
   }
+  if (answered != nullptr) *answered = true;
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   *attached = response->attach();
   MutexLock lock(&mu_);
@@ -74,7 +125,57 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expe
   return stream;
 }
 
-std::shared_ptr<ClientLane> SessionLink::OpenLane(SessionStream& stream, uint64_t session_id) {
+absl::StatusOr<UniqueFd> SessionLink::FetchDescriptor(uint32_t kind, uint64_t session_id,
+                                                      const std::string& ticket) const {
+  fd_handoff::Request request = fd_handoff::MakeRequest(static_cast<fd_handoff::Kind>(kind));
+  request.session_id = session_id;
+  std::memcpy(request.ticket, ticket.data(), std::min(ticket.size(), sizeof(request.ticket)));
+  return fd_handoff::Exchange(options_.socket_path, request);
+}
+
+bool SessionLink::HoldsNothing() const {
+  MutexLock lock(&mu_);
+  return held_.empty() && deferred_.empty();
+}
+
+absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::AttachToNewMemory(
+    v1::AttachResponse* attached) {
+  absl::StatusOr<std::shared_ptr<SessionStream>> stream = Attach(0, attached);
+  if (!stream.ok()) return stream;
+  if (attached->pool().size_bytes() != memory_bytes_) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "pool '%s' is %u bytes now, not the %u bytes this client mapped", options_.pool,
+        attached->pool().size_bytes(), memory_bytes_));
+  }
+  absl::StatusOr<UniqueFd> memory =
+      FetchDescriptor(static_cast<uint32_t>(fd_handoff::Kind::kPoolMemory),
+                      attached->session_id(), attached->ticket());
+  if (!memory.ok()) return memory.status();
+  // MAP_FIXED replaces the old mapping in one step: no other mapping can
+  // take the range in between.
+  void* at = ::mmap(base_, memory_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                    memory->get(), 0);
+  if (at == MAP_FAILED) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot map the new memory of pool '%s' in place: %s", options_.pool,
+        std::strerror(errno)));
+  }
+  memory_fd_ = std::move(*memory);
+  segment_id_ = attached->pool().segment_id();
+  pool_index_ = attached->pool().index();
+  return stream;
+}
+
+void SessionLink::OfferMemory() const {
+  if (!memory_fd_.valid() || options_.socket_path.empty()) return;
+  fd_handoff::Request request = fd_handoff::MakeRequest(fd_handoff::Kind::kReturnPool);
+  request.pool_index = pool_index_;
+  request.segment_id = segment_id_;
+  fd_handoff::Exchange(options_.socket_path, request, memory_fd_.get()).IgnoreError();
+}
+
+std::shared_ptr<ClientLane> SessionLink::OpenLane(SessionStream& stream, uint64_t session_id,
+                                                  const std::string& ticket) {
   if (!options_.lane) return nullptr;
   v1::SessionRequest request;
   request.mutable_open_lane();
@@ -85,8 +186,11 @@ std::shared_ptr<ClientLane> SessionLink::OpenLane(SessionStream& stream, uint64_
   if (!response.ok() || !SessionStream::StatusOf(*response).ok() || !response->has_lane()) {
     return nullptr;
   }
+  absl::StatusOr<UniqueFd> fd =
+      FetchDescriptor(static_cast<uint32_t>(fd_handoff::Kind::kLaneMemory), session_id, ticket);
+  if (!fd.ok()) return nullptr;
   absl::StatusOr<std::unique_ptr<ClientLane>> lane =
-      ClientLane::Open(response->lane(), session_id, options_.address);
+      ClientLane::Open(response->lane(), session_id, options_.address, fd->get());
   if (!lane.ok()) return nullptr;
   return std::move(*lane);
 }
@@ -274,8 +378,15 @@ void SessionLink::Monitor() {
 }
 
 bool SessionLink::Reconnect() {
+  OfferMemory();  // a restarted daemon continues in the memory this process maps
   v1::AttachResponse attached;
   absl::StatusOr<std::shared_ptr<SessionStream>> stream = Attach(segment_id_, &attached);
+  if (absl::IsFailedPrecondition(stream.status()) && HoldsNothing()) {
+    // The pool is other memory now (the daemon came back without the old
+    // one), but this process holds no buffer in the old: continue in the new
+    // memory, mapped at the same address.
+    stream = AttachToNewMemory(&attached);
+  }
   if (!stream.ok()) {
     if (absl::IsUnavailable(stream.status())) return false;  // daemon not back yet
     MutexLock lock(&mu_);
@@ -291,7 +402,7 @@ bool SessionLink::Reconnect() {
     MutexLock lock(&mu_);
     claims.assign(held_.begin(), held_.end());
   }
-  std::shared_ptr<ClientLane> lane = OpenLane(**stream, attached.session_id());
+  std::shared_ptr<ClientLane> lane = OpenLane(**stream, attached.session_id(), attached.ticket());
   absl::flat_hash_map<uint64_t, uint32_t> granted;
   for (size_t start = 0; start < claims.size(); start += kReclaimBatch) {
     v1::SessionRequest request;

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "memd/shared/mutex.h"
+#include "memd/shared/unique_fd.h"
 #include "memd/v1/memd.pb.h"
 #include "client_lane.h"
 #include "session_stream.h"
@@ -41,6 +42,9 @@ class SessionLink {
   struct Options {
     std::string address;      // for messages: "unix:///run/memd/memd.sock"
     std::string grpc_target;  // what gRPC dials
+    // The Unix socket's path, for descriptor requests (memd/shared/fd_handoff.h);
+    // empty for a TCP address (which serves no memory).
+    std::string socket_path;
     std::string pool;
     std::string client_name;
     absl::Duration outage_wait;  // how long a call waits for a reconnection
@@ -90,6 +94,13 @@ class SessionLink {
   bool up() const;
   uint64_t reconnects() const;
   uint64_t session_id() const;
+  // The process's mapping of the pool's memory (a sealed memfd the daemon
+  // passed at Open), memory_bytes() long. The link keeps the descriptor for
+  // its whole life: after a daemon restart it is offered back, so the new
+  // daemon continues in the same memory. The address never changes, even
+  // when a process that held nothing continues in new memory.
+  uint8_t* base() const { return base_; }
+  uint64_t memory_bytes() const { return memory_bytes_; }
 
  private:
   enum class State { kUp, kDown, kLost };
@@ -102,18 +113,39 @@ class SessionLink {
                      std::shared_ptr<SessionStream>* stream, std::shared_ptr<ClientLane>* lane);
   // A new channel and stream, attached to the pool. Transport failures come
   // back as UNAVAILABLE; the daemon's refusal as its own status.
+  // `answered` (may be null): whether a failure is the daemon's answer
+  // rather than a transport failure.
   absl::StatusOr<std::shared_ptr<SessionStream>> Attach(uint64_t expected_segment_id,
-                                                        v1::AttachResponse* attached);
+                                                        v1::AttachResponse* attached,
+                                                        bool* answered = nullptr);
+  // A descriptor request for this link's session (`kind` kPoolMemory or kLaneMemory).
+  absl::StatusOr<UniqueFd> FetchDescriptor(uint32_t kind, uint64_t session_id,
+                                           const std::string& ticket) const;
+  // After a daemon restart: hands the pool's memory back to the new daemon
+  // (it continues in it when it waits for it). Errors are the daemon's to
+  // report; the attach that follows tells whether the pool is this memory.
+  void OfferMemory() const;
+  // Whether this process holds no reference (nothing points into the memory).
+  bool HoldsNothing() const;
+  // Attaches to the pool's new memory and maps it over the old one, at the
+  // same address. REQUIRES: HoldsNothing(); the monitor thread.
+  absl::StatusOr<std::shared_ptr<SessionStream>> AttachToNewMemory(v1::AttachResponse* attached);
   // Asks the daemon for a lane on `stream`; null when it refuses (the session
   // then uses the stream alone).
-  std::shared_ptr<ClientLane> OpenLane(SessionStream& stream, uint64_t session_id);
+  std::shared_ptr<ClientLane> OpenLane(SessionStream& stream, uint64_t session_id,
+                                       const std::string& ticket);
   // One reconnection attempt; false to retry later.
   bool Reconnect();
   void MarkDown(const std::shared_ptr<SessionStream>& broken, const std::string& why);
   void Monitor();
 
   const Options options_;
-  uint64_t segment_id_ = 0;  // set once by Open
+  // Set by Open; afterwards only the monitor thread changes them (Reconnect).
+  uint64_t segment_id_ = 0;
+  uint32_t pool_index_ = 0;
+  UniqueFd memory_fd_;
+  uint8_t* base_ = nullptr;  // fixed for the link's life
+  uint64_t memory_bytes_ = 0;
 
   mutable Mutex mu_;
   CondVar cv_;

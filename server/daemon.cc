@@ -21,6 +21,7 @@
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 #include "startup/pool_startup.h"
+#include "startup/state_directory.h"
 
 namespace memd {
 
@@ -71,30 +72,41 @@ sigset_t TerminationSignals() {
 
 }  // namespace
 
-Daemon::~Daemon() { Shutdown(/*clean=*/false); }
+Daemon::~Daemon() { Shutdown(/*started=*/false); }
 
 absl::Status Daemon::CreatePools() {
   log_level_ = options_.log_level;
   log_format_ = options_.log_format;
-  absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(options_.instance);
+  uid_t owner = options_.run_as ? options_.run_as->uid : ::geteuid();
+  gid_t owner_gid = options_.run_as ? options_.run_as->gid : ::getegid();
+  absl::StatusOr<std::string> dir = PrepareStateDirectory(
+      options_.state_dir.empty() ? DefaultStateRoot() : options_.state_dir, options_.instance,
+      owner, owner_gid);
+  if (!dir.ok()) return dir.status();
+  state_dir_ = *dir;
+  absl::StatusOr<std::unique_ptr<InstanceLock>> lock =
+      InstanceLock::Acquire(options_.instance, state_dir_);
   if (!lock.ok()) return lock.status();
   lock_ = std::move(*lock);
   absl::StatusOr<std::vector<OpenedPool>> opened = OpenPools(
       options_.pools, PoolStartupOptions{.instance = options_.instance,
+                                         .state_dir = state_dir_,
                                          .reserve = options_.reserve,
                                          .fresh = options_.fresh});
   if (!opened.ok()) return opened.status();
   for (OpenedPool& p : *opened) {
     if (p.adopted) {
       PoolStats s = p.pool->Stats();
-      spdlog::warn("re-adopted pool '{}' from a daemon that did not shut down cleanly: {} live "
-                   "buffers, {} used; clients have {} to reclaim {} references",
+      spdlog::warn("re-adopted pool '{}' from the previous daemon: {} live buffers, {} used; "
+                   "waiting for a client to hand its memory back, and clients have {} to reclaim "
+                   "{} references",
                    p.pool->name(), s.live_buffers, FormatSize(s.used_bytes),
                    absl::FormatDuration(options_.reclaim_grace), s.unclaimed_references);
     }
     adopted_.push_back(p.adopted);
-    segments_.push_back(std::move(p.segment));
+    bool reserve = p.pool->prefaulted();
     pools_.Add(std::move(p.pool));
+    memory_.Add(pools_.pools().back(), std::move(p.segment), reserve);
   }
   return absl::OkStatus();
 }
@@ -104,8 +116,12 @@ absl::Status Daemon::DropPrivileges() {
   uid_t uid = options_.run_as->uid;
   gid_t gid = options_.run_as->gid;
   if (::geteuid() == uid && ::getegid() == gid) return absl::OkStatus();
-  // What the daemon must still remove at shutdown goes to the new user first.
+  // What the daemon must still write goes to the new user first.
   if (absl::Status s = lock_->Chown(uid, gid); !s.ok()) return s;
+  if (::chown(state_dir_.c_str(), uid, gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot give state directory '%s' to uid %u: %s", state_dir_, uid, std::strerror(errno)));
+  }
   for (const auto& pool : pools_.pools()) {
     if (absl::Status s = pool->ChownState(uid, gid); !s.ok()) return s;
   }
@@ -125,6 +141,7 @@ absl::Status Daemon::DropPrivileges() {
 void Daemon::StartGraceTimer() {
   bool any = false;
   for (const auto& pool : pools_.pools()) any |= pool->Stats().unclaimed_references > 0;
+  for (uint32_t i = 0; i < pools_.size(); ++i) any |= memory_.pending(i);
   if (!any) return;
   grace_thread_ = std::thread([this] {
     absl::Time deadline = absl::Now() + options_.reclaim_grace;
@@ -142,6 +159,7 @@ void Daemon::StartGraceTimer() {
                      released, pool->name());
       }
     }
+    memory_.RenewPending();  // pools whose memory no client handed back
   });
 }
 
@@ -204,7 +222,15 @@ absl::Status Daemon::StartServing() {
 }
 
 void Daemon::StartAccepting() {
-  for (auto& listener : listeners_) listener->Start(server_.get(), &peers_);
+  descriptors_ = std::make_unique<DescriptorService>(pools_, sessions_, memory_);
+  RaiseDescriptorLimit();
+  GateLimits limits{.admin_gid = options_.admin_gid};
+  for (auto& listener : listeners_) {
+    listener->Start(server_.get(), &peers_, limits,
+                    [this](int connection, const PeerCredentials& peer) {
+                      descriptors_->Serve(connection, peer);
+                    });
+  }
 }
 
 int Daemon::Run() {
@@ -221,17 +247,17 @@ int Daemon::Run() {
 
   if (absl::Status s = CreatePools(); !s.ok()) {
     spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown(/*clean=*/false);
+    Shutdown(/*started=*/false);
     return 1;
   }
   if (absl::Status s = StartServing(); !s.ok()) {
     spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown(/*clean=*/false);
+    Shutdown(/*started=*/false);
     return 1;
   }
   if (absl::Status s = DropPrivileges(); !s.ok()) {
     spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown(/*clean=*/false);
+    Shutdown(/*started=*/false);
     return 1;
   }
   StartAccepting();  // only now: no client is ever served by a privileged daemon
@@ -247,12 +273,13 @@ int Daemon::Run() {
 
   int signal = 0;
   while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) Reload();
-  spdlog::info("received signal {}; shutting down", signal);
-  Shutdown(/*clean=*/true);
+  spdlog::info("received signal {}; shutting down (every pool's state stays for the next start)",
+               signal);
+  Shutdown(/*started=*/true);
   return 0;
 }
 
-void Daemon::Shutdown(bool clean) {
+void Daemon::Shutdown(bool started) {
   if (shut_down_) return;
   shut_down_ = true;
   {
@@ -261,6 +288,7 @@ void Daemon::Shutdown(bool clean) {
   }
   grace_cv_.SignalAll();
   if (grace_thread_.joinable()) grace_thread_.join();
+  if (started) sessions_.SetStopping();  // sessions keep their references for the next start
   for (auto& listener : listeners_) listener->Stop();
   if (server_) {
     // Session streams never end by themselves, so any deadline would be used
@@ -275,15 +303,13 @@ void Daemon::Shutdown(bool clean) {
     g_finished_server = server_.release();
   }
   listeners_.clear();
-  // Without a clean stop (start-up failed after opening the pools), pools
-  // created by this run go, re-adopted ones stay for the next start.
-  for (size_t i = 0; i < segments_.size(); ++i) {
-    if (!clean && adopted_[i]) continue;
-    pools_.pools()[i]->RemoveState();
-    segments_[i]->Remove();
+  // A daemon that served keeps every pool's state: clients keep the memory,
+  // and the next start re-adopts both. One whose start failed removes the
+  // pools it created; re-adopted ones stay for the next start.
+  if (started) return;
+  for (size_t i = 0; i < adopted_.size(); ++i) {
+    if (!adopted_[i]) pools_.pools()[i]->RemoveState();
   }
-  bool kept = !clean && std::find(adopted_.begin(), adopted_.end(), true) != adopted_.end();
-  if (lock_ && !kept) lock_->Remove();
 }
 
 }  // namespace memd

@@ -1,5 +1,7 @@
-// Daemon: the memd application. Creates the pools' segments, binds the
-// listeners, serves gRPC until SIGTERM/SIGINT, then removes what it created.
+// Daemon: the memd application. Creates or re-adopts the pools, binds the
+// listeners, serves gRPC until SIGTERM/SIGINT, then stops, keeping every pool's
+// state so the next start (this build or a newer one) re-adopts every buffer
+// (docs/reliability.md, the restart matrix).
 //
 // Ownership: one per process, owned by main(). Run() is called once from the
 // main thread; everything it creates is torn down before it returns.
@@ -23,8 +25,9 @@
 #include "service/memory_service.h"
 #include "service/session_registry.h"
 #include "memd/shared/mutex.h"
-#include "shm/segment.h"
+#include "service/descriptor_service.h"
 #include "startup/instance_lock.h"
+#include "startup/pool_memory.h"
 
 namespace memd {
 
@@ -51,15 +54,18 @@ class Daemon {
   void Reload();
   // Releases the references nobody reclaimed once the grace period is over.
   void StartGraceTimer();
-  // Stops serving. `clean`: also removes every pool, its state and the lock
-  // (SIGTERM); otherwise re-adopted pools stay for the next start.
-  void Shutdown(bool clean);
+  // Stops serving. `started`: the daemon served, so every pool's state stays
+  // for the next start; otherwise (start-up failed) pools created by this run
+  // are removed and re-adopted ones stay.
+  void Shutdown(bool started);
 
   const DaemonOptions options_;
+  std::string state_dir_;  // the instance's private state directory
   std::unique_ptr<InstanceLock> lock_;
-  std::vector<std::unique_ptr<Segment>> segments_;  // index-aligned with pools_
-  std::vector<bool> adopted_;                       // index-aligned with pools_
+  std::vector<bool> adopted_;  // index-aligned with pools_
   PoolRegistry pools_;
+  PoolMemory memory_;          // index-aligned with pools_; outlives the listeners
+  std::unique_ptr<DescriptorService> descriptors_;
   PeerTable peers_;
   SessionRegistry sessions_;  // outlives the services and the server
   std::unique_ptr<Metrics> metrics_;  // outlives the services and the server

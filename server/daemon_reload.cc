@@ -72,6 +72,7 @@ void Daemon::Reload() {
   if (!added.empty()) {
     absl::StatusOr<std::vector<OpenedPool>> opened = OpenPools(
         added, PoolStartupOptions{.instance = options_.instance,
+                                  .state_dir = state_dir_,
                                   .reserve = options_.reserve,
                                   .first_index = static_cast<uint32_t>(pools_.size()),
                                   .sweep_unconfigured = false});
@@ -88,8 +89,9 @@ void Daemon::Reload() {
           }
         }
         adopted_.push_back(p.adopted);
-        segments_.push_back(std::move(p.segment));
+        bool reserve = p.pool->prefaulted();
         pools_.Add(std::move(p.pool));
+        memory_.Add(pools_.pools().back(), std::move(p.segment), reserve);
       }
     }
   }

@@ -15,7 +15,8 @@ const absl::flat_hash_set<std::string>& TopKeys() {
       "instance",   "listen",        "log_level",   "log_format",  "metrics_listen",
       "socket_mode", "socket_group", "shm_mode",    "admin_group", "user",
       "group",      "alignment",     "max_alloc",   "prefault",    "reclaim_grace",
-      "tls_cert",   "tls_key",       "tls_client_ca", "pool",      "max_lanes"};
+      "tls_cert",   "tls_key",       "tls_client_ca", "pool",      "max_lanes",
+      "state_dir"};
   return *keys;
 }
 
@@ -148,6 +149,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   auto quoted = [](const std::string& s) { return "\"" + s + "\""; };
   std::string out = "# effective memd configuration\n";
   out += absl::StrFormat("instance = %s\n", quoted(o.instance));
+  if (!o.state_dir.empty()) out += absl::StrFormat("state_dir = %s\n", quoted(o.state_dir));
   std::vector<std::string> listen;
   for (const std::string& a : o.listen) listen.push_back(quoted(a));
   out += absl::StrFormat("listen = [%s]\n", absl::StrJoin(listen, ", "));

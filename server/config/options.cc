@@ -159,6 +159,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   app.add_option("--instance", options->instance,
                  "Instance name; namespaces shared-memory objects so several daemons coexist")
       ->capture_default_str();
+  app.add_option("--state-dir", options->state_dir,
+                 "Directory of the daemon's private state (state tables, instance lock), one "
+                 "subdirectory per instance; default $RUNTIME_DIRECTORY, /run/memd/state as "
+                 "root, else $XDG_RUNTIME_DIR/memd");
   app.add_option("--alignment", alignment_text,
                  "Alignment in bytes of every block of every pool (power of two, 8..1MiB)")
       ->capture_default_str();
@@ -220,6 +224,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
     if (!file.ok()) return file.status();
     std::map<std::string, std::string*> targets = {
         {"instance", &options->instance},       {"log_level", &options->log_level},
+        {"state_dir", &options->state_dir},
         {"log_format", &options->log_format},   {"metrics_listen", &options->metrics_listen},
         {"socket_mode", &socket_mode_text},     {"shm_mode", &shm_mode_text},
         {"socket_group", &socket_group_text},   {"admin_group", &admin_group_text},

@@ -19,6 +19,9 @@ struct DaemonOptions {
   std::vector<std::string> listen;  // addresses; default kDefaultAddress or $MEMD_LISTEN
   std::vector<PoolConfig> pools;    // default: one pool "default" of 256 MiB
   std::string instance = "memd";
+  // Root of the daemon-private state (state tables, the instance lock);
+  // empty: DefaultStateRoot() (startup/state_directory.h).
+  std::string state_dir;
   std::string log_level = "info";
   std::string log_format = "text";  // or "json": one JSON object per line
   mode_t socket_mode = 0660;

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_format.h"
+#include "shm/segment.h"
 
 namespace memd {
 namespace {
@@ -29,38 +30,18 @@ std::string ErrnoText() { return std::strerror(errno); }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SessionLane>> SessionLane::Create(std::string object_name,
-                                                                  uint64_t session_id,
-                                                                  uid_t client_uid, Serve serve,
+absl::StatusOr<std::unique_ptr<SessionLane>> SessionLane::Create(std::string label,
+                                                                  uint64_t session_id, Serve serve,
                                                                   Fail fail) {
-  ::shm_unlink(object_name.c_str());  // a stale one of this instance (a killed predecessor)
-  int fd = ::shm_open(object_name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrFormat("cannot create lane object %s: %s", object_name, ErrnoText()));
-  }
-  auto fail_with = [&](absl::Status status) {
-    ::close(fd);
-    ::shm_unlink(object_name.c_str());
-    return status;
-  };
-  if (client_uid != ::geteuid() && ::fchown(fd, client_uid, static_cast<gid_t>(-1)) != 0) {
-    return fail_with(absl::FailedPreconditionError(absl::StrFormat(
-        "cannot give lane object %s to uid %u (%s): lanes need the daemon to run as the "
-        "client's user or with CAP_CHOWN; the session keeps using its gRPC stream",
-        object_name, client_uid, ErrnoText())));
-  }
-  if (::ftruncate(fd, static_cast<off_t>(lane::kObjectBytes)) != 0) {
-    return fail_with(absl::ResourceExhaustedError(absl::StrFormat(
-        "cannot size lane object %s to %u bytes: %s", object_name, lane::kObjectBytes,
-        ErrnoText())));
-  }
-  void* base = ::mmap(nullptr, lane::kObjectBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // Sealed and with its pages allocated: the client can neither resize it
+  // nor make the lane thread's accesses fault.
+  absl::StatusOr<UniqueFd> fd = CreateSealedMemory(label, lane::kObjectBytes, /*reserve=*/true);
+  if (!fd.ok()) return fd.status();
+  void* base = ::mmap(nullptr, lane::kObjectBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd->get(), 0);
   if (base == MAP_FAILED) {
-    return fail_with(absl::ResourceExhaustedError(
-        absl::StrFormat("cannot map lane object %s: %s", object_name, ErrnoText())));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("cannot map lane object %s: %s", label, ErrnoText()));
   }
-  ::close(fd);
   // The object is fresh (zero-filled); construct the header in place.
   auto* header = new (base) lane::Header{};
   header->magic = lane::kMagic;
@@ -68,16 +49,17 @@ absl::StatusOr<std::unique_ptr<SessionLane>> SessionLane::Create(std::string obj
   header->ring_bytes = lane::kRingBytes;
   header->max_payload_bytes = lane::kMaxPayloadBytes;
   header->session_id = session_id;
-  std::unique_ptr<SessionLane> lane(
-      new SessionLane(std::move(object_name), session_id, base, std::move(serve), std::move(fail)));
+  std::unique_ptr<SessionLane> lane(new SessionLane(std::move(label), session_id, std::move(*fd),
+                                                    base, std::move(serve), std::move(fail)));
   lane->thread_ = std::thread([l = lane.get()] { l->Run(); });
   return lane;
 }
 
-SessionLane::SessionLane(std::string object_name, uint64_t session_id, void* base, Serve serve,
-                         Fail fail)
+SessionLane::SessionLane(std::string object_name, uint64_t session_id, UniqueFd fd, void* base,
+                         Serve serve, Fail fail)
     : object_name_(std::move(object_name)),
       session_id_(session_id),
+      fd_(std::move(fd)),
       base_(base),
       header_(static_cast<lane::Header*>(base)),
       serve_(std::move(serve)),
@@ -106,7 +88,6 @@ void SessionLane::Stop() {
   overflow_.clear();
   header_->closed.store(1, std::memory_order_seq_cst);
   lane::FutexWakeAll(&header_->comp_tail);  // a waiting client sees `closed`
-  ::shm_unlink(object_name_.c_str());       // ENOENT once the client has unlinked it
 }
 
 void SessionLane::Run() {

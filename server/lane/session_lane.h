@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "memd/shared/lane.h"
 #include "memd/shared/mutex.h"
+#include "memd/shared/unique_fd.h"
 #include "memd/v1/memd.pb.h"
 
 namespace memd {
@@ -37,12 +38,11 @@ class SessionLane {
   // Called once, from the lane thread, when the client broke the lane.
   using Fail = std::function<void(const std::string& why)>;
 
-  // Creates the object `object_name` (replacing a stale one of this
-  // instance), owned by `client_uid` with mode 0600, and starts the thread.
-  // FAILED_PRECONDITION when the daemon may not give the object to that uid.
-  static absl::StatusOr<std::unique_ptr<SessionLane>> Create(std::string object_name,
-                                                              uint64_t session_id,
-                                                              uid_t client_uid, Serve serve,
+  // Creates the lane's memory (a sealed memfd labelled `label`, its pages
+  // allocated: RESOURCE_EXHAUSTED when memory is short) and starts the thread.
+  // The client gets the descriptor through the daemon's descriptor service.
+  static absl::StatusOr<std::unique_ptr<SessionLane>> Create(std::string label,
+                                                              uint64_t session_id, Serve serve,
                                                               Fail fail);
   ~SessionLane();
   SessionLane(const SessionLane&) = delete;
@@ -51,14 +51,16 @@ class SessionLane {
   // Queues `response` for the client; dropped once the lane stopped.
   void Complete(const v1::SessionResponse& response);
 
-  // Ends the thread, marks the lane closed for the client and unlinks the
-  // object if the client has not. Idempotent.
+  // Ends the thread and marks the lane closed for the client. Idempotent.
   void Stop();
 
   const std::string& object_name() const { return object_name_; }
+  // The lane's memfd, for passing to the client (the lane keeps ownership).
+  int fd() const { return fd_.get(); }
 
  private:
-  SessionLane(std::string object_name, uint64_t session_id, void* base, Serve serve, Fail fail);
+  SessionLane(std::string object_name, uint64_t session_id, UniqueFd fd, void* base, Serve serve,
+              Fail fail);
 
   void Run();  // the lane thread
   // Serves the entries the client has published; false when there were none.
@@ -78,6 +80,7 @@ class SessionLane {
 
   const std::string object_name_;
   const uint64_t session_id_;
+  const UniqueFd fd_;          // the memfd
   void* const base_;           // the mapping, kObjectBytes
   lane::Header* const header_;
   const Serve serve_;

@@ -31,13 +31,22 @@ struct PeerCredentials {
 
 class PeerTable {
  public:
-  void Record(int fd, PeerCredentials creds);
+  // `socket_inode`: fstat(fd).st_ino of the connection, which tells later
+  // whether the fd still is that connection (gRPC closes fds it owns).
+  void Record(int fd, PeerCredentials creds, uint64_t socket_inode = 0);
+  // Connections of `uid` that are still open (their fd is still the socket
+  // recorded for it). O(connections); called once per accepted connection.
+  int OpenConnections(uid_t uid) const;
   // Credentials of a gRPC peer string; nullopt for TCP peers or unknown fds.
   std::optional<PeerCredentials> Lookup(std::string_view grpc_peer) const;
 
  private:
   mutable Mutex mu_;
-  absl::flat_hash_map<int, PeerCredentials> by_fd_ ABSL_GUARDED_BY(mu_);
+  struct Entry {
+    PeerCredentials creds;
+    uint64_t socket_inode = 0;
+  };
+  absl::flat_hash_map<int, Entry> by_fd_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace memd

@@ -12,7 +12,6 @@
 #include <filesystem>
 
 #include <grpcpp/server.h>
-#include <grpcpp/server_posix.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_format.h"
@@ -103,19 +102,25 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
 
 UnixListener::~UnixListener() { Stop(); }
 
-void UnixListener::Start(grpc::Server* server, PeerTable* peers) {
-  thread_ = std::thread([this, server, peers] { AcceptLoop(server, peers); });
+void UnixListener::Start(grpc::Server* server, PeerTable* peers, GateLimits limits,
+                         ConnectionGate::DescriptorHandler descriptors) {
+  gate_ = std::make_unique<ConnectionGate>(path_, limits, peers, std::move(descriptors));
+  thread_ = std::thread([this, server] { AcceptLoop(server); });
 }
 
-void UnixListener::AcceptLoop(grpc::Server* server, PeerTable* peers) {
-  pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+void UnixListener::AcceptLoop(grpc::Server* server) {
+  std::vector<pollfd> fds;
   while (true) {
-    if (::poll(fds, 2, -1) < 0) {
+    fds.assign({{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}});
+    gate_->AppendPollFds(&fds);
+    if (::poll(fds.data(), fds.size(), gate_->PollTimeoutMs()) < 0) {
       if (errno == EINTR) continue;
       spdlog::error("poll on {} failed: {}", path_, std::strerror(errno));
       return;
     }
     if (fds[1].revents != 0) return;
+    gate_->Serve(server, fds.data() + 2, fds.size() - 2);
+    if (fds[0].revents == 0) continue;
     int conn = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (conn < 0) {
       if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
@@ -143,9 +148,8 @@ void UnixListener::AcceptLoop(grpc::Server* server, PeerTable* peers) {
     }
     groups.resize(rc == 0 ? groups_len / sizeof(gid_t) : 0);  // none known: no group access
     peer.groups = std::move(groups);
-    peers->Record(conn, std::move(peer));
     spdlog::debug("connection fd {} on {} from pid {} uid {}", conn, path_, cred.pid, cred.uid);
-    grpc::AddInsecureChannelFromFd(server, conn);  // gRPC owns and closes conn
+    gate_->Admit(conn, std::move(peer));
   }
 }
 
@@ -157,6 +161,7 @@ void UnixListener::Stop() {
     [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
     thread_.join();
   }
+  gate_.reset();  // closes connections still waiting
   ::close(listen_fd_);
   ::close(wake_fd_);
   ::unlink(path_.c_str());

@@ -1,6 +1,8 @@
 // UnixListener: memd's own accept loop for a Unix-domain socket. Each accepted
-// connection's SO_PEERCRED is recorded in the PeerTable, then the fd is handed
-// to the gRPC server (grpc::AddInsecureChannelFromFd). Owning the socket also
+// connection's SO_PEERCRED is taken, then its ConnectionGate decides: a gRPC
+// connection is recorded in the PeerTable and handed to the gRPC server
+// (grpc::AddInsecureChannelFromFd), a descriptor request is answered, the
+// rest are closed. Owning the socket also
 // lets memd set its mode and tell a stale socket file from a live daemon.
 //
 // Ownership: owned by the Daemon. Start() spawns one accept thread; Stop()
@@ -12,11 +14,10 @@
 
 #include <memory>
 #include <string>
-#include <sys/types.h>
-
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "listen/connection_gate.h"
 #include "listen/peer_table.h"
 
 namespace grpc {
@@ -44,8 +45,9 @@ class UnixListener {
 
   ~UnixListener();
 
-  // REQUIRES: server and peers outlive Stop().
-  void Start(grpc::Server* server, PeerTable* peers);
+  // REQUIRES: server, peers and what `descriptors` uses outlive Stop().
+  void Start(grpc::Server* server, PeerTable* peers, GateLimits limits,
+             ConnectionGate::DescriptorHandler descriptors);
   void Stop();
 
   const std::string& path() const { return path_; }
@@ -53,11 +55,12 @@ class UnixListener {
  private:
   UnixListener(std::string path, int listen_fd, int wake_fd)
       : path_(std::move(path)), listen_fd_(listen_fd), wake_fd_(wake_fd) {}
-  void AcceptLoop(grpc::Server* server, PeerTable* peers);
+  void AcceptLoop(grpc::Server* server);
 
   const std::string path_;
   int listen_fd_;
   int wake_fd_;  // eventfd that interrupts poll() on Stop()
+  std::unique_ptr<ConnectionGate> gate_;  // the accept thread's, once started
   std::thread thread_;
   bool stopped_ = false;
 };

@@ -139,7 +139,7 @@ absl::StatusOr<BufferInfo> Pool::Allocate(HolderId holder, uint64_t size_bytes, 
   }
   // Zero outside the lock: the block is owned by this session's single
   // in-flight request, and a 12 MiB memset must not stall other sessions.
-  if (zero) std::memset(base_ + info.offset_bytes, 0, info.size_bytes);
+  if (zero) std::memset(base_.load() + info.offset_bytes, 0, info.size_bytes);
   return info;
 }
 
@@ -172,7 +172,8 @@ absl::StatusOr<std::vector<BufferInfo>> Pool::AllocateMany(HolderId holder, uint
     NoteUsed();
   }
   if (zero) {  // outside the lock, as Allocate
-    for (const BufferInfo& info : out) std::memset(base_ + info.offset_bytes, 0, info.size_bytes);
+    uint8_t* base = base_.load();
+    for (const BufferInfo& info : out) std::memset(base + info.offset_bytes, 0, info.size_bytes);
   }
   return out;
 }
@@ -212,7 +213,8 @@ absl::StatusOr<BufferInfo> Pool::Realloc(HolderId holder, uint64_t handle, uint6
           "(the old buffer is unchanged)",
           handle, BytesText(size_bytes), config_.name, BytesText(allocator_.largest_free_bytes())));
     }
-    std::memcpy(base_ + allocator_.offset(*moved), base_ + allocator_.offset(entry.block),
+    uint8_t* base = base_.load();
+    std::memcpy(base + allocator_.offset(*moved), base + allocator_.offset(entry.block),
                 std::min(old_capacity, allocator_.capacity(*moved)));
     allocator_.Free(entry.block);
     entry.block = *moved;

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -230,7 +231,22 @@ class Pool {
   uint32_t index() const { return index_; }
   // Random id of the segment (0 without a state table); a client compares it
   // after a reconnect to know its mapping is still the pool's memory.
-  uint64_t segment_id() const { return segment_id_; }
+  uint64_t segment_id() const { return segment_id_.load(std::memory_order_acquire); }
+  // Whether the pool has its memory: false while a restarted daemon waits for
+  // a client to hand its predecessor's memory back (startup/pool_memory.h);
+  // sessions may attach only once it is true.
+  bool memory_ready() const { return base_.load(std::memory_order_acquire) != nullptr; }
+  // The pool's memory arrived (a client handed it back). REQUIRES: it is the
+  // memory the state table names.
+  void SetMemory(uint8_t* base);
+  // The predecessor's memory is given up: the pool continues in new memory
+  // under a new segment id, recorded in the state table. REQUIRES: no live
+  // buffer (they would point into the old memory). (pool_memory.cc)
+  absl::Status RenewMemory(uint8_t* base, const SegmentIdentity& memory, uint64_t segment_id);
+  // Live buffers now (count).
+  uint64_t live_buffers() const;
+  // The memory object the state table records for the pool.
+  absl::StatusOr<SegmentIdentity> recorded_memory() const;
   // Whether every page of the segment was reserved at start.
   bool prefaulted() const { return config_.prefault.value_or(false); }
   uint64_t size_bytes() const { return config_.size_bytes; }
@@ -283,10 +299,12 @@ class Pool {
 
   const PoolConfig config_;
   const uint32_t index_;
-  uint8_t* const base_;
+  // The daemon's mapping; null while the memory is pending. Changes only
+  // while no session is attached (memory_ready() gates attach).
+  std::atomic<uint8_t*> base_;
   const std::string shm_name_;
   const std::unique_ptr<StateTable> state_;  // nullptr: not persisted (tests)
-  const uint64_t segment_id_;
+  std::atomic<uint64_t> segment_id_;
 
   mutable Mutex mu_;
   uint64_t max_alloc_bytes_ ABSL_GUARDED_BY(mu_);

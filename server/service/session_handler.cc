@@ -1,5 +1,7 @@
 #include "service/session_handler.h"
 
+#include <sys/random.h>
+
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -7,6 +9,7 @@
 #include "absl/time/clock.h"
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/fd_handoff.h"
 #include "absl/strings/str_join.h"
 #include "access/pool_access.h"
 #include "logging/logging.h"
@@ -57,6 +60,12 @@ void SessionHandler::Close() {
   if (pool_ == nullptr) return;
   sessions_.Remove(session_id_);  // before the references go (see SessionRegistry)
   if (channels_ != nullptr) channels_->CancelSession(session_id_);  // no callback after this
+  if (sessions_.stopping()) {
+    // The daemon stops: the references stay recorded in the pool's state
+    // table, and the process that holds them reclaims them from the next
+    // daemon (docs/reliability.md, the restart matrix).
+    return;
+  }
   uint64_t released = pool_->CloseHolder(holder_);
   spdlog::debug("session {} ({}) closed; released {} references in pool '{}'", session_id_,
                 description_, released, pool_->name());
@@ -83,25 +92,31 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
         "pool '%s': memory operations need the local Unix socket (%s is a network peer; TCP "
         "serves the admin and stats service only)", pool->name(), description_));
   }
-  absl::StatusOr<PoolAccess> object = ObjectAccess(pool->shm_name());
-  PoolAccess access = object.ok() ? *object : pool->access();
+  const PoolAccess& access = pool->access();
   if (!MayReadWrite(*peer_, access)) {
     if (uint64_t dropped = 0; ClientWarnings().Allow("attach-denied", &dropped)) {
-      spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not open {} (owner {}, "
+      spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not use it (owner {}, "
                    "group {}, mode {:04o}){}", description_, pool->name(), peer_->uid, peer_->gid,
-                   pool->shm_name(), access.owner_uid, access.group_gid, access.mode,
-                   SuppressedNote(dropped));
+                   access.owner_uid, access.group_gid, access.mode, SuppressedNote(dropped));
     }
     return absl::PermissionDeniedError(absl::StrFormat(
-        "pool '%s' is not open to uid %u (gid %u): its shared-memory object %s has owner %u, "
-        "group %u, mode %04o", pool->name(), peer_->uid, peer_->gid, pool->shm_name(),
-        access.owner_uid, access.group_gid, access.mode));
+        "pool '%s' is not open to uid %u (gid %u): its memory has owner %u, group %u, mode %04o",
+        pool->name(), peer_->uid, peer_->gid, access.owner_uid, access.group_gid, access.mode));
+  }
+  if (!pool->memory_ready()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "pool '%s' is waiting for a client of the previous daemon to hand its memory back (a "
+        "restart); try again shortly", pool->name()));
   }
   if (attach.expected_segment_id() != 0 && attach.expected_segment_id() != pool->segment_id()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "pool '%s' is segment 0x%016x now, not 0x%016x which this client mapped: the daemon "
         "restarted without adopting its predecessor's pool, so the client's buffers are gone",
         pool->name(), pool->segment_id(), attach.expected_segment_id()));
+  }
+  std::string ticket(fd_handoff::kTicketBytes, '\0');
+  if (::getrandom(ticket.data(), ticket.size(), 0) != static_cast<ssize_t>(ticket.size())) {
+    return absl::InternalError("cannot draw a session ticket from getrandom");
   }
   pool_ = pool;
   holder_ = pool_->OpenSession(session_id_, peer_->uid);
@@ -113,9 +128,11 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
       .pool = pool_,
       .refs = &holder_,
       .connected_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())),
+      .ticket = ticket,
       .end = end_,
   });
   out->set_session_id(session_id_);
+  out->set_ticket(ticket);
   v1::PoolInfo* info = out->mutable_pool();
   info->set_name(pool->name());
   info->set_shm_name(pool->shm_name());

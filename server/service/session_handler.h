@@ -51,8 +51,9 @@ class SessionHandler {
   uint64_t session_id() const { return session_id_; }
   // Attached to a pool and not closed.
   bool attached() const { return pool_ != nullptr && !closed_; }
-  // Shows in the session's listing that it has a lane.
-  void NoteLane() { sessions_.SetLane(session_id_, true); }
+  // Shows in the session's listing that it has a lane (`lane_fd` >= 0, the
+  // lane's memfd for the descriptor service) or no longer has one (-1).
+  void NoteLane(int lane_fd) { sessions_.SetLane(session_id_, lane_fd >= 0, lane_fd); }
 
  private:
   absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);

@@ -47,7 +47,7 @@ absl::Status SessionReactor::OpenLane(v1::OpenLaneResponse* out) {
         lanes_.max_lanes));
   }
   absl::StatusOr<std::unique_ptr<SessionLane>> lane = SessionLane::Create(
-      lane::LaneObjectName(lanes_.instance, session_id_), session_id_, peer_->uid,
+      lane::LaneObjectName(lanes_.instance, session_id_).substr(1), session_id_,
       [this](SessionLane& lane, const v1::SessionRequest& request) { ServeFromLane(lane, request); },
       [context = context_](const std::string&) { context->TryCancel(); });
   if (!lane.ok()) {
@@ -58,7 +58,7 @@ absl::Status SessionReactor::OpenLane(v1::OpenLaneResponse* out) {
   lane_counted_ = true;
   {
     MutexLock lock(&handler_mu_);
-    handler_.NoteLane();
+    handler_.NoteLane(lane_->fd());
   }
   spdlog::debug("session {} opened lane {}", session_id_, lane_->object_name());
   out->set_shm_name(lane_->object_name());
@@ -87,7 +87,13 @@ void SessionReactor::ServeFromLane(SessionLane& lane, const v1::SessionRequest& 
 }
 
 void SessionReactor::StopLane() {
-  if (lane_ != nullptr) lane_->Stop();
+  if (lane_ != nullptr) {
+    {
+      MutexLock lock(&handler_mu_);
+      handler_.NoteLane(-1);  // its descriptor is no longer handed out
+    }
+    lane_->Stop();
+  }
   if (lane_counted_) {
     lanes_.open_lanes->fetch_sub(1);
     lane_counted_ = false;

@@ -12,10 +12,21 @@ void SessionRegistry::Remove(uint64_t session_id) {
   records_.erase(session_id);
 }
 
-void SessionRegistry::SetLane(uint64_t session_id, bool lane) {
+void SessionRegistry::SetLane(uint64_t session_id, bool lane, int lane_fd) {
   MutexLock lock(&mu_);
   auto it = records_.find(session_id);
-  if (it != records_.end()) it->second.lane = lane;
+  if (it == records_.end()) return;
+  it->second.lane = lane;
+  it->second.lane_fd = lane ? lane_fd : -1;
+}
+
+bool SessionRegistry::WithSession(uint64_t session_id,
+                                  const std::function<void(const Record&)>& fn) const {
+  MutexLock lock(&mu_);
+  auto it = records_.find(session_id);
+  if (it == records_.end()) return false;
+  fn(it->second);
+  return true;
 }
 
 bool SessionRegistry::End(uint64_t session_id) {

@@ -9,6 +9,7 @@
 #ifndef MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
 #define MEMD_SERVER_SERVICE_SESSION_REGISTRY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -32,6 +33,12 @@ class SessionRegistry {
     const SessionRefs* refs = nullptr;  // the session's HolderId (AdminService's spelling)
     uint64_t connected_unix_ms = 0;
     bool lane = false;  // the session has a lane
+    // The lane's memfd while the lane lives (-1: none); owned by the
+    // SessionLane, which clears it here (SetLane) before it goes.
+    int lane_fd = -1;
+    // Secret the session proves itself with on a descriptor request
+    // (AttachResponse.ticket); only the session's own stream carries it.
+    std::string ticket;
     // Cancels the session's stream (an operator ending it); called under the
     // registry mutex, so the session is still alive.
     std::function<void()> end;
@@ -39,8 +46,17 @@ class SessionRegistry {
 
   void Add(Record record);
   void Remove(uint64_t session_id);
-  // Records whether the session has a lane (no-op for an unknown session).
-  void SetLane(uint64_t session_id, bool lane);
+  // Records whether the session has a lane and its memfd (no-op for an
+  // unknown session).
+  void SetLane(uint64_t session_id, bool lane, int lane_fd = -1);
+  // Calls fn(record) for session `session_id` under the registry mutex
+  // (descriptors in it stay valid for fn); false when there is none.
+  bool WithSession(uint64_t session_id, const std::function<void(const Record&)>& fn) const;
+  // The daemon is stopping: sessions that end from now on keep their
+  // references in the pools' state tables for the next daemon.
+  void SetStopping() { stopping_.store(true); }
+  bool stopping() const { return stopping_.load(); }
+
   // Ends a live session (its stream is cancelled, its references released).
   // False when there is no such session.
   bool End(uint64_t session_id);
@@ -64,6 +80,7 @@ class SessionRegistry {
  private:
   mutable Mutex mu_;
   std::map<uint64_t, Record> records_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace memd

@@ -1,10 +1,20 @@
-// Segment: one pool's POSIX shared-memory object, created, sized, reserved
-// and mapped read-write by the daemon (Boost.Interprocess).
+// Segment: one pool's memory, a sealed memfd the daemon creates, reserves and
+// maps read-write, and hands to clients as a descriptor (fd_handoff.h).
+//
+// No name: nothing in /dev/shm or elsewhere can be opened, planted or
+// truncated by another process. Seals (F_SEAL_SHRINK | F_SEAL_GROW |
+// F_SEAL_SEAL) make its size final before any client sees it, so a client
+// holding the descriptor cannot make the daemon's or another client's
+// accesses fault (the SIGBUS wl_shm compositors met). Its pages are
+// allocated at creation (fallocate) unless the pool opts out: a machine
+// without the memory fails at start with a message, never later.
+//
+// The memory outlives the daemon only while something holds a descriptor
+// or mapping of it: clients do, and a restarted daemon takes it back from
+// one of them (FromDescriptor, checked against the state table's record).
 //
 // Ownership: owned by the Daemon; the Pool using its memory must be destroyed
-// first. Remove() unlinks the object (clean shutdown); the destructor only
-// unmaps, so a crash leaves the object for the next start to clean up.
-// Thread-safe after creation (immutable).
+// first. Thread-safe after creation (immutable).
 #ifndef MEMD_SERVER_SHM_SEGMENT_H_
 #define MEMD_SERVER_SHM_SEGMENT_H_
 
@@ -14,59 +24,70 @@
 #include <memory>
 #include <string>
 
-#include <boost/interprocess/mapped_region.hpp>
-
 #include "absl/status/statusor.h"
+#include "memd/shared/unique_fd.h"
 
 namespace memd {
 
 struct SegmentOptions {
-  std::string object_name;  // "/memd.<instance>.<pool>"
+  std::string label;  // "memd.<instance>.<pool>": shown as memfd:<label> in /proc/<pid>/fd
   uint64_t size_bytes = 0;
-  mode_t mode = 0600;
-  uid_t owner_uid = 0;  // applied with fchown when it differs from the creator's
-  gid_t group_gid = 0;
-  // Allocate the tmpfs pages up front (posix_fallocate) so that a full
-  // /dev/shm fails here, with a message, and never as SIGBUS in a client.
+  // Allocate every page now, so that a lack of memory fails here, with a
+  // message, and never as a fault in a client.
   bool reserve = true;
+};
+
+// What identifies one memory object while it lives (fstat's inode on the
+// kernel's internal shmem mount): a restarted daemon accepts a descriptor
+// handed back only when it is this object.
+struct SegmentIdentity {
+  uint64_t device = 0;  // st_dev: the kernel's internal shmem mount
+  uint64_t inode = 0;   // st_ino: unique among live objects of that mount
+  uint64_t size_bytes = 0;
+
+  bool operator==(const SegmentIdentity&) const = default;
 };
 
 class Segment {
  public:
-  // Creates the object, replacing a stale one of the same name (same instance
-  // and pool: only a crashed predecessor of this daemon can have made it).
   static absl::StatusOr<std::unique_ptr<Segment>> Create(const SegmentOptions& options);
 
-  // Maps an existing object a killed predecessor left (re-adoption).
-  // NOT_FOUND when it is gone; FAILED_PRECONDITION when its size differs.
-  // The owner, group and mode of `options` are applied to it.
-  static absl::StatusOr<std::unique_ptr<Segment>> Open(const SegmentOptions& options);
-
-  // True when an object of that name existed and was removed.
-  static bool RemoveIfExists(const std::string& object_name);
+  // Takes a descriptor a client handed back after a restart: it must be a
+  // sealed memfd, open read-write, of exactly `expected`. PERMISSION_DENIED
+  // (naming what differs) otherwise; the descriptor is then closed.
+  static absl::StatusOr<std::unique_ptr<Segment>> FromDescriptor(UniqueFd fd,
+                                                                 const SegmentIdentity& expected,
+                                                                 const std::string& label);
 
   ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
 
-  uint8_t* base() const { return static_cast<uint8_t*>(region_.get_address()); }
-  uint64_t size_bytes() const { return size_bytes_; }
-  const std::string& object_name() const { return object_name_; }
-
-  // Unlinks the object; existing mappings (the daemon's, clients') stay valid.
-  void Remove();
+  uint8_t* base() const { return base_; }
+  uint64_t size_bytes() const { return identity_.size_bytes; }
+  const SegmentIdentity& identity() const { return identity_; }
+  const std::string& label() const { return label_; }
+  // The memfd, for passing to clients (the Segment keeps ownership).
+  int fd() const { return fd_.get(); }
 
  private:
-  Segment(std::string object_name, uint64_t size_bytes, boost::interprocess::mapped_region region)
-      : object_name_(std::move(object_name)), size_bytes_(size_bytes), region_(std::move(region)) {}
+  Segment(UniqueFd fd, uint8_t* base, SegmentIdentity identity, std::string label)
+      : fd_(std::move(fd)), base_(base), identity_(identity), label_(std::move(label)) {}
 
-  std::string object_name_;
-  uint64_t size_bytes_;
-  boost::interprocess::mapped_region region_;
-  bool removed_ = false;
+  UniqueFd fd_;
+  uint8_t* const base_;
+  const SegmentIdentity identity_;
+  const std::string label_;
 };
 
-// Checks that the filesystem behind POSIX shared memory (/dev/shm) has room
-// for `needed_bytes`; the error names both sizes and the container fixes.
-absl::Status CheckShmCapacity(uint64_t needed_bytes, const std::string& shm_dir = "/dev/shm");
+// A sealed memfd of `size_bytes` (pages reserved when `reserve`): pools and
+// lanes alike. RESOURCE_EXHAUSTED naming the size when memory is short.
+absl::StatusOr<UniqueFd> CreateSealedMemory(const std::string& label, uint64_t size_bytes,
+                                            bool reserve);
+
+// OK when `fd` is a sealed memfd (size can neither shrink nor grow) open
+// read-write; otherwise PERMISSION_DENIED naming what is missing.
+absl::Status CheckSealedMemory(int fd, const std::string& label);
 
 }  // namespace memd
 

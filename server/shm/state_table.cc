@@ -8,18 +8,17 @@
 #include <cerrno>
 #include <cstring>
 
-#include <boost/interprocess/exceptions.hpp>
+#include <sys/mman.h>
 
 #include "absl/strings/str_format.h"
 
 namespace memd {
 
-namespace bip = boost::interprocess;
-
 namespace {
 
 constexpr char kMagic[8] = {'m', 'e', 'm', 'd', 's', 't', '0', '1'};
-constexpr uint32_t kVersion = 1;
+// 2: the pool's memory is a memfd; the header records which one.
+constexpr uint32_t kVersion = 2;
 constexpr uint64_t kReadyValue = 0x7265616479214d44ull;  // written last at creation
 constexpr uint64_t kHeaderBytes = 4096;                  // one page; records follow
 constexpr uint64_t kInitialSlots = 1024;
@@ -42,6 +41,8 @@ struct StateTable::Header {
   uint64_t alignment_bytes;
   uint64_t segment_id;
   uint64_t ready;  // kReadyValue once the segment exists
+  uint64_t memory_device;  // the memfd's st_dev and st_ino (SegmentIdentity)
+  uint64_t memory_inode;
 };
 
 struct StateTable::Copy {
@@ -84,44 +85,48 @@ int Newest(uint32_t slot, const StateTable::Copy (&copies)[2]) {
 
 }  // namespace
 
-StateTable::StateTable(std::string object_name, bip::shared_memory_object object)
-    : object_name_(std::move(object_name)), object_(std::move(object)) {}
+StateTable::StateTable(std::string path, UniqueFd fd)
+    : object_name_(std::move(path)), fd_(std::move(fd)) {}
 
-StateTable::~StateTable() = default;
+StateTable::~StateTable() { Unmap(); }
 
-StateTable::Header* StateTable::header() const {
-  return static_cast<Header*>(region_.get_address());
+void StateTable::Unmap() {
+  if (mapping_ != nullptr) ::munmap(mapping_, mapped_bytes_);
+  mapping_ = nullptr;
+  mapped_bytes_ = 0;
 }
 
+StateTable::Header* StateTable::header() const { return static_cast<Header*>(mapping_); }
+
 StateTable::Record* StateTable::records() const {
-  return reinterpret_cast<Record*>(static_cast<uint8_t*>(region_.get_address()) + kHeaderBytes);
+  return reinterpret_cast<Record*>(static_cast<uint8_t*>(mapping_) + kHeaderBytes);
 }
 
 absl::Status StateTable::Map(uint64_t slot_capacity) {
-  try {
-    region_ = bip::mapped_region(object_, bip::read_write, 0,
-                                 kHeaderBytes + slot_capacity * sizeof(Record));
-  } catch (const bip::interprocess_exception& e) {
-    return absl::InternalError(
-        absl::StrFormat("cannot map state object '%s': %s", object_name_, e.what()));
+  uint64_t bytes = kHeaderBytes + slot_capacity * sizeof(Record);
+  void* mapping = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
+  if (mapping == MAP_FAILED) {
+    return absl::InternalError(absl::StrFormat("cannot map state file '%s': %s", object_name_,
+                                               std::strerror(errno)));
   }
+  Unmap();
+  mapping_ = mapping;
+  mapped_bytes_ = bytes;
   capacity_ = slot_capacity;
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Create(const std::string& object_name,
                                                                const StateIdentity& identity) {
-  std::unique_ptr<StateTable> table;
-  try {
-    bip::shared_memory_object object(bip::create_only, object_name.c_str(), bip::read_write,
-                                     bip::permissions(0600));
-    // Daemon-private whatever the umask: clients never need it.
-    ::fchmod(object.get_mapping_handle().handle, 0600);
-    table.reset(new StateTable(object_name, std::move(object)));
-  } catch (const bip::interprocess_exception& e) {
-    return absl::InternalError(
-        absl::StrFormat("cannot create state object '%s': %s", object_name, e.what()));
+  // O_EXCL | O_NOFOLLOW: never an object someone else put there (the
+  // directory is the daemon's own, StateDirectory checks it).
+  UniqueFd fd(::open(object_name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    return absl::InternalError(absl::StrFormat("cannot create state file '%s': %s", object_name,
+                                               std::strerror(errno)));
   }
+  ::fchmod(fd.get(), 0600);  // daemon-private whatever the umask
+  std::unique_ptr<StateTable> table(new StateTable(object_name, std::move(fd)));
   if (absl::Status s = table->Reserve(kInitialSlots); !s.ok()) {
     RemoveIfExists(object_name);
     return s;
@@ -133,6 +138,8 @@ absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Create(const std::string
   h->size_bytes = identity.size_bytes;
   h->alignment_bytes = identity.alignment_bytes;
   h->segment_id = identity.segment_id;
+  h->memory_device = identity.memory.device;
+  h->memory_inode = identity.memory.inode;
   table->identity_ = identity;
   return table;
 }
@@ -143,20 +150,22 @@ void StateTable::MarkReady() {
 }
 
 absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Open(const std::string& object_name) {
-  std::unique_ptr<StateTable> table;
-  bip::offset_t size = 0;
-  try {
-    bip::shared_memory_object object(bip::open_only, object_name.c_str(), bip::read_write);
-    object.get_size(size);
-    table.reset(new StateTable(object_name, std::move(object)));
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::not_found_error) {
-      return absl::NotFoundError(absl::StrFormat("no state object '%s'", object_name));
+  UniqueFd fd(::open(object_name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrFormat("no state file '%s'", object_name));
     }
-    return absl::InternalError(
-        absl::StrFormat("cannot open state object '%s': %s", object_name, e.what()));
+    return absl::InternalError(absl::StrFormat("cannot open state file '%s': %s", object_name,
+                                               std::strerror(errno)));
   }
-  auto bytes = static_cast<uint64_t>(size);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "state file '%s' is not a regular file of the daemon's uid %u; refusing to adopt it",
+        object_name, ::geteuid()));
+  }
+  auto bytes = static_cast<uint64_t>(st.st_size);
+  std::unique_ptr<StateTable> table(new StateTable(object_name, std::move(fd)));
   if (bytes < kHeaderBytes) {
     return absl::DataLossError(absl::StrFormat(
         "state object '%s' has %u bytes, less than its %u-byte header", object_name, bytes,
@@ -178,12 +187,22 @@ absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Open(const std::string& 
         "state object '%s' is incomplete: its daemon died while creating the pool", object_name));
   }
   table->identity_ = StateIdentity{h->pool_index, h->size_bytes, h->alignment_bytes,
-                                   h->segment_id};
+                                   h->segment_id,
+                                   SegmentIdentity{h->memory_device, h->memory_inode,
+                                                   h->memory_inode != 0 ? h->size_bytes : 0}};
   return table;
 }
 
 bool StateTable::RemoveIfExists(const std::string& object_name) {
-  return bip::shared_memory_object::remove(object_name.c_str());
+  return ::unlink(object_name.c_str()) == 0;
+}
+
+void StateTable::SetMemory(const SegmentIdentity& memory, uint64_t segment_id) {
+  header()->memory_device = memory.device;
+  header()->memory_inode = memory.inode;
+  header()->segment_id = segment_id;
+  identity_.memory = memory;
+  identity_.segment_id = segment_id;
 }
 
 absl::Status StateTable::Reserve(uint64_t slot_count) {
@@ -191,7 +210,7 @@ absl::Status StateTable::Reserve(uint64_t slot_count) {
   uint64_t wanted = std::max(slot_count, std::max(capacity_ * 2, kInitialSlots));
   uint64_t old_bytes = capacity_ == 0 ? 0 : kHeaderBytes + capacity_ * sizeof(Record);
   uint64_t new_bytes = kHeaderBytes + wanted * sizeof(Record);
-  int fd = object_.get_mapping_handle().handle;
+  int fd = fd_.get();
   // Allocate the pages now: a full /dev/shm must be an allocation error here,
   // never SIGBUS on a later store.
   if (int err = ::posix_fallocate(fd, static_cast<off_t>(old_bytes),
@@ -249,7 +268,7 @@ void StateTable::Write(uint32_t slot, const SlotImage& image) {
 }
 
 absl::Status StateTable::Chown(uid_t uid, gid_t gid) {
-  if (::fchown(object_.get_mapping_handle().handle, uid, gid) != 0) {
+  if (::fchown(fd_.get(), uid, gid) != 0) {
     return absl::PermissionDeniedError(absl::StrFormat(
         "cannot give state object '%s' to uid %u gid %u: %s", object_name_, uid, gid,
         std::strerror(errno)));

@@ -2,9 +2,10 @@
 // daemon killed at any instruction can be succeeded by one that re-adopts
 // every live buffer with its handle, references and content.
 //
-// It lives in a daemon-private POSIX shared-memory object
-// ("/memd.<instance>.<pool>.state", mode 0600, never named to clients), which
-// outlives the daemon process but not a reboot, like the pool itself. The
+// It lives in a daemon-private file ("<state dir>/<pool>.state", mode 0600,
+// in a directory only the daemon's user can write: startup/state_directory.h),
+// which outlives the daemon process; on a tmpfs such as /run it goes with a
+// reboot, like the pool itself. The
 // daemon never reads it back while running: its own private tables are the
 // truth, this is their write-behind image, read once at adoption.
 //
@@ -25,10 +26,9 @@
 #include <string>
 #include <vector>
 
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
-
 #include "absl/status/statusor.h"
+#include "memd/shared/unique_fd.h"
+#include "shm/segment.h"
 
 namespace memd {
 
@@ -51,6 +51,7 @@ struct StateIdentity {
   uint64_t size_bytes = 0;
   uint64_t alignment_bytes = 0;
   uint64_t segment_id = 0;  // random, chosen when the segment was created
+  SegmentIdentity memory;   // which memfd holds the pool's bytes
 
   bool operator==(const StateIdentity&) const = default;
 };
@@ -74,6 +75,9 @@ class StateTable {
   StateTable& operator=(const StateTable&) = delete;
 
   void MarkReady();
+  // Records which memory object holds the pool now and its new segment id
+  // (a pool continued in new memory when its predecessor's could not be had back).
+  void SetMemory(const SegmentIdentity& memory, uint64_t segment_id);
   const StateIdentity& identity() const { return identity_; }
   const std::string& object_name() const { return object_name_; }
 
@@ -105,14 +109,16 @@ class StateTable {
   struct Record;
 
  private:
-  StateTable(std::string object_name, boost::interprocess::shared_memory_object object);
+  StateTable(std::string path, UniqueFd fd);
   absl::Status Map(uint64_t slot_capacity);
+  void Unmap();
   Header* header() const;
   Record* records() const;
 
-  const std::string object_name_;
-  boost::interprocess::shared_memory_object object_;
-  boost::interprocess::mapped_region region_;
+  const std::string object_name_;  // the file's path in the state directory
+  UniqueFd fd_;
+  void* mapping_ = nullptr;
+  uint64_t mapped_bytes_ = 0;
   StateIdentity identity_;
   uint64_t capacity_ = 0;
   bool removed_ = false;

@@ -2,20 +2,20 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
-#include "memd/shared/names.h"
+#include "startup/state_directory.h"
 
 namespace memd {
 
-absl::StatusOr<std::unique_ptr<InstanceLock>> InstanceLock::Acquire(const std::string& instance) {
-  std::string name = InstanceLockObjectName(instance);
-  int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+absl::StatusOr<std::unique_ptr<InstanceLock>> InstanceLock::Acquire(const std::string& instance,
+                                                                   const std::string& state_dir) {
+  std::string name = LockFilePath(state_dir);
+  int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::PermissionDeniedError(absl::StrFormat(
         "cannot open the instance lock '%s': %s", name, std::strerror(errno)));
@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<InstanceLock>> InstanceLock::Acquire(const std::s
     ::close(fd);
     if (err == EWOULDBLOCK) {
       return absl::FailedPreconditionError(absl::StrFormat(
-          "another memd serves instance '%s' (it holds /dev/shm%s); stop it or choose another "
+          "another memd serves instance '%s' (it holds %s); stop it or choose another "
           "--instance", instance, name));
     }
     return absl::InternalError(
@@ -44,6 +44,6 @@ absl::Status InstanceLock::Chown(uid_t uid, gid_t gid) {
   return absl::OkStatus();
 }
 
-void InstanceLock::Remove() { ::shm_unlink(object_name_.c_str()); }
+void InstanceLock::Remove() { ::unlink(object_name_.c_str()); }
 
 }  // namespace memd

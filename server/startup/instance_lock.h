@@ -1,6 +1,7 @@
 // InstanceLock: proof that this process is the one daemon serving an
-// instance. An flock on "/memd.<instance>.daemon.lock" in /dev/shm, taken
-// before any pool object is touched, so a second daemon of the same instance
+// instance. An flock on "daemon.lock" in the instance's private state
+// directory (startup/state_directory.h: no other uid can create or hold it
+// there), taken before any state table is touched, so a second daemon of the same instance
 // never removes or adopts the objects of a live one. The kernel drops the
 // lock when the holder dies, so a kill -9 never leaves it stuck.
 //
@@ -20,7 +21,9 @@ namespace memd {
 class InstanceLock {
  public:
   // FAILED_PRECONDITION naming the instance when another daemon holds it.
-  static absl::StatusOr<std::unique_ptr<InstanceLock>> Acquire(const std::string& instance);
+  // `state_dir`: the instance's checked private directory.
+  static absl::StatusOr<std::unique_ptr<InstanceLock>> Acquire(const std::string& instance,
+                                                               const std::string& state_dir);
 
   ~InstanceLock();  // releases; the object stays unless Remove() was called
   InstanceLock(const InstanceLock&) = delete;

@@ -1,9 +1,6 @@
 #include "startup/pool_startup.h"
 
-#include <sys/mman.h>
-
 #include <filesystem>
-#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -11,21 +8,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "memd/shared/lane.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
+#include "shm/memory_capacity.h"
+#include "startup/pool_memory.h"
+#include "startup/state_directory.h"
 
 namespace memd {
 namespace {
 
 constexpr char kStateSuffix[] = ".state";
-constexpr size_t kStateSuffixBytes = sizeof(kStateSuffix) - 1;
-
-uint64_t NewSegmentId() {
-  std::random_device device;
-  uint64_t id = (static_cast<uint64_t>(device()) << 32) | device();
-  return id == 0 ? 1 : id;
-}
 
 uint64_t LiveBuffers(const StateTable& state) {
   uint64_t live = 0;
@@ -55,31 +47,23 @@ std::vector<std::string> Differences(const StateIdentity& was, const PoolConfig&
   return diffs;
 }
 
-void RemoveObjects(const std::string& instance, const std::string& pool) {
-  Segment::RemoveIfExists(PoolObjectName(instance, pool));
-  StateTable::RemoveIfExists(PoolStateObjectName(instance, pool));
-}
-
-// Objects of this instance in shm_dir for pools that are not configured any more.
+// State tables of this instance for pools that are not configured any more.
 absl::Status SweepUnconfigured(const std::vector<PoolConfig>& configs,
                                const PoolStartupOptions& options) {
   absl::flat_hash_set<std::string> configured;
   for (const PoolConfig& c : configs) configured.insert(c.name);
-  std::string prefix = InstanceObjectPrefix(options.instance);
-  absl::flat_hash_set<std::string> leftovers;
+  std::vector<std::string> leftovers;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(options.shm_dir, ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(options.state_dir, ec)) {
     std::string file = entry.path().filename().string();
-    if (!absl::StartsWith(file, prefix)) continue;
-    std::string rest = file.substr(prefix.size());
-    if (absl::EndsWith(rest, kStateSuffix)) rest.resize(rest.size() - kStateSuffixBytes);
-    if (rest.find('.') != std::string::npos || configured.contains(rest)) continue;  // daemon.lock
-    leftovers.insert(rest);
+    if (!absl::EndsWith(file, kStateSuffix)) continue;
+    std::string pool = file.substr(0, file.size() - (sizeof(kStateSuffix) - 1));
+    if (!configured.contains(pool)) leftovers.push_back(pool);
   }
   for (const std::string& pool : leftovers) {
+    std::string path = StateFilePath(options.state_dir, pool);
     if (!options.fresh) {
-      absl::StatusOr<std::unique_ptr<StateTable>> state =
-          StateTable::Open(PoolStateObjectName(options.instance, pool));
+      absl::StatusOr<std::unique_ptr<StateTable>> state = StateTable::Open(path);
       if (state.ok()) {
         if (uint64_t live = LiveBuffers(**state); live > 0) {
           return absl::FailedPreconditionError(absl::StrFormat(
@@ -90,44 +74,34 @@ absl::Status SweepUnconfigured(const std::vector<PoolConfig>& configs,
         }
       }
     }
-    spdlog::warn("removing the objects of pool '{}', left by a previous daemon and not configured now",
-                 pool);
-    RemoveObjects(options.instance, pool);
+    spdlog::warn("removing the state of pool '{}', left by a previous daemon and not configured "
+                 "now", pool);
+    StateTable::RemoveIfExists(path);
   }
   return absl::OkStatus();
 }
 
-// Lane objects (memd/shared/lane.h) a killed predecessor left: each lived
-// for one session of that daemon, and its client unlinks it once mapped, so
-// only a daemon killed between creating one and the client's unlink leaves it.
-void RemoveStaleLanes(const PoolStartupOptions& options) {
-  std::string prefix = lane::LaneObjectPrefix(options.instance);
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(options.shm_dir, ec)) {
-    std::string file = entry.path().filename().string();
-    if (!absl::StartsWith(file, prefix)) continue;
-    if (::shm_unlink(("/" + file).c_str()) == 0) {
-      spdlog::warn("removed stale lane object /{} left by a previous daemon", file);
-    }
-  }
+std::string Label(const PoolStartupOptions& options, const PoolConfig& config) {
+  return PoolObjectName(options.instance, config.name).substr(1);  // "memd.<instance>.<pool>"
 }
 
-// Tries to re-adopt one pool. nullopt (with leftovers removed) when there is
-// nothing to adopt and the pool must be created.
+// Tries to re-adopt one pool from its state table. nullopt (with leftovers
+// removed) when there is nothing to adopt and the pool must be created. An
+// adopted pool with live buffers comes back pending (segment null): its
+// memory is with the clients (startup/pool_memory.h).
 absl::StatusOr<std::optional<OpenedPool>> TryAdopt(const PoolConfig& config, uint32_t index,
                                                    const PoolStartupOptions& options) {
-  std::string segment_name = PoolObjectName(options.instance, config.name);
-  std::string state_name = PoolStateObjectName(options.instance, config.name);
+  std::string state_path = StateFilePath(options.state_dir, config.name);
   if (options.fresh) {
-    if (Segment::RemoveIfExists(segment_name) | StateTable::RemoveIfExists(state_name)) {
+    if (StateTable::RemoveIfExists(state_path)) {
       spdlog::warn("--fresh: discarded pool '{}' left by a previous daemon", config.name);
     }
     return std::nullopt;
   }
-  absl::StatusOr<std::unique_ptr<StateTable>> state = StateTable::Open(state_name);
-  if (absl::IsFailedPrecondition(state.status())) {
+  absl::StatusOr<std::unique_ptr<StateTable>> state = StateTable::Open(state_path);
+  if (absl::IsFailedPrecondition(state.status()) || absl::IsPermissionDenied(state.status())) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "pool '%s' was left by a daemon of another version: %s. Start that version to keep its "
+        "pool '%s' cannot be re-adopted: %s. Start the version that left it to keep its "
         "buffers, or start with --fresh to discard them",
         config.name, state.status().message()));
   }
@@ -135,10 +109,7 @@ absl::StatusOr<std::optional<OpenedPool>> TryAdopt(const PoolConfig& config, uin
     if (!absl::IsNotFound(state.status())) {
       spdlog::warn("replacing pool '{}': {}", config.name, std::string(state.status().message()));
     }
-    if (Segment::RemoveIfExists(segment_name)) {
-      spdlog::warn("removed stale shared-memory object {} left by a previous daemon", segment_name);
-    }
-    StateTable::RemoveIfExists(state_name);
+    StateTable::RemoveIfExists(state_path);
     return std::nullopt;
   }
   std::vector<std::string> diffs = Differences((*state)->identity(), config, index);
@@ -149,51 +120,37 @@ absl::StatusOr<std::optional<OpenedPool>> TryAdopt(const PoolConfig& config, uin
         "with --fresh to discard them",
         config.name, options.instance, LiveBuffers(**state), absl::StrJoin(diffs, "; ")));
   }
-  absl::StatusOr<std::unique_ptr<Segment>> segment = Segment::Open(
-      SegmentOptions{.object_name = segment_name,
-                     .size_bytes = (*state)->identity().size_bytes,
-                     .mode = config.access.mode,
-                     .owner_uid = config.access.owner_uid,
-                     .group_gid = config.access.group_gid});
-  if (!segment.ok()) {
-    if (!absl::IsNotFound(segment.status())) return segment.status();
-    spdlog::warn("pool '{}': its state table survived but its segment did not; creating it anew",
-                 config.name);
-    StateTable::RemoveIfExists(state_name);
+  if (LiveBuffers(**state) == 0) {
+    // Nothing to keep: new memory at once rather than waiting for a client.
+    StateTable::RemoveIfExists(state_path);
     return std::nullopt;
   }
   absl::StatusOr<std::unique_ptr<Pool>> pool =
-      Pool::Adopt(config, index, (*segment)->base(), segment_name, std::move(*state));
+      Pool::Adopt(config, index, nullptr, Label(options, config), std::move(*state));
   if (!pool.ok()) {
     return absl::Status(pool.status().code(),
                         absl::StrFormat("cannot re-adopt pool '%s': %s. Start with --fresh to "
                                         "discard it", config.name, pool.status().message()));
   }
-  return OpenedPool{std::move(*segment), std::move(*pool), true};
+  return OpenedPool{nullptr, std::move(*pool), true};
 }
 
 absl::StatusOr<OpenedPool> Create(const PoolConfig& config, uint32_t index,
                                   const PoolStartupOptions& options) {
-  std::string segment_name = PoolObjectName(options.instance, config.name);
-  std::string state_name = PoolStateObjectName(options.instance, config.name);
-  // The state table first and marked ready last: a crash in between leaves an
+  std::string state_path = StateFilePath(options.state_dir, config.name);
+  absl::StatusOr<std::unique_ptr<Segment>> segment = Segment::Create(
+      SegmentOptions{.label = Label(options, config),
+                     .size_bytes = config.size_bytes,
+                     .reserve = config.prefault.value_or(options.reserve)});
+  if (!segment.ok()) return segment.status();
+  // The state table is marked ready last: a crash in between leaves an
   // incomplete table, which the next start replaces.
   absl::StatusOr<std::unique_ptr<StateTable>> state = StateTable::Create(
-      state_name, StateIdentity{index, config.size_bytes, config.alignment_bytes, NewSegmentId()});
+      state_path, StateIdentity{index, config.size_bytes, config.alignment_bytes, NewSegmentId(),
+                                (*segment)->identity()});
   if (!state.ok()) return state.status();
-  absl::StatusOr<std::unique_ptr<Segment>> segment = Segment::Create(
-      SegmentOptions{.object_name = segment_name,
-                     .size_bytes = config.size_bytes,
-                     .mode = config.access.mode,
-                     .owner_uid = config.access.owner_uid,
-                     .group_gid = config.access.group_gid,
-                     .reserve = config.prefault.value_or(options.reserve)});
-  if (!segment.ok()) {
-    (*state)->Remove();
-    return segment.status();
-  }
   (*state)->MarkReady();
-  auto pool = std::make_unique<Pool>(config, index, (*segment)->base(), segment_name,
+  auto pool = std::make_unique<Pool>(config, index, (*segment)->base(), Label(options, config),
                                      std::move(*state));
   return OpenedPool{std::move(*segment), std::move(pool), false};
 }
@@ -206,7 +163,6 @@ absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>&
   for (PoolConfig& c : configs) c.prefault = c.prefault.value_or(options.reserve);
   if (options.sweep_unconfigured) {
     if (absl::Status s = SweepUnconfigured(configs, options); !s.ok()) return s;
-    RemoveStaleLanes(options);
   }
   std::vector<std::optional<OpenedPool>> opened;
   uint64_t needed = 0;
@@ -220,7 +176,7 @@ absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>&
     opened.push_back(std::move(*adopted));
   }
   if (needed > 0) {
-    if (absl::Status s = CheckShmCapacity(needed, options.shm_dir); !s.ok()) return s;
+    if (absl::Status s = CheckMemoryCapacity(needed); !s.ok()) return s;
   }
   std::vector<OpenedPool> result;
   for (uint32_t i = 0; i < configs.size(); ++i) {
@@ -228,9 +184,7 @@ absl::StatusOr<std::vector<OpenedPool>> OpenPools(const std::vector<PoolConfig>&
       absl::StatusOr<OpenedPool> created = Create(configs[i], options.first_index + i, options);
       if (!created.ok()) {
         for (OpenedPool& p : result) {
-          if (p.adopted) continue;
-          p.pool->RemoveState();
-          p.segment->Remove();
+          if (!p.adopted) p.pool->RemoveState();
         }
         return created.status();
       }

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include <boost/interprocess/shared_memory_object.hpp>
+#include "absl/strings/match.h"
 #include <gtest/gtest.h>
 
 #include "daemon_env.h"
@@ -14,9 +14,6 @@
 namespace memd::testing {
 namespace {
 
-namespace bip = boost::interprocess;
-
-bool ShmExists(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
 
 TEST(DaemonTest, BadFlagsExitWithCode2AndAMessage) {
   const std::vector<std::vector<std::string>> bad = {
@@ -41,47 +38,48 @@ TEST(DaemonTest, BadFlagsExitWithCode2AndAMessage) {
   }
 }
 
-TEST(DaemonTest, CreatesPrivateObjectsAndRemovesEverythingOnSigterm) {
+TEST(DaemonTest, NamesNoObjectAnyoneCanOpenAndKeepsPrivateStateAcrossSigterm) {
   auto daemon = std::make_unique<DaemonEnv>(DaemonOptions{.pools = {"a=1MiB", "b=2MiB"}});
   ASSERT_TRUE(daemon->ok());
-  std::string a = "memd." + daemon->instance() + ".a";
-  std::string b = "memd." + daemon->instance() + ".b";
-  ASSERT_TRUE(ShmExists(a));
-  ASSERT_TRUE(ShmExists(b));
-  struct stat st {};
-  ASSERT_EQ(stat(("/dev/shm/" + a).c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(st.st_size, 1 << 20);
-  // The allocation table that lets a successor re-adopt the pool: daemon-only.
-  ASSERT_EQ(stat(("/dev/shm/" + a + ".state").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
   std::string instance = daemon->instance();
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+    EXPECT_FALSE(absl::StartsWith(entry.path().filename().string(), "memd." + instance + "."))
+        << "pool memory is a memfd passed over the socket, never a name: " << entry.path();
+  }
+  struct stat st {};
+  // The private state: a 0700 directory of the daemon's user, 0600 tables.
+  ASSERT_EQ(lstat(StateDirectoryOf(instance).c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  ASSERT_EQ(stat(StateFilePath(instance, "a").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(stat(daemon->socket_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   std::optional<int> status = daemon->Stop(SIGTERM);
   ASSERT_TRUE(status && WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 0);
-  EXPECT_FALSE(ShmExists(a));
-  EXPECT_FALSE(ShmExists(b));
-  EXPECT_FALSE(ShmExists(a + ".state")) << "a clean stop leaves nothing to re-adopt";
-  EXPECT_FALSE(ShmExists(b + ".state"));
-  EXPECT_FALSE(ShmExists("memd." + instance + ".daemon.lock"));
+  EXPECT_TRUE(std::filesystem::exists(StateFilePath(instance, "a")))
+      << "a clean stop keeps the state, so a restart re-adopts every buffer";
+  EXPECT_TRUE(std::filesystem::exists(StateFilePath(instance, "b")));
   EXPECT_FALSE(std::filesystem::exists(daemon->socket_path()));
 }
 
-TEST(DaemonTest, RestartAfterKill9ReplacesOwnStaleObjectsButNotOtherInstances) {
+TEST(DaemonTest, RestartAfterKill9LeavesOtherInstancesAlone) {
   DaemonEnv other;  // another instance on the same machine
   ASSERT_TRUE(other.ok());
-  std::string other_object = "memd." + other.instance() + ".default";
+  auto other_client = Client::Connect({.address = other.address()});
+  ASSERT_TRUE(other_client.ok());
+  auto kept = (*other_client)->Allocate(100);
+  ASSERT_TRUE(kept.ok());
   DaemonEnv daemon({.pools = {"default=1MiB"}, .instance = UniqueInstanceName()});
   ASSERT_TRUE(daemon.ok());
   daemon.Stop(SIGKILL);
-  ASSERT_TRUE(ShmExists("memd." + daemon.instance() + ".default")) << "kill -9 leaves it";
-  ASSERT_TRUE(daemon.Restart()) << "stale objects and socket must not block a restart";
-  EXPECT_TRUE(ShmExists(other_object));
-  auto client = Client::Connect({.address = other.address()});
-  ASSERT_TRUE(client.ok());
-  EXPECT_TRUE((*client)->Allocate(100).ok());
+  ASSERT_TRUE(std::filesystem::exists(StateFilePath(daemon.instance(), "default")))
+      << "kill -9 leaves the state";
+  ASSERT_TRUE(daemon.Restart()) << "a predecessor's state and socket must not block a restart";
+  EXPECT_EQ(other.PoolStats().live_buffers(), 1u);
+  EXPECT_TRUE((*other_client)->Allocate(100).ok());
 }
 
 TEST(DaemonTest, RefusesToStealALiveDaemonsSocket) {

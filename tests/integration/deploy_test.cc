@@ -102,8 +102,9 @@ TEST(DeployTest, ContainersSharingOnlyShmAndTheSocketDirectoryPassABuffer) {
                                          "--instance", instance, "--pool", "default=16MiB",
                                          "--socket-mode", "0666", "--log-level", "warn"}));
   ASSERT_TRUE(WaitFor([&] { return SocketAccepts(run + "/memd.sock"); }, std::chrono::seconds(10)));
-  // The pool lives in the shared tmpfs, not in the host's /dev/shm.
-  EXPECT_TRUE(std::filesystem::exists(shm + "/memd." + instance + ".default"));
+  // The pool has no name in any /dev/shm: its memfd travels over the socket
+  // directory, the one thing the containers must share.
+  EXPECT_FALSE(std::filesystem::exists(shm + "/memd." + instance + ".default"));
   EXPECT_FALSE(std::filesystem::exists("/dev/shm/memd." + instance + ".default"));
 
   std::map<std::string, std::string> env = {{"MEMD_ADDRESS", "unix:///run/memd/memd.sock"},
@@ -125,7 +126,8 @@ TEST(DeployTest, ContainersSharingOnlyShmAndTheSocketDirectoryPassABuffer) {
   ASSERT_GT(memd, 0);
   ASSERT_EQ(kill(memd, SIGTERM), 0);
   EXPECT_EQ(ExitCode(daemon.Wait(std::chrono::seconds(10))), 0);
-  EXPECT_FALSE(std::filesystem::exists(shm + "/memd." + instance + ".default"));
+  EXPECT_TRUE(std::filesystem::exists(run + "/state/" + instance + "/default.state"))
+      << "the stop keeps the pool's state in the private directory for the next start";
   std::filesystem::remove_all(run);
 }
 

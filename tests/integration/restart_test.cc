@@ -19,7 +19,6 @@
 namespace memd::testing {
 namespace {
 
-bool ShmExists(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
 
 std::map<std::string, std::string> WaitingClientEnv(const DaemonEnv& daemon) {
   auto env = daemon.ClientEnv();
@@ -203,7 +202,8 @@ TEST(RestartTest, AnotherPoolConfigurationIsRefusedNamingTheDifference) {
                                    instance, "--pool", "other=8MiB"});
   EXPECT_EQ(code2, 1) << "a dropped pool that still holds buffers refuses too";
   EXPECT_NE(out2.find("still holds 1 live buffers"), std::string::npos) << out2;
-  EXPECT_TRUE(ShmExists("memd." + instance + ".default.state")) << "refusals change nothing";
+  EXPECT_TRUE(std::filesystem::exists(StateFilePath(instance, "default")))
+      << "refusals change nothing";
 
   // The previous configuration adopts the pool; its holder is back.
   ASSERT_TRUE(daemon.Restart());

@@ -29,6 +29,14 @@ std::string UniqueInstanceName() {
   return "memd-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
 }
 
+std::string StateDirectoryOf(const std::string& instance) {
+  return "/run/memd/state/" + instance;  // the daemon's default as root
+}
+
+std::string StateFilePath(const std::string& instance, const std::string& pool) {
+  return StateDirectoryOf(instance) + "/" + pool + ".state";
+}
+
 std::vector<uint64_t> ReadHandles(Subprocess& client) {
   std::vector<uint64_t> handles;
   while (auto line = client.ReadLine()) {
@@ -75,7 +83,8 @@ DaemonEnv::DaemonEnv(DaemonOptions options) : options_(std::move(options)) {
 
 DaemonEnv::~DaemonEnv() {
   // Every test also checks the clean shutdown: exit 0 after SIGTERM, which
-  // removes the pools' objects and the socket.
+  // removes the socket and keeps the pools' state for a next start; the
+  // test's instance has none, so its state directory goes too.
   bool was_running = process_ != nullptr;
   std::optional<int> status = Stop(SIGTERM);
   if (was_running && ok_) {
@@ -83,6 +92,7 @@ DaemonEnv::~DaemonEnv() {
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+  std::filesystem::remove_all(StateDirectoryOf(instance_), ec);
 }
 
 bool DaemonEnv::Start() {

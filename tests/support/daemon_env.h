@@ -25,6 +25,11 @@ std::string TestClientBinary();
 // A fresh "memd-test-<pid>-<n>" name: unique per process and call.
 std::string UniqueInstanceName();
 
+// The private state directory of `instance` (memd's default when run as
+// root, as the tests are) and a pool's state table in it.
+std::string StateDirectoryOf(const std::string& instance);
+std::string StateFilePath(const std::string& instance, const std::string& pool);
+
 struct DaemonOptions {
   std::vector<std::string> pools = {"default=64MiB"};
   std::vector<std::string> extra_args;

@@ -70,7 +70,7 @@ struct ConnectOptions {
 // What the daemon said about the attached pool.
 struct PoolInfo {
   std::string name;
-  std::string shm_name;          // POSIX shared-memory object, "/memd.<instance>.<pool>"
+  std::string shm_name;          // label of the pool's sealed memfd, "memd.<instance>.<pool>"
   uint64_t size_bytes = 0;
   uint64_t alignment_bytes = 0;  // every buffer's address is a multiple of this
   uint64_t max_alloc_bytes = 0;

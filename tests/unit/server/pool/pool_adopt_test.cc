@@ -19,7 +19,7 @@ constexpr uint64_t kSize = 1 << 20;
 class PoolAdoptTest : public testing::Test {
  protected:
   PoolAdoptTest()
-      : name_("/memd-unit-adopt-" + std::to_string(getpid()) + "-" +
+      : name_("/tmp/memd-unit-adopt-" + std::to_string(getpid()) + "-" +
               testing::UnitTest::GetInstance()->current_test_info()->name()),
         memory_(kSize) {
     StateTable::RemoveIfExists(name_);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include <boost/interprocess/file_mapping.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <gtest/gtest.h>
@@ -20,7 +21,7 @@ constexpr uint64_t kCopyBytes = 40;
 class StateTableTest : public testing::Test {
  protected:
   StateTableTest()
-      : name_("/memd-unit-state-" + std::to_string(getpid()) + "-" +
+      : name_("/tmp/memd-unit-state-" + std::to_string(getpid()) + "-" +
               testing::UnitTest::GetInstance()->current_test_info()->name()) {
     StateTable::RemoveIfExists(name_);
   }
@@ -28,8 +29,8 @@ class StateTableTest : public testing::Test {
 
   // The raw bytes of the object, as a second mapping (what survives a crash).
   uint8_t* Raw() {
-    bip::shared_memory_object object(bip::open_only, name_.c_str(), bip::read_write);
-    raw_ = bip::mapped_region(object, bip::read_write);
+    bip::file_mapping file(name_.c_str(), bip::read_write);
+    raw_ = bip::mapped_region(file, bip::read_write);
     return static_cast<uint8_t*>(raw_.get_address());
   }
 
