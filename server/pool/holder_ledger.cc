@@ -129,6 +129,12 @@ HolderLedger::Deltas HolderLedger::DeltasOf(absl::Span<const Change> changes) co
 }
 
 absl::Status HolderLedger::Check(absl::Span<const Change> changes, const char* op) const {
+  if (changes.size() == 1 && changes[0].refs > 0) {  // a retain: no map on this path
+    const Change& c = changes[0];
+    if (Held(c.holder, c.handle) > 0) return absl::OkStatus();
+    return CheckOne(c.holder, Delta{.held_bytes = static_cast<int64_t>(c.capacity_bytes),
+                                    .held_buffers = 1}, op);
+  }
   return CheckDeltas(DeltasOf(changes), op);
 }
 
@@ -149,7 +155,7 @@ void HolderLedger::Apply(absl::Span<const Change> changes) {
 
 absl::Status HolderLedger::CheckGrowth(HolderId id, int64_t bytes, int64_t buffers,
                                        const char* op) const {
-  return CheckDeltas(Deltas{{id, Delta{.held_bytes = bytes, .held_buffers = buffers}}}, op);
+  return CheckOne(id, Delta{.held_bytes = bytes, .held_buffers = buffers}, op);
 }
 
 void HolderLedger::Resize(HolderId id, int64_t delta_bytes) {
@@ -167,7 +173,7 @@ absl::Status HolderLedger::Charge(HolderId id, const SessionUsage& charge, const
   Delta d{.message_bytes = static_cast<int64_t>(charge.message_bytes),
           .channels = static_cast<int64_t>(charge.channels),
           .parked = static_cast<int64_t>(charge.parked)};
-  if (absl::Status s = CheckDeltas(Deltas{{id, d}}, op); !s.ok()) return s;
+  if (absl::Status s = CheckOne(id, d, op); !s.ok()) return s;
   Account(holders_.at(id), d);
   return absl::OkStatus();
 }
@@ -178,7 +184,17 @@ void HolderLedger::Uncharge(HolderId id, const SessionUsage& charge) {
                                  .parked = -static_cast<int64_t>(charge.parked)});
 }
 
+absl::Status HolderLedger::CheckOne(HolderId id, const Delta& d, const char* op) const {
+  const Holder& h = At(id);
+  if (absl::Status s = CheckHolder(h, d, op); !s.ok()) return s;
+  if (h.causer.session_id != 0) {
+    if (absl::Status s = CheckSession(h.causer.session_id, d, op); !s.ok()) return s;
+  }
+  return h.causer.uid ? CheckUid(*h.causer.uid, d, op) : absl::OkStatus();
+}
+
 absl::Status HolderLedger::CheckDeltas(const Deltas& deltas, const char* op) const {
+  if (deltas.size() == 1) return CheckOne(deltas.begin()->first, deltas.begin()->second, op);
   // In holder order, so the same request always names the same quota.
   std::vector<HolderId> ids;
   for (const auto& [id, d] : deltas) ids.push_back(id);

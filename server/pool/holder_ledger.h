@@ -157,6 +157,8 @@ class HolderLedger {
   // The first quota or bound that `deltas` would exceed, in the order:
   // per holder (session quotas), per session, per uid.
   absl::Status CheckDeltas(const Deltas& deltas, const char* op) const;
+  // The same for one holder (the common case, without maps).
+  absl::Status CheckOne(HolderId id, const Delta& d, const char* op) const;
   absl::Status CheckHolder(const Holder& holder, const Delta& d, const char* op) const;
   absl::Status CheckSession(uint64_t session_id, const Delta& d, const char* op) const;
   absl::Status CheckUid(uid_t uid, const Delta& d, const char* op) const;

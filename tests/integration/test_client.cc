@@ -34,11 +34,21 @@
 //   churn SEED HANDLE...        random allocate / fill / realloc / retain (of the
 //                               given shared handles, verifying they are unchanged) /
 //                               free, forever: a victim to be killed at a random point
+//   flood PREFIX COUNT SIZE META PER_CHANNEL
+//                               (bounds tests) COUNT sends, PER_CHANNEL to each channel
+//                               PREFIX<n> (capacity 4096), each of a fresh SIZE-byte
+//                               buffer (none when SIZE is 0) and META bytes of metadata;
+//                               stops at the first refusal and prints "refused <i>
+//                               <code> <message>", else "sent <COUNT>"; then exits
+//   receive-none PREFIX COUNT   COUNT receives without waiting from channels PREFIX<i>;
+//                               prints "empty <n>" (the DEADLINE_EXCEEDED ones) or the
+//                               first other error
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <random>
@@ -362,6 +372,49 @@ int main(int argc, char** argv) {
     }
     for (auto& o : own) memd_free(o.p);
     std::cout << "ok " << ops << std::endl;
+    return 0;
+  }
+  if (cmd == "flood" && argc == 7) {
+    auto client = memd::Client::Connect();
+    if (!client.ok()) return Fail(std::string(client.status().message()));
+    long count = std::atol(argv[3]);
+    size_t size = std::strtoull(argv[4], nullptr, 0);
+    std::string metadata(std::strtoull(argv[5], nullptr, 0), 'm');
+    long per_channel = std::max(1L, std::atol(argv[6]));
+    for (long i = 0; i < count; ++i) {
+      std::vector<uint64_t> handles;
+      if (size > 0) {
+        auto buffer = (*client)->AllocateRef(size, false);
+        if (!buffer.ok()) {
+          std::cout << "refused " << i << " " << absl::StatusCodeToString(buffer.status().code())
+                    << " " << buffer.status().message() << std::endl;
+          return 0;
+        }
+        handles.push_back(buffer->handle);
+      }
+      std::string channel = argv[2] + std::to_string(i / per_channel);
+      absl::Status sent = (*client)->Send(channel, handles, metadata, 0, 4096);
+      if (!sent.ok()) {
+        std::cout << "refused " << i << " " << absl::StatusCodeToString(sent.code()) << " "
+                  << sent.message() << std::endl;
+        return 0;
+      }
+    }
+    std::cout << "sent " << count << std::endl;
+    return 0;
+  }
+  if (cmd == "receive-none" && argc == 4) {
+    auto client = memd::Client::Connect();
+    if (!client.ok()) return Fail(std::string(client.status().message()));
+    long empty = 0;
+    for (long i = 0; i < std::atol(argv[3]); ++i) {
+      auto message = (*client)->Receive(argv[2] + std::to_string(i), 0);
+      if (message.status().code() != absl::StatusCode::kDeadlineExceeded) {
+        return Fail("receive " + std::to_string(i) + ": " + message.status().ToString());
+      }
+      ++empty;
+    }
+    std::cout << "empty " << empty << std::endl;
     return 0;
   }
   if (cmd == "churn" && argc >= 3) {
