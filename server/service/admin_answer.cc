@@ -1,11 +1,45 @@
 #include "service/admin_answer.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/reflection.h>
 
 #include "memd/shared/text.h"
 
 namespace memd {
+
+uint32_t PageLimit(uint32_t requested) {
+  return requested == 0 ? kMaxPageEntries : std::min(requested, kMaxPageEntries);
+}
+
+bool AnswerBudget::Take(const google::protobuf::Message& entry) {
+  const size_t size = entry.ByteSizeLong();
+  // A repeated element costs its tag (1 byte for field numbers up to 15,
+  // 2 above) and its length prefix besides its bytes.
+  const size_t cost =
+      2 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+  if (cost > left_) return false;
+  left_ -= cost;
+  return true;
+}
+
+size_t KeepBusiest(std::vector<ChannelStats>* channels) {
+  auto busier = [](const ChannelStats& a, const ChannelStats& b) {
+    return std::make_tuple(a.depth + a.waiting_senders + a.waiting_receivers, a.sent + a.received,
+                           std::string_view(b.name)) >
+           std::make_tuple(b.depth + b.waiting_senders + b.waiting_receivers, b.sent + b.received,
+                           std::string_view(a.name));
+  };
+  const size_t kept = std::min(channels->size(), kMaxChannelsListed);
+  std::partial_sort(channels->begin(), channels->begin() + static_cast<ptrdiff_t>(kept),
+                    channels->end(), busier);
+  const size_t dropped = channels->size() - kept;
+  channels->resize(kept);
+  return dropped;
+}
 
 void MakeStringsValid(google::protobuf::Message* answer) {
   using google::protobuf::FieldDescriptor;

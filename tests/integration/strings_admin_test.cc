@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -124,10 +125,14 @@ TEST(StringsTest, ANonAsciiChannelNameLeavesTheSendersSessionAndBuffer) {
   EXPECT_EQ(ExitCode(client.Wait()), 0);
 }
 
-nlohmann::json ClientsJson(const DaemonEnv& daemon) {
-  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "clients", "--json"});
-  EXPECT_EQ(code, 0) << out;
-  return code == 0 ? nlohmann::json::parse(out)["clients"] : nlohmann::json::array();
+// `memctl ARGS --json` against `daemon`, parsed; an empty object (and a test
+// failure) when it exits with an error.
+nlohmann::json MemctlJson(const DaemonEnv& daemon, std::vector<std::string> args) {
+  args.insert(args.begin(), {MemctlBinary(), "--address", daemon.address()});
+  args.push_back("--json");
+  auto [code, out] = RunCommand(args);
+  EXPECT_EQ(code, 0) << out.substr(0, 2000);
+  return code == 0 ? nlohmann::json::parse(out) : nlohmann::json::object();
 }
 
 const nlohmann::json* ClientWithPid(const nlohmann::json& clients, pid_t pid) {
@@ -151,7 +156,7 @@ TEST(StringsTest, ProcessAndClientNamesOfAnyBytesAreListed) {
   RawSession labelled(daemon.address());
   ASSERT_EQ(labelled.Call(AttachRequest("default", "d\xc3\xa9" "codeur")).status_code(), 0);
 
-  nlohmann::json clients = ClientsJson(daemon);
+  nlohmann::json clients = MemctlJson(daemon, {"clients"})["clients"];
   ASSERT_EQ(clients.size(), 3u) << clients.dump();
   const nlohmann::json* c = ClientWithPid(clients, cut.pid());
   ASSERT_NE(c, nullptr);
@@ -202,12 +207,6 @@ TEST(StringsTest, AdminRequestsNamingAPoolOfBadBytesGetEscapedErrors) {
   EXPECT_EQ(daemon.PoolStats().max_alloc_bytes(), max_alloc) << "nothing changed";
 }
 
-}  // namespace
-}  // namespace memd::testing
-
-namespace memd::testing {
-namespace {
-
 // A connection to 127.0.0.1:port that sent the first lines of an HTTP
 // request and then stays silent until destroyed.
 class HalfSentRequest {
@@ -251,6 +250,157 @@ TEST(MetricsEndpointTest, IdleHalfSentRequestsDoNotStallAScrape) {
     EXPECT_TRUE(Has(*body, "memd_uptime_seconds ")) << *body;
   }
   EXPECT_EQ(daemon.PoolStats().name(), "default") << "the daemon still serves";
+}
+
+
+// Case 8, the admin half: 60,000 channels with 64-byte names made GetStats
+// answer ~4.4 MiB, over gRPC's 4 MiB limit, so `memctl stats`, `--json` and
+// `health` failed (health with exit 1). GetStats now lists the 64 busiest
+// channels of a pool and counts the others; health asks for no channels.
+// (Four client processes of one uid make the channels: adjust if per-uid
+// channel limits come below 15,000.)
+TEST(AdminAnswersTest, SixtyThousandChannelsLeaveStatsAndHealthAnswering) {
+  DaemonEnv daemon({.pools = {"default=64MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  constexpr int kClients = 4, kPerClient = 15000, kChannels = kClients * kPerClient;
+  const std::string prefix(59, 'c');  // + 5 digits: 64-byte names, the longest allowed
+  std::vector<std::unique_ptr<Subprocess>> senders;
+  for (int i = 0; i < kClients; ++i) {
+    senders.push_back(std::make_unique<Subprocess>(
+        std::vector<std::string>{TestClientBinary(), "channels", prefix,
+                                 std::to_string(10000 + i * kPerClient), std::to_string(kPerClient)},
+        daemon.ClientEnv()));
+  }
+  for (auto& sender : senders) ASSERT_EQ(sender->ReadLine(std::chrono::minutes(5)), "sent");
+  RawSession busy(daemon.address());
+  ASSERT_EQ(busy.Attach("default").status_code(), 0);
+  for (int i = 0; i < 3; ++i) {
+    v1::SessionRequest send;
+    send.mutable_send()->set_channel("busiest");
+    ASSERT_EQ(busy.Call(send).status_code(), 0);
+  }
+
+  nlohmann::json pool = MemctlJson(daemon, {"stats"})["pools"][0];
+  EXPECT_EQ(pool["channels_total"], kChannels + 1);
+  ASSERT_EQ(pool["channels"].size(), 64u);
+  EXPECT_EQ(pool["channels_omitted"], kChannels + 1 - 64);
+  EXPECT_EQ(pool["channels"][0]["name"], "busiest") << "the busiest channel comes first";
+  EXPECT_EQ(pool["channels"][0]["depth"], 3u);
+
+  auto [code, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats"});
+  EXPECT_EQ(code, 0) << table.substr(0, 2000);
+  EXPECT_TRUE(Has(table, std::to_string(kChannels + 1 - 64) + " more channels not shown")) << table;
+  auto [health, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "health"});
+  EXPECT_EQ(health, 0) << out;
+  EXPECT_TRUE(Has(out, "SERVING")) << out;
+}
+
+// One HTTP/2 connection carrying `count` sessions, each attached to
+// "default" and holding one reference to `handle`.
+class ManySessions {
+ public:
+  ManySessions(const std::string& socket_path, int count, uint64_t handle)
+      : channel_(grpc::CreateChannel("unix:" + socket_path, grpc::InsecureChannelCredentials())),
+        stub_(v1::Memory::NewStub(channel_)) {
+    for (int i = 0; i < count; ++i) {
+      auto& s = sessions_.emplace_back(std::make_unique<Session>());
+      s->stream = stub_->Session(&s->context);
+      v1::SessionRequest attach;
+      attach.mutable_attach()->set_pool("default");
+      v1::SessionRequest retain;
+      retain.mutable_retain()->set_handle(handle);
+      v1::SessionResponse r;
+      ok_ = ok_ && s->stream->Write(attach) && s->stream->Read(&r) && r.status_code() == 0 &&
+            s->stream->Write(retain) && s->stream->Read(&r) && r.status_code() == 0;
+    }
+  }
+  ~ManySessions() {
+    for (auto& s : sessions_) s->stream->WritesDone();
+    for (auto& s : sessions_) s->stream->Finish();
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  struct Session {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::SessionRequest, v1::SessionResponse>> stream;
+  };
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Memory::Stub> stub_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+  bool ok_ = true;
+};
+
+// More sessions than a page holds: ListSessions answers a page and the
+// token of the next, memctl gathers every page (whatever its page size),
+// and a buffer held by all of them lists 64 holders and counts them all.
+TEST(AdminAnswersTest, SessionsComeInPagesAndABuffersHoldersAreCounted) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  Subprocess holder({TestClientBinary(), "hold", "1", "1000", "7"}, daemon.ClientEnv());
+  std::vector<uint64_t> handles = ReadHandles(holder);
+  ASSERT_EQ(handles.size(), 1u);
+  constexpr int kSessions = 1100;
+  ManySessions sessions(daemon.socket_path(), kSessions, handles[0]);
+  ASSERT_TRUE(sessions.ok());
+
+  v1::ListSessionsResponse page = daemon.Sessions();
+  EXPECT_EQ(page.sessions_size(), 1000);
+  EXPECT_EQ(page.total_sessions(), kSessions + 1u);
+  EXPECT_GT(page.next_page_token(), page.sessions(999).session_id());
+  for (const std::vector<std::string>& paging : {std::vector<std::string>{},
+                                                 std::vector<std::string>{"--page-size", "300"}}) {
+    std::vector<std::string> args = {"clients"};
+    args.insert(args.end(), paging.begin(), paging.end());
+    nlohmann::json clients = MemctlJson(daemon, args)["clients"];
+    ASSERT_EQ(clients.size(), kSessions + 1u);
+    for (size_t i = 1; i < clients.size(); ++i) {
+      ASSERT_LT(clients[i - 1]["session_id"], clients[i]["session_id"]) << "each once, in order";
+    }
+  }
+
+  nlohmann::json buffers = MemctlJson(daemon, {"buffers"})["buffers"];
+  ASSERT_EQ(buffers.size(), 1u);
+  EXPECT_EQ(buffers[0]["references"], kSessions + 1u);
+  EXPECT_EQ(buffers[0]["holder_sessions"], kSessions + 1u);
+  EXPECT_EQ(buffers[0]["holders"].size(), 64u);
+}
+
+// 20,000 buffers: ListBuffers pages through them in slot order without
+// overlap; memctl shows 1000 by default (truncated) and all with --limit 0.
+TEST(AdminAnswersTest, TwentyThousandBuffersComeInPages) {
+  DaemonEnv daemon({.pools = {"default=64MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  constexpr size_t kBuffers = 20000;
+  Subprocess holder({TestClientBinary(), "hold", std::to_string(kBuffers), "64", "1"},
+                    daemon.ClientEnv());
+  std::vector<uint64_t> handles = ReadHandles(holder);
+  ASSERT_EQ(handles.size(), kBuffers);
+
+  nlohmann::json first = MemctlJson(daemon, {"buffers"});
+  EXPECT_EQ(first["buffers"].size(), 1000u);
+  EXPECT_EQ(first["truncated"], true);
+  nlohmann::json all = MemctlJson(daemon, {"buffers", "--limit", "0"});
+  EXPECT_EQ(all["truncated"], false);
+  std::set<uint64_t> listed;
+  for (const auto& b : all["buffers"]) listed.insert(b["handle"].get<uint64_t>());
+  EXPECT_EQ(listed, std::set<uint64_t>(handles.begin(), handles.end()));
+  EXPECT_EQ(all["buffers"].size(), kBuffers) << "no buffer listed twice";
+
+  auto admin = v1::Admin::NewStub(
+      grpc::CreateChannel("unix:" + daemon.socket_path(), grpc::InsecureChannelCredentials()));
+  v1::ListBuffersRequest request;
+  request.set_limit(5000);  // above the page limit
+  v1::ListBuffersResponse page1, page2;
+  grpc::ClientContext c1, c2;
+  ASSERT_TRUE(admin->ListBuffers(&c1, request, &page1).ok());
+  ASSERT_EQ(page1.buffers_size(), 1000);
+  ASSERT_NE(page1.next_page_token(), 0u);
+  request.set_page_token(page1.next_page_token());
+  ASSERT_TRUE(admin->ListBuffers(&c2, request, &page2).ok());
+  ASSERT_EQ(page2.buffers_size(), 1000);
+  EXPECT_EQ(page2.buffers(0).handle(), all["buffers"][1000]["handle"]) << "page 2 goes on from page 1";
+  EXPECT_EQ(MemctlJson(daemon, {"stats"})["pools"][0]["live_buffers"], kBuffers);
 }
 
 }  // namespace
