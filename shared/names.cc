@@ -1,20 +1,27 @@
 #include "memd/shared/names.h"
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/text.h"
 
 namespace memd {
 
+// The name is quoted escaped (a client or an operator gave it: any bytes),
+// and so is the first character outside the set, whole when it is a UTF-8
+// sequence ('\xc3\xa9' for an e-acute), else its one byte.
 absl::Status ValidateName(std::string_view what, std::string_view name) {
   if (name.empty() || name.size() > kMaxNameBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s '%s' has %u characters; allowed 1 to %u", what, name, name.size(), kMaxNameBytes));
+    return absl::InvalidArgumentError(absl::StrFormat("%s '%s' has %u characters; allowed 1 to %u",
+                                                      what, Escaped(name), name.size(),
+                                                      kMaxNameBytes));
   }
-  for (char c : name) {
+  for (size_t at = 0; at < name.size(); ++at) {
+    char c = name[at];
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-';
     if (!ok) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "%s '%s' contains '%c'; allowed characters are A-Z a-z 0-9 _ -", what, name, c));
+          "%s '%s' contains '%s'; allowed characters are A-Z a-z 0-9 _ -", what, Escaped(name),
+          Escaped(name.substr(at, CharacterBytes(name.substr(at))))));
     }
   }
   return absl::OkStatus();

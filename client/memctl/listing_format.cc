@@ -89,7 +89,8 @@ std::string BuffersToJson(const v1::ListBuffersResponse& buffers) {
                     {"capacity_bytes", b.capacity_bytes()},
                     {"references", b.references()},
                     {"holders", std::vector<uint64_t>(b.holder_session_ids().begin(),
-                                                      b.holder_session_ids().end())}});
+                                                      b.holder_session_ids().end())},
+                    {"holder_sessions", b.holder_sessions()}});
   }
   return nlohmann::ordered_json{{"buffers", list}, {"truncated", buffers.truncated()}}.dump(2) + "\n";
 }
@@ -98,11 +99,15 @@ std::string BuffersToTable(const v1::ListBuffersResponse& buffers) {
   constexpr const char* kRow = "%-18s %-12s %12s %10s %5s  %s\n";
   std::string out = absl::StrFormat(kRow, "HANDLE", "POOL", "OFFSET", "SIZE", "REFS", "HOLDERS");
   for (const v1::BufferEntry& b : buffers.buffers()) {
+    std::string holders = absl::StrJoin(b.holder_session_ids(), ",");
+    if (b.holder_sessions() > static_cast<uint32_t>(b.holder_session_ids_size())) {
+      absl::StrAppendFormat(&holders, " (+%u more)", b.holder_sessions() - b.holder_session_ids_size());
+    }
     out += absl::StrFormat(kRow, absl::StrFormat("0x%016x", b.handle()), b.pool(),
                            absl::StrCat(b.offset_bytes()), FormatSize(b.size_bytes()),
-                           absl::StrCat(b.references()), absl::StrJoin(b.holder_session_ids(), ","));
+                           absl::StrCat(b.references()), holders);
   }
-  if (buffers.truncated()) out += "(more buffers not shown; raise --limit)\n";
+  if (buffers.truncated()) out += "(more buffers not shown; raise --limit, or --limit 0 for all)\n";
   return out;
 }
 

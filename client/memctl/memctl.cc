@@ -1,16 +1,16 @@
 #include "memctl/memctl.h"
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <thread>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "memd/shared/address.h"
-#include <chrono>
-#include <fstream>
-#include <thread>
-#include <tuple>
 #include "memd/shared/size.h"
 #include "memd/v1/memd.grpc.pb.h"
 
@@ -42,6 +42,30 @@ int Call(Connection& conn, Method method, const Request& request, Response* resp
   return status.ok() ? kExitOk : ReportRpcError(conn.address, status);
 }
 
+// Pages through a listing (ListSessions, ListBuffers): asks for pages of at
+// most `page_size` entries (0: as many as the daemon gives a page) until the
+// daemon says the list ends or `want` entries came (0: all), and gathers them
+// in *all, whose next_page_token says whether more were left. `entries`
+// picks a page's repeated field. Returns the exit code of the first failed
+// call, or kExitOk.
+template <typename Request, typename Response, typename Method, typename Entries>
+int CallPaged(Connection& conn, Method method, Request request, uint32_t page_size, uint64_t want,
+              Entries entries, Response* all) {
+  uint64_t have = 0;
+  do {
+    uint64_t left = page_size == 0 ? UINT32_MAX : page_size;
+    if (want != 0) left = std::min(left, want - have);
+    request.set_limit(static_cast<uint32_t>(left));
+    Response page;
+    if (int code = Call(conn, method, request, &page); code != kExitOk) return code;
+    have += static_cast<uint64_t>(entries(&page)->size());
+    for (auto& entry : *entries(&page)) *entries(all)->Add() = std::move(entry);
+    all->set_next_page_token(page.next_page_token());
+    request.set_page_token(page.next_page_token());
+  } while (all->next_page_token() != 0 && (want == 0 || have < want));
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunMemctl(int argc, char** argv) {
@@ -67,10 +91,17 @@ int RunMemctl(int argc, char** argv) {
   }
   std::string pool_filter;
   uint64_t session_filter = 0;
-  uint32_t limit = 1000;
+  uint64_t limit = 1000;
+  uint32_t page_size = 0;
   buffers->add_option("--pool", pool_filter, "Only this pool");
   buffers->add_option("--session", session_filter, "Only buffers this session holds");
-  buffers->add_option("--limit", limit, "At most this many buffers")->capture_default_str();
+  buffers->add_option("--limit", limit, "At most this many buffers (0: all)")->capture_default_str();
+  for (CLI::App* listing : {clients, buffers}) {
+    listing->add_option("--page-size", page_size,
+                        "Entries per request; memctl asks page after page (default: as many as "
+                        "the daemon sends a page)")
+        ->check(CLI::PositiveNumber);
+  }
   CLI::App* set_max_alloc = app.add_subcommand(
       "set-max-alloc", "Change a pool's largest single allocation (admin only)");
   std::string target_pool, size_text;
@@ -124,7 +155,8 @@ int RunMemctl(int argc, char** argv) {
   Connection conn{address, v1::Admin::NewStub(grpc::CreateChannel(parsed->grpc_target, credentials))};
   if (*clients) {
     v1::ListSessionsResponse response;
-    int code = Call(conn, &v1::Admin::Stub::ListSessions, v1::ListSessionsRequest(), &response);
+    int code = CallPaged(conn, &v1::Admin::Stub::ListSessions, v1::ListSessionsRequest(), page_size,
+                         0, [](auto* page) { return page->mutable_sessions(); }, &response);
     if (code == kExitOk) std::cout << (json ? SessionsToJson(response) : SessionsToTable(response));
     return code;
   }
@@ -132,9 +164,10 @@ int RunMemctl(int argc, char** argv) {
     v1::ListBuffersRequest request;
     request.set_pool(pool_filter);
     request.set_session_id(session_filter);
-    request.set_limit(limit);
     v1::ListBuffersResponse response;
-    int code = Call(conn, &v1::Admin::Stub::ListBuffers, request, &response);
+    int code = CallPaged(conn, &v1::Admin::Stub::ListBuffers, request, page_size, limit,
+                         [](auto* page) { return page->mutable_buffers(); }, &response);
+    response.set_truncated(response.next_page_token() != 0);
     if (code == kExitOk) std::cout << (json ? BuffersToJson(response) : BuffersToTable(response));
     return code;
   }
@@ -180,8 +213,11 @@ int RunMemctl(int argc, char** argv) {
     }
     return kExitOk;
   }
+  v1::GetStatsRequest request;
+  // Health needs no channel entries: its answer stays small whatever the daemon holds.
+  request.set_without_channels(*health || *pools);
   v1::GetStatsResponse response;
-  if (int code = Call(conn, &v1::Admin::Stub::GetStats, v1::GetStatsRequest(), &response); code != kExitOk) {
+  if (int code = Call(conn, &v1::Admin::Stub::GetStats, request, &response); code != kExitOk) {
     return code;
   }
   if (*health) {

@@ -37,6 +37,8 @@ std::string StatsToJson(const v1::GetStatsResponse& stats) {
         {"peak_used_bytes", p.peak_used_bytes()},
         {"unclaimed_references", p.unclaimed_references()},
         {"channels", channels},
+        {"channels_total", p.channels_total()},
+        {"channels_omitted", p.channels_omitted()},
     });
   }
   nlohmann::ordered_json doc = {
@@ -78,6 +80,10 @@ std::string StatsToTable(const v1::GetStatsResponse& stats) {
                              absl::StrFormat("%u/%u", c.depth(), c.capacity()),
                              absl::StrCat(c.sent()), absl::StrCat(c.received()),
                              absl::StrCat(c.waiting_senders()), absl::StrCat(c.waiting_receivers()));
+    }
+    if (p.channels_omitted() > 0) {
+      out += absl::StrFormat("  (pool %s: %u more channels not shown; the busiest %u of %u are)\n",
+                             p.name(), p.channels_omitted(), p.channels_size(), p.channels_total());
     }
   }
   return out;

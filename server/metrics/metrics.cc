@@ -15,6 +15,15 @@
 namespace memd {
 namespace {
 
+// The endpoint's HTTP server (civetweb, under prometheus-cpp) serves one
+// connection per worker thread and waits for a request's headers up to its
+// request timeout (30 s by default): two idle clients holding its default 2
+// workers stalled every scrape (issue 13, case 13). With 8 workers and 2 s,
+// idle or slow clients delay a scrape by at most 2 s per 8 of them, and a
+// scraper's whole request (~200 bytes) comes in far less than 2 s.
+constexpr int kMetricsThreads = 8;
+constexpr int kMetricsRequestTimeoutMs = 2000;
+
 constexpr const char* kRpcNames[kRpcCount] = {
     "attach",   "allocate",   "realloc",      "retain",      "release",     "reclaim",
     "allocate_batch", "release_batch", "send", "receive", "query",
@@ -118,7 +127,12 @@ Metrics::~Metrics() = default;
 
 absl::Status Metrics::Serve(const std::string& address) {
   try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address);
+    exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", address,
+        "num_threads", std::to_string(kMetricsThreads),
+        "request_timeout_ms", std::to_string(kMetricsRequestTimeoutMs),
+        "enable_keep_alive", "no",  // a connection is one scrape: none stays idle between
+    });
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrFormat("cannot serve metrics on %s: %s", address, e.what()));

@@ -1,5 +1,8 @@
-// AdminService: read-only operator queries (stats). Owned by the Daemon;
-// must outlive the grpc::Server. Thread-safe (pools lock themselves).
+// AdminService: read-only operator queries (stats, listings) and the admin
+// operations. Every answer stays under kMaxAnswerBytes and passes the UTF-8
+// guard (service/admin_answer.h): listings come in pages, stats summarize
+// channels. Owned by the Daemon; must outlive the grpc::Server. Thread-safe
+// (pools lock themselves).
 #ifndef MEMD_SERVER_SERVICE_ADMIN_SERVICE_H_
 #define MEMD_SERVER_SERVICE_ADMIN_SERVICE_H_
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "access/pool_access.h"
 #include "logging/logging.h"
+#include "memd/shared/text.h"
 #include "service/status_convert.h"
 
 namespace memd {
@@ -29,12 +30,13 @@ constexpr size_t kMaxClientNameBytes = 64;
 constexpr int kMaxReclaimEntries = 1024;
 constexpr uint32_t kMaxBatch = 1024;
 
-// /proc/<pid>/comm without the newline; "" when it cannot be read.
+// /proc/<pid>/comm without the newline, fit to show (SystemName: the kernel
+// cuts it at 15 bytes, inside a character too); "" when it cannot be read.
 std::string ProcessName(pid_t pid) {
   std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
   std::string name;
   std::getline(comm, name);
-  return name;
+  return SystemName(name);
 }
 
 }  // namespace
@@ -90,12 +92,13 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
     return absl::InvalidArgumentError(absl::StrFormat(
         "client_name is %u bytes; the limit is %u", attach.client_name().size(), kMaxClientNameBytes));
   }
+  if (absl::Status s = ValidateText("client_name", attach.client_name()); !s.ok()) return s;
   Pool* pool = pools_.Find(attach.pool());
   if (pool == nullptr) {
     std::vector<std::string> names;
     for (const auto& p : pools_.pools()) names.push_back(p->name());
     return absl::NotFoundError(absl::StrFormat("no pool named '%s' (this daemon has: %s)",
-                                               attach.pool(), absl::StrJoin(names, ", ")));
+                                               Escaped(attach.pool()), absl::StrJoin(names, ", ")));
   }
   if (!peer_) {
     return absl::PermissionDeniedError(absl::StrFormat(

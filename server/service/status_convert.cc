@@ -2,16 +2,18 @@
 
 #include <string>
 
+#include "memd/shared/text.h"
+
 namespace memd {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), ValidUtf8(std::string(status.message())));
 }
 
 void SetResponseStatus(const absl::Status& status, v1::SessionResponse* response) {
   response->set_status_code(static_cast<int32_t>(status.code()));
-  if (!status.ok()) response->set_status_message(std::string(status.message()));
+  if (!status.ok()) response->set_status_message(ValidUtf8(std::string(status.message())));
 }
 
 }  // namespace memd

@@ -1,4 +1,6 @@
-// The one place where absl::Status crosses into the wire formats.
+// The one place where absl::Status crosses into the wire formats. Both
+// functions pass the message through ValidUtf8 (memd/shared/text.h): a
+// message that quoted a client's bytes unescaped must still parse.
 #ifndef MEMD_SERVER_SERVICE_STATUS_CONVERT_H_
 #define MEMD_SERVER_SERVICE_STATUS_CONVERT_H_
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon_env.h"
+#include "raw_session.h"
 #include "memd/shared/handle.h"
 #include "memd/v1/memd.grpc.pb.h"
 
@@ -13,77 +14,6 @@ namespace {
 
 using v1::SessionRequest;
 using v1::SessionResponse;
-
-// A raw session stream, no client library in between.
-class RawSession {
- public:
-  // `deadline` bounds the whole stream (a blocked Write returns false then).
-  explicit RawSession(const std::string& address,
-                      std::chrono::milliseconds deadline = std::chrono::minutes(5)) {
-    context_.set_deadline(std::chrono::system_clock::now() + deadline);
-    channel_ = grpc::CreateChannel("unix:" + address.substr(7), grpc::InsecureChannelCredentials());
-    stub_ = v1::Memory::NewStub(channel_);
-    stream_ = stub_->Session(&context_);
-  }
-  ~RawSession() { Finish(); }
-  // Half-closes, drains and returns the stream's status; once only.
-  grpc::Status Finish() {
-    if (finished_) return status_;
-    finished_ = true;
-    stream_->WritesDone();
-    SessionResponse r;
-    while (stream_->Read(&r)) {
-    }
-    status_ = stream_->Finish();
-    return status_;
-  }
-  SessionResponse Call(SessionRequest request) {
-    request.set_request_id(++id_);
-    SessionResponse response;
-    if (!stream_->Write(request) || !stream_->Read(&response)) {
-      response.set_status_code(-1);
-      response.set_status_message("stream broken");
-    }
-    EXPECT_EQ(response.request_id(), id_);
-    return response;
-  }
-  SessionResponse Attach(const std::string& pool) {
-    SessionRequest r;
-    r.mutable_attach()->set_pool(pool);
-    return Call(r);
-  }
-  SessionResponse Allocate(uint64_t size) {
-    SessionRequest r;
-    r.mutable_allocate()->set_size_bytes(size);
-    return Call(r);
-  }
-  SessionResponse Retain(uint64_t handle) {
-    SessionRequest r;
-    r.mutable_retain()->set_handle(handle);
-    return Call(r);
-  }
-  SessionResponse Release(uint64_t handle) {
-    SessionRequest r;
-    r.mutable_release()->set_handle(handle);
-    return Call(r);
-  }
-  SessionResponse Realloc(uint64_t handle, uint64_t size) {
-    SessionRequest r;
-    r.mutable_realloc()->set_handle(handle);
-    r.mutable_realloc()->set_size_bytes(size);
-    return Call(r);
-  }
-  grpc::ClientReaderWriter<SessionRequest, SessionResponse>& stream() { return *stream_; }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Memory::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<SessionRequest, SessionResponse>> stream_;
-  uint64_t id_ = 0;
-  bool finished_ = false;
-  grpc::Status status_;
-};
 
 constexpr int kInvalidArgument = 3, kNotFound = 5, kResourceExhausted = 8, kFailedPrecondition = 9;
 

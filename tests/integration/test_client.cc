@@ -31,6 +31,17 @@
 //                               CHANNEL (metadata "m<i>"), print "sent", wait for stdin EOF
 //   receive CHANNEL COUNT       receive COUNT messages (waiting up to 5 s each), print
 //                               "received", hold them until stdin EOF
+//   bad-channel CHANNEL         allocate 1 MiB filled with 0x5a, print "handle <h>",
+//                               send it to CHANNEL and print "send <rc> <error>";
+//                               then check the buffer kept its bytes and a new
+//                               allocation lands elsewhere: print "ok" or why; hold
+//                               both until stdin EOF
+//   named COMM                  set this process's name (prctl PR_SET_NAME, the kernel
+//                               keeps 15 bytes), allocate 100 bytes, print "ready",
+//                               hold it until stdin EOF
+//   channels PREFIX FIRST COUNT send COUNT metadata-only messages, one to each of the
+//                               channels PREFIX<FIRST>..PREFIX<FIRST+COUNT-1>; print
+//                               "sent" and wait for stdin EOF
 //   churn SEED HANDLE...        random allocate / fill / realloc / retain (of the
 //                               given shared handles, verifying they are unchanged) /
 //                               free, forever: a victim to be killed at a random point
@@ -45,6 +56,7 @@
 //                               first other error
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -283,6 +295,44 @@ int main(int argc, char** argv) {
       if (!message.ok()) return Fail(std::string(message.status().message()));
     }
     std::cout << "received" << std::endl;
+    WaitForStdinEof();
+    return 0;
+  }
+  if (cmd == "bad-channel" && argc == 3) {
+    constexpr size_t kSize = 1 << 20;
+    auto* p = static_cast<uint8_t*>(memd_malloc(kSize));
+    if (p == nullptr) return Fail(memd_last_error());
+    std::memset(p, 0x5a, kSize);
+    std::cout << "handle " << memd_handle(p) << std::endl;
+    void* ptrs[] = {p};
+    int rc = memd_channel_send(argv[2], ptrs, 1, nullptr, 0, 0);
+    std::cout << "send " << rc << " " << (rc != 0 ? memd_last_error() : "") << std::endl;
+    auto* q = static_cast<uint8_t*>(memd_malloc(kSize));
+    if (q == nullptr) return Fail(std::string("malloc after the send: ") + memd_last_error());
+    if (q == p) return Fail("the new allocation got the address of the buffer still held");
+    for (size_t i = 0; i < kSize; ++i) {
+      if (p[i] != 0x5a) return Fail("byte " + std::to_string(i) + " of the held buffer changed");
+    }
+    std::cout << "ok" << std::endl;
+    WaitForStdinEof();
+    return 0;
+  }
+  if (cmd == "named" && argc == 3) {
+    if (prctl(PR_SET_NAME, argv[2]) != 0) return Fail("prctl PR_SET_NAME failed");
+    if (memd_malloc(100) == nullptr) return Fail(memd_last_error());
+    std::cout << "ready" << std::endl;
+    WaitForStdinEof();
+    return 0;
+  }
+  if (cmd == "channels" && argc == 5) {
+    auto client = memd::Client::Connect();
+    if (!client.ok()) return Fail(std::string(client.status().message()));
+    long first = std::atol(argv[3]), count = std::atol(argv[4]);
+    for (long i = first; i < first + count; ++i) {
+      absl::Status sent = (*client)->Send(argv[2] + std::to_string(i), {}, "", 0);
+      if (!sent.ok()) return Fail(std::string(sent.message()));
+    }
+    std::cout << "sent" << std::endl;
     WaitForStdinEof();
     return 0;
   }

@@ -28,8 +28,15 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-std::optional<std::string> HttpGet(int port, const std::string& path) {
+std::optional<std::string> HttpGet(int port, const std::string& path,
+                                   std::chrono::milliseconds timeout) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (timeout.count() > 0) {  // a read or write blocked that long then fails
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  }
   sockaddr_in addr = Loopback(port);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);

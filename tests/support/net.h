@@ -2,6 +2,7 @@
 #ifndef MEMD_TESTS_SUPPORT_NET_H_
 #define MEMD_TESTS_SUPPORT_NET_H_
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -11,8 +12,10 @@ namespace memd::testing {
 int FreePort();
 
 // GET http://127.0.0.1:port/path (HTTP/1.0); the body when the status is
-// 200, nullopt otherwise or when nothing answers.
-std::optional<std::string> HttpGet(int port, const std::string& path);
+// 200, nullopt otherwise, when nothing answers, or when it stays silent for
+// `timeout` (if given).
+std::optional<std::string> HttpGet(int port, const std::string& path,
+                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
 }  // namespace memd::testing
 
