@@ -158,10 +158,11 @@ std::string UnitSandbox(const UnitSettings& unit, const std::string& host_runtim
                       " && mount --bind " + Quote(host_runtime) + " " + Quote(runtime);
   if (Setting(unit, "ProtectSystem") == "strict") {
     setup += " && while read -r _ m _; do case \"$m\" in " + writable +
-             ") ;; *) mount -o remount,bind,ro \"$m\" 2>/dev/null ;; esac; done < /proc/self/mounts";
+             ") ;; *) mount -o remount,bind,ro \"$m\" 2>/dev/null || true ;; esac; done < /proc/self/mounts";
   }
   if (Setting(unit, "ProtectHome") == "yes") {
-    setup += " && for d in /home /root; do mount -t tmpfs -o ro,mode=0755 tmpfs $d; done";
+    setup += " && for d in /home /root; do if [ -d $d ]; then mount -t tmpfs -o ro,mode=0755 tmpfs $d;"
+             " fi; done";
   }
   if (Setting(unit, "PrivateTmp") == "yes") {
     setup += " && mount -t tmpfs -o mode=1777 tmpfs /tmp && mount -t tmpfs -o mode=1777 tmpfs /var/tmp";
@@ -172,8 +173,8 @@ std::string UnitSandbox(const UnitSettings& unit, const std::string& host_runtim
   return setup;
 }
 
-// `systemctl stop memd; systemctl start memd` (an upgrade, a reboot of the
-// service alone) while a client holds a buffer: under the unit's own sandbox,
+// `systemctl stop memd; systemctl start memd` (an upgrade that stops the old
+// daemon first) while a client holds a buffer: under the unit's own sandbox,
 // memd keeps its state in the runtime directory, the unit keeps that
 // directory, and the buffer survives with its bytes.
 TEST(DeployTest, TheUnitKeepsEveryBufferAcrossAStopAndAStartInItsSandbox) {
