@@ -1,15 +1,21 @@
-// Deployment: the systemd unit verifies, and the container layout works.
-// No container engine runs on the test machines, so the containers are made
-// of Linux namespaces (unshare): the daemon and two clients each get their own
-// mount, PID, IPC and network namespaces and share only a tmpfs mounted as
-// their /dev/shm and the socket directory, as docs/deployment.md describes
-// for Docker and Kubernetes. Needs root; skips otherwise.
+// Deployment: the systemd unit verifies and keeps every buffer across a stop
+// and a start inside its own sandbox, the manifests hold what
+// docs/deployment.md says, and the container layout works. No systemd and no
+// container engine run on the test machines, so the unit's sandbox and the
+// containers are made of Linux namespaces (unshare): the containers share
+// only the socket directory, each has a /dev/shm of its own, and memd's
+// state is on a volume no client mounts, as the Dockerfile, compose.yaml and
+// the DaemonSet lay them out. Needs root for namespaces; skips otherwise.
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -18,60 +24,273 @@
 namespace memd::testing {
 namespace {
 
+namespace fs = std::filesystem;
+
 bool Has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+std::string ReadSource(const std::string& relative) {
+  std::ifstream in(std::string(MEMD_SOURCE_DIR) + "/" + relative);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// `text` as one single-quoted shell word.
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs `setup` (shell commands) in a new mount namespace, then execs `argv`.
+// `container`: also new PID, IPC and network namespaces, as a container has.
+std::vector<std::string> InNamespaces(const std::string& setup,
+                                      const std::vector<std::string>& argv, bool container) {
+  std::string command = setup + " && exec";
+  for (const std::string& arg : argv) command += " " + Quote(arg);
+  std::vector<std::string> out = {"/usr/bin/unshare", "--mount"};
+  if (container) out.insert(out.end(), {"--pid", "--fork", "--ipc", "--net", "--mount-proc"});
+  out.insert(out.end(), {"/bin/sh", "-c", command});
+  return out;
+}
+
+// A unit file's settings in order; comments and [Section] lines skipped.
+using UnitSettings = std::vector<std::pair<std::string, std::string>>;
+UnitSettings ParseUnit(const std::string& text) {
+  UnitSettings settings;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    size_t eq = line.find('=');
+    if (line.empty() || line[0] == '#' || line[0] == '[' || eq == std::string::npos) continue;
+    settings.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+  }
+  return settings;
+}
+
+std::string Setting(const UnitSettings& settings, const std::string& key) {
+  std::string value;
+  for (const auto& [k, v] : settings) {
+    if (k == key) value = v;
+  }
+  return value;
+}
+
+std::vector<std::string> Words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) words.push_back(word);
+  return words;
+}
+
+// The value after `flag` in `args`; empty when absent.
+std::string FlagValue(const std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == flag) return args[i + 1];
+  }
+  return "";
+}
+
+// A temporary directory, removed with everything in it at scope end.
+struct RemovedAtEnd {
+  std::string path;
+  ~RemovedAtEnd() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+// `daemon` once it serves on `socket`; null, with a failure that shows what it
+// printed, when it does not within 10 s.
+std::unique_ptr<Subprocess> ServingOrNull(std::unique_ptr<Subprocess> daemon,
+                                          const std::string& socket) {
+  if (WaitFor([&] { return SocketAccepts(socket); }, std::chrono::seconds(10))) return daemon;
+  ADD_FAILURE() << "memd does not serve on " << socket << ": "
+                << daemon->ReadAll(std::chrono::seconds(1));
+  return nullptr;
+}
+
 TEST(DeployTest, SystemdUnitPassesSystemdAnalyzeVerify) {
   // The unit as installed, pointing at this build's binary.
-  std::ifstream in(std::string(MEMD_SOURCE_DIR) + "/deploy/systemd/memd.service");
-  std::string unit((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string unit = ReadSource("deploy/systemd/memd.service");
   ASSERT_TRUE(Has(unit, "/usr/local/bin/memd"));
   unit.replace(unit.find("/usr/local/bin/memd"), 19, MemdBinary());
   std::string dir = "/tmp/memd-unit-" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
+  fs::create_directories(dir);
   std::ofstream(dir + "/memd.service") << unit;
   auto [code, out] = RunCommand({"/bin/sh", "-c", "systemd-analyze verify " + dir + "/memd.service 2>&1"});
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(out, "") << "no warnings either";
-  for (const char* key : {"RuntimeDirectory=memd", "NoNewPrivileges=yes", "ProtectSystem=strict",
-                          "PrivateTmp=yes", "ReadWritePaths=/dev/shm"}) {
-    EXPECT_TRUE(Has(unit, key)) << key;
+  UnitSettings settings = ParseUnit(unit);
+  for (const auto& [key, value] :
+       UnitSettings{{"RuntimeDirectory", "memd"}, {"RuntimeDirectoryPreserve", "yes"},
+                    {"NoNewPrivileges", "yes"}, {"ProtectSystem", "strict"},
+                    {"PrivateTmp", "yes"}}) {
+    EXPECT_EQ(Setting(settings, key), value) << key;
   }
+  // Clients need only the socket: nothing of memd's is in /dev/shm.
+  for (const auto& [key, value] : settings) EXPECT_FALSE(Has(value, "/dev/shm")) << key;
   // The check can fail: an unknown key is reported.
   std::ofstream(dir + "/broken.service") << unit << "NoSuchKey=1\n";
   auto [bcode, bout] = RunCommand({"/bin/sh", "-c", "systemd-analyze verify " + dir + "/broken.service 2>&1"});
   EXPECT_TRUE(Has(bout, "NoSuchKey")) << bout;
-  std::filesystem::remove_all(dir);
+  fs::remove_all(dir);
+}
+
+// The settings of deploy/systemd/memd.service that UnitSandbox reproduces.
+const std::set<std::string>& SimulatedUnitKeys() {
+  static const std::set<std::string> keys = {
+      "Description", "Documentation", "After", "Type", "ExecStart", "RuntimeDirectory",
+      "RuntimeDirectoryMode", "RuntimeDirectoryPreserve", "Restart", "NoNewPrivileges",
+      "ProtectSystem", "ProtectHome", "PrivateTmp", "ReadWritePaths", "WantedBy"};
+  return keys;
+}
+
+// Shell commands that give a new mount namespace the unit's file system:
+// ProtectSystem=strict (everything read-only but /dev, /proc, /sys, the
+// runtime directory and ReadWritePaths), ProtectHome, PrivateTmp, and
+// RuntimeDirectory bound from `host_runtime` at /run/<name> (in a /run of its
+// own), with $RUNTIME_DIRECTORY set, as systemd starts the service.
+std::string UnitSandbox(const UnitSettings& unit, const std::string& host_runtime) {
+  std::string runtime = "/run/" + Setting(unit, "RuntimeDirectory");
+  std::string writable = "/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|" + Quote(runtime);
+  for (const std::string& path : Words(Setting(unit, "ReadWritePaths"))) writable += "|" + Quote(path);
+  std::string setup = "mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p " + Quote(runtime) +
+                      " && mount --bind " + Quote(host_runtime) + " " + Quote(runtime);
+  if (Setting(unit, "ProtectSystem") == "strict") {
+    setup += " && while read -r _ m _; do case \"$m\" in " + writable +
+             ") ;; *) mount -o remount,bind,ro \"$m\" 2>/dev/null || true ;; esac; done < /proc/self/mounts";
+  }
+  if (Setting(unit, "ProtectHome") == "yes") {
+    setup += " && for d in /home /root; do if [ -d $d ]; then mount -t tmpfs -o ro,mode=0755 tmpfs $d;"
+             " fi; done";
+  }
+  if (Setting(unit, "PrivateTmp") == "yes") {
+    setup += " && mount -t tmpfs -o mode=1777 tmpfs /tmp && mount -t tmpfs -o mode=1777 tmpfs /var/tmp";
+  }
+  // The sandbox must really be read-only, or this test proves nothing.
+  setup += " && if touch /usr/.memd-sandbox-probe 2>/dev/null; then echo 'sandbox is writable' >&2;"
+           " exit 97; fi && export RUNTIME_DIRECTORY=" + Quote(runtime);
+  return setup;
+}
+
+// `systemctl stop memd; systemctl start memd` (an upgrade that stops the old
+// daemon first) while a client holds a buffer: under the unit's own sandbox,
+// memd keeps its state in the runtime directory, the unit keeps that
+// directory, and the buffer survives with its bytes.
+TEST(DeployTest, TheUnitKeepsEveryBufferAcrossAStopAndAStartInItsSandbox) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for namespaces and mounts";
+  UnitSettings unit = ParseUnit(ReadSource("deploy/systemd/memd.service"));
+  for (const auto& [key, value] : unit) {
+    EXPECT_TRUE(SimulatedUnitKeys().count(key)) << key << " is not reproduced by UnitSandbox";
+  }
+  std::vector<std::string> exec = Words(Setting(unit, "ExecStart"));
+  ASSERT_FALSE(exec.empty());
+  exec[0] = MemdBinary();
+  std::string runtime = "/run/" + Setting(unit, "RuntimeDirectory") + "/";
+  std::string listen = FlagValue(exec, "--listen");
+  ASSERT_EQ(listen.rfind("unix://" + runtime, 0), 0u) << listen << ": the socket is in " << runtime;
+  std::string pool = FlagValue(exec, "--pool");
+  pool = pool.substr(0, pool.find('='));
+  ASSERT_FALSE(pool.empty());
+
+  char tmpl[] = "/tmp/memd-unit-XXXXXX";
+  RemovedAtEnd root{mkdtemp(tmpl)};
+  std::string host_runtime = root.path + "/runtime";
+  std::string mode_text = Setting(unit, "RuntimeDirectoryMode");
+  mode_t mode = mode_text.empty() ? 0755 : std::stoi(mode_text, nullptr, 8);
+  auto create_runtime = [&] {  // what systemd does before each start
+    fs::create_directories(host_runtime);
+    ::chmod(host_runtime.c_str(), mode);
+  };
+  create_runtime();
+  std::string socket = host_runtime + "/" + listen.substr(7 + runtime.size());
+  std::map<std::string, std::string> env = {{"MEMD_ADDRESS", "unix://" + socket},
+                                            {"MEMD_POOL", pool}};
+  auto start = [&] {
+    return ServingOrNull(std::make_unique<Subprocess>(
+                             InNamespaces(UnitSandbox(unit, host_runtime), exec, /*container=*/false)),
+                         socket);
+  };
+
+  std::unique_ptr<Subprocess> daemon = start();
+  ASSERT_TRUE(daemon);
+  Subprocess holder({TestClientBinary(), "hold", "1", "65536", "91"}, env);
+  std::vector<uint64_t> handles = ReadHandles(holder);
+  ASSERT_EQ(handles.size(), 1u);
+  bool state_in_runtime = false;  // <runtime>/<instance>/<pool>.state
+  for (const auto& entry : fs::directory_iterator(host_runtime)) {
+    state_in_runtime |= fs::exists(entry.path() / (pool + ".state"));
+  }
+  EXPECT_TRUE(state_in_runtime) << "memd keeps its state in $RUNTIME_DIRECTORY";
+
+  daemon->Kill(SIGTERM);
+  EXPECT_EQ(ExitCode(daemon->Wait()), 0);
+  // systemd removes the runtime directory at a stop unless it is preserved
+  // (RuntimeDirectoryPreserve=restart keeps it only across a restart).
+  if (Setting(unit, "RuntimeDirectoryPreserve") != "yes") fs::remove_all(host_runtime);
+  create_runtime();
+  daemon = start();
+  ASSERT_TRUE(daemon);
+  auto [code, out] = RunCommand({TestClientBinary(), "check", std::to_string(handles[0]), "65536",
+                                 "91", "92"}, env);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(Has(out, "ok")) << "the buffer survived the stop and the start: " << out;
+  holder.CloseStdin();
+  EXPECT_EQ(ExitCode(holder.Wait()), 0);
+  daemon->Kill(SIGTERM);
+  EXPECT_EQ(ExitCode(daemon->Wait()), 0);
 }
 
 TEST(DeployTest, ManifestsAreConsistent) {
   std::string src = MEMD_SOURCE_DIR;
   std::string check = src + "/tests/deploy/check_manifests.py";
-  auto [code, out] = RunCommand({"/usr/bin/python3", check,
-                                 src + "/deploy/kubernetes/memd-daemonset.yaml",
+  std::string daemonset = src + "/deploy/kubernetes/memd-daemonset.yaml";
+  auto [code, out] = RunCommand({"/usr/bin/python3", check, daemonset,
                                  src + "/deploy/kubernetes/pipeline-pod.yaml",
                                  src + "/deploy/container/compose.yaml"});
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(out, "ok\n");
-  // The checker finds a mount of an undeclared volume.
-  std::string broken = "/tmp/memd-broken-" + std::to_string(getpid()) + ".yaml";
-  std::ofstream(broken) << "kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n"
-                           "    - name: c\n      volumeMounts: [{name: nope, mountPath: /x}]\n";
-  auto [bad, why] = RunCommand({"/usr/bin/python3", check, broken});
-  EXPECT_EQ(bad, 1) << why;
-  std::remove(broken.c_str());
+  // The checker can fail, naming the problem: a mount of an undeclared
+  // volume, a /dev/shm mount, IPC sharing, a memory limit below the pools
+  // and lanes that memd is charged for.
+  std::string limit = "limits: {memory: \"1200Mi\"}";
+  std::string small = ReadSource("deploy/kubernetes/memd-daemonset.yaml");
+  ASSERT_TRUE(Has(small, limit));
+  small.replace(small.find(limit), limit.size(), "limits: {memory: \"1024Mi\"}");
+  struct Broken {
+    std::string name, text, expected;
+  };
+  std::vector<Broken> cases = {
+      {"undeclared.yaml", "kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n"
+                          "    - name: c\n      volumeMounts: [{name: nope, mountPath: /x}]\n",
+       "undeclared volume nope"},
+      {"shm.yaml", "kind: Pod\nmetadata: {name: x}\nspec:\n  volumes: [{name: s, emptyDir: {}}]\n"
+                   "  containers:\n    - name: c\n      volumeMounts: [{name: s, mountPath: /dev/shm}]\n",
+       "mounts /dev/shm"},
+      {"compose.yaml", "services:\n  c: {image: x, ipc: host}\n", "c sets ipc"},
+      {"small.yaml", small, "memory limit is 1024Mi"},
+  };
+  for (const Broken& c : cases) {
+    std::string path = "/tmp/memd-broken-" + std::to_string(getpid()) + "-" + c.name;
+    std::ofstream(path) << c.text;
+    auto [bad, why] = RunCommand({"/usr/bin/python3", check, path});
+    EXPECT_EQ(bad, 1) << c.name << ": " << why;
+    EXPECT_TRUE(Has(why, c.expected)) << c.name << ": " << why;
+    std::remove(path.c_str());
+  }
 }
 
-// A "container": its own mount, PID, IPC and network namespaces; the shared
-// tmpfs is bound to /dev/shm and the socket directory to /run/memd.
-std::vector<std::string> Container(const std::string& shm, const std::string& run,
+// A "container" of `image_args` (the Dockerfile's ENTRYPOINT, or a client):
+// its own mount, PID, IPC and network namespaces and /dev/shm (`shm`), a /run
+// of its own, and host directories bound at container paths (volumes).
+std::vector<std::string> Container(const std::string& shm,
+                                   const std::map<std::string, std::string>& volumes,
                                    const std::vector<std::string>& argv) {
-  std::string command = "mount --bind " + shm + " /dev/shm && mount --bind " + run +
-                        " /run/memd && exec";
-  for (const std::string& arg : argv) command += " '" + arg + "'";
-  return {"/usr/bin/unshare", "--mount", "--pid", "--fork", "--ipc", "--net", "--mount-proc",
-          "/bin/sh", "-c", command};
+  std::string setup = "mount --bind " + Quote(shm) + " /dev/shm && mount -t tmpfs -o mode=0755 tmpfs /run";
+  for (const auto& [target, host] : volumes) {
+    setup += " && mkdir -p " + Quote(target) + " && mount --bind " + Quote(host) + " " + Quote(target);
+  }
+  return InNamespaces(setup, argv, /*container=*/true);
 }
 
 // The host pid of the process unshare forked (PID 1 of the new namespace).
@@ -83,52 +302,107 @@ pid_t ChildOf(pid_t unshare_pid) {
   return child;
 }
 
-TEST(DeployTest, ContainersSharingOnlyShmAndTheSocketDirectoryPassABuffer) {
+// The ENTRYPOINT of the Dockerfile's `memd` stage, as arguments.
+std::vector<std::string> MemdEntrypoint() {
+  std::string text = ReadSource("deploy/container/Dockerfile");
+  std::smatch stage;
+  EXPECT_TRUE(std::regex_search(text, stage, std::regex("\nFROM \\S+ AS memd\n")));
+  std::string rest = stage.suffix();
+  std::smatch line;
+  EXPECT_TRUE(std::regex_search(rest, line, std::regex("\nENTRYPOINT \\[(.*)\\]\n")));
+  std::vector<std::string> args;
+  std::string list = line[1];
+  std::regex quoted("\"([^\"]*)\"");
+  for (std::sregex_iterator it(list.begin(), list.end(), quoted), end; it != end; ++it) {
+    args.push_back((*it)[1]);
+  }
+  return args;
+}
+
+// The Docker / Kubernetes layout: memd (the image's ENTRYPOINT), a producer
+// and a consumer share only the socket directory; memd's state is on a
+// volume of its own. A buffer passes from producer to consumer, and it
+// survives memd's container being replaced (SIGTERM, then a new container
+// with the same volumes: a rolling update). No /dev/shm holds anything.
+TEST(DeployTest, ContainersSharingOnlyTheSocketDirectoryPassABufferThatSurvivesAnUpdate) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for namespaces and mounts";
+  std::vector<std::string> entry = MemdEntrypoint();
+  ASSERT_FALSE(entry.empty());
+  entry[0] = MemdBinary();
+  std::string listen = FlagValue(entry, "--listen"), state_dir = FlagValue(entry, "--state-dir");
+  ASSERT_EQ(listen.rfind("unix:///", 0), 0u) << listen;
+  ASSERT_FALSE(state_dir.empty()) << "the image names its state volume";
+  std::string socket_dir = fs::path(listen.substr(7)).parent_path();
+  ASSERT_NE((state_dir + "/").rfind(socket_dir + "/", 0), 0u) << "the state is not in the socket volume";
+
   char tmpl[] = "/tmp/memd-ns-XXXXXX";
-  std::string root = mkdtemp(tmpl);
-  std::string shm = root + "/shm", run = root + "/run";
-  std::filesystem::create_directories(shm);
-  std::filesystem::create_directories(run);
-  std::filesystem::create_directories("/run/memd");  // the mount point inside the containers
+  RemovedAtEnd root{mkdtemp(tmpl)};
+  std::string run = root.path + "/run", state = root.path + "/state", shm = root.path + "/shm";
+  for (const std::string& dir : {run, state, shm}) fs::create_directories(dir);
   ASSERT_EQ(mount("tmpfs", shm.c_str(), "tmpfs", 0, "size=64m,mode=1777"), 0);
   struct Unmount {
     std::string path;
     ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
   } unmount{shm};
+  std::vector<std::string> shms;  // each container's own /dev/shm
+  for (const char* name : {"memd", "producer", "consumer"}) {
+    shms.push_back(shm + "/" + name);
+    fs::create_directories(shms.back());
+  }
   std::string instance = UniqueInstanceName();
+  std::vector<std::string> memd_args = entry;
+  memd_args.insert(memd_args.end(), {"--instance", instance, "--pool", "default=16MiB",
+                                     "--log-level", "warn"});
+  std::map<std::string, std::string> memd_volumes = {{socket_dir, run}, {state_dir, state}};
+  std::map<std::string, std::string> client_volumes = {{socket_dir, run}};
+  std::string socket = run + "/" + fs::path(listen).filename().string();
+  auto start_memd = [&] {
+    return ServingOrNull(
+        std::make_unique<Subprocess>(Container(shms[0], memd_volumes, memd_args)), socket);
+  };
+  auto stop_memd = [&](Subprocess& daemon) {
+    // memd is PID 1 of its namespace: SIGTERM must still stop it cleanly.
+    pid_t memd = ChildOf(daemon.pid());
+    ASSERT_GT(memd, 0);
+    ASSERT_EQ(kill(memd, SIGTERM), 0);
+    EXPECT_EQ(ExitCode(daemon.Wait(std::chrono::seconds(10))), 0);
+  };
+  std::map<std::string, std::string> env = {{"MEMD_ADDRESS", listen}, {"MEMD_POOL", "default"}};
+  auto consumer_checks = [&](uint64_t handle, int byte) {
+    auto [code, out] = RunCommand(
+        Container(shms[2], client_volumes, {TestClientBinary(), "check", std::to_string(handle),
+                                            "65536", std::to_string(byte),
+                                            std::to_string(byte + 1)}),
+        env);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_TRUE(Has(out, "ok")) << "the consumer container read the producer's bytes: " << out;
+  };
 
-  Subprocess daemon(Container(shm, run, {MemdBinary(), "--listen", "unix:///run/memd/memd.sock",
-                                         "--instance", instance, "--pool", "default=16MiB",
-                                         "--socket-mode", "0666", "--log-level", "warn"}));
-  ASSERT_TRUE(WaitFor([&] { return SocketAccepts(run + "/memd.sock"); }, std::chrono::seconds(10)));
-  // The pool has no name in any /dev/shm: its memfd travels over the socket
-  // directory, the one thing the containers must share.
-  EXPECT_FALSE(std::filesystem::exists(shm + "/memd." + instance + ".default"));
-  EXPECT_FALSE(std::filesystem::exists("/dev/shm/memd." + instance + ".default"));
-
-  std::map<std::string, std::string> env = {{"MEMD_ADDRESS", "unix:///run/memd/memd.sock"},
-                                            {"MEMD_POOL", "default"}};
-  Subprocess producer(Container(shm, run, {TestClientBinary(), "hold", "1", "65536", "171"}), env);
+  std::unique_ptr<Subprocess> daemon = start_memd();
+  ASSERT_TRUE(daemon);
+  Subprocess producer(Container(shms[1], client_volumes,
+                                {TestClientBinary(), "hold", "1", "65536", "171"}), env);
   std::vector<uint64_t> handles = ReadHandles(producer);
   ASSERT_EQ(handles.size(), 1u);
-  auto [code, out] = RunCommand(Container(shm, run, {TestClientBinary(), "check",
-                                                     std::to_string(handles[0]), "65536", "171",
-                                                     "172"}),
-                                env);
-  EXPECT_EQ(code, 0) << out;
-  EXPECT_TRUE(Has(out, "ok")) << "the consumer container read the producer's bytes: " << out;
+  consumer_checks(handles[0], 171);
+
+  stop_memd(*daemon);
+  EXPECT_TRUE(fs::exists(state + "/" + instance + "/default.state"))
+      << "the stop keeps the pool's state in memd's own volume for the next container";
+  for (const auto& entry : fs::directory_iterator(run)) {
+    EXPECT_EQ(entry.path().filename(), "memd.sock") << "the socket volume holds only the socket";
+  }
+  daemon = start_memd();  // the updated container, same volumes
+  ASSERT_TRUE(daemon);
+  consumer_checks(handles[0], 172);
   producer.CloseStdin();
   EXPECT_EQ(ExitCode(producer.Wait()), 0);
+  stop_memd(*daemon);
 
-  // memd is PID 1 of its namespace: SIGTERM must still stop it cleanly.
-  pid_t memd = ChildOf(daemon.pid());
-  ASSERT_GT(memd, 0);
-  ASSERT_EQ(kill(memd, SIGTERM), 0);
-  EXPECT_EQ(ExitCode(daemon.Wait(std::chrono::seconds(10))), 0);
-  EXPECT_TRUE(std::filesystem::exists(run + "/state/" + instance + "/default.state"))
-      << "the stop keeps the pool's state in the private directory for the next start";
-  std::filesystem::remove_all(run);
+  // The pool and its lanes have no name in any /dev/shm: their memfds travel
+  // over the socket directory, the one thing the containers share.
+  for (const std::string& dir : shms) EXPECT_TRUE(fs::is_empty(dir)) << dir;
+  EXPECT_FALSE(fs::exists("/dev/shm/memd." + instance + ".default"));
 }
 
 }  // namespace
