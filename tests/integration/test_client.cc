@@ -325,11 +325,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "channels" && argc == 5) {
-    auto client = memd::Client::Connect();
-    if (!client.ok()) return Fail(std::string(client.status().message()));
+    // A session of its own per 250 channels: a session may have 256.
+    std::vector<std::unique_ptr<memd::Client>> clients;
     long first = std::atol(argv[3]), count = std::atol(argv[4]);
     for (long i = first; i < first + count; ++i) {
-      absl::Status sent = (*client)->Send(argv[2] + std::to_string(i), {}, "", 0);
+      if ((i - first) % 250 == 0) {
+        auto client = memd::Client::Connect({.lane = false});
+        if (!client.ok()) return Fail(std::string(client.status().message()));
+        clients.push_back(std::move(*client));
+      }
+      absl::Status sent = clients.back()->Send(argv[2] + std::to_string(i), {}, "", 0);
       if (!sent.ok()) return Fail(std::string(sent.message()));
     }
     std::cout << "sent" << std::endl;
