@@ -157,12 +157,12 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
                  "(the segment's access, enforced for attaching clients too), session-bytes, "
                  "session-buffers, uid-bytes, uid-buffers (quotas; 0 = none)");
   app.add_option("--instance", options->instance,
-                 "Instance name; namespaces shared-memory objects so several daemons coexist")
+                 "Instance name; namespaces the private state so several daemons coexist")
       ->capture_default_str();
   app.add_option("--state-dir", options->state_dir,
                  "Directory of the daemon's private state (state tables, instance lock), one "
                  "subdirectory per instance; default $RUNTIME_DIRECTORY, /run/memd/state as "
-                 "root, else $XDG_RUNTIME_DIR/memd");
+                 "root, else $XDG_RUNTIME_DIR/memd, else /tmp/memd-state-<uid>");
   app.add_option("--alignment", alignment_text,
                  "Alignment in bytes of every block of every pool (power of two, 8..1MiB)")
       ->capture_default_str();
@@ -177,11 +177,11 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--socket-mode", socket_mode_text, "Octal mode of Unix sockets")->capture_default_str();
-  app.add_option("--shm-mode", shm_mode_text, "Octal mode of the pools' shared-memory objects")
+  app.add_option("--shm-mode", shm_mode_text, "Octal mode of the pools (who may attach: owner, group, others)")
       ->capture_default_str();
   app.add_flag("--no-reserve", no_reserve,
-               "Do not allocate pool pages at start (faster start; a full /dev/shm then shows "
-               "up later as failed allocations' pages, so keep reserve on in production)");
+               "Do not allocate pool pages at start (faster start; memory the machine lacks then "
+               "shows up later, so keep reserve on in production)");
   app.add_option("--user", user_text,
                  "Drop to this user (name or uid) once the pools and sockets exist; pools, state "
                  "tables and sockets are given to it");

@@ -1,6 +1,8 @@
 #include "service/orphan_registry.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,6 +79,11 @@ size_t OrphanRegistry::size() const {
 }
 
 void OrphanRegistry::Reap() {
+  // The registry may be made before the daemon blocks its signals for
+  // sigwait; this thread must never be the one a SIGTERM or SIGHUP goes to.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   std::vector<pollfd> fds;
   while (true) {
     {

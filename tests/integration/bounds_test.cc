@@ -28,7 +28,7 @@ std::pair<int, std::string> Flood(const DaemonEnv& daemon, const std::string& pr
                     daemon.ClientEnv());
 }
 
-uint64_t ChannelCount(const DaemonEnv& daemon) { return daemon.PoolStats().channels_size(); }
+uint64_t ChannelCount(const DaemonEnv& daemon) { return daemon.PoolStats().channels_total(); }
 
 uint64_t QueuedMessages(const DaemonEnv& daemon) {
   uint64_t depth = 0;

@@ -26,10 +26,16 @@ class RawSession {
     stream_ = stub_->Session(&context_);
   }
   ~RawSession() { Finish(); }
-  // Half-closes, drains and returns the stream's status; once only.
+  // Ends the session on purpose (a close request, as libmemd's Client does:
+  // without it the daemon keeps the references of a live process, E40),
+  // half-closes, drains and returns the stream's status; once only.
   grpc::Status Finish() {
     if (finished_) return status_;
     finished_ = true;
+    v1::SessionRequest close;
+    close.set_request_id(++id_);
+    close.mutable_close();
+    stream_->Write(close);
     stream_->WritesDone();
     v1::SessionResponse r;
     while (stream_->Read(&r)) {
