@@ -240,12 +240,6 @@ TEST(IntegrityTest, ACleanStopAndStartKeepsEveryBuffer) {
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
-}  // namespace
-}  // namespace memd::testing
-
-namespace memd::testing {
-namespace {
-
 // A restarted daemon whose pool held no live buffer starts it in new memory
 // at once; a client that held nothing continues in it at the same address
 // rather than being lost for good.
