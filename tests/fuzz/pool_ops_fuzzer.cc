@@ -43,7 +43,7 @@ void Check(bool condition, const char* what) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr uint64_t kPoolBytes = 1 << 20;
   static std::vector<uint8_t> memory(kPoolBytes);
-  static const std::string state_name = "/tmp/memd-fuzz-state-" + std::to_string(getpid());
+  static const std::string state_name = "/dev/shm/memd-fuzz-state-" + std::to_string(getpid());
   const memd::PoolConfig config{"fuzz", kPoolBytes, 64, 1 << 19};
   memd::StateTable::RemoveIfExists(state_name);
   auto table = memd::StateTable::Create(state_name, memd::StateIdentity{0, kPoolBytes, 64, 1});
