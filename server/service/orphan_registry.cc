@@ -30,8 +30,7 @@ OrphanRegistry::~OrphanRegistry() {
     MutexLock lock(&mu_);
     stopping_ = true;
   }
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof(one));
+  Wake();
   reaper_.join();
 }
 
@@ -45,8 +44,7 @@ void OrphanRegistry::Add(Pool* pool, HolderId holder, std::string ticket, uid_t 
     MutexLock lock(&mu_);
     orphans_.push_back(Orphan{pool, holder, std::move(ticket), uid, std::move(pidfd)});
   }
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof(one));
+  Wake();  // the reaper polls the new pidfd too
 }
 
 HolderId OrphanRegistry::Find(const Pool* pool, const std::string& ticket, uid_t uid) const {

@@ -43,7 +43,8 @@ class OrphanRegistry {
   // there is none.
   HolderId Find(const Pool* pool, const std::string& ticket, uid_t uid) const;
 
-  // Something was reclaimed: orphans left empty are closed (the reaper).
+  // Wakes the reaper: something was reclaimed (orphans left empty are
+  // closed), the list changed, or the registry stops.
   void Wake();
   // The process reclaimed what it knows of (ReclaimRequest.last_batch): the rest
   // that session left is released (by the reaper, at once).
