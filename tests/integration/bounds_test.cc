@@ -156,8 +156,7 @@ TEST(BoundsTest, QueuedMetadataIsBoundedForTheDaemon) {
   for (int uid = 53001; uid <= 53010; ++uid) {
     std::string prefix = "u" + std::to_string(uid) + "-";
     auto [code, out] = RunCommand(
-        {"/usr/bin/setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid),
-         "--clear-groups", TestClientBinary(), "flood", prefix, "2000", "0", "4096", "4096"},
+        AsUid(uid, {TestClientBinary(), "flood", prefix, "2000", "0", "4096", "4096"}),
         daemon.ClientEnv());
     refusals += out;
   }

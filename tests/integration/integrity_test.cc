@@ -42,12 +42,6 @@ int OpenMappedMemfd(const std::string& label) {
   return -1;
 }
 
-std::pair<int, std::string> RunAs(int uid, std::vector<std::string> argv) {
-  argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=" + std::to_string(uid),
-                             "--regid=" + std::to_string(uid), "--clear-groups"});
-  return RunCommand(argv);
-}
-
 // Case 1: a client truncating its own lane killed the daemon's lane thread
 // with SIGBUS. Case 2: truncating the pool killed the daemon and every client.
 TEST(IntegrityTest, NoClientCanResizeThePoolOrItsLane) {
@@ -129,9 +123,7 @@ TEST(IntegrityTest, ObjectsPlantedInDevShmAreNeverAdoptedAndCannotBlockTheStart)
       "fcntl.flock(lock, fcntl.LOCK_EX)\n"
       "print('held', flush=True)\n"
       "time.sleep(60)\n";
-  Subprocess squatter({"/usr/bin/setpriv", "--reuid=" + std::to_string(kOutsider),
-                       "--regid=" + std::to_string(kOutsider), "--clear-groups",
-                       "/usr/bin/python3", "-c", script, planted, lock_name});
+  Subprocess squatter(AsUid(kOutsider, {"/usr/bin/python3", "-c", script, planted, lock_name}));
   ASSERT_EQ(squatter.ReadLine().value_or(""), "held");
   ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(lock_name); }));
   DaemonEnv daemon({.pools = {"default=8MiB"}, .instance = instance});
@@ -142,7 +134,7 @@ TEST(IntegrityTest, ObjectsPlantedInDevShmAreNeverAdoptedAndCannotBlockTheStart)
   ASSERT_TRUE(frame.ok());
   std::memset(frame->data(), 0xab, 1 << 20);
   // What the outsider maps is its own file: no frame byte ever lands there.
-  auto [code, out] = RunAs(kOutsider, {"/bin/sh", "-c", "tr -d '\\000' < " + planted + " | wc -c"});
+  auto [code, out] = RunCommand(AsUid(kOutsider, {"/bin/sh", "-c", "tr -d '\\000' < " + planted + " | wc -c"}));
   EXPECT_EQ(code, 0);
   EXPECT_EQ(std::stoi(out), 0) << "the planted object holds only its own zeros";
   struct stat st {};
@@ -201,9 +193,7 @@ TEST(IntegrityTest, IdleConnectionsAreClosedAndCannotStarveHealth) {
       "    except (socket.timeout, OSError) as e:\n"
       "        closed += not isinstance(e, socket.timeout)\n"
       "print('closed', closed, flush=True)\n";
-  Subprocess idle({"/usr/bin/setpriv", "--reuid=" + std::to_string(kOutsider),
-                   "--regid=" + std::to_string(kOutsider), "--clear-groups", "/usr/bin/python3",
-                   "-c", script, daemon.socket_path()});
+  Subprocess idle(AsUid(kOutsider, {"/usr/bin/python3", "-c", script, daemon.socket_path()}));
   std::string line = idle.ReadLine(std::chrono::seconds(10)).value_or("<nothing>");
   ASSERT_EQ(line, "opened");
   auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "health"});

@@ -17,11 +17,11 @@ TEST(LoggingTest, JsonLinesAndRateLimitedClientWarnings) {
   ASSERT_TRUE(daemon->ok());
   // 40 refused admin calls at once (all within the limiter's 10 s window,
   // however slow the machine): only 10 are logged.
-  auto [code, out] = RunCommand(
-      {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c",
-       "for i in $(seq 40); do \"$0\" --address \"$1\" set-max-alloc default 1MiB "
-       ">/dev/null 2>&1 & done; wait",
-       MemctlBinary(), daemon->address()});
+  auto [code, out] = RunCommand(AsUid(
+      65534, {"/bin/sh", "-c",
+              "for i in $(seq 40); do \"$0\" --address \"$1\" set-max-alloc default 1MiB "
+              ">/dev/null 2>&1 & done; wait",
+              MemctlBinary(), daemon->address()}));
   ASSERT_EQ(code, 0) << out;
   int exit_code = -1;
   std::string log = daemon->StopAndReadOutput(SIGTERM, &exit_code);

@@ -269,12 +269,9 @@ TEST(AdminAnswersTest, SixtyThousandChannelsLeaveStatsAndHealthAnswering) {
   for (int batch = 0; batch < kClients; batch += 10) {
     std::vector<std::unique_ptr<Subprocess>> senders;
     for (int i = batch; i < batch + 10; ++i) {
-      std::string uid = std::to_string(53000 + i);
       senders.push_back(std::make_unique<Subprocess>(
-          std::vector<std::string>{"/usr/bin/setpriv", "--reuid=" + uid, "--regid=" + uid,
-                                   "--clear-groups", TestClientBinary(), "channels", prefix,
-                                   std::to_string(10000 + i * kPerClient),
-                                   std::to_string(kPerClient)},
+          AsUid(53000 + i, {TestClientBinary(), "channels", prefix,
+                            std::to_string(10000 + i * kPerClient), std::to_string(kPerClient)}),
           daemon.ClientEnv()));
     }
     for (auto& sender : senders) ASSERT_EQ(sender->ReadLine(std::chrono::minutes(5)), "sent");

@@ -104,4 +104,10 @@ std::pair<int, std::string> RunCommand(std::vector<std::string> argv,
   return {ExitCode(p.Wait(std::chrono::seconds(30))), out};
 }
 
+std::vector<std::string> AsUid(int uid, std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=" + std::to_string(uid),
+                             "--regid=" + std::to_string(uid), "--clear-groups"});
+  return argv;
+}
+
 }  // namespace memd::testing

@@ -44,6 +44,10 @@ class Subprocess {
 // signal for a killed process, -1 for a timeout (nullopt).
 int ExitCode(std::optional<int> status);
 
+// `argv` run as `uid` (its own gid, no supplementary groups) with setpriv:
+// how tests play another local user. REQUIRES root.
+std::vector<std::string> AsUid(int uid, std::vector<std::string> argv);
+
 // Runs a command to completion; returns {exit code or 128+signal, stdout}.
 std::pair<int, std::string> RunCommand(std::vector<std::string> argv,
                                        std::map<std::string, std::string> env = {});
