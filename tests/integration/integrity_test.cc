@@ -134,7 +134,8 @@ TEST(IntegrityTest, ObjectsPlantedInDevShmAreNeverAdoptedAndCannotBlockTheStart)
   ASSERT_TRUE(frame.ok());
   std::memset(frame->data(), 0xab, 1 << 20);
   // What the outsider maps is its own file: no frame byte ever lands there.
-  auto [code, out] = RunCommand(AsUid(kOutsider, {"/bin/sh", "-c", "tr -d '\\000' < " + planted + " | wc -c"}));
+  auto [code, out] =
+      RunCommand(AsUid(kOutsider, {"/bin/sh", "-c", "tr -d '\\000' < " + planted + " | wc -c"}));
   EXPECT_EQ(code, 0);
   EXPECT_EQ(std::stoi(out), 0) << "the planted object holds only its own zeros";
   struct stat st {};
