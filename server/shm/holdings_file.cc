@@ -156,8 +156,8 @@ absl::StatusOr<std::unique_ptr<HoldingsFile>> HoldingsFile::Open(const std::stri
     file->used_ = r + 1;
     const Copy& c = record.copies[newest];
     if (c.refs == 0) continue;
-    std::string ticket(reinterpret_cast<const char*>(c.ticket), kTicketBytes);
-    if (file->index_.try_emplace({std::move(ticket), c.handle}, r).second) {
+    std::string_view ticket(reinterpret_cast<const char*>(c.ticket), kTicketBytes);
+    if (file->index_.try_emplace(KeyOf(ticket, c.handle), r).second) {
       in_use[r] = true;
     } else {
       file->Write(r, {}, 0, 0);  // a second record of one holding: the first stands
@@ -174,7 +174,8 @@ std::vector<Holding> HoldingsFile::Load() const {
   for (const auto& [key, r] : index_) {
     const Record& record = records_at()[r];
     const Copy& c = record.copies[dual_copy::Newest(r, record.copies, CheckOf)];
-    found.push_back({r, Holding{key.first, key.second, c.refs}});
+    found.push_back({r, Holding{std::string(key.first.data(), key.first.size()), key.second,
+                                c.refs}});
   }
   std::sort(found.begin(), found.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -182,6 +183,12 @@ std::vector<Holding> HoldingsFile::Load() const {
   out.reserve(found.size());
   for (auto& [r, holding] : found) out.push_back(std::move(holding));
   return out;
+}
+
+HoldingsFile::Key HoldingsFile::KeyOf(std::string_view ticket, uint64_t handle) {
+  Key key{{}, handle};
+  std::memcpy(key.first.data(), ticket.data(), std::min(ticket.size(), key.first.size()));
+  return key;
 }
 
 void HoldingsFile::Write(uint32_t record, std::string_view ticket, uint64_t handle,
@@ -201,7 +208,7 @@ absl::Status HoldingsFile::Set(std::string_view ticket, uint64_t handle, uint32_
         "holding of handle 0x%016x: a ticket of %u bytes; tickets have %u", handle,
         ticket.size(), kTicketBytes));
   }
-  std::pair<std::string, uint64_t> key{std::string(ticket), handle};
+  Key key = KeyOf(ticket, handle);
   auto it = index_.find(key);
   if (it != index_.end()) {
     uint32_t record = it->second;
@@ -224,7 +231,7 @@ absl::Status HoldingsFile::Set(std::string_view ticket, uint64_t handle, uint32_
     record = static_cast<uint32_t>(used_++);
   }
   Write(record, ticket, handle, refs);
-  index_.emplace(std::move(key), record);
+  index_.emplace(key, record);
   return absl::OkStatus();
 }
 

@@ -22,6 +22,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -91,8 +92,11 @@ class HoldingsFile {
   void* mapping_ = nullptr;
   uint64_t mapped_bytes_ = 0;
   uint64_t capacity_ = 0;  // record slots in the file
-  // (ticket, handle) -> record slot, for records with references.
-  absl::flat_hash_map<std::pair<std::string, uint64_t>, uint32_t> index_;
+  // (ticket, handle) -> record slot, for records with references. A fixed
+  // array, not a string: Set runs on every reference change.
+  using Key = std::pair<std::array<char, kTicketBytes>, uint64_t>;
+  static Key KeyOf(std::string_view ticket, uint64_t handle);
+  absl::flat_hash_map<Key, uint32_t> index_;
   std::vector<uint32_t> free_;  // record slots without references below used_
   uint64_t used_ = 0;           // record slots ever used (the rest are zero)
 };
