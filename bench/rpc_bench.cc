@@ -34,7 +34,7 @@
 #include "memd/client.h"
 #include "memd/ffmpeg.h"
 #include "memd/memd.h"
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/admin.grpc.pb.h"
 
 namespace {
 

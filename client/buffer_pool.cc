@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/limits.h"
 #include "memd/shared/mutex.h"
 
 namespace memd {
@@ -20,7 +21,8 @@ struct Idle {
 
 }  // namespace
 
-struct BufferPool::Impl {
+// Hidden: nested in an exported class, it would be exported otherwise.
+struct __attribute__((visibility("hidden"))) BufferPool::Impl {
   Client& client;
   const uint32_t batch;
 
@@ -34,16 +36,11 @@ struct BufferPool::Impl {
   void ReturnLent() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     ++stats.queries;
     std::vector<uint64_t> handles;
-    for (size_t i = 0; i < parked.size() && i < 1024; ++i) handles.push_back(parked[i].handle);
-    absl::StatusOr<std::vector<RefCount>> counts = client.QueryRefs(handles);
-    if (counts.ok()) {
-      std::vector<Idle> still;
-      for (size_t i = 0; i < parked.size(); ++i) {
-        bool back = i < counts->size() && (*counts)[i].references == (*counts)[i].held;
-        (back ? idle : still).push_back(parked[i]);
-      }
-      parked = std::move(still);
-    }
+    for (const Idle& b : parked) handles.push_back(b.handle);
+    std::vector<bool> back = client.Returned(handles);
+    std::vector<Idle> still;
+    for (size_t i = 0; i < parked.size(); ++i) (back[i] ? idle : still).push_back(parked[i]);
+    parked = std::move(still);
     stats.lent = parked.size();
     query_at_parked = parked.size() + kParkedPerQuery;
   }
@@ -82,9 +79,9 @@ absl::StatusOr<std::unique_ptr<BufferPool>> BufferPool::Create(Client& client, s
         "buffer pool of %u-byte buffers: the size must be from 1 to max_alloc %u of pool '%s'",
         buffer_bytes, max_alloc, client.pool().name));
   }
-  if (batch == 0 || batch > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("buffer pool batch of %u buffers: from 1 to 1024 are allowed", batch));
+  if (batch == 0 || batch > limits::kMaxBatch) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "buffer pool batch of %u buffers: from 1 to %u are allowed", batch, limits::kMaxBatch));
   }
   return std::unique_ptr<BufferPool>(new BufferPool(client, buffer_bytes, batch));
 }
@@ -134,9 +131,9 @@ absl::Status BufferPool::Trim() {
     p.parked.clear();
     p.stats.lent = 0;
   }
-  for (size_t start = 0; start < handles.size(); start += 1024) {
+  for (size_t start = 0; start < handles.size(); start += limits::kMaxBatch) {
     std::vector<uint64_t> part(handles.begin() + start,
-                               handles.begin() + std::min(handles.size(), start + 1024));
+                               handles.begin() + std::min(handles.size(), start + limits::kMaxBatch));
     if (absl::Status s = p.client.ReleaseRefs(part).status(); !s.ok()) return s;
   }
   return absl::OkStatus();

@@ -24,7 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "memd/shared/mutex.h"
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/memory.pb.h"
 
 namespace memd {
 

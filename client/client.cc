@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -12,13 +13,16 @@
 
 #include "absl/strings/str_format.h"
 #include "memd/shared/address.h"
+#include "memd/shared/limits.h"
 #include "memd/shared/names.h"
+#include "connect_env.h"
 #include "session_link.h"
 
 namespace memd {
 
 
-struct Client::Impl {
+// Hidden: nested in an exported class, it would be exported otherwise.
+struct __attribute__((visibility("hidden"))) Client::Impl {
   std::string address;
   PoolInfo pool;
   std::unique_ptr<SessionLink> link;
@@ -30,7 +34,6 @@ struct Client::Impl {
   struct PendingSend {
     SessionLink::Posted posted;
     std::string channel;
-    std::vector<uint64_t> moved;  // handles whose references move on success
   };
   Mutex send_mu;
   std::optional<PendingSend> pending ABSL_GUARDED_BY(send_mu);
@@ -102,7 +105,7 @@ Client::~Client() = default;
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->address = options.address.empty() ? ClientDefaultAddress() : options.address;
-  std::string pool = options.pool.empty() ? EnvOr("MEMD_POOL", kDefaultPool) : options.pool;
+  std::string pool = PoolOrDefault(options.pool);
   absl::StatusOr<Address> address = ParseAddress(impl->address);
   if (!address.ok()) return address.status();
   if (absl::Status s = ValidateName("pool name", pool); !s.ok()) return s;
@@ -142,17 +145,13 @@ absl::StatusOr<BufferRef> Client::AllocateRef(uint64_t size_bytes, bool zero) {
   v1::SessionRequest request;
   request.mutable_allocate()->set_size_bytes(size_bytes);
   request.mutable_allocate()->set_zero(zero);
-  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));
-  if (ref.ok()) impl_->link->NoteHeld(ref->handle);
-  return ref;
+  return CallForBuffer(*impl_->link, std::move(request));  // the ledger records it
 }
 
 absl::StatusOr<BufferRef> Client::RetainRef(uint64_t handle) {
   v1::SessionRequest request;
   request.mutable_retain()->set_handle(handle);
-  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));
-  if (ref.ok()) impl_->link->NoteHeld(ref->handle);
-  return ref;
+  return CallForBuffer(*impl_->link, std::move(request));
 }
 
 absl::StatusOr<BufferRef> Client::ReallocRef(uint64_t handle, uint64_t size_bytes) {
@@ -165,7 +164,7 @@ absl::StatusOr<BufferRef> Client::ReallocRef(uint64_t handle, uint64_t size_byte
 absl::StatusOr<bool> Client::ReleaseRef(uint64_t handle) {
   v1::SessionRequest request;
   request.mutable_release()->set_handle(handle);
-  bool held = impl_->link->NoteReleased(handle);
+  bool held = impl_->link->ledger().Remove(handle);
   absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
   // While the daemon is away the release is noted locally: the reconnection
   // does not reclaim the reference, so the daemon drops it.
@@ -186,10 +185,7 @@ absl::StatusOr<std::vector<BufferRef>> Client::AllocateRefs(uint64_t size_bytes,
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   std::vector<BufferRef> refs;
   refs.reserve(response->buffers().buffers_size());
-  for (const v1::BufferInfo& b : response->buffers().buffers()) {
-    refs.push_back(FromWire(b));
-    impl_->link->NoteHeld(b.handle());
-  }
+  for (const v1::BufferInfo& b : response->buffers().buffers()) refs.push_back(FromWire(b));
   return refs;
 }
 
@@ -199,7 +195,7 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
   absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  for (uint64_t handle : handles) impl_->link->NoteReleased(handle);
+  for (uint64_t handle : handles) impl_->link->ledger().Remove(handle);
   return response->release_batch().freed();
 }
 
@@ -224,6 +220,32 @@ absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64
   return counts;
 }
 
+absl::StatusOr<BufferRef> Client::Held(const void* ptr) const {
+  auto p = reinterpret_cast<uintptr_t>(ptr);
+  auto base = reinterpret_cast<uintptr_t>(impl_->base);
+  std::optional<RefLedger::Entry> held;
+  if (p >= base && p - base < impl_->pool.size_bytes) held = impl_->link->ledger().AtOffset(p - base);
+  if (!held) {
+    return absl::NotFoundError(absl::StrFormat(
+        "%p is not the start of a buffer this session holds in pool '%s' (foreign, interior or "
+        "already released)", ptr, impl_->pool.name));
+  }
+  return BufferRef{held->handle, held->offset_bytes, held->size_bytes, held->capacity_bytes};
+}
+
+std::vector<bool> Client::Returned(const std::vector<uint64_t>& handles) {
+  std::vector<bool> back(handles.size(), false);
+  size_t n = std::min<size_t>(handles.size(), limits::kMaxBatch);
+  if (n == 0) return back;
+  absl::StatusOr<std::vector<RefCount>> counts =
+      QueryRefs(std::vector<uint64_t>(handles.begin(), handles.begin() + n));
+  if (!counts.ok()) return back;  // the daemon is away: they stay lent
+  for (size_t i = 0; i < n && i < counts->size(); ++i) {
+    back[i] = (*counts)[i].references == (*counts)[i].held;
+  }
+  return back;
+}
+
 namespace {
 
 v1::SessionRequest SendRequest(const std::string& channel, const std::vector<uint64_t>& handles,
@@ -234,20 +256,17 @@ v1::SessionRequest SendRequest(const std::string& channel, const std::vector<uin
   send->set_channel(channel);
   for (uint64_t handle : handles) send->add_handles(handle);
   send->set_metadata(std::string(metadata));
-  send->set_timeout_ms(static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, 3'600'000)));
+  send->set_timeout_ms(static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, limits::kMaxTimeoutMs)));
   send->set_capacity(capacity);
   send->set_share(mode == SendMode::kShare);
   return request;
 }
 
-// The outcome of a send's answer; on success the moved references are no
-// longer this session's (the channel holds them).
-absl::Status SendOutcome(SessionLink& link, const absl::StatusOr<v1::SessionResponse>& response,
-                         const std::vector<uint64_t>& moved) {
+// The outcome of a send's answer (the link's ledger dropped the references
+// a successful moving send gave to the channel).
+absl::Status SendOutcome(const absl::StatusOr<v1::SessionResponse>& response) {
   if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  for (uint64_t handle : moved) link.NoteReleased(handle);
-  return absl::OkStatus();
+  return SessionStream::StatusOf(*response);
 }
 
 }  // namespace
@@ -256,7 +275,7 @@ absl::Status Client::Impl::CollectLocked() {
   if (!pending) return absl::OkStatus();
   PendingSend send = std::move(*pending);
   pending.reset();
-  absl::Status s = SendOutcome(*link, link->Collect(send.posted), send.moved);
+  absl::Status s = SendOutcome(link->Collect(send.posted));
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrFormat("posted send to channel '%s' failed: %s",
                                                 send.channel, s.message()));
@@ -272,9 +291,7 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
     if (absl::Status s = impl_->CollectLocked(); !s.ok()) return s;
   }
   return SendOutcome(
-      *impl_->link,
-      impl_->link->Call(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode)),
-      mode == SendMode::kMove ? handles : std::vector<uint64_t>{});
+      impl_->link->Call(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode)));
 }
 
 absl::Status Client::Post(const std::string& channel, const std::vector<uint64_t>& handles,
@@ -285,7 +302,7 @@ absl::Status Client::Post(const std::string& channel, const std::vector<uint64_t
   impl_->pending = Impl::PendingSend{
       impl_->link->Post(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode),
                         wake == PostWake::kNow),
-      channel, mode == SendMode::kMove ? handles : std::vector<uint64_t>{}};
+      channel};
   return absl::OkStatus();
 }
 
@@ -299,16 +316,13 @@ absl::StatusOr<ChannelMessage> Client::Receive(const std::string& channel, int64
   v1::SessionRequest request;
   request.mutable_receive()->set_channel(channel);
   request.mutable_receive()->set_timeout_ms(
-      static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, 3'600'000)));
+      static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, limits::kMaxTimeoutMs)));
   request.mutable_receive()->set_capacity(capacity);
   absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   ChannelMessage message;
-  for (const v1::BufferInfo& b : response->message().buffers()) {
-    message.buffers.push_back(FromWire(b));
-    impl_->link->NoteHeld(b.handle());
-  }
+  for (const v1::BufferInfo& b : response->message().buffers()) message.buffers.push_back(FromWire(b));
   message.metadata = response->message().metadata();
   return message;
 }

@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "memd/shared/lane.h"
 #include "memd/shared/mutex.h"
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/memory.pb.h"
 
 namespace memd {
 

@@ -12,16 +12,14 @@
 
 #include "absl/strings/str_format.h"
 #include "memd/shared/fd_handoff.h"
+#include "memd/shared/limits.h"
 
 namespace memd {
 namespace {
 
-constexpr int kReclaimBatch = 1024;  // the daemon's per-request limit
 // How long the monitor waits on the channel at a time: the bound on how long
 // destroying a client waits for its monitor thread.
 constexpr absl::Duration kMonitorTick = absl::Milliseconds(25);
-// The daemon's limit for release_first and release_batch.
-constexpr size_t kMaxDeferredPerRequest = 1024;
 // How long Open waits for a pool whose daemon just restarted and waits for
 // its memory to come back from the clients (at most its reclaim grace, 10 s
 // by default), and the longest pause between tries.
@@ -148,7 +146,7 @@ absl::StatusOr<UniqueFd> SessionLink::FetchDescriptor(uint32_t kind, uint64_t se
 
 bool SessionLink::HoldsNothing() const {
   MutexLock lock(&mu_);
-  return held_.empty() && deferred_.empty();
+  return ledger_.empty() && deferred_.empty();
 }
 
 absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::AttachToNewMemory(
@@ -224,7 +222,7 @@ absl::Status SessionLink::Route(absl::Time deadline, v1::SessionRequest& request
   *lane = lane_;
   // Deferred releases ride with the session they belong to: a reconnect
   // cleared those of the old one, so what is queued now is this stream's.
-  size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
+  size_t n = std::min<size_t>(deferred_.size(), limits::kMaxBatch);
   for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
   deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
   return absl::OkStatus();
@@ -245,7 +243,10 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
     if (absl::Status s = Route(deadline, request, &stream, &lane); !s.ok()) return s;
     absl::StatusOr<v1::SessionResponse> response =
         lane != nullptr && ClientLane::Fits(request) ? lane->Call(request) : stream->Call(request);
-    if (response.ok()) return response;
+    if (response.ok()) {
+      if (SessionStream::StatusOf(*response).ok()) ledger_.Apply(request, *response);
+      return response;
+    }
     MarkDown(stream, std::string(response.status().message()));
     if (!repeatable || absl::Now() >= deadline) return response;
     // As for a release: the new session never reclaimed these references.
@@ -262,6 +263,9 @@ SessionLink::Posted SessionLink::Post(v1::SessionRequest request, bool wake) {
     return posted;
   }
   if (lane != nullptr && ClientLane::Fits(request)) posted.lane = std::move(lane);
+  if (request.has_send() && !request.send().share()) {
+    posted.moved.assign(request.send().handles().begin(), request.send().handles().end());
+  }
   absl::StatusOr<uint64_t> id = posted.lane != nullptr ? posted.lane->Post(std::move(request), wake)
                                                        : posted.stream->Post(std::move(request));
   if (!id.ok()) {
@@ -278,7 +282,11 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Collect(Posted& posted) {
     posted.answer = posted.lane != nullptr ? posted.lane->Collect(posted.id)
                                            : posted.stream->Collect(posted.id);
     posted.id = 0;
-    if (!posted.answer.ok()) MarkDown(posted.stream, std::string(posted.answer.status().message()));
+    if (!posted.answer.ok()) {
+      MarkDown(posted.stream, std::string(posted.answer.status().message()));
+    } else if (SessionStream::StatusOf(*posted.answer).ok()) {
+      for (uint64_t handle : posted.moved) ledger_.Remove(handle);  // the channel's now
+    }
   }
   return std::move(posted.answer);
 }
@@ -286,10 +294,7 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Collect(Posted& posted) {
 void SessionLink::DeferRelease(const std::vector<uint64_t>& handles) {
   MutexLock lock(&mu_);
   for (uint64_t handle : handles) {
-    auto it = held_.find(handle);
-    if (it == held_.end()) continue;
-    if (--it->second == 0) held_.erase(it);
-    deferred_.push_back(handle);
+    if (ledger_.Remove(handle)) deferred_.push_back(handle);
   }
 }
 
@@ -298,7 +303,7 @@ absl::Status SessionLink::FlushReleases() {
   {
     MutexLock lock(&mu_);
     if (deferred_.empty()) return absl::OkStatus();
-    size_t n = std::min<size_t>(deferred_.size(), kMaxDeferredPerRequest);
+    size_t n = std::min<size_t>(deferred_.size(), limits::kMaxBatch);
     for (size_t i = 0; i < n; ++i) request.mutable_release_batch()->add_handles(deferred_[i]);
     deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
   }
@@ -314,19 +319,6 @@ void SessionLink::MarkDown(const std::shared_ptr<SessionStream>& broken, const s
   why_ = why;
   if (lane_ != nullptr) lane_->Break(why);  // its calls fail as the stream's do
   cv_.SignalAll();
-}
-
-void SessionLink::NoteHeld(uint64_t handle) {
-  MutexLock lock(&mu_);
-  ++held_[handle];
-}
-
-bool SessionLink::NoteReleased(uint64_t handle) {
-  MutexLock lock(&mu_);
-  auto it = held_.find(handle);
-  if (it == held_.end()) return false;
-  if (--it->second == 0) held_.erase(it);
-  return true;
 }
 
 bool SessionLink::up() const {
@@ -406,7 +398,7 @@ bool SessionLink::Reconnect() {
     state_ = State::kLost;
     why_ = absl::StrFormat("the pool '%s' this client mapped is gone: %s", options_.pool,
                            stream.status().message());
-    held_.clear();
+    ledger_.Clear();
     cv_.SignalAll();
     return true;
   }
@@ -414,17 +406,17 @@ bool SessionLink::Reconnect() {
   std::string previous_ticket;  // proves the references the last session left are ours
   {
     MutexLock lock(&mu_);
-    claims.assign(held_.begin(), held_.end());
+    claims = ledger_.Snapshot();
     previous_ticket = ticket_;
   }
   std::shared_ptr<ClientLane> lane = OpenLane(**stream, attached.session_id(), attached.ticket());
   absl::flat_hash_map<uint64_t, uint32_t> granted;
   // At least one request, the last one final: what the last session left
   // beyond these (answers it never got) is released.
-  for (size_t start = 0; start == 0 || start < claims.size(); start += kReclaimBatch) {
+  for (size_t start = 0; start == 0 || start < claims.size(); start += limits::kMaxReclaimEntries) {
     v1::SessionRequest request;
     request.mutable_reclaim()->set_ticket(previous_ticket);
-    size_t end = std::min(claims.size(), start + kReclaimBatch);
+    size_t end = std::min(claims.size(), start + limits::kMaxReclaimEntries);
     request.mutable_reclaim()->set_last_batch(end == claims.size());
     for (size_t i = start; i < end; ++i) {
       v1::HeldReference* held = request.mutable_reclaim()->add_held();
@@ -442,14 +434,7 @@ bool SessionLink::Reconnect() {
   std::vector<uint64_t> excess;
   {
     MutexLock lock(&mu_);
-    absl::flat_hash_map<uint64_t, uint32_t> now_held;
-    for (const auto& [handle, count] : granted) {
-      auto it = held_.find(handle);
-      uint32_t keep = it == held_.end() ? 0 : std::min(it->second, count);
-      if (keep > 0) now_held[handle] = keep;
-      for (uint32_t i = keep; i < count; ++i) excess.push_back(handle);
-    }
-    held_ = std::move(now_held);  // references not granted are lost
+    excess = ledger_.KeepGranted(granted);  // references not granted are lost
     // Deferred releases were of the old session; the new one never reclaimed
     // those references, so the daemon drops them when its grace period ends.
     deferred_.clear();
@@ -464,7 +449,7 @@ bool SessionLink::Reconnect() {
   for (uint64_t handle : excess) {
     v1::SessionRequest request;
     request.mutable_release()->set_handle(handle);
-    Call(std::move(request)).IgnoreError();
+    Call(std::move(request)).IgnoreError();  // not held: the ledger has nothing to drop
   }
   return true;
 }

@@ -1,8 +1,8 @@
 // SessionLink: a client's session with the daemon, kept alive across daemon
 // crashes and restarts. Private to libmemd.
 //
-// It owns the current SessionStream and the table of references this
-// process holds. A monitor thread notices a lost connection (the channel
+// It owns the current SessionStream and the session's RefLedger (the
+// references it holds), which it keeps from every answer it passes on. A monitor thread notices a lost connection (the channel
 // leaves READY, or a call fails at the transport) and reconnects with
 // bounded exponential backoff: a new stream attaches to the same pool,
 // insisting on the same segment (so the process's mapping stays the pool's
@@ -15,7 +15,7 @@
 // stream keeps the session alive and carries attach, reclaim and whatever is
 // too large for the lane.
 //
-// Thread-safe: Call and the Note* functions may be used from any thread; the
+// Thread-safe: Call and the ledger may be used from any thread; the
 // monitor thread is the only one that replaces the stream and the lane.
 #ifndef MEMD_CLIENT_SESSION_LINK_H_
 #define MEMD_CLIENT_SESSION_LINK_H_
@@ -31,8 +31,9 @@
 #include "absl/time/time.h"
 #include "memd/shared/mutex.h"
 #include "memd/shared/unique_fd.h"
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/memory.pb.h"
 #include "client_lane.h"
+#include "ref_ledger.h"
 #include "session_stream.h"
 
 namespace memd {
@@ -70,6 +71,7 @@ class SessionLink {
     std::shared_ptr<SessionStream> stream;  // the session it went on
     std::shared_ptr<ClientLane> lane;       // null: it went on the stream
     uint64_t id = 0;                        // its request_id there; 0 once collected
+    std::vector<uint64_t> moved;            // references a moving send gives up on success
     absl::StatusOr<v1::SessionResponse> answer = absl::UnknownError("not collected");
   };
   // Posts a channel operation (never repeated on a new session, as in Call).
@@ -79,10 +81,9 @@ class SessionLink {
   Posted Post(v1::SessionRequest request, bool wake = true);
   absl::StatusOr<v1::SessionResponse> Collect(Posted& posted);
 
-  // Reference bookkeeping: after a successful allocate or retain; before a
-  // release (returns whether the reference was held).
-  void NoteHeld(uint64_t handle);
-  bool NoteReleased(uint64_t handle);
+  // The references this session holds, kept from every answer by Call and
+  // Collect (RefLedger); the link reclaims them after a daemon restart.
+  RefLedger& ledger() { return ledger_; }
 
   // Queues one release per handle (each held): it travels in the
   // release_first of the next Call, or the monitor sends it within one tick
@@ -157,7 +158,7 @@ class SessionLink {
   uint64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::string ticket_ ABSL_GUARDED_BY(mu_);  // the current session's (AttachResponse.ticket)
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint64_t, uint32_t> held_ ABSL_GUARDED_BY(mu_);  // handle -> references
+  RefLedger ledger_;  // its own (leaf) mutex; swapped under mu_ at a reconnect
   std::vector<uint64_t> deferred_ ABSL_GUARDED_BY(mu_);  // releases not sent yet
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;

@@ -18,7 +18,7 @@
 #include "call_router.h"
 #include "absl/status/statusor.h"
 #include "memd/shared/mutex.h"
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/memory.grpc.pb.h"
 
 namespace memd {
 

@@ -12,7 +12,7 @@
 
 #include "memd/shared/address.h"
 #include "memd/shared/size.h"
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/admin.grpc.pb.h"
 
 namespace memd {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/admin.pb.h"
 
 namespace memd {
 

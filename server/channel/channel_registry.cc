@@ -3,12 +3,13 @@
 #include "channel/channel_registry.h"
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/limits.h"
 #include "memd/shared/names.h"
 
 namespace memd {
 namespace {
 
-constexpr absl::Duration kMaxTimeout = absl::Hours(1);
+constexpr absl::Duration kMaxTimeout = absl::Milliseconds(limits::kMaxTimeoutMs);
 
 std::string SendOp(const std::string& name) {
   return absl::StrFormat("send to channel '%s'", name);
@@ -41,9 +42,9 @@ absl::StatusOr<ChannelRegistry::Channel*> ChannelRegistry::Find(Pool& pool,
                                                                 const std::string& name,
                                                                 uint32_t capacity) {
   if (absl::Status s = ValidateName("channel name", name); !s.ok()) return s;
-  if (capacity > kMaxCapacity) {
+  if (capacity > limits::kMaxChannelCapacity) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "channel '%s' capacity %u is above the limit %u", name, capacity, kMaxCapacity));
+        "channel '%s' capacity %u is above the limit %u", name, capacity, limits::kMaxChannelCapacity));
   }
   auto it = channels_.find(Key{pool.index(), name});
   return it == channels_.end() ? nullptr : it->second.get();
@@ -147,15 +148,15 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
                                                   std::string metadata, uint32_t capacity,
                                                   absl::Duration timeout, Pool::TransferMode mode,
                                                   SendDone done) {
-  if (handles.size() > kMaxHandles) {
+  if (handles.size() > limits::kMaxChannelHandles) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "send to channel '%s' carries %u handles; the limit is %u", name, handles.size(),
-        kMaxHandles));
+        limits::kMaxChannelHandles));
   }
-  if (metadata.size() > kMaxMetadataBytes) {
+  if (metadata.size() > limits::kMaxChannelMetadataBytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "send to channel '%s' carries %u bytes of metadata; the limit is %u", name,
-        metadata.size(), kMaxMetadataBytes));
+        metadata.size(), limits::kMaxChannelMetadataBytes));
   }
   const uint64_t charge = metadata.size() + kMessageOverheadBytes;
   MutexLock lock(&mu_);

@@ -71,9 +71,6 @@ struct ChannelStats {
 
 class ChannelRegistry {
  public:
-  static constexpr size_t kMaxMetadataBytes = 4096;
-  static constexpr size_t kMaxHandles = 64;
-  static constexpr uint32_t kMaxCapacity = 4096;
   static constexpr uint32_t kDefaultCapacity = 16;
   // What a queued message costs besides its metadata (its queue entry, its
   // holder in the ledger), charged with it, so that messages without

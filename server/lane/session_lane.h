@@ -27,7 +27,7 @@
 #include "memd/shared/lane.h"
 #include "memd/shared/mutex.h"
 #include "memd/shared/unique_fd.h"
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/memory.pb.h"
 
 namespace memd {
 

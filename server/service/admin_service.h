@@ -1,22 +1,22 @@
-// AdminService: read-only operator queries (stats, listings) and the admin
-// operations. Every answer stays under kMaxAnswerBytes and passes the UTF-8
-// guard (service/admin_answer.h): listings come in pages, stats summarize
-// channels. Owned by the Daemon; must outlive the grpc::Server. Thread-safe
-// (pools lock themselves).
+// AdminService: the gRPC adapter of the Admin service. Each call takes the
+// caller's credentials from the PeerTable, runs the AdminHandler (all the
+// logic, service/admin_handler.h), and finishes with its status; the answer
+// passes the UTF-8 guard (service/admin_answer.h) first. Owned by the
+// Daemon; must outlive the grpc::Server. Thread-safe.
 #ifndef MEMD_SERVER_SERVICE_ADMIN_SERVICE_H_
 #define MEMD_SERVER_SERVICE_ADMIN_SERVICE_H_
 
 #include <sys/types.h>
 
-#include <chrono>
 #include <optional>
 #include <string>
 
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/admin.grpc.pb.h"
 #include "listen/peer_table.h"
 #include "channel/channel_registry.h"
 #include "metrics/metrics.h"
 #include "pool/pool_registry.h"
+#include "service/admin_handler.h"
 #include "service/session_registry.h"
 
 namespace memd {
@@ -28,14 +28,9 @@ class AdminService final : public v1::Admin::CallbackService {
   AdminService(const PoolRegistry& pools, SessionRegistry& sessions, const PeerTable& peers,
                std::string instance, std::optional<gid_t> admin_gid, Metrics* metrics,
                const ChannelRegistry* channels)
-      : pools_(pools),
-        sessions_(sessions),
+      : handler_(pools, sessions, std::move(instance), admin_gid, channels),
         peers_(peers),
-        instance_(std::move(instance)),
-        admin_gid_(admin_gid),
-        metrics_(metrics),
-        channels_(channels),
-        started_(std::chrono::steady_clock::now()) {}
+        metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
@@ -57,18 +52,11 @@ class AdminService final : public v1::Admin::CallbackService {
                                        v1::EndSessionResponse* response) override;
 
  private:
-  // OK when the peer may change the daemon: its own uid or root, over a Unix
-  // socket (kernel-verified credentials).
-  absl::Status AuthorizeAdmin(grpc::CallbackServerContext* context, const char* what) const;
+  AdminCaller CallerOf(grpc::CallbackServerContext* context) const;
 
-  const PoolRegistry& pools_;
-  SessionRegistry& sessions_;
+  AdminHandler handler_;
   const PeerTable& peers_;
-  const std::string instance_;
-  const std::optional<gid_t> admin_gid_;
   Metrics* const metrics_;  // may be null; outlives the service
-  const ChannelRegistry* const channels_;  // may be null; outlives the service
-  const std::chrono::steady_clock::time_point started_;
 };
 
 }  // namespace memd

@@ -11,10 +11,7 @@ grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* MemoryService:
   std::string description =
       peer ? absl::StrFormat("pid %d uid %u", peer->pid, peer->uid) : context->peer();
   return new SessionReactor(context, pools_, sessions_, next_session_id_.fetch_add(1), peer,
-                            std::move(description), metrics_, channels_,
-                            SessionReactor::LaneSettings{.instance = instance_,
-                                                         .max_lanes = max_lanes_,
-                                                         .open_lanes = &open_lanes_});
+                            std::move(description), metrics_, channels_, lanes_);
 }
 
 }  // namespace memd

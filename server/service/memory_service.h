@@ -10,8 +10,9 @@
 #include <cstdint>
 #include <string>
 
+#include "lane/lane_registry.h"
 #include "listen/peer_table.h"
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/memory.grpc.pb.h"
 #include "pool/pool_registry.h"
 #include "channel/channel_registry.h"
 #include "metrics/metrics.h"
@@ -27,7 +28,7 @@ class MemoryService final : public v1::Memory::CallbackService {
                 Metrics* metrics, ChannelRegistry* channels, std::string instance,
                 int max_lanes)
       : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics), channels_(channels),
-        instance_(std::move(instance)), max_lanes_(max_lanes) {}
+        lanes_(std::move(instance), max_lanes) {}
 
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;
@@ -38,10 +39,8 @@ class MemoryService final : public v1::Memory::CallbackService {
   SessionRegistry& sessions_;
   Metrics* const metrics_;
   ChannelRegistry* const channels_;
-  const std::string instance_;
-  const int max_lanes_;
+  LaneRegistry lanes_;  // the sessions' lanes: their names and count
   std::atomic<uint64_t> next_session_id_{1};
-  std::atomic<int> open_lanes_{0};  // sessions with a lane now
 };
 
 }  // namespace memd

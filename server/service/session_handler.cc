@@ -1,3 +1,5 @@
+// SessionHandler: a session's life (attach, reclaim, close). Its requests
+// are dispatched in session_dispatch.cc, one function per operation.
 #include "service/session_handler.h"
 
 #include <sys/random.h>
@@ -13,22 +15,12 @@
 #include "absl/strings/str_join.h"
 #include "access/pool_access.h"
 #include "logging/logging.h"
+#include "memd/shared/limits.h"
 #include "memd/shared/text.h"
 #include "service/status_convert.h"
 
 namespace memd {
 namespace {
-
-void FillBuffer(const BufferInfo& info, v1::BufferInfo* out) {
-  out->set_handle(info.handle);
-  out->set_offset_bytes(info.offset_bytes);
-  out->set_size_bytes(info.size_bytes);
-  out->set_capacity_bytes(info.capacity_bytes);
-}
-
-constexpr size_t kMaxClientNameBytes = 64;
-constexpr int kMaxReclaimEntries = 1024;
-constexpr uint32_t kMaxBatch = 1024;
 
 // /proc/<pid>/comm without the newline, fit to show (SystemName: the kernel
 // cuts it at 15 bytes, inside a character too); "" when it cannot be read.
@@ -88,9 +80,9 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
     return absl::FailedPreconditionError(absl::StrFormat(
         "session %u is already attached to pool '%s'", session_id_, pool_->name()));
   }
-  if (attach.client_name().size() > kMaxClientNameBytes) {
+  if (attach.client_name().size() > limits::kMaxClientNameBytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "client_name is %u bytes; the limit is %u", attach.client_name().size(), kMaxClientNameBytes));
+        "client_name is %u bytes; the limit is %u", attach.client_name().size(), limits::kMaxClientNameBytes));
   }
   if (absl::Status s = ValidateText("client_name", attach.client_name()); !s.ok()) return s;
   Pool* pool = pools_.Find(attach.pool());
@@ -163,10 +155,10 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
 }
 
 absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::ReclaimResponse* out) {
-  if (reclaim.held_size() > kMaxReclaimEntries) {
+  if (static_cast<uint32_t>(reclaim.held_size()) > limits::kMaxReclaimEntries) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "reclaim of %d handles in one request; the limit is %d (send several requests)",
-        reclaim.held_size(), kMaxReclaimEntries));
+        "reclaim of %d handles in one request; the limit is %u (send several requests)",
+        reclaim.held_size(), limits::kMaxReclaimEntries));
   }
   // References a session of this process left when its stream broke: only
   // against that session's ticket (and uid).
@@ -195,197 +187,6 @@ absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::Recl
   spdlog::info("session {} ({}) reclaimed {} of {} handles in pool '{}'", session_id_,
                description_, out->reclaimed_size(), reclaim.held_size(), pool_->name());
   return absl::OkStatus();
-}
-
-namespace {
-
-Rpc RpcOf(const v1::SessionRequest& request) {
-  switch (request.op_case()) {
-    case v1::SessionRequest::kAllocate: return Rpc::kAllocate;
-    case v1::SessionRequest::kRealloc: return Rpc::kRealloc;
-    case v1::SessionRequest::kRetain: return Rpc::kRetain;
-    case v1::SessionRequest::kRelease: return Rpc::kRelease;
-    case v1::SessionRequest::kReclaim: return Rpc::kReclaim;
-    case v1::SessionRequest::kAllocateBatch: return Rpc::kAllocateBatch;
-    case v1::SessionRequest::kReleaseBatch: return Rpc::kReleaseBatch;
-    case v1::SessionRequest::kSend: return Rpc::kSend;
-    case v1::SessionRequest::kReceive: return Rpc::kReceive;
-    case v1::SessionRequest::kQuery: return Rpc::kQuery;
-    case v1::SessionRequest::kClose: return Rpc::kRelease;
-    default: return Rpc::kAttach;  // attach, and requests without an operation
-  }
-}
-
-}  // namespace
-
-bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionResponse* response,
-                            const std::function<void(v1::SessionResponse)>& later) {
-  RpcTimer timer(metrics_, RpcOf(request));
-  response->set_request_id(request.request_id());
-  if (!closed_ && pool_ != nullptr && request.release_first_size() > 0) {
-    if (absl::Status s = ReleaseFirst(request); !s.ok()) {
-      timer.set_code(s.code());
-      SetResponseStatus(s, response);
-      return true;
-    }
-  }
-  if (!closed_ && pool_ != nullptr && channels_ != nullptr &&
-      (request.has_send() || request.has_receive())) {
-    return HandleChannel(request, response, later, timer);
-  }
-  absl::Status status;
-  if (closed_) {
-    status = absl::FailedPreconditionError("session is closed");
-  } else if (request.has_attach()) {
-    status = Attach(request.attach(), response->mutable_attach());
-  } else if (pool_ == nullptr) {
-    status = absl::FailedPreconditionError(
-        "the first request of a session must be attach (name the pool to use)");
-  } else {
-    // Allocate, realloc and retain all answer with the buffer they hold.
-    auto reply_buffer = [&](const absl::StatusOr<BufferInfo>& info) {
-      status = info.status();
-      if (info.ok()) FillBuffer(*info, response->mutable_buffer());
-    };
-    switch (request.op_case()) {
-      case v1::SessionRequest::kAllocate:
-        reply_buffer(pool_->Allocate(holder_, request.allocate().size_bytes(), request.allocate().zero()));
-        break;
-      case v1::SessionRequest::kRealloc:
-        reply_buffer(pool_->Realloc(holder_, request.realloc().handle(), request.realloc().size_bytes()));
-        break;
-      case v1::SessionRequest::kRetain:
-        reply_buffer(pool_->Retain(holder_, request.retain().handle()));
-        break;
-      case v1::SessionRequest::kReclaim:
-        status = Reclaim(request.reclaim(), response->mutable_reclaim());
-        break;
-      case v1::SessionRequest::kAllocateBatch: {
-        const v1::AllocateBatchRequest& batch = request.allocate_batch();
-        if (batch.count() == 0 || batch.count() > kMaxBatch) {
-          status = absl::InvalidArgumentError(absl::StrFormat(
-              "allocate_batch count %u must be from 1 to %u", batch.count(), kMaxBatch));
-          break;
-        }
-        auto infos = pool_->AllocateMany(holder_, batch.size_bytes(), batch.count(), batch.zero());
-        status = infos.status();
-        if (infos.ok()) {
-          for (const BufferInfo& info : *infos) FillBuffer(info, response->mutable_buffers()->add_buffers());
-        }
-        break;
-      }
-      case v1::SessionRequest::kReleaseBatch: {
-        const auto& handles = request.release_batch().handles();
-        if (handles.empty() || static_cast<uint32_t>(handles.size()) > kMaxBatch) {
-          status = absl::InvalidArgumentError(absl::StrFormat(
-              "release_batch of %d handles; from 1 to %u are allowed", handles.size(), kMaxBatch));
-          break;
-        }
-        auto freed = pool_->ReleaseMany(holder_, std::vector<uint64_t>(handles.begin(), handles.end()));
-        status = freed.status();
-        if (freed.ok()) response->mutable_release_batch()->set_freed(*freed);
-        break;
-      }
-      case v1::SessionRequest::kQuery: {
-        const auto& handles = request.query().handles();
-        if (handles.empty() || static_cast<uint32_t>(handles.size()) > kMaxBatch) {
-          status = absl::InvalidArgumentError(absl::StrFormat(
-              "query of %d handles; from 1 to %u are allowed", handles.size(), kMaxBatch));
-          break;
-        }
-        std::vector<uint64_t> wanted(handles.begin(), handles.end());
-        std::vector<Pool::References> counts = pool_->Query(holder_, wanted);
-        for (size_t i = 0; i < wanted.size(); ++i) {
-          v1::HandleReferences* r = response->mutable_references()->add_handles();
-          r->set_handle(wanted[i]);
-          r->set_references(counts[i].total);
-          r->set_held(counts[i].held);
-        }
-        break;
-      }
-      case v1::SessionRequest::kRelease: {
-        auto freed = pool_->Release(holder_, request.release().handle());
-        status = freed.status();
-        if (freed.ok()) response->mutable_release()->set_freed(*freed);
-        break;
-      }
-      case v1::SessionRequest::kClose:
-        // The client ends the session on purpose: nothing of it is kept.
-        closed_by_client_ = true;
-        response->mutable_closed()->set_released(pool_->ReleaseAll(holder_));
-        break;
-      default:
-        status = absl::InvalidArgumentError(absl::StrFormat(
-            "request %u carries no operation (op field %d unknown to this daemon)",
-            request.request_id(), static_cast<int>(request.op_case())));
-    }
-  }
-  if (!status.ok()) {
-    spdlog::debug("session {}: request {} failed: {}", session_id_, request.request_id(),
-                  status.ToString());
-  }
-  timer.set_code(status.code());
-  SetResponseStatus(status, response);
-  return true;
-}
-
-absl::Status SessionHandler::ReleaseFirst(const v1::SessionRequest& request) {
-  const auto& handles = request.release_first();
-  if (static_cast<uint32_t>(handles.size()) > kMaxBatch) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "release_first of %d handles; at most %u are allowed", handles.size(), kMaxBatch));
-  }
-  absl::StatusOr<uint32_t> freed =
-      pool_->ReleaseMany(holder_, std::vector<uint64_t>(handles.begin(), handles.end()));
-  return freed.status();
-}
-
-bool SessionHandler::HandleChannel(const v1::SessionRequest& request,
-                                   v1::SessionResponse* response,
-                                   const std::function<void(v1::SessionResponse)>& later,
-                                   RpcTimer& timer) {
-  uint64_t id = request.request_id();
-  if (request.has_send()) {
-    const v1::ChannelSendRequest& send = request.send();
-    auto done = [later, id](absl::Status status) {
-      v1::SessionResponse r;
-      r.set_request_id(id);
-      if (status.ok()) r.mutable_sent();
-      SetResponseStatus(status, &r);
-      if (later) later(std::move(r));
-    };
-    std::optional<absl::Status> now = channels_->Send(
-        *pool_, holder_, session_id_, send.channel(),
-        std::vector<uint64_t>(send.handles().begin(), send.handles().end()), send.metadata(),
-        send.capacity(), later ? absl::Milliseconds(send.timeout_ms()) : absl::ZeroDuration(),
-        send.share() ? Pool::TransferMode::kShare : Pool::TransferMode::kMove, done);
-    if (!now) return false;
-    timer.set_code(now->code());
-    if (now->ok()) response->mutable_sent();
-    SetResponseStatus(*now, response);
-    return true;
-  }
-  const v1::ChannelReceiveRequest& receive = request.receive();
-  auto fill = [](const absl::StatusOr<ReceivedMessage>& got, v1::SessionResponse* r) {
-    if (got.ok()) {
-      for (const BufferInfo& info : got->buffers) FillBuffer(info, r->mutable_message()->add_buffers());
-      r->mutable_message()->set_metadata(got->metadata);
-    }
-    SetResponseStatus(got.status(), r);
-  };
-  auto done = [later, id, fill](absl::StatusOr<ReceivedMessage> got) {
-    v1::SessionResponse r;
-    r.set_request_id(id);
-    fill(got, &r);
-    if (later) later(std::move(r));
-  };
-  std::optional<absl::StatusOr<ReceivedMessage>> now = channels_->Receive(
-      *pool_, holder_, session_id_, receive.channel(), receive.capacity(),
-      later ? absl::Milliseconds(receive.timeout_ms()) : absl::ZeroDuration(), done);
-  if (!now) return false;
-  timer.set_code(now->status().code());
-  fill(*now, response);
-  return true;
 }
 
 }  // namespace memd

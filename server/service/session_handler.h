@@ -19,7 +19,7 @@
 #include "memd/shared/unique_fd.h"
 #include "channel/channel_registry.h"
 #include "metrics/metrics.h"
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/memory.pb.h"
 #include "pool/pool.h"
 #include "pool/pool_registry.h"
 #include "service/session_registry.h"
@@ -57,8 +57,21 @@ class SessionHandler {
   void NoteLane(int lane_fd) { sessions_.SetLane(session_id_, lane_fd >= 0, lane_fd); }
 
  private:
+  // The session's life (session_handler.cc).
   absl::Status Attach(const v1::AttachRequest& attach, v1::AttachResponse* out);
   absl::Status Reclaim(const v1::ReclaimRequest& reclaim, v1::ReclaimResponse* out);
+  // One function per operation of an attached session (session_dispatch.cc);
+  // each fills its part of `response` and returns the operation's status.
+  absl::Status Dispatch(const v1::SessionRequest& request, v1::SessionResponse* response);
+  absl::Status Allocate(const v1::AllocateRequest& allocate, v1::SessionResponse* response);
+  absl::Status Realloc(const v1::ReallocRequest& realloc, v1::SessionResponse* response);
+  absl::Status Retain(const v1::RetainRequest& retain, v1::SessionResponse* response);
+  absl::Status AllocateBatch(const v1::AllocateBatchRequest& batch, v1::SessionResponse* response);
+  absl::Status ReleaseBatch(const v1::ReleaseBatchRequest& batch, v1::SessionResponse* response);
+  absl::Status Query(const v1::QueryRequest& query, v1::SessionResponse* response);
+  absl::Status Release(const v1::ReleaseRequest& release, v1::SessionResponse* response);
+  // A CloseRequest: everything the session holds goes now.
+  absl::Status CloseByClient(v1::SessionResponse* response);
   // The deferred releases a request carries (release_first), before its operation.
   absl::Status ReleaseFirst(const v1::SessionRequest& request);
   bool HandleChannel(const v1::SessionRequest& request, v1::SessionResponse* response,

@@ -12,11 +12,11 @@ namespace memd {
 SessionReactor::SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
                                SessionRegistry& sessions, uint64_t session_id,
                                std::optional<PeerCredentials> peer, std::string description,
-                               Metrics* metrics, ChannelRegistry* channels, LaneSettings lanes)
+                               Metrics* metrics, ChannelRegistry* channels, LaneRegistry& lanes)
     : context_(context),
       session_id_(session_id),
       peer_(peer),
-      lanes_(std::move(lanes)),
+      lanes_(lanes),
       handler_(pools, sessions, session_id, peer, std::move(description),
                [context] { context->TryCancel(); }, metrics, channels) {
   StartRead(&request_);
@@ -37,23 +37,11 @@ absl::Status SessionReactor::OpenLane(v1::OpenLaneResponse* out) {
     return absl::PermissionDeniedError("lanes need the local Unix socket (a network peer cannot "
                                        "map shared memory)");
   }
-  if (lanes_.open_lanes == nullptr || lanes_.max_lanes <= 0) {
-    return absl::FailedPreconditionError("this daemon opens no lanes (max_lanes is 0)");
-  }
-  if (int open = lanes_.open_lanes->fetch_add(1); open >= lanes_.max_lanes) {
-    lanes_.open_lanes->fetch_sub(1);
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "%d lanes are open; the limit is %d (the session keeps using its gRPC stream)", open,
-        lanes_.max_lanes));
-  }
-  absl::StatusOr<std::unique_ptr<SessionLane>> lane = SessionLane::Create(
-      lane::LaneObjectName(lanes_.instance, session_id_).substr(1), session_id_,
+  absl::StatusOr<std::unique_ptr<SessionLane>> lane = lanes_.Open(
+      session_id_,
       [this](SessionLane& lane, const v1::SessionRequest& request) { ServeFromLane(lane, request); },
       [context = context_](const std::string&) { context->TryCancel(); });
-  if (!lane.ok()) {
-    lanes_.open_lanes->fetch_sub(1);
-    return lane.status();
-  }
+  if (!lane.ok()) return lane.status();
   lane_ = std::move(*lane);
   lane_counted_ = true;
   {
@@ -95,7 +83,7 @@ void SessionReactor::StopLane() {
     lane_->Stop();
   }
   if (lane_counted_) {
-    lanes_.open_lanes->fetch_sub(1);
+    lanes_.Closed();
     lane_counted_ = false;
   }
 }

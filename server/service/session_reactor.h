@@ -23,7 +23,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "memd/shared/mutex.h"
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/memory.pb.h"
+#include "lane/lane_registry.h"
 #include "lane/session_lane.h"
 #include "service/session_handler.h"
 
@@ -34,18 +35,11 @@ class SessionReactor final
  public:
   static constexpr size_t kMaxQueuedResponses = 1024;
 
-  // What the daemon's lanes share: their names and how many may be open.
-  struct LaneSettings {
-    std::string instance;          // lane objects are named after it
-    int max_lanes = 0;             // 0: no lanes
-    std::atomic<int>* open_lanes;  // lanes open in the daemon; outlives every session
-  };
-
   // `context` is the call's; an operator ending the session cancels it.
   SessionReactor(grpc::CallbackServerContext* context, const PoolRegistry& pools,
                  SessionRegistry& sessions, uint64_t session_id,
                  std::optional<PeerCredentials> peer, std::string description,
-                 Metrics* metrics, ChannelRegistry* channels, LaneSettings lanes);
+                 Metrics* metrics, ChannelRegistry* channels, LaneRegistry& lanes);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -70,7 +64,7 @@ class SessionReactor final
   grpc::CallbackServerContext* const context_;
   const uint64_t session_id_;
   const std::optional<PeerCredentials> peer_;
-  const LaneSettings lanes_;
+  LaneRegistry& lanes_;  // the daemon's lanes (names, count); outlives the session
 
   Mutex handler_mu_;  // the handler is called from gRPC's threads and the lane thread
   SessionHandler handler_ ABSL_GUARDED_BY(handler_mu_);
@@ -78,7 +72,7 @@ class SessionReactor final
   // Set and stopped only from OnReadDone/OnDone (never concurrent); destroyed
   // with the reactor, after the handler closed (no callback reaches it then).
   std::unique_ptr<SessionLane> lane_;
-  bool lane_counted_ = false;  // lane_ holds a place in open_lanes
+  bool lane_counted_ = false;  // lane_ holds a place in lanes_ (LaneRegistry::Closed gives it back)
 
   Mutex mu_;
   std::deque<v1::SessionResponse> queue_ ABSL_GUARDED_BY(mu_);  // front is being written

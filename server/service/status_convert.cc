@@ -16,4 +16,11 @@ void SetResponseStatus(const absl::Status& status, v1::SessionResponse* response
   if (!status.ok()) response->set_status_message(ValidUtf8(std::string(status.message())));
 }
 
+void FillBuffer(const BufferInfo& info, v1::BufferInfo* out) {
+  out->set_handle(info.handle);
+  out->set_offset_bytes(info.offset_bytes);
+  out->set_size_bytes(info.size_bytes);
+  out->set_capacity_bytes(info.capacity_bytes);
+}
+
 }  // namespace memd

@@ -7,7 +7,8 @@
 #include "daemon_env.h"
 #include "raw_session.h"
 #include "memd/shared/handle.h"
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/admin.grpc.pb.h"
+#include "memd/v1/memory.grpc.pb.h"
 
 namespace memd::testing {
 namespace {

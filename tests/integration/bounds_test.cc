@@ -12,7 +12,8 @@
 
 #include "daemon_env.h"
 #include "memd/client.h"
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/admin.grpc.pb.h"
+#include "memd/v1/memory.grpc.pb.h"
 
 namespace memd::testing {
 namespace {

@@ -13,6 +13,7 @@
 #include "daemon_env.h"
 #include "net.h"
 #include "memd/client.h"
+#include "memd/v1/memory.grpc.pb.h"
 
 namespace memd::testing {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/admin.grpc.pb.h"
 #include "subprocess.h"
 
 namespace memd::testing {

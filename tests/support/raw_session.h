@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/memory.grpc.pb.h"
 
 namespace memd::testing {
 

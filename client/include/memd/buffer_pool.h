@@ -27,13 +27,14 @@
 
 #include "absl/status/statusor.h"
 #include "memd/client.h"
+#include "memd/export.h"
 
 namespace memd {
 
 class BufferPool;
 
 // One buffer of a BufferPool; returns to it on destruction. Move-only.
-class PooledBuffer {
+class MEMD_EXPORT PooledBuffer {
  public:
   PooledBuffer() = default;
   PooledBuffer(PooledBuffer&& other) noexcept { *this = std::move(other); }
@@ -68,7 +69,7 @@ struct BufferPoolStats {
   uint64_t queries = 0;    // daemon queries for lent buffers
 };
 
-class BufferPool {
+class MEMD_EXPORT BufferPool {
  public:
   // Buffers of `buffer_bytes` (1 .. the pool's max_alloc), allocated `batch`
   // at a time (1..1024). INVALID_ARGUMENT naming the value otherwise.

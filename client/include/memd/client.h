@@ -34,6 +34,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "memd/export.h"
 
 namespace memd {
 
@@ -117,7 +118,7 @@ enum class PostWake {
 class Client;
 
 // A reference to a pool buffer that releases itself on destruction.
-class Buffer {
+class MEMD_EXPORT Buffer {
  public:
   Buffer() = default;
   Buffer(Buffer&& other) noexcept { *this = std::move(other); }
@@ -150,7 +151,7 @@ class Buffer {
   uint8_t* data_ = nullptr;
 };
 
-class Client {
+class MEMD_EXPORT Client {
  public:
   // Opens a session, attaches to the pool and maps its segment.
   // Errors: UNAVAILABLE (daemon not reachable at the address), NOT_FOUND
@@ -193,6 +194,20 @@ class Client {
   // a process that lent buffers knows from `references == held` that nobody
   // else uses them any more.
   absl::StatusOr<std::vector<RefCount>> QueryRefs(const std::vector<uint64_t>& handles);
+
+  // The buffer this session holds that starts at `ptr` (an address
+  // Pointer() gave): its handle, offset and sizes, from the session's own
+  // record (no round trip). NOT_FOUND for a foreign or interior pointer, or
+  // a buffer no longer held.
+  absl::StatusOr<BufferRef> Held(const void* ptr) const;
+
+  // Lending. A buffer this session holds and handed to other processes (a
+  // shared send, or its handle given away) is lent until they released it:
+  // a pool must not reuse it before. Answers, for each of `handles`, whether
+  // nobody but this session holds it now: one QueryRefs round trip for the
+  // first 1024; the rest, and all when the daemon cannot be asked, answer
+  // false (still lent, ask again later).
+  std::vector<bool> Returned(const std::vector<uint64_t>& handles);
 
   // Channels: named queues of buffer references in the daemon (created by
   // their first user with `capacity` messages, 0 = 16). Send moves this

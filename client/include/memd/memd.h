@@ -24,6 +24,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* libmemd's API (built -fvisibility=hidden) */
+#endif
 
 /* Connects to the daemon at `address` ("unix:///path" or "host:port"; NULL:
  * $MEMD_ADDRESS or the default) and attaches to `pool` (NULL: $MEMD_POOL or
@@ -106,6 +109,9 @@ int memd_channel_receive(const char *channel, void **ptrs, size_t *sizes, size_t
                          size_t *count, void *metadata, size_t metadata_capacity,
                          size_t *metadata_size, int timeout_ms);
 
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "memd/shared/names.h"
-#include "memd/v1/memd.pb.h"
+#include "memd/v1/memory.pb.h"
 
 namespace memd {
 namespace {

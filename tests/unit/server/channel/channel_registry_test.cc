@@ -2,6 +2,7 @@
 // holders of its ledger, and the registry's bounds (issue 13, cases 7, 8, 9
 // and 14).
 #include "channel/channel_registry.h"
+#include "memd/shared/limits.h"
 
 #include <chrono>
 #include <string>
@@ -156,7 +157,7 @@ TEST_F(ChannelRegistryTest, SentBuffersStayChargedToTheSendersUidUntilReceived) 
 
 TEST_F(ChannelRegistryTest, QueuedMessagesAreBoundedPerUidAndForTheDaemon) {
   ChannelRegistry channels;
-  const std::string metadata(ChannelRegistry::kMaxMetadataBytes, 'm');
+  const std::string metadata(limits::kMaxChannelMetadataBytes, 'm');
   const uint64_t charge = metadata.size() + ChannelRegistry::kMessageOverheadBytes;
   std::vector<HolderId> sessions;
   absl::Status per_uid, daemon;

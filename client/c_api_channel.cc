@@ -1,0 +1,127 @@
+// The channel half of the C API (memd/memd.h: memd_channel_*), on the C
+// API's session (c_api_state.h). What a send moves or a receive brings is
+// recorded by the session itself (its RefLedger), so memd_free and
+// memd_handle see it without a table here.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "c_api_state.h"
+#include "memd/client.h"
+#include "memd/memd.h"
+
+namespace {
+
+using memd::Client;
+using memd::capi::Acquire;
+using memd::capi::ErrnoOf;
+using memd::capi::SetError;
+
+int SendErrno(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted ? -EAGAIN : ErrnoOf(status);
+}
+
+// Collects the outstanding memd_channel_post, if any: 0, or its error.
+int CollectPosted(Client& client) {
+  absl::Status collected = client.CollectPosted();
+  if (!collected.ok()) {
+    SetError(std::string(collected.message()));
+    return SendErrno(collected);
+  }
+  return 0;
+}
+
+int SendOrPost(const char* fn, const char* channel, void* const* ptrs, size_t count,
+               const void* metadata, size_t metadata_size, int timeout_ms, bool post) {
+  if (channel == nullptr || (ptrs == nullptr && count > 0) ||
+      (metadata == nullptr && metadata_size > 0)) {
+    SetError(absl::StrFormat("%s: channel, ptrs and metadata must not be NULL", fn));
+    return -EINVAL;
+  }
+  std::shared_ptr<Client> client = Acquire();
+  if (!client) return -ECONNREFUSED;
+  if (int rc = CollectPosted(*client); rc != 0) return rc;
+  std::vector<uint64_t> handles;
+  for (size_t i = 0; i < count; ++i) {
+    absl::StatusOr<memd::BufferRef> held = client->Held(ptrs[i]);
+    if (!held.ok()) {
+      SetError(memd::capi::NotOurs(ptrs[i], fn));
+      return -EINVAL;
+    }
+    handles.push_back(held->handle);
+  }
+  std::string_view meta(static_cast<const char*>(metadata), metadata == nullptr ? 0 : metadata_size);
+  absl::Status sent = post ? client->Post(channel, handles, meta, timeout_ms)
+                           : client->Send(channel, handles, meta, timeout_ms);
+  if (!sent.ok()) {
+    SetError(std::string(sent.message()));
+    return SendErrno(sent);
+  }
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+int memd_channel_send(const char* channel, void* const* ptrs, size_t count, const void* metadata,
+                      size_t metadata_size, int timeout_ms) {
+  return SendOrPost("memd_channel_send", channel, ptrs, count, metadata, metadata_size,
+                    timeout_ms, /*post=*/false);
+}
+
+int memd_channel_post(const char* channel, void* const* ptrs, size_t count, const void* metadata,
+                      size_t metadata_size, int timeout_ms) {
+  return SendOrPost("memd_channel_post", channel, ptrs, count, metadata, metadata_size,
+                    timeout_ms, /*post=*/true);
+}
+
+int memd_channel_collect(void) {
+  std::shared_ptr<Client> client = Acquire();
+  if (!client) return -ECONNREFUSED;
+  return CollectPosted(*client);
+}
+
+int memd_channel_receive(const char* channel, void** ptrs, size_t* sizes, size_t max_count,
+                         size_t* count, void* metadata, size_t metadata_capacity,
+                         size_t* metadata_size, int timeout_ms) {
+  if (channel == nullptr || ptrs == nullptr || count == nullptr ||
+      (metadata == nullptr && metadata_capacity > 0)) {
+    SetError("memd_channel_receive: channel, ptrs and count must not be NULL");
+    return -EINVAL;
+  }
+  std::shared_ptr<Client> client = Acquire();
+  if (!client) return -ECONNREFUSED;
+  absl::StatusOr<memd::ChannelMessage> message = client->Receive(channel, timeout_ms);
+  if (!message.ok()) {
+    SetError(std::string(message.status().message()));
+    return ErrnoOf(message.status());
+  }
+  size_t n = std::min(max_count, message->buffers.size());
+  for (size_t i = 0; i < n; ++i) {
+    ptrs[i] = client->Pointer(message->buffers[i].offset_bytes);
+    if (sizes != nullptr) sizes[i] = message->buffers[i].size_bytes;
+  }
+  if (message->buffers.size() > max_count) {
+    // The message is taken; the buffers that do not fit are released.
+    for (size_t i = n; i < message->buffers.size(); ++i) {
+      client->ReleaseRef(message->buffers[i].handle).IgnoreError();
+    }
+    SetError(absl::StrFormat(
+        "memd_channel_receive: the message has %u buffers; max_count is %u (the rest were "
+        "released)", message->buffers.size(), max_count));
+  }
+  *count = n;
+  if (metadata_size != nullptr) *metadata_size = message->metadata.size();
+  if (metadata != nullptr) {
+    std::memcpy(metadata, message->metadata.data(), std::min(metadata_capacity, message->metadata.size()));
+  }
+  return message->buffers.size() > max_count ? -ENOSPC : 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,43 @@
+// The C API's process-wide state (memd/memd.h): one Client, the session every
+// memd_* call of the process uses, made by memd_init or from the environment
+// on first use; memd_max_alloc's limit; each thread's last error. Which
+// buffers the process holds is the Client's own record (Client::Held, its
+// RefLedger), not a table of the C API's. Private to libmemd.
+//
+// Thread-safe: the session pointer is guarded by a mutex; daemon round trips
+// run outside it on a shared_ptr copy, so memd_uninit never pulls a Client
+// from under a call (the last copy ends the session).
+#ifndef MEMD_CLIENT_C_API_STATE_H_
+#define MEMD_CLIENT_C_API_STATE_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "memd/client.h"
+
+namespace memd::capi {
+
+// Sets this thread's memd_last_error().
+void SetError(std::string message);
+// The negative errno a C caller gets for `status`.
+int ErrnoOf(const absl::Status& status);
+
+// The session, initialized from the environment on first use; null (with
+// the reason in memd_last_error) when the daemon cannot be reached.
+std::shared_ptr<Client> Acquire();
+// The session if there is one, without making one (memd_free, memd_handle).
+std::shared_ptr<Client> Current();
+
+// The largest allocation: memd_max_alloc's limit or the pool's max_alloc,
+// whichever is lower.
+size_t EffectiveMaxAlloc(const Client& client);
+
+// "fn(ptr): not a pointer memd returned ...": the error for a pointer the
+// session does not hold.
+std::string NotOurs(const void* ptr, const char* fn);
+
+}  // namespace memd::capi
+
+#endif  // MEMD_CLIENT_C_API_STATE_H_

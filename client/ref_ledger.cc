@@ -1,0 +1,122 @@
+#include "ref_ledger.h"
+
+#include <algorithm>
+
+namespace memd {
+
+void RefLedger::Apply(const v1::SessionRequest& request, const v1::SessionResponse& response) {
+  MutexLock lock(&mu_);
+  switch (request.op_case()) {
+    case v1::SessionRequest::kAllocate:
+    case v1::SessionRequest::kRetain:
+      AddLocked(response.buffer());
+      break;
+    case v1::SessionRequest::kRealloc: {
+      // Same handle and references; the block may have moved.
+      auto it = by_handle_.find(response.buffer().handle());
+      if (it == by_handle_.end()) break;
+      by_offset_.erase(it->second.offset_bytes);
+      it->second.offset_bytes = response.buffer().offset_bytes();
+      it->second.size_bytes = response.buffer().size_bytes();
+      it->second.capacity_bytes = response.buffer().capacity_bytes();
+      by_offset_[it->second.offset_bytes] = it->first;
+      break;
+    }
+    case v1::SessionRequest::kAllocateBatch:
+      for (const v1::BufferInfo& b : response.buffers().buffers()) AddLocked(b);
+      break;
+    case v1::SessionRequest::kReceive:
+      for (const v1::BufferInfo& b : response.message().buffers()) AddLocked(b);
+      break;
+    case v1::SessionRequest::kSend:
+      // A moving send's references are the channel's now.
+      if (!request.send().share()) {
+        for (uint64_t handle : request.send().handles()) RemoveLocked(handle);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void RefLedger::AddLocked(const v1::BufferInfo& info) {
+  Entry& e = by_handle_[info.handle()];
+  if (e.references > 0 && e.offset_bytes != info.offset_bytes()) by_offset_.erase(e.offset_bytes);
+  e.handle = info.handle();
+  e.offset_bytes = info.offset_bytes();
+  e.size_bytes = info.size_bytes();
+  e.capacity_bytes = info.capacity_bytes();
+  ++e.references;
+  by_offset_[e.offset_bytes] = e.handle;
+}
+
+bool RefLedger::RemoveLocked(uint64_t handle) {
+  auto it = by_handle_.find(handle);
+  if (it == by_handle_.end()) return false;
+  if (--it->second.references == 0) {
+    auto at = by_offset_.find(it->second.offset_bytes);
+    if (at != by_offset_.end() && at->second == handle) by_offset_.erase(at);
+    by_handle_.erase(it);
+  }
+  return true;
+}
+
+bool RefLedger::Remove(uint64_t handle) {
+  MutexLock lock(&mu_);
+  return RemoveLocked(handle);
+}
+
+bool RefLedger::Holds(uint64_t handle) const {
+  MutexLock lock(&mu_);
+  return by_handle_.contains(handle);
+}
+
+std::optional<RefLedger::Entry> RefLedger::AtOffset(uint64_t offset_bytes) const {
+  MutexLock lock(&mu_);
+  auto at = by_offset_.find(offset_bytes);
+  if (at == by_offset_.end()) return std::nullopt;
+  return by_handle_.at(at->second);
+}
+
+bool RefLedger::empty() const {
+  MutexLock lock(&mu_);
+  return by_handle_.empty();
+}
+
+std::vector<std::pair<uint64_t, uint32_t>> RefLedger::Snapshot() const {
+  MutexLock lock(&mu_);
+  std::vector<std::pair<uint64_t, uint32_t>> held;
+  held.reserve(by_handle_.size());
+  for (const auto& [handle, e] : by_handle_) held.emplace_back(handle, e.references);
+  return held;
+}
+
+std::vector<uint64_t> RefLedger::KeepGranted(
+    const absl::flat_hash_map<uint64_t, uint32_t>& granted) {
+  MutexLock lock(&mu_);
+  std::vector<uint64_t> excess;
+  absl::flat_hash_map<uint64_t, Entry> kept;
+  absl::flat_hash_map<uint64_t, uint64_t> offsets;
+  for (const auto& [handle, count] : granted) {
+    auto it = by_handle_.find(handle);
+    uint32_t keep = it == by_handle_.end() ? 0 : std::min(it->second.references, count);
+    if (keep > 0) {
+      Entry e = it->second;
+      e.references = keep;
+      kept[handle] = e;
+      offsets[e.offset_bytes] = handle;
+    }
+    for (uint32_t i = keep; i < count; ++i) excess.push_back(handle);
+  }
+  by_handle_ = std::move(kept);  // references not granted are lost
+  by_offset_ = std::move(offsets);
+  return excess;
+}
+
+void RefLedger::Clear() {
+  MutexLock lock(&mu_);
+  by_handle_.clear();
+  by_offset_.clear();
+}
+
+}  // namespace memd

@@ -1,0 +1,77 @@
+// AdminHandler: the Admin service's logic, free of gRPC (AdminService is
+// only its gRPC adapter, as SessionReactor is SessionHandler's): operator
+// queries (stats, listings, pool checks) and the admin operations (set
+// max_alloc, end a session), which only root, the daemon's uid and the admin
+// group may run. Every answer stays under kMaxAnswerBytes
+// (service/admin_answer.h): listings come in pages, stats summarize channels.
+//
+// Ownership: owned by the AdminService; the pools, sessions and channels
+// outlive it. Thread-safe: any gRPC thread may call any method at once
+// (pools, the session registry and the channel registry lock themselves).
+#ifndef MEMD_SERVER_SERVICE_ADMIN_HANDLER_H_
+#define MEMD_SERVER_SERVICE_ADMIN_HANDLER_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "channel/channel_registry.h"
+#include "listen/peer_table.h"
+#include "memd/v1/admin.pb.h"
+#include "pool/pool_registry.h"
+#include "service/session_registry.h"
+
+namespace memd {
+
+// Who makes an admin call: kernel credentials for a Unix peer (none for a
+// TCP peer), and how logs and refusals name it.
+struct AdminCaller {
+  std::optional<PeerCredentials> peer;
+  std::string description;
+};
+
+class AdminHandler {
+ public:
+  // `admin_gid`: members may run admin operations besides root and the
+  // daemon's own uid. `channels` may be null (no channel statistics).
+  AdminHandler(const PoolRegistry& pools, SessionRegistry& sessions, std::string instance,
+               std::optional<gid_t> admin_gid, const ChannelRegistry* channels)
+      : pools_(pools),
+        sessions_(sessions),
+        instance_(std::move(instance)),
+        admin_gid_(admin_gid),
+        channels_(channels),
+        started_(std::chrono::steady_clock::now()) {}
+
+  // Open to anyone who may connect.
+  absl::Status GetStats(const v1::GetStatsRequest& request, v1::GetStatsResponse* response);
+  absl::Status CheckPools(const v1::CheckPoolsRequest& request, v1::CheckPoolsResponse* response);
+  absl::Status ListSessions(const v1::ListSessionsRequest& request,
+                            v1::ListSessionsResponse* response);
+  absl::Status ListBuffers(const v1::ListBuffersRequest& request,
+                           v1::ListBuffersResponse* response);
+  // Admin operations: PERMISSION_DENIED naming who may, for anyone else.
+  absl::Status SetMaxAlloc(const AdminCaller& caller, const v1::SetMaxAllocRequest& request,
+                           v1::SetMaxAllocResponse* response);
+  absl::Status EndSession(const AdminCaller& caller, const v1::EndSessionRequest& request,
+                          v1::EndSessionResponse* response);
+
+ private:
+  // OK when the caller may change the daemon: its own uid, root or the
+  // admin group, over a Unix socket (kernel-verified credentials).
+  absl::Status AuthorizeAdmin(const AdminCaller& caller, const char* what) const;
+
+  const PoolRegistry& pools_;
+  SessionRegistry& sessions_;
+  const std::string instance_;
+  const std::optional<gid_t> admin_gid_;
+  const ChannelRegistry* const channels_;  // may be null; outlives the handler
+  const std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_SERVER_SERVICE_ADMIN_HANDLER_H_

@@ -1,0 +1,40 @@
+// The limits of the session protocol (proto/memd/v1/memory.proto), written
+// once: the daemon refuses what exceeds them (INVALID_ARGUMENT naming the
+// value and the limit), and libmemd splits or clamps what it sends so that it
+// never does. Changing one changes the wire contract: older clients may
+// then be refused, so raise them only together with the proto comments.
+#ifndef MEMD_SHARED_LIMITS_H_
+#define MEMD_SHARED_LIMITS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace memd::limits {
+
+// Handles (or buffers) in one batched operation: allocate_batch.count,
+// release_batch.handles, query.handles and a request's release_first.
+// 1024 handles are 8 KiB on the wire; the bound keeps one request's time
+// under the pool mutex (all or nothing) from growing with the client's wish.
+inline constexpr uint32_t kMaxBatch = 1024;
+
+// Held references named in one reclaim request (ReclaimRequest.held); a
+// client with more sends several requests, the last with last_batch.
+inline constexpr uint32_t kMaxReclaimEntries = 1024;
+
+// The longest a channel send or receive waits (timeout_ms): one hour.
+// Longer values are clamped by the client and cut to this by the daemon.
+inline constexpr uint32_t kMaxTimeoutMs = 3'600'000;
+
+// AttachRequest.client_name, in bytes (memctl shows it in a column).
+inline constexpr size_t kMaxClientNameBytes = 64;
+
+// One channel message: handles it carries and its metadata bytes (a frame
+// header and side data fit: client/ffmpeg's header is 280 bytes).
+inline constexpr size_t kMaxChannelHandles = 64;
+inline constexpr size_t kMaxChannelMetadataBytes = 4096;
+// A channel's capacity in messages, as its creator may ask for it.
+inline constexpr uint32_t kMaxChannelCapacity = 4096;
+
+}  // namespace memd::limits
+
+#endif  // MEMD_SHARED_LIMITS_H_
