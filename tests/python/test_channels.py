@@ -115,3 +115,15 @@ def test_receive_async_times_out_and_a_cancelled_one_loses_no_message(client):
     asyncio.run(main())
     # Whether the cancelled receive took the message or not, it is still ours.
     assert client.receive("late", timeout=5) == ([], b"kept")
+
+
+def test_a_buffer_of_another_client_is_refused_by_send(daemon, client):
+    other = memd.connect(daemon.address)
+    buf = other.allocate(8)
+    with pytest.raises(ValueError, match="belongs to another memd.Client"):
+        client.send("ch", [buf])
+    assert not buf.released
+    with pytest.raises(memd.Timeout):
+        client.receive("ch", timeout=0)
+    buf.release()
+    other.close()
