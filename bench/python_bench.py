@@ -170,7 +170,11 @@ def run_kill(ctx, variant, size, memctl, address):
     time.sleep(2.0)          # any resource tracker gets its chance to clean up
     after = shm_entries()
     new = {p: s for p, s in after.items() if p not in before}
-    left = {"dev_shm_files": len(new), "dev_shm_bytes": sum(new.values())}
+    # sem.* are the named semaphores of this harness's multiprocessing Events
+    # and Queues (every variant has them); the rest is the variant's.
+    mine = {p: s for p, s in new.items() if not os.path.basename(p).startswith("sem.")}
+    left = {"dev_shm_files": len(mine), "dev_shm_bytes": sum(mine.values()),
+            "harness_semaphores": len(new) - len(mine)}
     for p in new:            # clean up after the measurement
         try:
             os.unlink(p)

@@ -29,9 +29,9 @@ PermissionDenied, FailedPrecondition, ForkError, ...; see memd.errors).
 
 asyncio: ``await client.receive_async(channel, timeout)``.
 
-Frames: memd.frames reads and writes the raw-frame wire format of the
-FFmpeg stages and GStreamer elements (planes as numpy arrays), when built
-with it.
+Frames: ``import memd.frames`` reads and writes the raw-frame wire format
+of the FFmpeg stages and GStreamer elements (memd/raw_frame.h): planes as
+strided numpy arrays, pts, end of stream.
 
 fork(): a session belongs to the process that connected. In a child forked
 after memd.connect(), the parent's Client and Buffers and memd.connect()

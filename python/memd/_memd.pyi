@@ -47,3 +47,42 @@ class Session:
     def close(self) -> None: ...
 
 def _set_error_factory(factory: Callable[[int, str, str], BaseException]) -> None: ...
+
+class RawFrame:
+    """One raw frame's description (memd/raw_frame.h)."""
+    format: int
+    flags: int
+    width: int
+    height: int
+    par_num: int
+    par_den: int
+    fps_num: int
+    fps_den: int
+    color: Tuple[int, int, int, int, int]
+    samples: int
+    sample_rate_hz: int
+    channels: int
+    channel_mask: int
+    pts_ns: int
+    duration_ns: int
+    planes: List[Tuple[int, int, int]]
+    buffer_count: int
+    extensions: List[Tuple[int, bytes]]
+    def __init__(self) -> None: ...
+
+def encode_raw_frame(frame: RawFrame) -> bytes: ...
+def decode_raw_frame(metadata: bytes, buffer_sizes: List[int]) -> RawFrame: ...
+def is_raw_frame(metadata: bytes) -> bool: ...
+def layout_raw_frame(frame: RawFrame, stride_align: int) -> int: ...
+def raw_plane_bytes(frame: RawFrame, plane: int) -> int: ...
+def raw_plane_row_bytes(format: int, plane: int, width: int) -> int: ...
+def raw_plane_rows(format: int, plane: int, height: int) -> int: ...
+def raw_formats() -> List[dict]: ...
+
+RAW_FLAG_KEYFRAME: int
+RAW_FLAG_END_OF_STREAM: int
+RAW_FLAG_DISCONT: int
+RAW_FLAG_CORRUPT: int
+RAW_FLAG_INTERLACED: int
+RAW_FLAG_TOP_FIELD_FIRST: int
+RAW_NO_TIMESTAMP: int
