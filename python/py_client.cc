@@ -17,6 +17,9 @@ namespace {
 // A receive that may wait longer than this waits in steps of it, so Ctrl-C
 // (a signal handled under the GIL) interrupts it within one step.
 constexpr int64_t kWaitStepMs = 1000;
+// Longer receive timeouts (35 years) wait without end: a deadline that far
+// would overflow the clock.
+constexpr int64_t kLongestFiniteWaitMs = int64_t{1} << 40;
 
 class PyClient {
  public:
@@ -96,7 +99,9 @@ class PyClient {
   // timeout_ms < 0: wait until a message comes.
   py::tuple Receive(const std::string& channel, int64_t timeout_ms, uint32_t capacity) {
     Session& session = Use();
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    if (timeout_ms > kLongestFiniteWaitMs) timeout_ms = -1;
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
     while (true) {
       int64_t step = kWaitStepMs;
       if (timeout_ms >= 0) {

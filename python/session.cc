@@ -68,7 +68,7 @@ absl::StatusOr<std::string> Session::StatsJson() {
         grpc::CreateChannel(address->grpc_target, grpc::InsecureChannelCredentials()));
   }
   grpc::ClientContext context;
-  // memctl's deadline for one admin call (client/memctl/memctl.cc kRpcTimeout).
+  // An admin answer takes milliseconds; 5 s means the daemon is stuck.
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::GetStatsResponse response;
   grpc::Status status = admin_->stub->GetStats(&context, v1::GetStatsRequest(), &response);

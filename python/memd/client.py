@@ -18,6 +18,8 @@ __all__ = ["Client", "connect", "PoolInfo", "RefCount"]
 
 _U64 = (1 << 64) - 1
 _U32 = (1 << 32) - 1
+# send(timeout=None): the longest wait there is; libmemd caps it (client.cc).
+_LONGEST_MS = (1 << 63) - 1
 # receive_async waits in steps this long, so a cancelled receive stops soon.
 _ASYNC_STEP_S = 0.1
 
@@ -55,7 +57,7 @@ def _timeout_ms(value: Optional[float], none_ms: int) -> int:
         raise TypeError(f"timeout must be a number of seconds or None, not {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
         raise InvalidArgument(f"timeout {value} s is out of range: a finite number >= 0, or None")
-    return math.ceil(value * 1000)
+    return min(math.ceil(value * 1000), _LONGEST_MS)
 
 
 def connect(address: Optional[str] = None, pool: Optional[str] = None,
@@ -136,7 +138,7 @@ class Client:
         is released here (BufferError if a view of it exists). With
         ``share=True`` the channel gets new references and the Buffers stay
         usable. A full channel is waited on up to ``timeout`` seconds (None: as
-        long as libmemd allows, one hour), then ResourceExhausted. A channel is
+        long as libmemd allows), then ResourceExhausted. A channel is
         made by its first user with room for ``capacity`` messages (0: 16).
         """
         bufs = list(buffers)
@@ -145,7 +147,7 @@ class Client:
                 raise TypeError(f"send takes memd.Buffer objects, not {type(b).__name__}")
         if not isinstance(channel, str):
             raise TypeError(f"channel must be a str, not {type(channel).__name__}")
-        self._s.send(channel, bufs, bytes(meta), _timeout_ms(timeout, 3_600_000),
+        self._s.send(channel, bufs, bytes(meta), _timeout_ms(timeout, _LONGEST_MS),
                      _check_int("capacity", capacity, _U32), bool(share))
 
     def receive(self, channel: str, timeout: Optional[float] = None, *,

@@ -127,3 +127,10 @@ def test_a_buffer_of_another_client_is_refused_by_send(daemon, client):
         client.receive("ch", timeout=0)
     buf.release()
     other.close()
+
+
+def test_a_huge_timeout_is_a_wait_without_end(client):
+    client.send("far", meta=b"x")
+    assert client.receive("far", timeout=1e300) == ([], b"x")
+    client.send("far", meta=b"y", timeout=1e300)
+    assert client.receive("far", timeout=0) == ([], b"y")
