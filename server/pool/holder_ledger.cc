@@ -22,9 +22,9 @@ bool IsZero(const SessionUsage& u) {
 HolderLedger::HolderLedger(std::string pool_name, PoolQuotas quotas, LedgerLimits limits)
     : pool_name_(std::move(pool_name)), quotas_(quotas), limits_(limits) {}
 
-HolderId HolderLedger::Open(HolderKind kind, Causer causer) {
+HolderId HolderLedger::Open(HolderKind kind, Causer causer, std::string key) {
   HolderId id{next_id_++};
-  holders_.emplace(id, Holder{kind, causer, {}, {}});
+  holders_.emplace(id, Holder{kind, causer, std::move(key), {}, {}});
   if (kind == HolderKind::kSession) ++sessions_;
   return id;
 }
@@ -46,6 +46,12 @@ const HolderLedger::Holder& HolderLedger::At(HolderId id) const { return holders
 HolderKind HolderLedger::kind(HolderId id) const { return At(id).kind; }
 
 const Causer& HolderLedger::causer(HolderId id) const { return At(id).causer; }
+
+const std::string& HolderLedger::key(HolderId id) const { return At(id).key; }
+
+void HolderLedger::NoteKeyed(const Holder& holder, uint64_t handle, uint32_t refs) const {
+  if (!holder.key.empty() && on_keyed_change_) on_keyed_change_(holder.key, handle, refs);
+}
 
 uint32_t HolderLedger::Held(HolderId id, uint64_t handle) const {
   auto h = holders_.find(id);
@@ -146,10 +152,12 @@ void HolderLedger::Apply(absl::Span<const Change> changes) {
     it->second = static_cast<uint32_t>(before + c.refs);
     auto capacity = static_cast<int64_t>(c.capacity_bytes);
     if (before == 0 && it->second > 0) Account(h, Delta{.held_bytes = capacity, .held_buffers = 1});
-    if (it->second == 0) {
+    uint32_t now = it->second;
+    if (now == 0) {
       h.counts.erase(it);
       if (before > 0) Account(h, Delta{.held_bytes = -capacity, .held_buffers = -1});
     }
+    if (now != before) NoteKeyed(h, c.handle, now);
   }
 }
 
@@ -166,7 +174,9 @@ absl::flat_hash_map<uint64_t, uint32_t> HolderLedger::TakeAll(HolderId id) {
   Holder& h = holders_.at(id);
   Account(h, Delta{.held_bytes = -static_cast<int64_t>(h.usage.held_bytes),
                    .held_buffers = -static_cast<int64_t>(h.usage.held_buffers)});
-  return std::exchange(h.counts, {});
+  absl::flat_hash_map<uint64_t, uint32_t> taken = std::exchange(h.counts, {});
+  for (const auto& [handle, refs] : taken) NoteKeyed(h, handle, 0);
+  return taken;
 }
 
 absl::Status HolderLedger::Charge(HolderId id, const SessionUsage& charge, const char* op) {

@@ -21,8 +21,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -75,7 +77,11 @@ class HolderLedger {
   HolderLedger(const HolderLedger&) = delete;
   HolderLedger& operator=(const HolderLedger&) = delete;
 
-  HolderId Open(HolderKind kind, Causer causer);
+  // `key` (a session's ticket) names the holder across daemon restarts: what
+  // a keyed holder holds is reported to the keyed-change hook, so it can be
+  // persisted and proven after a restart. REQUIRES: keys of open holders
+  // are distinct ("" is no key).
+  HolderId Open(HolderKind kind, Causer causer, std::string key = {});
   // Drops what `id` was charged (message bytes, a channel, parked requests)
   // and forgets it. REQUIRES: it holds no reference (see TakeAll).
   void Close(HolderId id);
@@ -84,6 +90,7 @@ class HolderLedger {
   // REQUIRES for these: Contains(id).
   HolderKind kind(HolderId id) const;
   const Causer& causer(HolderId id) const;
+  const std::string& key(HolderId id) const;
   // References `id` holds to `handle`; 0 when none.
   uint32_t Held(HolderId id, uint64_t handle) const;
   // handle -> references, for every buffer `id` holds.
@@ -129,6 +136,12 @@ class HolderLedger {
   // A buffer `id` holds grew (or shrank) by `delta_bytes` (realloc).
   void Resize(HolderId id, int64_t delta_bytes);
 
+  // Told of each change of what a keyed holder holds: its key, the handle
+  // and the references it holds now (0: none). Called under the pool's
+  // mutex, after the ledger changed (the Pool persists it: HoldingsFile).
+  using KeyedChange = std::function<void(std::string_view key, uint64_t handle, uint32_t refs)>;
+  void set_on_keyed_change(KeyedChange hook) { on_keyed_change_ = std::move(hook); }
+
   // Drops every reference of `id` from the ledger and returns them
   // (handle -> count); the caller drops them from the handle table.
   absl::flat_hash_map<uint64_t, uint32_t> TakeAll(HolderId id);
@@ -144,6 +157,7 @@ class HolderLedger {
   struct Holder {
     HolderKind kind;
     Causer causer;
+    std::string key;  // "" for holders that do not outlive the daemon
     absl::flat_hash_map<uint64_t, uint32_t> counts;  // handle -> references held
     SessionUsage usage;
   };
@@ -170,7 +184,11 @@ class HolderLedger {
   // Adds `d` to the holder, its session's total and its uid's.
   void Account(Holder& holder, const Delta& d);
 
+  // Reports `holder`'s count of `handle` when the holder is keyed.
+  void NoteKeyed(const Holder& holder, uint64_t handle, uint32_t refs) const;
+
   const std::string pool_name_;
+  KeyedChange on_keyed_change_;
   PoolQuotas quotas_;
   const LedgerLimits limits_;
   uint64_t next_id_ = 1;

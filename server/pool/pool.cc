@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "memd/shared/handle.h"
 #include "memd/shared/size.h"
+#include "spdlog/spdlog.h"
 
 namespace memd {
 
@@ -24,7 +25,25 @@ Pool::Pool(PoolConfig config, uint32_t index, uint8_t* base, std::string shm_nam
       allocator_(config_.size_bytes, config_.alignment_bytes),
       handles_(index),
       ledger_(config_.name, config_.quotas),
-      unclaimed_(ledger_.Open(HolderKind::kUnclaimed, Causer{})) {}
+      unclaimed_(ledger_.Open(HolderKind::kUnclaimed, Causer{})) {
+  if (state_) {
+    // Runs under mu_: the ledger calls it from its own changes, which the
+    // pool makes only under mu_.
+    ledger_.set_on_keyed_change([this](std::string_view ticket, uint64_t handle, uint32_t refs) {
+      PersistHolding(ticket, handle, refs);
+    });
+  }
+}
+
+void Pool::PersistHolding(std::string_view ticket, uint64_t handle, uint32_t refs) {
+  absl::Status s = state_->holdings().Set(ticket, handle, refs);
+  if (!s.ok() && !holdings_failed_) {
+    holdings_failed_ = true;
+    spdlog::error("pool '{}': {}; after a restart, references not recorded there stay "
+                  "unclaimed and go after the grace period", config_.name,
+                  std::string(s.message()));
+  }
+}
 
 absl::Status Pool::CheckRequestSize(uint64_t size_bytes, const char* op,
                                     FailReason* reason) const {

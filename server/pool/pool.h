@@ -97,7 +97,10 @@ class Pool {
 
   // A session's holder: what it holds counts against the session quotas and
   // those of `uid` (nullopt: none). It counts in Stats().sessions until closed.
-  HolderId OpenSession(uint64_t session_id, std::optional<uid_t> uid);
+  // `ticket` (AttachResponse.ticket; "" in tests without restarts) keys what
+  // it holds in the state table's holdings file, so that after a restart
+  // only a session proving that ticket reclaims it.
+  HolderId OpenSession(uint64_t session_id, std::optional<uid_t> uid, std::string ticket = {});
   // Drops every reference and charge of `holder` and forgets it (a session
   // that ended, a channel removed, a message nobody will receive). Returns
   // how many references it dropped.
@@ -161,13 +164,16 @@ class Pool {
   // OK when `holder` holds one reference per entry of `handles` (repeats count).
   absl::Status CheckHeld(HolderId holder, const std::vector<uint64_t>& handles, const char* op);
 
-  // Moves up to `count` unclaimed references of `handle` to `holder` (a
-  // client back after a daemon restart; quotas do not refuse references that
-  // existed before it). FAILED_PRECONDITION when none is unclaimed. `from`:
-  // the holder a session of the same process left when its stream broke
-  // (OrphanRegistry); kNone or gone: the restart's unclaimed references.
+  // Moves up to `count` references of `handle` that the previous session of
+  // the reclaiming process held to `holder` (quotas do not refuse references
+  // that existed before). `from`: the holder a session of the same process
+  // left when its stream broke (OrphanRegistry); when kNone or gone, the
+  // references a restart re-adopted for the session of `ticket` (its
+  // previous ticket: ReclaimRequest.ticket). FAILED_PRECONDITION when that
+  // holder has none of `handle`: a handle alone never proves a reference.
   absl::StatusOr<Reclaimed> Reclaim(HolderId holder, uint64_t handle, uint32_t count,
-                                    HolderId from = HolderId::kNone);
+                                    HolderId from = HolderId::kNone,
+                                    const std::string& ticket = {});
 
   // Drops every unclaimed reference (end of the grace period). Returns how many.
   uint64_t ReleaseUnclaimed();
@@ -286,6 +292,13 @@ class Pool {
   void Persist(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops every reference `holder` holds; returns how many.
   uint64_t DropAll(HolderId holder) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records in the holdings file what a keyed holder holds now (the ledger's
+  // keyed-change hook).
+  void PersistHolding(std::string_view ticket, uint64_t handle, uint32_t refs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The unclaimed holder re-adopted for the session of `ticket`, opened on
+  // first use (Adopt).
+  HolderId UnclaimedOf(const std::string& ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK when `holder` holds one reference per entry of `handles`; `drops`
   // when the operation releases them (the message says so), else it moves them.
   absl::Status CheckHeldLocked(HolderId holder, const std::vector<uint64_t>& handles,
@@ -314,7 +327,15 @@ class Pool {
   TlsfAllocator allocator_ ABSL_GUARDED_BY(mu_);
   HandleTable handles_ ABSL_GUARDED_BY(mu_);
   HolderLedger ledger_ ABSL_GUARDED_BY(mu_);  // who holds what; quotas
-  const HolderId unclaimed_;  // adopted references nobody reclaimed yet (in ledger_)
+  // Adopted references nobody reclaimed yet (holders in ledger_): those
+  // whose holder the predecessor recorded, by that session's ticket, and
+  // those it did not (channel messages; a crash between two writes).
+  const HolderId unclaimed_;
+  absl::flat_hash_map<std::string, HolderId> unclaimed_by_ticket_ ABSL_GUARDED_BY(mu_);
+  // The predecessor recorded no holders (an older build): any session may
+  // reclaim from unclaimed_, as that build allowed.
+  bool reclaim_unproven_ ABSL_GUARDED_BY(mu_) = false;
+  bool holdings_failed_ ABSL_GUARDED_BY(mu_) = false;  // logged once
   uint64_t allocs_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;
   std::array<uint64_t, kFailReasons> failed_ ABSL_GUARDED_BY(mu_){};  // by FailReason

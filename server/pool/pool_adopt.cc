@@ -2,6 +2,8 @@
 // and the state table's life.
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
+
 #include "absl/strings/str_format.h"
 #include "memd/shared/handle.h"
 #include "pool/pool.h"
@@ -65,11 +67,34 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
     entries[slot].retired = images[slot].state == SlotImage::State::kRetired;
   }
   pool->handles_.Restore(std::move(entries));
-  // Every live reference is unclaimed until a session reclaims it.
+  // Every live reference is unclaimed until a session reclaims it. The
+  // predecessor's holdings file says which session held it: only a session
+  // proving that session's ticket reclaims it (Reclaim). References it names
+  // no holder for (channel messages, a crash between its two writes) stay
+  // with unclaimed_ and go at the end of the grace period.
+  StateTable& state_table = *pool->state_;
+  pool->reclaim_unproven_ =
+      state_table.holders_record() == StateTable::HoldersRecord::kNotKept;
+  absl::flat_hash_map<uint64_t, uint32_t> left;  // handle -> references without a holder yet
+  for (uint32_t slot : live) left[pool->handles_.HandleOf(slot)] = images[slot].refs;
   std::vector<HolderLedger::Change> unclaimed;
-  for (uint32_t slot : live) {
-    unclaimed.push_back({pool->unclaimed_, pool->handles_.HandleOf(slot),
-                         images[slot].capacity_bytes, images[slot].refs});
+  auto capacity_of = [&](uint64_t handle) {
+    return pool->Capacity(*pool->handles_.Find(handle));
+  };
+  for (const Holding& h : state_table.holdings().Load()) {
+    auto it = left.find(h.handle);
+    uint32_t granted = it == left.end() ? 0 : std::min(h.refs, it->second);
+    if (granted == 0) {
+      // A holding of a buffer that is gone (or more than the slot counts).
+      (void)state_table.holdings().Set(h.ticket, h.handle, 0);
+      continue;
+    }
+    it->second -= granted;
+    unclaimed.push_back({pool->UnclaimedOf(h.ticket), h.handle, capacity_of(h.handle),
+                         int64_t{granted}});
+  }
+  for (const auto& [handle, refs] : left) {
+    if (refs > 0) unclaimed.push_back({pool->unclaimed_, handle, capacity_of(handle), refs});
   }
   pool->ledger_.Apply(unclaimed);
   pool->NoteUsed();

@@ -8,9 +8,9 @@
 
 namespace memd {
 
-HolderId Pool::OpenSession(uint64_t session_id, std::optional<uid_t> uid) {
+HolderId Pool::OpenSession(uint64_t session_id, std::optional<uid_t> uid, std::string ticket) {
   MutexLock lock(&mu_);
-  return ledger_.Open(HolderKind::kSession, Causer{session_id, uid});
+  return ledger_.Open(HolderKind::kSession, Causer{session_id, uid}, std::move(ticket));
 }
 
 uint64_t Pool::CloseHolder(HolderId holder) {
@@ -113,21 +113,31 @@ std::vector<Pool::References> Pool::Query(HolderId holder,
 }
 
 absl::StatusOr<Reclaimed> Pool::Reclaim(HolderId holder, uint64_t handle, uint32_t count,
-                                        HolderId from) {
+                                        HolderId from, const std::string& ticket) {
   MutexLock lock(&mu_);
-  // From the references a session left when its stream broke, if named and
-  // still there; otherwise from those a restart re-adopted.
-  HolderId source = from != HolderId::kNone && ledger_.Contains(from) ? from : unclaimed_;
+  // From the references a session of this process left when its stream
+  // broke, if named and still there; otherwise from those a restart
+  // re-adopted for the ticket the process proves.
+  HolderId source = HolderId::kNone;
+  if (from != HolderId::kNone && ledger_.Contains(from)) {
+    source = from;
+  } else if (auto it = unclaimed_by_ticket_.find(ticket); !ticket.empty() &&
+                                                          it != unclaimed_by_ticket_.end()) {
+    source = it->second;
+  } else if (reclaim_unproven_) {
+    source = unclaimed_;
+  }
   HandleTable::Entry* entry = handles_.Find(handle);
   if (entry == nullptr) {
     return absl::NotFoundError(absl::StrFormat("reclaim in pool '%s': %s", config_.name,
                                                handles_.DescribeMissing(handle)));
   }
-  uint32_t unclaimed = ledger_.Held(source, handle);
+  uint32_t unclaimed = source == HolderId::kNone ? 0 : ledger_.Held(source, handle);
   if (count == 0 || unclaimed == 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "reclaim of %u references to handle 0x%016x in pool '%s': %u are unclaimed (the grace "
-        "period may be over, or another session reclaimed them)",
+        "reclaim of %u references to handle 0x%016x in pool '%s': the previous session of "
+        "this process (the ticket the request proves) left %u unclaimed (the grace period may "
+        "be over, or they were never its own)",
         count, handle, config_.name, unclaimed));
   }
   uint32_t granted = std::min(count, unclaimed);
@@ -141,7 +151,20 @@ absl::StatusOr<Reclaimed> Pool::Reclaim(HolderId holder, uint64_t handle, uint32
 
 uint64_t Pool::ReleaseUnclaimed() {
   MutexLock lock(&mu_);
-  return DropAll(unclaimed_);
+  uint64_t released = DropAll(unclaimed_);
+  for (const auto& [ticket, unclaimed] : unclaimed_by_ticket_) {
+    released += DropAll(unclaimed);
+    ledger_.Close(unclaimed);
+  }
+  unclaimed_by_ticket_.clear();
+  reclaim_unproven_ = false;
+  return released;
+}
+
+HolderId Pool::UnclaimedOf(const std::string& ticket) {
+  auto [it, inserted] = unclaimed_by_ticket_.try_emplace(ticket, HolderId::kNone);
+  if (inserted) it->second = ledger_.Open(HolderKind::kUnclaimed, Causer{}, ticket);
+  return it->second;
 }
 
 absl::StatusOr<HolderId> Pool::OpenChannel(HolderId creator, const std::string& op) {

@@ -78,6 +78,11 @@ PoolStats Pool::Stats() const {
   }
   s.peak_used_bytes = peak_used_bytes_;
   for (const auto& [handle, count] : ledger_.Holdings(unclaimed_)) s.unclaimed_references += count;
+  for (const auto& [ticket, unclaimed] : unclaimed_by_ticket_) {
+    for (const auto& [handle, count] : ledger_.Holdings(unclaimed)) {
+      s.unclaimed_references += count;
+    }
+  }
   return s;
 }
 

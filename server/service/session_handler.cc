@@ -132,7 +132,7 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
     return absl::InternalError("cannot draw a session ticket from getrandom");
   }
   pool_ = pool;
-  holder_ = pool_->OpenSession(session_id_, peer_->uid);
+  holder_ = pool_->OpenSession(session_id_, peer_->uid, ticket);
   ticket_ = ticket;
   pidfd_ = OpenPidfd(peer_->pid);
   sessions_.Add(SessionRegistry::Record{
@@ -173,7 +173,7 @@ absl::Status SessionHandler::Reclaim(const v1::ReclaimRequest& reclaim, v1::Recl
   HolderId left = sessions_.orphans().Find(pool_, reclaim.ticket(), peer_->uid);
   for (const v1::HeldReference& held : reclaim.held()) {
     absl::StatusOr<Reclaimed> got =
-        pool_->Reclaim(holder_, held.handle(), held.references(), left);
+        pool_->Reclaim(holder_, held.handle(), held.references(), left, reclaim.ticket());
     if (!got.ok()) {
       if (uint64_t dropped = 0; ClientWarnings().Allow("reclaim-refused", &dropped)) {
         spdlog::info("session {} ({}): {}{}", session_id_, description_,

@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 
 #include "absl/strings/str_format.h"
+#include "shm/dual_copy.h"
+#include "shm/private_file.h"
 
 namespace memd {
 
@@ -22,14 +24,6 @@ constexpr uint32_t kVersion = 2;
 constexpr uint64_t kReadyValue = 0x7265616479214d44ull;  // written last at creation
 constexpr uint64_t kHeaderBytes = 4096;                  // one page; records follow
 constexpr uint64_t kInitialSlots = 1024;
-
-uint64_t Mix(uint64_t x) {  // splitmix64's finalizer
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 }  // namespace
 
@@ -63,6 +57,8 @@ static_assert(sizeof(StateTable::Copy) == 40);
 
 namespace {
 
+using dual_copy::Mix;
+
 uint32_t CheckOf(uint32_t slot, const StateTable::Copy& c) {
   uint64_t h = Mix(0x6d656d6473746174ull ^ slot);
   h = Mix(h ^ c.offset_bytes);
@@ -71,16 +67,6 @@ uint32_t CheckOf(uint32_t slot, const StateTable::Copy& c) {
   h = Mix(h ^ ((static_cast<uint64_t>(c.generation_state) << 32) | c.refs));
   h = Mix(h ^ c.seq);
   return static_cast<uint32_t>(h) | 1u;
-}
-
-// Index of the newest valid copy, or -1 when neither is valid.
-int Newest(uint32_t slot, const StateTable::Copy (&copies)[2]) {
-  bool valid0 = copies[0].check == CheckOf(slot, copies[0]);
-  bool valid1 = copies[1].check == CheckOf(slot, copies[1]);
-  if (valid0 && valid1) {
-    return static_cast<int32_t>(copies[1].seq - copies[0].seq) > 0 ? 1 : 0;
-  }
-  return valid0 ? 0 : (valid1 ? 1 : -1);
 }
 
 }  // namespace
@@ -118,15 +104,17 @@ absl::Status StateTable::Map(uint64_t slot_capacity) {
 
 absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Create(const std::string& object_name,
                                                                const StateIdentity& identity) {
-  // O_EXCL | O_NOFOLLOW: never an object someone else put there (the
-  // directory is the daemon's own, StateDirectory checks it).
-  UniqueFd fd(::open(object_name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd.valid()) {
-    return absl::InternalError(absl::StrFormat("cannot create state file '%s': %s", object_name,
-                                               std::strerror(errno)));
+  absl::StatusOr<UniqueFd> fd = CreatePrivateFile(object_name, "state file");
+  if (!fd.ok()) return fd.status();
+  std::unique_ptr<StateTable> table(new StateTable(object_name, std::move(*fd)));
+  std::string holdings_path = HoldingsFile::PathFor(object_name);
+  ::unlink(holdings_path.c_str());  // a leftover of a table that is gone says nothing
+  absl::StatusOr<std::unique_ptr<HoldingsFile>> holdings = HoldingsFile::Create(holdings_path);
+  if (!holdings.ok()) {
+    RemoveIfExists(object_name);
+    return holdings.status();
   }
-  ::fchmod(fd.get(), 0600);  // daemon-private whatever the umask
-  std::unique_ptr<StateTable> table(new StateTable(object_name, std::move(fd)));
+  table->holdings_ = std::move(*holdings);
   if (absl::Status s = table->Reserve(kInitialSlots); !s.ok()) {
     RemoveIfExists(object_name);
     return s;
@@ -150,22 +138,10 @@ void StateTable::MarkReady() {
 }
 
 absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Open(const std::string& object_name) {
-  UniqueFd fd(::open(object_name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrFormat("no state file '%s'", object_name));
-    }
-    return absl::InternalError(absl::StrFormat("cannot open state file '%s': %s", object_name,
-                                               std::strerror(errno)));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
-    return absl::PermissionDeniedError(absl::StrFormat(
-        "state file '%s' is not a regular file of the daemon's uid %u; refusing to adopt it",
-        object_name, ::geteuid()));
-  }
-  auto bytes = static_cast<uint64_t>(st.st_size);
-  std::unique_ptr<StateTable> table(new StateTable(object_name, std::move(fd)));
+  uint64_t bytes = 0;
+  absl::StatusOr<UniqueFd> fd = OpenPrivateFile(object_name, "state file", &bytes);
+  if (!fd.ok()) return fd.status();
+  std::unique_ptr<StateTable> table(new StateTable(object_name, std::move(*fd)));
   if (bytes < kHeaderBytes) {
     return absl::DataLossError(absl::StrFormat(
         "state object '%s' has %u bytes, less than its %u-byte header", object_name, bytes,
@@ -190,10 +166,21 @@ absl::StatusOr<std::unique_ptr<StateTable>> StateTable::Open(const std::string& 
                                    h->segment_id,
                                    SegmentIdentity{h->memory_device, h->memory_inode,
                                                    h->memory_inode != 0 ? h->size_bytes : 0}};
+  std::string holdings_path = HoldingsFile::PathFor(object_name);
+  absl::StatusOr<std::unique_ptr<HoldingsFile>> holdings = HoldingsFile::Open(holdings_path);
+  if (!holdings.ok()) {
+    table->holders_record_ = absl::IsNotFound(holdings.status()) ? HoldersRecord::kNotKept
+                                                                 : HoldersRecord::kLost;
+    ::unlink(holdings_path.c_str());
+    holdings = HoldingsFile::Create(holdings_path);
+    if (!holdings.ok()) return holdings.status();
+  }
+  table->holdings_ = std::move(*holdings);
   return table;
 }
 
 bool StateTable::RemoveIfExists(const std::string& object_name) {
+  ::unlink(HoldingsFile::PathFor(object_name).c_str());
   return ::unlink(object_name.c_str()) == 0;
 }
 
@@ -229,7 +216,7 @@ std::vector<SlotImage> StateTable::Load() const {
   uint64_t last = 0;  // one past the last slot with a valid copy
   for (uint32_t slot = 0; slot < capacity_; ++slot) {
     const Record& record = records()[slot];
-    int newest = Newest(slot, record.copies);
+    int newest = dual_copy::Newest(slot, record.copies, CheckOf);
     if (newest < 0) {
       images.push_back(SlotImage{});
       continue;
@@ -250,21 +237,13 @@ std::vector<SlotImage> StateTable::Load() const {
 }
 
 void StateTable::Write(uint32_t slot, const SlotImage& image) {
-  Record& record = records()[slot];
-  int newest = Newest(slot, record.copies);
-  Copy& target = record.copies[newest == 0 ? 1 : 0];
-  uint32_t seq = newest < 0 ? 1 : record.copies[newest].seq + 1;
-  target.check = 0;  // invalid while its fields change
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  target.offset_bytes = image.offset_bytes;
-  target.capacity_bytes = image.capacity_bytes;
-  target.size_bytes = image.size_bytes;
-  target.generation_state = (image.generation << 8) | static_cast<uint32_t>(image.state);
-  target.refs = image.refs;
-  target.seq = seq;
-  Copy computed = target;
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // the check value goes last
-  target.check = CheckOf(slot, computed);
+  dual_copy::Write(slot, records()[slot].copies, CheckOf, [&](Copy& c) {
+    c.offset_bytes = image.offset_bytes;
+    c.capacity_bytes = image.capacity_bytes;
+    c.size_bytes = image.size_bytes;
+    c.generation_state = (image.generation << 8) | static_cast<uint32_t>(image.state);
+    c.refs = image.refs;
+  });
 }
 
 absl::Status StateTable::Chown(uid_t uid, gid_t gid) {
@@ -273,7 +252,7 @@ absl::Status StateTable::Chown(uid_t uid, gid_t gid) {
         "cannot give state object '%s' to uid %u gid %u: %s", object_name_, uid, gid,
         std::strerror(errno)));
   }
-  return absl::OkStatus();
+  return holdings_->Chown(uid, gid);
 }
 
 void StateTable::Remove() {

@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "memd/shared/unique_fd.h"
+#include "shm/holdings_file.h"
 #include "shm/segment.h"
 
 namespace memd {
@@ -58,16 +59,26 @@ struct StateIdentity {
 
 class StateTable {
  public:
+  // Whether the predecessor recorded who held its references (Open).
+  enum class HoldersRecord {
+    kKept,     // its holdings file was read: a reference goes back to its holder only
+    kNotKept,  // a predecessor older than holdings files: any session may reclaim
+    kLost,     // the holdings file was unreadable: nobody can prove a reference
+  };
+
   // Creates the object (mode 0600; fails when it exists). The table is not
   // adoptable until MarkReady(), which the daemon calls once the segment exists.
   static absl::StatusOr<std::unique_ptr<StateTable>> Create(const std::string& object_name,
                                                             const StateIdentity& identity);
 
-  // Opens a predecessor's table. NOT_FOUND when there is none; DATA_LOSS when
+  // Opens a predecessor's table and its holdings file (a new, empty one when
+  // it has none or it is unreadable: holders_record() says which). NOT_FOUND
+  // when there is no table; DATA_LOSS when
   // it is not a complete memd state table (crash during creation);
   // FAILED_PRECONDITION when it is another format version.
   static absl::StatusOr<std::unique_ptr<StateTable>> Open(const std::string& object_name);
 
+  // Removes the table and its holdings file. True when the table existed.
   static bool RemoveIfExists(const std::string& object_name);
 
   ~StateTable();
@@ -79,6 +90,9 @@ class StateTable {
   // (a pool continued in new memory when its predecessor's could not be had back).
   void SetMemory(const SegmentIdentity& memory, uint64_t segment_id);
   const StateIdentity& identity() const { return identity_; }
+  // Who holds which buffer, persisted beside the slots (holdings_file.h).
+  HoldingsFile& holdings() const { return *holdings_; }
+  HoldersRecord holders_record() const { return holders_record_; }
   const std::string& object_name() const { return object_name_; }
 
   // Every slot up to the last one ever written, in slot order. A slot with
@@ -96,7 +110,7 @@ class StateTable {
   // Unlinks the object (clean shutdown).
   void Remove();
 
-  // Gives the object to the user the daemon drops to (--user).
+  // Gives the table and its holdings file to the user the daemon drops to (--user).
   absl::Status Chown(uid_t uid, gid_t gid);
 
   // Slots that fit in the current mapping.
@@ -120,6 +134,8 @@ class StateTable {
   void* mapping_ = nullptr;
   uint64_t mapped_bytes_ = 0;
   StateIdentity identity_;
+  std::unique_ptr<HoldingsFile> holdings_;
+  HoldersRecord holders_record_ = HoldersRecord::kKept;
   uint64_t capacity_ = 0;
   bool removed_ = false;
 };

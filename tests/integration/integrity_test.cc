@@ -21,6 +21,7 @@
 #include "daemon_env.h"
 #include "memd/client.h"
 #include "memd/shared/lane.h"
+#include "raw_session.h"
 #include "subprocess.h"
 
 namespace memd::testing {
@@ -228,6 +229,55 @@ TEST(IntegrityTest, ACleanStopAndStartKeepsEveryBuffer) {
                                    "77", "78"}, daemon.ClientEnv());
     EXPECT_EQ(code, 0) << out;
   }
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+// Case 6: after a restart, any uid could reclaim another's unclaimed
+// reference by its handle (which `memctl buffers` shows) and so take it from
+// its holder. Now a reference goes back only to a session proving the
+// ticket of the session that held it, which only that session's stream got.
+TEST(IntegrityTest, AfterARestartAReferenceGoesBackOnlyToTheProcessThatHeldIt) {
+  DaemonEnv daemon({.pools = {"default=8MiB"}, .extra_args = {"--reclaim-grace", "60s"},
+                    .instance = UniqueInstanceName()});
+  ASSERT_TRUE(daemon.ok());
+  Subprocess victim({TestClientBinary(), "hold", "1", "4096", "55"}, daemon.ClientEnv());
+  std::vector<uint64_t> handles = ReadHandles(victim);
+  ASSERT_EQ(handles.size(), 1u);
+  // Another client of the pool: it hands the memory back after the restart.
+  auto giver = Client::Connect({.address = daemon.address(), .outage_wait_ms = 10000});
+  ASSERT_TRUE(giver.ok()) << giver.status();
+  auto own = (*giver)->Allocate(64);
+  ASSERT_TRUE(own.ok()) << own.status();
+  victim.Kill(SIGSTOP);  // it comes back once the thief has tried
+  daemon.Stop(SIGKILL);
+  ASSERT_TRUE(daemon.Restart());
+  auto after = (*giver)->Allocate(64);  // reconnects, hands the memory back, reclaims its own
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(daemon.PoolStats().unclaimed_references(), 1u) << "the victim's reference";
+
+  RawSession thief(daemon.address());
+  ASSERT_EQ(thief.Attach("default").status_code(), 0);
+  for (const std::string& ticket : {std::string(), std::string(16, '\0'), std::string(16, 'x')}) {
+    v1::SessionRequest steal;
+    steal.mutable_reclaim()->set_ticket(ticket);
+    steal.mutable_reclaim()->set_last_batch(true);
+    v1::HeldReference* held = steal.mutable_reclaim()->add_held();
+    held->set_handle(handles[0]);
+    held->set_references(1);
+    v1::SessionResponse r = thief.Call(steal);
+    EXPECT_EQ(r.status_code(), 0) << r.status_message();
+    EXPECT_EQ(r.reclaim().reclaimed_size(), 0) << "nothing granted to a ticket of size "
+                                               << ticket.size();
+  }
+  EXPECT_EQ(daemon.PoolStats().unclaimed_references(), 1u) << "still the victim's";
+
+  victim.Kill(SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return daemon.PoolStats().unclaimed_references() == 0; },
+                      std::chrono::seconds(20)))
+      << daemon.PoolStats().DebugString();
+  auto [code, out] = RunCommand({TestClientBinary(), "check", std::to_string(handles[0]), "4096",
+                                 "55", "56"}, daemon.ClientEnv());
+  EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
