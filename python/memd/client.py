@@ -8,7 +8,7 @@ import math
 import os
 import threading
 import time
-from typing import Any, Iterable, NamedTuple, Optional, Sequence, Tuple, List
+from typing import Any, Iterable, List, NamedTuple, Optional, Tuple
 
 from . import _memd
 from ._memd import Buffer

@@ -2,7 +2,6 @@
 channels. Runs when the build has the gst plugin (ctest sets GST_PLUGIN_PATH to
 build/gst) and gst-launch-1.0 is installed; skipped otherwise."""
 
-import os
 import shutil
 import subprocess
 

@@ -1,6 +1,5 @@
 """Processes and the daemon: a killed holder, a daemon restart, fork, stats."""
 
-import gc
 import os
 import signal
 import subprocess
@@ -8,10 +7,9 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 import memd
-from conftest import MEMCTL_BINARY, python_child, run_child, wait_for
+from conftest import python_child, run_child, wait_for
 
 
 def test_sigkill_of_a_python_holder_returns_its_memory(daemon, client):
