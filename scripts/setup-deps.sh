@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev
   prometheus-cpp-dev prometheus doxygen
   python3 python3-yaml procps util-linux openssl systemd
+  pybind11-dev python3-dev python3-numpy python3-pytest
 )
 
 missing=()

@@ -73,6 +73,19 @@ lib.memd_free(p)
 lib.memd_uninit()
 PY
 
+# The Python package (when the build has it): `import memd` from the prefix's
+# site directory, its module finding libmemd.so by its own RPATH.
+if compgen -G "$build/python/memd/_memd*.so" > /dev/null; then
+  site=$(sed -n 's/^MEMD_PYTHON_INSTALL_DIR:[A-Z]*=//p' "$build/CMakeCache.txt")
+  [[ -d $prefix/$site/memd ]] || fail "missing $site/memd after install"
+  env -u LD_LIBRARY_PATH PYTHONPATH="$prefix/$site" python3 -c "
+import memd
+with memd.connect() as c, c.allocate(100, zero=True) as b:
+    memoryview(b)[:2] = b'ok'
+    assert bytes(memoryview(c.retain(b.handle))[:2]) == b'ok'
+" || fail "python3 -c 'import memd' from $prefix/$site failed"
+fi
+
 used=$("$prefix/bin/memctl" --address "unix://$sock" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pools"][0]["used_bytes"])')
 [[ $used == 0 ]] || fail "used_bytes is $used after every consumer exited"
 echo "install test passed"

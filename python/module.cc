@@ -1,0 +1,21 @@
+// _memd: the C++ half of the `memd` Python package (python/memd/ holds the
+// friendly API, docstrings, stubs and exceptions). Binds memd::Client
+// (client/include/memd/client.h) and the raw-frame codec (memd/raw_frame.h),
+// nothing of the daemon.
+#include <pybind11/pybind11.h>
+
+#include "errors.h"
+#include "py_buffer.h"
+#include "py_client.h"
+#include "py_raw_frame.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_memd, m) {
+  m.doc() = "C++ binding of libmemd; use the `memd` package, not this module.";
+  memd::python::RegisterBuffer(m);
+  memd::python::RegisterClient(m);
+  memd::python::RegisterRawFrame(m);
+  m.def("_set_error_factory", &memd::python::SetErrorFactory, py::arg("factory"),
+        "Called once by memd/__init__.py: factory(code, message, kind) -> exception.");
+}
