@@ -20,11 +20,24 @@ struct Endpoint {
   std::string channel;  // required
   std::string address;  // empty: $MEMD_ADDRESS, else libmemd's default socket
   std::string pool;     // empty: $MEMD_POOL, else "default"
+  guint capacity = 0;   // messages, when this element creates the channel; 0: 16
 };
 
-// Installs "channel", "address", "pool" and "capacity" under the given ids.
-void InstallEndpointProperties(GObjectClass* klass, guint channel_id, guint address_id,
-                               guint pool_id, guint capacity_id);
+// Property ids of the endpoint; an element's own ids start at kPropFirstOwn.
+enum EndpointProperty : guint {
+  kPropChannel = 1,
+  kPropAddress,
+  kPropPool,
+  kPropCapacity,
+  kPropFirstOwn,
+};
+
+// Installs "channel", "address", "pool" and "capacity".
+void InstallEndpointProperties(GObjectClass* klass);
+// REQUIRES: the element's object lock. False when `id` is not an endpoint
+// property (the element's own).
+bool SetEndpointProperty(Endpoint* endpoint, guint id, const GValue* value);
+bool GetEndpointProperty(const Endpoint& endpoint, guint id, GValue* value);
 
 // A copy of `*endpoint` taken under `element`'s object lock.
 Endpoint ReadEndpoint(GstElement* element, const Endpoint* endpoint);

@@ -25,12 +25,7 @@ namespace {
 constexpr int64_t kSendSliceMs = 100;
 
 enum {
-  PROP_0,
-  PROP_CHANNEL,
-  PROP_ADDRESS,
-  PROP_POOL,
-  PROP_CAPACITY,
-  PROP_LEAKY,
+  PROP_LEAKY = memd::gst::kPropFirstOwn,
   PROP_FRAMES_SENT,
   PROP_FRAMES_COPIED,
   PROP_FRAMES_DROPPED,
@@ -41,7 +36,6 @@ enum {
 struct _GstMemdSink {
   GstBaseSink parent;
   memd::gst::Endpoint endpoint;  // properties, under the object lock
-  guint capacity;
   gboolean leaky;
   // Streaming thread (start/stop/set_caps/render/event) only.
   std::shared_ptr<memd::Client>* client;
@@ -67,7 +61,8 @@ GstFlowReturn SendMessage(GstMemdSink* self, const std::vector<uint64_t>& handle
   std::string channel = self->endpoint.channel;
   for (;;) {
     int64_t timeout_ms = may_drop && self->leaky ? 0 : kSendSliceMs;
-    absl::Status sent = client.Send(channel, handles, metadata, timeout_ms, self->capacity, mode);
+    absl::Status sent =
+        client.Send(channel, handles, metadata, timeout_ms, self->endpoint.capacity, mode);
     if (sent.ok()) return GST_FLOW_OK;
     if (sent.code() == absl::StatusCode::kResourceExhausted && timeout_ms == 0) {
       self->counters[kDropped]++;
@@ -306,11 +301,11 @@ static void gst_memd_sink_set_property(GObject* object, guint id, const GValue* 
                                        GParamSpec* pspec) {
   auto* self = GST_MEMD_SINK(object);
   GST_OBJECT_LOCK(self);
+  if (memd::gst::SetEndpointProperty(&self->endpoint, id, value)) {
+    GST_OBJECT_UNLOCK(self);
+    return;
+  }
   switch (id) {
-    case PROP_CHANNEL: self->endpoint.channel = g_value_get_string(value) ?: ""; break;
-    case PROP_ADDRESS: self->endpoint.address = g_value_get_string(value) ?: ""; break;
-    case PROP_POOL: self->endpoint.pool = g_value_get_string(value) ?: ""; break;
-    case PROP_CAPACITY: self->capacity = g_value_get_uint(value); break;
     case PROP_LEAKY: self->leaky = g_value_get_boolean(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
@@ -321,11 +316,11 @@ static void gst_memd_sink_get_property(GObject* object, guint id, GValue* value,
                                        GParamSpec* pspec) {
   auto* self = GST_MEMD_SINK(object);
   GST_OBJECT_LOCK(self);
+  if (memd::gst::GetEndpointProperty(self->endpoint, id, value)) {
+    GST_OBJECT_UNLOCK(self);
+    return;
+  }
   switch (id) {
-    case PROP_CHANNEL: g_value_set_string(value, self->endpoint.channel.c_str()); break;
-    case PROP_ADDRESS: g_value_set_string(value, self->endpoint.address.c_str()); break;
-    case PROP_POOL: g_value_set_string(value, self->endpoint.pool.c_str()); break;
-    case PROP_CAPACITY: g_value_set_uint(value, self->capacity); break;
     case PROP_LEAKY: g_value_set_boolean(value, self->leaky); break;
     case PROP_FRAMES_SENT: g_value_set_uint64(value, self->counters[kSent].load()); break;
     case PROP_FRAMES_COPIED: g_value_set_uint64(value, self->counters[kCopied].load()); break;
@@ -350,7 +345,7 @@ static void gst_memd_sink_class_init(GstMemdSinkClass* klass) {
   gobject->set_property = gst_memd_sink_set_property;
   gobject->get_property = gst_memd_sink_get_property;
   gobject->finalize = gst_memd_sink_finalize;
-  memd::gst::InstallEndpointProperties(gobject, PROP_CHANNEL, PROP_ADDRESS, PROP_POOL, PROP_CAPACITY);
+  memd::gst::InstallEndpointProperties(gobject);
   auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
       gobject, PROP_LEAKY,

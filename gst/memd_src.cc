@@ -22,12 +22,7 @@ namespace {
 constexpr int64_t kReceiveSliceMs = 100;
 
 enum {
-  PROP_0,
-  PROP_CHANNEL,
-  PROP_ADDRESS,
-  PROP_POOL,
-  PROP_CAPACITY,
-  PROP_FRAMES_RECEIVED,
+  PROP_FRAMES_RECEIVED = memd::gst::kPropFirstOwn,
   PROP_FRAMES_COPIED,
 };
 
@@ -36,7 +31,6 @@ enum {
 struct _GstMemdSrc {
   GstPushSrc parent;
   memd::gst::Endpoint endpoint;  // properties, under the object lock
-  guint capacity;
   // Streaming thread (start/stop/create/decide_allocation) only.
   std::shared_ptr<memd::Client>* client;
   GstAllocator* allocator;
@@ -188,7 +182,7 @@ static GstFlowReturn gst_memd_src_create(GstPushSrc* push, GstBuffer** out) {
   std::string channel = self->endpoint.channel;
   absl::StatusOr<memd::ChannelMessage> message;
   for (;;) {
-    message = client.Receive(channel, kReceiveSliceMs, self->capacity);
+    message = client.Receive(channel, kReceiveSliceMs, self->endpoint.capacity);
     if (message.ok()) break;
     if (message.status().code() != absl::StatusCode::kDeadlineExceeded) {
       GST_ELEMENT_ERROR(self, RESOURCE, READ,
@@ -258,25 +252,20 @@ static void gst_memd_src_set_property(GObject* object, guint id, const GValue* v
                                       GParamSpec* pspec) {
   auto* self = GST_MEMD_SRC(object);
   GST_OBJECT_LOCK(self);
-  switch (id) {
-    case PROP_CHANNEL: self->endpoint.channel = g_value_get_string(value) ?: ""; break;
-    case PROP_ADDRESS: self->endpoint.address = g_value_get_string(value) ?: ""; break;
-    case PROP_POOL: self->endpoint.pool = g_value_get_string(value) ?: ""; break;
-    case PROP_CAPACITY: self->capacity = g_value_get_uint(value); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
-  }
+  bool known = memd::gst::SetEndpointProperty(&self->endpoint, id, value);
   GST_OBJECT_UNLOCK(self);
+  if (!known) G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
 }
 
 static void gst_memd_src_get_property(GObject* object, guint id, GValue* value,
                                       GParamSpec* pspec) {
   auto* self = GST_MEMD_SRC(object);
   GST_OBJECT_LOCK(self);
+  if (memd::gst::GetEndpointProperty(self->endpoint, id, value)) {
+    GST_OBJECT_UNLOCK(self);
+    return;
+  }
   switch (id) {
-    case PROP_CHANNEL: g_value_set_string(value, self->endpoint.channel.c_str()); break;
-    case PROP_ADDRESS: g_value_set_string(value, self->endpoint.address.c_str()); break;
-    case PROP_POOL: g_value_set_string(value, self->endpoint.pool.c_str()); break;
-    case PROP_CAPACITY: g_value_set_uint(value, self->capacity); break;
     case PROP_FRAMES_RECEIVED: g_value_set_uint64(value, self->counters[kReceived].load()); break;
     case PROP_FRAMES_COPIED: g_value_set_uint64(value, self->counters[kCopied].load()); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
@@ -299,7 +288,7 @@ static void gst_memd_src_class_init(GstMemdSrcClass* klass) {
   gobject->set_property = gst_memd_src_set_property;
   gobject->get_property = gst_memd_src_get_property;
   gobject->finalize = gst_memd_src_finalize;
-  memd::gst::InstallEndpointProperties(gobject, PROP_CHANNEL, PROP_ADDRESS, PROP_POOL, PROP_CAPACITY);
+  memd::gst::InstallEndpointProperties(gobject);
   auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
       gobject, PROP_FRAMES_RECEIVED,
