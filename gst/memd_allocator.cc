@@ -152,4 +152,10 @@ void MarkLent(GstMemory* mem) { g_atomic_int_set(&Root(mem)->lent, 1); }
 
 bool IsLent(GstMemory* mem) { return g_atomic_int_get(&Root(mem)->lent) != 0; }
 
+void ClearLent(GstMemory* mem) { g_atomic_int_set(&Root(mem)->lent, 0); }
+
+Client& AllocatorClient(GstAllocator* allocator) {
+  return **GST_MEMD_ALLOCATOR(allocator)->client;
+}
+
 }  // namespace memd::gst

@@ -44,6 +44,10 @@ uint64_t MemoryHandle(GstMemory* mem);
 // not hand it out again for writing.
 void MarkLent(GstMemory* mem);
 bool IsLent(GstMemory* mem);
+// After the daemon said no other holder is left (Client::QueryRefs).
+void ClearLent(GstMemory* mem);
+// The Client whose session holds the allocator's memory.
+Client& AllocatorClient(GstAllocator* allocator);
 
 }  // namespace memd::gst
 

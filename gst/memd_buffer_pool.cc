@@ -1,5 +1,10 @@
 #include "memd_buffer_pool.h"
 
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
 #include "memd_allocator.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_memd_buffer_pool_debug);
@@ -14,7 +19,61 @@ struct _GstMemdBufferPool {
   gboolean video;       // caps are video/x-raw
   gboolean video_meta;  // GST_BUFFER_POOL_OPTION_VIDEO_META asked for
   guint size;
+  // Lent buffers back from GStreamer, oldest first, not yet in the pool's
+  // queue. Any thread (release, acquire), under *parked_mu.
+  std::mutex* parked_mu;
+  std::deque<GstBuffer*>* parked;
 };
+
+namespace {
+
+// A channel of 16 frames plus a reader's few: enough to find returned ones.
+constexpr size_t kMaxParked = 32;
+// Parked buffers asked about in one query at the least (one query per few frames).
+constexpr size_t kQueryBatch = 4;
+
+bool AnyLent(GstBuffer* buffer) {
+  for (guint i = 0; i < gst_buffer_n_memory(buffer); ++i) {
+    if (memd::gst::IsLent(gst_buffer_peek_memory(buffer, i))) return true;
+  }
+  return false;
+}
+
+// Gives the parked buffers nobody else holds back to the pool's queue (the
+// default release path, so the pool's counts stay right). REQUIRES: parked_mu.
+void FindReturned(GstMemdBufferPool* self, GstBufferPoolClass* parent) {
+  std::vector<uint64_t> handles;
+  for (GstBuffer* b : *self->parked) {
+    for (guint i = 0; i < gst_buffer_n_memory(b); ++i) {
+      handles.push_back(memd::gst::MemoryHandle(gst_buffer_peek_memory(b, i)));
+    }
+  }
+  absl::StatusOr<std::vector<memd::RefCount>> refs =
+      memd::gst::AllocatorClient(self->allocator).QueryRefs(handles);
+  if (!refs.ok()) {
+    GST_WARNING_OBJECT(self, "query of %zu lent buffers: %s", handles.size(),
+                       std::string(refs.status().message()).c_str());
+    return;
+  }
+  size_t at = 0;
+  for (auto it = self->parked->begin(); it != self->parked->end();) {
+    bool back = true;
+    for (guint i = 0; i < gst_buffer_n_memory(*it); ++i, ++at) {
+      back = back && (*refs)[at].references == (*refs)[at].held;
+    }
+    if (back) {
+      for (guint i = 0; i < gst_buffer_n_memory(*it); ++i) {
+        memd::gst::ClearLent(gst_buffer_peek_memory(*it, i));
+      }
+      parent->release_buffer(GST_BUFFER_POOL(self), *it);
+      it = self->parked->erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace
 
 G_DEFINE_TYPE(GstMemdBufferPool, gst_memd_buffer_pool, GST_TYPE_BUFFER_POOL)
 
@@ -71,21 +130,61 @@ static GstFlowReturn gst_memd_buffer_pool_alloc_buffer(GstBufferPool* pool, GstB
   return GST_FLOW_OK;
 }
 
+// Through the default release, which frees a tagged buffer (and counts it).
+static void Discard(GstBufferPool* pool, GstBuffer* buffer) {
+  GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_TAG_MEMORY);
+  GST_BUFFER_POOL_CLASS(gst_memd_buffer_pool_parent_class)->release_buffer(pool, buffer);
+}
+
 static void gst_memd_buffer_pool_release_buffer(GstBufferPool* pool, GstBuffer* buffer) {
-  for (guint i = 0; i < gst_buffer_n_memory(buffer); ++i) {
-    if (memd::gst::IsLent(gst_buffer_peek_memory(buffer, i))) {
-      // Another process may still read it: the default release discards
-      // tagged buffers instead of queueing them.
-      GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_TAG_MEMORY);
-      break;
+  auto* self = GST_MEMD_BUFFER_POOL(pool);
+  if (!AnyLent(buffer) || gst_buffer_get_size(buffer) != self->size ||
+      GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_TAG_MEMORY)) {
+    GST_BUFFER_POOL_CLASS(gst_memd_buffer_pool_parent_class)->release_buffer(pool, buffer);
+    return;
+  }
+  // Another process may still read it: parked until the daemon says not.
+  GstBuffer* dropped = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(*self->parked_mu);
+    self->parked->push_back(buffer);
+    if (self->parked->size() > kMaxParked) {
+      dropped = self->parked->front();
+      self->parked->pop_front();
     }
   }
-  GST_BUFFER_POOL_CLASS(gst_memd_buffer_pool_parent_class)->release_buffer(pool, buffer);
+  if (dropped != nullptr) Discard(pool, dropped);
+}
+
+static GstFlowReturn gst_memd_buffer_pool_acquire_buffer(GstBufferPool* pool, GstBuffer** out,
+                                                         GstBufferPoolAcquireParams* params) {
+  auto* self = GST_MEMD_BUFFER_POOL(pool);
+  GstBufferPoolClass* parent = GST_BUFFER_POOL_CLASS(gst_memd_buffer_pool_parent_class);
+  {
+    std::lock_guard<std::mutex> lock(*self->parked_mu);
+    if (self->parked->size() >= kQueryBatch) FindReturned(self, parent);
+  }
+  return parent->acquire_buffer(pool, out, params);
+}
+
+// Parked buffers go when the pool stops (their memd references
+// with them; readers keep theirs).
+static gboolean gst_memd_buffer_pool_stop(GstBufferPool* pool) {
+  auto* self = GST_MEMD_BUFFER_POOL(pool);
+  std::deque<GstBuffer*> drop;
+  {
+    std::lock_guard<std::mutex> lock(*self->parked_mu);
+    drop.swap(*self->parked);
+  }
+  for (GstBuffer* b : drop) Discard(pool, b);
+  return GST_BUFFER_POOL_CLASS(gst_memd_buffer_pool_parent_class)->stop(pool);
 }
 
 static void gst_memd_buffer_pool_finalize(GObject* object) {
   auto* self = GST_MEMD_BUFFER_POOL(object);
   gst_clear_object(&self->allocator);
+  delete self->parked;
+  delete self->parked_mu;
   G_OBJECT_CLASS(gst_memd_buffer_pool_parent_class)->finalize(object);
 }
 
@@ -96,10 +195,15 @@ static void gst_memd_buffer_pool_class_init(GstMemdBufferPoolClass* klass) {
   pool->set_config = gst_memd_buffer_pool_set_config;
   pool->alloc_buffer = gst_memd_buffer_pool_alloc_buffer;
   pool->release_buffer = gst_memd_buffer_pool_release_buffer;
+  pool->stop = gst_memd_buffer_pool_stop;
+  pool->acquire_buffer = gst_memd_buffer_pool_acquire_buffer;
   GST_DEBUG_CATEGORY_INIT(gst_memd_buffer_pool_debug, "memdbufferpool", 0, "memd buffer pool");
 }
 
-static void gst_memd_buffer_pool_init(GstMemdBufferPool*) {}
+static void gst_memd_buffer_pool_init(GstMemdBufferPool* self) {
+  self->parked_mu = new std::mutex;
+  self->parked = new std::deque<GstBuffer*>;
+}
 
 namespace memd::gst {
 

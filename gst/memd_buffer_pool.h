@@ -4,8 +4,12 @@
 // memory. Video buffers carry a GstVideoMeta when the pool's user asks for
 // GST_BUFFER_POOL_OPTION_VIDEO_META. A buffer whose memory was sent over a
 // channel (lent: other processes may still read it) is never handed out
-// again for writing: the pool drops it (its memd reference goes; the daemon
-// frees the bytes when the last reader releases) and allocates anew.
+// again for writing while they do: it is parked, and when the pool needs a
+// buffer it asks the daemon in one query which parked buffers no other
+// holder has any more (Client::QueryRefs) and reuses those (their pages are
+// mapped already), allocating only when none came back. At most kMaxParked
+// stay parked; older ones are dropped (the daemon frees the bytes when the
+// last reader releases).
 //
 // Thread-safety: as any GstBufferPool (acquire/release from any thread).
 #ifndef MEMD_GST_MEMD_BUFFER_POOL_H_

@@ -105,6 +105,23 @@ TEST_F(GstTest, Nv12In1080pArrivesByteIdenticalByReference) {
   EXPECT_TRUE(PoolEmpty());
 }
 
+// The writer's pool parks sent buffers and reuses one only when the daemon
+// says the reader released it: 60 moving frames through a short channel and
+// a reader that holds several arrive intact.
+TEST_F(GstTest, PoolReusesABufferOnlyAfterTheReaderReleasedIt) {
+  const std::string source = "videotestsrc num-buffers=60 pattern=ball";
+  std::string reference = Reference(source, kSmall);
+  auto reader = Start("memdsrc channel=r ! queue max-size-buffers=8 ! filesink location=" +
+                      Path("out.raw"));
+  auto [code, out] = Run(source + " ! " + kSmall + " ! memdsink channel=r capacity=2");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("frames-sent=(guint64)60, frames-copied=(guint64)0"), std::string::npos)
+      << out;
+  EXPECT_EQ(Finish(*reader).first, 0);
+  EXPECT_TRUE(ReadFile(Path("out.raw")) == reference) << "a frame was overwritten or lost";
+  EXPECT_TRUE(PoolEmpty());
+}
+
 TEST_F(GstTest, CapsComeFromTheStream) {
   for (const std::string& caps :
        {std::string(kSmall), std::string("video/x-raw,format=RGBA,width=64,height=48,framerate=5/1"),
