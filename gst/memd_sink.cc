@@ -23,6 +23,8 @@ namespace {
 
 // A send waits this long per try, so a flush or state change is seen.
 constexpr int64_t kSendSliceMs = 100;
+// While the daemon is away (UNAVAILABLE), a send is tried again this often.
+constexpr gulong kOutageRetryUs = 20000;
 
 enum {
   PROP_LEAKY = memd::gst::kPropFirstOwn,
@@ -73,6 +75,13 @@ GstFlowReturn SendMessage(GstMemdSink* self, const std::vector<uint64_t>& handle
     if (sent.code() == absl::StatusCode::kResourceExhausted &&
         sent.message().find("full") != std::string::npos) {
       if (self->unlocked->load()) return GST_FLOW_FLUSHING;
+      continue;
+    }
+    if (sent.code() == absl::StatusCode::kUnavailable) {
+      // The daemon restarts: libmemd reconnects and reclaims in the background.
+      GST_WARNING_OBJECT(self, "memd unavailable, waiting: %s", std::string(sent.message()).c_str());
+      if (self->unlocked->load()) return GST_FLOW_FLUSHING;
+      g_usleep(kOutageRetryUs);
       continue;
     }
     GST_ELEMENT_ERROR(self, RESOURCE, WRITE,

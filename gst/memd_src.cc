@@ -20,6 +20,8 @@ namespace {
 
 // A receive waits this long per try, so a flush or state change is seen.
 constexpr int64_t kReceiveSliceMs = 100;
+// While the daemon is away (UNAVAILABLE), a receive is tried again this often.
+constexpr gulong kOutageRetryUs = 20000;
 
 enum {
   PROP_FRAMES_RECEIVED = memd::gst::kPropFirstOwn,
@@ -184,6 +186,14 @@ static GstFlowReturn gst_memd_src_create(GstPushSrc* push, GstBuffer** out) {
   for (;;) {
     message = client.Receive(channel, kReceiveSliceMs, self->endpoint.capacity);
     if (message.ok()) break;
+    if (message.status().code() == absl::StatusCode::kUnavailable) {
+      // The daemon restarts: libmemd reconnects and reclaims in the background.
+      GST_WARNING_OBJECT(self, "memd unavailable, waiting: %s",
+                         std::string(message.status().message()).c_str());
+      if (self->unlocked->load()) return GST_FLOW_FLUSHING;
+      g_usleep(kOutageRetryUs);
+      continue;
+    }
     if (message.status().code() != absl::StatusCode::kDeadlineExceeded) {
       GST_ELEMENT_ERROR(self, RESOURCE, READ,
                         ("Could not receive from memd channel '%s'", channel.c_str()),

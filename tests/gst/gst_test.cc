@@ -202,6 +202,26 @@ TEST_F(GstTest, KilledWriterLeaksNothing) {
   EXPECT_TRUE(PoolEmpty());
 }
 
+// A daemon restart in mid-stream: both gst-launch processes wait for the
+// daemon (libmemd reconnects and reclaims) and go on to EOS.
+TEST_F(GstTest, BothSidesSurviveADaemonRestart) {
+  auto reader = Start("memdsrc channel=d ! fakesink enable-last-sample=false");
+  auto writer = Start("videotestsrc is-live=true num-buffers=90 ! " + std::string(kSmall) +
+                      " ! memdsink channel=d");
+  ASSERT_TRUE(WaitFor([&] { return daemon_->ChannelStats("d").received() >= 10; },
+                      std::chrono::seconds(20)));
+  ASSERT_TRUE(daemon_->Stop().has_value());
+  ASSERT_TRUE(daemon_->Restart());
+  auto [code, out] = Finish(*writer);
+  EXPECT_EQ(code, 0) << out;
+  // Every frame was sent: the ones during the outage waited for the daemon.
+  EXPECT_NE(out.find("frames-sent=(guint64)90"), std::string::npos) << out;
+  // The reader ends by the end-of-stream message sent after the restart.
+  auto [reader_code, reader_out] = Finish(*reader);
+  EXPECT_EQ(reader_code, 0) << reader_out;
+  EXPECT_TRUE(PoolEmpty());
+}
+
 TEST_F(GstTest, BadPropertiesFailNamingTheValue) {
   struct Case {
     std::string element, text;
