@@ -11,9 +11,9 @@ namespace {
 // One memd buffer (root) or a part of one (shared: `mem.parent` set).
 struct MemdMemory {
   GstMemory mem;
-  uint64_t handle;   // the memd buffer; released by the root only
-  uint8_t* data;     // its first byte in this process's mapping
-  gint lent;         // atomic: sent over a channel (root's counts)
+  uint64_t handle;  // the memd buffer; released by the root only
+  uint8_t* data;    // its first byte in this process's mapping
+  gint lent;        // atomic: sent over a channel (root's counts)
 };
 
 MemdMemory* Root(GstMemory* mem) {
@@ -50,7 +50,8 @@ GstMemory* Alloc(GstAllocator* allocator, gsize size, GstAllocationParams* param
   absl::StatusOr<memd::BufferRef> ref = client.AllocateRef(maxsize, false);
   if (!ref.ok()) {
     GST_WARNING_OBJECT(self, "memd allocation of %" G_GSIZE_FORMAT " bytes in pool '%s': %s",
-                       maxsize, client.pool().name.c_str(), std::string(ref.status().message()).c_str());
+                       maxsize, client.pool().name.c_str(),
+                       std::string(ref.status().message()).c_str());
     return nullptr;
   }
   gsize offset = params->prefix;
@@ -85,7 +86,8 @@ GstMemory* Share(GstMemory* mem, gssize offset, gssize size) {
   if (size == -1) size = static_cast<gssize>(mem->size) - offset;
   auto* sub = g_new0(MemdMemory, 1);
   gst_memory_init(&sub->mem,
-                  static_cast<GstMemoryFlags>(GST_MINI_OBJECT_FLAGS(parent) | GST_MINI_OBJECT_FLAG_LOCK_READONLY),
+                  static_cast<GstMemoryFlags>(GST_MINI_OBJECT_FLAGS(parent) |
+                                              GST_MINI_OBJECT_FLAG_LOCK_READONLY),
                   mem->allocator, parent, mem->maxsize, mem->align, mem->offset + offset, size);
   sub->handle = m->handle;
   sub->data = m->data;
@@ -154,8 +156,6 @@ bool IsLent(GstMemory* mem) { return g_atomic_int_get(&Root(mem)->lent) != 0; }
 
 void ClearLent(GstMemory* mem) { g_atomic_int_set(&Root(mem)->lent, 0); }
 
-Client& AllocatorClient(GstAllocator* allocator) {
-  return **GST_MEMD_ALLOCATOR(allocator)->client;
-}
+Client& AllocatorClient(GstAllocator* allocator) { return **GST_MEMD_ALLOCATOR(allocator)->client; }
 
 }  // namespace memd::gst

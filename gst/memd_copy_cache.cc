@@ -14,7 +14,7 @@ struct Entry {
   std::shared_ptr<Client> client;
   const GstBuffer* buffer;  // identity only: no ref held
   GstClockTime pts;
-  uint64_t handle;          // one memd reference held
+  uint64_t handle;  // one memd reference held
 };
 
 std::mutex& Mutex() {

@@ -25,8 +25,8 @@
 namespace memd::gst {
 
 struct CopyResult {
-  uint64_t handle = 0;   // send it with SendMode::kShare
-  bool copied = false;   // this call made the copy (false: another sink's)
+  uint64_t handle = 0;       // send it with SendMode::kShare
+  bool copied = false;       // this call made the copy (false: another sink's)
   bool caller_owns = false;  // not cached: send with SendMode::kMove instead
 };
 

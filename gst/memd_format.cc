@@ -11,14 +11,22 @@ struct VideoRow {
 };
 // docs/wire-format.md, GStreamer column (video).
 constexpr VideoRow kVideo[] = {
-    {RawFormat::kNv12, GST_VIDEO_FORMAT_NV12},       {RawFormat::kI420, GST_VIDEO_FORMAT_I420},
-    {RawFormat::kP010, GST_VIDEO_FORMAT_P010_10LE},  {RawFormat::kRgb, GST_VIDEO_FORMAT_RGB},
-    {RawFormat::kRgba, GST_VIDEO_FORMAT_RGBA},       {RawFormat::kBgra, GST_VIDEO_FORMAT_BGRA},
-    {RawFormat::kGray8, GST_VIDEO_FORMAT_GRAY8},     {RawFormat::kYuy2, GST_VIDEO_FORMAT_YUY2},
-    {RawFormat::kNv21, GST_VIDEO_FORMAT_NV21},       {RawFormat::kI422, GST_VIDEO_FORMAT_Y42B},
-    {RawFormat::kY444, GST_VIDEO_FORMAT_Y444},       {RawFormat::kUyvy, GST_VIDEO_FORMAT_UYVY},
-    {RawFormat::kBgr, GST_VIDEO_FORMAT_BGR},         {RawFormat::kRgbx, GST_VIDEO_FORMAT_RGBx},
-    {RawFormat::kBgrx, GST_VIDEO_FORMAT_BGRx},       {RawFormat::kGray16, GST_VIDEO_FORMAT_GRAY16_LE},
+    {RawFormat::kNv12, GST_VIDEO_FORMAT_NV12},
+    {RawFormat::kI420, GST_VIDEO_FORMAT_I420},
+    {RawFormat::kP010, GST_VIDEO_FORMAT_P010_10LE},
+    {RawFormat::kRgb, GST_VIDEO_FORMAT_RGB},
+    {RawFormat::kRgba, GST_VIDEO_FORMAT_RGBA},
+    {RawFormat::kBgra, GST_VIDEO_FORMAT_BGRA},
+    {RawFormat::kGray8, GST_VIDEO_FORMAT_GRAY8},
+    {RawFormat::kYuy2, GST_VIDEO_FORMAT_YUY2},
+    {RawFormat::kNv21, GST_VIDEO_FORMAT_NV21},
+    {RawFormat::kI422, GST_VIDEO_FORMAT_Y42B},
+    {RawFormat::kY444, GST_VIDEO_FORMAT_Y444},
+    {RawFormat::kUyvy, GST_VIDEO_FORMAT_UYVY},
+    {RawFormat::kBgr, GST_VIDEO_FORMAT_BGR},
+    {RawFormat::kRgbx, GST_VIDEO_FORMAT_RGBx},
+    {RawFormat::kBgrx, GST_VIDEO_FORMAT_BGRx},
+    {RawFormat::kGray16, GST_VIDEO_FORMAT_GRAY16_LE},
     {RawFormat::kI420p10, GST_VIDEO_FORMAT_I420_10LE},
 };
 
@@ -42,7 +50,9 @@ constexpr AudioRow kAudio[] = {
 
 // Colour: H.273 code points on the wire, GStreamer's enums in caps.
 void ToRawColor(const GstVideoColorimetry& c, RawColor* out) {
-  out->range = c.range == GST_VIDEO_COLOR_RANGE_16_235 ? 1 : c.range == GST_VIDEO_COLOR_RANGE_0_255 ? 2 : 0;
+  out->range = c.range == GST_VIDEO_COLOR_RANGE_16_235  ? 1
+               : c.range == GST_VIDEO_COLOR_RANGE_0_255 ? 2
+                                                        : 0;
   out->matrix = static_cast<uint8_t>(gst_video_color_matrix_to_iso(c.matrix));
   out->transfer = static_cast<uint8_t>(gst_video_transfer_function_to_iso(c.transfer));
   out->primaries = static_cast<uint8_t>(gst_video_color_primaries_to_iso(c.primaries));
@@ -170,9 +180,10 @@ GstCaps* CapsOf(const RawFrame& frame) {
 bool SameCaps(const RawFrame& a, const RawFrame& b) {
   return a.format == b.format && a.width == b.width && a.height == b.height &&
          a.fps_num == b.fps_num && a.fps_den == b.fps_den && a.par_num == b.par_num &&
-         a.par_den == b.par_den && a.sample_rate_hz == b.sample_rate_hz && a.channels == b.channels &&
-         a.color.range == b.color.range && a.color.matrix == b.color.matrix &&
-         a.color.transfer == b.color.transfer && a.color.primaries == b.color.primaries;
+         a.par_den == b.par_den && a.sample_rate_hz == b.sample_rate_hz &&
+         a.channels == b.channels && a.color.range == b.color.range &&
+         a.color.matrix == b.color.matrix && a.color.transfer == b.color.transfer &&
+         a.color.primaries == b.color.primaries;
 }
 
 GstCaps* TemplateCaps() {
@@ -185,11 +196,10 @@ GstCaps* TemplateCaps() {
     g_value_set_static_string(&v, gst_video_format_to_string(row.gst));
     gst_value_list_append_and_take_value(&formats, &v);
   }
-  GstStructure* video = gst_structure_new("video/x-raw", "width", GST_TYPE_INT_RANGE, 1,
-                                          static_cast<int>(kMaxRawDimension), "height",
-                                          GST_TYPE_INT_RANGE, 1, static_cast<int>(kMaxRawDimension),
-                                          "framerate", GST_TYPE_FRACTION_RANGE, 0, 1, G_MAXINT, 1,
-                                          nullptr);
+  GstStructure* video = gst_structure_new(
+      "video/x-raw", "width", GST_TYPE_INT_RANGE, 1, static_cast<int>(kMaxRawDimension), "height",
+      GST_TYPE_INT_RANGE, 1, static_cast<int>(kMaxRawDimension), "framerate",
+      GST_TYPE_FRACTION_RANGE, 0, 1, G_MAXINT, 1, nullptr);
   gst_structure_take_value(video, "format", &formats);
   gst_caps_append_structure(caps, video);
   g_value_init(&formats, GST_TYPE_LIST);
@@ -208,10 +218,9 @@ GstCaps* TemplateCaps() {
     g_value_set_static_string(&v, name);
     gst_value_list_append_and_take_value(&layouts, &v);
   }
-  GstStructure* audio = gst_structure_new("audio/x-raw", "rate", GST_TYPE_INT_RANGE, 1,
-                                          static_cast<int>(kMaxRawSampleRateHz), "channels",
-                                          GST_TYPE_INT_RANGE, 1, static_cast<int>(kMaxRawChannels),
-                                          nullptr);
+  GstStructure* audio = gst_structure_new(
+      "audio/x-raw", "rate", GST_TYPE_INT_RANGE, 1, static_cast<int>(kMaxRawSampleRateHz),
+      "channels", GST_TYPE_INT_RANGE, 1, static_cast<int>(kMaxRawChannels), nullptr);
   gst_structure_take_value(audio, "format", &formats);
   gst_structure_take_value(audio, "layout", &layouts);
   gst_caps_append_structure(caps, audio);

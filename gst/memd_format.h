@@ -10,6 +10,8 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include <string>
+
 #include "memd/raw_frame.h"
 
 namespace memd::gst {
@@ -17,7 +19,7 @@ namespace memd::gst {
 // What memdsink learnt from its caps: the format and the default layout.
 struct StreamFormat {
   bool audio = false;
-  GstVideoInfo video;  // valid when !audio
+  GstVideoInfo video;       // valid when !audio
   GstAudioInfo audio_info;  // valid when audio
   RawFormat raw = RawFormat::kUnknown;
 };

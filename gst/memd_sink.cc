@@ -43,12 +43,11 @@ struct _GstMemdSink {
   std::shared_ptr<memd::Client>* client;
   GstAllocator* allocator;
   memd::gst::StreamFormat* stream;
-  std::atomic<bool>* unlocked;  // set by unlock(), cleared by unlock_stop()
+  std::atomic<bool>* unlocked;      // set by unlock(), cleared by unlock_stop()
   std::atomic<uint64_t>* counters;  // sent, copied, dropped
 };
 
 G_DEFINE_TYPE(GstMemdSink, gst_memd_sink, GST_TYPE_BASE_SINK)
-
 
 namespace {
 
@@ -79,7 +78,8 @@ GstFlowReturn SendMessage(GstMemdSink* self, const std::vector<uint64_t>& handle
     }
     if (sent.code() == absl::StatusCode::kUnavailable) {
       // The daemon restarts: libmemd reconnects and reclaims in the background.
-      GST_WARNING_OBJECT(self, "memd unavailable, waiting: %s", std::string(sent.message()).c_str());
+      GST_WARNING_OBJECT(self, "memd unavailable, waiting: %s",
+                         std::string(sent.message()).c_str());
       if (self->unlocked->load()) return GST_FLOW_FLUSHING;
       g_usleep(kOutageRetryUs);
       continue;
@@ -109,7 +109,8 @@ void PlanesOf(GstMemdSink* self, GstBuffer* buffer, memd::RawFrame* frame,
   gint bpf = GST_AUDIO_INFO_BPF(&s.audio_info);
   GstAudioMeta* meta = gst_buffer_get_audio_meta(buffer);
   gsize size = gst_buffer_get_size(buffer);
-  frame->samples = static_cast<uint32_t>(meta != nullptr ? meta->samples : size / (bpf > 0 ? bpf : 1));
+  frame->samples =
+      static_cast<uint32_t>(meta != nullptr ? meta->samples : size / (bpf > 0 ? bpf : 1));
   const memd::RawFormatInfo* info = memd::FindRawFormat(frame->format);
   guint planes = info->planar_audio ? frame->channels : 1;
   for (guint p = 0; p < planes; ++p) {
@@ -162,7 +163,9 @@ bool CopyIn(GstMemdSink* self, GstBuffer* buffer, const std::vector<gsize>& offs
   *mode = copy->caller_owns ? memd::SendMode::kMove : memd::SendMode::kShare;
   if (copy->copied) {
     uint64_t copies = ++self->counters[kCopied];
-    GST_DEBUG_OBJECT(self, "copied a %" G_GSIZE_FORMAT "-byte buffer that is not memd memory "
+    GST_DEBUG_OBJECT(self,
+                     "copied a %" G_GSIZE_FORMAT
+                     "-byte buffer that is not memd memory "
                      "into the pool (%" G_GUINT64_FORMAT " copies so far)",
                      gst_buffer_get_size(buffer), copies);
   }
@@ -198,9 +201,11 @@ static gboolean gst_memd_sink_stop(GstBaseSink* sink) {
   auto* self = GST_MEMD_SINK(sink);
   if (*self->client != nullptr) {
     PostStats(self);
-    GST_INFO_OBJECT(self, "sent %" G_GUINT64_FORMAT " frames, copied %" G_GUINT64_FORMAT
-                    ", dropped %" G_GUINT64_FORMAT, self->counters[kSent].load(),
-                    self->counters[kCopied].load(), self->counters[kDropped].load());
+    GST_INFO_OBJECT(self,
+                    "sent %" G_GUINT64_FORMAT " frames, copied %" G_GUINT64_FORMAT
+                    ", dropped %" G_GUINT64_FORMAT,
+                    self->counters[kSent].load(), self->counters[kCopied].load(),
+                    self->counters[kDropped].load());
   }
   if (*self->client != nullptr) memd::gst::DropCopies(self->client->get());
   gst_clear_object(&self->allocator);
@@ -252,12 +257,16 @@ static GstFlowReturn gst_memd_sink_render(GstBaseSink* sink, GstBuffer* buffer) 
   if (GST_BUFFER_DURATION_IS_VALID(buffer)) {
     frame.duration_ns = static_cast<int64_t>(GST_BUFFER_DURATION(buffer));
   }
-  if (!GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)) frame.flags |= memd::kRawFrameKeyframe;
-  if (GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DISCONT)) frame.flags |= memd::kRawFrameDiscont;
-  if (GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_CORRUPTED)) frame.flags |= memd::kRawFrameCorrupt;
+  if (!GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT))
+    frame.flags |= memd::kRawFrameKeyframe;
+  if (GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DISCONT))
+    frame.flags |= memd::kRawFrameDiscont;
+  if (GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_CORRUPTED))
+    frame.flags |= memd::kRawFrameCorrupt;
   if (GST_BUFFER_FLAG_IS_SET(buffer, GST_VIDEO_BUFFER_FLAG_INTERLACED)) {
     frame.flags |= memd::kRawFrameInterlaced;
-    if (GST_BUFFER_FLAG_IS_SET(buffer, GST_VIDEO_BUFFER_FLAG_TFF)) frame.flags |= memd::kRawFrameTopFieldFirst;
+    if (GST_BUFFER_FLAG_IS_SET(buffer, GST_VIDEO_BUFFER_FLAG_TFF))
+      frame.flags |= memd::kRawFrameTopFieldFirst;
   }
   std::vector<gsize> offsets;
   PlanesOf(self, buffer, &frame, &offsets);
@@ -315,8 +324,12 @@ static void gst_memd_sink_set_property(GObject* object, guint id, const GValue* 
     return;
   }
   switch (id) {
-    case PROP_LEAKY: self->leaky = g_value_get_boolean(value); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+    case PROP_LEAKY:
+      self->leaky = g_value_get_boolean(value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+      break;
   }
   GST_OBJECT_UNLOCK(self);
 }
@@ -330,11 +343,21 @@ static void gst_memd_sink_get_property(GObject* object, guint id, GValue* value,
     return;
   }
   switch (id) {
-    case PROP_LEAKY: g_value_set_boolean(value, self->leaky); break;
-    case PROP_FRAMES_SENT: g_value_set_uint64(value, self->counters[kSent].load()); break;
-    case PROP_FRAMES_COPIED: g_value_set_uint64(value, self->counters[kCopied].load()); break;
-    case PROP_FRAMES_DROPPED: g_value_set_uint64(value, self->counters[kDropped].load()); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+    case PROP_LEAKY:
+      g_value_set_boolean(value, self->leaky);
+      break;
+    case PROP_FRAMES_SENT:
+      g_value_set_uint64(value, self->counters[kSent].load());
+      break;
+    case PROP_FRAMES_COPIED:
+      g_value_set_uint64(value, self->counters[kCopied].load());
+      break;
+    case PROP_FRAMES_DROPPED:
+      g_value_set_uint64(value, self->counters[kDropped].load());
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+      break;
   }
   GST_OBJECT_UNLOCK(self);
 }
@@ -361,7 +384,8 @@ static void gst_memd_sink_class_init(GstMemdSinkClass* klass) {
       g_param_spec_boolean("leaky", "Leaky",
                            "Drop a frame when the channel is full instead of waiting for room "
                            "(for live sources)",
-                           FALSE, static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+                           FALSE,
+                           static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject, PROP_FRAMES_SENT,
       g_param_spec_uint64("frames-sent", "Frames sent", "Frames sent on the channel", 0,
@@ -369,8 +393,8 @@ static void gst_memd_sink_class_init(GstMemdSinkClass* klass) {
   g_object_class_install_property(
       gobject, PROP_FRAMES_COPIED,
       g_param_spec_uint64("frames-copied", "Frames copied",
-                          "Buffers that were not memd memory and were copied once into the pool",
-                          0, G_MAXUINT64, 0, ro));
+                          "Buffers that were not memd memory and were copied once into the pool", 0,
+                          G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject, PROP_FRAMES_DROPPED,
       g_param_spec_uint64("frames-dropped", "Frames dropped",
@@ -382,8 +406,8 @@ static void gst_memd_sink_class_init(GstMemdSinkClass* klass) {
       "Sends raw frames by reference over a memd channel (shared pool memory, "
       "reference-counted across processes)",
       "memd project");
-  GstPadTemplate* templ = gst_pad_template_new("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-                                               memd::gst::TemplateCaps());
+  GstPadTemplate* templ =
+      gst_pad_template_new("sink", GST_PAD_SINK, GST_PAD_ALWAYS, memd::gst::TemplateCaps());
   gst_element_class_add_pad_template(element, templ);
   GstBaseSinkClass* base = GST_BASE_SINK_CLASS(klass);
   base->start = gst_memd_sink_start;

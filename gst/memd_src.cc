@@ -38,7 +38,7 @@ struct _GstMemdSrc {
   GstAllocator* allocator;
   memd::RawFrame* caps_frame;  // the frame the current caps describe
   gboolean have_caps;
-  gboolean video_meta;         // downstream accepts GstVideoMeta
+  gboolean video_meta;  // downstream accepts GstVideoMeta
   std::atomic<bool>* unlocked;
   std::atomic<uint64_t>* counters;  // received, copied
 };
@@ -88,8 +88,9 @@ GstFlowReturn Describe(GstMemdSrc* self, const memd::RawFrame& frame, GstBuffer*
     starts.push_back(total);
     total += gst_buffer_peek_memory(*buffer, i)->size;
   }
-  gsize offsets[GST_VIDEO_MAX_PLANES] = {};
-  for (size_t p = 0; p < frame.planes.size() && p < GST_VIDEO_MAX_PLANES; ++p) {
+  // One per plane: up to 4 for video, one per channel (up to 8) for planar audio.
+  gsize offsets[memd::kMaxRawPlanes] = {};
+  for (size_t p = 0; p < frame.planes.size(); ++p) {
     offsets[p] = starts[frame.planes[p].buffer_index] + frame.planes[p].offset_bytes;
   }
   const memd::RawFormatInfo* info = memd::FindRawFormat(frame.format);
@@ -131,20 +132,25 @@ GstFlowReturn Describe(GstMemdSrc* self, const memd::RawFrame& frame, GstBuffer*
   gst_buffer_unref(*buffer);
   *buffer = copy;
   uint64_t copies = ++self->counters[kCopied];
-  GST_DEBUG_OBJECT(self, "copied a frame into GStreamer's default layout: downstream takes no "
-                   "GstVideoMeta (%" G_GUINT64_FORMAT " copies so far)", copies);
+  GST_DEBUG_OBJECT(self,
+                   "copied a frame into GStreamer's default layout: downstream takes no "
+                   "GstVideoMeta (%" G_GUINT64_FORMAT " copies so far)",
+                   copies);
   return GST_FLOW_OK;
 }
 
 void SetTimestampsAndFlags(const memd::RawFrame& frame, GstBuffer* buffer) {
-  if (frame.pts_ns != memd::kNoTimestamp && frame.pts_ns >= 0) GST_BUFFER_PTS(buffer) = frame.pts_ns;
+  if (frame.pts_ns != memd::kNoTimestamp && frame.pts_ns >= 0)
+    GST_BUFFER_PTS(buffer) = frame.pts_ns;
   if (frame.duration_ns != memd::kNoTimestamp) GST_BUFFER_DURATION(buffer) = frame.duration_ns;
-  if ((frame.flags & memd::kRawFrameKeyframe) == 0) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  if ((frame.flags & memd::kRawFrameKeyframe) == 0)
+    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   if (frame.flags & memd::kRawFrameDiscont) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
   if (frame.flags & memd::kRawFrameCorrupt) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_CORRUPTED);
   if (frame.flags & memd::kRawFrameInterlaced) {
     GST_BUFFER_FLAG_SET(buffer, GST_VIDEO_BUFFER_FLAG_INTERLACED);
-    if (frame.flags & memd::kRawFrameTopFieldFirst) GST_BUFFER_FLAG_SET(buffer, GST_VIDEO_BUFFER_FLAG_TFF);
+    if (frame.flags & memd::kRawFrameTopFieldFirst)
+      GST_BUFFER_FLAG_SET(buffer, GST_VIDEO_BUFFER_FLAG_TFF);
   }
 }
 
@@ -267,8 +273,7 @@ static void gst_memd_src_set_property(GObject* object, guint id, const GValue* v
   if (!known) G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
 }
 
-static void gst_memd_src_get_property(GObject* object, guint id, GValue* value,
-                                      GParamSpec* pspec) {
+static void gst_memd_src_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspec) {
   auto* self = GST_MEMD_SRC(object);
   GST_OBJECT_LOCK(self);
   if (memd::gst::GetEndpointProperty(self->endpoint, id, value)) {
@@ -276,9 +281,15 @@ static void gst_memd_src_get_property(GObject* object, guint id, GValue* value,
     return;
   }
   switch (id) {
-    case PROP_FRAMES_RECEIVED: g_value_set_uint64(value, self->counters[kReceived].load()); break;
-    case PROP_FRAMES_COPIED: g_value_set_uint64(value, self->counters[kCopied].load()); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+    case PROP_FRAMES_RECEIVED:
+      g_value_set_uint64(value, self->counters[kReceived].load());
+      break;
+    case PROP_FRAMES_COPIED:
+      g_value_set_uint64(value, self->counters[kCopied].load());
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+      break;
   }
   GST_OBJECT_UNLOCK(self);
 }

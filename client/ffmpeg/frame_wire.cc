@@ -23,20 +23,19 @@ struct FormatRow {
   int av;  // AVPixelFormat or AVSampleFormat
 };
 constexpr FormatRow kFormats[] = {
-    {RawFormat::kNv12, AV_PIX_FMT_NV12},          {RawFormat::kI420, AV_PIX_FMT_YUV420P},
-    {RawFormat::kP010, AV_PIX_FMT_P010LE},        {RawFormat::kRgb, AV_PIX_FMT_RGB24},
-    {RawFormat::kRgba, AV_PIX_FMT_RGBA},          {RawFormat::kBgra, AV_PIX_FMT_BGRA},
-    {RawFormat::kGray8, AV_PIX_FMT_GRAY8},        {RawFormat::kYuy2, AV_PIX_FMT_YUYV422},
-    {RawFormat::kNv21, AV_PIX_FMT_NV21},          {RawFormat::kI422, AV_PIX_FMT_YUV422P},
-    {RawFormat::kY444, AV_PIX_FMT_YUV444P},       {RawFormat::kUyvy, AV_PIX_FMT_UYVY422},
-    {RawFormat::kBgr, AV_PIX_FMT_BGR24},          {RawFormat::kRgbx, AV_PIX_FMT_RGB0},
-    {RawFormat::kBgrx, AV_PIX_FMT_BGR0},          {RawFormat::kGray16, AV_PIX_FMT_GRAY16LE},
-    {RawFormat::kI420p10, AV_PIX_FMT_YUV420P10LE},
-    {RawFormat::kS16, AV_SAMPLE_FMT_S16},         {RawFormat::kS16Planar, AV_SAMPLE_FMT_S16P},
-    {RawFormat::kS32, AV_SAMPLE_FMT_S32},         {RawFormat::kS32Planar, AV_SAMPLE_FMT_S32P},
-    {RawFormat::kF32, AV_SAMPLE_FMT_FLT},         {RawFormat::kF32Planar, AV_SAMPLE_FMT_FLTP},
-    {RawFormat::kF64, AV_SAMPLE_FMT_DBL},         {RawFormat::kF64Planar, AV_SAMPLE_FMT_DBLP},
-    {RawFormat::kU8, AV_SAMPLE_FMT_U8},
+    {RawFormat::kNv12, AV_PIX_FMT_NV12},           {RawFormat::kI420, AV_PIX_FMT_YUV420P},
+    {RawFormat::kP010, AV_PIX_FMT_P010LE},         {RawFormat::kRgb, AV_PIX_FMT_RGB24},
+    {RawFormat::kRgba, AV_PIX_FMT_RGBA},           {RawFormat::kBgra, AV_PIX_FMT_BGRA},
+    {RawFormat::kGray8, AV_PIX_FMT_GRAY8},         {RawFormat::kYuy2, AV_PIX_FMT_YUYV422},
+    {RawFormat::kNv21, AV_PIX_FMT_NV21},           {RawFormat::kI422, AV_PIX_FMT_YUV422P},
+    {RawFormat::kY444, AV_PIX_FMT_YUV444P},        {RawFormat::kUyvy, AV_PIX_FMT_UYVY422},
+    {RawFormat::kBgr, AV_PIX_FMT_BGR24},           {RawFormat::kRgbx, AV_PIX_FMT_RGB0},
+    {RawFormat::kBgrx, AV_PIX_FMT_BGR0},           {RawFormat::kGray16, AV_PIX_FMT_GRAY16LE},
+    {RawFormat::kI420p10, AV_PIX_FMT_YUV420P10LE}, {RawFormat::kS16, AV_SAMPLE_FMT_S16},
+    {RawFormat::kS16Planar, AV_SAMPLE_FMT_S16P},   {RawFormat::kS32, AV_SAMPLE_FMT_S32},
+    {RawFormat::kS32Planar, AV_SAMPLE_FMT_S32P},   {RawFormat::kF32, AV_SAMPLE_FMT_FLT},
+    {RawFormat::kF32Planar, AV_SAMPLE_FMT_FLTP},   {RawFormat::kF64, AV_SAMPLE_FMT_DBL},
+    {RawFormat::kF64Planar, AV_SAMPLE_FMT_DBLP},   {RawFormat::kU8, AV_SAMPLE_FMT_U8},
 };
 
 bool IsAudio(RawFormat f) { return static_cast<uint16_t>(f) >= 256; }
@@ -116,9 +115,9 @@ absl::StatusOr<std::string> EncodeFrame(const AVFrame* frame, size_t max_side_da
   RawFrame raw;
   if (audio) {
     if (frame->extended_data != frame->data) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "audio frame with %d channel planes; at most %d can be sent",
-          frame->ch_layout.nb_channels, AV_NUM_DATA_POINTERS));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("audio frame with %d channel planes; at most %d can be sent",
+                          frame->ch_layout.nb_channels, AV_NUM_DATA_POINTERS));
     }
     raw.format = FromAvSampleFormat(frame->format);
     raw.samples = static_cast<uint32_t>(frame->nb_samples);
@@ -146,8 +145,8 @@ absl::StatusOr<std::string> EncodeFrame(const AVFrame* frame, size_t max_side_da
   raw.color = RawColor{Byte(frame->color_range), Byte(frame->colorspace), Byte(frame->color_trc),
                        Byte(frame->color_primaries), Byte(frame->chroma_location)};
   raw.pts_ns = ToNs(frame->pts, frame->time_base);
-  raw.duration_ns = frame->pkt_duration > 0 ? ToNs(frame->pkt_duration, frame->time_base)
-                                            : kNoTimestamp;
+  raw.duration_ns =
+      frame->pkt_duration > 0 ? ToNs(frame->pkt_duration, frame->time_base) : kNoTimestamp;
   if (frame->key_frame) raw.flags |= kRawFrameKeyframe;
   if (frame->interlaced_frame) raw.flags |= kRawFrameInterlaced;
   if (frame->interlaced_frame && frame->top_field_first) raw.flags |= kRawFrameTopFieldFirst;
@@ -171,9 +170,9 @@ absl::StatusOr<std::string> EncodeFrame(const AVFrame* frame, size_t max_side_da
   size_t side_bytes = 0;
   for (int i = 0; i < frame->nb_side_data; ++i) side_bytes += 8 + frame->side_data[i]->size;
   if (side_bytes > max_side_data_bytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "frame side data takes %u bytes (%d entries); the limit is %u", side_bytes,
-        frame->nb_side_data, max_side_data_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("frame side data takes %u bytes (%d entries); the limit is %u", side_bytes,
+                        frame->nb_side_data, max_side_data_bytes));
   }
   for (int i = 0; i < frame->nb_side_data; ++i) {
     const AVFrameSideData* sd = frame->side_data[i];
@@ -235,16 +234,18 @@ absl::StatusOr<DecodedFrame> DecodeFrame(const std::string& metadata,
   }
   h.time_base_num = tb.num;
   h.time_base_den = tb.den;
-  h.pts = raw->pts_ns == kNoTimestamp ? AV_NOPTS_VALUE : av_rescale_q(raw->pts_ns, kNanoseconds, tb);
-  h.pkt_duration = raw->duration_ns == kNoTimestamp ? 0 : av_rescale_q(raw->duration_ns, kNanoseconds, tb);
+  h.pts =
+      raw->pts_ns == kNoTimestamp ? AV_NOPTS_VALUE : av_rescale_q(raw->pts_ns, kNanoseconds, tb);
+  h.pkt_duration =
+      raw->duration_ns == kNoTimestamp ? 0 : av_rescale_q(raw->duration_ns, kNanoseconds, tb);
   h.pkt_dts = AV_NOPTS_VALUE;
   h.best_effort_timestamp = h.pts;
   for (RawExtension& e : raw->extensions) {
     if (e.type == kRawExtensionFfmpeg) {
       if (e.bytes.size() != sizeof(WireFfmpegProperties)) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "FFmpeg properties entry of %u bytes; version 1 has %u", e.bytes.size(),
-            sizeof(WireFfmpegProperties)));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("FFmpeg properties entry of %u bytes; version 1 has %u", e.bytes.size(),
+                            sizeof(WireFfmpegProperties)));
       }
       WireFfmpegProperties props;
       std::memcpy(&props, e.bytes.data(), sizeof(props));

@@ -3,13 +3,12 @@
 // and arrive byte-identical to the same pipeline in one process; EOS and
 // caps come from the stream; tee fan-out; SIGKILL of either side leaks
 // nothing; bad properties are named; FFmpeg stages interoperate both ways.
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "daemon_env.h"
 
@@ -79,10 +78,12 @@ class GstTest : public ::testing::Test {
   // Waits until the pool holds no buffer and no session (every reference of
   // every gst-launch process released).
   bool PoolEmpty() const {
-    return WaitFor([&] {
-      v1::PoolStats s = daemon_->PoolStats();
-      return s.live_buffers() == 0 && s.sessions() == 0;
-    }, std::chrono::seconds(10));
+    return WaitFor(
+        [&] {
+          v1::PoolStats s = daemon_->PoolStats();
+          return s.live_buffers() == 0 && s.sessions() == 0;
+        },
+        std::chrono::seconds(10));
   }
 
   std::string dir_;
@@ -97,8 +98,7 @@ TEST_F(GstTest, Nv12In1080pArrivesByteIdenticalByReference) {
   auto [code, out] = Run(source + " ! " + k1080 + " ! memdsink channel=raw");
   EXPECT_EQ(code, 0) << out;
   // Upstream wrote into pool memory (the ALLOCATION query): nothing copied.
-  EXPECT_NE(out.find("frames-sent=(guint64)8, frames-copied=(guint64)0"), std::string::npos)
-      << out;
+  EXPECT_NE(out.find("frames-sent=(guint64)8, frames-copied=(guint64)0"), std::string::npos) << out;
   auto [reader_code, reader_out] = Finish(*reader);  // ends by the sender's EOS
   EXPECT_EQ(reader_code, 0) << reader_out;
   EXPECT_TRUE(ReadFile(Path("out.raw")) == reference) << "output differs from the reference";
@@ -111,8 +111,8 @@ TEST_F(GstTest, Nv12In1080pArrivesByteIdenticalByReference) {
 TEST_F(GstTest, PoolReusesABufferOnlyAfterTheReaderReleasedIt) {
   const std::string source = "videotestsrc num-buffers=60 pattern=ball";
   std::string reference = Reference(source, kSmall);
-  auto reader = Start("memdsrc channel=r ! queue max-size-buffers=8 ! filesink location=" +
-                      Path("out.raw"));
+  auto reader =
+      Start("memdsrc channel=r ! queue max-size-buffers=8 ! filesink location=" + Path("out.raw"));
   auto [code, out] = Run(source + " ! " + kSmall + " ! memdsink channel=r capacity=2");
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("frames-sent=(guint64)60, frames-copied=(guint64)0"), std::string::npos)
@@ -124,7 +124,8 @@ TEST_F(GstTest, PoolReusesABufferOnlyAfterTheReaderReleasedIt) {
 
 TEST_F(GstTest, CapsComeFromTheStream) {
   for (const std::string& caps :
-       {std::string(kSmall), std::string("video/x-raw,format=RGBA,width=64,height=48,framerate=5/1"),
+       {std::string(kSmall),
+        std::string("video/x-raw,format=RGBA,width=64,height=48,framerate=5/1"),
         std::string("audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")}) {
     bool audio = caps.rfind("audio", 0) == 0;
     std::string source = std::string(audio ? "audiotestsrc" : "videotestsrc") + " num-buffers=5";
@@ -193,10 +194,13 @@ TEST_F(GstTest, KilledWriterLeaksNothing) {
   writer->Wait();
   // The reader drains what was queued; then it holds nothing, and the pool
   // holds only its session.
-  EXPECT_TRUE(WaitFor([&] {
-    v1::PoolStats s = daemon_->PoolStats();
-    return s.live_buffers() == 0 && s.sessions() == 1;
-  }, std::chrono::seconds(10))) << daemon_->PoolStats().DebugString();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        v1::PoolStats s = daemon_->PoolStats();
+        return s.live_buffers() == 0 && s.sessions() == 1;
+      },
+      std::chrono::seconds(10)))
+      << daemon_->PoolStats().DebugString();
   reader->Kill(SIGKILL);
   reader->Wait();
   EXPECT_TRUE(PoolEmpty());
@@ -249,9 +253,9 @@ TEST_F(GstTest, BadPropertiesFailNamingTheValue) {
 // one-process reference.
 TEST_F(GstTest, FfmpegStagesInteroperateBothWays) {
   std::string input = Path("in.mkv");
-  auto [made, made_out] = RunCommand(
-      {"/usr/bin/ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-       "-frames:v", "12", "-c:v", "mpeg4", "-q:v", "3", "-pix_fmt", "yuv420p", input});
+  auto [made, made_out] = RunCommand({"/usr/bin/ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                                      "testsrc2=size=320x240:rate=30", "-frames:v", "12", "-c:v",
+                                      "mpeg4", "-q:v", "3", "-pix_fmt", "yuv420p", input});
   ASSERT_EQ(made, 0) << made_out;
   // FFmpeg -> GStreamer; the reference is ffmpeg's own decode in one process.
   auto [ref_code, ref_out] = RunCommand({"/usr/bin/ffmpeg", "-v", "error", "-i", input, "-f",

@@ -3,11 +3,11 @@
 // naming the field, its value and the limit.
 #include "memd/raw_frame.h"
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <functional>
 #include <set>
-
-#include <gtest/gtest.h>
 
 namespace memd {
 namespace {

@@ -2,9 +2,9 @@
 // malformed message is refused naming the field.
 #include "frame_wire.h"
 
-#include <cstring>
-
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "memd/ffmpeg.h"
 
@@ -26,7 +26,8 @@ FramePtr VideoFrame(int width, int height, int align) {
 
 std::vector<uint64_t> BufferSizes(const AVFrame* frame) {
   std::vector<uint64_t> sizes;
-  for (int b = 0; b < AV_NUM_DATA_POINTERS && frame->buf[b] != nullptr; ++b) sizes.push_back(frame->buf[b]->size);
+  for (int b = 0; b < AV_NUM_DATA_POINTERS && frame->buf[b] != nullptr; ++b)
+    sizes.push_back(frame->buf[b]->size);
   return sizes;
 }
 
@@ -82,7 +83,8 @@ TEST(FrameWireTest, MalformedMessagesAreRefusedNamingTheField) {
   std::vector<Case> cases = {
       {"short", sizes, "metadata of 5 bytes is not a memd raw frame"},
       {with([](RawWireHeader& h) { h.magic = 1; }), sizes, "field magic"},
-      {with([](RawWireHeader& h) { h.version = 9; }), sizes, "field version is 9; this library reads 1"},
+      {with([](RawWireHeader& h) { h.version = 9; }), sizes,
+       "field version is 9; this library reads 1"},
       {good, {}, "field buffer_count is 1; the message carries 0 buffers"},
       {with([](RawWireHeader& h) { h.plane_count = 9; }), sizes, "field plane_count is 9"},
       {with([](RawWireHeader& h) { h.planes[1].buffer_index = 5; }), sizes,
@@ -94,7 +96,8 @@ TEST(FrameWireTest, MalformedMessagesAreRefusedNamingTheField) {
       {with([](RawWireHeader& h) { h.extension_bytes += 8; }), sizes, "field extension_bytes"},
   };
   // An FFmpeg properties entry of the wrong size.
-  std::string short_props = good.substr(0, sizeof(RawWireHeader)) + good.substr(sizeof(RawWireHeader));
+  std::string short_props =
+      good.substr(0, sizeof(RawWireHeader)) + good.substr(sizeof(RawWireHeader));
   uint32_t wrong_size = 20;
   std::memcpy(&short_props[sizeof(RawWireHeader) + 4], &wrong_size, 4);
   RawWireHeader h;
@@ -128,15 +131,16 @@ TEST(FrameWireTest, FormatTableMapsBothWays) {
   for (const RawFormatInfo& info : RawFormats()) {
     int av = ToAvFormat(info.format);
     ASSERT_GE(av, 0) << info.name;
-    EXPECT_EQ(info.audio ? FromAvSampleFormat(av) : FromAvPixelFormat(av), info.format) << info.name;
+    EXPECT_EQ(info.audio ? FromAvSampleFormat(av) : FromAvPixelFormat(av), info.format)
+        << info.name;
     if (!info.audio) {
       // memd's plane geometry is FFmpeg's: av_image_get_buffer_size packs rows.
       RawFrame raw;
       raw.format = info.format;
       raw.width = 33;
       raw.height = 17;
-      EXPECT_EQ(LayoutRawFrame(raw, 1),
-                static_cast<uint64_t>(av_image_get_buffer_size(static_cast<AVPixelFormat>(av), 33, 17, 1)))
+      EXPECT_EQ(LayoutRawFrame(raw, 1), static_cast<uint64_t>(av_image_get_buffer_size(
+                                            static_cast<AVPixelFormat>(av), 33, 17, 1)))
           << info.name;
     }
   }
@@ -172,8 +176,9 @@ TEST(FrameWireTest, OversizedSideDataIsRefused) {
   av_frame_new_side_data(frame.get(), AV_FRAME_DATA_SEI_UNREGISTERED, 4000);
   absl::StatusOr<std::string> wire = EncodeFrame(frame.get(), FramePool::kMaxSideDataBytes);
   EXPECT_EQ(wire.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(wire.status().message().find("side data takes 4008 bytes (1 entries); the limit is 3072"),
-            std::string::npos)
+  EXPECT_NE(
+      wire.status().message().find("side data takes 4008 bytes (1 entries); the limit is 3072"),
+      std::string::npos)
       << wire.status();
 }
 
