@@ -126,7 +126,8 @@ TEST_F(GstTest, CapsComeFromTheStream) {
   for (const std::string& caps :
        {std::string(kSmall),
         std::string("video/x-raw,format=RGBA,width=64,height=48,framerate=5/1"),
-        std::string("audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved")}) {
+        std::string("audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved"),
+        std::string("audio/x-raw,format=F32LE,rate=48000,channels=3,layout=non-interleaved")}) {
     bool audio = caps.rfind("audio", 0) == 0;
     std::string source = std::string(audio ? "audiotestsrc" : "videotestsrc") + " num-buffers=5";
     std::string reference = Reference(source, caps);
