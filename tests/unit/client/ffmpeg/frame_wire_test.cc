@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "memd/ffmpeg.h"
+#include "raw_frame_cases.h"
 
 extern "C" {
 #include <libavutil/imgutils.h>
@@ -67,20 +68,12 @@ TEST(FrameWireTest, MalformedMessagesAreRefusedNamingTheField) {
   FramePtr frame = VideoFrame(64, 48, 64);
   std::string good = *EncodeFrame(frame.get(), FramePool::kMaxSideDataBytes);
   std::vector<uint64_t> sizes = BufferSizes(frame.get());
-  auto with = [&](auto change) {
-    RawWireHeader h;
-    std::memcpy(&h, good.data(), sizeof(h));
-    change(h);
-    return std::string(reinterpret_cast<const char*>(&h), sizeof(h)) + good.substr(sizeof(h));
-  };
-  struct Case {
-    std::string metadata;
-    std::vector<uint64_t> sizes;
-    std::string text;
+  auto with = [&](const std::function<void(RawWireHeader&)>& change) {
+    return testing::WithHeader(good, change);
   };
   // The raw-frame codec checks every field (tests/unit/client/raw_frame_test.cc);
   // these are the ones a broken FFmpeg sender would get wrong.
-  std::vector<Case> cases = {
+  std::vector<testing::RefusalCase> cases = {
       {"short", sizes, "metadata of 5 bytes is not a memd raw frame"},
       {with([](RawWireHeader& h) { h.magic = 1; }), sizes, "field magic"},
       {with([](RawWireHeader& h) { h.version = 9; }), sizes,
@@ -106,11 +99,7 @@ TEST(FrameWireTest, MalformedMessagesAreRefusedNamingTheField) {
   std::memcpy(short_props.data(), &h, sizeof(h));
   short_props.resize(sizeof(RawWireHeader) + 8 + 20);
   cases.push_back({short_props, sizes, "FFmpeg properties entry of 20 bytes; version 1 has 56"});
-  for (const Case& c : cases) {
-    absl::StatusOr<DecodedFrame> got = DecodeFrame(c.metadata, c.sizes);
-    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
-    EXPECT_NE(got.status().message().find(c.text), std::string::npos) << got.status();
-  }
+  testing::ExpectAllRefused(cases, DecodeFrame);
 }
 
 TEST(FrameWireTest, FormatsWithoutARawFormatAreRefused) {
