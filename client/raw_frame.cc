@@ -284,7 +284,8 @@ absl::StatusOr<RawFrame> DecodeRawFrame(std::string_view metadata,
         "raw frame field magic is 0x%08x; a memd raw frame has 0x%08x", h.magic, kRawFrameMagic));
   }
   if (h.version != kRawFrameVersion) {
-    return Invalid("version", h.version, absl::StrFormat("this library reads %u", kRawFrameVersion));
+    return Invalid("version", h.version,
+                   absl::StrFormat("this library reads %u", kRawFrameVersion));
   }
   if (h.header_bytes != sizeof(RawWireHeader)) {
     return Invalid("header_bytes", h.header_bytes,

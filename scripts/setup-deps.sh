@@ -9,6 +9,8 @@ packages=(
   libboost-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libavutil-dev libavcodec-dev libavformat-dev libswscale-dev ffmpeg
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   clang libclang-rt-14-dev
   prometheus-cpp-dev prometheus doxygen
   python3 python3-yaml procps util-linux openssl systemd

@@ -2,8 +2,10 @@
 # Installs the build into a temporary prefix and checks what a user gets:
 # bin/memd, bin/memctl, libmemd.so with a versioned SONAME, headers, the CMake
 # package (find_package(memd) -> memd::client from C and C++), memd.pc for
-# pkg-config, and loading libmemd from Python ctypes. Then runs the installed
-# daemon and has the consumer programs share a buffer through it.
+# pkg-config, and loading libmemd from Python ctypes; memd::ffmpeg (CMake
+# COMPONENTS ffmpeg and memd-ffmpeg.pc) and the GStreamer plugin when they
+# were built. Then runs the installed daemon and has the consumer programs
+# share buffers and frames through it.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
@@ -35,6 +37,21 @@ cmake --build "$work/consumer" > "$work/consumer-build.log"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 cc "$src/examples/consumer/share.c" $(pkg-config --cflags --libs memd) -o "$work/share_pc"
 
+# memd::ffmpeg: find_package(memd COMPONENTS ffmpeg) and memd-ffmpeg.pc.
+have_ffmpeg=0
+if [[ -e $prefix/lib/libmemd-ffmpeg.so ]]; then
+  have_ffmpeg=1
+  for f in include/memd/ffmpeg.h lib/pkgconfig/memd-ffmpeg.pc lib/cmake/memd/memdFfmpegTargets.cmake; do
+    [[ -e $prefix/$f ]] || fail "missing $f after install"
+  done
+  cmake -S "$src/tests/install/ffmpeg_consumer" -B "$work/ffmpeg_consumer" \
+    -DCMAKE_PREFIX_PATH="$prefix" > "$work/ffmpeg_consumer.log" || fail "find_package(memd COMPONENTS ffmpeg)"
+  cmake --build "$work/ffmpeg_consumer" > "$work/ffmpeg_consumer-build.log" || fail "memd::ffmpeg consumer build"
+  absl_libs=$(pkg-config --libs absl_status absl_statusor)
+  c++ -std=c++20 "$src/tests/install/ffmpeg_consumer/frames.cc" \
+    $(pkg-config --cflags --libs memd-ffmpeg) $absl_libs -o "$work/frames_pc" || fail "memd-ffmpeg.pc build"
+fi
+
 # The installed daemon on a private socket and instance.
 sock=$work/memd.sock
 instance=memd-install-$$
@@ -54,6 +71,22 @@ echo go >&"${PRODUCER[1]}"
 wait "$PRODUCER_PID" || fail "producer failed"
 
 "$work/consumer/share_cpp" | grep -q "allocated handle" || fail "C++ consumer failed"
+
+if ((have_ffmpeg)); then
+  "$work/ffmpeg_consumer/frames" | grep -q "frame received intact" || fail "memd::ffmpeg consumer (CMake) failed"
+  "$work/frames_pc" | grep -q "frame received intact" || fail "memd::ffmpeg consumer (pkg-config) failed"
+fi
+
+# The GStreamer plugin from the installed prefix.
+if [[ -e $prefix/lib/gstreamer-1.0/libgstmemd.so ]]; then
+  export GST_PLUGIN_PATH=$prefix/lib/gstreamer-1.0 GST_REGISTRY=$work/gst-registry.bin
+  inspect=$(gst-inspect-1.0 memd) || fail "gst-inspect-1.0 memd failed"
+  grep -q memdsink <<<"$inspect" && grep -q memdsrc <<<"$inspect" \
+    || fail "gst-inspect-1.0 memd does not list memdsink and memdsrc"
+  gst-launch-1.0 -q memdsrc channel=gst ! fakesink & reader=$!
+  gst-launch-1.0 -q videotestsrc num-buffers=3 ! memdsink channel=gst || fail "installed memdsink failed"
+  wait "$reader" || fail "installed memdsrc failed"
+fi
 
 # Python ctypes.
 python3 - "$prefix/lib/libmemd.so" <<'PY' || fail "ctypes check failed"

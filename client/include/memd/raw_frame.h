@@ -230,10 +230,12 @@ static_assert(std::endian::native == std::endian::little,
 static_assert(sizeof(RawWirePlane) == 16);
 // No implicit padding: every byte that crosses processes is written.
 static_assert(offsetof(RawWireHeader, flags) == 16 && offsetof(RawWireHeader, pts_ns) == 40 &&
-              offsetof(RawWireHeader, par_num) == 64 && offsetof(RawWireHeader, color_matrix) == 80 &&
+              offsetof(RawWireHeader, par_num) == 64 &&
+              offsetof(RawWireHeader, color_matrix) == 80 &&
               offsetof(RawWireHeader, extension_bytes) == 84 &&
               offsetof(RawWireHeader, planes) == 96);
-static_assert(sizeof(RawWireHeader) == 224, "RawWireHeader crosses processes: change kRawFrameVersion");
+static_assert(sizeof(RawWireHeader) == 224,
+              "RawWireHeader crosses processes: change kRawFrameVersion");
 
 // The metadata of `frame`. INVALID_ARGUMENT (naming the field, its value
 // and the limit) for anything Decode would refuse without buffer sizes.

@@ -3,11 +3,13 @@
 // naming the field, its value and the limit.
 #include "memd/raw_frame.h"
 
+#include "raw_frame_cases.h"
+
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <functional>
 #include <set>
-
-#include <gtest/gtest.h>
 
 namespace memd {
 namespace {
@@ -133,17 +135,9 @@ TEST(RawFrameTest, MalformedMessagesAreRefusedNamingTheField) {
   std::string good = *EncodeRawFrame(good_frame);
   std::vector<uint64_t> sizes = {bytes};
   auto with = [&](const std::function<void(RawWireHeader&)>& change) {
-    RawWireHeader h;
-    std::memcpy(&h, good.data(), sizeof(h));
-    change(h);
-    return std::string(reinterpret_cast<const char*>(&h), sizeof(h)) + good.substr(sizeof(h));
+    return testing::WithHeader(good, change);
   };
-  struct Case {
-    std::string metadata;
-    std::vector<uint64_t> sizes;
-    std::string text;
-  };
-  std::vector<Case> cases = {
+  std::vector<testing::RefusalCase> cases = {
       {"short", sizes, "metadata of 5 bytes is not a memd raw frame (its header has 224 bytes)"},
       {with([](RawWireHeader& h) { h.magic = 1; }), sizes, "field magic is 0x00000001"},
       {with([](RawWireHeader& h) { h.version = 9; }), sizes,
@@ -183,12 +177,7 @@ TEST(RawFrameTest, MalformedMessagesAreRefusedNamingTheField) {
   std::string bad_entry = with([](RawWireHeader& h) { h.extension_bytes = 11; });
   bad_entry[sizeof(RawWireHeader) + 4] = 9;  // entry says 9 bytes, 3 follow
   cases.push_back({bad_entry, sizes, "field extensions[].size_bytes is 9; 3 bytes remain"});
-  for (const Case& c : cases) {
-    absl::StatusOr<RawFrame> got = DecodeRawFrame(c.metadata, c.sizes);
-    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
-    EXPECT_NE(got.status().message().find(c.text), std::string::npos)
-        << "want: " << c.text << "\ngot:  " << got.status();
-  }
+  testing::ExpectAllRefused(cases, DecodeRawFrame);
 }
 
 TEST(RawFrameTest, AudioLimitsAreNamed) {

@@ -2,11 +2,16 @@
 // malformed message is refused naming the field.
 #include "frame_wire.h"
 
-#include <cstring>
-
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "memd/ffmpeg.h"
+#include "raw_frame_cases.h"
+
+extern "C" {
+#include <libavutil/imgutils.h>
+}
 
 namespace memd::ffmpeg {
 namespace {
@@ -22,7 +27,8 @@ FramePtr VideoFrame(int width, int height, int align) {
 
 std::vector<uint64_t> BufferSizes(const AVFrame* frame) {
   std::vector<uint64_t> sizes;
-  for (int b = 0; b < AV_NUM_DATA_POINTERS && frame->buf[b] != nullptr; ++b) sizes.push_back(frame->buf[b]->size);
+  for (int b = 0; b < AV_NUM_DATA_POINTERS && frame->buf[b] != nullptr; ++b)
+    sizes.push_back(frame->buf[b]->size);
   return sizes;
 }
 
@@ -62,37 +68,96 @@ TEST(FrameWireTest, MalformedMessagesAreRefusedNamingTheField) {
   FramePtr frame = VideoFrame(64, 48, 64);
   std::string good = *EncodeFrame(frame.get(), FramePool::kMaxSideDataBytes);
   std::vector<uint64_t> sizes = BufferSizes(frame.get());
-  auto with = [&](auto change) {
-    WireFrame h;
-    std::memcpy(&h, good.data(), sizeof(h));
-    change(h);
-    return std::string(reinterpret_cast<const char*>(&h), sizeof(h)) + good.substr(sizeof(h));
+  auto with = [&](const std::function<void(RawWireHeader&)>& change) {
+    return testing::WithHeader(good, change);
   };
-  struct Case {
-    std::string metadata;
-    std::vector<uint64_t> sizes;
-    std::string text;
-  };
-  std::vector<Case> cases = {
-      {"short", sizes, "5 bytes of metadata is not a memd frame"},
-      {with([](WireFrame& h) { h.magic = 1; }), sizes, "field magic"},
-      {with([](WireFrame& h) { h.version = 9; }), sizes, "field version is 9; this library reads 1"},
-      {with([](WireFrame& h) { h.kind = 7; }), sizes, "field kind is 7"},
+  // The raw-frame codec checks every field (tests/unit/client/raw_frame_test.cc);
+  // these are the ones a broken FFmpeg sender would get wrong.
+  std::vector<testing::RefusalCase> cases = {
+      {"short", sizes, "metadata of 5 bytes is not a memd raw frame"},
+      {with([](RawWireHeader& h) { h.magic = 1; }), sizes, "field magic"},
+      {with([](RawWireHeader& h) { h.version = 9; }), sizes,
+       "field version is 9; this library reads 1"},
       {good, {}, "field buffer_count is 1; the message carries 0 buffers"},
-      {with([](WireFrame& h) { h.plane_count = 9; }), sizes, "field plane_count is 9"},
-      {with([](WireFrame& h) { h.planes[1].buffer = 5; }), sizes, "field planes[].buffer is 5"},
-      {with([](WireFrame& h) { h.planes[0].linesize = -64; }), sizes, "field planes[].linesize is -64"},
-      {with([](WireFrame& h) { h.planes[2].offset_bytes = 1u << 30; }), sizes,
-       "field planes[].offset_bytes"},
-      {with([](WireFrame& h) { h.height = 100000; }), sizes, "does not fit buffer"},
-      {with([](WireFrame& h) { h.format = 9999; }), sizes, "field format is 9999"},
-      {with([](WireFrame& h) { h.side_data_count = 2; }), sizes, "field side_data_count is 2"},
+      {with([](RawWireHeader& h) { h.plane_count = 9; }), sizes, "field plane_count is 9"},
+      {with([](RawWireHeader& h) { h.planes[1].buffer_index = 5; }), sizes,
+       "field planes[1].buffer_index is 5"},
+      {with([](RawWireHeader& h) { h.planes[2].offset_bytes = 1u << 30; }), sizes,
+       "field planes[2].offset_bytes"},
+      {with([](RawWireHeader& h) { h.height = 100000; }), sizes, "field height is 100000"},
+      {with([](RawWireHeader& h) { h.format = 9999; }), sizes, "field format is 9999"},
+      {with([](RawWireHeader& h) { h.extension_bytes += 8; }), sizes, "field extension_bytes"},
   };
-  for (const Case& c : cases) {
-    absl::StatusOr<DecodedFrame> got = DecodeFrame(c.metadata, c.sizes);
-    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
-    EXPECT_NE(got.status().message().find(c.text), std::string::npos) << got.status();
+  // An FFmpeg properties entry of the wrong size.
+  std::string short_props =
+      good.substr(0, sizeof(RawWireHeader)) + good.substr(sizeof(RawWireHeader));
+  uint32_t wrong_size = 20;
+  std::memcpy(&short_props[sizeof(RawWireHeader) + 4], &wrong_size, 4);
+  RawWireHeader h;
+  std::memcpy(&h, short_props.data(), sizeof(h));
+  h.extension_bytes = 8 + 20;
+  std::memcpy(short_props.data(), &h, sizeof(h));
+  short_props.resize(sizeof(RawWireHeader) + 8 + 20);
+  cases.push_back({short_props, sizes, "FFmpeg properties entry of 20 bytes; version 1 has 56"});
+  testing::ExpectAllRefused(cases, DecodeFrame);
+}
+
+TEST(FrameWireTest, FormatsWithoutARawFormatAreRefused) {
+  FramePtr frame(av_frame_alloc());
+  frame->format = AV_PIX_FMT_PAL8;
+  frame->width = 16;
+  frame->height = 16;
+  ASSERT_EQ(av_frame_get_buffer(frame.get(), 64), 0);
+  absl::StatusOr<std::string> wire = EncodeFrame(frame.get(), FramePool::kMaxSideDataBytes);
+  EXPECT_EQ(wire.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(wire.status().message().find("pixel format pal8 (11) has no memd raw format"),
+            std::string::npos)
+      << wire.status();
+}
+
+// Every row of the FFmpeg column maps both ways, and each memd format has one.
+TEST(FrameWireTest, FormatTableMapsBothWays) {
+  for (const RawFormatInfo& info : RawFormats()) {
+    int av = ToAvFormat(info.format);
+    ASSERT_GE(av, 0) << info.name;
+    EXPECT_EQ(info.audio ? FromAvSampleFormat(av) : FromAvPixelFormat(av), info.format)
+        << info.name;
+    if (!info.audio) {
+      // memd's plane geometry is FFmpeg's: av_image_get_buffer_size packs rows.
+      RawFrame raw;
+      raw.format = info.format;
+      raw.width = 33;
+      raw.height = 17;
+      EXPECT_EQ(LayoutRawFrame(raw, 1), static_cast<uint64_t>(av_image_get_buffer_size(
+                                            static_cast<AVPixelFormat>(av), 33, 17, 1)))
+          << info.name;
+    }
   }
+}
+
+// A frame from a sender without FFmpeg properties (memdsink, Python): its
+// timestamps arrive in a 1/framerate time base.
+TEST(FrameWireTest, ForeignFramesGetAFrameRateTimeBase) {
+  RawFrame raw;
+  raw.format = RawFormat::kNv12;
+  raw.width = 64;
+  raw.height = 48;
+  raw.fps_num = 30;
+  raw.fps_den = 1;
+  raw.pts_ns = 100'000'000;  // frame 3 at 30/s
+  raw.duration_ns = 33'333'333;
+  raw.flags = kRawFrameKeyframe;
+  uint64_t bytes = LayoutRawFrame(raw, 64);
+  absl::StatusOr<DecodedFrame> got = DecodeFrame(*EncodeRawFrame(raw), {bytes});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->header.format, AV_PIX_FMT_NV12);
+  EXPECT_EQ(got->header.time_base_num, 1);
+  EXPECT_EQ(got->header.time_base_den, 30);
+  EXPECT_EQ(got->header.pts, 3);
+  EXPECT_EQ(got->header.pkt_duration, 1);
+  EXPECT_EQ(got->header.key_frame, 1);
+  EXPECT_EQ(got->header.plane_count, 2u);
+  EXPECT_EQ(got->header.planes[1].offset_bytes, 64u * 48);
 }
 
 TEST(FrameWireTest, OversizedSideDataIsRefused) {
@@ -100,8 +165,9 @@ TEST(FrameWireTest, OversizedSideDataIsRefused) {
   av_frame_new_side_data(frame.get(), AV_FRAME_DATA_SEI_UNREGISTERED, 4000);
   absl::StatusOr<std::string> wire = EncodeFrame(frame.get(), FramePool::kMaxSideDataBytes);
   EXPECT_EQ(wire.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(wire.status().message().find("side data takes 4008 bytes (1 entries); the limit is 3072"),
-            std::string::npos)
+  EXPECT_NE(
+      wire.status().message().find("side data takes 4008 bytes (1 entries); the limit is 3072"),
+      std::string::npos)
       << wire.status();
 }
 

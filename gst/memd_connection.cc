@@ -1,0 +1,27 @@
+#include "memd_connection.h"
+
+#include <map>
+#include <mutex>
+#include <utility>
+
+namespace memd::gst {
+
+absl::StatusOr<std::shared_ptr<Client>> SharedClient(const std::string& address,
+                                                     const std::string& pool) {
+  static std::mutex mu;
+  static auto* clients = new std::map<std::pair<std::string, std::string>, std::weak_ptr<Client>>;
+  std::lock_guard<std::mutex> lock(mu);
+  std::weak_ptr<Client>& slot = (*clients)[{address, pool}];
+  if (std::shared_ptr<Client> client = slot.lock()) return client;
+  ConnectOptions options;
+  options.address = address;
+  options.pool = pool;
+  options.client_name = "gstreamer";
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  if (!client.ok()) return client.status();
+  std::shared_ptr<Client> shared(std::move(*client));
+  slot = shared;
+  return shared;
+}
+
+}  // namespace memd::gst

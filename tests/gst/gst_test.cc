@@ -1,0 +1,291 @@
+// The memd GStreamer plugin with real gst-launch-1.0 processes on a real
+// memd (GST_PLUGIN_PATH of the build): frames cross processes by reference
+// and arrive byte-identical to the same pipeline in one process; EOS and
+// caps come from the stream; tee fan-out; SIGKILL of either side leaks
+// nothing; bad properties are named; FFmpeg stages interoperate both ways.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "daemon_env.h"
+
+namespace memd::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Small frames keep the suite fast; one 1080p test covers the real size.
+constexpr char kSmall[] = "video/x-raw,format=I420,width=320,height=240,framerate=30/1";
+constexpr char k1080[] = "video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1";
+
+class GstTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/memd-gst-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    daemon_ = std::make_unique<DaemonEnv>(DaemonOptions{.pools = {"default=256MiB"}});
+    ASSERT_TRUE(daemon_->ok());
+  }
+  void TearDown() override {
+    daemon_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::map<std::string, std::string> Env() const {
+    std::map<std::string, std::string> env = daemon_->ClientEnv();
+    env["GST_PLUGIN_PATH"] = MEMD_GST_PLUGIN_DIR;
+    env["GST_REGISTRY"] = Path("registry.bin");  // not the user's cache
+    return env;
+  }
+
+  // gst-launch-1.0 -m (element messages, e.g. memdsink-stats) with stderr
+  // folded into stdout.
+  std::vector<std::string> Launch(const std::string& pipeline) const {
+    return {"/bin/sh", "-c", "exec /usr/bin/gst-launch-1.0 -m " + pipeline + " 2>&1"};
+  }
+  std::pair<int, std::string> Run(const std::string& pipeline) const {
+    return RunCommand(Launch(pipeline), Env());
+  }
+  std::unique_ptr<Subprocess> Start(const std::string& pipeline) const {
+    return std::make_unique<Subprocess>(Launch(pipeline), Env());
+  }
+  // Waits for a gst-launch process; its output and exit code.
+  static std::pair<int, std::string> Finish(Subprocess& p) {
+    std::string out = p.ReadAll(std::chrono::seconds(60));
+    return {ExitCode(p.Wait(std::chrono::seconds(10))), out};
+  }
+
+  // The one-process reference for `source ! caps`: its bytes in a file.
+  std::string Reference(const std::string& source, const std::string& caps) const {
+    auto [code, out] = Run(source + " ! " + caps + " ! filesink location=" + Path("ref.raw"));
+    EXPECT_EQ(code, 0) << out;
+    return ReadFile(Path("ref.raw"));
+  }
+
+  // Waits until the pool holds no buffer and no session (every reference of
+  // every gst-launch process released).
+  bool PoolEmpty() const {
+    return WaitFor(
+        [&] {
+          v1::PoolStats s = daemon_->PoolStats();
+          return s.live_buffers() == 0 && s.sessions() == 0;
+        },
+        std::chrono::seconds(10));
+  }
+
+  std::string dir_;
+  std::unique_ptr<DaemonEnv> daemon_;
+};
+
+TEST_F(GstTest, Nv12In1080pArrivesByteIdenticalByReference) {
+  const std::string source = "videotestsrc num-buffers=8 pattern=ball";
+  std::string reference = Reference(source, k1080);
+  ASSERT_EQ(reference.size(), 8u * 1920 * 1080 * 3 / 2);
+  auto reader = Start("memdsrc channel=raw ! filesink location=" + Path("out.raw"));
+  auto [code, out] = Run(source + " ! " + k1080 + " ! memdsink channel=raw");
+  EXPECT_EQ(code, 0) << out;
+  // Upstream wrote into pool memory (the ALLOCATION query): nothing copied.
+  EXPECT_NE(out.find("frames-sent=(guint64)8, frames-copied=(guint64)0"), std::string::npos) << out;
+  auto [reader_code, reader_out] = Finish(*reader);  // ends by the sender's EOS
+  EXPECT_EQ(reader_code, 0) << reader_out;
+  EXPECT_TRUE(ReadFile(Path("out.raw")) == reference) << "output differs from the reference";
+  EXPECT_TRUE(PoolEmpty());
+}
+
+// The writer's pool parks sent buffers and reuses one only when the daemon
+// says the reader released it: 60 moving frames through a short channel and
+// a reader that holds several arrive intact.
+TEST_F(GstTest, PoolReusesABufferOnlyAfterTheReaderReleasedIt) {
+  const std::string source = "videotestsrc num-buffers=60 pattern=ball";
+  std::string reference = Reference(source, kSmall);
+  auto reader =
+      Start("memdsrc channel=r ! queue max-size-buffers=8 ! filesink location=" + Path("out.raw"));
+  auto [code, out] = Run(source + " ! " + kSmall + " ! memdsink channel=r capacity=2");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("frames-sent=(guint64)60, frames-copied=(guint64)0"), std::string::npos)
+      << out;
+  EXPECT_EQ(Finish(*reader).first, 0);
+  EXPECT_TRUE(ReadFile(Path("out.raw")) == reference) << "a frame was overwritten or lost";
+  EXPECT_TRUE(PoolEmpty());
+}
+
+TEST_F(GstTest, CapsComeFromTheStream) {
+  for (const std::string& caps :
+       {std::string(kSmall),
+        std::string("video/x-raw,format=RGBA,width=64,height=48,framerate=5/1"),
+        std::string("audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved"),
+        std::string("audio/x-raw,format=F32LE,rate=48000,channels=3,layout=non-interleaved")}) {
+    bool audio = caps.rfind("audio", 0) == 0;
+    std::string source = std::string(audio ? "audiotestsrc" : "videotestsrc") + " num-buffers=5";
+    std::string reference = Reference(source, caps);
+    auto reader = Start("-v memdsrc channel=c ! filesink location=" + Path("out.raw"));
+    auto [code, out] = Run(source + " ! " + caps + " ! memdsink channel=c");
+    EXPECT_EQ(code, 0) << out;
+    auto [reader_code, reader_out] = Finish(*reader);
+    EXPECT_EQ(reader_code, 0) << reader_out;
+    // The reader's caps (gst-launch -v) are the sender's.
+    std::string format = caps.substr(caps.find("format=") + 7);
+    format = format.substr(0, format.find(','));
+    EXPECT_NE(reader_out.find("format=(string)" + format), std::string::npos) << reader_out;
+    EXPECT_TRUE(ReadFile(Path("out.raw")) == reference) << caps;
+  }
+  EXPECT_TRUE(PoolEmpty());
+}
+
+TEST_F(GstTest, TeeFanOutSharesOneBuffer) {
+  const std::string source = "videotestsrc num-buffers=10 pattern=ball";
+  std::string reference = Reference(source, kSmall);
+  auto a = Start("memdsrc channel=a ! filesink location=" + Path("a.raw"));
+  auto b = Start("memdsrc channel=b ! filesink location=" + Path("b.raw"));
+  auto [code, out] = Run(source + " ! " + kSmall +
+                         " ! tee name=t t. ! queue ! memdsink channel=a t. ! queue ! "
+                         "memdsink channel=b");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(Finish(*a).first, 0);
+  EXPECT_EQ(Finish(*b).first, 0);
+  EXPECT_TRUE(ReadFile(Path("a.raw")) == reference);
+  EXPECT_TRUE(ReadFile(Path("b.raw")) == reference);
+  // Each frame is in pool memory once: both sinks send the same buffer
+  // (whichever copied it, the other found the copy).
+  size_t copies = 0;
+  for (size_t at = out.find("frames-copied=(guint64)"); at != std::string::npos;
+       at = out.find("frames-copied=(guint64)", at + 1)) {
+    copies += std::stoul(out.substr(at + 23));
+  }
+  EXPECT_LE(copies, 10u) << out;  // at most once per frame, over both sinks
+  EXPECT_TRUE(PoolEmpty());
+}
+
+TEST_F(GstTest, KilledReaderLeaksNothingAndANewReaderResumes) {
+  auto writer = Start("videotestsrc num-buffers=60 ! " + std::string(kSmall) +
+                      " ! memdsink channel=k capacity=4");
+  auto reader = Start("memdsrc channel=k ! fakesink");
+  ASSERT_TRUE(WaitFor([&] { return daemon_->ChannelStats("k").received() >= 5; },
+                      std::chrono::seconds(20)));
+  reader->Kill(SIGKILL);
+  reader->Wait();
+  // The writer blocks on the full channel; a new reader takes it from there.
+  auto again = Start("memdsrc channel=k ! fakesink");
+  auto [code, out] = Finish(*writer);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("frames-sent=(guint64)60"), std::string::npos) << out;
+  EXPECT_EQ(Finish(*again).first, 0);
+  EXPECT_TRUE(PoolEmpty()) << daemon_->PoolStats().DebugString();
+}
+
+TEST_F(GstTest, KilledWriterLeaksNothing) {
+  auto reader = Start("memdsrc channel=w ! fakesink enable-last-sample=false");
+  auto writer = Start("videotestsrc ! " + std::string(kSmall) + " ! memdsink channel=w capacity=4");
+  ASSERT_TRUE(WaitFor([&] { return daemon_->ChannelStats("w").received() >= 5; },
+                      std::chrono::seconds(20)));
+  writer->Kill(SIGKILL);
+  writer->Wait();
+  // The reader drains what was queued; then it holds nothing, and the pool
+  // holds only its session.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        v1::PoolStats s = daemon_->PoolStats();
+        return s.live_buffers() == 0 && s.sessions() == 1;
+      },
+      std::chrono::seconds(10)))
+      << daemon_->PoolStats().DebugString();
+  reader->Kill(SIGKILL);
+  reader->Wait();
+  EXPECT_TRUE(PoolEmpty());
+}
+
+// A daemon restart in mid-stream: both gst-launch processes wait for the
+// daemon (libmemd reconnects and reclaims) and go on to EOS.
+TEST_F(GstTest, BothSidesSurviveADaemonRestart) {
+  auto reader = Start("memdsrc channel=d ! fakesink enable-last-sample=false");
+  auto writer = Start("videotestsrc is-live=true num-buffers=90 ! " + std::string(kSmall) +
+                      " ! memdsink channel=d");
+  ASSERT_TRUE(WaitFor([&] { return daemon_->ChannelStats("d").received() >= 10; },
+                      std::chrono::seconds(20)));
+  ASSERT_TRUE(daemon_->Stop().has_value());
+  ASSERT_TRUE(daemon_->Restart());
+  auto [code, out] = Finish(*writer);
+  EXPECT_EQ(code, 0) << out;
+  // Every frame was sent: the ones during the outage waited for the daemon.
+  EXPECT_NE(out.find("frames-sent=(guint64)90"), std::string::npos) << out;
+  // The reader ends by the end-of-stream message sent after the restart.
+  auto [reader_code, reader_out] = Finish(*reader);
+  EXPECT_EQ(reader_code, 0) << reader_out;
+  EXPECT_TRUE(PoolEmpty());
+}
+
+TEST_F(GstTest, BadPropertiesFailNamingTheValue) {
+  struct Case {
+    std::string element, text;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"memdsink", "property channel is empty; set channel=NAME"},
+           {"memdsink channel=x pool=nosuchpool", "'nosuchpool'"},
+           {"memdsink channel=x address=unix:///nonexistent/memd.sock",
+            "unix:///nonexistent/memd.sock"},
+           {"memdsink channel=x capacity=99999999", "capacity"},
+       }) {
+    auto [code, out] = Run("videotestsrc num-buffers=1 ! " + c.element);
+    EXPECT_NE(code, 0) << c.element << "\n" << out;
+    EXPECT_NE(out.find(c.text), std::string::npos) << c.element << "\n" << out;
+  }
+  auto [code, out] = Run("memdsrc channel=x pool=nosuchpool ! fakesink");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("'nosuchpool'"), std::string::npos) << out;
+  EXPECT_TRUE(PoolEmpty());
+}
+
+#if defined(MEMD_PIPELINE_DECODE) && defined(MEMD_PIPELINE_ENCODE)
+// An FFmpeg decoder stage feeds memdsrc; memdsink feeds the FFmpeg encoder
+// stage (rawvideo: the frames as they came). Both byte-identical to a
+// one-process reference.
+TEST_F(GstTest, FfmpegStagesInteroperateBothWays) {
+  std::string input = Path("in.mkv");
+  auto [made, made_out] = RunCommand({"/usr/bin/ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                                      "testsrc2=size=320x240:rate=30", "-frames:v", "12", "-c:v",
+                                      "mpeg4", "-q:v", "3", "-pix_fmt", "yuv420p", input});
+  ASSERT_EQ(made, 0) << made_out;
+  // FFmpeg -> GStreamer; the reference is ffmpeg's own decode in one process.
+  auto [ref_code, ref_out] = RunCommand({"/usr/bin/ffmpeg", "-v", "error", "-i", input, "-f",
+                                         "rawvideo", "-pix_fmt", "yuv420p", Path("ffref.yuv")});
+  ASSERT_EQ(ref_code, 0) << ref_out;
+  auto reader = Start("memdsrc channel=raw ! filesink location=" + Path("fromff.yuv"));
+  auto [dec_code, dec_out] =
+      RunCommand({MEMD_PIPELINE_DECODE, "--input", input, "--output", "raw"}, Env());
+  EXPECT_EQ(dec_code, 0) << dec_out;
+  auto [reader_code, reader_out] = Finish(*reader);
+  EXPECT_EQ(reader_code, 0) << reader_out;
+  std::string ffref = ReadFile(Path("ffref.yuv"));
+  ASSERT_EQ(ffref.size(), 12u * 320 * 240 * 3 / 2);
+  EXPECT_TRUE(ReadFile(Path("fromff.yuv")) == ffref) << "FFmpeg -> memdsrc differs";
+
+  // GStreamer -> FFmpeg.
+  const std::string source = "videotestsrc num-buffers=12 pattern=ball";
+  std::string reference = Reference(source, kSmall);
+  auto encoder = std::make_unique<Subprocess>(
+      std::vector<std::string>{MEMD_PIPELINE_ENCODE, "--input", "fromgst", "--output",
+                               Path("togst.yuv"), "--codec", "rawvideo"},
+      Env());
+  auto [code, out] = Run(source + " ! " + kSmall + " ! memdsink channel=fromgst");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(ExitCode(encoder->Wait(std::chrono::seconds(30))), 0);
+  EXPECT_TRUE(ReadFile(Path("togst.yuv")) == reference) << "memdsink -> FFmpeg differs";
+  EXPECT_TRUE(PoolEmpty());
+}
+#endif
+
+}  // namespace
+}  // namespace memd::testing
