@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "memd/export.h"
 
 namespace memd {
 
@@ -118,9 +119,9 @@ struct RawFormatInfo {
 
 // The table entry of `format`, or nullptr for kUnknown and numbers this
 // library does not know.
-const RawFormatInfo* FindRawFormat(RawFormat format);
+MEMD_EXPORT const RawFormatInfo* FindRawFormat(RawFormat format);
 // Every known format, in number order (for mapping tables and tests).
-const std::vector<RawFormatInfo>& RawFormats();
+MEMD_EXPORT const std::vector<RawFormatInfo>& RawFormats();
 
 // One plane: where its first byte is and how far apart its rows are.
 struct RawPlane {
@@ -183,17 +184,17 @@ struct RawFrame {
 
 // Bytes per row of plane `plane` (video) for `width`, and rows for `height`.
 // REQUIRES: `info` is video and plane < info.plane_count.
-uint64_t RawPlaneRowBytes(const RawFormatInfo& info, size_t plane, uint32_t width);
-uint32_t RawPlaneRows(const RawFormatInfo& info, size_t plane, uint32_t height);
+MEMD_EXPORT uint64_t RawPlaneRowBytes(const RawFormatInfo& info, size_t plane, uint32_t width);
+MEMD_EXPORT uint32_t RawPlaneRows(const RawFormatInfo& info, size_t plane, uint32_t height);
 // The bytes plane `plane` of a valid frame spans from its offset: stride *
 // rows for video, samples * bytes per sample (* channels if interleaved) for
 // audio. The least a plane needs; a buffer may hold more.
-uint64_t RawPlaneBytes(const RawFrame& frame, size_t plane);
+MEMD_EXPORT uint64_t RawPlaneBytes(const RawFrame& frame, size_t plane);
 // Planes and strides packed one after the other in buffer 0 with rows
 // aligned to `stride_align` bytes (a power of two): what a sender that
 // allocates a frame itself writes into. Returns the total bytes.
 // REQUIRES: frame.format and its size (or samples and channels) are set.
-uint64_t LayoutRawFrame(RawFrame& frame, uint32_t stride_align);
+MEMD_EXPORT uint64_t LayoutRawFrame(RawFrame& frame, uint32_t stride_align);
 
 // The header every message starts with (little-endian; the layout is the
 // contract: docs/wire-format.md). Followed by `extension_bytes` bytes of
@@ -239,14 +240,14 @@ static_assert(sizeof(RawWireHeader) == 224,
 
 // The metadata of `frame`. INVALID_ARGUMENT (naming the field, its value
 // and the limit) for anything Decode would refuse without buffer sizes.
-absl::StatusOr<std::string> EncodeRawFrame(const RawFrame& frame);
+MEMD_EXPORT absl::StatusOr<std::string> EncodeRawFrame(const RawFrame& frame);
 // Parses `metadata` and checks it against `buffer_sizes` (the message's
 // buffers, in order): every plane must lie inside its buffer. INVALID_ARGUMENT
 // naming the field, its value and the limit for anything out of range.
-absl::StatusOr<RawFrame> DecodeRawFrame(std::string_view metadata,
+MEMD_EXPORT absl::StatusOr<RawFrame> DecodeRawFrame(std::string_view metadata,
                                         const std::vector<uint64_t>& buffer_sizes);
 // Whether `metadata` starts like a raw frame (magic), for messages of mixed kinds.
-bool IsRawFrame(std::string_view metadata);
+MEMD_EXPORT bool IsRawFrame(std::string_view metadata);
 
 }  // namespace memd
 
