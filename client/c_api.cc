@@ -205,6 +205,8 @@ void memd_uninit(void) {
   // The last shared_ptr (here, or a thread still in a call) ends the session.
 }
 
+const char* memd_version(void) { return MEMD_VERSION_STRING; }
+
 const char* memd_last_error(void) { return t_last_error.c_str(); }
 
 void* memd_malloc(size_t size) { return Allocate(size, false); }

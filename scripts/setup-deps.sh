@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev
   prometheus-cpp-dev prometheus doxygen
   python3 python3-yaml procps util-linux openssl systemd
+  libsystemd-dev strace groff-base
 )
 
 missing=()

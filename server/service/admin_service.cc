@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "memd/shared/handle.h"
 #include "memd/shared/text.h"
+#include "memd/version.h"
 #include "service/admin_answer.h"
 #include "service/status_convert.h"
 
@@ -109,6 +110,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* co
                                                  const v1::GetStatsRequest* request,
                                                  v1::GetStatsResponse* response) {
   RpcTimer timer(metrics_, Rpc::kGetStats);
+  response->set_version(MEMD_VERSION_STRING);
   if (rusage usage{}; ::getrusage(RUSAGE_SELF, &usage) == 0) {
     auto us = [](const timeval& t) {
       return static_cast<uint64_t>(t.tv_sec) * 1000000 + static_cast<uint64_t>(t.tv_usec);

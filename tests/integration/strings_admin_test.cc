@@ -387,7 +387,7 @@ TEST(AdminAnswersTest, TwentyThousandBuffersComeInPages) {
   nlohmann::json all = MemctlJson(daemon, {"buffers", "--limit", "0"});
   EXPECT_EQ(all["truncated"], false);
   std::set<uint64_t> listed;
-  for (const auto& b : all["buffers"]) listed.insert(b["handle"].get<uint64_t>());
+  for (const auto& b : all["buffers"]) listed.insert(std::stoull(b["handle"].get<std::string>()));
   EXPECT_EQ(listed, std::set<uint64_t>(handles.begin(), handles.end()));
   EXPECT_EQ(all["buffers"].size(), kBuffers) << "no buffer listed twice";
 
