@@ -268,5 +268,31 @@ TEST(SystemdTest, NotifyReportsEachStateAndTheStoredMemoryKeepsABufferWithNoClie
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
+// When stdout is the journal stream systemd connected ($JOURNAL_STREAM names
+// its device and inode), each line starts with its syslog priority; a
+// redirected stdout (the variable inherited, the inode another) keeps the
+// usual timestamped lines.
+TEST(SystemdTest, LogLinesCarryTheirPriorityWhenStdoutIsTheJournal) {
+  TempDir dir;
+  std::string log = dir.path + "/log";
+  auto run = [&](bool journal) {
+    // A start that fails (a pool far larger than memory) logs at critical.
+    std::string command = "exec > \"$0\"; " +
+                          std::string(journal ? "JOURNAL_STREAM=$(stat -c %d:%i \"$0\")"
+                                              : "JOURNAL_STREAM=1:1") +
+                          " exec \"$1\" --listen unix://\"$2\"/memd.sock --instance \"$3\""
+                          " --pool default=1000TiB";
+    std::string instance = UniqueInstanceName();
+    StateRemovedAtEnd state{instance};
+    RunCommand({"/bin/sh", "-c", command, log, MemdBinary(), dir.path, instance});
+    return ReadText(log);
+  };
+  std::string journal = run(true);
+  EXPECT_EQ(journal.rfind("<2>[critical] cannot start: ", 0), 0u) << journal;
+  std::string plain = run(false);
+  EXPECT_EQ(plain.find("<2>"), std::string::npos) << plain;
+  EXPECT_TRUE(Has(plain, "[critical] cannot start: ")) << plain;
+}
+
 }  // namespace
 }  // namespace memd::testing
