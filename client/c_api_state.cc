@@ -1,4 +1,4 @@
-// memd_init, memd_uninit, memd_last_error, memd_max_alloc: the C API's
+// memd_init, memd_uninit, memd_version, memd_last_error, memd_max_alloc: the C API's
 // process-wide session (c_api_state.h).
 #include "c_api_state.h"
 
@@ -129,6 +129,8 @@ void memd_uninit(void) {
   }
   // The last shared_ptr (here, or a thread still in a call) ends the session.
 }
+
+const char* memd_version(void) { return MEMD_VERSION_STRING; }
 
 const char* memd_last_error(void) { return memd::capi::t_last_error.c_str(); }
 

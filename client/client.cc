@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "memd/shared/address.h"
+#include "memd/shared/duration.h"
 #include "memd/shared/limits.h"
 #include "memd/shared/names.h"
 #include "connect_env.h"
@@ -57,6 +58,21 @@ int64_t OutageWaitMs(int64_t configured) {
   if (configured >= 0) return configured;
   const char* env = std::getenv("MEMD_OUTAGE_WAIT_MS");
   return env != nullptr ? std::max<int64_t>(0, std::atoll(env)) : 0;
+}
+
+// ConnectOptions::connect_timeout_ms, or $MEMD_CONNECT_TIMEOUT, or 30 s.
+absl::StatusOr<absl::Duration> ConnectTimeout(int64_t configured_ms) {
+  constexpr absl::Duration kMax = absl::Hours(1);
+  if (configured_ms >= 0) {
+    if (absl::Milliseconds(configured_ms) > kMax) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "connect_timeout_ms %d exceeds the limit of 1h (3600000 ms)", configured_ms));
+    }
+    return absl::Milliseconds(configured_ms);
+  }
+  const char* env = std::getenv("MEMD_CONNECT_TIMEOUT");
+  if (env == nullptr || *env == '\0') return absl::Seconds(30);
+  return ParseDuration("MEMD_CONNECT_TIMEOUT", env, kMax);
 }
 
 // Runs one operation on the session and returns its BufferInfo.
@@ -109,6 +125,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   absl::StatusOr<Address> address = ParseAddress(impl->address);
   if (!address.ok()) return address.status();
   if (absl::Status s = ValidateName("pool name", pool); !s.ok()) return s;
+  absl::StatusOr<absl::Duration> connect_timeout = ConnectTimeout(options.connect_timeout_ms);
+  if (!connect_timeout.ok()) return connect_timeout.status();
 
   v1::AttachResponse attached;
   absl::StatusOr<std::unique_ptr<SessionLink>> link = SessionLink::Open(
@@ -118,6 +136,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
           .socket_path = address->kind == Address::Kind::kUnix ? address->unix_path : "",
           .pool = pool,
           .client_name = options.client_name,
+          .connect_timeout = *connect_timeout,
           .outage_wait = absl::Milliseconds(OutageWaitMs(options.outage_wait_ms)),
           .min_backoff = absl::Milliseconds(std::max<int64_t>(1, options.reconnect_min_backoff_ms)),
           .max_backoff = absl::Milliseconds(std::max(options.reconnect_min_backoff_ms,

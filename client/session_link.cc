@@ -20,10 +20,7 @@ namespace {
 // How long the monitor waits on the channel at a time: the bound on how long
 // destroying a client waits for its monitor thread.
 constexpr absl::Duration kMonitorTick = absl::Milliseconds(25);
-// How long Open waits for a pool whose daemon just restarted and waits for
-// its memory to come back from the clients (at most its reclaim grace, 10 s
-// by default), and the longest pause between tries.
-constexpr absl::Duration kPendingPoolWait = absl::Seconds(30);
+// The longest pause between Open's tries (Options::connect_timeout bounds them).
 constexpr absl::Duration kMaxPause = absl::Milliseconds(200);
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
@@ -39,18 +36,23 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
 absl::StatusOr<std::unique_ptr<SessionLink>> SessionLink::Open(Options options,
                                                                v1::AttachResponse* attached) {
   std::unique_ptr<SessionLink> link(new SessionLink(std::move(options)));
-  // A pool whose daemon just restarted waits for its memory to come back
-  // (the daemon answers UNAVAILABLE): wait for it, within a bound.
-  absl::Time deadline = absl::Now() + kPendingPoolWait;
+  // A daemon not up yet (no socket, nobody accepting) or a pool whose daemon
+  // just restarted and waits for its memory to come back (the daemon answers
+  // UNAVAILABLE): try again until the connect timeout.
+  const absl::Duration timeout = link->options_.connect_timeout;
+  absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<std::shared_ptr<SessionStream>> stream;
   for (absl::Duration pause = absl::Milliseconds(5);; pause = std::min(pause * 2, kMaxPause)) {
-    bool answered = false;
-    stream = link->Attach(0, attached, &answered);
-    if (stream.ok() || !answered || !absl::IsUnavailable(stream.status()) ||
-        absl::Now() + pause > deadline) {
-      break;
+    stream = link->Attach(0, attached);
+    if (stream.ok() || !absl::IsUnavailable(stream.status())) break;
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::UnavailableError(absl::StrFormat(
+          "connecting to memd at %s: %s; gave up after the connect timeout of %s "
+          "(ConnectOptions::connect_timeout_ms, $MEMD_CONNECT_TIMEOUT)",
+          link->options_.address, stream.status().message(), absl::FormatDuration(timeout)));
     }
-    absl::SleepFor(pause);
+    absl::SleepFor(std::min(pause, left));
   }
   if (!stream.ok()) return stream.status();
   link->segment_id_ = attached->pool().segment_id();
@@ -114,8 +116,7 @@ SessionLink::~SessionLink() {
 }
 
 absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expected_segment_id,
-                                                                   v1::AttachResponse* attached,
-                                                                   bool* answered) {
+                                                                   v1::AttachResponse* attached) {
   std::shared_ptr<grpc::Channel> channel = NewChannel(options_.grpc_target);
   auto stream = std::make_shared<SessionStream>(channel, options_.address);
   v1::SessionRequest request;
@@ -128,7 +129,6 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expe
         "cannot reach memd at %s: is the daemon running there? (%s)", options_.address,
         response.status().message()));
   }
-  if (answered != nullptr) *answered = true;
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   *attached = response->attach();
   MutexLock lock(&mu_);

@@ -48,12 +48,17 @@ class SessionLink {
     std::string socket_path;
     std::string pool;
     std::string client_name;
+    // How long Open tries again while the daemon is not up or its pool waits
+    // for its memory (ConnectOptions::connect_timeout_ms).
+    absl::Duration connect_timeout;
     absl::Duration outage_wait;  // how long a call waits for a reconnection
     absl::Duration min_backoff, max_backoff;
     bool lane = true;  // ask for a lane (see ConnectOptions::lane)
   };
 
-  // Connects and attaches; `attached` receives the daemon's answer.
+  // Connects and attaches; `attached` receives the daemon's answer. Tries
+  // again until connect_timeout while the daemon cannot be reached or answers
+  // UNAVAILABLE (a restarted pool waiting for its memory).
   static absl::StatusOr<std::unique_ptr<SessionLink>> Open(Options options,
                                                            v1::AttachResponse* attached);
   ~SessionLink();
@@ -114,11 +119,8 @@ class SessionLink {
                      std::shared_ptr<SessionStream>* stream, std::shared_ptr<ClientLane>* lane);
   // A new channel and stream, attached to the pool. Transport failures come
   // back as UNAVAILABLE; the daemon's refusal as its own status.
-  // `answered` (may be null): whether a failure is the daemon's answer
-  // rather than a transport failure.
   absl::StatusOr<std::shared_ptr<SessionStream>> Attach(uint64_t expected_segment_id,
-                                                        v1::AttachResponse* attached,
-                                                        bool* answered = nullptr);
+                                                        v1::AttachResponse* attached);
   // A descriptor request for this link's session (`kind` kPoolMemory or kLaneMemory).
   absl::StatusOr<UniqueFd> FetchDescriptor(uint32_t kind, uint64_t session_id,
                                            const std::string& ticket) const;

@@ -9,7 +9,7 @@
 #include "errors.h"
 #include "memctl/memctl.h"
 #include "memd/shared/address.h"
-#include "memd/v1/memd.grpc.pb.h"
+#include "memd/v1/admin.grpc.pb.h"
 
 namespace memd::python {
 

@@ -2,12 +2,16 @@
 # Installs what memd needs, builds it, starts memd with its embedded default
 # configuration (one pool "default" of 256 MiB on unix:///run/memd/memd.sock,
 # or $MEMD_LISTEN), shows `memctl stats`, and keeps memd in the foreground
-# until Ctrl-C (SIGINT), which removes its pools and socket.
+# until Ctrl-C (SIGINT), which stops it (its socket goes; the pools' state
+# stays for the next start, docs/reliability.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --build build
+# Only what running memd needs: the daemon and memctl (the tests and
+# benchmarks take most of a full build; scripts/test.sh builds those).
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMEMD_BUILD_TESTS=OFF -DMEMD_BUILD_BENCH=OFF
+cmake --build build --target memd memctl
 
 address=${MEMD_LISTEN:-unix:///run/memd/memd.sock}
 ./build/server/memd &

@@ -15,6 +15,7 @@ packages=(
   prometheus-cpp-dev prometheus doxygen
   python3 python3-yaml procps util-linux openssl systemd
   pybind11-dev python3-dev python3-numpy python3-pytest
+  libsystemd-dev strace groff-base
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "memd/shared/address.h"
@@ -20,6 +21,7 @@
 #include <cstring>
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
+#include "memd/version.h"
 #include "startup/pool_startup.h"
 #include "startup/state_directory.h"
 
@@ -94,6 +96,7 @@ absl::Status Daemon::CreatePools() {
                                          .reserve = options_.reserve,
                                          .fresh = options_.fresh});
   if (!opened.ok()) return opened.status();
+  memory_.SetMemoryHook([](const Pool& pool, int fd) { StorePoolMemory(pool.name(), fd); });
   for (OpenedPool& p : *opened) {
     if (p.adopted) {
       PoolStats s = p.pool->Stats();
@@ -108,7 +111,33 @@ absl::Status Daemon::CreatePools() {
     pools_.Add(std::move(p.pool));
     memory_.Add(pools_.pools().back(), std::move(p.segment), reserve);
   }
+  TakeStoredMemory();
   return absl::OkStatus();
+}
+
+void Daemon::TakeStoredMemory() {
+  for (uint32_t i = 0; i < pools_.size(); ++i) {
+    Pool* pool = pools_.pools()[i];
+    UniqueFd stored = inherited_.TakePoolMemory(pool->name());
+    if (!stored.valid() || !memory_.pending(i)) continue;  // unused: closed here
+    if (absl::Status s = memory_.Offer(i, pool->segment_id(), std::move(stored)); !s.ok()) {
+      spdlog::warn("pool '{}': the memory systemd kept is not this pool's ({}); waiting for "
+                   "clients to hand it back",
+                   pool->name(), std::string(s.message()));
+    } else {
+      spdlog::info("pool '{}': continues in the memory systemd's descriptor store kept",
+                   pool->name());
+    }
+  }
+}
+
+std::string Daemon::StatusLine() const {
+  std::vector<std::string> pools;
+  for (const auto& pool : pools_.pools()) {
+    pools.push_back(absl::StrFormat("%s=%s", pool->name(), FormatSize(pool->size_bytes())));
+  }
+  return absl::StrFormat("instance '%s' serving on %s; pools %s", options_.instance,
+                         absl::StrJoin(options_.listen, ", "), absl::StrJoin(pools, ", "));
 }
 
 absl::Status Daemon::DropPrivileges() {
@@ -172,6 +201,7 @@ absl::Status Daemon::StartServing() {
   memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_, metrics_.get(),
                                                     channels_.get(), options_.instance,
                                                     options_.max_lanes);
+  metrics_->WatchDaemon(*channels_, [service = memory_service_.get()] { return service->open_lanes(); });
   admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance,
                                                   options_.admin_gid, metrics_.get(),
                                                   channels_.get());
@@ -197,6 +227,12 @@ absl::Status Daemon::StartServing() {
   for (const std::string& text : options_.listen) {
     Address address = *ParseAddress(text);  // validated with the options
     if (address.kind == Address::Kind::kUnix) {
+      if (UniqueFd passed = inherited_.TakeSocket(address.unix_path); passed.valid()) {
+        // memd.socket: systemd owns the file and keeps it across restarts.
+        spdlog::info("serving on {} from systemd's socket (fd {})", address.unix_path, passed.get());
+        listeners_.push_back(UnixListener::Adopt(address.unix_path, passed.Release()));
+        continue;
+      }
       absl::StatusOr<std::unique_ptr<UnixListener>> listener =
           UnixListener::Bind(address.unix_path, options_.socket_mode, socket_owner, dir_owner);
       if (!listener.ok()) return listener.status();
@@ -244,21 +280,22 @@ int Daemon::Run() {
   struct sigaction pending {};
   pending.sa_handler = [](int) {};
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &pending, nullptr);
+  // Before any thread: systemd's sockets and stored pool memory ($LISTEN_FDS).
+  inherited_ = InheritedFds::Take();
 
-  if (absl::Status s = CreatePools(); !s.ok()) {
-    spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown(/*started=*/false);
-    return 1;
+  for (absl::Status (Daemon::*step)() : {&Daemon::CreatePools, &Daemon::StartServing,
+                                         &Daemon::DropPrivileges}) {
+    if (absl::Status s = (this->*step)(); !s.ok()) {
+      spdlog::critical("cannot start: {}", std::string(s.message()));
+      NotifyStatus(absl::StrCat("cannot start: ", s.message()));
+      Shutdown(/*started=*/false);
+      return 1;
+    }
   }
-  if (absl::Status s = StartServing(); !s.ok()) {
-    spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown(/*started=*/false);
-    return 1;
-  }
-  if (absl::Status s = DropPrivileges(); !s.ok()) {
-    spdlog::critical("cannot start: {}", std::string(s.message()));
-    Shutdown(/*started=*/false);
-    return 1;
+  if (inherited_.left() > 0) {
+    spdlog::warn("closing descriptors systemd passed that memd does not use: {}",
+                 inherited_.Describe());
+    inherited_ = InheritedFds();
   }
   StartAccepting();  // only now: no client is ever served by a privileged daemon
   StartGraceTimer();
@@ -268,13 +305,20 @@ int Daemon::Run() {
                                         FormatSize(pool->size_bytes()), pool->shm_name(),
                                         pool->alignment_bytes()));
   }
-  spdlog::info("memd instance '{}' serving on {} with pools {}", options_.instance,
-               absl::StrJoin(options_.listen, ", "), absl::StrJoin(pool_text, ", "));
+  spdlog::info("memd {} instance '{}' serving on {} with pools {}", MEMD_VERSION_STRING,
+               options_.instance, absl::StrJoin(options_.listen, ", "),
+               absl::StrJoin(pool_text, ", "));
+  NotifyReady(StatusLine());
 
   int signal = 0;
-  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) Reload();
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    NotifyReloading();
+    Reload();
+    NotifyReady(StatusLine());
+  }
   spdlog::info("received signal {}; shutting down (every pool's state stays for the next start)",
                signal);
+  NotifyStopping();
   Shutdown(/*started=*/true);
   return 0;
 }

@@ -28,6 +28,7 @@
 #include "service/descriptor_service.h"
 #include "startup/instance_lock.h"
 #include "startup/pool_memory.h"
+#include "startup/systemd.h"
 
 namespace memd {
 
@@ -59,7 +60,14 @@ class Daemon {
   // are removed and re-adopted ones stay.
   void Shutdown(bool started);
 
+  // Offers each pending pool the memory systemd's file-descriptor store
+  // passed back (startup/systemd.h); what the store had is then this run's.
+  void TakeStoredMemory();
+  // The one-line state `systemctl status` shows: instance, listeners, pools.
+  std::string StatusLine() const;
+
   const DaemonOptions options_;
+  InheritedFds inherited_;  // what systemd passed at start, until taken
   std::string state_dir_;  // the instance's private state directory
   std::unique_ptr<InstanceLock> lock_;
   std::vector<bool> adopted_;  // index-aligned with pools_

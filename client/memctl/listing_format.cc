@@ -2,6 +2,7 @@
 // aligned tables with human sizes.
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -10,7 +11,7 @@
 
 namespace memd {
 
-std::string PoolsToJson(const v1::GetStatsResponse& stats) {
+nlohmann::ordered_json PoolsDocument(const v1::GetStatsResponse& stats) {
   nlohmann::ordered_json pools = nlohmann::ordered_json::array();
   for (const v1::PoolStats& p : stats.pools()) {
     pools.push_back({{"name", p.name()},
@@ -19,10 +20,10 @@ std::string PoolsToJson(const v1::GetStatsResponse& stats) {
                      {"alignment", p.alignment_bytes()},
                      {"max_alloc_bytes", p.max_alloc_bytes()}});
   }
-  return nlohmann::ordered_json{{"pools", pools}}.dump(2) + "\n";
+  return nlohmann::ordered_json{{"pools", pools}};
 }
 
-std::string PoolsToTable(const v1::GetStatsResponse& stats) {
+std::string PoolsTable(const v1::GetStatsResponse& stats, bool /*wide: every column already*/) {
   constexpr const char* kRow = "%-16s %-32s %10s %9s %12s\n";
   std::string out = absl::StrFormat(kRow, "POOL", "SHM OBJECT", "SIZE", "ALIGN", "MAX ALLOC");
   for (const v1::PoolStats& p : stats.pools()) {
@@ -32,7 +33,7 @@ std::string PoolsToTable(const v1::GetStatsResponse& stats) {
   return out;
 }
 
-std::string SessionsToJson(const v1::ListSessionsResponse& sessions) {
+nlohmann::ordered_json SessionsDocument(const v1::ListSessionsResponse& sessions) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const v1::SessionInfo& s : sessions.sessions()) {
     list.push_back({{"session_id", s.session_id()},
@@ -53,14 +54,18 @@ std::string SessionsToJson(const v1::ListSessionsResponse& sessions) {
                     {"uid_quota_buffers", s.uid_quota_buffers()},
                     {"lane", s.lane()}});
   }
-  return nlohmann::ordered_json{{"clients", list}}.dump(2) + "\n";
+  return nlohmann::ordered_json{{"clients", list}};
 }
 
-std::string SessionsToTable(const v1::ListSessionsResponse& sessions) {
-  // HELD and BUFFERS read "used/quota" when the pool has a per-session quota.
-  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %20s %11s %-6s %s\n";
+std::string SessionsTable(const v1::ListSessionsResponse& sessions, bool wide) {
+  // HELD and BUFFERS read "used/quota" when the pool has a per-session quota;
+  // -o wide adds the gid and what the whole uid holds against its quotas.
+  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %20s %11s %-6s %-19s";
+  constexpr const char* kWide = " %6s %20s %11s";
   std::string out = absl::StrFormat(kRow, "SESSION", "PID", "UID", "PROCESS", "NAME", "POOL",
                                     "HELD", "BUFFERS", "VIA", "CONNECTED SINCE");
+  if (wide) out += absl::StrFormat(kWide, "GID", "UID HELD", "UID BUFFERS");
+  out += "\n";
   auto against = [](const std::string& used, uint64_t quota, const std::string& quota_text) {
     return quota == 0 ? used : used + "/" + quota_text;
   };
@@ -75,14 +80,22 @@ std::string SessionsToTable(const v1::ListSessionsResponse& sessions) {
                            against(absl::StrCat(s.held_buffers()), s.session_quota_buffers(),
                                    absl::StrCat(s.session_quota_buffers())),
                            s.lane() ? "lane" : "stream", since);
+    if (wide) {
+      out += absl::StrFormat(kWide, absl::StrCat(s.gid()),
+                             against(FormatSize(s.uid_held_bytes()), s.uid_quota_bytes(),
+                                     FormatSize(s.uid_quota_bytes())),
+                             against(absl::StrCat(s.uid_held_buffers()), s.uid_quota_buffers(),
+                                     absl::StrCat(s.uid_quota_buffers())));
+    }
+    out += "\n";
   }
   return out;
 }
 
-std::string BuffersToJson(const v1::ListBuffersResponse& buffers) {
+nlohmann::ordered_json BuffersDocument(const v1::ListBuffersResponse& buffers) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const v1::BufferEntry& b : buffers.buffers()) {
-    list.push_back({{"handle", b.handle()},
+    list.push_back({{"handle", absl::StrCat(b.handle())},
                     {"pool", b.pool()},
                     {"offset_bytes", b.offset_bytes()},
                     {"size_bytes", b.size_bytes()},
@@ -92,22 +105,51 @@ std::string BuffersToJson(const v1::ListBuffersResponse& buffers) {
                                                       b.holder_session_ids().end())},
                     {"holder_sessions", b.holder_sessions()}});
   }
-  return nlohmann::ordered_json{{"buffers", list}, {"truncated", buffers.truncated()}}.dump(2) + "\n";
+  return nlohmann::ordered_json{{"buffers", list}, {"truncated", buffers.truncated()}};
 }
 
-std::string BuffersToTable(const v1::ListBuffersResponse& buffers) {
+std::string BuffersTable(const v1::ListBuffersResponse& buffers, bool wide) {
   constexpr const char* kRow = "%-18s %-12s %12s %10s %5s  %s\n";
-  std::string out = absl::StrFormat(kRow, "HANDLE", "POOL", "OFFSET", "SIZE", "REFS", "HOLDERS");
+  // -o wide: the decimal handle (as the JSON has it) and the block's capacity.
+  constexpr const char* kWideRow = "%-18s %-20s %-12s %12s %10s %10s %5s  %s\n";
+  std::string out =
+      wide ? absl::StrFormat(kWideRow, "HANDLE", "DECIMAL", "POOL", "OFFSET", "SIZE", "CAPACITY",
+                             "REFS", "HOLDERS")
+           : absl::StrFormat(kRow, "HANDLE", "POOL", "OFFSET", "SIZE", "REFS", "HOLDERS");
   for (const v1::BufferEntry& b : buffers.buffers()) {
     std::string holders = absl::StrJoin(b.holder_session_ids(), ",");
     if (b.holder_sessions() > static_cast<uint32_t>(b.holder_session_ids_size())) {
       absl::StrAppendFormat(&holders, " (+%u more)", b.holder_sessions() - b.holder_session_ids_size());
     }
-    out += absl::StrFormat(kRow, absl::StrFormat("0x%016x", b.handle()), b.pool(),
-                           absl::StrCat(b.offset_bytes()), FormatSize(b.size_bytes()),
-                           absl::StrCat(b.references()), holders);
+    std::string hex = absl::StrFormat("0x%016x", b.handle());
+    out += wide ? absl::StrFormat(kWideRow, hex, absl::StrCat(b.handle()), b.pool(),
+                                  absl::StrCat(b.offset_bytes()), FormatSize(b.size_bytes()),
+                                  FormatSize(b.capacity_bytes()), absl::StrCat(b.references()),
+                                  holders)
+                : absl::StrFormat(kRow, hex, b.pool(), absl::StrCat(b.offset_bytes()),
+                                  FormatSize(b.size_bytes()), absl::StrCat(b.references()),
+                                  holders);
   }
   if (buffers.truncated()) out += "(more buffers not shown; raise --limit, or --limit 0 for all)\n";
+  return out;
+}
+
+nlohmann::ordered_json CheckDocument(const v1::CheckPoolsResponse& check) {
+  nlohmann::ordered_json pools = nlohmann::ordered_json::array();
+  bool ok = true;
+  for (const v1::PoolCheck& p : check.pools()) {
+    pools.push_back({{"name", p.name()}, {"ok", p.ok()}, {"error", p.error()}});
+    ok = ok && p.ok();
+  }
+  return nlohmann::ordered_json{{"ok", ok}, {"pools", pools}};
+}
+
+std::string CheckTable(const v1::CheckPoolsResponse& check, bool /*wide: every column already*/) {
+  constexpr const char* kRow = "%-16s %-6s %s\n";
+  std::string out = absl::StrFormat(kRow, "POOL", "STATE", "FIRST BROKEN INVARIANT");
+  for (const v1::PoolCheck& p : check.pools()) {
+    out += absl::StrFormat(kRow, p.name(), p.ok() ? "ok" : "BROKEN", p.ok() ? "" : p.error());
+  }
   return out;
 }
 

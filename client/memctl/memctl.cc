@@ -1,76 +1,104 @@
 #include "memctl/memctl.h"
 
-#include <algorithm>
-#include <chrono>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <thread>
 #include <tuple>
 
 #include <CLI/CLI.hpp>
-#include <grpcpp/grpcpp.h>
 
+#include "memctl/admin_call.h"
 #include "memd/shared/address.h"
+#include "memd/shared/duration.h"
 #include "memd/shared/size.h"
-#include "memd/v1/admin.grpc.pb.h"
+#include "memd/shared/unique_fd.h"
+#include "memd/version.h"
 
 namespace memd {
 namespace {
 
-constexpr auto kRpcTimeout = std::chrono::seconds(5);
-
-struct Connection {
-  std::string address;
-  std::unique_ptr<v1::Admin::Stub> stub;
-};
-
-// Exit code for a failed RPC, with the message on stderr.
-int ReportRpcError(const std::string& address, const grpc::Status& status) {
-  bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                     status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-  std::cerr << "memctl: " << (unreachable ? "cannot reach memd at " : "memd at ") << address
-            << (unreachable ? ": " : " failed: ") << status.error_message() << "\n";
-  return unreachable ? kExitUnreachable : kExitDaemonError;
+// The name of process `pid` (/proc/PID/comm); empty when unknown.
+std::string ProcessName(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
 }
 
-// Runs one unary Admin call with the standard deadline; returns the exit code.
-template <typename Request, typename Response, typename Method>
-int Call(Connection& conn, Method method, const Request& request, Response* response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
-  grpc::Status status = (conn.stub.get()->*method)(&context, request, response);
-  return status.ok() ? kExitOk : ReportRpcError(conn.address, status);
+// memctl reload: SIGHUP to the process that serves the Unix socket, found
+// through SO_PEERCRED (no pid file to go stale). A socket systemd passed
+// (memd.socket) names systemd itself, so only a process called memd is
+// signalled; under systemd, `systemctl reload memd` does the same.
+int Reload(const Address& address, const std::string& text) {
+  if (address.kind != Address::Kind::kUnix) {
+    std::cerr << "memctl: reload signals the daemon behind a local Unix socket; " << text
+              << " is not one\n";
+    return kExitUsage;
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", address.unix_path.c_str());
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    std::cerr << "memctl: cannot reach memd at " << text << ": " << std::strerror(errno) << "\n";
+    return kExitUnreachable;
+  }
+  std::string name = ProcessName(cred.pid);
+  if (name != "memd") {
+    std::cerr << "memctl: the socket " << address.unix_path << " belongs to pid " << cred.pid
+              << " ('" << name << "'), not memd: a socket systemd passes (memd.socket); "
+              << "use `systemctl reload memd`\n";
+    return kExitDaemonError;
+  }
+  if (::kill(cred.pid, SIGHUP) != 0) {
+    std::cerr << "memctl: cannot signal memd (pid " << cred.pid << ", uid " << cred.uid
+              << "): " << std::strerror(errno) << "; run as memd's user or root\n";
+    return kExitDaemonError;
+  }
+  std::cout << "sent SIGHUP to memd pid " << cred.pid << " at " << text
+            << ": it reloads its configuration and logs what changed\n";
+  return kExitOk;
 }
 
-// Pages through a listing (ListSessions, ListBuffers): asks for pages of at
-// most `page_size` entries (0: as many as the daemon gives a page) until the
-// daemon says the list ends or `want` entries came (0: all), and gathers them
-// in *all, whose next_page_token says whether more were left. `entries`
-// picks a page's repeated field. Returns the exit code of the first failed
-// call, or kExitOk.
-template <typename Request, typename Response, typename Method, typename Entries>
-int CallPaged(Connection& conn, Method method, Request request, uint32_t page_size, uint64_t want,
-              Entries entries, Response* all) {
-  uint64_t have = 0;
-  do {
-    uint64_t left = page_size == 0 ? UINT32_MAX : page_size;
-    if (want != 0) left = std::min(left, want - have);
-    request.set_limit(static_cast<uint32_t>(left));
-    Response page;
-    if (int code = Call(conn, method, request, &page); code != kExitOk) return code;
-    have += static_cast<uint64_t>(entries(&page)->size());
-    for (auto& entry : *entries(&page)) *entries(all)->Add() = std::move(entry);
-    all->set_next_page_token(page.next_page_token());
-    request.set_page_token(page.next_page_token());
-  } while (all->next_page_token() != 0 && (want == 0 || have < want));
+// memctl watch: like top on a terminal (home the cursor, clear, redraw); on
+// a pipe or file, plain tables one after another, each after a header line.
+int Watch(Connection& conn, Output output, double interval, int refreshes) {
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  for (int shown = 0; refreshes == 0 || shown < refreshes; ++shown) {
+    if (shown > 0) std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    v1::GetStatsResponse response;
+    if (int code = Call(conn, &v1::Admin::Stub::GetStats, v1::GetStatsRequest(), &response);
+        code != kExitOk) {
+      return code;  // a daemon that goes away ends the watch with its exit code
+    }
+    if (tty) std::cout << "\x1b[H\x1b[2J";
+    if (output == Output::kTable || output == Output::kWide) {
+      std::cout << "memd " << response.instance() << " at " << conn.address << ", up "
+                << response.uptime_seconds() << " s (every " << interval << " s"
+                << (tty ? "; Ctrl-C to stop" : "") << ")\n\n";
+    }
+    std::cout << Render(output, StatsDocument(response),
+                        [&](bool wide) { return StatsTable(response, wide); })
+              << (tty ? "" : "\n") << std::flush;
+  }
   return kExitOk;
 }
 
 }  // namespace
 
 int RunMemctl(int argc, char** argv) {
-  CLI::App app{"memctl: inspect a running memd daemon"};
-  app.require_subcommand(1);
+  CLI::App app{"memctl: inspect and steer a running memd daemon"};
+  app.require_subcommand(0, 1);  // none only with --version
+  app.fallthrough();             // global options after the command too
   std::string address = ClientDefaultAddress();
   app.add_option("--address", address,
                  "Daemon address (default $MEMD_ADDRESS, else unix:///run/memd/memd.sock)");
@@ -80,6 +108,16 @@ int RunMemctl(int argc, char** argv) {
                  "default: the system's roots)");
   app.add_option("--tls-cert", tls_cert, "PEM client certificate, if the daemon requires one");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+  std::string output_text = "table";
+  app.add_option("-o,--output", output_text, "Output format: table, wide, json or yaml")
+      ->capture_default_str();
+  std::string timeout_text = "5s";
+  app.add_option("--timeout", timeout_text,
+                 "How long each request to the daemon may take: seconds or with a unit (500ms, 1m)")
+      ->capture_default_str();
+  bool version = false;
+  app.add_flag("--version", version,
+               "Print memctl's version and the daemon's (asks it; exit 3 when unreachable)");
   bool json = false;
   CLI::App* stats = app.add_subcommand("stats", "Show every pool's usage and counters");
   CLI::App* pools = app.add_subcommand("pools", "List the pools and their configuration");
@@ -87,7 +125,7 @@ int RunMemctl(int argc, char** argv) {
       "clients", "List sessions: pid, uid, process, name, pool, bytes and buffers held");
   CLI::App* buffers = app.add_subcommand("buffers", "List live buffers with references and holders");
   for (CLI::App* read : {stats, pools, clients, buffers}) {
-    read->add_flag("--json", json, "Print one JSON document");
+    read->add_flag("--json", json, "Same as -o json");
   }
   std::string pool_filter;
   uint64_t session_filter = 0;
@@ -102,6 +140,8 @@ int RunMemctl(int argc, char** argv) {
                         "the daemon sends a page)")
         ->check(CLI::PositiveNumber);
   }
+  CLI::App* check = app.add_subcommand(
+      "check", "Run every pool's invariant checker in the daemon; exit 1 when one is broken");
   CLI::App* set_max_alloc = app.add_subcommand(
       "set-max-alloc", "Change a pool's largest single allocation (admin only)");
   std::string target_pool, size_text;
@@ -111,8 +151,12 @@ int RunMemctl(int argc, char** argv) {
       "end-session", "End a session: its references are released (admin only)");
   uint64_t end_id = 0;
   end_session->add_option("SESSION", end_id, "Session id, as `memctl clients` shows it")->required();
+  CLI::App* reload = app.add_subcommand(
+      "reload", "Make the daemon reload its configuration (SIGHUP to the process serving the "
+                "Unix socket; as memd's user or root)");
   CLI::App* watch = app.add_subcommand(
-      "watch", "Refresh the stats table in place every --interval seconds until interrupted");
+      "watch", "Refresh the stats every --interval seconds until interrupted (in place on a "
+               "terminal, one after another otherwise)");
   double interval = 2.0;
   int refreshes = 0;
   watch->add_option("--interval", interval, "Seconds between refreshes")
@@ -121,6 +165,10 @@ int RunMemctl(int argc, char** argv) {
   watch->add_option("--count", refreshes, "Stop after this many refreshes (0: until interrupted)")
       ->check(CLI::NonNegativeNumber);
   CLI::App* health = app.add_subcommand("health", "Exit 0 when the daemon serves, 3 when unreachable");
+  CLI::App* completion = app.add_subcommand("completion", "Print the shell completion script");
+  std::string shell;
+  completion->add_option("SHELL", shell, "bash")->required()->check(CLI::IsMember({"bash"}));
+  CLI::App* man = app.add_subcommand("man", "Print this manual page (roff; man -l -)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -130,11 +178,32 @@ int RunMemctl(int argc, char** argv) {
     std::cerr << "memctl: " << e.what() << "\nRun 'memctl --help' for the commands.\n";
     return kExitUsage;
   }
+  if (*completion) {
+    std::cout << BashCompletion(app);
+    return kExitOk;
+  }
+  if (*man) {
+    std::cout << ManPage(app);
+    return kExitOk;
+  }
+  std::optional<Output> output = ParseOutput(json ? "json" : output_text);
+  if (!output) {
+    std::cerr << "memctl: -o '" << output_text << "' must be one of table, wide, json, yaml\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<absl::Duration> timeout = ParseDuration("--timeout", timeout_text, absl::Hours(1));
+  if (!timeout.ok() || *timeout == absl::ZeroDuration()) {
+    std::cerr << "memctl: "
+              << (timeout.ok() ? "--timeout must be more than 0s" : timeout.status().message())
+              << "\n";
+    return kExitUsage;
+  }
   absl::StatusOr<Address> parsed = ParseAddress(address);
   if (!parsed.ok()) {
     std::cerr << "memctl: " << parsed.status().message() << "\n";
     return kExitUsage;
   }
+  if (*reload) return Reload(*parsed, address);
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (parsed->kind != Address::Kind::kUnix) {
     // TCP listeners of memd always use TLS.
@@ -152,12 +221,34 @@ int RunMemctl(int argc, char** argv) {
     }
     credentials = grpc::SslCredentials(ssl);
   }
-  Connection conn{address, v1::Admin::NewStub(grpc::CreateChannel(parsed->grpc_target, credentials))};
+  Connection conn{address, v1::Admin::NewStub(grpc::CreateChannel(parsed->grpc_target, credentials)),
+                  *timeout};
+  if (version) {
+    std::cout << "memctl " << MEMD_VERSION_STRING << "\n" << std::flush;
+    v1::GetStatsRequest request;
+    request.set_without_channels(true);
+    v1::GetStatsResponse response;
+    int code = Call(conn, &v1::Admin::Stub::GetStats, request, &response);
+    if (code == kExitOk) {
+      std::cout << "memd "
+                << (response.version().empty() ? "(unknown: the daemon predates GetStats.version)"
+                                               : response.version())
+                << " (instance " << response.instance() << " at " << address << ")\n";
+    }
+    return code;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cerr << "memctl: a command is required\nRun 'memctl --help' for the commands.\n";
+    return kExitUsage;
+  }
   if (*clients) {
     v1::ListSessionsResponse response;
     int code = CallPaged(conn, &v1::Admin::Stub::ListSessions, v1::ListSessionsRequest(), page_size,
                          0, [](auto* page) { return page->mutable_sessions(); }, &response);
-    if (code == kExitOk) std::cout << (json ? SessionsToJson(response) : SessionsToTable(response));
+    if (code == kExitOk) {
+      std::cout << Render(*output, SessionsDocument(response),
+                          [&](bool wide) { return SessionsTable(response, wide); });
+    }
     return code;
   }
   if (*buffers) {
@@ -168,8 +259,19 @@ int RunMemctl(int argc, char** argv) {
     int code = CallPaged(conn, &v1::Admin::Stub::ListBuffers, request, page_size, limit,
                          [](auto* page) { return page->mutable_buffers(); }, &response);
     response.set_truncated(response.next_page_token() != 0);
-    if (code == kExitOk) std::cout << (json ? BuffersToJson(response) : BuffersToTable(response));
+    if (code == kExitOk) {
+      std::cout << Render(*output, BuffersDocument(response),
+                          [&](bool wide) { return BuffersTable(response, wide); });
+    }
     return code;
+  }
+  if (*check) {
+    v1::CheckPoolsResponse response;
+    int code = Call(conn, &v1::Admin::Stub::CheckPools, v1::CheckPoolsRequest(), &response);
+    if (code != kExitOk) return code;
+    nlohmann::ordered_json doc = CheckDocument(response);
+    std::cout << Render(*output, doc, [&](bool wide) { return CheckTable(response, wide); });
+    return doc["ok"].get<bool>() ? kExitOk : kExitDaemonError;
   }
   if (*set_max_alloc) {
     absl::StatusOr<uint64_t> size = ParseSize(size_text);
@@ -196,23 +298,7 @@ int RunMemctl(int argc, char** argv) {
     if (code == kExitOk) std::cout << "session " << end_id << " ended\n";
     return code;
   }
-  if (*watch) {
-    // Like top: home the cursor and clear the screen, then redraw. A daemon
-    // that goes away ends the watch with its exit code.
-    for (int shown = 0; refreshes == 0 || shown < refreshes; ++shown) {
-      if (shown > 0) std::this_thread::sleep_for(std::chrono::duration<double>(interval));
-      v1::GetStatsResponse response;
-      if (int code = Call(conn, &v1::Admin::Stub::GetStats, v1::GetStatsRequest(), &response);
-          code != kExitOk) {
-        return code;
-      }
-      std::cout << "\x1b[H\x1b[2J" << "memd " << response.instance() << " at " << address
-                << ", up " << response.uptime_seconds() << " s (every " << interval
-                << " s; Ctrl-C to stop)\n\n"
-                << StatsToTable(response) << std::flush;
-    }
-    return kExitOk;
-  }
+  if (*watch) return Watch(conn, *output, interval, refreshes);
   v1::GetStatsRequest request;
   // Health needs no channel entries: its answer stays small whatever the daemon holds.
   request.set_without_channels(*health || *pools);
@@ -223,9 +309,11 @@ int RunMemctl(int argc, char** argv) {
   if (*health) {
     std::cout << "SERVING (" << address << ", " << response.pools_size() << " pools)\n";
   } else if (*pools) {
-    std::cout << (json ? PoolsToJson(response) : PoolsToTable(response));
+    std::cout << Render(*output, PoolsDocument(response),
+                        [&](bool wide) { return PoolsTable(response, wide); });
   } else {
-    std::cout << (json ? StatsToJson(response) : StatsToTable(response));
+    std::cout << Render(*output, StatsDocument(response),
+                        [&](bool wide) { return StatsTable(response, wide); });
   }
   return kExitOk;
 }

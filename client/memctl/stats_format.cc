@@ -1,12 +1,13 @@
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "memctl/memctl.h"
 #include "memd/shared/size.h"
 
 namespace memd {
 
-std::string StatsToJson(const v1::GetStatsResponse& stats) {
+nlohmann::ordered_json StatsDocument(const v1::GetStatsResponse& stats) {
   nlohmann::ordered_json pools = nlohmann::ordered_json::array();
   for (const v1::PoolStats& p : stats.pools()) {
     nlohmann::ordered_json channels = nlohmann::ordered_json::array();
@@ -41,30 +42,42 @@ std::string StatsToJson(const v1::GetStatsResponse& stats) {
         {"channels_omitted", p.channels_omitted()},
     });
   }
-  nlohmann::ordered_json doc = {
+  return nlohmann::ordered_json{
       {"instance", stats.instance()},
+      {"version", stats.version()},
       {"uptime_seconds", stats.uptime_seconds()},
       {"cpu_user_us", stats.cpu_user_us()},
       {"cpu_system_us", stats.cpu_system_us()},
       {"pools", pools},
   };
-  return doc.dump(2) + "\n";
 }
 
-std::string StatsToTable(const v1::GetStatsResponse& stats) {
+std::string StatsTable(const v1::GetStatsResponse& stats, bool wide) {
   std::string out = absl::StrFormat("instance %s, up %us, CPU %.2fs user %.2fs system\n",
                                     stats.instance(), stats.uptime_seconds(),
                                     static_cast<double>(stats.cpu_user_us()) / 1e6,
                                     static_cast<double>(stats.cpu_system_us()) / 1e6);
-  constexpr const char* kRow = "%-16s %10s %10s %10s %12s %8s %8s %10s %10s %8s %10s\n";
+  constexpr const char* kRow = "%-16s %10s %10s %10s %12s %8s %8s %10s %10s %8s %10s";
+  // -o wide: the configuration and restart columns too.
+  constexpr const char* kWide = " %9s %10s %10s %9s %s";
   out += absl::StrFormat(kRow, "POOL", "SIZE", "USED", "FREE", "LARGEST", "BUFFERS", "SESSIONS",
                          "ALLOCS", "FREES", "FAILED", "PEAK");
+  if (wide) {
+    out += absl::StrFormat(kWide, "ALIGN", "MAX ALLOC", "UNCLAIMED", "CHANNELS", "MEMFD");
+  }
+  out += "\n";
   for (const v1::PoolStats& p : stats.pools()) {
     out += absl::StrFormat(kRow, p.name(), FormatSize(p.size_bytes()), FormatSize(p.used_bytes()),
                            FormatSize(p.free_bytes()), FormatSize(p.largest_free_bytes()),
                            absl::StrCat(p.live_buffers()), absl::StrCat(p.sessions()),
                            absl::StrCat(p.allocs()), absl::StrCat(p.frees()),
                            absl::StrCat(p.failed_allocs()), FormatSize(p.peak_used_bytes()));
+    if (wide) {
+      out += absl::StrFormat(kWide, absl::StrCat(p.alignment_bytes()),
+                             FormatSize(p.max_alloc_bytes()), absl::StrCat(p.unclaimed_references()),
+                             absl::StrCat(p.channels_total()), p.shm_name());
+    }
+    out += "\n";
   }
   // Channels: frames in flight (depth) and backpressure (waiting senders).
   constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s\n";

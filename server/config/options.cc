@@ -19,6 +19,7 @@
 #include "memd/shared/handle.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
+#include "memd/version.h"
 
 namespace memd {
 namespace {
@@ -148,6 +149,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   std::string grace_text = "10s";
   std::string max_lanes_text = std::to_string(options->max_lanes);
   std::string user_text, group_text, socket_group_text, admin_group_text;
+  app.set_version_flag("--version", std::string("memd ") + MEMD_VERSION_STRING,
+                       "Print memd's version and exit");
   app.add_option("--listen", options->listen,
                  "Address to serve on, repeatable: unix:///path or host:port "
                  "(default $MEMD_LISTEN, else unix:///run/memd/memd.sock)");
@@ -253,6 +256,9 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
     app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::CallForHelp& e) {
     parsed.help = app.help();
+    return parsed;
+  } catch (const CLI::CallForVersion& e) {
+    parsed.help = std::string("memd ") + MEMD_VERSION_STRING + "\n";
     return parsed;
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(

@@ -52,7 +52,7 @@ struct ParsedArgs {
   DaemonOptions options;
   std::string config_path;          // --config
   bool check_config = false;        // --check-config
-  std::optional<std::string> help;  // --help: print this and exit 0
+  std::optional<std::string> help;  // --help, --version: print this and exit 0
 };
 
 // Parses a command line (args[0] is the program) and the --config file it

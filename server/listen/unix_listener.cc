@@ -100,6 +100,11 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
   return std::unique_ptr<UnixListener>(new UnixListener(path, fd, wake));
 }
 
+std::unique_ptr<UnixListener> UnixListener::Adopt(const std::string& path, int listen_fd) {
+  int wake = ::eventfd(0, EFD_CLOEXEC);
+  return std::unique_ptr<UnixListener>(new UnixListener(path, listen_fd, wake, /*owns_path=*/false));
+}
+
 UnixListener::~UnixListener() { Stop(); }
 
 void UnixListener::Start(grpc::Server* server, PeerTable* peers, GateLimits limits,
@@ -164,7 +169,7 @@ void UnixListener::Stop() {
   gate_.reset();  // closes connections still waiting
   ::close(listen_fd_);
   ::close(wake_fd_);
-  ::unlink(path_.c_str());
+  if (owns_path_) ::unlink(path_.c_str());
 }
 
 }  // namespace memd

@@ -43,6 +43,10 @@ class UnixListener {
                                                             SocketOwnership socket_owner = {},
                                                             SocketOwnership dir_owner = {});
 
+  // Serves on a listening socket someone else bound (systemd's memd.socket,
+  // passed in $LISTEN_FDS). Its file and mode stay the owner's: Stop() closes
+  // the descriptor but never unlinks `path`, so the socket outlives restarts.
+  static std::unique_ptr<UnixListener> Adopt(const std::string& path, int listen_fd);
   ~UnixListener();
 
   // REQUIRES: server, peers and what `descriptors` uses outlive Stop().
@@ -53,13 +57,14 @@ class UnixListener {
   const std::string& path() const { return path_; }
 
  private:
-  UnixListener(std::string path, int listen_fd, int wake_fd)
-      : path_(std::move(path)), listen_fd_(listen_fd), wake_fd_(wake_fd) {}
+  UnixListener(std::string path, int listen_fd, int wake_fd, bool owns_path = true)
+      : path_(std::move(path)), listen_fd_(listen_fd), wake_fd_(wake_fd), owns_path_(owns_path) {}
   void AcceptLoop(grpc::Server* server);
 
   const std::string path_;
   int listen_fd_;
   int wake_fd_;  // eventfd that interrupts poll() on Stop()
+  const bool owns_path_;  // Bind made the file (Stop unlinks it); Adopt did not
   std::unique_ptr<ConnectionGate> gate_;  // the accept thread's, once started
   std::thread thread_;
   bool stopped_ = false;

@@ -3,6 +3,11 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "absl/strings/str_format.h"
@@ -37,7 +42,33 @@ class JsonMessage : public spdlog::custom_flag_formatter {
   }
 };
 
+// %J in a pattern: the line's syslog priority as sd-daemon's "<N>" prefix,
+// which journald turns into the entry's PRIORITY (sd-daemon(3)).
+class JournalPriority : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    // trace, debug, info, warn, err, critical, off
+    static constexpr std::string_view kPrefix[] = {"<7>", "<7>", "<6>", "<4>",
+                                                   "<3>", "<2>", "<6>"};
+    dest.append(kPrefix[static_cast<int>(msg.level)]);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JournalPriority>();
+  }
+};
+
 }  // namespace
+
+bool StdoutIsJournal() {
+  // systemd sets $JOURNAL_STREAM to "<device>:<inode>" of the stream it
+  // connected stdout/stderr to; a redirected stdout no longer matches.
+  const char* env = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (env == nullptr || ::fstat(STDOUT_FILENO, &st) != 0) return false;
+  unsigned long long dev = 0, ino = 0;
+  return std::sscanf(env, "%llu:%llu", &dev, &ino) == 2 && dev == st.st_dev && ino == st.st_ino;
+}
 
 absl::Status ConfigureLogging(const std::string& level, const std::string& format) {
   spdlog::level::level_enum parsed = spdlog::level::from_str(level);
@@ -46,17 +77,23 @@ absl::Status ConfigureLogging(const std::string& level, const std::string& forma
         "log level '%s' is not one of trace, debug, info, warn, error, critical, off", level));
   }
   spdlog::set_level(parsed);
+  // Under journald each line starts with its priority and leaves the time
+  // to the journal; elsewhere text lines carry spdlog's full prefix.
+  const bool journal = StdoutIsJournal();
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<JsonMessage>('*');
+  formatter->add_flag<JournalPriority>('J');
   if (format == "text") {
-    spdlog::set_pattern("%+");
+    formatter->set_pattern(journal ? "%J[%l] %v" : "%+");
   } else if (format == "json") {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<JsonMessage>('*').set_pattern(
+    formatter->set_pattern(
+        std::string(journal ? "%J" : "") +
         R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"msg":"%*"})");
-    spdlog::set_formatter(std::move(formatter));
   } else {
     return absl::InvalidArgumentError(
         absl::StrFormat("log format '%s' is not one of text, json", format));
   }
+  spdlog::set_formatter(std::move(formatter));
   return absl::OkStatus();
 }
 

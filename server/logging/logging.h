@@ -16,7 +16,13 @@ namespace memd {
 
 // Sets spdlog's level ("info", ...) and format: "text" or "json" (one JSON
 // object per line: time, level, thread, msg). INVALID_ARGUMENT otherwise.
+// Lines go to stdout; when stdout is systemd's journal stream
+// ($JOURNAL_STREAM), each starts with its syslog priority ("<4>" for a
+// warning), so journald keeps it.
 absl::Status ConfigureLogging(const std::string& level, const std::string& format);
+
+// Whether stdout is the journal stream systemd connected ($JOURNAL_STREAM).
+bool StdoutIsJournal();
 
 // Lets at most `burst` messages per key through per `window`; the first
 // message after a suppressed stretch says how many were dropped. Thread-safe.

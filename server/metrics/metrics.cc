@@ -4,6 +4,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -11,6 +12,9 @@
 #include <exception>
 
 #include "absl/strings/str_format.h"
+#include "memd/version.h"
+#include "metrics/daemon_collector.h"
+#include "metrics/process_collector.h"
 
 namespace memd {
 namespace {
@@ -27,7 +31,7 @@ constexpr int kMetricsRequestTimeoutMs = 2000;
 constexpr const char* kRpcNames[kRpcCount] = {
     "attach",   "allocate",   "realloc",      "retain",      "release",     "reclaim",
     "allocate_batch", "release_batch", "send", "receive", "query",
-    "GetStats", "CheckPools", "ListSessions", "ListBuffers", "SetMaxAlloc", "EndSession"};
+    "get_stats", "check_pools", "list_sessions", "list_buffers", "set_max_alloc", "end_session"};
 
 // Reads every pool's counters at scrape time.
 class PoolCollector : public prometheus::Collectable {
@@ -105,7 +109,8 @@ class PoolCollector : public prometheus::Collectable {
 
 const char* RpcName(Rpc rpc) { return kRpcNames[static_cast<int>(rpc)]; }
 
-Metrics::Metrics(const PoolRegistry& pools) : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics(const PoolRegistry& pools)
+    : registry_(std::make_shared<prometheus::Registry>()), pools_(pools) {
   auto& latency = prometheus::BuildHistogram()
                       .Name("memd_rpc_duration_seconds")
                       .Help("Time the daemon spent handling a request, by method.")
@@ -120,7 +125,21 @@ Metrics::Metrics(const PoolRegistry& pools) : registry_(std::make_shared<prometh
                  .Name("memd_rpc_errors_total")
                  .Help("Requests answered with an error, by method and gRPC status code.")
                  .Register(*registry_);
+  // The usual Prometheus idiom: a constant 1 whose label carries the version,
+  // so `memd_build_info * on(instance) group_left(version) ...` tags any series.
+  prometheus::BuildGauge()
+      .Name("memd_build_info")
+      .Help("Always 1; the version label is the daemon's version (CMake project VERSION).")
+      .Register(*registry_)
+      .Add({{"version", MEMD_VERSION_STRING}})
+      .Set(1);
   pools_collector_ = std::make_shared<PoolCollector>(pools);
+  process_collector_ = std::make_shared<ProcessCollector>();
+}
+
+void Metrics::WatchDaemon(const ChannelRegistry& channels, std::function<int()> open_lanes) {
+  daemon_collector_ = std::make_shared<DaemonCollector>(pools_, channels, std::move(open_lanes));
+  if (exposer_ != nullptr) exposer_->RegisterCollectable(daemon_collector_);
 }
 
 Metrics::~Metrics() = default;
@@ -139,6 +158,8 @@ absl::Status Metrics::Serve(const std::string& address) {
   }
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(pools_collector_);
+  exposer_->RegisterCollectable(process_collector_);
+  if (daemon_collector_ != nullptr) exposer_->RegisterCollectable(daemon_collector_);
   return absl::OkStatus();
 }
 
@@ -152,8 +173,11 @@ void Metrics::ObserveRpc(Rpc rpc, std::chrono::steady_clock::duration latency,
 
 std::string Metrics::Render() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
-  std::vector<prometheus::MetricFamily> pools = pools_collector_->Collect();
-  families.insert(families.end(), pools.begin(), pools.end());
+  for (const auto& collector : {pools_collector_, process_collector_, daemon_collector_}) {
+    if (collector == nullptr) continue;
+    std::vector<prometheus::MetricFamily> more = collector->Collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -6,7 +6,11 @@
 //   sessions, unclaimed references; allocs, frees, failures by reason
 //   per RPC (session operations and admin calls): a latency histogram and
 //   error counts by gRPC code
-//   process: uptime
+//   per channel, channels per pool, queued message bytes, open lanes
+//   (daemon_collector.h, once WatchDaemon ran)
+//   process: process_* from /proc/self (process_collector.h), uptime,
+//   memd_build_info{version}
+//   Method labels are snake_case, session operations and admin calls alike.
 //
 // Ownership: one per Daemon, created before the services (which record into
 // it) and destroyed after the gRPC server. Thread-safe: ObserveRpc may be
@@ -19,7 +23,10 @@
 #include <memory>
 #include <string>
 
+#include <functional>
+
 #include "absl/status/status.h"
+#include "channel/channel_registry.h"
 #include "pool/pool_registry.h"
 
 namespace prometheus {
@@ -41,7 +48,7 @@ enum class Rpc {
   kGetStats, kCheckPools, kListSessions, kListBuffers, kSetMaxAlloc, kEndSession,
 };
 inline constexpr int kRpcCount = 17;
-const char* RpcName(Rpc rpc);  // the `method` label: "allocate", "GetStats", ...
+const char* RpcName(Rpc rpc);  // the `method` label: "allocate", "get_stats", ...
 
 class Metrics {
  public:
@@ -54,6 +61,10 @@ class Metrics {
   // cannot listen there.
   absl::Status Serve(const std::string& address);
 
+  // Adds the channel and lane metrics. REQUIRES: `channels` and what
+  // `open_lanes` reads outlive this object. Call once, before clients come.
+  void WatchDaemon(const ChannelRegistry& channels, std::function<int()> open_lanes);
+
   // Records one finished RPC: its latency and, unless OK, its status code.
   void ObserveRpc(Rpc rpc, std::chrono::steady_clock::duration latency, absl::StatusCode code);
 
@@ -62,7 +73,10 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;           // RPC metrics
+  const PoolRegistry& pools_;
   std::shared_ptr<prometheus::Collectable> pools_collector_;  // pools, uptime
+  std::shared_ptr<prometheus::Collectable> process_collector_;
+  std::shared_ptr<prometheus::Collectable> daemon_collector_;  // null until WatchDaemon
   prometheus::Family<prometheus::Counter>* errors_;
   std::array<prometheus::Histogram*, kRpcCount> latency_{};
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -13,6 +13,7 @@
 #include "logging/logging.h"
 #include "memd/shared/handle.h"
 #include "memd/shared/text.h"
+#include "memd/version.h"
 #include "service/admin_answer.h"
 
 namespace memd {
@@ -140,6 +141,7 @@ absl::Status AdminHandler::GetStats(const v1::GetStatsRequest& request,
     out->set_channels_omitted(omitted);
   }
   response->set_instance(instance_);
+  response->set_version(MEMD_VERSION_STRING);
   response->set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                                          std::chrono::steady_clock::now() - started_)
                                                          .count()));

@@ -33,6 +33,9 @@ class MemoryService final : public v1::Memory::CallbackService {
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;
 
+  // Sessions with a lane now (any thread; for the memd_lanes metric).
+  int open_lanes() const { return open_lanes_.load(std::memory_order_relaxed); }
+
  private:
   const PoolRegistry& pools_;
   const PeerTable& peers_;

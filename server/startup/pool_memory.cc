@@ -16,6 +16,7 @@ uint64_t NewSegmentId() {
 
 void PoolMemory::Add(Pool* pool, std::unique_ptr<Segment> segment, bool reserve) {
   MutexLock lock(&mu_);
+  if (hook_ && segment != nullptr) hook_(*pool, segment->fd());
   slots_.push_back(Slot{pool, std::move(segment), reserve});
 }
 
@@ -54,6 +55,7 @@ absl::Status PoolMemory::Offer(uint32_t index, uint64_t segment_id, UniqueFd fd)
   if (!segment.ok()) return segment.status();
   slot.segment = std::move(*segment);
   pool.SetMemory(slot.segment->base());
+  if (hook_) hook_(pool, slot.segment->fd());
   spdlog::warn("pool '{}': a client handed back the previous daemon's memory; serving again",
                pool.name());
   return absl::OkStatus();
@@ -70,6 +72,7 @@ absl::Status PoolMemory::RenewLocked(Slot& slot) {
     return s;
   }
   slot.segment = std::move(*segment);
+  if (hook_) hook_(pool, slot.segment->fd());
   return absl::OkStatus();
 }
 

@@ -34,6 +34,12 @@ namespace memd {
 
 class PoolMemory {
  public:
+  // Called with a pool and its memfd whenever the pool gets memory (Add with
+  // a segment, an accepted Offer, Renew), under the lock; the Daemon keeps it
+  // in systemd's file-descriptor store (startup/systemd.h). Set before Add.
+  using MemoryHook = std::function<void(const Pool& pool, int fd)>;
+  void SetMemoryHook(MemoryHook hook) { hook_ = std::move(hook); }
+
   // Adds pool `pool` (index = its position) with its memory, or null when
   // it is pending. `reserve`: whether new memory for it reserves its pages.
   void Add(Pool* pool, std::unique_ptr<Segment> segment, bool reserve);
@@ -68,6 +74,7 @@ class PoolMemory {
 
   mutable Mutex mu_;
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  MemoryHook hook_;  // set before the first Add, then only read
 };
 
 // A random non-zero segment id.

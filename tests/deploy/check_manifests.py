@@ -3,8 +3,10 @@
 
     check_manifests.py [FILE...]
 
-Default FILEs: the repository's deploy/kubernetes/*.yaml and
-deploy/container/compose.yaml. DeployTest.ManifestsAreConsistent runs it.
+Default FILEs: the repository's DaemonSet, example pipeline pod and
+deploy/container/compose.yaml, and every kustomization under deploy/kubernetes.
+A FILE may be a kustomization directory, or a `kubectl kustomize` rendering.
+DeployTest.ManifestsAreConsistent runs it.
 
 What must hold (docs/deployment.md):
 - every file parses as YAML; every volumeMount names a declared volume;
@@ -17,6 +19,13 @@ What must hold (docs/deployment.md):
 - memd's memory request and limit (compose: mem_limit) cover its pools and
   max_lanes lanes (each memd::lane::kObjectBytes, read from
   shared/include/memd/shared/lane.h): their pages are charged to memd.
+- memd's DaemonSet runs as a node daemon: a PriorityClass the manifests
+  define, tolerations, an imagePullPolicy, probes with timeouts, a named
+  metrics port;
+- kustomizations (checked structurally: kubectl is not a Debian 12 package;
+  DeployTest also renders them when kubectl is installed): every resource
+  exists, images name an image a container uses, patches name a resource the
+  kustomization builds.
 
 Prints what is wrong and exits 1, or prints "ok".
 """
@@ -30,7 +39,7 @@ import yaml
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEFAULT_FILES = [
-    "deploy/kubernetes/memd-daemonset.yaml",
+    "deploy/kubernetes/base/memd-daemonset.yaml",
     "deploy/kubernetes/pipeline-pod.yaml",
     "deploy/container/compose.yaml",
 ]
@@ -130,6 +139,8 @@ def host_path_of(spec, container, directory):
 
 def check_kubernetes(path, memd_dirs, lane_size):
     docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    if any(d.get("kind") == "PriorityClass" for d in docs):  # a whole rendering
+        check_node_daemon(path, docs)
     config = memd_toml(docs)
     pods = []
     for name, spec in (p for d in docs for p in pod_specs(d)):
@@ -183,6 +194,75 @@ def check_clients(path, pods, memd_dirs):
             if host and host != memd_dirs.get("socket"):
                 errors.append(f"{path}: {name} mounts host path {host}; a pipeline shares only "
                               f"memd's socket directory {memd_dirs.get('socket')}")
+
+
+def check_node_daemon(path, docs):
+    """memd's DaemonSet: scheduled and probed like a node daemon."""
+    classes = {d["metadata"]["name"] for d in docs if d.get("kind") == "PriorityClass"}
+    for d in docs:
+        if d.get("kind") != "DaemonSet":
+            continue
+        spec, where = d["spec"]["template"]["spec"], f"{path}: {d['metadata']['name']}"
+        if spec.get("priorityClassName") not in classes:
+            errors.append(f"{where}: priorityClassName {spec.get('priorityClassName')} is not a "
+                          "PriorityClass of these manifests")
+        if not spec.get("tolerations"):
+            errors.append(f"{where}: no tolerations; a node daemon must run on tainted nodes too")
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            if "imagePullPolicy" not in c:
+                errors.append(f"{where}/{c['name']}: no imagePullPolicy")
+        for c in spec["containers"]:
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                if "timeoutSeconds" not in c.get(probe, {}):
+                    errors.append(f"{where}/{c['name']}: {probe} has no timeoutSeconds")
+            if not any(p.get("name") == "metrics" for p in c.get("ports", [])):
+                errors.append(f"{where}/{c['name']}: no port named metrics")
+
+
+def kustomization_docs(directory, seen=None):
+    """The documents a kustomization directory builds (resources, recursively),
+    checking that each resource exists; patches and images are checked against
+    them."""
+    seen = seen if seen is not None else set()
+    path = os.path.join(directory, "kustomization.yaml")
+    if not os.path.exists(path):
+        errors.append(f"{directory}: no kustomization.yaml")
+        return []
+    if os.path.realpath(directory) in seen:
+        errors.append(f"{directory}: kustomization cycle")
+        return []
+    seen.add(os.path.realpath(directory))
+    k = yaml.safe_load(open(path))
+    docs = []
+    for resource in k.get("resources", []):
+        target = os.path.normpath(os.path.join(directory, resource))
+        if os.path.isdir(target):
+            docs += kustomization_docs(target, seen)
+        elif os.path.isfile(target):
+            docs += [d for d in yaml.safe_load_all(open(target)) if d]
+        else:
+            errors.append(f"{path}: resource {resource} does not exist")
+    images = {c.get("image", "").split(":")[0]
+              for d in docs for _, spec in pod_specs(d)
+              for c in spec.get("initContainers", []) + spec["containers"]}
+    for image in k.get("images", []):
+        if image["name"] not in images:
+            errors.append(f"{path}: image {image['name']} is used by no container")
+    names = {(d.get("kind"), d["metadata"]["name"]) for d in docs}
+    for patch in k.get("patches", []):
+        t = patch.get("target", {})
+        if (t.get("kind"), t.get("name")) not in names:
+            errors.append(f"{path}: patch target {t.get('kind')}/{t.get('name')} is not built here")
+        if "path" in patch and not os.path.isfile(os.path.join(directory, patch["path"])):
+            errors.append(f"{path}: patch {patch['path']} does not exist")
+    return docs
+
+
+def check_kustomization(directory):
+    docs = kustomization_docs(directory)
+    if not any(d.get("kind") == "Namespace" for d in docs):
+        errors.append(f"{directory}: builds no Namespace for memd")
+    check_node_daemon(directory, docs)
 
 
 # --- Compose ----------------------------------------------------------------
@@ -248,7 +328,9 @@ def main(paths):
     lane_size = lane_bytes()
     memd_dirs, client_pods = {}, []
     for path in paths:
-        if path.endswith("compose.yaml"):
+        if os.path.isdir(path):
+            check_kustomization(path)
+        elif path.endswith("compose.yaml"):
             check_compose(path, lane_size)
         else:
             client_pods.append((path, check_kubernetes(path, memd_dirs, lane_size)))
@@ -260,4 +342,8 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or [os.path.join(REPO, f) for f in DEFAULT_FILES]))
+    kustomizations = [os.path.dirname(os.path.join(d, "kustomization.yaml"))
+                      for d, _, files in os.walk(os.path.join(REPO, "deploy/kubernetes"))
+                      if "kustomization.yaml" in files]
+    sys.exit(main(sys.argv[1:] or
+                  [os.path.join(REPO, f) for f in DEFAULT_FILES] + sorted(kustomizations)))

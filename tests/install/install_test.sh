@@ -19,6 +19,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 for f in bin/memd bin/memctl include/memd/memd.h include/memd/client.h lib/pkgconfig/memd.pc \
          lib/cmake/memd/memdConfig.cmake lib/libmemd.so lib/systemd/system/memd.service \
+         lib/systemd/system/memd.socket lib/sysusers.d/memd.conf include/memd/version.h \
+         share/man/man1/memctl.1 share/bash-completion/completions/memctl \
          share/memd/memd.toml; do
   [[ -e $prefix/$f ]] || fail "missing $f after install"
 done

@@ -1,7 +1,11 @@
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <regex>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -63,19 +67,32 @@ TEST(MemctlTest, HealthAndExitCodes) {
   EXPECT_EQ(RunCommand({MemctlBinary(), "frobnicate"}).first, 2);
 }
 
-TEST(MemctlTest, WatchRedrawsTheStatsInPlace) {
+TEST(MemctlTest, WatchRedrawsInPlaceOnATerminalAndPrintsPlainTablesOtherwise) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
   auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "watch",
                                  "--interval", "0.1", "--count", "3"});
   EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << "no escape codes into a pipe: " << out;
+  size_t headers = 0;
+  for (size_t at = out.find("memd " + daemon.instance()); at != std::string::npos;
+       at = out.find("memd " + daemon.instance(), at + 1)) {
+    ++headers;
+  }
+  EXPECT_EQ(headers, 3u) << out;
+  EXPECT_NE(out.find("default"), std::string::npos) << out;
+
+  // On a terminal (script gives it one): home the cursor, clear, redraw.
+  std::string command = MemctlBinary() + " --address " + daemon.address() +
+                        " watch --interval 0.1 --count 3";
+  auto [tcode, tout] = RunCommand({"/usr/bin/script", "-qec", command, "/dev/null"});
+  EXPECT_EQ(tcode, 0) << tout;
   size_t redraws = 0;
-  for (size_t at = out.find("\x1b[H\x1b[2J"); at != std::string::npos;
-       at = out.find("\x1b[H\x1b[2J", at + 1)) {
+  for (size_t at = tout.find("\x1b[H\x1b[2J"); at != std::string::npos;
+       at = tout.find("\x1b[H\x1b[2J", at + 1)) {
     ++redraws;
   }
-  EXPECT_EQ(redraws, 3u) << out;
-  EXPECT_NE(out.find("default"), std::string::npos) << out;
+  EXPECT_EQ(redraws, 3u) << tout;
   daemon.Stop(SIGTERM);
   auto [gone, why] = RunCommand({MemctlBinary(), "--address", daemon.address(), "watch"});
   EXPECT_EQ(gone, 3) << "daemon unreachable";
@@ -114,7 +131,7 @@ TEST(MemctlTest, ClientsAndBuffersShowWhoHoldsWhat) {
   ASSERT_EQ(bcode, 0);
   nlohmann::json buffers = nlohmann::json::parse(bout);
   ASSERT_EQ(buffers["buffers"].size(), 2u);
-  EXPECT_EQ(buffers["buffers"][0]["handle"], handles[0]);
+  EXPECT_EQ(buffers["buffers"][0]["handle"], std::to_string(handles[0])) << "a string: exact in jq";
   EXPECT_EQ(buffers["buffers"][0]["references"], 2u);
   EXPECT_EQ(buffers["buffers"][0]["holders"].size(), 2u);
   EXPECT_EQ(buffers["buffers"][1]["holders"], nlohmann::json::array({holder_session}));
@@ -129,7 +146,7 @@ TEST(MemctlTest, ClientsAndBuffersShowWhoHoldsWhat) {
                                    "--session", std::to_string(reader_session)});
   nlohmann::json only_reader = nlohmann::json::parse(sout)["buffers"];
   ASSERT_EQ(only_reader.size(), 1u);
-  EXPECT_EQ(only_reader[0]["handle"], handles[0]);
+  EXPECT_EQ(only_reader[0]["handle"], std::to_string(handles[0]));
 
   auto [tcode, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "clients"});
   EXPECT_NE(table.find("memd_test_clien"), std::string::npos);
@@ -162,6 +179,124 @@ TEST(MemctlTest, SetMaxAllocChangesThePoolAndIsAdminOnly) {
   auto [rcode, rout] = RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                    MemctlBinary(), "--address", daemon.address(), "stats"});
   EXPECT_EQ(rcode, 0) << "read-only stats are open to anyone who may connect";
+}
+
+// The operator conventions: -o before or after the command, YAML that says
+// what the JSON says, wide tables with more columns, --timeout.
+TEST(MemctlTest, OutputFormatsGoBeforeOrAfterTheCommandAndYamlIsTheJson) {
+  DaemonEnv daemon({.pools = {"video=16MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  auto [jcode, json] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats", "-o",
+                                   "json"});
+  ASSERT_EQ(jcode, 0) << json;
+  EXPECT_EQ(nlohmann::json::parse(json)["pools"][0]["name"], "video");
+  auto [ycode, yaml] = RunCommand({MemctlBinary(), "-o", "yaml", "--address", daemon.address(),
+                                   "pools"});
+  ASSERT_EQ(ycode, 0) << yaml;
+  auto [pcode, pools_json] = RunCommand({MemctlBinary(), "--address", daemon.address(), "pools",
+                                         "--output=json"});
+  ASSERT_EQ(pcode, 0);
+  std::string file = "/tmp/memctl-yaml-" + std::to_string(getpid());
+  std::ofstream(file + ".yaml") << yaml;
+  std::ofstream(file + ".json") << pools_json;
+  auto [same, why] = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import json, sys, yaml; a = yaml.safe_load(open(sys.argv[1])); "
+       "b = json.load(open(sys.argv[2])); print(a == b); sys.exit(0 if a == b else 1)",
+       file + ".yaml", file + ".json"});
+  EXPECT_EQ(same, 0) << why << yaml << pools_json;
+  std::remove((file + ".yaml").c_str());
+  std::remove((file + ".json").c_str());
+
+  auto [tcode, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats"});
+  auto [wcode, wide] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats", "-o",
+                                   "wide"});
+  EXPECT_EQ(table.find("MAX ALLOC"), std::string::npos) << table;
+  EXPECT_NE(wide.find("MAX ALLOC"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("memd." + daemon.instance() + ".video"), std::string::npos) << wide;
+  EXPECT_EQ(RunCommand({MemctlBinary(), "--address", daemon.address(), "stats", "-o", "xml"}).first,
+            2);
+}
+
+TEST(MemctlTest, TimeoutBoundsEachRequestAndNamesItself) {
+  // A socket that accepts connections into its backlog and never answers.
+  std::string path = "/tmp/memctl-silent-" + std::to_string(getpid()) + ".sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ::unlink(path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  auto [code, out] = RunCommand({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", MemctlBinary(),
+                                 "--address", "unix://" + path, "stats", "--timeout", "300ms"});
+  EXPECT_EQ(code, 3) << out;
+  EXPECT_NE(out.find("--timeout 300ms"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand({MemctlBinary(), "--address", "unix://" + path, "--timeout", "soon",
+                        "stats"}).first, 2);
+  ::close(fd);
+  ::unlink(path.c_str());
+}
+
+TEST(MemctlTest, CheckRunsThePoolsInvariantCheckers) {
+  DaemonEnv daemon({.pools = {"a=8MiB", "b=8MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .pool = "b"});
+  ASSERT_TRUE(client.ok());
+  auto buffer = (*client)->Allocate(1000);
+  ASSERT_TRUE(buffer.ok());
+  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "check", "-o",
+                                 "json"});
+  ASSERT_EQ(code, 0) << out;
+  nlohmann::json doc = nlohmann::json::parse(out);
+  EXPECT_EQ(doc["ok"], true);
+  ASSERT_EQ(doc["pools"].size(), 2u);
+  EXPECT_EQ(doc["pools"][1]["name"], "b");
+  EXPECT_EQ(doc["pools"][1]["ok"], true);
+  auto [tcode, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "check"});
+  EXPECT_EQ(tcode, 0);
+  EXPECT_TRUE(std::regex_search(table, std::regex("\nb +ok *\n"))) << table;
+}
+
+TEST(MemctlTest, ReloadMakesTheDaemonReadItsConfigurationAgain) {
+  std::string file = "/tmp/memctl-reload-" + std::to_string(getpid()) + ".toml";
+  std::ofstream(file) << "[[pool]]\nname = \"a\"\nsize = \"8MiB\"\nmax_alloc = \"1MiB\"\n";
+  DaemonEnv daemon({.pools = {}, .extra_args = {"--config", file}});
+  ASSERT_TRUE(daemon.ok());
+  ASSERT_EQ(daemon.PoolStats("a").max_alloc_bytes(), 1u << 20);
+  std::ofstream(file) << "[[pool]]\nname = \"a\"\nsize = \"8MiB\"\nmax_alloc = \"2MiB\"\n";
+  auto [code, out] = RunCommand({MemctlBinary(), "reload", "--address", daemon.address()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("pid " + std::to_string(daemon.pid())), std::string::npos) << out;
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats("a").max_alloc_bytes() == 2u << 20; }));
+  EXPECT_EQ(RunCommand({MemctlBinary(), "--address", "localhost:1", "reload"}).first, 2)
+      << "reload needs the local Unix socket";
+  std::remove(file.c_str());
+}
+
+TEST(MemctlTest, BashCompletionAndTheManPageComeFromTheCommandLine) {
+  std::string complete = "source <(\"$0\" completion bash); COMP_WORDS=($1); COMP_CWORD=$2; "
+                         "_memctl; echo \"${COMPREPLY[*]}\"";
+  auto [c1, commands] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl ch", "1"});
+  EXPECT_EQ(c1, 0) << commands;
+  EXPECT_EQ(commands, "check\n");
+  auto [c2, flags] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl buffers --",
+                                 "2"});
+  for (const char* flag : {"--pool", "--session", "--limit", "--output", "--timeout", "--json"}) {
+    EXPECT_NE(flags.find(flag), std::string::npos) << flag << " in " << flags;
+  }
+  auto [c3, formats] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl stats -o y",
+                                   "3"});
+  EXPECT_EQ(formats, "yaml\n");
+
+  auto [mcode, page] = RunCommand({"/bin/sh", "-c", "\"$0\" man | groff -man -Tascii -ww -P-c -P-b -P-u 2>&1",
+                                   MemctlBinary()});
+  EXPECT_EQ(mcode, 0) << page;
+  for (const char* part : {"MEMCTL(1)", "SYNOPSIS", "reload", "check", "watch", "--timeout",
+                           "MEMD_ADDRESS", "EXIT STATUS"}) {
+    EXPECT_NE(page.find(part), std::string::npos) << part << " in\n" << page;
+  }
+  EXPECT_EQ(page.find("warning"), std::string::npos) << page;
 }
 
 }  // namespace

@@ -387,7 +387,7 @@ TEST(AdminAnswersTest, TwentyThousandBuffersComeInPages) {
   nlohmann::json all = MemctlJson(daemon, {"buffers", "--limit", "0"});
   EXPECT_EQ(all["truncated"], false);
   std::set<uint64_t> listed;
-  for (const auto& b : all["buffers"]) listed.insert(b["handle"].get<uint64_t>());
+  for (const auto& b : all["buffers"]) listed.insert(std::stoull(b["handle"].get<std::string>()));
   EXPECT_EQ(listed, std::set<uint64_t>(handles.begin(), handles.end()));
   EXPECT_EQ(all["buffers"].size(), kBuffers) << "no buffer listed twice";
 
@@ -403,7 +403,8 @@ TEST(AdminAnswersTest, TwentyThousandBuffersComeInPages) {
   request.set_page_token(page1.next_page_token());
   ASSERT_TRUE(admin->ListBuffers(&c2, request, &page2).ok());
   ASSERT_EQ(page2.buffers_size(), 1000);
-  EXPECT_EQ(page2.buffers(0).handle(), all["buffers"][1000]["handle"]) << "page 2 goes on from page 1";
+  EXPECT_EQ(std::to_string(page2.buffers(0).handle()), all["buffers"][1000]["handle"])
+      << "page 2 goes on from page 1";
   EXPECT_EQ(MemctlJson(daemon, {"stats"})["pools"][0]["live_buffers"], kBuffers);
 }
 

@@ -46,6 +46,13 @@ struct ConnectOptions {
   std::string pool;
   // Label shown by memctl for this session (at most 64 bytes).
   std::string client_name;
+  // How long Connect waits for a daemon that is not up yet (no socket, nobody
+  // accepting) or restarting (its pool waits for its memory to come back),
+  // trying again with growing pauses (at most 200 ms apart); after it, Connect
+  // fails with UNAVAILABLE naming the address and this timeout. 0: one try.
+  // Negative: $MEMD_CONNECT_TIMEOUT (seconds, or with a unit: "500ms", "2m"),
+  // else 30 s. At most 1 h.
+  int64_t connect_timeout_ms = -1;
   // When the daemon goes away (crash, restart), the client keeps its mapping
   // and reconnects by itself, reclaiming the references it holds. A call made
   // meanwhile waits up to this long for the reconnection, then fails with

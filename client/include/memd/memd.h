@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memd/version.h" /* MEMD_VERSION_MAJOR, _MINOR, _PATCH, _STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,6 +41,11 @@ int memd_init(const char *address, const char *pool);
 /* Ends the session: the daemon releases every buffer this process still
  * holds and the pool is unmapped. Pointers from memd become invalid. */
 void memd_uninit(void);
+
+/* The version of the libmemd this process runs, "MAJOR.MINOR.PATCH": compare
+ * with MEMD_VERSION_STRING (the headers it was compiled against). Static
+ * storage; never NULL. */
+const char *memd_version(void);
 
 /* This thread's last failure, as a message naming the value and the limit;
  * "" when nothing failed yet. Valid until the thread's next memd call. */

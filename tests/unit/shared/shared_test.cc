@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "memd/shared/address.h"
+#include "memd/shared/duration.h"
 #include "memd/shared/handle.h"
 #include "memd/shared/lane.h"
 #include "memd/shared/names.h"
@@ -35,6 +36,26 @@ TEST(SizeTest, FormatsForPeople) {
   EXPECT_EQ(FormatSize(512), "512 B");
   EXPECT_EQ(FormatSize(64ull << 20), "64.0 MiB");
   EXPECT_EQ(FormatSize(3ull << 29), "1.5 GiB");
+}
+
+TEST(DurationTest, PlainNumbersAreSecondsAndUnitsAreAbsls) {
+  EXPECT_EQ(*ParseDuration("t", "30", absl::Hours(1)), absl::Seconds(30));
+  EXPECT_EQ(*ParseDuration("t", " 2.5 ", absl::Hours(1)), absl::Milliseconds(2500));
+  EXPECT_EQ(*ParseDuration("t", "500ms", absl::Hours(1)), absl::Milliseconds(500));
+  EXPECT_EQ(*ParseDuration("t", "1m30s", absl::Hours(1)), absl::Seconds(90));
+  EXPECT_EQ(*ParseDuration("t", "0", absl::Hours(1)), absl::ZeroDuration());
+}
+
+TEST(DurationTest, RejectsGarbageNegativeAndTooLongNamingSettingTextAndLimit) {
+  for (const char* bad : {"", "soon", "-1", "-2s", "nan", "inf", "2h", "10 parsecs"}) {
+    auto r = ParseDuration("MEMD_CONNECT_TIMEOUT", bad, absl::Hours(1));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(std::string("'") + bad + "'"), std::string::npos)
+        << r.status();
+    EXPECT_NE(r.status().message().find("MEMD_CONNECT_TIMEOUT"), std::string::npos);
+    EXPECT_NE(r.status().message().find("1h"), std::string::npos) << r.status();
+  }
 }
 
 TEST(AddressTest, ParsesUnixAndTcp) {
