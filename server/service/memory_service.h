@@ -34,7 +34,7 @@ class MemoryService final : public v1::Memory::CallbackService {
       grpc::CallbackServerContext* context) override;
 
   // Sessions with a lane now (any thread; for the memd_lanes metric).
-  int open_lanes() const { return open_lanes_.load(std::memory_order_relaxed); }
+  int open_lanes() const { return lanes_.open(); }
 
  private:
   const PoolRegistry& pools_;
