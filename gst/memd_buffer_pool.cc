@@ -23,13 +23,15 @@ struct _GstMemdBufferPool {
   // queue. Any thread (release, acquire), under *parked_mu.
   std::mutex* parked_mu;
   std::deque<GstBuffer*>* parked;
+  size_t parked_since_query;  // buffers parked since the last query
 };
 
 namespace {
 
 // A channel of 16 frames plus a reader's few: enough to find returned ones.
 constexpr size_t kMaxParked = 32;
-// Parked buffers asked about in one query at the least (one query per few frames).
+// The daemon is asked once per this many newly parked buffers (one query per
+// few frames; meanwhile the pool allocates if its queue runs dry).
 constexpr size_t kQueryBatch = 4;
 
 bool AnyLent(GstBuffer* buffer) {
@@ -148,6 +150,7 @@ static void gst_memd_buffer_pool_release_buffer(GstBufferPool* pool, GstBuffer* 
   {
     std::lock_guard<std::mutex> lock(*self->parked_mu);
     self->parked->push_back(buffer);
+    ++self->parked_since_query;
     if (self->parked->size() > kMaxParked) {
       dropped = self->parked->front();
       self->parked->pop_front();
@@ -162,7 +165,10 @@ static GstFlowReturn gst_memd_buffer_pool_acquire_buffer(GstBufferPool* pool, Gs
   GstBufferPoolClass* parent = GST_BUFFER_POOL_CLASS(gst_memd_buffer_pool_parent_class);
   {
     std::lock_guard<std::mutex> lock(*self->parked_mu);
-    if (self->parked->size() >= kQueryBatch) FindReturned(self, parent);
+    if (self->parked_since_query >= kQueryBatch) {
+      self->parked_since_query = 0;
+      FindReturned(self, parent);
+    }
   }
   return parent->acquire_buffer(pool, out, params);
 }
