@@ -76,7 +76,7 @@ absl::StatusOr<std::string> Session::StatsJson() {
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                         "stats from memd at " + client_->address() + ": " + status.error_message());
   }
-  return StatsToJson(response);
+  return StatsDocument(response).dump();
 }
 
 }  // namespace memd::python

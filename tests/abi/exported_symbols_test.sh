@@ -9,7 +9,7 @@ set -euo pipefail
 lib=$1
 symbols=$(nm -D --defined-only "$lib" | awk '{print $3}' | c++filt)
 [[ -n $symbols ]] || { echo "FAIL: $lib exports nothing" >&2; exit 1; }
-public='^(memd_[a-z_0-9]+|memd::(Buffer|Client|PooledBuffer|BufferPool)::[A-Za-z~].*|memd::(FindRawFormat|RawFormats|RawPlaneRowBytes|RawPlaneRows|RawPlaneBytes|LayoutRawFrame|EncodeRawFrame|DecodeRawFrame|IsRawFrame)\(.*)$'
+public='^(memd_[a-z_0-9]+|memd::(Buffer|Client|PooledBuffer|BufferPool)::[A-Za-z~].*|memd::(FindRawFormat|RawFormats|RawPlaneRowBytes|RawPlaneRows|RawPlaneBytes|LayoutRawFrame|EncodeRawFrame|DecodeRawFrame|IsRawFrame)(\[abi:cxx11\])?\(.*)$'
 stray=$(grep -Ev "$public" <<<"$symbols" || true)
 if [[ -n $stray ]]; then
   echo "FAIL: $lib exports symbols outside its API:" >&2
@@ -25,7 +25,7 @@ fi
 # The API is exported: a few of each kind.
 for want in memd_malloc memd_free memd_channel_send 'memd::Client::Connect(' \
             'memd::Client::Held(' 'memd::BufferPool::Get(' 'memd::Buffer::Release(' \
-            'memd::EncodeRawFrame(' 'memd::DecodeRawFrame('; do
+            'memd::EncodeRawFrame' 'memd::DecodeRawFrame('; do
   grep -Fq -- "$want" <<<"$symbols" || { echo "FAIL: $lib does not export $want" >&2; exit 1; }
 done
 echo "OK: $(wc -l <<<"$symbols") symbols, all of the API"
