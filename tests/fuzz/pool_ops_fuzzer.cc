@@ -50,8 +50,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(table.ok(), "cannot create the state table");
   (*table)->MarkReady();
   auto owned = std::make_unique<memd::Pool>(config, 0, memory.data(), "/fuzz", std::move(*table));
+  // Each session's ticket (AttachResponse.ticket): after a restart a session
+  // reclaims with its predecessor's ticket and gets a new one.
+  uint32_t epoch = 0;
+  auto ticket = [](uint64_t session, uint32_t of_epoch) {
+    std::string t(16, '\0');
+    t[0] = static_cast<char>('a' + session);
+    std::memcpy(&t[4], &of_epoch, sizeof(of_epoch));
+    return t;
+  };
   memd::HolderId sessions[3];
-  for (uint64_t i = 0; i < 3; ++i) sessions[i] = owned->OpenSession(i + 1, std::nullopt);
+  for (uint64_t i = 0; i < 3; ++i) sessions[i] = owned->OpenSession(i + 1, std::nullopt, ticket(i, epoch));
   std::map<uint64_t, uint32_t> model_refs;  // handle -> total references
   std::vector<uint64_t> seen;               // every handle ever issued
   Input in{data, size};
@@ -125,10 +134,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         owned = std::move(*adopted);
         Check(owned->Stats().used_bytes == before.used_bytes, "used bytes changed by re-adoption");
         Check(owned->Stats().live_buffers == before.live_buffers, "live buffers changed by re-adoption");
+        ++epoch;
         for (uint64_t i = 0; i < 3; ++i) {
-          sessions[i] = owned->OpenSession(i + 1, std::nullopt);
+          sessions[i] = owned->OpenSession(i + 1, std::nullopt, ticket(i, epoch));
           for (auto& [h, n] : held[i]) {
-            auto got = owned->Reclaim(sessions[i], h, n);
+            auto got = owned->Reclaim(sessions[i], h, n, memd::HolderId::kNone, ticket(i, epoch - 1));
             Check(got.ok() && got->references == n, "a held reference was not reclaimed");
           }
         }
