@@ -334,6 +334,9 @@ void Daemon::Shutdown(bool started) {
   if (grace_thread_.joinable()) grace_thread_.join();
   if (started) sessions_.SetStopping();  // sessions keep their references for the next start
   for (auto& listener : listeners_) listener->Stop();
+  // The endpoint's scrapes read the channels and the lane count
+  // (DaemonCollector): it stops before they go with the members below.
+  if (metrics_) metrics_->StopServing();
   if (server_) {
     // Session streams never end by themselves, so any deadline would be used
     // up in full; 100 ms lets in-flight unary calls (stats) complete.

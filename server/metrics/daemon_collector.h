@@ -8,8 +8,9 @@
 // first, so a client making thousands of channels cannot blow up a scrape;
 // memd_channels counts them all.
 //
-// Owned by Metrics; the registry and the lane counter outlive it (the Daemon
-// destroys the metrics endpoint first). Thread-safe: reads only, through the
+// Owned by Metrics; the registry and the lane counter outlive its scrapes
+// (Daemon::Shutdown stops the endpoint first: Metrics::StopServing).
+// Thread-safe: reads only, through the
 // registry's and the pools' own locks.
 #ifndef MEMD_SERVER_METRICS_DAEMON_COLLECTOR_H_
 #define MEMD_SERVER_METRICS_DAEMON_COLLECTOR_H_

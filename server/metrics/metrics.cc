@@ -144,6 +144,8 @@ void Metrics::WatchDaemon(const ChannelRegistry& channels, std::function<int()> 
 
 Metrics::~Metrics() = default;
 
+void Metrics::StopServing() { exposer_.reset(); }
+
 absl::Status Metrics::Serve(const std::string& address) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{

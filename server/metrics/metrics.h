@@ -59,6 +59,9 @@ class Metrics {
 
   // Serves /metrics on "host:port". UNAVAILABLE naming the address when it
   // cannot listen there.
+  // Stops the /metrics endpoint and joins its threads: after it, no scrape
+  // reads the daemon's parts (the Daemon calls it before they go).
+  void StopServing();
   absl::Status Serve(const std::string& address);
 
   // Adds the channel and lane metrics. REQUIRES: `channels` and what
