@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "config/identity.h"
+#include "memd/shared/lane.h"
 #include "pool/pool.h"
 
 namespace memd {
@@ -42,6 +43,9 @@ struct DaemonOptions {
   // Sessions that may have a lane (a shared-memory transport and a daemon
   // thread each) at once; 0 turns lanes off.
   int max_lanes = 256;
+  // How long a lane thread polls for its session's next request before it
+  // sleeps on the lane's futex (the most; shared/spin.h adapts below it).
+  absl::Duration lane_spin = lane::kDefaultSpin;
   // host:port for Prometheus metrics over HTTP (/metrics); empty: off.
   std::string metrics_listen;
   // The command line it came from (a SIGHUP parses it, and the file, again).
