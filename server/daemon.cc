@@ -204,7 +204,8 @@ absl::Status Daemon::StartServing() {
   metrics_->WatchDaemon(*channels_, [service = memory_service_.get()] { return service->open_lanes(); });
   admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance,
                                                   options_.admin_gid, metrics_.get(),
-                                                  channels_.get());
+                                                  channels_.get(),
+                                                  [this](bool discard) { RequestStop(discard); });
   // grpc.health.v1.Health: the standard probe for load balancers, Kubernetes
   // gRPC probes and grpc_health_probe; SERVING while the daemon runs.
   grpc::EnableDefaultHealthCheckService(true);
@@ -316,11 +317,27 @@ int Daemon::Run() {
     Reload();
     NotifyReady(StatusLine());
   }
-  spdlog::info("received signal {}; shutting down (every pool's state stays for the next start)",
-               signal);
+  bool discard = discard_on_stop_.load();
+  spdlog::info("received signal {}; shutting down ({})", signal,
+               discard ? "discarding every pool, as memctl shutdown --discard asked"
+                       : "every pool's state stays for the next start");
   NotifyStopping();
   Shutdown(/*started=*/true);
+  if (discard) DiscardPools();
   return 0;
+}
+
+void Daemon::RequestStop(bool discard) {
+  if (discard) discard_on_stop_.store(true);
+  ::kill(::getpid(), SIGTERM);  // blocked in every thread: only Run's sigwait takes it
+}
+
+void Daemon::DiscardPools() {
+  for (const auto& pool : pools_.pools()) {
+    pool->RemoveState();
+    ForgetPoolMemory(pool->name());
+    spdlog::warn("discarded pool '{}' and every buffer in it", pool->name());
+  }
 }
 
 void Daemon::Shutdown(bool started) {

@@ -8,6 +8,7 @@
 #ifndef MEMD_SERVER_DAEMON_H_
 #define MEMD_SERVER_DAEMON_H_
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -59,6 +60,12 @@ class Daemon {
   // for the next start; otherwise (start-up failed) pools created by this run
   // are removed and re-adopted ones stay.
   void Shutdown(bool started);
+  // Admin's Shutdown (any gRPC thread): wakes Run's sigwait with SIGTERM;
+  // with `discard` Run then discards every pool (DiscardPools).
+  void RequestStop(bool discard);
+  // After Shutdown: removes every pool's state and stored memory, so the next
+  // start creates them empty (memctl shutdown --discard).
+  void DiscardPools();
 
   // Offers each pending pool the memory systemd's file-descriptor store
   // passed back (startup/systemd.h); what the store had is then this run's.
@@ -88,6 +95,7 @@ class Daemon {
   bool stopping_ ABSL_GUARDED_BY(grace_mu_) = false;
   std::thread grace_thread_;
   bool shut_down_ = false;
+  std::atomic<bool> discard_on_stop_{false};  // set by RequestStop, read by Run
   std::string log_level_, log_format_;  // as applied (start-up or the last reload)
 };
 

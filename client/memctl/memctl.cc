@@ -151,6 +151,13 @@ int RunMemctl(int argc, char** argv) {
       "end-session", "End a session: its references are released (admin only)");
   uint64_t end_id = 0;
   end_session->add_option("SESSION", end_id, "Session id, as `memctl clients` shows it")->required();
+  CLI::App* shutdown = app.add_subcommand(
+      "shutdown", "Stop the daemon; every pool's buffers stay for the next start unless "
+                  "--discard (admin only)");
+  bool discard = false;
+  shutdown->add_flag("--discard", discard,
+                     "Discard every pool and every buffer in them: the next start creates the "
+                     "pools empty (clients still mapping them keep their memory until they exit)");
   CLI::App* reload = app.add_subcommand(
       "reload", "Make the daemon reload its configuration (SIGHUP to the process serving the "
                 "Unix socket; as memd's user or root)");
@@ -296,6 +303,18 @@ int RunMemctl(int argc, char** argv) {
     v1::EndSessionResponse response;
     int code = Call(conn, &v1::Admin::Stub::EndSession, request, &response);
     if (code == kExitOk) std::cout << "session " << end_id << " ended\n";
+    return code;
+  }
+  if (*shutdown) {
+    v1::ShutdownRequest request;
+    request.set_discard(discard);
+    v1::ShutdownResponse response;
+    int code = Call(conn, &v1::Admin::Stub::Shutdown, request, &response);
+    if (code == kExitOk) {
+      std::cout << "memd is stopping: " << response.live_buffers() << " live buffers "
+                << (discard ? "discarded" : "kept for the next start") << ", "
+                << response.sessions() << " sessions ended\n";
+    }
     return code;
   }
   if (*watch) return Watch(conn, *output, interval, refreshes);

@@ -46,8 +46,9 @@ enum class Rpc {
   kAttach, kAllocate, kRealloc, kRetain, kRelease, kReclaim, kAllocateBatch, kReleaseBatch,
   kSend, kReceive, kQuery,
   kGetStats, kCheckPools, kListSessions, kListBuffers, kSetMaxAlloc, kEndSession,
+  kShutdown,
 };
-inline constexpr int kRpcCount = 17;
+inline constexpr int kRpcCount = 18;
 const char* RpcName(Rpc rpc);  // the `method` label: "allocate", "get_stats", ...
 
 class Metrics {

@@ -267,4 +267,22 @@ absl::Status AdminHandler::EndSession(const AdminCaller& caller,
   return absl::OkStatus();
 }
 
+absl::Status AdminHandler::Shutdown(const AdminCaller& caller, const v1::ShutdownRequest& request,
+                                    v1::ShutdownResponse* response) {
+  const char* what = request.discard() ? "shutdown --discard" : "shutdown";
+  if (absl::Status s = AuthorizeAdmin(caller, what); !s.ok()) return s;
+  if (!stop_) return absl::FailedPreconditionError("this daemon cannot be stopped over its API");
+  uint64_t live = 0;
+  for (const auto& pool : pools_.pools()) live += pool->Stats().live_buffers;
+  uint64_t sessions = 0;
+  sessions_.ForEach([&](const SessionRegistry::Record&) { ++sessions; });
+  response->set_live_buffers(live);
+  response->set_sessions(sessions);
+  spdlog::warn("{} requested by {}: {} live buffers in {} pools, {} sessions{}", what,
+               caller.description, live, pools_.pools().size(), sessions,
+               request.discard() ? "; every buffer will be discarded" : "");
+  stop_(request.discard());
+  return absl::OkStatus();
+}
+
 }  // namespace memd

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -37,13 +38,19 @@ class AdminHandler {
  public:
   // `admin_gid`: members may run admin operations besides root and the
   // daemon's own uid. `channels` may be null (no channel statistics).
+  // Asks the daemon to stop (discarding every pool when true); returns at
+  // once, the stop happens on the daemon's main thread.
+  using StopDaemon = std::function<void(bool discard)>;
+
   AdminHandler(const PoolRegistry& pools, SessionRegistry& sessions, std::string instance,
-               std::optional<gid_t> admin_gid, const ChannelRegistry* channels)
+               std::optional<gid_t> admin_gid, const ChannelRegistry* channels,
+               StopDaemon stop = nullptr)
       : pools_(pools),
         sessions_(sessions),
         instance_(std::move(instance)),
         admin_gid_(admin_gid),
         channels_(channels),
+        stop_(std::move(stop)),
         started_(std::chrono::steady_clock::now()) {}
 
   // Open to anyone who may connect.
@@ -58,6 +65,10 @@ class AdminHandler {
                            v1::SetMaxAllocResponse* response);
   absl::Status EndSession(const AdminCaller& caller, const v1::EndSessionRequest& request,
                           v1::EndSessionResponse* response);
+  // FAILED_PRECONDITION when this daemon was built without a way to stop
+  // (tests of the handler alone).
+  absl::Status Shutdown(const AdminCaller& caller, const v1::ShutdownRequest& request,
+                        v1::ShutdownResponse* response);
 
  private:
   // OK when the caller may change the daemon: its own uid, root or the
@@ -69,6 +80,7 @@ class AdminHandler {
   const std::string instance_;
   const std::optional<gid_t> admin_gid_;
   const ChannelRegistry* const channels_;  // may be null; outlives the handler
+  const StopDaemon stop_;                  // may be null
   const std::chrono::steady_clock::time_point started_;
 };
 

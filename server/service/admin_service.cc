@@ -67,4 +67,11 @@ grpc::ServerUnaryReactor* AdminService::EndSession(grpc::CallbackServerContext* 
               response);
 }
 
+grpc::ServerUnaryReactor* AdminService::Shutdown(grpc::CallbackServerContext* context,
+                                                 const v1::ShutdownRequest* request,
+                                                 v1::ShutdownResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kShutdown);
+  return Done(timer, context, handler_.Shutdown(CallerOf(context), *request, response), response);
+}
+
 }  // namespace memd

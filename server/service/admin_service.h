@@ -27,8 +27,8 @@ class AdminService final : public v1::Admin::CallbackService {
   // daemon's own uid.
   AdminService(const PoolRegistry& pools, SessionRegistry& sessions, const PeerTable& peers,
                std::string instance, std::optional<gid_t> admin_gid, Metrics* metrics,
-               const ChannelRegistry* channels)
-      : handler_(pools, sessions, std::move(instance), admin_gid, channels),
+               const ChannelRegistry* channels, AdminHandler::StopDaemon stop = nullptr)
+      : handler_(pools, sessions, std::move(instance), admin_gid, channels, std::move(stop)),
         peers_(peers),
         metrics_(metrics) {}
 
@@ -50,6 +50,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* EndSession(grpc::CallbackServerContext* context,
                                        const v1::EndSessionRequest* request,
                                        v1::EndSessionResponse* response) override;
+  grpc::ServerUnaryReactor* Shutdown(grpc::CallbackServerContext* context,
+                                     const v1::ShutdownRequest* request,
+                                     v1::ShutdownResponse* response) override;
 
  private:
   AdminCaller CallerOf(grpc::CallbackServerContext* context) const;

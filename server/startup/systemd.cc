@@ -107,13 +107,18 @@ void StorePoolMemory(std::string_view pool, int fd) {
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
   std::string name = PoolMemoryFdName(pool);
   // One entry per pool: drop what an earlier start (or older memory) left.
-  Notify("FDSTOREREMOVE=1\nFDNAME=" + name);
+  ForgetPoolMemory(pool);
   std::string state = "FDSTORE=1\nFDNAME=" + name;
   if (int rc = sd_pid_notify_with_fds(0, 0, state.c_str(), &fd, 1); rc < 0) {
     spdlog::warn("cannot store the memory of pool '{}' with systemd: {} (a restart without "
                  "clients then starts the pool empty)",
                  std::string(pool), std::strerror(-rc));
   }
+}
+
+void ForgetPoolMemory(std::string_view pool) {
+  if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
+  Notify("FDSTOREREMOVE=1\nFDNAME=" + PoolMemoryFdName(pool));
 }
 
 }  // namespace memd

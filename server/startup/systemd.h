@@ -61,6 +61,9 @@ void NotifyStopping();
 // keeps it across restarts of the service (FileDescriptorStoreMax= > 0) and
 // passes it back at the next start. No-op outside systemd.
 void StorePoolMemory(std::string_view pool, int fd);
+// Removes pool `pool`'s memory from the store (memctl shutdown --discard), so
+// the next start creates the pool empty. No-op outside systemd.
+void ForgetPoolMemory(std::string_view pool);
 
 }  // namespace memd
 

@@ -3,6 +3,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -179,6 +180,57 @@ TEST(MemctlTest, SetMaxAllocChangesThePoolAndIsAdminOnly) {
   auto [rcode, rout] = RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                    MemctlBinary(), "--address", daemon.address(), "stats"});
   EXPECT_EQ(rcode, 0) << "read-only stats are open to anyone who may connect";
+}
+
+// memctl shutdown stops the daemon as SIGTERM does: the next start re-adopts
+// every buffer. With --discard the pools go with it, explicitly: the next
+// start creates them empty (issue 13: "Discarding is explicit").
+TEST(MemctlTest, ShutdownKeepsEveryBufferAndShutdownDiscardDiscardsThem) {
+  std::string instance = UniqueInstanceName();
+  DaemonEnv daemon({.pools = {"default=8MiB"},
+                    .extra_args = {"--socket-mode", "0666"},
+                    .instance = instance});
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .outage_wait_ms = 10000});
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto buffer = (*client)->Allocate(4096);
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  std::memset(buffer->data(), 0x5a, buffer->size());
+
+  // Another uid may not stop the daemon.
+  chmod(std::filesystem::path(daemon.socket_path()).parent_path().c_str(), 0755);
+  auto [ncode, nout] = RunCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                   "--clear-groups", MemctlBinary(), "--address",
+                                   daemon.address(), "shutdown", "--discard"});
+  EXPECT_EQ(ncode, 1) << nout;
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 1u) << "still serving, nothing discarded";
+
+  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "shutdown"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("1 live buffers kept for the next start"), std::string::npos) << out;
+  std::optional<int> status = daemon.Stop(0);  // no signal: waits for the exit it asked for
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(ExitCode(*status), 0);
+  EXPECT_TRUE(std::filesystem::exists(StateFilePath(instance, "default")));
+  ASSERT_TRUE(daemon.Restart());
+  ASSERT_TRUE(WaitFor([&] { return (*client)->connected(); }, std::chrono::seconds(10)));
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 1u) << "re-adopted";
+  EXPECT_EQ(buffer->data()[4095], 0x5a);
+
+  auto [dcode, dout] =
+      RunCommand({MemctlBinary(), "--address", daemon.address(), "shutdown", "--discard"});
+  EXPECT_EQ(dcode, 0) << dout;
+  EXPECT_NE(dout.find("1 live buffers discarded"), std::string::npos) << dout;
+  status = daemon.Stop(0);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(ExitCode(*status), 0);
+  EXPECT_FALSE(std::filesystem::exists(StateFilePath(instance, "default")));
+  ASSERT_TRUE(daemon.Restart());
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 0u) << "the next start creates the pool empty";
+  auto after = (*client)->Allocate(100);
+  EXPECT_TRUE(absl::IsFailedPrecondition(after.status())) << after.status();
+  EXPECT_NE(after.status().message().find("is gone"), std::string::npos) << after.status();
+  buffer->Detach();
 }
 
 // The operator conventions: -o before or after the command, YAML that says
