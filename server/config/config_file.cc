@@ -16,7 +16,7 @@ const absl::flat_hash_set<std::string>& TopKeys() {
       "socket_mode", "socket_group", "shm_mode",    "admin_group", "user",
       "group",      "alignment",     "max_alloc",   "prefault",    "reclaim_grace",
       "tls_cert",   "tls_key",       "tls_client_ca", "pool",      "max_lanes",
-      "state_dir"};
+      "state_dir",  "node",          "bridge_transport", "peer",   "bridge"};
   return *keys;
 }
 
@@ -27,7 +27,8 @@ const std::map<std::string, std::string>& PoolKeys() {
       {"mode", "mode"},                 {"owner", "owner"},
       {"group", "group"},               {"session_bytes", "session-bytes"},
       {"session_buffers", "session-buffers"}, {"uid_bytes", "uid-bytes"},
-      {"uid_buffers", "uid-buffers"},   {"prefault", "prefault"}};
+      {"uid_buffers", "uid-buffers"},   {"prefault", "prefault"},
+      {"bridge", "bridge"}};
   return *keys;
 }
 
@@ -95,6 +96,42 @@ absl::StatusOr<FileSettings> LoadConfigFile(const std::string& path) {
               "config file '%s': every 'listen' entry must be a string address", path));
         }
         settings.listen->push_back(s->get());
+      }
+      continue;
+    }
+    if (key == "peer" || key == "bridge") {
+      // [[peer]] name, address -> "NAME=ADDRESS"; [[bridge]] pool, channel,
+      // peer -> "POOL/CHANNEL=PEER" (what --peer and --bridge take).
+      const bool peer = key == "peer";
+      const toml::array* tables = node.as_array();
+      std::vector<const char*> keys = peer ? std::vector<const char*>{"name", "address"}
+                                           : std::vector<const char*>{"pool", "channel", "peer"};
+      std::string usage = peer ? "[[peer]] name = \"b\" address = \"10.0.0.2:7441\""
+                               : "[[bridge]] pool = \"video\" channel = \"raw\" peer = \"b\"";
+      if (tables == nullptr || !tables->is_array_of_tables()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("config file '%s': '%s' must be tables: %s", path, key, usage));
+      }
+      auto& out = peer ? settings.peers : settings.bridges;
+      out.emplace();
+      for (const toml::node& item : *tables) {
+        const toml::table& table = *item.as_table();
+        std::vector<std::string> values;
+        for (const char* k : keys) {
+          const toml::node* v = table.get(k);
+          if (v == nullptr || !v->is_string()) {
+            return absl::InvalidArgumentError(absl::StrFormat(
+                "config file '%s': every [[%s]] needs %s (%s)", path, key,
+                absl::StrJoin(keys, ", "), usage));
+          }
+          values.push_back(v->as_string()->get());
+        }
+        if (table.size() != keys.size()) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "config file '%s': [[%s]] takes only %s", path, key, absl::StrJoin(keys, ", ")));
+        }
+        out->push_back(peer ? values[0] + "=" + values[1]
+                            : values[0] + "/" + values[1] + "=" + values[2]);
       }
       continue;
     }

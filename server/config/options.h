@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "bridge/bridge_config.h"
 #include "config/identity.h"
 #include "pool/pool.h"
 
@@ -44,6 +45,8 @@ struct DaemonOptions {
   int max_lanes = 256;
   // host:port for Prometheus metrics over HTTP (/metrics); empty: off.
   std::string metrics_listen;
+  // --node, --peer, --bridge, --bridge-transport (bridge/bridge_config.h).
+  bridge::BridgeOptions bridge;
   // The command line it came from (a SIGHUP parses it, and the file, again).
   std::vector<std::string> args;
 };

@@ -1,0 +1,288 @@
+// Bridges between two real daemons in two network namespaces joined by a
+// veth pair, made by the test (issue 19): frames produced on node a arrive
+// on node b exactly once and in order, across SIGKILL of either daemon, a
+// link that goes down and up; an untrusted peer and a pool not marked for
+// bridging are refused with clear errors. Needs root and `ip`, `openssl`.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
+
+#include "memd/v1/bridge.grpc.pb.h"
+#include "daemon_env.h"
+#include "subprocess.h"
+
+namespace memd::testing {
+namespace {
+
+constexpr size_t kFrameBytes = 3840 * 2160 * 3 / 2;  // 4K NV12
+constexpr int kFrames = 24;
+
+std::string BridgeClientBinary() { return MEMD_BRIDGE_CLIENT_BINARY; }
+
+// Runs a command found on PATH (Subprocess takes paths).
+int Shell(std::vector<std::string> argv) {
+  if (argv[0].find('/') == std::string::npos) argv.insert(argv.begin(), "/usr/bin/env");
+  return RunCommand(argv).first;
+}
+
+// Writes a CA, node certificates (CN and DNS name = node) and a rogue CA's
+// certificate for node b into `dir`.
+bool MakeCertificates(const std::string& dir) {
+  auto sh = [&](const std::string& script) {
+    return Shell({"/bin/sh", "-c", "cd " + dir + " && " + script + " >/dev/null 2>&1"}) == 0;
+  };
+  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  bool ok = sh("openssl req -x509 " + key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=memd-ca") &&
+            sh("openssl req -x509 " + key + " -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
+               "-subj /CN=rogue-ca");
+  for (const auto& [name, ca] : {std::pair{"a", "ca"}, std::pair{"b", "ca"},
+                                 std::pair{"rogue-b", "rogue-ca"}}) {
+    std::string cn = std::string(name) == "rogue-b" ? "b" : name;
+    ok = ok && sh(std::string("printf 'subjectAltName=DNS:") + cn + "' > " + name + ".ext") &&
+         sh("openssl req " + key + " -keyout " + name + ".key -out " + name + ".csr -subj /CN=" +
+            cn) &&
+         sh(std::string("openssl x509 -req -in ") + name + ".csr -CA " + ca + ".pem -CAkey " +
+            ca + ".key -CAcreateserial -out " + name + ".pem -days 2 -extfile " + name + ".ext");
+  }
+  return ok;
+}
+
+// One memd in a network namespace.
+struct Node {
+  std::string ns, name, dir, ip, peer_name, peer_ip;
+  std::vector<std::string> extra;
+  std::string pool = "video=160MiB,bridge=true";
+  std::string cert;  // default: <name>
+  std::unique_ptr<Subprocess> process;
+
+  std::string socket() const { return dir + "/" + name + ".sock"; }
+  std::map<std::string, std::string> ClientEnv() const {
+    return {{"MEMD_ADDRESS", "unix://" + socket()}, {"MEMD_POOL", "video"}};
+  }
+  bool Start() {
+    std::string c = cert.empty() ? name : cert;
+    std::vector<std::string> argv = {
+        "/usr/bin/env", "ip", "netns", "exec", ns, MemdBinary(), "--instance", "bridge-" + name,
+        "--state-dir", dir + "/state-" + name, "--listen", "unix://" + socket(),
+        "--listen", ip + ":7441", "--tls-cert", dir + "/" + c + ".pem",
+        "--tls-key", dir + "/" + c + ".key", "--tls-client-ca", dir + "/ca.pem",
+        "--node", name, "--peer", peer_name + "=" + peer_ip + ":7441",
+        "--pool", pool, "--bridge-transport", "grpc", "--reclaim-grace", "60s",
+        "--log-level", "warn"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process = std::make_unique<Subprocess>(argv);
+    return WaitFor([&] { return SocketAccepts(socket()); }, std::chrono::seconds(20));
+  }
+  void Kill() {
+    process->Kill(SIGKILL);
+    process->Wait();
+  }
+  v1::ListBridgesResponse Bridges() const {
+    auto stub = v1::BridgeAdmin::NewStub(
+        grpc::CreateChannel("unix:" + socket(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ListBridgesResponse out;
+    stub->ListBridges(&context, {}, &out);
+    return out;
+  }
+  // The first bridge's stats in `direction`; empty when none.
+  v1::BridgeStats Bridge(const std::string& direction) const {
+    v1::ListBridgesResponse all = Bridges();
+    for (const v1::BridgeStats& b : all.bridges()) {
+      if (b.direction() == direction) return b;
+    }
+    return {};
+  }
+};
+
+class BridgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "bridge tests make network namespaces: run as root";
+    if (Shell({"/bin/sh", "-c", "command -v ip && command -v openssl"}) != 0) {
+      GTEST_SKIP() << "bridge tests need `ip` (iproute2) and `openssl`";
+    }
+    char tmpl[] = "/tmp/memd-bridge-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_TRUE(MakeCertificates(dir_)) << "openssl could not make the test certificates";
+    int id = ::getpid() % 200 + 20;
+    std::string net = "10.77." + std::to_string(id) + ".";
+    ns_a_ = "memd-br-a-" + std::to_string(::getpid());
+    ns_b_ = "memd-br-b-" + std::to_string(::getpid());
+    veth_a_ = "mbra" + std::to_string(::getpid() % 100000);
+    std::string veth_b = "mbrb" + std::to_string(::getpid() % 100000);
+    made_ns_ = true;
+    for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+             {"ip", "netns", "add", ns_a_},
+             {"ip", "netns", "add", ns_b_},
+             {"ip", "link", "add", veth_a_, "type", "veth", "peer", "name", veth_b},
+             {"ip", "link", "set", veth_a_, "netns", ns_a_},
+             {"ip", "link", "set", veth_b, "netns", ns_b_},
+             {"ip", "-n", ns_a_, "addr", "add", net + "1/24", "dev", veth_a_},
+             {"ip", "-n", ns_b_, "addr", "add", net + "2/24", "dev", veth_b},
+             {"ip", "-n", ns_a_, "link", "set", veth_a_, "up"},
+             {"ip", "-n", ns_b_, "link", "set", veth_b, "up"},
+             {"ip", "-n", ns_a_, "link", "set", "lo", "up"},
+             {"ip", "-n", ns_b_, "link", "set", "lo", "up"}}) {
+      ASSERT_EQ(Shell(cmd), 0) << "failed: " << cmd[0] << " " << cmd[1] << " " << cmd[2];
+    }
+    a_ = Node{ns_a_, "a", dir_, net + "1", "b", net + "2", {"--bridge", "video/frames=b"}};
+    b_ = Node{ns_b_, "b", dir_, net + "2", "a", net + "1", {}};
+  }
+
+  void TearDown() override {
+    for (Node* n : {&a_, &b_}) {
+      if (n->process) n->Kill();
+    }
+    if (made_ns_) {
+      Shell({"ip", "netns", "del", ns_a_});  // takes the veth pair with it
+      Shell({"ip", "netns", "del", ns_b_});
+    }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<Subprocess> Producer(int first, int count) {
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{BridgeClientBinary(), "produce", "frames", std::to_string(first),
+                                 std::to_string(count), std::to_string(kFrameBytes)},
+        a_.ClientEnv());
+  }
+  std::unique_ptr<Subprocess> Consumer(int count) {
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{BridgeClientBinary(), "consume", "frames", std::to_string(count)},
+        b_.ClientEnv());
+  }
+  // Reads the consumer's lines until `n` frames arrived (or it stops).
+  void ReadFrames(Subprocess& consumer, int n) {
+    while (static_cast<int>(got_.size()) < n) {
+      std::optional<std::string> line = consumer.ReadLine(std::chrono::seconds(90));
+      if (!line) break;
+      got_.push_back(*line);
+    }
+  }
+  // Every frame 0..n-1 exactly once, in order, with the right bytes.
+  void ExpectExactlyOnceInOrder(int n) {
+    ASSERT_EQ(static_cast<int>(got_.size()), n);
+    for (int i = 0; i < n; ++i) EXPECT_EQ(got_[i], "got " + std::to_string(i) + " ok");
+  }
+
+  std::string dir_, ns_a_, ns_b_, veth_a_;
+  bool made_ns_ = false;
+  Node a_, b_;
+  std::vector<std::string> got_;
+};
+
+TEST_F(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto consumer = Consumer(kFrames);
+  auto producer = Producer(0, kFrames);
+  ReadFrames(*consumer, kFrames);
+  ExpectExactlyOnceInOrder(kFrames);
+  EXPECT_EQ(producer->ReadAll(std::chrono::seconds(30)).find("done") != std::string::npos, true);
+  // The last acknowledgement may trail the consumer's last receive.
+  ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").messages() == kFrames; }));
+  v1::BridgeStats out = a_.Bridge("out");
+  EXPECT_EQ(out.name(), "video/frames");
+  EXPECT_EQ(out.peer(), "b");
+  EXPECT_EQ(out.link(), "up");
+  EXPECT_EQ(out.transport(), "grpc");
+  EXPECT_EQ(out.bytes(), uint64_t{kFrames} * kFrameBytes);
+  EXPECT_EQ(out.in_flight(), 0u);
+  v1::BridgeStats in = b_.Bridge("in");
+  EXPECT_EQ(in.peer(), "a");
+  EXPECT_EQ(in.messages(), static_cast<uint64_t>(kFrames));
+}
+
+TEST_F(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto consumer = Consumer(kFrames);
+  auto producer = Producer(0, kFrames);
+  ReadFrames(*consumer, 6);
+  a_.Kill();
+  ASSERT_TRUE(a_.Start());
+  ReadFrames(*consumer, kFrames);
+  ExpectExactlyOnceInOrder(kFrames);
+}
+
+TEST_F(BridgeTest, ReceiverKilledMidStreamLosesAndRepeatsNothing) {
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto consumer = Consumer(kFrames);
+  auto producer = Producer(0, kFrames);
+  ReadFrames(*consumer, 6);
+  b_.Kill();
+  ASSERT_TRUE(b_.Start());
+  ReadFrames(*consumer, kFrames);
+  ExpectExactlyOnceInOrder(kFrames);
+}
+
+TEST_F(BridgeTest, LinkDownAndUpLosesAndRepeatsNothing) {
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto consumer = Consumer(kFrames);
+  auto producer = Producer(0, kFrames);
+  ReadFrames(*consumer, 6);
+  ASSERT_EQ(Shell({"ip", "-n", ns_a_, "link", "set", veth_a_, "down"}), 0);
+  // The sender notices (keepalive) and retries; nothing is lost meanwhile.
+  EXPECT_TRUE(WaitFor([&] { return a_.Bridge("out").link() != "up"; }, std::chrono::seconds(30)));
+  ASSERT_EQ(Shell({"ip", "-n", ns_a_, "link", "set", veth_a_, "up"}), 0);
+  ReadFrames(*consumer, kFrames);
+  ExpectExactlyOnceInOrder(kFrames);
+  EXPECT_GT(a_.Bridge("out").retries(), 0u);
+}
+
+TEST_F(BridgeTest, UntrustedPeerIsRefused) {
+  b_.cert = "rogue-b";  // signed by a CA node a does not trust
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto producer = Producer(0, 1);
+  ASSERT_TRUE(WaitFor([&] { return !a_.Bridge("out").last_error().empty(); },
+                      std::chrono::seconds(30)));
+  v1::BridgeStats out = a_.Bridge("out");
+  EXPECT_NE(out.link(), "up");
+  EXPECT_EQ(out.messages(), 0u);
+  EXPECT_EQ(b_.Bridges().bridges_size(), 0) << "node b accepted a stream from an untrusted link";
+}
+
+TEST_F(BridgeTest, ReceivingPoolNotMarkedForBridgingIsRefused) {
+  b_.pool = "video=160MiB";
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  ASSERT_TRUE(WaitFor([&] { return !a_.Bridge("out").last_error().empty(); },
+                      std::chrono::seconds(30)));
+  EXPECT_NE(a_.Bridge("out").last_error().find(
+                "pool 'video' on node 'b' is not marked for bridging"),
+            std::string::npos)
+      << a_.Bridge("out").last_error();
+}
+
+// B01: the sender's own pool must be marked; memd refuses to start otherwise.
+TEST_F(BridgeTest, SendingPoolNotMarkedForBridgingStopsTheStart) {
+  auto [code, out] = RunCommand(
+      {"/bin/sh", "-c",
+       MemdBinary() + " --instance bridge-x --state-dir " + dir_ + "/x --listen unix://" + dir_ +
+           "/x.sock --listen 127.0.0.1:7449 --tls-cert " + dir_ + "/a.pem --tls-key " + dir_ +
+           "/a.key --tls-client-ca " + dir_ + "/ca.pem --node a --peer b=127.0.0.1:7450 "
+           "--pool video=16MiB --bridge video/frames=b 2>&1"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("bridge 'video/frames': pool 'video' is not marked for bridging"),
+            std::string::npos)
+      << out;
+}
+
+}  // namespace
+}  // namespace memd::testing
