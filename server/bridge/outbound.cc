@@ -155,8 +155,10 @@ absl::Status Outbound::RunLink() {
     link_broken_ = false;
   }
   auto stream = stub->Deliver(&context);
-  auto finish = [&](absl::Status why) {
-    context.TryCancel();
+  // `why` unless the peer ended the stream with an error of its own.
+  // `cancel`: the stream may still be open (not after a failed Read).
+  auto finish = [&](absl::Status why, bool cancel = true) {
+    if (cancel) context.TryCancel();
     grpc::Status status = stream->Finish();
     MutexLock lock(&mu_);
     link_context_ = nullptr;
@@ -179,8 +181,9 @@ absl::Status Outbound::RunLink() {
   h->set_region(region_);
   v1::BridgeAck ack;
   if (!stream->Write(hello) || !stream->Read(&ack)) {
-    return finish(absl::UnavailableError(
-        absl::StrFormat("peer '%s' did not answer the bridge's hello", spec_.peer)));
+    return finish(absl::UnavailableError(absl::StrFormat(
+                      "peer '%s' did not answer the bridge's hello", spec_.peer)),
+                  /*cancel=*/false);
   }
   Release(ack.delivered_seq());
   stats_.SetLink("up");

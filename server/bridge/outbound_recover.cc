@@ -88,7 +88,7 @@ absl::Status Outbound::Recover() {
   }
   (*journal)->SetTickets({ticket});
   if (!recovered.empty()) {
-    spdlog::info("bridge '{}': {} unacknowledged messages re-adopted (seq {}..{})", spec_.name(),
+    spdlog::warn("bridge '{}': {} unacknowledged messages re-adopted (seq {}..{})", spec_.name(),
                  recovered.size(), recovered.front().seq, recovered.back().seq);
   }
   MutexLock lock(&mu_);

@@ -8,8 +8,10 @@
 //                                      printing "sent <i>"; a send the daemon
 //                                      did not answer (it was killed) is made
 //                                      again with a new buffer; then "done"
-//   consume CHANNEL COUNT              receives COUNT frames, printing
-//                                      "got <i> ok" or "got <i> bad <why>"
+//   consume CHANNEL COUNT [PAUSE]      receives COUNT frames, printing
+//                                      "got <i> ok" or "got <i> bad <why>";
+//                                      after PAUSE frames prints "paused" and
+//                                      waits for stdin to close
 //
 // Both wait out daemon restarts (outage wait 60 s). Exit code 0 unless
 // connecting fails.
@@ -85,9 +87,15 @@ int Produce(const std::string& channel, uint64_t first, uint64_t count, size_t b
   return 0;
 }
 
-int Consume(const std::string& channel, uint64_t count) {
+int Consume(const std::string& channel, uint64_t count, uint64_t pause) {
   auto client = ConnectOrDie();
   for (uint64_t n = 0; n < count;) {
+    if (n == pause) {
+      std::cout << "paused" << std::endl;
+      std::string line;
+      while (std::getline(std::cin, line)) {
+      }
+    }
     absl::StatusOr<memd::ChannelMessage> m = client->Receive(channel, /*timeout_ms=*/60'000);
     if (!m.ok()) {
       std::cerr << "receive: " << m.status() << std::endl;
@@ -118,7 +126,9 @@ int main(int argc, char** argv) {
   if (cmd == "produce" && argc == 6) {
     return Produce(argv[2], std::stoull(argv[3]), std::stoull(argv[4]), std::stoull(argv[5]));
   }
-  if (cmd == "consume" && argc == 4) return Consume(argv[2], std::stoull(argv[3]));
+  if (cmd == "consume" && (argc == 4 || argc == 5)) {
+    return Consume(argv[2], std::stoull(argv[3]), argc == 5 ? std::stoull(argv[4]) : UINT64_MAX);
+  }
   std::cerr << "usage: memd_bridge_client produce CHANNEL FIRST COUNT BYTES | consume CHANNEL "
                "COUNT" << std::endl;
   return 64;

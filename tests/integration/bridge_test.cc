@@ -26,6 +26,7 @@ namespace {
 
 constexpr size_t kFrameBytes = 3840 * 2160 * 3 / 2;  // 4K NV12
 constexpr int kFrames = 24;
+constexpr uint64_t kWindow = 8;  // OutboundJournal::kSlots
 
 std::string BridgeClientBinary() { return MEMD_BRIDGE_CLIENT_BINARY; }
 
@@ -159,10 +160,21 @@ class BridgeTest : public ::testing::Test {
                                  std::to_string(count), std::to_string(kFrameBytes)},
         a_.ClientEnv());
   }
-  std::unique_ptr<Subprocess> Consumer(int count) {
-    return std::make_unique<Subprocess>(
-        std::vector<std::string>{BridgeClientBinary(), "consume", "frames", std::to_string(count)},
-        b_.ClientEnv());
+  // With `pause`, it stops after that many frames until ResumeAfterPause.
+  std::unique_ptr<Subprocess> Consumer(int count, int pause = -1) {
+    std::vector<std::string> argv = {BridgeClientBinary(), "consume", "frames",
+                                     std::to_string(count)};
+    if (pause >= 0) argv.push_back(std::to_string(pause));
+    return std::make_unique<Subprocess>(argv, b_.ClientEnv());
+  }
+  // Consumes `pause` frames, then waits until the sender has a full window
+  // of messages in flight (pulled by b, queued there, not yet received).
+  void FillTheWindow(Subprocess& consumer, int pause) {
+    ReadFrames(consumer, pause);
+    ASSERT_EQ(consumer.ReadLine(std::chrono::seconds(60)), "paused");
+    ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").in_flight() == kWindow; },
+                        std::chrono::seconds(60)))
+        << "in flight: " << a_.Bridge("out").in_flight();
   }
   // Reads the consumer's lines until `n` frames arrived (or it stops).
   void ReadFrames(Subprocess& consumer, int n) {
@@ -209,23 +221,30 @@ TEST_F(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
 TEST_F(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
-  auto consumer = Consumer(kFrames);
+  auto consumer = Consumer(kFrames, 6);
   auto producer = Producer(0, kFrames);
-  ReadFrames(*consumer, 6);
+  FillTheWindow(*consumer, 6);
+  // Node b has the window queued: a's restart resends it, b drops the repeats.
   a_.Kill();
   ASSERT_TRUE(a_.Start());
+  ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").in_flight() == kWindow; }))
+      << "the restarted sender did not re-adopt its unacknowledged messages";
+  consumer->CloseStdin();
   ReadFrames(*consumer, kFrames);
   ExpectExactlyOnceInOrder(kFrames);
+  EXPECT_GE(b_.Bridge("in").retries(), kWindow) << "b did not see the resent window";
 }
 
 TEST_F(BridgeTest, ReceiverKilledMidStreamLosesAndRepeatsNothing) {
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
-  auto consumer = Consumer(kFrames);
+  auto consumer = Consumer(kFrames, 6);
   auto producer = Producer(0, kFrames);
-  ReadFrames(*consumer, 6);
+  FillTheWindow(*consumer, 6);
+  // The window queued on b dies with it; a sends it again.
   b_.Kill();
   ASSERT_TRUE(b_.Start());
+  consumer->CloseStdin();
   ReadFrames(*consumer, kFrames);
   ExpectExactlyOnceInOrder(kFrames);
 }
