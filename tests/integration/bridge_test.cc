@@ -229,6 +229,8 @@ TEST_F(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
   ASSERT_TRUE(a_.Start());
   ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").in_flight() == kWindow; }))
       << "the restarted sender did not re-adopt its unacknowledged messages";
+  // Up: b answered the hello with "delivered up to frame 5", so a resends all 8.
+  ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").link() == "up"; }, std::chrono::seconds(30)));
   consumer->CloseStdin();
   ReadFrames(*consumer, kFrames);
   ExpectExactlyOnceInOrder(kFrames);
