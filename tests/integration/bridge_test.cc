@@ -175,6 +175,9 @@ class BridgeTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").in_flight() == kWindow; },
                         std::chrono::seconds(60)))
         << "in flight: " << a_.Bridge("out").in_flight();
+    ASSERT_TRUE(WaitFor([&] { return b_.Bridge("in").messages() == pause + kWindow; },
+                        std::chrono::seconds(60)))
+        << "queued on b: " << b_.Bridge("in").messages() - pause;
   }
   // Reads the consumer's lines until `n` frames arrived (or it stops).
   void ReadFrames(Subprocess& consumer, int n) {
