@@ -219,7 +219,7 @@ absl::Status Daemon::StartServing() {
   bridge_ = std::make_unique<bridge::Engine>(options_, pools_, *channels_, state_dir_);
   if (absl::Status s = bridge_->Start(); !s.ok()) return s;
   bridge_service_ = std::make_unique<bridge::BridgeService>(*bridge_);
-  bridge_admin_service_ = std::make_unique<bridge::BridgeAdminService>(*bridge_);
+  bridge_admin_service_ = std::make_unique<bridge::BridgeAdminService>(*bridge_, *admin_service_);
   builder.RegisterService(bridge_service_.get());
   builder.RegisterService(bridge_admin_service_.get());
   if (!options_.bridge.peers.empty()) {

@@ -10,6 +10,7 @@
 
 #include "bridge/engine.h"
 #include "memd/v1/bridge.grpc.pb.h"
+#include "service/admin_service.h"
 
 namespace memd::bridge {
 
@@ -24,14 +25,21 @@ class BridgeService final : public v1::Bridge::Service {
   Engine& engine_;
 };
 
+// `admin` decides who may add and remove bridges (the rule of every admin
+// operation); it outlives this service.
 class BridgeAdminService final : public v1::BridgeAdmin::Service {
  public:
-  explicit BridgeAdminService(Engine& engine) : engine_(engine) {}
+  BridgeAdminService(Engine& engine, const AdminService& admin) : engine_(engine), admin_(admin) {}
   grpc::Status ListBridges(grpc::ServerContext* context, const v1::ListBridgesRequest* request,
                            v1::ListBridgesResponse* response) override;
+  grpc::Status AddBridge(grpc::ServerContext* context, const v1::AddBridgeRequest* request,
+                         v1::AddBridgeResponse* response) override;
+  grpc::Status RemoveBridge(grpc::ServerContext* context, const v1::RemoveBridgeRequest* request,
+                            v1::RemoveBridgeResponse* response) override;
 
  private:
   Engine& engine_;
+  const AdminService& admin_;
 };
 
 }  // namespace memd::bridge

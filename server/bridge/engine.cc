@@ -77,13 +77,8 @@ absl::Status Engine::Start() {
   }
   channels_.SetDeliveryHook(
       [this](const Pool&, const std::string&, uint64_t tag) { Delivered(tag); });
-  uint64_t n = 0;
   for (const BridgeSpec& spec : b.bridges) {
-    Outbound::Env env{pools_.Find(spec.pool), &channels_, transport_.get(), node_, state_dir_,
-                      kOutboundSessionBase + n++,
-                      [this](std::string_view peer) { return OpenChannel(peer); }};
-    outbound_.push_back(std::make_unique<Outbound>(spec, std::move(env)));
-    outbound_.back()->Start();
+    if (absl::Status s = Add(spec); !s.ok()) return s;
   }
   if (!b.peers.empty()) {
     spdlog::info("node '{}': {} peers, {} bridges, transport {}", node_, b.peers.size(),
@@ -93,7 +88,64 @@ absl::Status Engine::Start() {
 }
 
 void Engine::Stop() {
-  for (auto& o : outbound_) o->Stop();
+  std::vector<std::shared_ptr<Outbound>> all;
+  {
+    MutexLock lock(&mu_);
+    all = outbound_;
+  }
+  for (auto& o : all) o->Stop();  // not under mu_: Stop takes the channel registry's
+}
+
+absl::Status Engine::Add(const BridgeSpec& spec) {
+  std::vector<PoolConfig> pools;
+  for (const Pool* p : pools_.pools()) {
+    PoolConfig c;
+    c.name = p->name();
+    c.bridge = p->bridge();
+    pools.push_back(c);
+  }
+  BridgeOptions one = options_.bridge;
+  one.bridges = {spec};
+  if (absl::Status s = ValidateBridgeOptions(one, pools, /*mutual_tls=*/true); !s.ok()) return s;
+  std::shared_ptr<Outbound> outbound;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& o : outbound_) {
+      if (o->spec().name() == spec.name()) {
+        return absl::AlreadyExistsError(
+            absl::StrFormat("bridge '%s' exists (to peer '%s')", spec.name(), o->spec().peer));
+      }
+    }
+    Outbound::Env env{pools_.Find(spec.pool), &channels_, transport_.get(), node_, state_dir_,
+                      kOutboundSessionBase + next_outbound_++,
+                      [this](std::string_view peer) { return OpenChannel(peer); }};
+    outbound = std::make_shared<Outbound>(spec, std::move(env));
+    outbound_.push_back(outbound);
+  }
+  outbound->Start();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Engine::Remove(const std::string& name) {
+  std::shared_ptr<Outbound> outbound;
+  {
+    MutexLock lock(&mu_);
+    std::vector<std::string> names;
+    for (auto it = outbound_.begin(); it != outbound_.end(); ++it) {
+      names.push_back((*it)->spec().name());
+      if ((*it)->spec().name() == name) {
+        outbound = *it;
+        outbound_.erase(it);
+        break;
+      }
+    }
+    if (outbound == nullptr) {
+      return absl::NotFoundError(absl::StrFormat("no bridge named '%s' (this daemon has: %s)",
+                                                 name, names.empty() ? "none"
+                                                                     : absl::StrJoin(names, ", ")));
+    }
+  }
+  return outbound->Drop();
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Engine::OpenChannel(std::string_view peer) const {
@@ -198,12 +250,15 @@ absl::Status Engine::Read(const std::string& peer, const v1::BridgeReadRequest& 
     return absl::FailedPreconditionError(absl::StrFormat(
         "node '%s' bridges with '%s', not grpc", node_, transport_->name()));
   }
-  for (const auto& o : outbound_) {
-    if (o->spec().peer == peer && o->spec().pool == request.region() &&
-        o->Covers(request.offset_bytes(), request.length_bytes())) {
-      return grpc_->ServeRead(request, writer);
+  bool allowed = false;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& o : outbound_) {
+      allowed |= o->spec().peer == peer && o->spec().pool == request.region() &&
+                 o->Covers(request.offset_bytes(), request.length_bytes());
     }
   }
+  if (allowed) return grpc_->ServeRead(request, writer);
   return absl::PermissionDeniedError(absl::StrFormat(
       "read of [%u, %u) in region '%s' refused: no message in flight to node '%s' holds it",
       request.offset_bytes(), request.offset_bytes() + request.length_bytes(), request.region(),
@@ -213,8 +268,8 @@ absl::Status Engine::Read(const std::string& peer, const v1::BridgeReadRequest& 
 v1::ListBridgesResponse Engine::List() {
   v1::ListBridgesResponse out;
   out.set_node(node_);
-  for (auto& o : outbound_) *out.add_bridges() = o->Stats();
   MutexLock lock(&mu_);
+  for (auto& o : outbound_) *out.add_bridges() = o->Stats();
   for (auto& in : inbound_) *out.add_bridges() = in->Stats();
   return out;
 }

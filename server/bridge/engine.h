@@ -53,6 +53,11 @@ class Engine {
   absl::Status Read(const std::string& peer, const v1::BridgeReadRequest& request,
                     grpc::ServerWriter<v1::BridgeChunk>* writer);
   v1::ListBridgesResponse List();
+  // memctl bridge add / remove (admin checked by the service). Add makes the
+  // same checks as the configuration (B01-B03) and B09 for a bridge that
+  // exists; Remove: NOT_FOUND (B10) for an unknown name.
+  absl::Status Add(const BridgeSpec& spec);
+  absl::StatusOr<uint64_t> Remove(const std::string& name);
 
   const std::string& node() const { return node_; }
 
@@ -69,9 +74,11 @@ class Engine {
   std::string ca_pem_, cert_pem_, key_pem_;  // set by Start
   std::unique_ptr<PullTransport> transport_;
   GrpcTransport* grpc_ = nullptr;  // transport_ when it is the gRPC one
-  std::vector<std::unique_ptr<Outbound>> outbound_;  // constant after Start
-
-  Mutex mu_;  // a leaf: taken under the channel registry's mutex (Delivered)
+  // Taken under the channel registry's mutex (Delivered); only an
+  // Outbound's or Inbound's own mutex is taken under it.
+  Mutex mu_;
+  std::vector<std::shared_ptr<Outbound>> outbound_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_outbound_ ABSL_GUARDED_BY(mu_) = 0;  // numbers their session ids
   // By id - 1; entries are never removed (ids tag channel messages).
   std::vector<std::unique_ptr<Inbound>> inbound_ ABSL_GUARDED_BY(mu_);
 };

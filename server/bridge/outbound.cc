@@ -1,5 +1,7 @@
 #include "bridge/outbound.h"
 
+#include <cstdio>
+
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_format.h"
@@ -42,6 +44,29 @@ void Outbound::Stop() {
   if (link_.joinable()) link_.join();
   // What the bridge holds stays held: the holdings file keeps it for the
   // next start, which re-adopts it with the journal.
+}
+
+uint64_t Outbound::Drop() {
+  Stop();
+  env_.channels->SetRelay(*env_.pool, spec_.channel, false);
+  MutexLock lock(&mu_);
+  uint64_t dropped = in_flight_.size();
+  if (holder_ != HolderId::kNone) env_.pool->CloseHolder(holder_);
+  in_flight_.clear();
+  if (journal_ != nullptr) {
+    journal_.reset();
+    std::remove(JournalPath().c_str());
+  }
+  stats_.SetInFlight(0);
+  if (dropped > 0) {
+    spdlog::warn("bridge '{}' removed: {} messages in flight were released undelivered",
+                 spec_.name(), dropped);
+  }
+  return dropped;
+}
+
+std::string Outbound::JournalPath() const {
+  return absl::StrFormat("%s/bridge.%s.%s.out", env_.state_dir, spec_.pool, spec_.channel);
 }
 
 bool Outbound::Covers(uint64_t offset, uint64_t length) const {

@@ -55,7 +55,12 @@ class Outbound {
   Outbound& operator=(const Outbound&) = delete;
 
   void Start();
+  // Stops; what it holds stays for the next start (a daemon shutdown).
   void Stop();
+  // Stops for good (memctl bridge remove): releases what is in flight,
+  // removes the journal, and makes the channel an ordinary one again.
+  // Returns how many messages were dropped.
+  uint64_t Drop();
 
   const BridgeSpec& spec() const { return spec_; }
   // Whether [offset, offset + length) lies within a buffer of a message in
@@ -69,6 +74,7 @@ class Outbound {
     std::vector<BufferInfo> buffers;
     std::string metadata;
   };
+  std::string JournalPath() const;
   // Waits for the pool's memory, opens the journal and takes back the
   // references of the messages it lists. (outbound_recover.cc)
   absl::Status Recover();

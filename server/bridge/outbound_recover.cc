@@ -35,9 +35,7 @@ absl::Status Outbound::Recover() {
       env_.transport->Expose(pool.name(), pool.memory_base(), pool.size_bytes());
   if (!region.ok()) return region.status();
   region_ = *region;
-  std::string path =
-      absl::StrFormat("%s/bridge.%s.%s.out", env_.state_dir, spec_.pool, spec_.channel);
-  absl::StatusOr<std::unique_ptr<OutboundJournal>> journal = OutboundJournal::Open(path);
+  absl::StatusOr<std::unique_ptr<OutboundJournal>> journal = OutboundJournal::Open(JournalPath());
   if (!journal.ok()) return journal.status();
   // The holdings file keys the bridge's references by a ticket. A new one
   // per start, recorded before the holder exists, so that the journal

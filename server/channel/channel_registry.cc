@@ -283,11 +283,16 @@ void ChannelRegistry::SetDeliveryHook(DeliveryHook hook) {
   delivery_hook_ = std::move(hook);
 }
 
-void ChannelRegistry::SetRelay(const Pool& pool, const std::string& name) {
+void ChannelRegistry::SetRelay(const Pool& pool, const std::string& name, bool relay) {
   MutexLock lock(&mu_);
-  relays_.insert(Key{pool.index(), name});
+  if (relay) {
+    relays_.insert(Key{pool.index(), name});
+  } else {
+    relays_.erase(Key{pool.index(), name});
+  }
   if (auto it = channels_.find(Key{pool.index(), name}); it != channels_.end()) {
-    it->second->relay = true;
+    it->second->relay = relay;
+    Settle(*it->second);  // parked senders go into the queue's room now
   }
 }
 

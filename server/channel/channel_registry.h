@@ -117,7 +117,8 @@ class ChannelRegistry {
   // relay: a send completes only by handing its message to a waiting
   // receiver, never into the queue (a bridged channel: its outbound bridge
   // journals a message before the send is answered, bridge/outbound.h).
-  void SetRelay(const Pool& pool, const std::string& name);
+  // `relay` false: an ordinary channel again (the bridge was removed).
+  void SetRelay(const Pool& pool, const std::string& name, bool relay = true);
 
   // Drops the parked operations of a closing session; their callbacks never run.
   void CancelSession(uint64_t session_id);

@@ -310,3 +310,51 @@ TEST_F(BridgeTest, SendingPoolNotMarkedForBridgingStopsTheStart) {
 
 }  // namespace
 }  // namespace memd::testing
+
+namespace memd::testing {
+namespace {
+
+// memctl bridge add, list and remove while serving; frames cross a bridge
+// added at run time; refusals name the value.
+TEST_F(BridgeTest, MemctlAddsListsAndRemovesBridges) {
+  a_.extra.clear();  // no configured bridge
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto memctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {MemctlBinary(), "--address", "unix://" + a_.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.begin(), {"/bin/sh", "-c", "\"$0\" \"$@\" 2>&1"});
+    return RunCommand(argv);
+  };
+  auto [bad_code, bad] = memctl({"bridge", "add", "video", "frames", "nobody"});
+  EXPECT_EQ(bad_code, 1);
+  EXPECT_NE(bad.find("bridge 'video/frames': no peer named 'nobody' (configured: b)"),
+            std::string::npos) << bad;
+  auto [add_code, added] = memctl({"bridge", "add", "video", "frames", "b"});
+  ASSERT_EQ(add_code, 0) << added;
+  auto [again_code, again] = memctl({"bridge", "add", "video", "frames", "b"});
+  EXPECT_EQ(again_code, 1);
+  EXPECT_NE(again.find("bridge 'video/frames' exists"), std::string::npos) << again;
+
+  auto consumer = Consumer(3);
+  auto producer = Producer(0, 3);
+  ReadFrames(*consumer, 3);
+  ExpectExactlyOnceInOrder(3);
+  ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").messages() == 3; }));
+  auto [list_code, list] = memctl({"-o", "json", "bridge", "list"});
+  EXPECT_EQ(list_code, 0);
+  EXPECT_NE(list.find("\"name\": \"video/frames\""), std::string::npos) << list;
+  EXPECT_NE(list.find("\"messages\": 3"), std::string::npos) << list;
+
+  auto [remove_code, removed] = memctl({"bridge", "remove", "video/frames"});
+  EXPECT_EQ(remove_code, 0) << removed;
+  EXPECT_NE(removed.find("0 messages in flight were dropped"), std::string::npos) << removed;
+  EXPECT_EQ(a_.Bridges().bridges_size(), 0);
+  auto [gone_code, gone] = memctl({"bridge", "remove", "video/frames"});
+  EXPECT_EQ(gone_code, 1);
+  EXPECT_NE(gone.find("no bridge named 'video/frames' (this daemon has: none)"),
+            std::string::npos) << gone;
+}
+
+}  // namespace
+}  // namespace memd::testing
