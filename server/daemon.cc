@@ -22,6 +22,7 @@
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 #include "memd/version.h"
+#include "bridge/bridge_collector.h"
 #include "startup/pool_startup.h"
 #include "startup/state_directory.h"
 
@@ -218,6 +219,7 @@ absl::Status Daemon::StartServing() {
   builder.RegisterService(admin_service_.get());
   bridge_ = std::make_unique<bridge::Engine>(options_, pools_, *channels_, state_dir_);
   if (absl::Status s = bridge_->Start(); !s.ok()) return s;
+  metrics_->AddCollectable(std::make_shared<bridge::BridgeCollector>(*bridge_));
   bridge_service_ = std::make_unique<bridge::BridgeService>(*bridge_);
   bridge_admin_service_ = std::make_unique<bridge::BridgeAdminService>(*bridge_, *admin_service_);
   builder.RegisterService(bridge_service_.get());

@@ -200,6 +200,7 @@ class BridgeTest : public ::testing::Test {
 };
 
 TEST_F(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
+  a_.extra.insert(a_.extra.end(), {"--metrics-listen", "127.0.0.1:9464"});
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
   auto consumer = Consumer(kFrames);
@@ -219,6 +220,16 @@ TEST_F(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
   v1::BridgeStats in = b_.Bridge("in");
   EXPECT_EQ(in.peer(), "a");
   EXPECT_EQ(in.messages(), static_cast<uint64_t>(kFrames));
+  // The same counters on a's Prometheus endpoint (inside its namespace).
+  auto [code, metrics] = RunCommand(
+      {"/usr/bin/env", "ip", "netns", "exec", ns_a_, "/usr/bin/python3", "-c",
+       "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics')"
+       ".read().decode())"});
+  ASSERT_EQ(code, 0);
+  EXPECT_NE(metrics.find("memd_bridge_messages_total{bridge=\"video/frames\",peer=\"b\","
+                         "direction=\"out\",transport=\"grpc\"} 24"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("memd_bridge_link_up{bridge=\"video/frames\""), std::string::npos);
 }
 
 TEST_F(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
