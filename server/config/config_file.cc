@@ -49,14 +49,14 @@ absl::StatusOr<std::string> ScalarText(const toml::node& node, const std::string
     return IsModeKey(key) ? absl::StrFormat("%o", i->get()) : absl::StrFormat("%d", i->get());
   }
   if (const auto* b = node.as_boolean()) {
-    if (key != "prefault") {
+    if (key != "prefault" && key != "bridge") {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: key '%s' is a boolean; expected a string or a number", where, key));
     }
     return std::string(b->get() ? "true" : "false");
   }
   return absl::InvalidArgumentError(absl::StrFormat(
-      "%s: key '%s' must be a string or a number (prefault: true or false)", where, key));
+      "%s: key '%s' must be a string or a number (prefault, bridge: true or false)", where, key));
 }
 
 std::string Known(const std::vector<std::string>& keys) { return absl::StrJoin(keys, ", "); }
@@ -204,6 +204,10 @@ std::string FormatConfig(const DaemonOptions& o) {
     out += absl::StrFormat("tls_cert = %s\ntls_key = %s\n", quoted(o.tls_cert), quoted(o.tls_key));
   }
   if (!o.tls_client_ca.empty()) out += absl::StrFormat("tls_client_ca = %s\n", quoted(o.tls_client_ca));
+  if (!o.bridge.node.empty()) out += absl::StrFormat("node = %s\n", quoted(o.bridge.node));
+  if (!o.bridge.transport.empty()) {
+    out += absl::StrFormat("bridge_transport = %s\n", quoted(o.bridge.transport));
+  }
   for (const PoolConfig& p : o.pools) {
     out += "\n[[pool]]\n";
     out += absl::StrFormat("name = %s\nsize = %u  # %s\n", quoted(p.name), p.size_bytes,
@@ -215,6 +219,15 @@ std::string FormatConfig(const DaemonOptions& o) {
                            p.quotas.session_bytes, p.quotas.session_buffers, p.quotas.uid_bytes,
                            p.quotas.uid_buffers);
     out += absl::StrFormat("prefault = %s\n", p.prefault.value_or(o.reserve) ? "true" : "false");
+    if (p.bridge) out += "bridge = true\n";
+  }
+  for (const bridge::PeerSpec& peer : o.bridge.peers) {
+    out += absl::StrFormat("\n[[peer]]\nname = %s\naddress = %s\n", quoted(peer.name),
+                           quoted(peer.address));
+  }
+  for (const bridge::BridgeSpec& b : o.bridge.bridges) {
+    out += absl::StrFormat("\n[[bridge]]\npool = %s\nchannel = %s\npeer = %s\n", quoted(b.pool),
+                           quoted(b.channel), quoted(b.peer));
   }
   return out;
 }

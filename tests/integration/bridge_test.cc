@@ -369,3 +369,35 @@ TEST_F(BridgeTest, MemctlAddsListsAndRemovesBridges) {
 
 }  // namespace
 }  // namespace memd::testing
+
+namespace memd::testing {
+namespace {
+
+// [[peer]], [[bridge]], node, bridge_transport and a pool's bridge key in
+// memd.toml read as the flags do, and --check-config prints them back.
+TEST_F(BridgeTest, TheConfigFileTakesPeersAndBridges) {
+  std::string config = dir_ + "/memd.toml";
+  std::ofstream(config) << "listen = [\"unix://" << dir_ << "/c.sock\", \"127.0.0.1:7451\"]\n"
+                        << "tls_cert = \"" << dir_ << "/a.pem\"\ntls_key = \"" << dir_
+                        << "/a.key\"\ntls_client_ca = \"" << dir_ << "/ca.pem\"\n"
+                        << "node = \"a\"\nbridge_transport = \"grpc\"\n"
+                        << "[[pool]]\nname = \"video\"\nsize = \"16MiB\"\nbridge = true\n"
+                        << "[[peer]]\nname = \"b\"\naddress = \"10.0.0.2:7441\"\n"
+                        << "[[bridge]]\npool = \"video\"\nchannel = \"frames\"\npeer = \"b\"\n";
+  auto [code, out] = RunCommand({"/bin/sh", "-c", "\"$0\" --config \"$1\" --check-config 2>&1",
+                                 MemdBinary(), config});
+  EXPECT_EQ(code, 0) << out;
+  for (const char* part : {"node = \"a\"", "bridge_transport = \"grpc\"", "bridge = true",
+                           "[[peer]]\nname = \"b\"\naddress = \"10.0.0.2:7441\"",
+                           "[[bridge]]\npool = \"video\"\nchannel = \"frames\"\npeer = \"b\""}) {
+    EXPECT_NE(out.find(part), std::string::npos) << part << " missing from:\n" << out;
+  }
+  std::ofstream(config, std::ios::app) << "[[bridge]]\npool = \"video\"\n";
+  auto [bad, why] = RunCommand({"/bin/sh", "-c", "\"$0\" --config \"$1\" --check-config 2>&1",
+                                MemdBinary(), config});
+  EXPECT_EQ(bad, 2) << why;
+  EXPECT_NE(why.find("every [[bridge]] needs pool, channel, peer"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace memd::testing
