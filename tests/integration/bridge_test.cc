@@ -64,6 +64,7 @@ struct Node {
   std::vector<std::string> extra;
   std::string pool = "video=160MiB,bridge=true";
   std::string cert;  // default: <name>
+  std::string transport = "grpc";
   std::unique_ptr<Subprocess> process;
 
   std::string socket() const { return dir + "/" + name + ".sock"; }
@@ -78,7 +79,7 @@ struct Node {
         "--listen", ip + ":7441", "--tls-cert", dir + "/" + c + ".pem",
         "--tls-key", dir + "/" + c + ".key", "--tls-client-ca", dir + "/ca.pem",
         "--node", name, "--peer", peer_name + "=" + peer_ip + ":7441",
-        "--pool", pool, "--bridge-transport", "grpc", "--reclaim-grace", "60s",
+        "--pool", pool, "--bridge-transport", transport, "--reclaim-grace", "60s",
         "--log-level", "warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Subprocess>(argv);
@@ -107,7 +108,9 @@ struct Node {
   }
 };
 
-class BridgeTest : public ::testing::Test {
+// The transport is the test's parameter: grpc always, ucx when memd is built
+// with it (MEMD_TEST_UCX).
+class BridgeTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "bridge tests make network namespaces: run as root";
@@ -141,6 +144,7 @@ class BridgeTest : public ::testing::Test {
     }
     a_ = Node{ns_a_, "a", dir_, net + "1", "b", net + "2", {"--bridge", "video/frames=b"}};
     b_ = Node{ns_b_, "b", dir_, net + "2", "a", net + "1", {}};
+    a_.transport = b_.transport = GetParam();
   }
 
   void TearDown() override {
@@ -199,7 +203,7 @@ class BridgeTest : public ::testing::Test {
   std::vector<std::string> got_;
 };
 
-TEST_F(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
+TEST_P(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
   a_.extra.insert(a_.extra.end(), {"--metrics-listen", "127.0.0.1:9464"});
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
@@ -214,7 +218,7 @@ TEST_F(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
   EXPECT_EQ(out.name(), "video/frames");
   EXPECT_EQ(out.peer(), "b");
   EXPECT_EQ(out.link(), "up");
-  EXPECT_EQ(out.transport(), "grpc");
+  EXPECT_EQ(out.transport(), GetParam());
   EXPECT_EQ(out.bytes(), uint64_t{kFrames} * kFrameBytes);
   EXPECT_EQ(out.in_flight(), 0u);
   v1::BridgeStats in = b_.Bridge("in");
@@ -227,12 +231,12 @@ TEST_F(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
        ".read().decode())"});
   ASSERT_EQ(code, 0);
   EXPECT_NE(metrics.find("memd_bridge_messages_total{bridge=\"video/frames\",peer=\"b\","
-                         "direction=\"out\",transport=\"grpc\"} 24"),
+                         "direction=\"out\",transport=\"" + GetParam() + "\"} 24"),
             std::string::npos) << metrics;
   EXPECT_NE(metrics.find("memd_bridge_link_up{bridge=\"video/frames\""), std::string::npos);
 }
 
-TEST_F(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
+TEST_P(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
   auto consumer = Consumer(kFrames, 6);
@@ -251,7 +255,7 @@ TEST_F(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
   EXPECT_GE(b_.Bridge("in").retries(), kWindow) << "b did not see the resent window";
 }
 
-TEST_F(BridgeTest, ReceiverKilledMidStreamLosesAndRepeatsNothing) {
+TEST_P(BridgeTest, ReceiverKilledMidStreamLosesAndRepeatsNothing) {
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
   auto consumer = Consumer(kFrames, 6);
@@ -265,7 +269,7 @@ TEST_F(BridgeTest, ReceiverKilledMidStreamLosesAndRepeatsNothing) {
   ExpectExactlyOnceInOrder(kFrames);
 }
 
-TEST_F(BridgeTest, LinkDownAndUpLosesAndRepeatsNothing) {
+TEST_P(BridgeTest, LinkDownAndUpLosesAndRepeatsNothing) {
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
   auto consumer = Consumer(kFrames);
@@ -280,7 +284,7 @@ TEST_F(BridgeTest, LinkDownAndUpLosesAndRepeatsNothing) {
   EXPECT_GT(a_.Bridge("out").retries(), 0u);
 }
 
-TEST_F(BridgeTest, UntrustedPeerIsRefused) {
+TEST_P(BridgeTest, UntrustedPeerIsRefused) {
   b_.cert = "rogue-b";  // signed by a CA node a does not trust
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
@@ -293,7 +297,7 @@ TEST_F(BridgeTest, UntrustedPeerIsRefused) {
   EXPECT_EQ(b_.Bridges().bridges_size(), 0) << "node b accepted a stream from an untrusted link";
 }
 
-TEST_F(BridgeTest, ReceivingPoolNotMarkedForBridgingIsRefused) {
+TEST_P(BridgeTest, ReceivingPoolNotMarkedForBridgingIsRefused) {
   b_.pool = "video=160MiB";
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
@@ -306,7 +310,7 @@ TEST_F(BridgeTest, ReceivingPoolNotMarkedForBridgingIsRefused) {
 }
 
 // B01: the sender's own pool must be marked; memd refuses to start otherwise.
-TEST_F(BridgeTest, SendingPoolNotMarkedForBridgingStopsTheStart) {
+TEST_P(BridgeTest, SendingPoolNotMarkedForBridgingStopsTheStart) {
   auto [code, out] = RunCommand(
       {"/bin/sh", "-c",
        MemdBinary() + " --instance bridge-x --state-dir " + dir_ + "/x --listen unix://" + dir_ +
@@ -327,7 +331,7 @@ namespace {
 
 // memctl bridge add, list and remove while serving; frames cross a bridge
 // added at run time; refusals name the value.
-TEST_F(BridgeTest, MemctlAddsListsAndRemovesBridges) {
+TEST_P(BridgeTest, MemctlAddsListsAndRemovesBridges) {
   a_.extra.clear();  // no configured bridge
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
@@ -375,7 +379,7 @@ namespace {
 
 // [[peer]], [[bridge]], node, bridge_transport and a pool's bridge key in
 // memd.toml read as the flags do, and --check-config prints them back.
-TEST_F(BridgeTest, TheConfigFileTakesPeersAndBridges) {
+TEST_P(BridgeTest, TheConfigFileTakesPeersAndBridges) {
   std::string config = dir_ + "/memd.toml";
   std::ofstream(config) << "listen = [\"unix://" << dir_ << "/c.sock\", \"127.0.0.1:7451\"]\n"
                         << "tls_cert = \"" << dir_ << "/a.pem\"\ntls_key = \"" << dir_
@@ -398,6 +402,22 @@ TEST_F(BridgeTest, TheConfigFileTakesPeersAndBridges) {
   EXPECT_EQ(bad, 2) << why;
   EXPECT_NE(why.find("every [[bridge]] needs pool, channel, peer"), std::string::npos) << why;
 }
+
+}  // namespace
+}  // namespace memd::testing
+
+namespace memd::testing {
+namespace {
+
+INSTANTIATE_TEST_SUITE_P(Transports, BridgeTest,
+#if MEMD_TEST_UCX
+                         ::testing::Values("grpc", "ucx"),
+#else
+                         ::testing::Values("grpc"),
+#endif
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 }  // namespace
 }  // namespace memd::testing
