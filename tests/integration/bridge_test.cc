@@ -191,6 +191,16 @@ class BridgeTest : public ::testing::TestWithParam<std::string> {
       got_.push_back(*line);
     }
   }
+  // Both daemons up, kFrames on their way, the consumer paused after 6 with
+  // a full window in flight (FillTheWindow).
+  void StreamWithAFullWindow(std::unique_ptr<Subprocess>* consumer,
+                             std::unique_ptr<Subprocess>* producer) {
+    ASSERT_TRUE(b_.Start());
+    ASSERT_TRUE(a_.Start());
+    *consumer = Consumer(kFrames, 6);
+    *producer = Producer(0, kFrames);
+    FillTheWindow(**consumer, 6);
+  }
   // Every frame 0..n-1 exactly once, in order, with the right bytes.
   void ExpectExactlyOnceInOrder(int n) {
     ASSERT_EQ(static_cast<int>(got_.size()), n);
@@ -237,11 +247,8 @@ TEST_P(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
 }
 
 TEST_P(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
-  ASSERT_TRUE(b_.Start());
-  ASSERT_TRUE(a_.Start());
-  auto consumer = Consumer(kFrames, 6);
-  auto producer = Producer(0, kFrames);
-  FillTheWindow(*consumer, 6);
+  std::unique_ptr<Subprocess> consumer, producer;
+  ASSERT_NO_FATAL_FAILURE(StreamWithAFullWindow(&consumer, &producer));
   // Node b has the window queued: a's restart resends it, b drops the repeats.
   a_.Kill();
   ASSERT_TRUE(a_.Start());
@@ -256,11 +263,8 @@ TEST_P(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {
 }
 
 TEST_P(BridgeTest, ReceiverKilledMidStreamLosesAndRepeatsNothing) {
-  ASSERT_TRUE(b_.Start());
-  ASSERT_TRUE(a_.Start());
-  auto consumer = Consumer(kFrames, 6);
-  auto producer = Producer(0, kFrames);
-  FillTheWindow(*consumer, 6);
+  std::unique_ptr<Subprocess> consumer, producer;
+  ASSERT_NO_FATAL_FAILURE(StreamWithAFullWindow(&consumer, &producer));
   // The window queued on b dies with it; a sends it again.
   b_.Kill();
   ASSERT_TRUE(b_.Start());
