@@ -425,3 +425,48 @@ INSTANTIATE_TEST_SUITE_P(Transports, BridgeTest,
 
 }  // namespace
 }  // namespace memd::testing
+
+#if MEMD_TEST_PIPELINE
+namespace memd::testing {
+namespace {
+
+// The FFmpeg pipeline example split over the two nodes: decode on a, its
+// channel 'raw' bridged to b, filter and encode on b; every frame reaches
+// the encoder with the decoder's checksum.
+TEST_P(BridgeTest, FFmpegPipelineSplitOverTwoNodes) {
+  a_.extra = {"--bridge", "video/raw=b"};
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  std::string in = dir_ + "/in.mkv";
+  auto [made, why] = RunCommand({"/usr/bin/ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                                 "testsrc2=size=320x240:rate=25:duration=2", "-c:v", "mpeg4",
+                                 "-q:v", "3", "-pix_fmt", "yuv420p", in});
+  ASSERT_EQ(made, 0) << why;
+  auto path = [&](const std::string& name) { return dir_ + "/" + name; };
+  Subprocess decode({MEMD_PIPELINE_DECODE, "--input", in, "--checksums", path("dec.txt"),
+                     "--report", path("dec.json"), "--timeout-ms", "30000"},
+                    a_.ClientEnv());
+  Subprocess filter({MEMD_PIPELINE_FILTER, "--mode", "pass", "--checksums", path("filt.txt"),
+                     "--report", path("filt.json"), "--width", "160", "--height", "120"},
+                    b_.ClientEnv());
+  Subprocess encode({MEMD_PIPELINE_ENCODE, "--output", path("out.mkv"), "--checksums",
+                     path("enc.txt"), "--report", path("enc.json"), "--timeout-ms", "30000"},
+                    b_.ClientEnv());
+  EXPECT_EQ(ExitCode(decode.Wait(std::chrono::seconds(90))), 0);
+  EXPECT_EQ(ExitCode(filter.Wait(std::chrono::seconds(90))), 0);
+  EXPECT_EQ(ExitCode(encode.Wait(std::chrono::seconds(90))), 0);
+  auto read = [](const std::string& p) {
+    std::ifstream f(p);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(f, line);) lines.push_back(line);
+    return lines;
+  };
+  std::vector<std::string> decoded = read(path("dec.txt")), encoded = read(path("enc.txt"));
+  EXPECT_EQ(decoded.size(), 50u);
+  EXPECT_EQ(encoded, decoded) << "the encoder on b saw other frames than the decoder on a";
+  EXPECT_EQ(a_.Bridge("out").messages(), 51u) << "50 frames and the end of stream";
+}
+
+}  // namespace
+}  // namespace memd::testing
+#endif
