@@ -56,11 +56,15 @@ absl::Status Inbound::Serve(grpc::ServerContext* context, Stream* stream,
     if (context->IsCancelled()) return leave(absl::CancelledError("the sender went away"));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (connection_ == nullptr) {
+  // A new connection after a failed pull or when the sender's address
+  // changed (a restarted sender's UCX worker has a new one).
+  if (connection_ == nullptr || connected_to_ != hello.transport_address()) {
+    connection_.reset();
     absl::StatusOr<std::unique_ptr<PullConnection>> c =
         transport_->Connect(peer_, hello.transport_address());
     if (!c.ok()) return leave(c.status());
     connection_ = std::move(*c);
+    connected_to_ = hello.transport_address();
   }
   if (holder_ == HolderId::kNone) holder_ = pool_->OpenSession(session_id_, std::nullopt);
   uint64_t delivered;
@@ -138,6 +142,7 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
                                            pool_->memory_base() + info->offset_bytes,
                                            b.size_bytes(), absl::Now() + kPullTimeout);
         !s.ok()) {
+      connection_.reset();  // the next stream connects again
       return drop(s);
     }
     bytes += b.size_bytes();

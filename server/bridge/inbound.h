@@ -72,6 +72,7 @@ class Inbound {
 
   Mutex serve_mu_;  // one stream at a time; taken before mu_
   std::unique_ptr<PullConnection> connection_ ABSL_GUARDED_BY(serve_mu_);
+  std::string connected_to_ ABSL_GUARDED_BY(serve_mu_);  // the address connection_ reached
   HolderId holder_ ABSL_GUARDED_BY(serve_mu_) = HolderId::kNone;
   uint64_t enqueued_ ABSL_GUARDED_BY(serve_mu_) = 0;  // highest seq sent into the channel
 

@@ -37,7 +37,7 @@ int Shell(std::vector<std::string> argv) {
 }
 
 // Writes a CA, node certificates (CN and DNS name = node) and a rogue CA's
-// certificate for node b into `dir`.
+// certificate for node b into `dir` (node c: signed by the CA, a peer of nobody).
 bool MakeCertificates(const std::string& dir) {
   auto sh = [&](const std::string& script) {
     return Shell({"/bin/sh", "-c", "cd " + dir + " && " + script + " >/dev/null 2>&1"}) == 0;
@@ -47,7 +47,7 @@ bool MakeCertificates(const std::string& dir) {
             sh("openssl req -x509 " + key + " -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
                "-subj /CN=rogue-ca");
   for (const auto& [name, ca] : {std::pair{"a", "ca"}, std::pair{"b", "ca"},
-                                 std::pair{"rogue-b", "rogue-ca"}}) {
+                                 std::pair{"c", "ca"}, std::pair{"rogue-b", "rogue-ca"}}) {
     std::string cn = std::string(name) == "rogue-b" ? "b" : name;
     ok = ok && sh(std::string("printf 'subjectAltName=DNS:") + cn + "' > " + name + ".ext") &&
          sh("openssl req " + key + " -keyout " + name + ".key -out " + name + ".csr -subj /CN=" +
@@ -470,3 +470,63 @@ TEST_P(BridgeTest, FFmpegPipelineSplitOverTwoNodes) {
 }  // namespace
 }  // namespace memd::testing
 #endif
+
+namespace memd::testing {
+namespace {
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// B06, B07: a Bridge call needs a configured peer's certificate, and Read
+// serves only ranges of messages in flight to the caller. One daemon on the
+// loopback of the test's own namespace; the test calls as node b and node c.
+TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) {
+  std::string port = std::to_string(7400 + ::getpid() % 500);
+  Subprocess memd({MemdBinary(), "--instance", "bridge-r", "--state-dir", dir_ + "/state-r",
+                   "--listen", "unix://" + dir_ + "/r.sock", "--listen", "127.0.0.1:" + port,
+                   "--tls-cert", dir_ + "/a.pem", "--tls-key", dir_ + "/a.key",
+                   "--tls-client-ca", dir_ + "/ca.pem", "--node", "a", "--peer",
+                   "b=127.0.0.1:1", "--pool", "video=16MiB,bridge=true", "--bridge-transport",
+                   GetParam(), "--bridge", "video/frames=b", "--log-level", "error"});
+  ASSERT_TRUE(WaitFor([&] { return SocketAccepts(dir_ + "/r.sock"); }, std::chrono::seconds(20)));
+  auto call_as = [&](const std::string& node) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
+    ssl.pem_cert_chain = ReadText(dir_ + "/" + node + ".pem");
+    ssl.pem_private_key = ReadText(dir_ + "/" + node + ".key");
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("a");
+    auto stub = v1::Bridge::NewStub(
+        grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::BridgeReadRequest request;
+    request.set_region("video");
+    request.set_offset_bytes(0);
+    request.set_length_bytes(4096);
+    auto reader = stub->Read(&context, request);
+    v1::BridgeChunk chunk;
+    EXPECT_FALSE(reader->Read(&chunk)) << "node " << node << " read pool bytes";
+    return reader->Finish();
+  };
+  grpc::Status stranger = call_as("c");
+  EXPECT_EQ(stranger.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stranger.error_message(),
+            "node 'c' (the caller's certificate) is not a peer of node 'a' (peers: b)");
+  grpc::Status peer = call_as("b");
+  if (GetParam() == "grpc") {
+    EXPECT_EQ(peer.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(peer.error_message(),
+              "read of [0, 4096) in region 'video' refused: no message in flight to node 'b' "
+              "holds it");
+  } else {
+    EXPECT_EQ(peer.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << peer.error_message();
+  }
+  memd.Kill(SIGTERM);
+  memd.Wait();
+}
+
+}  // namespace
+}  // namespace memd::testing
