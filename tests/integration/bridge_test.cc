@@ -490,7 +490,13 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
                    "--tls-client-ca", dir_ + "/ca.pem", "--node", "a", "--peer",
                    "b=127.0.0.1:1", "--pool", "video=16MiB,bridge=true", "--bridge-transport",
                    GetParam(), "--bridge", "video/frames=b", "--log-level", "error"});
-  ASSERT_TRUE(WaitFor([&] { return SocketAccepts(dir_ + "/r.sock"); }, std::chrono::seconds(20)));
+  // Serving (the TCP port too): health answers over gRPC.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({MemctlBinary(), "--address", "unix://" + dir_ + "/r.sock", "health"})
+                   .first == 0;
+      },
+      std::chrono::seconds(20)));
   auto call_as = [&](const std::string& node) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
