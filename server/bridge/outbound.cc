@@ -1,7 +1,5 @@
 #include "bridge/outbound.h"
 
-#include <cstdio>
-
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_format.h"
@@ -54,8 +52,10 @@ uint64_t Outbound::Drop() {
   if (holder_ != HolderId::kNone) env_.pool->CloseHolder(holder_);
   in_flight_.clear();
   if (journal_ != nullptr) {
-    journal_.reset();
-    std::remove(JournalPath().c_str());
+    // The journal stays, everything in it acknowledged: a bridge added again
+    // continues its seqs, which the peer's delivered mark expects to grow.
+    journal_->Ack(journal_->last_seq());
+    journal_->SetTickets({});
   }
   stats_.SetInFlight(0);
   if (dropped > 0) {

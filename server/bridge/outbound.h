@@ -58,7 +58,8 @@ class Outbound {
   // Stops; what it holds stays for the next start (a daemon shutdown).
   void Stop();
   // Stops for good (memctl bridge remove): releases what is in flight,
-  // removes the journal, and makes the channel an ordinary one again.
+  // marks it acknowledged in the journal (seqs go on if the bridge is added
+  // again), and makes the channel an ordinary one again.
   // Returns how many messages were dropped.
   uint64_t Drop();
 

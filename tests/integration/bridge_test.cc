@@ -373,6 +373,15 @@ TEST_P(BridgeTest, MemctlAddsListsAndRemovesBridges) {
   EXPECT_EQ(gone_code, 1);
   EXPECT_NE(gone.find("no bridge named 'video/frames' (this daemon has: none)"),
             std::string::npos) << gone;
+
+  // Added again, it goes on from its last seq: b takes the next frames as new.
+  ASSERT_EQ(memctl({"bridge", "add", "video", "frames", "b"}).first, 0);
+  auto consumer2 = Consumer(3);
+  auto producer2 = Producer(3, 3);
+  got_.clear();
+  ReadFrames(*consumer2, 3);
+  EXPECT_EQ(got_, (std::vector<std::string>{"got 3 ok", "got 4 ok", "got 5 ok"}));
+  EXPECT_EQ(b_.Bridge("in").retries(), 0u) << "b took a frame of the new bridge for a repeat";
 }
 
 }  // namespace
