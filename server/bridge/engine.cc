@@ -58,7 +58,7 @@ absl::Status Engine::Start() {
 #if MEMD_HAVE_UCX
   if (kind.empty()) kind = "ucx";
   if (kind == "ucx") {
-    absl::StatusOr<std::unique_ptr<PullTransport>> ucx = MakeUcxTransport();
+    absl::StatusOr<std::unique_ptr<PullTransport>> ucx = MakeUcxTransport(UcxOptions{.name = node_});
     if (!ucx.ok()) return ucx.status();
     transport_ = std::move(*ucx);
   }
