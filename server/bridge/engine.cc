@@ -118,7 +118,8 @@ absl::Status Engine::Add(const BridgeSpec& spec) {
     }
     Outbound::Env env{pools_.Find(spec.pool), &channels_, transport_.get(), node_, state_dir_,
                       kOutboundSessionBase + next_outbound_++,
-                      [this](std::string_view peer) { return OpenChannel(peer); }};
+                      [this](std::string_view peer) { return OpenChannel(peer); },
+                      [this](Pool& pool) { return Expose(pool); }};
     outbound = std::make_shared<Outbound>(spec, std::move(env));
     outbound_.push_back(outbound);
   }
@@ -174,6 +175,15 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Engine::OpenChannel(std::string_v
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return grpc::CreateCustomChannel(spec->address, grpc::SslCredentials(ssl), args);
+}
+
+absl::StatusOr<std::string> Engine::Expose(Pool& pool) {
+  MutexLock lock(&expose_mu_);
+  if (auto it = regions_.find(pool.name()); it != regions_.end()) return it->second;
+  absl::StatusOr<std::string> region =
+      transport_->Expose(pool.name(), pool.memory_base(), pool.size_bytes());
+  if (region.ok()) regions_[pool.name()] = *region;
+  return region;
 }
 
 absl::StatusOr<std::string> Engine::PeerOf(const grpc::ServerContext& context) const {

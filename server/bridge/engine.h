@@ -63,6 +63,9 @@ class Engine {
 
  private:
   absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(std::string_view peer) const;
+  // `pool`'s region descriptor: exposed to the transport on first use, then
+  // the same for every bridge of the pool (a transport exposes a pool once).
+  absl::StatusOr<std::string> Expose(Pool& pool);
   // The channel registry's delivery hook (under its mutex).
   void Delivered(uint64_t tag);
 
@@ -79,6 +82,8 @@ class Engine {
   Mutex mu_;
   std::vector<std::shared_ptr<Outbound>> outbound_ ABSL_GUARDED_BY(mu_);
   uint64_t next_outbound_ ABSL_GUARDED_BY(mu_) = 0;  // numbers their session ids
+  Mutex expose_mu_;  // a leaf
+  std::map<std::string, std::string> regions_ ABSL_GUARDED_BY(expose_mu_);  // pool -> descriptor
   // By id - 1; entries are never removed (ids tag channel messages).
   std::vector<std::unique_ptr<Inbound>> inbound_ ABSL_GUARDED_BY(mu_);
 };

@@ -20,6 +20,9 @@ Outbound::Outbound(BridgeSpec spec, Env env)
 Outbound::~Outbound() { Stop(); }
 
 void Outbound::Start() {
+  // A relay from the start: while the bridge recovers, sends wait for it
+  // rather than queue where a kill would lose them.
+  env_.channels->SetRelay(*env_.pool, spec_.channel);
   taker_ = std::thread([this] { TakeLoop(); });
   link_ = std::thread([this] { LinkLoop(); });
 }
@@ -90,7 +93,6 @@ void Outbound::TakeLoop() {
     }
     return;
   }
-  env_.channels->SetRelay(*env_.pool, spec_.channel);
   while (true) {
     {
       MutexLock lock(&mu_);

@@ -48,6 +48,9 @@ class Outbound {
     std::string state_dir;  // the instance's private directory
     uint64_t session_id;    // for the channel registry and the ledger's causer
     OpenChannelFn open_channel;
+    // The pool's region descriptor (Engine::Expose: once per pool, shared by
+    // its bridges). REQUIRES: the pool's memory is ready.
+    std::function<absl::StatusOr<std::string>(Pool&)> expose;
   };
   Outbound(BridgeSpec spec, Env env);
   ~Outbound();  // Stop()

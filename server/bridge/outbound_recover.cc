@@ -31,8 +31,7 @@ absl::Status Outbound::Recover() {
     if (stopping_) return absl::CancelledError("stopping");
     cv_.WaitFor(&mu_, std::chrono::milliseconds(100));
   }
-  absl::StatusOr<std::string> region =
-      env_.transport->Expose(pool.name(), pool.memory_base(), pool.size_bytes());
+  absl::StatusOr<std::string> region = env_.expose(pool);
   if (!region.ok()) return region.status();
   region_ = *region;
   absl::StatusOr<std::unique_ptr<OutboundJournal>> journal = OutboundJournal::Open(JournalPath());
