@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/ping.grpc.pb.h"
+#include "busy_poll_floor.h"
 #include "memd/buffer_pool.h"
 #include "memd/client.h"
 #include "memd/ffmpeg.h"
@@ -178,6 +179,11 @@ int main(int argc, char** argv) {
   }
   Percentiles floor = Summarize(floor_ns);
   out["floor_unary_call_ns"] = {{"p50", floor.p50}, {"p99", floor.p99}};
+  // --- Floor: busy-polled Unix-socket ping-pong (one round trip).
+  std::vector<double> busy_ns = memd::bench::BusyPollPingPongNs(kCalls);
+  if (busy_ns.empty()) return 1;
+  Percentiles busy = Summarize(busy_ns);
+  out["floor_busy_poll_rtt_ns"] = {{"p50", busy.p50}, {"p99", busy.p99}};
 
   // --- memd with a 1 GiB pool.
   pid_t memd_pid = Spawn({MEMD_BINARY, "--listen", memd_addr, "--instance", instance, "--pool",
@@ -196,7 +202,9 @@ int main(int argc, char** argv) {
     Percentiles p = Summarize(pair_ns);
     out["A"][std::to_string(size)] = {{"p50_ns", p.p50}, {"p99_ns", p.p99},
                                       {"p50_ratio_to_floor", p.p50 / floor.p50},
-                                      {"p99_ratio_to_floor", p.p99 / floor.p99}};
+                                      {"p99_ratio_to_floor", p.p99 / floor.p99},
+                                      // a pair is two round trips
+                                      {"p50_ratio_to_busy_poll", p.p50 / (2 * busy.p50)}};
   }
 
   // --- A2: C API steady loop of small allocations.

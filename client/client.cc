@@ -75,6 +75,13 @@ absl::StatusOr<absl::Duration> ConnectTimeout(int64_t configured_ms) {
   return ParseDuration("MEMD_CONNECT_TIMEOUT", env, kMax);
 }
 
+// $MEMD_LANE_SPIN (a duration up to lane::kMaxSpin), else the default.
+absl::StatusOr<absl::Duration> LaneSpin() {
+  const char* env = std::getenv("MEMD_LANE_SPIN");
+  if (env == nullptr || *env == '\0') return lane::kDefaultSpin;
+  return ParseDuration("MEMD_LANE_SPIN", env, lane::kMaxSpin);
+}
+
 // Runs one operation on the session and returns its BufferInfo.
 absl::StatusOr<BufferRef> CallForBuffer(SessionLink& link, v1::SessionRequest request) {
   absl::StatusOr<v1::SessionResponse> response = link.Call(std::move(request));
@@ -127,6 +134,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   if (absl::Status s = ValidateName("pool name", pool); !s.ok()) return s;
   absl::StatusOr<absl::Duration> connect_timeout = ConnectTimeout(options.connect_timeout_ms);
   if (!connect_timeout.ok()) return connect_timeout.status();
+  absl::StatusOr<absl::Duration> lane_spin = LaneSpin();
+  if (!lane_spin.ok()) return lane_spin.status();
 
   v1::AttachResponse attached;
   absl::StatusOr<std::unique_ptr<SessionLink>> link = SessionLink::Open(
@@ -142,6 +151,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
           .max_backoff = absl::Milliseconds(std::max(options.reconnect_min_backoff_ms,
                                                      options.reconnect_max_backoff_ms)),
           .lane = options.lane && EnvOr("MEMD_LANE", "1") != "0",
+          .lane_spin = *lane_spin,
       },
       &attached);
   if (!link.ok()) return link.status();

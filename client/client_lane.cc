@@ -22,7 +22,8 @@ constexpr absl::Duration kReadWait = absl::Milliseconds(20);
 
 absl::StatusOr<std::unique_ptr<ClientLane>> ClientLane::Open(const v1::OpenLaneResponse& lane,
                                                              uint64_t session_id,
-                                                             std::string address, int fd) {
+                                                             std::string address, int fd,
+                                                             absl::Duration spin) {
   if (lane.size_bytes() != lane::kObjectBytes || lane.ring_bytes() != lane::kRingBytes ||
       lane.max_payload_bytes() != lane::kMaxPayloadBytes) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -46,17 +47,18 @@ absl::StatusOr<std::unique_ptr<ClientLane>> ClientLane::Open(const v1::OpenLaneR
         "lane %s is not session %u's (version %u, session %u)", lane.shm_name(), session_id,
         header->version, header->session_id));
   }
-  return std::unique_ptr<ClientLane>(new ClientLane(base, std::move(address)));
+  return std::unique_ptr<ClientLane>(new ClientLane(base, std::move(address), spin));
 }
 
-ClientLane::ClientLane(void* base, std::string address)
+ClientLane::ClientLane(void* base, std::string address, absl::Duration spin)
     : base_(base),
       header_(static_cast<lane::Header*>(base)),
       address_(std::move(address)),
       router_([this](const v1::SessionRequest& request, bool wake) { return Submit(request, wake); },
               [this](std::vector<v1::SessionResponse>* out, bool any) {
                 return ReadCompletions(out, any);
-              }) {}
+              }),
+      spin_(static_cast<uint32_t>(absl::ToInt64Microseconds(spin))) {}
 
 ClientLane::~ClientLane() { ::munmap(base_, lane::kObjectBytes); }
 
@@ -112,12 +114,25 @@ void ClientLane::RingLate() {
 
 absl::Status ClientLane::ReadCompletions(std::vector<v1::SessionResponse>* out, bool any) {
   uint32_t tail = header_->comp_tail.load(std::memory_order_acquire);
+  // Poll a little first: the daemon answers most requests within
+  // microseconds, and then neither side pays a futex wake-up (the daemon
+  // wakes the client only while client_waiting is set).
+  if (tail == comp_head_ && spin_.Poll([&] {
+        return header_->comp_tail.load(std::memory_order_acquire) != comp_head_ || closed() ||
+               router_.broken();
+      })) {
+    tail = header_->comp_tail.load(std::memory_order_acquire);
+  }
   if (tail == comp_head_) {
     header_->client_waiting.store(any ? lane::kWaitingAny : lane::kWaitingWaited,
                                   std::memory_order_seq_cst);
     tail = header_->comp_tail.load(std::memory_order_seq_cst);
     if (tail == comp_head_ && !closed() && !router_.broken()) {
+      absl::Time slept = absl::Now();
       lane::FutexWait(&header_->comp_tail, comp_head_, kReadWait);
+      if (header_->comp_tail.load(std::memory_order_acquire) != comp_head_) {
+        spin_.Slept(absl::ToInt64Nanoseconds(absl::Now() - slept));
+      }
     }
     header_->client_waiting.store(lane::kNotWaiting, std::memory_order_seq_cst);
     tail = header_->comp_tail.load(std::memory_order_acquire);

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "memd/shared/lane.h"
 #include "memd/shared/mutex.h"
+#include "memd/shared/spin.h"
 #include "memd/v1/memory.pb.h"
 
 namespace memd {
@@ -29,10 +30,12 @@ class ClientLane {
  public:
   // Maps the lane's memory `fd` (the descriptor the daemon passed for
   // `session_id`; the caller keeps and closes it) and checks its header.
-  // `address` is only used in messages.
+  // `address` is only used in messages. A reader polls up to `spin` for
+  // completions before it sleeps (memd/shared/spin.h).
   static absl::StatusOr<std::unique_ptr<ClientLane>> Open(const v1::OpenLaneResponse& lane,
                                                           uint64_t session_id,
-                                                          std::string address, int fd);
+                                                          std::string address, int fd,
+                                                          absl::Duration spin);
   ~ClientLane();
   ClientLane(const ClientLane&) = delete;
   ClientLane& operator=(const ClientLane&) = delete;
@@ -65,7 +68,7 @@ class ClientLane {
   void Break(const std::string& why);
 
  private:
-  ClientLane(void* base, std::string address);
+  ClientLane(void* base, std::string address, absl::Duration spin);
 
   // Puts one request in the submission ring and, with `wake`, wakes the
   // daemon if it sleeps.
@@ -87,6 +90,7 @@ class ClientLane {
   bool unannounced_ ABSL_GUARDED_BY(write_mu_) = false;  // written without a wake-up
   uint32_t comp_head_ = 0;  // touched only by the router's current reader
   CallRouter router_;
+  AdaptiveSpin spin_;       // touched only by the router's current reader
 };
 
 }  // namespace memd

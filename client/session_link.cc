@@ -201,7 +201,8 @@ std::shared_ptr<ClientLane> SessionLink::OpenLane(SessionStream& stream, uint64_
       FetchDescriptor(static_cast<uint32_t>(fd_handoff::Kind::kLaneMemory), session_id, ticket);
   if (!fd.ok()) return nullptr;
   absl::StatusOr<std::unique_ptr<ClientLane>> lane =
-      ClientLane::Open(response->lane(), session_id, options_.address, fd->get());
+      ClientLane::Open(response->lane(), session_id, options_.address, fd->get(),
+                       options_.lane_spin);
   if (!lane.ok()) return nullptr;
   return std::move(*lane);
 }

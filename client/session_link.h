@@ -54,6 +54,8 @@ class SessionLink {
     absl::Duration outage_wait;  // how long a call waits for a reconnection
     absl::Duration min_backoff, max_backoff;
     bool lane = true;  // ask for a lane (see ConnectOptions::lane)
+    // How long a reader polls the lane before it sleeps ($MEMD_LANE_SPIN).
+    absl::Duration lane_spin = lane::kDefaultSpin;
   };
 
   // Connects and attaches; `attached` receives the daemon's answer. Tries

@@ -201,7 +201,7 @@ absl::Status Daemon::StartServing() {
   channels_ = std::make_unique<ChannelRegistry>();
   memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_, metrics_.get(),
                                                     channels_.get(), options_.instance,
-                                                    options_.max_lanes);
+                                                    options_.max_lanes, options_.lane_spin);
   metrics_->WatchDaemon(*channels_, [service = memory_service_.get()] { return service->open_lanes(); });
   admin_service_ = std::make_unique<AdminService>(pools_, sessions_, peers_, options_.instance,
                                                   options_.admin_gid, metrics_.get(),

@@ -159,6 +159,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   bool no_reserve = false;
   std::string grace_text = "10s";
   std::string max_lanes_text = std::to_string(options->max_lanes);
+  std::string lane_spin_text = absl::FormatDuration(options->lane_spin);
   std::string user_text, group_text, socket_group_text, admin_group_text;
   app.set_version_flag("--version", std::string("memd ") + MEMD_VERSION_STRING,
                        "Print memd's version and exit");
@@ -234,6 +235,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
                  "Sessions that may have a lane at once (a shared-memory transport that spares "
                  "a gRPC message per request, and a daemon thread each); 0 turns lanes off")
       ->capture_default_str();
+  app.add_option("--lane-spin", lane_spin_text,
+                 "How long a lane thread polls for a session's next request before it sleeps "
+                 "(adaptive, at most this; 0 never polls; e.g. 50us)")
+      ->capture_default_str();
   app.add_option("--config", parsed.config_path,
                  "TOML configuration file (every key: deploy/memd.toml); flags override it");
   app.add_flag("--check-config", parsed.check_config,
@@ -256,7 +261,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
         {"user", &user_text},                   {"group", &group_text},
         {"alignment", &alignment_text},         {"max_alloc", &max_alloc_text},
         {"reclaim_grace", &grace_text},         {"tls_cert", &options->tls_cert},
-        {"max_lanes", &max_lanes_text},
+        {"max_lanes", &max_lanes_text},         {"lane_spin", &lane_spin_text},
         {"tls_key", &options->tls_key},         {"tls_client_ca", &options->tls_client_ca},
         {"node", &options->bridge.node},        {"bridge_transport", &options->bridge.transport}};
     for (const auto& [key, value] : file->scalars) {
@@ -310,6 +315,12 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
       options->max_lanes > kMaxLanesLimit) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--max-lanes '%s' must be a count from 0 to %d", max_lanes_text, kMaxLanesLimit));
+  }
+  if (!absl::ParseDuration(lane_spin_text, &options->lane_spin) ||
+      options->lane_spin < absl::ZeroDuration() || options->lane_spin > lane::kMaxSpin) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--lane-spin '%s' must be a duration from 0s to %s, e.g. 50us", lane_spin_text,
+        absl::FormatDuration(lane::kMaxSpin)));
   }
 
   if (!user_text.empty()) {

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "bridge/bridge_config.h"
 #include "config/identity.h"
+#include "memd/shared/lane.h"
 #include "pool/pool.h"
 
 namespace memd {
@@ -43,6 +44,9 @@ struct DaemonOptions {
   // Sessions that may have a lane (a shared-memory transport and a daemon
   // thread each) at once; 0 turns lanes off.
   int max_lanes = 256;
+  // How long a lane thread polls for its session's next request before it
+  // sleeps on the lane's futex (the most; shared/spin.h adapts below it).
+  absl::Duration lane_spin = lane::kDefaultSpin;
   // host:port for Prometheus metrics over HTTP (/metrics); empty: off.
   std::string metrics_listen;
   // --node, --peer, --bridge, --bridge-transport (bridge/bridge_config.h).

@@ -19,7 +19,7 @@ absl::StatusOr<std::unique_ptr<SessionLane>> LaneRegistry::Open(uint64_t session
   }
   absl::StatusOr<std::unique_ptr<SessionLane>> lane =
       SessionLane::Create(lane::LaneObjectName(instance_, session_id).substr(1), session_id,
-                          std::move(serve), std::move(fail));
+                          std::move(serve), std::move(fail), spin_);
   if (!lane.ok()) open_.fetch_sub(1);
   return lane;
 }

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "lane/session_lane.h"
 
 namespace memd {
@@ -21,8 +22,10 @@ namespace memd {
 class LaneRegistry {
  public:
   // Lanes are named after `instance`; at most `max_lanes` are open (0: none).
-  LaneRegistry(std::string instance, int max_lanes)
-      : instance_(std::move(instance)), max_lanes_(max_lanes) {}
+  // Each lane thread polls up to `spin` for its next request before it sleeps.
+  LaneRegistry(std::string instance, int max_lanes,
+               absl::Duration spin = lane::kDefaultSpin)
+      : instance_(std::move(instance)), max_lanes_(max_lanes), spin_(spin) {}
 
   // Opens the lane of session `session_id` and counts it. FAILED_PRECONDITION
   // when this daemon opens no lanes; RESOURCE_EXHAUSTED naming the count and
@@ -38,6 +41,7 @@ class LaneRegistry {
  private:
   const std::string instance_;
   const int max_lanes_;
+  const absl::Duration spin_;
   std::atomic<int> open_{0};  // lanes open now
 };
 

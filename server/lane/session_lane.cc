@@ -32,7 +32,7 @@ std::string ErrnoText() { return std::strerror(errno); }
 
 absl::StatusOr<std::unique_ptr<SessionLane>> SessionLane::Create(std::string label,
                                                                   uint64_t session_id, Serve serve,
-                                                                  Fail fail) {
+                                                                  Fail fail, absl::Duration spin) {
   // Sealed and with its pages allocated: the client can neither resize it
   // nor make the lane thread's accesses fault.
   absl::StatusOr<UniqueFd> fd = CreateSealedMemory(label, lane::kObjectBytes, /*reserve=*/true);
@@ -50,20 +50,21 @@ absl::StatusOr<std::unique_ptr<SessionLane>> SessionLane::Create(std::string lab
   header->max_payload_bytes = lane::kMaxPayloadBytes;
   header->session_id = session_id;
   std::unique_ptr<SessionLane> lane(new SessionLane(std::move(label), session_id, std::move(*fd),
-                                                    base, std::move(serve), std::move(fail)));
+                                                    base, spin, std::move(serve), std::move(fail)));
   lane->thread_ = std::thread([l = lane.get()] { l->Run(); });
   return lane;
 }
 
 SessionLane::SessionLane(std::string object_name, uint64_t session_id, UniqueFd fd, void* base,
-                         Serve serve, Fail fail)
+                         absl::Duration spin, Serve serve, Fail fail)
     : object_name_(std::move(object_name)),
       session_id_(session_id),
       fd_(std::move(fd)),
       base_(base),
       header_(static_cast<lane::Header*>(base)),
       serve_(std::move(serve)),
-      fail_(std::move(fail)) {}
+      fail_(std::move(fail)),
+      spin_(static_cast<uint32_t>(absl::ToInt64Microseconds(spin))) {}
 
 SessionLane::~SessionLane() {
   Stop();
@@ -111,13 +112,29 @@ void SessionLane::Run() {
       MutexLock lock(&mu_);
       if (!broken_.empty()) break;
     }
+    uint32_t bell = header_->doorbell.load(std::memory_order_seq_cst);
+    // Poll a little first: a client in a loop sends its next request within
+    // microseconds, and then neither side pays a futex wake-up (the client
+    // rings only while daemon_waiting is set). A rung doorbell ends the poll
+    // too: Stop, a broken lane, or room the client made for completions.
+    if (!paused && spin_.Poll([&] {
+          return header_->sub_tail.load(std::memory_order_acquire) != sub_head_ ||
+                 header_->doorbell.load(std::memory_order_acquire) != bell;
+        })) {
+      continue;
+    }
     // Sleep until the client rings. It rings only when it sees
     // daemon_waiting set after publishing its tail, so the tail is read
     // again after setting it (both seq_cst: one side sees the other).
-    uint32_t bell = header_->doorbell.load(std::memory_order_seq_cst);
     header_->daemon_waiting.store(1, std::memory_order_seq_cst);
     bool more = !paused && header_->sub_tail.load(std::memory_order_seq_cst) != sub_head_;
-    if (!more && !stop_.load()) lane::FutexWait(&header_->doorbell, bell, kIdleWait);
+    if (!more && !stop_.load()) {
+      absl::Time slept = absl::Now();
+      lane::FutexWait(&header_->doorbell, bell, kIdleWait);
+      if (header_->sub_tail.load(std::memory_order_acquire) != sub_head_) {
+        spin_.Slept(absl::ToInt64Nanoseconds(absl::Now() - slept));
+      }
+    }
     header_->daemon_waiting.store(0, std::memory_order_seq_cst);
   }
   std::string why;

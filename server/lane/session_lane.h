@@ -25,6 +25,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "memd/shared/lane.h"
+#include "memd/shared/spin.h"
 #include "memd/shared/mutex.h"
 #include "memd/shared/unique_fd.h"
 #include "memd/v1/memory.pb.h"
@@ -41,9 +42,10 @@ class SessionLane {
   // Creates the lane's memory (a sealed memfd labelled `label`, its pages
   // allocated: RESOURCE_EXHAUSTED when memory is short) and starts the thread.
   // The client gets the descriptor through the daemon's descriptor service.
-  static absl::StatusOr<std::unique_ptr<SessionLane>> Create(std::string label,
-                                                              uint64_t session_id, Serve serve,
-                                                              Fail fail);
+  // The thread polls up to `spin` for the next request before it sleeps.
+  static absl::StatusOr<std::unique_ptr<SessionLane>> Create(
+      std::string label, uint64_t session_id, Serve serve, Fail fail,
+      absl::Duration spin = absl::ZeroDuration());
   ~SessionLane();
   SessionLane(const SessionLane&) = delete;
   SessionLane& operator=(const SessionLane&) = delete;
@@ -59,7 +61,8 @@ class SessionLane {
   int fd() const { return fd_.get(); }
 
  private:
-  SessionLane(std::string object_name, uint64_t session_id, UniqueFd fd, void* base, Serve serve,
+  SessionLane(std::string object_name, uint64_t session_id, UniqueFd fd, void* base,
+              absl::Duration spin, Serve serve,
               Fail fail);
 
   void Run();  // the lane thread
@@ -87,6 +90,7 @@ class SessionLane {
   const Fail fail_;
 
   uint32_t sub_head_ = 0;      // lane thread only
+  AdaptiveSpin spin_;          // lane thread only: polling before it sleeps
   std::string entry_;          // lane thread only: the entry being parsed (a copy)
   v1::SessionRequest request_;  // lane thread only: entry_ parsed
 

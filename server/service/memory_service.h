@@ -23,12 +23,13 @@ namespace memd {
 class MemoryService final : public v1::Memory::CallbackService {
  public:
   // `metrics` (may be null) outlives the service. Lane objects are named
-  // after `instance`; at most `max_lanes` sessions have one (0: none).
+  // after `instance`; at most `max_lanes` sessions have one (0: none); a lane
+  // thread polls for the next request up to `lane_spin` before it sleeps.
   MemoryService(const PoolRegistry& pools, const PeerTable& peers, SessionRegistry& sessions,
                 Metrics* metrics, ChannelRegistry* channels, std::string instance,
-                int max_lanes)
+                int max_lanes, absl::Duration lane_spin)
       : pools_(pools), peers_(peers), sessions_(sessions), metrics_(metrics), channels_(channels),
-        lanes_(std::move(instance), max_lanes) {}
+        lanes_(std::move(instance), max_lanes, lane_spin) {}
 
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;

@@ -128,5 +128,20 @@ TEST(ConfigTest, RejectsALaneLimitOutsideItsRangeNamingIt) {
   EXPECT_TRUE(Has(out, "max_lanes = 0")) << out;
 }
 
+TEST(ConfigTest, RejectsALaneSpinOutsideItsRangeNamingIt) {
+  for (const char* bad : {"-1us", "2ms", "soon"}) {
+    auto [code, out] = Memd({"--lane-spin", bad, "--check-config"});
+    EXPECT_NE(code, 0) << bad;
+    EXPECT_TRUE(Has(out, std::string("--lane-spin '") + bad + "'")) << out;
+    EXPECT_TRUE(Has(out, "from 0s to 1ms")) << out;
+  }
+  auto [code, out] = Memd({"--lane-spin", "0", "--check-config"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(Has(out, "lane_spin = \"0\"")) << out;
+  auto [dcode, dout] = Memd({"--check-config"});
+  EXPECT_EQ(dcode, 0) << dout;
+  EXPECT_TRUE(Has(dout, "lane_spin = \"50us\"")) << dout;
+}
+
 }  // namespace
 }  // namespace memd::testing

@@ -67,5 +67,20 @@ TEST(ConnectTest, TheEnvironmentTimeoutTakesUnitsAndABadOneIsRefusedNamingIt) {
   refused.Wait();
 }
 
+TEST(ConnectTest, ABadLaneSpinIsRefusedNamingItAndTheLimit) {
+  std::string address = "unix:///tmp/memd-connect-test-" + UniqueInstanceName() + ".sock";
+  for (const char* bad : {"2ms", "fast"}) {
+    Subprocess refused({TestClientBinary(), "probe", "/memd-connect-test-none"},
+                       {{"MEMD_ADDRESS", address}, {"MEMD_LANE_SPIN", bad}});
+    std::optional<std::string> line = refused.ReadLine(std::chrono::seconds(30));
+    ASSERT_TRUE(line.has_value());
+    EXPECT_EQ(line->rfind("attach -22 ", 0), 0u) << *line;  // -EINVAL, before any connection
+    EXPECT_NE(line->find(std::string("MEMD_LANE_SPIN '") + bad + "'"), std::string::npos) << *line;
+    EXPECT_NE(line->find("from 0s to 1ms"), std::string::npos) << *line;
+    refused.CloseStdin();
+    refused.Wait();
+  }
+}
+
 }  // namespace
 }  // namespace memd::testing

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -84,6 +85,48 @@ TEST(LaneTest, SessionsGetALaneThatHasNoName) {
   consumer.join();
   EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().live_buffers() == 0; },
                       std::chrono::seconds(5)));
+}
+
+// CPU seconds (user + system) process `pid` has used, from /proc/<pid>/stat.
+double CpuSeconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) in parentheses.
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Both ends of a lane poll for a little while before they sleep
+// (memd/shared/spin.h); a session that goes quiet must cost no CPU.
+TEST(LaneTest, AnIdleSessionCostsNeitherSideCpuAfterBusyPolling) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(FindSession(daemon.Sessions(), (*client)->session_id())->lane());
+  for (int i = 0; i < 2000; ++i) {  // a busy loop: both sides learn to poll
+    auto ref = (*client)->AllocateRef(64, false);
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    ASSERT_TRUE((*client)->ReleaseRef(ref->handle).ok());
+  }
+  // The client's reader waits for an answer that will not come for a while:
+  // a receive on an empty channel, 600 ms.
+  double daemon_before = CpuSeconds(daemon.pid());
+  double self_before = CpuSeconds(::getpid());
+  auto received = (*client)->Receive("nobody-sends", 600);
+  EXPECT_FALSE(received.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  double daemon_used = CpuSeconds(daemon.pid()) - daemon_before;
+  double self_used = CpuSeconds(::getpid()) - self_before;
+  // A side that kept polling would have used about the whole second.
+  EXPECT_LT(daemon_used, 0.25) << "the daemon kept polling an idle lane";
+  EXPECT_LT(self_used, 0.25) << "the client kept polling while it waited";
 }
 
 TEST(LaneTest, WithoutALaneTheStreamServesAlike) {

@@ -40,6 +40,12 @@ inline constexpr uint32_t kRingBytes = 512 * 1024;
 // 32 KiB); a larger request travels on the gRPC stream instead.
 inline constexpr uint32_t kMaxPayloadBytes = 64 * 1024;
 inline constexpr uint64_t kObjectBytes = kHeaderBytes + 2ull * kRingBytes;
+// How long either side polls the other's word before it sleeps on the futex
+// (memd/shared/spin.h adapts below it): the default of the daemon's
+// --lane-spin and the client's $MEMD_LANE_SPIN, and the most either takes;
+// polling longer saves nothing a futex wake-up would cost.
+inline constexpr absl::Duration kDefaultSpin = absl::Microseconds(50);
+inline constexpr absl::Duration kMaxSpin = absl::Milliseconds(1);
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "futex words must be plain words");
 
