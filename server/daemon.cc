@@ -22,6 +22,7 @@
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 #include "memd/version.h"
+#include "bridge/bridge_collector.h"
 #include "startup/pool_startup.h"
 #include "startup/state_directory.h"
 
@@ -217,6 +218,21 @@ absl::Status Daemon::StartServing() {
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.RegisterService(memory_service_.get());
   builder.RegisterService(admin_service_.get());
+  bridge_ = std::make_unique<bridge::Engine>(options_, pools_, *channels_, state_dir_);
+  if (absl::Status s = bridge_->Start(); !s.ok()) return s;
+  metrics_->AddCollectable(std::make_shared<bridge::BridgeCollector>(*bridge_));
+  bridge_service_ = std::make_unique<bridge::BridgeService>(*bridge_);
+  bridge_admin_service_ = std::make_unique<bridge::BridgeAdminService>(*bridge_, *admin_service_);
+  builder.RegisterService(bridge_service_.get());
+  builder.RegisterService(bridge_admin_service_.get());
+  if (!options_.bridge.peers.empty()) {
+    // Peers ping every 2 s to notice a dead link (bridge/engine.cc); without
+    // these, gRPC would answer their pings with GOAWAY (too many pings).
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  }
   // Sockets belong to the --user (so it can remove them) in the --socket-group.
   SocketOwnership socket_owner, dir_owner;
   if (options_.run_as) {
@@ -366,6 +382,7 @@ void Daemon::Shutdown(bool started) {
     // keeps it reachable, so leak checkers do not report it.
     g_finished_server = server_.release();
   }
+  if (bridge_) bridge_->Stop();  // its threads use the channels and the pools
   listeners_.clear();
   // A daemon that served keeps every pool's state: clients keep the memory,
   // and the next start re-adopts both. One whose start failed removes the

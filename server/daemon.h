@@ -16,6 +16,8 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/status.h"
+#include "bridge/bridge_service.h"
+#include "bridge/engine.h"
 #include "config/options.h"
 #include "listen/peer_table.h"
 #include "listen/unix_listener.h"
@@ -85,8 +87,12 @@ class Daemon {
   SessionRegistry sessions_;  // outlives the services and the server
   std::unique_ptr<Metrics> metrics_;  // outlives the services and the server
   std::unique_ptr<ChannelRegistry> channels_;  // outlives the sessions; dies before the pools
+  // Bridges to peer daemons (issue 19); stopped after the server, before the channels.
+  std::unique_ptr<bridge::Engine> bridge_;
   std::unique_ptr<MemoryService> memory_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<bridge::BridgeService> bridge_service_;
+  std::unique_ptr<bridge::BridgeAdminService> bridge_admin_service_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::unique_ptr<UnixListener>> listeners_;
 

@@ -112,6 +112,17 @@ void Daemon::Reload() {
   }
   if (next.metrics_listen != options_.metrics_listen) restart.push_back("metrics address");
   if (next.reclaim_grace != options_.reclaim_grace) restart.push_back("reclaim grace");
+  auto bridges = [](const DaemonOptions& o) {
+    std::vector<std::string> all = {o.bridge.node, o.bridge.transport};
+    for (const auto& p : o.bridge.peers) all.push_back(p.name + "=" + p.address);
+    for (const auto& b : o.bridge.bridges) all.push_back(b.name() + "=" + b.peer);
+    for (const auto& p : o.pools) all.push_back(p.name + (p.bridge ? "+" : "-"));
+    return all;
+  };
+  if (bridges(next) != bridges(options_)) {
+    restart.push_back("node, peers, bridges or bridge marks (memctl bridge add/remove change "
+                      "bridges while serving)");
+  }
 
   std::string summary = absl::StrFormat(
       "SIGHUP: configuration reloaded; applied: %s; needs a restart, not applied: %s",

@@ -176,6 +176,24 @@ int RunMemctl(int argc, char** argv) {
   std::string shell;
   completion->add_option("SHELL", shell, "bash")->required()->check(CLI::IsMember({"bash"}));
   CLI::App* man = app.add_subcommand("man", "Print this manual page (roff; man -l -)");
+  CLI::App* bridge = app.add_subcommand(
+      "bridge", "Channels bridged to peer daemons: list, add, remove (docs/multi-node.md)");
+  bridge->require_subcommand(1);
+  BridgeArgs bridge_args;
+  CLI::App* bridge_list = bridge->add_subcommand(
+      "list", "Every bridge: peer, direction, transport, link, messages, bytes, in flight, "
+              "retries, throughput of the last interval");
+  bridge_list->add_flag("--json", json, "Same as -o json");
+  CLI::App* bridge_add = bridge->add_subcommand(
+      "add", "Bridge a channel to the channel of the same name on a peer (admin only; not kept "
+             "across a restart)");
+  bridge_add->add_option("POOL", bridge_args.pool, "A pool marked bridge=true")->required();
+  bridge_add->add_option("CHANNEL", bridge_args.channel, "Channel name")->required();
+  bridge_add->add_option("PEER", bridge_args.peer, "A configured peer's node name")->required();
+  CLI::App* bridge_remove = bridge->add_subcommand(
+      "remove", "Stop a bridge; its messages in flight are dropped (admin only)");
+  bridge_remove->add_option("NAME", bridge_args.name, "POOL/CHANNEL, as bridge list shows it")
+      ->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -228,8 +246,8 @@ int RunMemctl(int argc, char** argv) {
     }
     credentials = grpc::SslCredentials(ssl);
   }
-  Connection conn{address, v1::Admin::NewStub(grpc::CreateChannel(parsed->grpc_target, credentials)),
-                  *timeout};
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(parsed->grpc_target, credentials);
+  Connection conn{address, v1::Admin::NewStub(channel), *timeout};
   if (version) {
     std::cout << "memctl " << MEMD_VERSION_STRING << "\n" << std::flush;
     v1::GetStatsRequest request;
@@ -318,6 +336,10 @@ int RunMemctl(int argc, char** argv) {
     return code;
   }
   if (*watch) return Watch(conn, *output, interval, refreshes);
+  if (*bridge) {
+    bridge_args.command = *bridge_add ? "add" : *bridge_remove ? "remove" : "list";
+    return BridgeCommand(conn, channel, bridge_args, *output);
+  }
   v1::GetStatsRequest request;
   // Health needs no channel entries: its answer stays small whatever the daemon holds.
   request.set_without_channels(*health || *pools);

@@ -15,7 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <grpcpp/channel.h>
+
 #include "memd/v1/admin.pb.h"
+#include "memd/v1/bridge.pb.h"
 
 namespace CLI {
 class App;
@@ -55,6 +58,18 @@ nlohmann::ordered_json BuffersDocument(const v1::ListBuffersResponse& buffers);
 std::string BuffersTable(const v1::ListBuffersResponse& buffers, bool wide);
 nlohmann::ordered_json CheckDocument(const v1::CheckPoolsResponse& check);
 std::string CheckTable(const v1::CheckPoolsResponse& check, bool wide);
+
+// memctl bridge list|add|remove (bridge_command.cc).
+struct BridgeArgs {
+  std::string command;                // "list", "add", "remove"
+  std::string pool, channel, peer;    // add
+  std::string name;                   // remove: "<pool>/<channel>"
+};
+struct Connection;
+int BridgeCommand(Connection& conn, const std::shared_ptr<grpc::Channel>& channel,
+                  const BridgeArgs& args, Output output);
+nlohmann::ordered_json BridgesDocument(const v1::ListBridgesResponse& list);
+std::string BridgesTable(const v1::ListBridgesResponse& list, bool wide);
 
 // memctl's manual page (roff) and bash completion script, made from its
 // command-line definition so they never disagree with it (cli_docs.cc).

@@ -65,6 +65,7 @@ absl::StatusOr<ChannelRegistry::Channel*> ChannelRegistry::Create(Pool& pool, Ho
   channel->capacity = capacity == 0 ? kDefaultCapacity : capacity;
   channel->holder = *holder;
   channel->creator = pool.causer(creator);
+  channel->relay = relays_.contains(Key{pool.index(), name});
   Channel* out = channel.get();
   channels_[Key{pool.index(), name}] = std::move(channel);
   return out;
@@ -110,10 +111,15 @@ absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, Holde
       absl::StrFormat("receive from channel '%s'", channel.name));
   if (!moved.ok()) return moved.status();
   queued_message_bytes_ -= message.charge_bytes;
+  if (message.tag != 0 && delivery_hook_) delivery_hook_(*channel.pool, channel.name, message.tag);
   ReceivedMessage out{std::move(*moved), std::move(message.metadata)};
   channel.queue.pop_front();
   ++channel.received;
   return out;
+}
+
+size_t ChannelRegistry::Room(const Channel& channel) const {
+  return channel.relay ? channel.receivers.size() : channel.capacity;
 }
 
 void ChannelRegistry::Settle(Channel& channel) {
@@ -128,7 +134,7 @@ void ChannelRegistry::Settle(Channel& channel) {
       waiter.done(Deliver(channel, waiter.receiver));
       changed = true;
     }
-    while (channel.queue.size() < channel.capacity && !channel.senders.empty()) {
+    while (channel.queue.size() < Room(channel) && !channel.senders.empty()) {
       // The parked send's message has held its references since it parked.
       ParkedSend send = std::move(channel.senders.front());
       channel.senders.pop_front();
@@ -147,7 +153,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
                                                   std::vector<uint64_t> handles,
                                                   std::string metadata, uint32_t capacity,
                                                   absl::Duration timeout, Pool::TransferMode mode,
-                                                  SendDone done) {
+                                                  SendDone done, uint64_t tag) {
   if (handles.size() > limits::kMaxChannelHandles) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "send to channel '%s' carries %u handles; the limit is %u", name, handles.size(),
@@ -181,7 +187,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
     if (created) Remove(*channel);
     return status;
   };
-  const bool room = channel->queue.size() < channel->capacity && channel->senders.empty();
+  const bool room = channel->queue.size() < Room(*channel) && channel->senders.empty();
   if (!room && timeout <= absl::ZeroDuration()) {
     // A send that cannot wait still has its handles checked, so a bad send
     // is refused as such rather than as "full".
@@ -202,7 +208,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
     return refuse(holder.status());
   }
   queued_message_bytes_ += charge;
-  Message message{std::move(handles), std::move(metadata), *holder, charge};
+  Message message{std::move(handles), std::move(metadata), *holder, charge, tag};
   if (room) {
     channel->queue.push_back(std::move(message));
     ++channel->sent;
@@ -248,8 +254,14 @@ std::optional<absl::StatusOr<ReceivedMessage>> ChannelRegistry::Receive(
   }
   absl::Time deadline = absl::Now() + std::min(timeout, kMaxTimeout);
   channel->receivers.push_back(ParkedReceive{session_id, receiver, deadline, std::move(done)});
-  NoteIdle(*channel);
   NoteDeadline(deadline);
+  // A relay's parked senders wait for a receiver, not for room: this one
+  // takes the first of them now (`done` runs before this returns).
+  if (channel->relay) {
+    Settle(*channel);
+  } else {
+    NoteIdle(*channel);
+  }
   return std::nullopt;
 }
 
@@ -264,6 +276,24 @@ void ChannelRegistry::Withdraw(Channel& channel, const ParkedSend& send) {
   }
   queued_message_bytes_ -= send.message.charge_bytes;
   channel.pool->Unpark(send.sender);
+}
+
+void ChannelRegistry::SetDeliveryHook(DeliveryHook hook) {
+  MutexLock lock(&mu_);
+  delivery_hook_ = std::move(hook);
+}
+
+void ChannelRegistry::SetRelay(const Pool& pool, const std::string& name, bool relay) {
+  MutexLock lock(&mu_);
+  if (relay) {
+    relays_.insert(Key{pool.index(), name});
+  } else {
+    relays_.erase(Key{pool.index(), name});
+  }
+  if (auto it = channels_.find(Key{pool.index(), name}); it != channels_.end()) {
+    it->second->relay = relay;
+    Settle(*it->second);  // parked senders go into the queue's room now
+  }
 }
 
 void ChannelRegistry::CancelSession(uint64_t session_id) {

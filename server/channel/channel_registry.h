@@ -45,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +87,11 @@ class ChannelRegistry {
 
   using SendDone = std::function<void(absl::Status)>;
   using ReceiveDone = std::function<void(absl::StatusOr<ReceivedMessage>)>;
+  // Runs when a receiver takes a message sent with a nonzero `tag` (a
+  // bridge's inbound messages: bridge/inbound.h), under this registry's
+  // mutex, before the receive is answered. It must not call the registry.
+  using DeliveryHook =
+      std::function<void(const Pool& pool, const std::string& channel, uint64_t tag)>;
 
   explicit ChannelRegistry(absl::Duration idle_linger = kIdleLinger);
   ~ChannelRegistry();  // releases every queued reference
@@ -98,12 +104,21 @@ class ChannelRegistry {
                                    const std::string& channel, std::vector<uint64_t> handles,
                                    std::string metadata, uint32_t capacity,
                                    absl::Duration timeout, Pool::TransferMode mode,
-                                   SendDone done);
+                                   SendDone done, uint64_t tag = 0);
   std::optional<absl::StatusOr<ReceivedMessage>> Receive(Pool& pool, HolderId receiver,
                                                          uint64_t session_id,
                                                          const std::string& channel,
                                                          uint32_t capacity, absl::Duration timeout,
                                                          ReceiveDone done);
+
+  // Set once, before any tagged send (bridge/engine.h).
+  void SetDeliveryHook(DeliveryHook hook);
+  // Makes channel `name` of `pool` (now and whenever it is created again) a
+  // relay: a send completes only by handing its message to a waiting
+  // receiver, never into the queue (a bridged channel: its outbound bridge
+  // journals a message before the send is answered, bridge/outbound.h).
+  // `relay` false: an ordinary channel again (the bridge was removed).
+  void SetRelay(const Pool& pool, const std::string& name, bool relay = true);
 
   // Drops the parked operations of a closing session; their callbacks never run.
   void CancelSession(uint64_t session_id);
@@ -118,6 +133,7 @@ class ChannelRegistry {
     std::string metadata;
     HolderId holder;        // holds its references, charged to its sender (in the channel's pool)
     uint64_t charge_bytes;  // metadata + kMessageOverheadBytes
+    uint64_t tag = 0;       // reported to delivery_hook_ when received (0: none)
   };
   struct ParkedSend {
     uint64_t session_id;
@@ -143,6 +159,7 @@ class ChannelRegistry {
     std::deque<ParkedSend> senders;
     std::deque<ParkedReceive> receivers;
     uint64_t sent = 0, received = 0, send_waits = 0;
+    bool relay = false;  // see SetRelay
     // When it last became idle (no message, no parked request);
     // InfiniteFuture while it is not idle.
     absl::Time idle_since = absl::InfiniteFuture();
@@ -166,6 +183,9 @@ class ChannelRegistry {
   int RemoveIdle(const Pool& pool, const Causer& creator) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records whether the channel is idle now (see Channel::idle_since).
   void NoteIdle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Messages the queue may hold now: the capacity, or for a relay the
+  // waiting receivers.
+  size_t Room(const Channel& channel) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves queued messages to parked receivers and parked sends into room.
   void Settle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The front message to `receiver`; on failure (the receiver's quota) it
@@ -188,6 +208,8 @@ class ChannelRegistry {
   mutable Mutex mu_;
   CondVar timer_cv_;
   Channels channels_ ABSL_GUARDED_BY(mu_);
+  DeliveryHook delivery_hook_ ABSL_GUARDED_BY(mu_);
+  std::set<Key> relays_ ABSL_GUARDED_BY(mu_);  // see SetRelay
   uint64_t queued_message_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // see queued_message_bytes()
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // When the timer thread wakes next on its own (set by it before it sleeps).

@@ -16,7 +16,7 @@ const absl::flat_hash_set<std::string>& TopKeys() {
       "socket_mode", "socket_group", "shm_mode",    "admin_group", "user",
       "group",      "alignment",     "max_alloc",   "prefault",    "reclaim_grace",
       "tls_cert",   "tls_key",       "tls_client_ca", "pool",      "max_lanes",
-      "state_dir",  "lane_spin"};
+      "state_dir",  "lane_spin",     "node",          "bridge_transport", "peer",   "bridge"};
   return *keys;
 }
 
@@ -27,7 +27,8 @@ const std::map<std::string, std::string>& PoolKeys() {
       {"mode", "mode"},                 {"owner", "owner"},
       {"group", "group"},               {"session_bytes", "session-bytes"},
       {"session_buffers", "session-buffers"}, {"uid_bytes", "uid-bytes"},
-      {"uid_buffers", "uid-buffers"},   {"prefault", "prefault"}};
+      {"uid_buffers", "uid-buffers"},   {"prefault", "prefault"},
+      {"bridge", "bridge"}};
   return *keys;
 }
 
@@ -48,14 +49,14 @@ absl::StatusOr<std::string> ScalarText(const toml::node& node, const std::string
     return IsModeKey(key) ? absl::StrFormat("%o", i->get()) : absl::StrFormat("%d", i->get());
   }
   if (const auto* b = node.as_boolean()) {
-    if (key != "prefault") {
+    if (key != "prefault" && key != "bridge") {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: key '%s' is a boolean; expected a string or a number", where, key));
     }
     return std::string(b->get() ? "true" : "false");
   }
   return absl::InvalidArgumentError(absl::StrFormat(
-      "%s: key '%s' must be a string or a number (prefault: true or false)", where, key));
+      "%s: key '%s' must be a string or a number (prefault, bridge: true or false)", where, key));
 }
 
 std::string Known(const std::vector<std::string>& keys) { return absl::StrJoin(keys, ", "); }
@@ -95,6 +96,42 @@ absl::StatusOr<FileSettings> LoadConfigFile(const std::string& path) {
               "config file '%s': every 'listen' entry must be a string address", path));
         }
         settings.listen->push_back(s->get());
+      }
+      continue;
+    }
+    if (key == "peer" || key == "bridge") {
+      // [[peer]] name, address -> "NAME=ADDRESS"; [[bridge]] pool, channel,
+      // peer -> "POOL/CHANNEL=PEER" (what --peer and --bridge take).
+      const bool peer = key == "peer";
+      const toml::array* tables = node.as_array();
+      std::vector<const char*> keys = peer ? std::vector<const char*>{"name", "address"}
+                                           : std::vector<const char*>{"pool", "channel", "peer"};
+      std::string usage = peer ? "[[peer]] name = \"b\" address = \"10.0.0.2:7441\""
+                               : "[[bridge]] pool = \"video\" channel = \"raw\" peer = \"b\"";
+      if (tables == nullptr || !tables->is_array_of_tables()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("config file '%s': '%s' must be tables: %s", path, key, usage));
+      }
+      auto& out = peer ? settings.peers : settings.bridges;
+      out.emplace();
+      for (const toml::node& item : *tables) {
+        const toml::table& table = *item.as_table();
+        std::vector<std::string> values;
+        for (const char* k : keys) {
+          const toml::node* v = table.get(k);
+          if (v == nullptr || !v->is_string()) {
+            return absl::InvalidArgumentError(absl::StrFormat(
+                "config file '%s': every [[%s]] needs %s (%s)", path, key,
+                absl::StrJoin(keys, ", "), usage));
+          }
+          values.push_back(v->as_string()->get());
+        }
+        if (table.size() != keys.size()) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "config file '%s': [[%s]] takes only %s", path, key, absl::StrJoin(keys, ", ")));
+        }
+        out->push_back(peer ? values[0] + "=" + values[1]
+                            : values[0] + "/" + values[1] + "=" + values[2]);
       }
       continue;
     }
@@ -168,6 +205,10 @@ std::string FormatConfig(const DaemonOptions& o) {
     out += absl::StrFormat("tls_cert = %s\ntls_key = %s\n", quoted(o.tls_cert), quoted(o.tls_key));
   }
   if (!o.tls_client_ca.empty()) out += absl::StrFormat("tls_client_ca = %s\n", quoted(o.tls_client_ca));
+  if (!o.bridge.node.empty()) out += absl::StrFormat("node = %s\n", quoted(o.bridge.node));
+  if (!o.bridge.transport.empty()) {
+    out += absl::StrFormat("bridge_transport = %s\n", quoted(o.bridge.transport));
+  }
   for (const PoolConfig& p : o.pools) {
     out += "\n[[pool]]\n";
     out += absl::StrFormat("name = %s\nsize = %u  # %s\n", quoted(p.name), p.size_bytes,
@@ -179,6 +220,15 @@ std::string FormatConfig(const DaemonOptions& o) {
                            p.quotas.session_bytes, p.quotas.session_buffers, p.quotas.uid_bytes,
                            p.quotas.uid_buffers);
     out += absl::StrFormat("prefault = %s\n", p.prefault.value_or(o.reserve) ? "true" : "false");
+    if (p.bridge) out += "bridge = true\n";
+  }
+  for (const bridge::PeerSpec& peer : o.bridge.peers) {
+    out += absl::StrFormat("\n[[peer]]\nname = %s\naddress = %s\n", quoted(peer.name),
+                           quoted(peer.address));
+  }
+  for (const bridge::BridgeSpec& b : o.bridge.bridges) {
+    out += absl::StrFormat("\n[[bridge]]\npool = %s\nchannel = %s\npeer = %s\n", quoted(b.pool),
+                           quoted(b.channel), quoted(b.peer));
   }
   return out;
 }

@@ -26,6 +26,9 @@ struct FileSettings {
   std::optional<std::vector<std::string>> listen;
   // One "NAME=SIZE,key=value..." per [[pool]] table, as --pool takes it.
   std::optional<std::vector<std::string>> pools;
+  // One "NAME=ADDRESS" per [[peer]], one "POOL/CHANNEL=PEER" per [[bridge]]
+  // (as --peer and --bridge take them).
+  std::optional<std::vector<std::string>> peers, bridges;
 };
 
 // INVALID_ARGUMENT naming the file, the key and what is allowed for syntax

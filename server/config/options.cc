@@ -86,6 +86,12 @@ absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolConf
             absl::StrFormat("%s '%s' must be true or false", flag, value));
       }
       pool.prefault = value == "true";
+    } else if (key == "bridge") {
+      if (value != "true" && value != "false") {
+        status = absl::InvalidArgumentError(
+            absl::StrFormat("%s '%s' must be true or false", flag, value));
+      }
+      pool.bridge = value == "true";
     } else if (key == "session-bytes") {
       status = size_value(&pool.quotas.session_bytes);
     } else if (key == "session-buffers") {
@@ -97,7 +103,7 @@ absl::StatusOr<PoolConfig> ParsePoolFlag(const std::string& text, const PoolConf
     } else {
       status = absl::InvalidArgumentError(absl::StrFormat(
           "--pool '%s': unknown key '%s'; known: alignment, max-alloc, mode, owner, group, "
-          "session-bytes, session-buffers, uid-bytes, uid-buffers, prefault", text, key));
+          "session-bytes, session-buffers, uid-bytes, uid-buffers, prefault, bridge", text, key));
     }
     if (!status.ok()) return status;
   }
@@ -135,14 +141,19 @@ absl::Status ValidateOptions(const DaemonOptions& options) {
   if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
   }
-  return absl::OkStatus();
+  bool tcp = std::any_of(options.listen.begin(), options.listen.end(), [](const std::string& a) {
+    absl::StatusOr<Address> parsed = ParseAddress(a);
+    return parsed.ok() && parsed->kind != Address::Kind::kUnix;
+  });
+  return bridge::ValidateBridgeOptions(options.bridge, options.pools,
+                                       tcp && !options.tls_client_ca.empty());
 }
 
 absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   ParsedArgs parsed;
   DaemonOptions* options = &parsed.options;
   CLI::App app{"memd: shared-memory buffer pools for multi-process media pipelines"};
-  std::vector<std::string> pool_flags;
+  std::vector<std::string> pool_flags, peer_flags, bridge_flags;
   std::string alignment_text = "64", max_alloc_text = std::to_string(INT_MAX);
   std::string socket_mode_text = "0660", shm_mode_text = "0600";
   bool no_reserve = false;
@@ -196,6 +207,17 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   app.add_option("--admin-group", admin_group_text,
                  "Members of this group (name or gid) may run admin operations, besides root "
                  "and the daemon's own uid");
+  app.add_option("--node", options->bridge.node,
+                 "This daemon's node name for bridges (default: the host name); peers' "
+                 "certificates must carry their node name as common name");
+  app.add_option("--peer", peer_flags,
+                 "A peer daemon as NAME=HOST:PORT (its TLS listener), repeatable; needs mutual "
+                 "TLS (--tls-client-ca)");
+  app.add_option("--bridge", bridge_flags,
+                 "Bridge channel CHANNEL of POOL to the same channel on a peer, as "
+                 "POOL/CHANNEL=PEER, repeatable; the pool needs bridge=true");
+  app.add_option("--bridge-transport", options->bridge.transport,
+                 "How bridged bytes move: ucx (the default when built with UCX) or grpc");
   app.add_option("--tls-cert", options->tls_cert, "PEM certificate chain for TCP listeners");
   app.add_option("--tls-key", options->tls_key, "PEM private key for TCP listeners");
   app.add_option("--tls-client-ca", options->tls_client_ca,
@@ -240,7 +262,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
         {"alignment", &alignment_text},         {"max_alloc", &max_alloc_text},
         {"reclaim_grace", &grace_text},         {"tls_cert", &options->tls_cert},
         {"max_lanes", &max_lanes_text},         {"lane_spin", &lane_spin_text},
-        {"tls_key", &options->tls_key},         {"tls_client_ca", &options->tls_client_ca}};
+        {"tls_key", &options->tls_key},         {"tls_client_ca", &options->tls_client_ca},
+        {"node", &options->bridge.node},        {"bridge_transport", &options->bridge.transport}};
     for (const auto& [key, value] : file->scalars) {
       if (key == "prefault") {
         if (value != "true" && value != "false") {
@@ -254,6 +277,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
     }
     if (file->listen) options->listen = *file->listen;
     if (file->pools) pool_flags = *file->pools;
+    if (file->peers) peer_flags = *file->peers;
+    if (file->bridges) bridge_flags = *file->bridges;
   }
   std::vector<const char*> argv;
   for (const std::string& arg : args) argv.push_back(arg.c_str());
@@ -333,6 +358,16 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
     absl::StatusOr<PoolConfig> pool = ParsePoolFlag(flag, pool_defaults);
     if (!pool.ok()) return pool.status();
     options->pools.push_back(*pool);
+  }
+  for (const std::string& flag : peer_flags) {
+    absl::StatusOr<bridge::PeerSpec> peer = bridge::ParsePeerFlag(flag);
+    if (!peer.ok()) return peer.status();
+    options->bridge.peers.push_back(*peer);
+  }
+  for (const std::string& flag : bridge_flags) {
+    absl::StatusOr<bridge::BridgeSpec> spec = bridge::ParseBridgeFlag(flag);
+    if (!spec.ok()) return spec.status();
+    options->bridge.bridges.push_back(*spec);
   }
   if (options->listen.empty()) {
     const char* env = std::getenv("MEMD_LISTEN");

@@ -143,6 +143,11 @@ void Metrics::WatchDaemon(const ChannelRegistry& channels, std::function<int()> 
   if (exposer_ != nullptr) exposer_->RegisterCollectable(daemon_collector_);
 }
 
+void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
+  more_.push_back(collectable);
+  if (exposer_ != nullptr) exposer_->RegisterCollectable(collectable);
+}
+
 Metrics::~Metrics() = default;
 
 void Metrics::StopServing() { exposer_.reset(); }
@@ -163,6 +168,7 @@ absl::Status Metrics::Serve(const std::string& address) {
   exposer_->RegisterCollectable(pools_collector_);
   exposer_->RegisterCollectable(process_collector_);
   if (daemon_collector_ != nullptr) exposer_->RegisterCollectable(daemon_collector_);
+  for (const auto& c : more_) exposer_->RegisterCollectable(c);
   return absl::OkStatus();
 }
 

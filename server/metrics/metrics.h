@@ -19,6 +19,7 @@
 #define MEMD_SERVER_METRICS_METRICS_H_
 
 #include <array>
+#include <vector>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -68,6 +69,9 @@ class Metrics {
   // Adds the channel and lane metrics. REQUIRES: `channels` and what
   // `open_lanes` reads outlive this object. Call once, before clients come.
   void WatchDaemon(const ChannelRegistry& channels, std::function<int()> open_lanes);
+  // Adds another part's collector (the bridges: bridge/bridge_collector.h).
+  // REQUIRES: what it reads outlives this object's endpoint.
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
 
   // Records one finished RPC: its latency and, unless OK, its status code.
   void ObserveRpc(Rpc rpc, std::chrono::steady_clock::duration latency, absl::StatusCode code);
@@ -81,6 +85,7 @@ class Metrics {
   std::shared_ptr<prometheus::Collectable> pools_collector_;  // pools, uptime
   std::shared_ptr<prometheus::Collectable> process_collector_;
   std::shared_ptr<prometheus::Collectable> daemon_collector_;  // null until WatchDaemon
+  std::vector<std::shared_ptr<prometheus::Collectable>> more_;  // AddCollectable
   prometheus::Family<prometheus::Counter>* errors_;
   std::array<prometheus::Histogram*, kRpcCount> latency_{};
   std::unique_ptr<prometheus::Exposer> exposer_;

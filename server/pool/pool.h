@@ -245,6 +245,9 @@ class Pool {
   // a client to hand its predecessor's memory back (startup/pool_memory.h);
   // sessions may attach only once it is true.
   bool memory_ready() const { return base_.load(std::memory_order_acquire) != nullptr; }
+  // The daemon's mapping of the pool's memory; null while it is pending. The
+  // bridge (bridge/) reads and writes bridged messages' bytes through it.
+  uint8_t* memory_base() const { return base_.load(std::memory_order_acquire); }
   // The pool's memory arrived (a client handed it back). REQUIRES: it is the
   // memory the state table names.
   void SetMemory(uint8_t* base);
@@ -266,6 +269,8 @@ class Pool {
   // already stays (it may be above the new quota until released).
   void SetQuotas(const PoolQuotas& quotas);
   const PoolAccess& access() const { return config_.access; }
+  // Marked for bridging (PoolConfig::bridge).
+  bool bridge() const { return config_.bridge; }
 
  private:
   // `reason` says which limit a refusal hit.

@@ -46,6 +46,9 @@ struct PoolConfig {
   PoolAccess access;
   PoolQuotas quotas;
   std::optional<bool> prefault;  // reserve pages at start; unset: the daemon's --no-reserve
+  // Marked for bridging (issue 19): its memory may be read by peers this
+  // daemon bridges channels of this pool to (docs/security.md).
+  bool bridge = false;
 };
 
 // Checks a pool configuration: name, alignment (power of two in 8..1 MiB),

@@ -36,6 +36,9 @@ struct AdminCaller {
 
 class AdminHandler {
  public:
+  // OK when the caller may run admin operations (root, the daemon's uid, the
+  // admin group, over a Unix socket); PERMISSION_DENIED naming who may.
+  absl::Status AuthorizeAdmin(const AdminCaller& caller, const char* what) const;
   // `admin_gid`: members may run admin operations besides root and the
   // daemon's own uid. `channels` may be null (no channel statistics).
   // Asks the daemon to stop (discarding every pool when true); returns at
@@ -71,10 +74,6 @@ class AdminHandler {
                         v1::ShutdownResponse* response);
 
  private:
-  // OK when the caller may change the daemon: its own uid, root or the
-  // admin group, over a Unix socket (kernel-verified credentials).
-  absl::Status AuthorizeAdmin(const AdminCaller& caller, const char* what) const;
-
   const PoolRegistry& pools_;
   SessionRegistry& sessions_;
   const std::string instance_;

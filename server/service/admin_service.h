@@ -54,6 +54,13 @@ class AdminService final : public v1::Admin::CallbackService {
                                      const v1::ShutdownRequest* request,
                                      v1::ShutdownResponse* response) override;
 
+  // PERMISSION_DENIED unless the caller may run admin operations (the rule of
+  // SetMaxAlloc), for admin RPCs of other services (bridge/bridge_service.cc).
+  absl::Status AuthorizeAdmin(const grpc::ServerContextBase& context, const char* what) const {
+    return handler_.AuthorizeAdmin(AdminCaller{peers_.Lookup(context.peer()), context.peer()},
+                                   what);
+  }
+
  private:
   AdminCaller CallerOf(grpc::CallbackServerContext* context) const;
 

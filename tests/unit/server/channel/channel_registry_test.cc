@@ -191,3 +191,44 @@ TEST_F(ChannelRegistryTest, QueuedMessagesAreBoundedPerUidAndForTheDaemon) {
 
 }  // namespace
 }  // namespace memd
+
+namespace memd {
+namespace {
+
+// A relay channel (a bridged one): a send completes only into a waiting
+// receiver; tagged messages report their receipt to the delivery hook.
+TEST_F(ChannelRegistryTest, RelaySendsWaitForAReceiverAndTagsReachTheHook) {
+  ChannelRegistry channels;
+  std::vector<uint64_t> tags;
+  channels.SetDeliveryHook([&](const Pool&, const std::string& name, uint64_t tag) {
+    EXPECT_EQ(name, "relay");
+    tags.push_back(tag);
+  });
+  channels.SetRelay(pool_, "relay");
+  HolderId producer = pool_.OpenSession(1, 100);
+  HolderId bridge = pool_.OpenSession(2, 100);
+  auto a = pool_.Allocate(producer, 64, false);
+  ASSERT_TRUE(a.ok());
+  auto full = Send(channels, producer, 1, "relay", {a->handle});
+  ASSERT_TRUE(full.has_value());
+  EXPECT_TRUE(absl::IsResourceExhausted(*full)) << "no receiver waits: " << *full;
+  bool sent = false;
+  auto parked = channels.Send(pool_, producer, 1, "relay", {a->handle}, "m", 0,
+                              absl::Seconds(30), Pool::TransferMode::kMove,
+                              [&](absl::Status s) { sent = s.ok(); }, /*tag=*/77);
+  EXPECT_FALSE(parked.has_value()) << "a relay send waits for a receiver";
+  std::optional<ReceivedMessage> got;
+  auto r = channels.Receive(pool_, bridge, 2, "relay", 0, absl::Seconds(30),
+                            [&](absl::StatusOr<ReceivedMessage> m) { got = *m; });
+  EXPECT_FALSE(r.has_value());
+  ASSERT_TRUE(got.has_value()) << "the waiting receiver took the parked send at once";
+  EXPECT_TRUE(sent);
+  EXPECT_EQ(got->metadata, "m");
+  EXPECT_EQ(tags, std::vector<uint64_t>{77});
+  EXPECT_EQ(pool_.ReleaseMany(bridge, {a->handle}).status(), absl::OkStatus());
+  channels.CancelSession(1);
+  channels.CancelSession(2);
+}
+
+}  // namespace
+}  // namespace memd

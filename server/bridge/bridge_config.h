@@ -1,0 +1,52 @@
+// What the bridge engine is configured with (issue 19; docs/multi-node.md):
+// this daemon's node name, its peers and its outbound bridges, from
+// --node, --peer NAME=HOST:PORT, --bridge POOL/CHANNEL=PEER and
+// --bridge-transport (and the same keys in memd.toml). Parsing and
+// validation only; stateless, thread-compatible.
+#ifndef MEMD_SERVER_BRIDGE_BRIDGE_CONFIG_H_
+#define MEMD_SERVER_BRIDGE_BRIDGE_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pool/pool_config.h"
+
+namespace memd::bridge {
+
+struct PeerSpec {
+  std::string name;     // the peer's --node; its certificate's common name
+  std::string address;  // host:port of its TLS TCP listener
+};
+
+// Messages sent to `channel` of `pool` here go to the channel of the same
+// name in the pool of the same name on `peer`.
+struct BridgeSpec {
+  std::string pool, channel, peer;
+  std::string name() const { return pool + "/" + channel; }
+};
+
+struct BridgeOptions {
+  std::string node;  // empty: the host name
+  std::vector<PeerSpec> peers;
+  std::vector<BridgeSpec> bridges;
+  std::string transport;  // "ucx", "grpc"; empty: ucx when built with it, else grpc
+};
+
+// "NAME=HOST:PORT".
+absl::StatusOr<PeerSpec> ParsePeerFlag(const std::string& text);
+// "POOL/CHANNEL=PEER".
+absl::StatusOr<BridgeSpec> ParseBridgeFlag(const std::string& text);
+
+// The node name in effect (options.node, else the host name).
+std::string NodeName(const BridgeOptions& options);
+
+// B01-B05 of docs/errors.md: a bridge on an unknown pool or one not marked
+// `bridge=true`, to an unknown peer, twice; peers without mutual TLS; an
+// unknown transport. INVALID_ARGUMENT naming the value.
+absl::Status ValidateBridgeOptions(const BridgeOptions& options,
+                                   const std::vector<PoolConfig>& pools, bool mutual_tls);
+
+}  // namespace memd::bridge
+
+#endif  // MEMD_SERVER_BRIDGE_BRIDGE_CONFIG_H_

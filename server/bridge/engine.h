@@ -1,0 +1,93 @@
+// Engine: the bridge engine of one daemon (issue 19; docs/multi-node.md).
+// Owns the pull transport, the credentials peers are reached with, one
+// Outbound per configured bridge and one Inbound per bridge a peer opened to
+// this daemon, and answers the Bridge and BridgeAdmin services
+// (bridge_service.h) for them.
+//
+// Peers are authenticated by mutual TLS on the daemon's TCP listener: a
+// caller's certificate must be signed by --tls-client-ca (else the handshake
+// fails) and carry a configured peer's node name as its subject common name
+// (else PERMISSION_DENIED, B06). This daemon reaches a peer at its --peer
+// address with its own --tls-cert/--tls-key and checks that the peer's server
+// certificate names the peer (its node name as the TLS target name).
+//
+// Ownership: one per Daemon, created after the channel registry and stopped
+// (Stop) before it and the pools go. Thread-safe.
+#ifndef MEMD_SERVER_BRIDGE_ENGINE_H_
+#define MEMD_SERVER_BRIDGE_ENGINE_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/server_context.h>
+
+#include "bridge/inbound.h"
+#include "bridge/outbound.h"
+#include "config/options.h"
+#include "pool/pool_registry.h"
+
+namespace memd::bridge {
+
+class GrpcTransport;
+
+class Engine {
+ public:
+  Engine(const DaemonOptions& options, PoolRegistry& pools, ChannelRegistry& channels,
+         std::string state_dir);
+  ~Engine();
+
+  // Reads the credentials, makes the transport and starts the outbound
+  // bridges. Errors name the file or the transport.
+  absl::Status Start();
+  void Stop();
+
+  // The node name of the caller's certificate when it is a configured peer;
+  // UNAUTHENTICATED without a certificate, PERMISSION_DENIED (B06) otherwise.
+  absl::StatusOr<std::string> PeerOf(const grpc::ServerContext& context) const;
+  // Bridge.Deliver for `peer` (bridge_service.cc reads the hello).
+  absl::Status Deliver(const std::string& peer, grpc::ServerContext* context,
+                       Inbound::Stream* stream, const v1::BridgeHello& hello);
+  // Bridge.Read for `peer`: only a range of a message in flight to it (B07).
+  absl::Status Read(const std::string& peer, const v1::BridgeReadRequest& request,
+                    grpc::ServerWriter<v1::BridgeChunk>* writer);
+  v1::ListBridgesResponse List();
+  // memctl bridge add / remove (admin checked by the service). Add makes the
+  // same checks as the configuration (B01-B03) and B09 for a bridge that
+  // exists; Remove: NOT_FOUND (B10) for an unknown name.
+  absl::Status Add(const BridgeSpec& spec);
+  absl::StatusOr<uint64_t> Remove(const std::string& name);
+
+  const std::string& node() const { return node_; }
+
+ private:
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(std::string_view peer) const;
+  // `pool`'s region descriptor: exposed to the transport on first use, then
+  // the same for every bridge of the pool (a transport exposes a pool once).
+  absl::StatusOr<std::string> Expose(Pool& pool);
+  // The channel registry's delivery hook (under its mutex).
+  void Delivered(uint64_t tag);
+
+  const DaemonOptions& options_;
+  PoolRegistry& pools_;
+  ChannelRegistry& channels_;
+  const std::string state_dir_;
+  const std::string node_;
+  std::string ca_pem_, cert_pem_, key_pem_;  // set by Start
+  std::unique_ptr<PullTransport> transport_;
+  GrpcTransport* grpc_ = nullptr;  // transport_ when it is the gRPC one
+  // Taken under the channel registry's mutex (Delivered); only an
+  // Outbound's or Inbound's own mutex is taken under it.
+  Mutex mu_;
+  std::vector<std::shared_ptr<Outbound>> outbound_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_outbound_ ABSL_GUARDED_BY(mu_) = 0;  // numbers their session ids
+  Mutex expose_mu_;  // a leaf
+  std::map<std::string, std::string> regions_ ABSL_GUARDED_BY(expose_mu_);  // pool -> descriptor
+  // By id - 1; entries are never removed (ids tag channel messages).
+  std::vector<std::unique_ptr<Inbound>> inbound_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace memd::bridge
+
+#endif  // MEMD_SERVER_BRIDGE_ENGINE_H_

@@ -1,0 +1,188 @@
+#include "bridge/inbound.h"
+
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_format.h"
+#include "memd/shared/limits.h"
+
+namespace memd::bridge {
+namespace {
+
+constexpr absl::Duration kSendWait = absl::Milliseconds(500);
+constexpr absl::Duration kPullTimeout = absl::Seconds(30);
+constexpr auto kRetryPause = std::chrono::milliseconds(20);
+
+}  // namespace
+
+Inbound::Inbound(uint32_t id, std::string peer, std::string bridge, Pool* pool,
+                 std::string channel, ChannelRegistry* channels, PullTransport* transport,
+                 std::unique_ptr<DeliveredMark> mark, uint64_t session_id)
+    : id_(id), peer_(std::move(peer)), bridge_(std::move(bridge)), pool_(pool),
+      channel_(std::move(channel)), channels_(channels), transport_(transport),
+      session_id_(session_id),
+      stats_(bridge_, peer_, "in", std::string(transport->name())) {
+  delivered_ = mark->delivered();
+  mark_ = std::move(mark);
+}
+
+void Inbound::Delivered(uint64_t seq) {
+  MutexLock lock(&mu_);
+  if (seq <= delivered_) return;
+  mark_->Set(seq);  // before the consumer's receive is answered
+  delivered_ = seq;
+  cv_.SignalAll();
+}
+
+absl::Status Inbound::Serve(grpc::ServerContext* context, Stream* stream,
+                            const v1::BridgeHello& hello) {
+  {
+    MutexLock lock(&mu_);
+    if (active_ != nullptr) active_->TryCancel();  // the sender reconnected
+  }
+  MutexLock serve(&serve_mu_);
+  {
+    MutexLock lock(&mu_);
+    active_ = context;
+  }
+  auto leave = [&](absl::Status s) {
+    MutexLock lock(&mu_);
+    active_ = nullptr;
+    stats_.SetLink("down", s.ok() ? std::string() : std::string(s.message()));
+    return s;
+  };
+  while (!pool_->memory_ready()) {  // a restarted daemon waits for a client's hand-back
+    if (context->IsCancelled()) return leave(absl::CancelledError("the sender went away"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // A new connection after a failed pull or when the sender's address
+  // changed (a restarted sender's UCX worker has a new one).
+  if (connection_ == nullptr || connected_to_ != hello.transport_address()) {
+    connection_.reset();
+    absl::StatusOr<std::unique_ptr<PullConnection>> c =
+        transport_->Connect(peer_, hello.transport_address());
+    if (!c.ok()) return leave(c.status());
+    connection_ = std::move(*c);
+    connected_to_ = hello.transport_address();
+  }
+  if (holder_ == HolderId::kNone) holder_ = pool_->OpenSession(session_id_, std::nullopt);
+  uint64_t delivered;
+  {
+    MutexLock lock(&mu_);
+    delivered = delivered_;
+  }
+  // Messages above `delivered` that were in the channel before a restart are
+  // gone with it; those still queued (no restart) are not taken twice.
+  enqueued_ = std::max(enqueued_, delivered);
+  v1::BridgeAck first;
+  first.set_delivered_seq(delivered);
+  if (!stream->Write(first)) return leave(absl::UnavailableError("the sender went away"));
+  stats_.SetLink("up");
+
+  bool done = false;  // under mu_
+  std::thread acker([&] {
+    uint64_t acked = delivered;
+    MutexLock lock(&mu_);
+    while (true) {
+      while (!done && delivered_ == acked) cv_.WaitFor(&mu_, std::chrono::milliseconds(500));
+      if (done) return;
+      v1::BridgeAck ack;
+      ack.set_delivered_seq(acked = delivered_);
+      mu_.unlock();
+      bool ok = stream->Write(ack);
+      mu_.lock();
+      if (!ok) return;
+    }
+  });
+  absl::Status status = absl::OkStatus();
+  v1::BridgeOffer offer;
+  while (stream->Read(&offer)) {
+    if (status = Take(context, offer, hello.region()); !status.ok()) break;
+  }
+  {
+    MutexLock lock(&mu_);
+    done = true;
+    cv_.SignalAll();
+  }
+  acker.join();
+  if (status.ok() && context->IsCancelled()) status = absl::CancelledError("stream cancelled");
+  return leave(status);
+}
+
+absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& offer,
+                           const std::string& region) {
+  if (offer.seq() <= enqueued_) {
+    stats_.Retry();  // a resend of what the channel has or a consumer took
+    return absl::OkStatus();
+  }
+  if (static_cast<size_t>(offer.buffers_size()) > limits::kMaxChannelHandles ||
+      offer.metadata().size() > limits::kMaxChannelMetadataBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "offer seq %u carries %u buffers and %u bytes of metadata; the limits are %u and %u",
+        offer.seq(), offer.buffers_size(), offer.metadata().size(), limits::kMaxChannelHandles,
+        limits::kMaxChannelMetadataBytes));
+  }
+  std::vector<uint64_t> handles;
+  auto drop = [&](absl::Status s) {
+    pool_->ReleaseMany(holder_, handles).IgnoreError();
+    return s;
+  };
+  uint64_t bytes = 0;
+  for (const v1::BridgeBuffer& b : offer.buffers()) {
+    absl::StatusOr<BufferInfo> info = pool_->Allocate(holder_, b.size_bytes(), false);
+    // A full pool is backpressure: wait for consumers to release.
+    while (absl::IsResourceExhausted(info.status()) && !context->IsCancelled()) {
+      std::this_thread::sleep_for(kRetryPause);
+      info = pool_->Allocate(holder_, b.size_bytes(), false);
+    }
+    if (!info.ok()) return drop(info.status());
+    handles.push_back(info->handle);
+    if (absl::Status s = connection_->Pull(region, b.offset_bytes(),
+                                           pool_->memory_base() + info->offset_bytes,
+                                           b.size_bytes(), absl::Now() + kPullTimeout);
+        !s.ok()) {
+      connection_.reset();  // the next stream connects again
+      return drop(s);
+    }
+    bytes += b.size_bytes();
+  }
+  if (absl::Status s = Enqueue(context, handles, offer.metadata(), offer.seq()); !s.ok()) {
+    return drop(s);
+  }
+  enqueued_ = offer.seq();
+  stats_.Moved(bytes, offer.seq());
+  return absl::OkStatus();
+}
+
+absl::Status Inbound::Enqueue(grpc::ServerContext* context, std::vector<uint64_t> handles,
+                              const std::string& metadata, uint64_t seq) {
+  while (true) {
+    struct Outcome {
+      Mutex mu;
+      CondVar cv;
+      std::optional<absl::Status> status;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    std::optional<absl::Status> now = channels_->Send(
+        *pool_, holder_, session_id_, channel_, handles, metadata, /*capacity=*/0, kSendWait,
+        Pool::TransferMode::kMove,
+        [outcome](absl::Status s) {
+          MutexLock lock(&outcome->mu);
+          outcome->status = s;
+          outcome->cv.SignalAll();
+        },
+        Tag(id_, seq));
+    if (!now.has_value()) {
+      MutexLock lock(&outcome->mu);
+      while (!outcome->status.has_value()) outcome->cv.Wait(&outcome->mu);
+      now = outcome->status;
+    }
+    if (now->ok()) return absl::OkStatus();
+    // Full: the parked send timed out and its references came back.
+    if (!absl::IsResourceExhausted(*now) && !absl::IsDeadlineExceeded(*now)) return *now;
+    if (context->IsCancelled()) return absl::CancelledError("the sender went away");
+  }
+}
+
+}  // namespace memd::bridge

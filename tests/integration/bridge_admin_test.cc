@@ -1,0 +1,189 @@
+// Bridges refused and managed (issue 19): an untrusted peer, pools not
+// marked for bridging, certificates of strangers, reads of what is not in
+// flight (docs/errors.md B01-B16); memctl bridge add/list/remove; [[peer]]
+// and [[bridge]] in memd.toml. Fixture: bridge_env.h.
+#include "bridge_env.h"
+
+namespace memd::testing {
+namespace {
+
+TEST_P(BridgeTest, UntrustedPeerIsRefused) {
+  b_.cert = "rogue-b";  // signed by a CA node a does not trust
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto producer = Producer(0, 1);
+  ASSERT_TRUE(WaitFor([&] { return !a_.Bridge("out").last_error().empty(); },
+                      std::chrono::seconds(30)));
+  v1::BridgeStats out = a_.Bridge("out");
+  EXPECT_NE(out.link(), "up");
+  EXPECT_EQ(out.messages(), 0u);
+  EXPECT_EQ(b_.Bridges().bridges_size(), 0) << "node b accepted a stream from an untrusted link";
+}
+
+TEST_P(BridgeTest, ReceivingPoolNotMarkedForBridgingIsRefused) {
+  b_.pool = "video=160MiB";
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  ASSERT_TRUE(WaitFor([&] { return !a_.Bridge("out").last_error().empty(); },
+                      std::chrono::seconds(30)));
+  EXPECT_NE(a_.Bridge("out").last_error().find(
+                "pool 'video' on node 'b' is not marked for bridging"),
+            std::string::npos)
+      << a_.Bridge("out").last_error();
+}
+
+// B01: the sender's own pool must be marked; memd refuses to start otherwise.
+TEST_P(BridgeTest, SendingPoolNotMarkedForBridgingStopsTheStart) {
+  auto [code, out] = RunCommand(
+      {"/bin/sh", "-c",
+       MemdBinary() + " --instance bridge-x --state-dir " + dir_ + "/x --listen unix://" + dir_ +
+           "/x.sock --listen 127.0.0.1:7449 --tls-cert " + dir_ + "/a.pem --tls-key " + dir_ +
+           "/a.key --tls-client-ca " + dir_ + "/ca.pem --node a --peer b=127.0.0.1:7450 "
+           "--pool video=16MiB --bridge video/frames=b 2>&1"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("bridge 'video/frames': pool 'video' is not marked for bridging"),
+            std::string::npos)
+      << out;
+}
+
+
+// memctl bridge add, list and remove while serving; frames cross a bridge
+// added at run time; refusals name the value.
+TEST_P(BridgeTest, MemctlAddsListsAndRemovesBridges) {
+  a_.extra.clear();  // no configured bridge
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto memctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {MemctlBinary(), "--address", "unix://" + a_.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.begin(), {"/bin/sh", "-c", "\"$0\" \"$@\" 2>&1"});
+    return RunCommand(argv);
+  };
+  auto [bad_code, bad] = memctl({"bridge", "add", "video", "frames", "nobody"});
+  EXPECT_EQ(bad_code, 1);
+  EXPECT_NE(bad.find("bridge 'video/frames': no peer named 'nobody' (configured: b)"),
+            std::string::npos) << bad;
+  auto [add_code, added] = memctl({"bridge", "add", "video", "frames", "b"});
+  ASSERT_EQ(add_code, 0) << added;
+  auto [again_code, again] = memctl({"bridge", "add", "video", "frames", "b"});
+  EXPECT_EQ(again_code, 1);
+  EXPECT_NE(again.find("bridge 'video/frames' exists"), std::string::npos) << again;
+
+  auto consumer = Consumer(3);
+  auto producer = Producer(0, 3);
+  ReadFrames(*consumer, 3);
+  ExpectExactlyOnceInOrder(3);
+  ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").messages() == 3; }));
+  auto [list_code, list] = memctl({"-o", "json", "bridge", "list"});
+  EXPECT_EQ(list_code, 0);
+  EXPECT_NE(list.find("\"name\": \"video/frames\""), std::string::npos) << list;
+  EXPECT_NE(list.find("\"messages\": 3"), std::string::npos) << list;
+
+  auto [remove_code, removed] = memctl({"bridge", "remove", "video/frames"});
+  EXPECT_EQ(remove_code, 0) << removed;
+  EXPECT_NE(removed.find("0 messages in flight were dropped"), std::string::npos) << removed;
+  EXPECT_EQ(a_.Bridges().bridges_size(), 0);
+  auto [gone_code, gone] = memctl({"bridge", "remove", "video/frames"});
+  EXPECT_EQ(gone_code, 1);
+  EXPECT_NE(gone.find("no bridge named 'video/frames' (this daemon has: none)"),
+            std::string::npos) << gone;
+
+  // Added again, it goes on from its last seq: b takes the next frames as new.
+  ASSERT_EQ(memctl({"bridge", "add", "video", "frames", "b"}).first, 0);
+  auto consumer2 = Consumer(3);
+  auto producer2 = Producer(3, 3);
+  got_.clear();
+  ReadFrames(*consumer2, 3);
+  EXPECT_EQ(got_, (std::vector<std::string>{"got 3 ok", "got 4 ok", "got 5 ok"}));
+  EXPECT_EQ(b_.Bridge("in").retries(), 0u) << "b took a frame of the new bridge for a repeat";
+}
+
+
+// [[peer]], [[bridge]], node, bridge_transport and a pool's bridge key in
+// memd.toml read as the flags do, and --check-config prints them back.
+TEST_P(BridgeTest, TheConfigFileTakesPeersAndBridges) {
+  std::string config = dir_ + "/memd.toml";
+  std::ofstream(config) << "listen = [\"unix://" << dir_ << "/c.sock\", \"127.0.0.1:7451\"]\n"
+                        << "tls_cert = \"" << dir_ << "/a.pem\"\ntls_key = \"" << dir_
+                        << "/a.key\"\ntls_client_ca = \"" << dir_ << "/ca.pem\"\n"
+                        << "node = \"a\"\nbridge_transport = \"grpc\"\n"
+                        << "[[pool]]\nname = \"video\"\nsize = \"16MiB\"\nbridge = true\n"
+                        << "[[peer]]\nname = \"b\"\naddress = \"10.0.0.2:7441\"\n"
+                        << "[[bridge]]\npool = \"video\"\nchannel = \"frames\"\npeer = \"b\"\n";
+  auto [code, out] = RunCommand({"/bin/sh", "-c", "\"$0\" --config \"$1\" --check-config 2>&1",
+                                 MemdBinary(), config});
+  EXPECT_EQ(code, 0) << out;
+  for (const char* part : {"node = \"a\"", "bridge_transport = \"grpc\"", "bridge = true",
+                           "[[peer]]\nname = \"b\"\naddress = \"10.0.0.2:7441\"",
+                           "[[bridge]]\npool = \"video\"\nchannel = \"frames\"\npeer = \"b\""}) {
+    EXPECT_NE(out.find(part), std::string::npos) << part << " missing from:\n" << out;
+  }
+  std::ofstream(config, std::ios::app) << "[[bridge]]\npool = \"video\"\n";
+  auto [bad, why] = RunCommand({"/bin/sh", "-c", "\"$0\" --config \"$1\" --check-config 2>&1",
+                                MemdBinary(), config});
+  EXPECT_EQ(bad, 2) << why;
+  EXPECT_NE(why.find("every [[bridge]] needs pool, channel, peer"), std::string::npos) << why;
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// B06, B07: a Bridge call needs a configured peer's certificate, and Read
+// serves only ranges of messages in flight to the caller. One daemon on the
+// loopback of the test's own namespace; the test calls as node b and node c.
+TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) {
+  std::string port = std::to_string(7400 + ::getpid() % 500);
+  Subprocess memd({MemdBinary(), "--instance", "bridge-r", "--state-dir", dir_ + "/state-r",
+                   "--listen", "unix://" + dir_ + "/r.sock", "--listen", "127.0.0.1:" + port,
+                   "--tls-cert", dir_ + "/a.pem", "--tls-key", dir_ + "/a.key",
+                   "--tls-client-ca", dir_ + "/ca.pem", "--node", "a", "--peer",
+                   "b=127.0.0.1:1", "--pool", "video=16MiB,bridge=true", "--bridge-transport",
+                   GetParam(), "--bridge", "video/frames=b", "--log-level", "error"});
+  // Serving (the TCP port too): health answers over gRPC.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({MemctlBinary(), "--address", "unix://" + dir_ + "/r.sock", "health"})
+                   .first == 0;
+      },
+      std::chrono::seconds(20)));
+  auto call_as = [&](const std::string& node) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
+    ssl.pem_cert_chain = ReadText(dir_ + "/" + node + ".pem");
+    ssl.pem_private_key = ReadText(dir_ + "/" + node + ".key");
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("a");
+    auto stub = v1::Bridge::NewStub(
+        grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::BridgeReadRequest request;
+    request.set_region("video");
+    request.set_offset_bytes(0);
+    request.set_length_bytes(4096);
+    auto reader = stub->Read(&context, request);
+    v1::BridgeChunk chunk;
+    EXPECT_FALSE(reader->Read(&chunk)) << "node " << node << " read pool bytes";
+    return reader->Finish();
+  };
+  grpc::Status stranger = call_as("c");
+  EXPECT_EQ(stranger.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stranger.error_message(),
+            "node 'c' (the caller's certificate) is not a peer of node 'a' (peers: b)");
+  grpc::Status peer = call_as("b");
+  if (GetParam() == "grpc") {
+    EXPECT_EQ(peer.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(peer.error_message(),
+              "read of [0, 4096) in region 'video' refused: no message in flight to node 'b' "
+              "holds it");
+  } else {
+    EXPECT_EQ(peer.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << peer.error_message();
+  }
+  memd.Kill(SIGTERM);
+  memd.Wait();
+}
+
+}  // namespace
+}  // namespace memd::testing

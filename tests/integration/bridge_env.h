@@ -1,0 +1,221 @@
+// BridgeTest: two real daemons in two network namespaces joined by a veth
+// pair that the test makes (issue 19), certificates made with openssl, and
+// real producer and consumer processes (memd_bridge_client). Shared by
+// bridge_test.cc (delivery) and bridge_admin_test.cc (refusals, memctl,
+// configuration). Needs root, `ip` and `openssl` (skipped otherwise).
+#ifndef MEMD_TESTS_INTEGRATION_BRIDGE_ENV_H_
+#define MEMD_TESTS_INTEGRATION_BRIDGE_ENV_H_
+
+// bridging are refused with clear errors. Needs root and `ip`, `openssl`.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
+
+#include "memd/v1/bridge.grpc.pb.h"
+#include "daemon_env.h"
+#include "subprocess.h"
+
+namespace memd::testing {
+
+inline constexpr size_t kFrameBytes = 3840 * 2160 * 3 / 2;  // 4K NV12
+inline constexpr int kFrames = 24;
+inline constexpr uint64_t kWindow = 8;  // OutboundJournal::kSlots
+
+inline std::string BridgeClientBinary() { return MEMD_BRIDGE_CLIENT_BINARY; }
+
+// Runs a command found on PATH (Subprocess takes paths).
+inline int Shell(std::vector<std::string> argv) {
+  if (argv[0].find('/') == std::string::npos) argv.insert(argv.begin(), "/usr/bin/env");
+  return RunCommand(argv).first;
+}
+
+// Writes a CA, node certificates (CN and DNS name = node) and a rogue CA's
+// certificate for node b into `dir` (node c: signed by the CA, a peer of nobody).
+inline bool MakeCertificates(const std::string& dir) {
+  auto sh = [&](const std::string& script) {
+    return Shell({"/bin/sh", "-c", "cd " + dir + " && " + script + " >/dev/null 2>&1"}) == 0;
+  };
+  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  bool ok = sh("openssl req -x509 " + key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=memd-ca") &&
+            sh("openssl req -x509 " + key + " -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
+               "-subj /CN=rogue-ca");
+  for (const auto& [name, ca] : {std::pair{"a", "ca"}, std::pair{"b", "ca"},
+                                 std::pair{"c", "ca"}, std::pair{"rogue-b", "rogue-ca"}}) {
+    std::string cn = std::string(name) == "rogue-b" ? "b" : name;
+    ok = ok && sh(std::string("printf 'subjectAltName=DNS:") + cn + "' > " + name + ".ext") &&
+         sh("openssl req " + key + " -keyout " + name + ".key -out " + name + ".csr -subj /CN=" +
+            cn) &&
+         sh(std::string("openssl x509 -req -in ") + name + ".csr -CA " + ca + ".pem -CAkey " +
+            ca + ".key -CAcreateserial -out " + name + ".pem -days 2 -extfile " + name + ".ext");
+  }
+  return ok;
+}
+
+// One memd in a network namespace.
+struct Node {
+  std::string ns, name, dir, ip, peer_name, peer_ip;
+  std::vector<std::string> extra;
+  std::string pool = "video=160MiB,bridge=true";
+  std::string cert;  // default: <name>
+  std::string transport = "grpc";
+  std::unique_ptr<Subprocess> process;
+
+  std::string socket() const { return dir + "/" + name + ".sock"; }
+  std::map<std::string, std::string> ClientEnv() const {
+    return {{"MEMD_ADDRESS", "unix://" + socket()}, {"MEMD_POOL", "video"}};
+  }
+  bool Start() {
+    std::string c = cert.empty() ? name : cert;
+    std::vector<std::string> argv = {
+        "/usr/bin/env", "ip", "netns", "exec", ns, MemdBinary(), "--instance", "bridge-" + name,
+        "--state-dir", dir + "/state-" + name, "--listen", "unix://" + socket(),
+        "--listen", ip + ":7441", "--tls-cert", dir + "/" + c + ".pem",
+        "--tls-key", dir + "/" + c + ".key", "--tls-client-ca", dir + "/ca.pem",
+        "--node", name, "--peer", peer_name + "=" + peer_ip + ":7441",
+        "--pool", pool, "--bridge-transport", transport, "--reclaim-grace", "60s",
+        "--log-level", "warn"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process = std::make_unique<Subprocess>(argv);
+    return WaitFor([&] { return SocketAccepts(socket()); }, std::chrono::seconds(20));
+  }
+  void Kill() {
+    process->Kill(SIGKILL);
+    process->Wait();
+  }
+  v1::ListBridgesResponse Bridges() const {
+    auto stub = v1::BridgeAdmin::NewStub(
+        grpc::CreateChannel("unix:" + socket(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ListBridgesResponse out;
+    stub->ListBridges(&context, {}, &out);
+    return out;
+  }
+  // The first bridge's stats in `direction`; empty when none.
+  v1::BridgeStats Bridge(const std::string& direction) const {
+    v1::ListBridgesResponse all = Bridges();
+    for (const v1::BridgeStats& b : all.bridges()) {
+      if (b.direction() == direction) return b;
+    }
+    return {};
+  }
+};
+
+// The transport is the test's parameter: grpc always, ucx when memd is built
+// with it (MEMD_TEST_UCX).
+class BridgeTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "bridge tests make network namespaces: run as root";
+    if (Shell({"/bin/sh", "-c", "command -v ip && command -v openssl"}) != 0) {
+      GTEST_SKIP() << "bridge tests need `ip` (iproute2) and `openssl`";
+    }
+    char tmpl[] = "/tmp/memd-bridge-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_TRUE(MakeCertificates(dir_)) << "openssl could not make the test certificates";
+    int id = ::getpid() % 200 + 20;
+    std::string net = "10.77." + std::to_string(id) + ".";
+    ns_a_ = "memd-br-a-" + std::to_string(::getpid());
+    ns_b_ = "memd-br-b-" + std::to_string(::getpid());
+    veth_a_ = "mbra" + std::to_string(::getpid() % 100000);
+    std::string veth_b = "mbrb" + std::to_string(::getpid() % 100000);
+    made_ns_ = true;
+    for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+             {"ip", "netns", "add", ns_a_},
+             {"ip", "netns", "add", ns_b_},
+             {"ip", "link", "add", veth_a_, "type", "veth", "peer", "name", veth_b},
+             {"ip", "link", "set", veth_a_, "netns", ns_a_},
+             {"ip", "link", "set", veth_b, "netns", ns_b_},
+             {"ip", "-n", ns_a_, "addr", "add", net + "1/24", "dev", veth_a_},
+             {"ip", "-n", ns_b_, "addr", "add", net + "2/24", "dev", veth_b},
+             {"ip", "-n", ns_a_, "link", "set", veth_a_, "up"},
+             {"ip", "-n", ns_b_, "link", "set", veth_b, "up"},
+             {"ip", "-n", ns_a_, "link", "set", "lo", "up"},
+             {"ip", "-n", ns_b_, "link", "set", "lo", "up"}}) {
+      ASSERT_EQ(Shell(cmd), 0) << "failed: " << cmd[0] << " " << cmd[1] << " " << cmd[2];
+    }
+    a_ = Node{ns_a_, "a", dir_, net + "1", "b", net + "2", {"--bridge", "video/frames=b"}};
+    b_ = Node{ns_b_, "b", dir_, net + "2", "a", net + "1", {}};
+    a_.transport = b_.transport = GetParam();
+  }
+
+  void TearDown() override {
+    for (Node* n : {&a_, &b_}) {
+      if (n->process) n->Kill();
+    }
+    if (made_ns_) {
+      Shell({"ip", "netns", "del", ns_a_});  // takes the veth pair with it
+      Shell({"ip", "netns", "del", ns_b_});
+    }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<Subprocess> Producer(int first, int count) {
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{BridgeClientBinary(), "produce", "frames", std::to_string(first),
+                                 std::to_string(count), std::to_string(kFrameBytes)},
+        a_.ClientEnv());
+  }
+  // With `pause`, it stops after that many frames until ResumeAfterPause.
+  std::unique_ptr<Subprocess> Consumer(int count, int pause = -1) {
+    std::vector<std::string> argv = {BridgeClientBinary(), "consume", "frames",
+                                     std::to_string(count)};
+    if (pause >= 0) argv.push_back(std::to_string(pause));
+    return std::make_unique<Subprocess>(argv, b_.ClientEnv());
+  }
+  // Consumes `pause` frames, then waits until the sender has a full window
+  // of messages in flight (pulled by b, queued there, not yet received).
+  void FillTheWindow(Subprocess& consumer, int pause) {
+    ReadFrames(consumer, pause);
+    ASSERT_EQ(consumer.ReadLine(std::chrono::seconds(60)), "paused");
+    ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").in_flight() == kWindow; },
+                        std::chrono::seconds(60)))
+        << "in flight: " << a_.Bridge("out").in_flight();
+    ASSERT_TRUE(WaitFor([&] { return b_.Bridge("in").messages() == pause + kWindow; },
+                        std::chrono::seconds(60)))
+        << "queued on b: " << b_.Bridge("in").messages() - pause;
+  }
+  // Reads the consumer's lines until `n` frames arrived (or it stops).
+  void ReadFrames(Subprocess& consumer, int n) {
+    while (static_cast<int>(got_.size()) < n) {
+      std::optional<std::string> line = consumer.ReadLine(std::chrono::seconds(90));
+      if (!line) break;
+      got_.push_back(*line);
+    }
+  }
+  // Both daemons up, kFrames on their way, the consumer paused after 6 with
+  // a full window in flight (FillTheWindow).
+  void StreamWithAFullWindow(std::unique_ptr<Subprocess>* consumer,
+                             std::unique_ptr<Subprocess>* producer) {
+    ASSERT_TRUE(b_.Start());
+    ASSERT_TRUE(a_.Start());
+    *consumer = Consumer(kFrames, 6);
+    *producer = Producer(0, kFrames);
+    FillTheWindow(**consumer, 6);
+  }
+  // Every frame 0..n-1 exactly once, in order, with the right bytes.
+  void ExpectExactlyOnceInOrder(int n) {
+    ASSERT_EQ(static_cast<int>(got_.size()), n);
+    for (int i = 0; i < n; ++i) EXPECT_EQ(got_[i], "got " + std::to_string(i) + " ok");
+  }
+
+  std::string dir_, ns_a_, ns_b_, veth_a_;
+  bool made_ns_ = false;
+  Node a_, b_;
+  std::vector<std::string> got_;
+};
+
+}  // namespace memd::testing
+
+#endif  // MEMD_TESTS_INTEGRATION_BRIDGE_ENV_H_
