@@ -1,0 +1,149 @@
+#include "bridge/ucx/ucx_wire.h"
+
+#include <limits>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "memd/shared/names.h"
+
+namespace memd::bridge::ucx {
+namespace {
+
+// "MDRG" / "MDUA" as they appear in the first four bytes.
+constexpr absl::string_view kRegionMagic = "MDRG";
+constexpr absl::string_view kAddressMagic = "MDUA";
+
+void PutLe(std::string& out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+// REQUIRES: at + bytes <= in.size() (callers check the header size first).
+uint64_t GetLe(std::string_view in, size_t at, int bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) {
+    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  }
+  return value;
+}
+
+absl::Status CheckMagicAndVersion(absl::string_view what, std::string_view bytes,
+                                  absl::string_view magic, size_t header_bytes) {
+  if (bytes.size() < header_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is truncated: ", bytes.size(), " bytes; its header alone is ", header_bytes));
+  }
+  if (bytes.substr(0, 4) != std::string_view(magic.data(), magic.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " does not start with '", magic, "' (not a memd UCX ", what, ")"));
+  }
+  const uint64_t version = GetLe(bytes, 4, 2);
+  if (version != kWireVersion) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " has version ", version,
+                                                   "; this daemon reads version ", kWireVersion));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EncodeRegion(const Region& region) {
+  std::string out;
+  out.reserve(kRegionHeaderBytes + region.pool.size() + region.rkey.size());
+  out.append(kRegionMagic.data(), kRegionMagic.size());
+  PutLe(out, kWireVersion, 2);
+  PutLe(out, region.pool.size(), 2);
+  PutLe(out, region.base, 8);
+  PutLe(out, region.size_bytes, 8);
+  PutLe(out, region.rkey.size(), 4);
+  PutLe(out, 0, 4);  // reserved
+  out.append(region.pool);
+  out.append(region.rkey);
+  return out;
+}
+
+absl::StatusOr<Region> ParseRegion(std::string_view bytes) {
+  constexpr absl::string_view kWhat = "region descriptor";
+  if (absl::Status s = CheckMagicAndVersion(kWhat, bytes, kRegionMagic, kRegionHeaderBytes);
+      !s.ok()) {
+    return s;
+  }
+  Region region;
+  const uint64_t name_bytes = GetLe(bytes, 6, 2);
+  region.base = GetLe(bytes, 8, 8);
+  region.size_bytes = GetLe(bytes, 16, 8);
+  const uint64_t rkey_bytes = GetLe(bytes, 24, 4);
+  const uint64_t reserved = GetLe(bytes, 28, 4);
+  if (reserved != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kWhat, " has reserved field ", reserved, "; version 1 requires 0"));
+  }
+  if (name_bytes > kMaxNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, " names a pool of ", name_bytes,
+                                                   " bytes; the limit is ", kMaxNameBytes));
+  }
+  if (rkey_bytes == 0 || rkey_bytes > kMaxRkeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kWhat, " carries a remote key of ", rkey_bytes, " bytes; from 1 to ", kMaxRkeyBytes,
+        " are allowed"));
+  }
+  const uint64_t expected = kRegionHeaderBytes + name_bytes + rkey_bytes;
+  if (bytes.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kWhat, " is ", bytes.size(), " bytes; its header announces ", expected, " (",
+        kRegionHeaderBytes, " header + ", name_bytes, " pool name + ", rkey_bytes,
+        " remote key): ", bytes.size() < expected ? "truncated" : "trailing bytes"));
+  }
+  if (region.size_bytes == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, " describes a region of 0 bytes"));
+  }
+  if (region.base > std::numeric_limits<uint64_t>::max() - region.size_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, " region at ", region.base, " of ",
+                                                   region.size_bytes,
+                                                   " bytes ends past the 64-bit address space"));
+  }
+  region.pool = std::string(bytes.substr(kRegionHeaderBytes, name_bytes));
+  if (absl::Status s = ValidateName("pool name", region.pool); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, ": ", s.message()));
+  }
+  region.rkey = std::string(bytes.substr(kRegionHeaderBytes + name_bytes, rkey_bytes));
+  return region;
+}
+
+std::string EncodeWorkerAddress(std::string_view ucx_address) {
+  std::string out;
+  out.reserve(kAddressHeaderBytes + ucx_address.size());
+  out.append(kAddressMagic.data(), kAddressMagic.size());
+  PutLe(out, kWireVersion, 2);
+  PutLe(out, 0, 2);  // reserved
+  PutLe(out, ucx_address.size(), 4);
+  out.append(ucx_address);
+  return out;
+}
+
+absl::StatusOr<std::string_view> ParseWorkerAddress(std::string_view bytes) {
+  constexpr absl::string_view kWhat = "worker address";
+  if (absl::Status s = CheckMagicAndVersion(kWhat, bytes, kAddressMagic, kAddressHeaderBytes);
+      !s.ok()) {
+    return s;
+  }
+  const uint64_t reserved = GetLe(bytes, 6, 2);
+  if (reserved != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kWhat, " has reserved field ", reserved, "; version 1 requires 0"));
+  }
+  const uint64_t length = GetLe(bytes, 8, 4);
+  if (length == 0 || length > kMaxWorkerAddressBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, " announces ", length,
+                                                   " bytes; from 1 to ", kMaxWorkerAddressBytes,
+                                                   " are allowed"));
+  }
+  if (bytes.size() != kAddressHeaderBytes + length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kWhat, " is ", bytes.size(), " bytes; its header announces ",
+        kAddressHeaderBytes + length, ": ",
+        bytes.size() < kAddressHeaderBytes + length ? "truncated" : "trailing bytes"));
+  }
+  return bytes.substr(kAddressHeaderBytes);
+}
+
+}  // namespace memd::bridge::ucx

@@ -1,0 +1,164 @@
+// The UCX transport between two real processes (memd_ucx_peer, one exposing
+// a 64 MiB memfd filled with a pattern, one pulling ranges out of it), in one
+// network namespace and across two namespaces joined by a veth pair made
+// here; each with UCX's own choice of transports and with UCX_TLS=tcp.
+// Label `bridge`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "subprocess.h"
+
+namespace memd::testing {
+namespace {
+
+constexpr char kIp[] = "/usr/sbin/ip";
+constexpr uint64_t kRegionBytes = 64ull << 20;
+constexpr uint64_t kFrameBytes = 12441600;  // a 4K NV12 frame
+
+// Two network namespaces joined by a veth pair (10.77.0.1 and 10.77.0.2),
+// named after this process; removed (with the pair) on destruction.
+class VethNamespaces {
+ public:
+  VethNamespaces() {
+    const std::string id = std::to_string(getpid());
+    a_ = "memducx" + id + "a";
+    b_ = "memducx" + id + "b";
+    const std::string va = "mu" + id + "a", vb = "mu" + id + "b";
+    const std::vector<std::vector<std::string>> steps = {
+        {kIp, "netns", "add", a_},
+        {kIp, "netns", "add", b_},
+        {kIp, "link", "add", va, "netns", a_, "type", "veth", "peer", "name", vb, "netns", b_},
+        {kIp, "-n", a_, "addr", "add", "10.77.0.1/24", "dev", va},
+        {kIp, "-n", b_, "addr", "add", "10.77.0.2/24", "dev", vb},
+        {kIp, "-n", a_, "link", "set", va, "up"},
+        {kIp, "-n", b_, "link", "set", vb, "up"},
+        {kIp, "-n", a_, "link", "set", "lo", "up"},
+        {kIp, "-n", b_, "link", "set", "lo", "up"}};
+    for (const auto& step : steps) {
+      auto [code, out] = RunCommand(step);
+      if (code != 0) {
+        error_ = "'" + step[1] + " " + step[2] + " ...' failed (exit " + std::to_string(code) +
+                 "): " + out;
+        return;
+      }
+    }
+    // UCX lists only interfaces that are running when a worker starts: wait
+    // for both ends to report carrier (a few ms after `up`).
+    for (int tries = 0; tries < 1000; ++tries) {
+      if (RunCommand({kIp, "-n", a_, "-o", "link", "show", "dev", va}).second.find("state UP") !=
+              std::string::npos &&
+          RunCommand({kIp, "-n", b_, "-o", "link", "show", "dev", vb}).second.find("state UP") !=
+              std::string::npos) {
+        return;
+      }
+      usleep(10'000);
+    }
+    error_ = "the veth pair " + va + "/" + vb + " did not come up";
+  }
+  ~VethNamespaces() {
+    RunCommand({kIp, "netns", "del", a_});
+    RunCommand({kIp, "netns", "del", b_});
+  }
+  // Empty when the namespaces are ready.
+  const std::string& error() const { return error_; }
+  std::vector<std::string> InA(std::vector<std::string> argv) const { return In(a_, argv); }
+  std::vector<std::string> InB(std::vector<std::string> argv) const { return In(b_, argv); }
+
+ private:
+  static std::vector<std::string> In(const std::string& ns, std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {kIp, "netns", "exec", ns});
+    return argv;
+  }
+  std::string a_, b_, error_;
+};
+
+struct Topology {
+  const char* name;
+  bool veth;        // exposer and puller in two namespaces joined by veth
+  const char* tls;  // UCX_TLS, or "" for UCX's own choice
+};
+
+class UcxPullTest : public ::testing::TestWithParam<Topology> {};
+
+// Reads "KEY VALUE" from the exposer; fails the test on anything else.
+std::string ReadValue(Subprocess& p, const std::string& key) {
+  std::optional<std::string> line = p.ReadLine(std::chrono::seconds(30));
+  EXPECT_TRUE(line && line->rfind(key + " ", 0) == 0) << "expected '" << key << " ...', got '"
+                                                      << line.value_or("(nothing)") << "'";
+  return line ? line->substr(key.size() + 1) : "";
+}
+
+std::string Range(uint64_t offset, uint64_t length) {
+  return std::to_string(offset) + ":" + std::to_string(length);
+}
+
+TEST_P(UcxPullTest, PullsEveryRangeRefusesPastTheEndAndFailsFastWhenTheExposerDies) {
+  const Topology topology = GetParam();
+  std::unique_ptr<VethNamespaces> namespaces;
+  if (topology.veth) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to make network namespaces";
+    if (access(kIp, X_OK) != 0) GTEST_SKIP() << "needs " << kIp << " (iproute2)";
+    namespaces = std::make_unique<VethNamespaces>();
+    if (!namespaces->error().empty()) GTEST_SKIP() << "no network namespaces here: " << namespaces->error();
+  }
+  std::map<std::string, std::string> env;
+  if (*topology.tls) env["UCX_TLS"] = topology.tls;
+  auto in_a = [&](std::vector<std::string> argv) { return namespaces ? namespaces->InA(argv) : argv; };
+  auto in_b = [&](std::vector<std::string> argv) { return namespaces ? namespaces->InB(argv) : argv; };
+
+  Subprocess exposer(in_a({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}), env);
+  const std::string address = ReadValue(exposer, "address");
+  const std::string region = ReadValue(exposer, "region");
+  ASSERT_FALSE(address.empty() || region.empty());
+
+  const std::vector<std::string> good = {
+      Range(0, 1),           Range(kRegionBytes - 1, 1),
+      Range(4096, 4096),     Range(0, kFrameBytes),
+      Range(1, kFrameBytes), Range(kRegionBytes - kFrameBytes, kFrameBytes),
+      Range(12345, 65537),   Range(kRegionBytes - 7, 7)};
+  const std::vector<std::string> past_end = {Range(kRegionBytes, 1), Range(kRegionBytes - 1, 2),
+                                             Range(~uint64_t{0}, 2)};
+  std::vector<std::string> argv = {MEMD_UCX_PEER_BINARY, "pull", address, region,
+                                   "--deadline-ms", "20000", "--wait"};
+  argv.insert(argv.end(), good.begin(), good.end());
+  argv.insert(argv.end(), past_end.begin(), past_end.end());
+  Subprocess puller(in_b(argv), env);
+
+  for (const std::string& range : good) {
+    std::optional<std::string> line = puller.ReadLine(std::chrono::seconds(30));
+    std::string expected = "ok " + range;
+    expected[expected.find(':')] = ' ';
+    EXPECT_EQ(line.value_or("(nothing)"), expected);
+  }
+  for (const std::string& range : past_end) {
+    std::optional<std::string> line = puller.ReadLine(std::chrono::seconds(30));
+    EXPECT_EQ(line.value_or("(nothing)").rfind("error OUT_OF_RANGE pull of ", 0), 0u)
+        << range << ": " << line.value_or("(nothing)");
+  }
+  ASSERT_EQ(puller.ReadLine(std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
+
+  // SIGKILL the exposer: the next pull fails with UNAVAILABLE, well before
+  // its 20 s deadline (which would say DEADLINE_EXCEEDED).
+  exposer.Kill(SIGKILL);
+  ASSERT_EQ(ExitCode(exposer.Wait()), 128 + SIGKILL);
+  puller.CloseStdin();
+  std::optional<std::string> last = puller.ReadLine(std::chrono::seconds(60));
+  EXPECT_EQ(last.value_or("(nothing)").rfind("error UNAVAILABLE ", 0), 0u)
+      << last.value_or("(nothing)");
+  EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Topologies, UcxPullTest,
+                         ::testing::Values(Topology{"SameNamespaceUcxChoice", false, ""},
+                                           Topology{"SameNamespaceTcp", false, "tcp"},
+                                           Topology{"VethUcxChoice", true, ""},
+                                           Topology{"VethTcp", true, "tcp"}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace memd::testing

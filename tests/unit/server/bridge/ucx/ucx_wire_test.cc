@@ -1,0 +1,137 @@
+// The UCX transport's wire envelopes (bridge/ucx/ucx_wire.h) against hostile
+// bytes, and the transport's own refusals inside one process (a transport
+// connected to itself). Two-process pulls: tests/integration/ucx/.
+#include "bridge/ucx/ucx_wire.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "bridge/ucx/ucx_transport.h"
+
+namespace memd::bridge::ucx {
+namespace {
+
+using ::testing::HasSubstr;
+
+Region SampleRegion() { return Region{"video", 0x7f0000001000, 64 << 20, std::string(90, 'k')}; }
+
+void ExpectInvalid(std::string_view bytes, std::string_view needle) {
+  absl::StatusOr<Region> region = ParseRegion(bytes);
+  ASSERT_FALSE(region.ok());
+  EXPECT_EQ(region.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(region.status().message()), HasSubstr(std::string(needle)));
+}
+
+TEST(UcxWireTest, ARegionRoundTrips) {
+  absl::StatusOr<Region> region = ParseRegion(EncodeRegion(SampleRegion()));
+  ASSERT_TRUE(region.ok()) << region.status();
+  EXPECT_EQ(region->pool, "video");
+  EXPECT_EQ(region->base, 0x7f0000001000u);
+  EXPECT_EQ(region->size_bytes, 64u << 20);
+  EXPECT_EQ(region->rkey, std::string(90, 'k'));
+}
+
+TEST(UcxWireTest, TruncatedOrOversizedRegionsNameTheSizes) {
+  const std::string good = EncodeRegion(SampleRegion());
+  ExpectInvalid("", "truncated: 0 bytes; its header alone is 32");
+  ExpectInvalid(good.substr(0, 31), "truncated: 31 bytes");
+  ExpectInvalid(good.substr(0, good.size() - 1), "is 126 bytes; its header announces 127");
+  ExpectInvalid(good.substr(0, good.size() - 1), "truncated");
+  ExpectInvalid(good + "x", "trailing bytes");
+}
+
+TEST(UcxWireTest, WrongMagicOrVersionIsRefused) {
+  std::string bytes = EncodeRegion(SampleRegion());
+  bytes[0] = 'X';
+  ExpectInvalid(bytes, "does not start with 'MDRG'");
+  bytes = EncodeRegion(SampleRegion());
+  bytes[4] = 2;
+  ExpectInvalid(bytes, "has version 2; this daemon reads version 1");
+  bytes = EncodeRegion(SampleRegion());
+  bytes[28] = 1;
+  ExpectInvalid(bytes, "reserved field 1");
+}
+
+TEST(UcxWireTest, BadLengthsAndNamesAreRefusedNamingTheLimit) {
+  Region r = SampleRegion();
+  r.rkey = std::string(kMaxRkeyBytes + 1, 'k');
+  ExpectInvalid(EncodeRegion(r), "remote key of 4097 bytes; from 1 to 4096");
+  r.rkey.clear();
+  ExpectInvalid(EncodeRegion(r), "remote key of 0 bytes");
+  r = SampleRegion();
+  r.size_bytes = 0;
+  ExpectInvalid(EncodeRegion(r), "region of 0 bytes");
+  r = SampleRegion();
+  r.base = ~uint64_t{0} - 10;
+  ExpectInvalid(EncodeRegion(r), "ends past the 64-bit address space");
+  r = SampleRegion();
+  r.pool = std::string(65, 'p');
+  ExpectInvalid(EncodeRegion(r), "pool of 65 bytes; the limit is 64");
+  r.pool = "bad name";
+  ExpectInvalid(EncodeRegion(r), "pool name");
+}
+
+TEST(UcxWireTest, WorkerAddressEnvelopeChecksItsLength) {
+  const std::string good = EncodeWorkerAddress("ucx-address-bytes");
+  absl::StatusOr<std::string_view> address = ParseWorkerAddress(good);
+  ASSERT_TRUE(address.ok()) << address.status();
+  EXPECT_EQ(*address, "ucx-address-bytes");
+  for (auto [bytes, needle] : std::vector<std::pair<std::string, std::string>>{
+           {good.substr(0, 5), "truncated: 5 bytes; its header alone is 12"},
+           {good.substr(0, good.size() - 1), "truncated"},
+           {good + "!", "trailing bytes"},
+           {EncodeWorkerAddress(""), "announces 0 bytes; from 1 to 65536"},
+           {"MDRG" + good.substr(4), "does not start with 'MDUA'"}}) {
+    absl::StatusOr<std::string_view> parsed = ParseWorkerAddress(bytes);
+    ASSERT_FALSE(parsed.ok()) << needle;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(needle));
+  }
+}
+
+// A transport connected to itself: refusals that need a live UCX but no peer.
+TEST(UcxTransportTest, BadExposeConnectAndPullAreRefusedAndChangeNothing) {
+  absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  std::vector<uint8_t> pool(1 << 20, 7);
+  absl::StatusOr<std::string> region = (*transport)->Expose("video", pool.data(), pool.size());
+  ASSERT_TRUE(region.ok()) << region.status();
+  EXPECT_EQ((*transport)->Expose("video", pool.data(), pool.size()).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ((*transport)->Expose("empty", pool.data(), 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*transport)->Expose("bad name", pool.data(), 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  absl::StatusOr<std::string> address = (*transport)->LocalAddress();
+  ASSERT_TRUE(address.ok()) << address.status();
+  auto truncated = (*transport)->Connect("peer", address->substr(0, address->size() - 1));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_THAT(std::string(truncated.status().message()), HasSubstr("peer 'peer': worker address"));
+
+  auto connection = (*transport)->Connect("self", *address);
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  std::vector<uint8_t> dst(16, 0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  ASSERT_TRUE((*connection)->Pull(*region, pool.size() - 16, dst.data(), 16, deadline).ok());
+  EXPECT_EQ(dst, std::vector<uint8_t>(16, 7));
+
+  absl::Status past = (*connection)->Pull(*region, pool.size() - 15, dst.data(), 16, deadline);
+  EXPECT_EQ(past.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(past.message()),
+              HasSubstr("pull of 16 bytes at offset 1048561 from pool 'video' of peer 'self' "
+                        "ends past the region's 1048576 bytes"));
+  EXPECT_EQ((*connection)->Pull(*region, ~uint64_t{0}, dst.data(), 2, deadline).code(),
+            absl::StatusCode::kOutOfRange);
+  absl::Status hostile = (*connection)->Pull(region->substr(0, 40), 0, dst.data(), 1, deadline);
+  EXPECT_EQ(hostile.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(hostile.message()), HasSubstr("peer 'self': region descriptor"));
+  // The refusals changed nothing: the connection still pulls.
+  EXPECT_TRUE((*connection)->Pull(*region, 0, dst.data(), 16, deadline).ok());
+}
+
+}  // namespace
+}  // namespace memd::bridge::ucx
