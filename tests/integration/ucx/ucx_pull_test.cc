@@ -150,7 +150,42 @@ TEST_P(UcxPullTest, PullsEveryRangeRefusesPastTheEndAndFailsFastWhenTheExposerDi
   std::optional<std::string> last = puller.ReadLine(std::chrono::seconds(60));
   EXPECT_EQ(last.value_or("(nothing)").rfind("error UNAVAILABLE ", 0), 0u)
       << last.value_or("(nothing)");
+  last = puller.ReadLine(std::chrono::seconds(30));
+  EXPECT_EQ(last.value_or("(nothing)").rfind("error UNAVAILABLE ", 0), 0u)
+      << last.value_or("(nothing)");
   EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);
+}
+
+// A peer that stops answering (SIGSTOP: its TCP stays open) fails the pull at
+// its deadline with DEADLINE_EXCEEDED, and the link is closed after it (UCX
+// cannot cancel a get, so nothing writes into the buffer afterwards).
+TEST(UcxPullStalledTest, APullPastItsDeadlineFailsAndClosesTheLink) {
+  const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
+  Subprocess exposer({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}, env);
+  const std::string address = ReadValue(exposer, "address");
+  const std::string region = ReadValue(exposer, "region");
+  ASSERT_FALSE(address.empty() || region.empty());
+  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", address, region, "--deadline-ms", "1000",
+                     "--wait", Range(0, kFrameBytes)},
+                    env);
+  ASSERT_EQ(puller.ReadLine(std::chrono::seconds(30)).value_or("(nothing)"),
+            "ok 0 " + std::to_string(kFrameBytes));
+  ASSERT_EQ(puller.ReadLine(std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
+  exposer.Kill(SIGSTOP);
+  puller.CloseStdin();
+  std::optional<std::string> line = puller.ReadLine(std::chrono::seconds(60));
+  EXPECT_EQ(line.value_or("(nothing)").rfind("error DEADLINE_EXCEEDED pull of 12441600 bytes", 0),
+            0u)
+      << line.value_or("(nothing)");
+  line = puller.ReadLine(std::chrono::seconds(30));
+  EXPECT_EQ(line.value_or("(nothing)").rfind("error UNAVAILABLE link to peer 'exposer' is closed: "
+                                             "a pull of 12441600 bytes from pool 'video' missed "
+                                             "its deadline",
+                                             0),
+            0u)
+      << line.value_or("(nothing)");
+  EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);
+  exposer.Kill(SIGKILL);
 }
 
 INSTANTIATE_TEST_SUITE_P(Topologies, UcxPullTest,
