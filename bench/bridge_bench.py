@@ -54,6 +54,14 @@ class Veth:
             subprocess.run([IP, "netns", "del", ns], capture_output=True)
 
 
+def peer_line(stream, key):
+    """The next "KEY ..." line of memd_ucx_peer, skipping UCX's own log lines."""
+    for line in stream:
+        if line.startswith(key + " "):
+            return line.split()
+    raise RuntimeError(f"memd_ucx_peer printed no '{key}' line")
+
+
 def in_ns(ns, argv):
     return [IP, "netns", "exec", ns] + argv
 
@@ -98,14 +106,14 @@ def ucx(veth, peer, tls, frames):
         env["UCX_TLS"] = tls
     exposer = subprocess.Popen(in_ns(veth.a, [peer, "expose", str(REGION)]), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True, env=env)
-    address = exposer.stdout.readline().split()[1]
-    region = exposer.stdout.readline().split()[1]
+    address = peer_line(exposer.stdout, "address")[1]
+    region = peer_line(exposer.stdout, "region")[1]
     out = run(*in_ns(veth.b, [peer, "pull", address, region, "--repeat", str(frames),
                               "--deadline-ms", "60000", f"0:{FRAME}"]), env=env).stdout
     exposer.stdin.close()
-    exposer_cpu = int(exposer.stdout.readline().split()[1])
+    exposer_cpu = int(peer_line(exposer.stdout, "cpu_us")[1])
     exposer.wait(timeout=30)
-    _, n, nbytes, seconds, cpu_us = out.split()
+    _, n, nbytes, seconds, cpu_us = peer_line(iter(out.splitlines()), "pulled")
     n = int(n)
     return {"bytes_per_s": int(nbytes) / float(seconds),
             "cpu_us_per_frame_receiver": int(cpu_us) / n,

@@ -85,9 +85,19 @@ struct Topology {
 
 class UcxPullTest : public ::testing::TestWithParam<Topology> {};
 
+// The next line of memd_ucx_peer's output, skipping UCX's own log lines
+// ("[1796256060.877948] [host:pid:0] file.c:1014 UCX WARN ..."), which UCX
+// writes to stdout unless UCX_LOG_FILE says otherwise.
+std::optional<std::string> NextLine(Subprocess& p, std::chrono::seconds timeout) {
+  while (true) {
+    std::optional<std::string> line = p.ReadLine(timeout);
+    if (!line || line->rfind("[", 0) != 0 || line->find(" UCX ") == std::string::npos) return line;
+  }
+}
+
 // Reads "KEY VALUE" from the exposer; fails the test on anything else.
 std::string ReadValue(Subprocess& p, const std::string& key) {
-  std::optional<std::string> line = p.ReadLine(std::chrono::seconds(30));
+  std::optional<std::string> line = NextLine(p, std::chrono::seconds(30));
   EXPECT_TRUE(line && line->rfind(key + " ", 0) == 0) << "expected '" << key << " ...', got '"
                                                       << line.value_or("(nothing)") << "'";
   return line ? line->substr(key.size() + 1) : "";
@@ -130,30 +140,39 @@ TEST_P(UcxPullTest, PullsEveryRangeRefusesPastTheEndAndFailsFastWhenTheExposerDi
   Subprocess puller(in_b(argv), env);
 
   for (const std::string& range : good) {
-    std::optional<std::string> line = puller.ReadLine(std::chrono::seconds(30));
+    std::optional<std::string> line = NextLine(puller, std::chrono::seconds(30));
     std::string expected = "ok " + range;
     expected[expected.find(':')] = ' ';
     EXPECT_EQ(line.value_or("(nothing)"), expected);
   }
   for (const std::string& range : past_end) {
-    std::optional<std::string> line = puller.ReadLine(std::chrono::seconds(30));
+    std::optional<std::string> line = NextLine(puller, std::chrono::seconds(30));
     EXPECT_EQ(line.value_or("(nothing)").rfind("error OUT_OF_RANGE pull of ", 0), 0u)
         << range << ": " << line.value_or("(nothing)");
   }
-  ASSERT_EQ(puller.ReadLine(std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
+  ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
 
   // SIGKILL the exposer: the next pull fails with UNAVAILABLE, well before
   // its 20 s deadline (which would say DEADLINE_EXCEEDED).
   exposer.Kill(SIGKILL);
   ASSERT_EQ(ExitCode(exposer.Wait()), 128 + SIGKILL);
   puller.CloseStdin();
-  std::optional<std::string> last = puller.ReadLine(std::chrono::seconds(60));
+  std::optional<std::string> last = NextLine(puller, std::chrono::seconds(60));
   EXPECT_EQ(last.value_or("(nothing)").rfind("error UNAVAILABLE ", 0), 0u)
       << last.value_or("(nothing)");
-  last = puller.ReadLine(std::chrono::seconds(30));
+  last = NextLine(puller, std::chrono::seconds(30));
   EXPECT_EQ(last.value_or("(nothing)").rfind("error UNAVAILABLE ", 0), 0u)
       << last.value_or("(nothing)");
   EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);
+}
+
+// UCX that cannot start (UCX_TLS names no transport) is an error naming it.
+TEST(UcxStartTest, AnUnusableUcxTlsIsUnavailableNamingIt) {
+  Subprocess exposer({MEMD_UCX_PEER_BINARY, "expose", "4096"}, {{"UCX_TLS", "nosuch"}});
+  exposer.CloseStdin();
+  EXPECT_EQ(NextLine(exposer, std::chrono::seconds(30)).value_or("(nothing)"),
+            "error UNAVAILABLE ucx transport 'expose': ucp_init (check UCX_TLS): No such device");
+  EXPECT_EQ(ExitCode(exposer.Wait(std::chrono::seconds(30))), 1);
 }
 
 // A peer that stops answering (SIGSTOP: its TCP stays open) fails the pull at
@@ -168,16 +187,16 @@ TEST(UcxPullStalledTest, APullPastItsDeadlineFailsAndClosesTheLink) {
   Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", address, region, "--deadline-ms", "1000",
                      "--wait", Range(0, kFrameBytes)},
                     env);
-  ASSERT_EQ(puller.ReadLine(std::chrono::seconds(30)).value_or("(nothing)"),
+  ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
             "ok 0 " + std::to_string(kFrameBytes));
-  ASSERT_EQ(puller.ReadLine(std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
+  ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
   exposer.Kill(SIGSTOP);
   puller.CloseStdin();
-  std::optional<std::string> line = puller.ReadLine(std::chrono::seconds(60));
+  std::optional<std::string> line = NextLine(puller, std::chrono::seconds(60));
   EXPECT_EQ(line.value_or("(nothing)").rfind("error DEADLINE_EXCEEDED pull of 12441600 bytes", 0),
             0u)
       << line.value_or("(nothing)");
-  line = puller.ReadLine(std::chrono::seconds(30));
+  line = NextLine(puller, std::chrono::seconds(30));
   EXPECT_EQ(line.value_or("(nothing)").rfind("error UNAVAILABLE link to peer 'exposer' is closed: "
                                              "a pull of 12441600 bytes from pool 'video' missed "
                                              "its deadline",

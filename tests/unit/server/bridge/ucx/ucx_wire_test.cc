@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "bridge/ucx/ucx_connection.h"
 #include "bridge/ucx/ucx_transport.h"
 
 namespace memd::bridge::ucx {
@@ -131,6 +132,33 @@ TEST(UcxTransportTest, BadExposeConnectAndPullAreRefusedAndChangeNothing) {
   EXPECT_THAT(std::string(hostile.message()), HasSubstr("peer 'self': region descriptor"));
   // The refusals changed nothing: the connection still pulls.
   EXPECT_TRUE((*connection)->Pull(*region, 0, dst.data(), 16, deadline).ok());
+}
+
+// A peer that hands out more regions than one connection keeps unpacked.
+TEST(UcxTransportTest, MoreRegionsThanAConnectionKeepsAreRefusedNamingTheLimit) {
+  absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  std::vector<uint8_t> pool(kMaxRegionsPerConnection + 1, 3);
+  std::vector<std::string> regions;
+  for (size_t i = 0; i <= kMaxRegionsPerConnection; ++i) {
+    absl::StatusOr<std::string> region =
+        (*transport)->Expose("p" + std::to_string(i), &pool[i], 1);
+    ASSERT_TRUE(region.ok()) << region.status();
+    regions.push_back(*region);
+  }
+  auto connection = (*transport)->Connect("self", *(*transport)->LocalAddress());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  uint8_t byte = 0;
+  for (size_t i = 0; i < kMaxRegionsPerConnection; ++i) {
+    ASSERT_TRUE((*connection)->Pull(regions[i], 0, &byte, 1, deadline).ok());
+  }
+  absl::Status refused = (*connection)->Pull(regions.back(), 0, &byte, 1, deadline);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("has 64 regions in use; the limit is 64 per connection (pool 'p64' "
+                        "refused)"));
+  EXPECT_TRUE((*connection)->Pull(regions[0], 0, &byte, 1, deadline).ok());
 }
 
 }  // namespace
