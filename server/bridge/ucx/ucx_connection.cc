@@ -39,6 +39,10 @@ void OnPullDone(void* request, ucs_status_t status, void* user_data) {
 // Waits for `wait` until `deadline`; true when the pull completed.
 bool WaitUntil(PullWait& wait, absl::Time deadline) {
   std::unique_lock<std::mutex> lock(wait.mu);
+  if (deadline == absl::InfiniteFuture()) {
+    wait.cv.wait(lock, [&] { return wait.done; });
+    return true;
+  }
   return wait.cv.wait_until(lock, absl::ToChronoTime(deadline), [&] { return wait.done; });
 }
 

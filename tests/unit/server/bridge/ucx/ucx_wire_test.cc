@@ -1,6 +1,6 @@
 // The UCX transport's wire envelopes (bridge/ucx/ucx_wire.h) against hostile
-// bytes, and the transport's own refusals inside one process (a transport
-// connected to itself). Two-process pulls: tests/integration/ucx/.
+// bytes. The transport in one process: ucx_transport_test.cc; two-process
+// pulls: tests/integration/ucx/.
 #include "bridge/ucx/ucx_wire.h"
 
 #include <gmock/gmock.h>
@@ -10,9 +10,6 @@
 #include <random>
 #include <vector>
 
-#include "absl/time/clock.h"
-#include "bridge/ucx/ucx_connection.h"
-#include "bridge/ucx/ucx_transport.h"
 
 namespace memd::bridge::ucx {
 namespace {
@@ -137,74 +134,6 @@ TEST(UcxWireTest, RandomlyDamagedEnvelopesParseOrFailCleanly) {
   }
   // Most damage is refused; some (a flipped pool-name letter, an address byte) is harmless.
   EXPECT_LT(accepted, 20000);
-}
-
-// A transport connected to itself: refusals that need a live UCX but no peer.
-TEST(UcxTransportTest, BadExposeConnectAndPullAreRefusedAndChangeNothing) {
-  absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
-  ASSERT_TRUE(transport.ok()) << transport.status();
-  std::vector<uint8_t> pool(1 << 20, 7);
-  absl::StatusOr<std::string> region = (*transport)->Expose("video", pool.data(), pool.size());
-  ASSERT_TRUE(region.ok()) << region.status();
-  EXPECT_EQ((*transport)->Expose("video", pool.data(), pool.size()).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ((*transport)->Expose("empty", pool.data(), 0).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*transport)->Expose("bad name", pool.data(), 1).status().code(),
-            absl::StatusCode::kInvalidArgument);
-
-  absl::StatusOr<std::string> address = (*transport)->LocalAddress();
-  ASSERT_TRUE(address.ok()) << address.status();
-  auto truncated = (*transport)->Connect("peer", address->substr(0, address->size() - 1));
-  ASSERT_FALSE(truncated.ok());
-  EXPECT_THAT(std::string(truncated.status().message()), HasSubstr("peer 'peer': worker address"));
-
-  auto connection = (*transport)->Connect("self", *address);
-  ASSERT_TRUE(connection.ok()) << connection.status();
-  std::vector<uint8_t> dst(16, 0);
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  ASSERT_TRUE((*connection)->Pull(*region, pool.size() - 16, dst.data(), 16, deadline).ok());
-  EXPECT_EQ(dst, std::vector<uint8_t>(16, 7));
-
-  absl::Status past = (*connection)->Pull(*region, pool.size() - 15, dst.data(), 16, deadline);
-  EXPECT_EQ(past.code(), absl::StatusCode::kOutOfRange);
-  EXPECT_THAT(std::string(past.message()),
-              HasSubstr("pull of 16 bytes at offset 1048561 from pool 'video' of peer 'self' "
-                        "ends past the region's 1048576 bytes"));
-  EXPECT_EQ((*connection)->Pull(*region, ~uint64_t{0}, dst.data(), 2, deadline).code(),
-            absl::StatusCode::kOutOfRange);
-  absl::Status hostile = (*connection)->Pull(region->substr(0, 40), 0, dst.data(), 1, deadline);
-  EXPECT_EQ(hostile.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(hostile.message()), HasSubstr("peer 'self': region descriptor"));
-  // The refusals changed nothing: the connection still pulls.
-  EXPECT_TRUE((*connection)->Pull(*region, 0, dst.data(), 16, deadline).ok());
-}
-
-// A peer that hands out more regions than one connection keeps unpacked.
-TEST(UcxTransportTest, MoreRegionsThanAConnectionKeepsAreRefusedNamingTheLimit) {
-  absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
-  ASSERT_TRUE(transport.ok()) << transport.status();
-  std::vector<uint8_t> pool(kMaxRegionsPerConnection + 1, 3);
-  std::vector<std::string> regions;
-  for (size_t i = 0; i <= kMaxRegionsPerConnection; ++i) {
-    absl::StatusOr<std::string> region =
-        (*transport)->Expose("p" + std::to_string(i), &pool[i], 1);
-    ASSERT_TRUE(region.ok()) << region.status();
-    regions.push_back(*region);
-  }
-  auto connection = (*transport)->Connect("self", *(*transport)->LocalAddress());
-  ASSERT_TRUE(connection.ok()) << connection.status();
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  uint8_t byte = 0;
-  for (size_t i = 0; i < kMaxRegionsPerConnection; ++i) {
-    ASSERT_TRUE((*connection)->Pull(regions[i], 0, &byte, 1, deadline).ok());
-  }
-  absl::Status refused = (*connection)->Pull(regions.back(), 0, &byte, 1, deadline);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(refused.message()),
-              HasSubstr("has 64 regions in use; the limit is 64 per connection (pool 'p64' "
-                        "refused)"));
-  EXPECT_TRUE((*connection)->Pull(regions[0], 0, &byte, 1, deadline).ok());
 }
 
 }  // namespace
