@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,7 @@ constexpr uint64_t kFrameBytes = 12441600;  // a 4K NV12 frame
 class VethNamespaces {
  public:
   VethNamespaces() {
+    RemoveStaleNamespaces();
     const std::string id = std::to_string(getpid());
     a_ = "memducx" + id + "a";
     b_ = "memducx" + id + "b";
@@ -70,6 +74,17 @@ class VethNamespaces {
   std::vector<std::string> InB(std::vector<std::string> argv) const { return In(b_, argv); }
 
  private:
+  // Namespaces of earlier runs whose process is gone (killed by a timeout
+  // before its destructor ran): "memducx<pid>a" / "memducx<pid>b".
+  static void RemoveStaleNamespaces() {
+    std::istringstream list(RunCommand({kIp, "netns", "list"}).second);
+    for (std::string line; std::getline(list, line);) {
+      const std::string name = line.substr(0, line.find(' '));
+      if (name.rfind("memducx", 0) != 0 || name.size() < 9) continue;
+      const pid_t pid = std::atoi(name.substr(7, name.size() - 8).c_str());
+      if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) RunCommand({kIp, "netns", "del", name});
+    }
+  }
   static std::vector<std::string> In(const std::string& ns, std::vector<std::string> argv) {
     argv.insert(argv.begin(), {kIp, "netns", "exec", ns});
     return argv;
