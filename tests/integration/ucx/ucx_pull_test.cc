@@ -32,15 +32,14 @@ class VethNamespaces {
     const std::string id = std::to_string(getpid());
     a_ = "memducx" + id + "a";
     b_ = "memducx" + id + "b";
-    const std::string va = "mu" + id + "a", vb = "mu" + id + "b";
+    va_ = "mu" + id + "a";
+    vb_ = "mu" + id + "b";
     const std::vector<std::vector<std::string>> steps = {
         {kIp, "netns", "add", a_},
         {kIp, "netns", "add", b_},
-        {kIp, "link", "add", va, "netns", a_, "type", "veth", "peer", "name", vb, "netns", b_},
-        {kIp, "-n", a_, "addr", "add", "10.77.0.1/24", "dev", va},
-        {kIp, "-n", b_, "addr", "add", "10.77.0.2/24", "dev", vb},
-        {kIp, "-n", a_, "link", "set", va, "up"},
-        {kIp, "-n", b_, "link", "set", vb, "up"},
+        {kIp, "link", "add", va_, "netns", a_, "type", "veth", "peer", "name", vb_, "netns", b_},
+        {kIp, "-n", a_, "addr", "add", "10.77.0.1/24", "dev", va_},
+        {kIp, "-n", b_, "addr", "add", "10.77.0.2/24", "dev", vb_},
         {kIp, "-n", a_, "link", "set", "lo", "up"},
         {kIp, "-n", b_, "link", "set", "lo", "up"}};
     for (const auto& step : steps) {
@@ -51,19 +50,30 @@ class VethNamespaces {
         return;
       }
     }
-    // UCX lists only interfaces that are running when a worker starts: wait
-    // for both ends to report carrier (a few ms after `up`).
+    error_ = SetLink(true);
+  }
+
+  // Sets both ends of the pair up or down; empty on success. Up returns once
+  // both report carrier: UCX lists only interfaces that are running when a
+  // worker starts (a few ms after `up`).
+  std::string SetLink(bool up) {
+    for (const auto& [ns, dev] : {std::pair{a_, va_}, std::pair{b_, vb_}}) {
+      auto [code, out] = RunCommand({kIp, "-n", ns, "link", "set", dev, up ? "up" : "down"});
+      if (code != 0) return "'ip link set " + dev + "' failed: " + out;
+    }
+    if (!up) return "";
     for (int tries = 0; tries < 1000; ++tries) {
-      if (RunCommand({kIp, "-n", a_, "-o", "link", "show", "dev", va}).second.find("state UP") !=
+      if (RunCommand({kIp, "-n", a_, "-o", "link", "show", "dev", va_}).second.find("state UP") !=
               std::string::npos &&
-          RunCommand({kIp, "-n", b_, "-o", "link", "show", "dev", vb}).second.find("state UP") !=
+          RunCommand({kIp, "-n", b_, "-o", "link", "show", "dev", vb_}).second.find("state UP") !=
               std::string::npos) {
-        return;
+        return "";
       }
       usleep(10'000);
     }
-    error_ = "the veth pair " + va + "/" + vb + " did not come up";
+    return "the veth pair " + va_ + "/" + vb_ + " did not come up";
   }
+
   ~VethNamespaces() {
     RunCommand({kIp, "netns", "del", a_});
     RunCommand({kIp, "netns", "del", b_});
@@ -89,7 +99,7 @@ class VethNamespaces {
     argv.insert(argv.begin(), {kIp, "netns", "exec", ns});
     return argv;
   }
-  std::string a_, b_, error_;
+  std::string a_, b_, va_, vb_, error_;
 };
 
 struct Topology {
@@ -179,6 +189,43 @@ TEST_P(UcxPullTest, PullsEveryRangeRefusesPastTheEndAndFailsFastWhenTheExposerDi
   EXPECT_EQ(last.value_or("(nothing)").rfind("error UNAVAILABLE ", 0), 0u)
       << last.value_or("(nothing)");
   EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);
+}
+
+// The link drops under a connection (veth down): the next pull fails (the
+// engine retries both codes) and the link is closed; once the link is back,
+// a new connection pulls again from the same exposer.
+TEST(UcxPullLinkTest, ALinkThatDropsFailsThePullAndANewConnectionPullsOnceItIsBack) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to make network namespaces";
+  if (access(kIp, X_OK) != 0) GTEST_SKIP() << "needs " << kIp << " (iproute2)";
+  VethNamespaces namespaces;
+  if (!namespaces.error().empty()) GTEST_SKIP() << "no network namespaces here: " << namespaces.error();
+  const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
+  Subprocess exposer(namespaces.InA({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}),
+                     env);
+  const std::string address = ReadValue(exposer, "address");
+  const std::string region = ReadValue(exposer, "region");
+  ASSERT_FALSE(address.empty() || region.empty());
+  const std::vector<std::string> pull = {MEMD_UCX_PEER_BINARY, "pull", address, region,
+                                         "--deadline-ms", "2000", "--wait", Range(0, kFrameBytes)};
+  {
+    Subprocess puller(namespaces.InB(pull), env);
+    ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
+              "ok 0 " + std::to_string(kFrameBytes));
+    ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
+    ASSERT_EQ(namespaces.SetLink(false), "");
+    puller.CloseStdin();
+    std::optional<std::string> line = NextLine(puller, std::chrono::seconds(60));
+    EXPECT_TRUE(line && (line->rfind("error DEADLINE_EXCEEDED ", 0) == 0 ||
+                         line->rfind("error UNAVAILABLE ", 0) == 0))
+        << line.value_or("(nothing)");
+    line = NextLine(puller, std::chrono::seconds(30));
+    EXPECT_EQ(line.value_or("(nothing)").rfind("error UNAVAILABLE link to peer 'exposer' ", 0), 0u)
+        << line.value_or("(nothing)");
+  }
+  ASSERT_EQ(namespaces.SetLink(true), "");
+  Subprocess again(namespaces.InB(pull), env);
+  EXPECT_EQ(NextLine(again, std::chrono::seconds(30)).value_or("(nothing)"),
+            "ok 0 " + std::to_string(kFrameBytes));
 }
 
 // UCX that cannot start (UCX_TLS names no transport) is an error naming it.
