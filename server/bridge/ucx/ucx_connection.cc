@@ -187,7 +187,7 @@ absl::Status UcxConnection::Pull(std::string_view region, uint64_t offset, void*
   }
   worker_->Wake();
 
-  const bool completed = WaitUntil(*wait, deadline);
+  bool completed = WaitUntil(*wait, deadline);
   if (!completed) {
     {
       MutexLock lock(&mu_);
@@ -202,6 +202,8 @@ absl::Status UcxConnection::Pull(std::string_view region, uint64_t offset, void*
       // keeps `wait` alive. Should not happen: a forced close purges at once.
       spdlog::error("ucx transport '{}': a pull from peer '{}' survived closing its endpoint",
                     worker_->name(), peer_name_);
+    } else if (wait->status == UCS_OK) {
+      completed = true;  // the bytes arrived just before the close: they are in dst
     }
   }
   ucp_request_free(request);
