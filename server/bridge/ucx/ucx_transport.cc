@@ -1,16 +1,17 @@
 // UcxTransport: the PullTransport over one UcxWorker. Owns the worker, the
-// UCX memory registrations of the exposed pools, and this daemon's packed
-// worker address. Thread-safe (transport.h): `mu_` guards the registrations.
+// RegionServer (the pools this daemon exposes, and the answers to peers'
+// pull requests) and PendingPulls (this daemon's pulls in flight).
+// Thread-safe (transport.h): its members are.
 #include "bridge/ucx/ucx_transport.h"
 
 #include <ucp/api/ucp.h>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "bridge/ucx/ucx_connection.h"
+#include "bridge/ucx/ucx_pending.h"
+#include "bridge/ucx/ucx_server.h"
 #include "bridge/ucx/ucx_wire.h"
 #include "bridge/ucx/ucx_worker.h"
-#include "memd/shared/mutex.h"
 #include "memd/shared/names.h"
 
 namespace memd::bridge {
@@ -20,11 +21,13 @@ using ucx::UcxWorker;
 
 class UcxTransport : public PullTransport {
  public:
-  explicit UcxTransport(std::unique_ptr<UcxWorker> worker) : worker_(std::move(worker)) {}
+  explicit UcxTransport(std::unique_ptr<UcxWorker> worker)
+      : worker_(std::move(worker)), server_(worker_.get()), pending_(worker_.get()) {}
 
-  ~UcxTransport() override {
-    MutexLock lock(&mu_);
-    for (auto& [pool, memh] : exposed_) ucp_mem_unmap(worker_->context(), memh);
+  // Registers the two active-message handlers (sender and receiver side).
+  absl::Status Start() {
+    if (absl::Status s = server_.Start(); !s.ok()) return s;
+    return pending_.Start();
   }
 
   std::string_view name() const override { return "ucx"; }
@@ -38,42 +41,7 @@ class UcxTransport : public PullTransport {
           "cannot expose pool '", pool, "': ", size, " bytes at address ",
           reinterpret_cast<uintptr_t>(base), " (a mapped pool of at least 1 byte is needed)"));
     }
-    MutexLock lock(&mu_);
-    if (exposed_.contains(pool)) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("pool '", pool, "' is already exposed by ucx transport '",
-                       worker_->name(), "'"));
-    }
-    ucp_mem_map_params_t params{};
-    params.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH;
-    params.address = base;
-    params.length = size;
-    ucp_mem_h memh = nullptr;
-    if (ucs_status_t s = ucp_mem_map(worker_->context(), &params, &memh); s != UCS_OK) {
-      return ucx::UcxError(absl::StrCat("ucx transport '", worker_->name(),
-                                        "': registering pool '", pool, "' (", size, " bytes)"),
-                           s);
-    }
-    void* packed = nullptr;
-    size_t packed_bytes = 0;
-    if (ucs_status_t s = ucp_rkey_pack(worker_->context(), memh, &packed, &packed_bytes);
-        s != UCS_OK) {
-      ucp_mem_unmap(worker_->context(), memh);
-      return ucx::UcxError(absl::StrCat("ucx transport '", worker_->name(),
-                                        "': packing the remote key of pool '", pool, "'"),
-                           s);
-    }
-    ucx::Region region{pool, reinterpret_cast<uintptr_t>(base), size,
-                       std::string(static_cast<const char*>(packed), packed_bytes)};
-    ucp_rkey_buffer_release(packed);
-    if (packed_bytes == 0 || packed_bytes > ucx::kMaxRkeyBytes) {
-      ucp_mem_unmap(worker_->context(), memh);
-      return absl::InternalError(absl::StrCat(
-          "ucx transport '", worker_->name(), "': the remote key of pool '", pool, "' is ",
-          packed_bytes, " bytes; the descriptor holds 1 to ", ucx::kMaxRkeyBytes));
-    }
-    exposed_.emplace(pool, memh);
-    return ucx::EncodeRegion(region);
+    return server_.Add(pool, base, size);
   }
 
   absl::StatusOr<std::string> LocalAddress() override {
@@ -104,17 +72,16 @@ class UcxTransport : public PullTransport {
           absl::StrCat("peer '", std::string(peer_name), "': ", address.status().message()));
     }
     absl::StatusOr<std::unique_ptr<ucx::UcxConnection>> connection =
-        ucx::UcxConnection::Open(worker_.get(), std::string(peer_name), *address);
+        ucx::UcxConnection::Open(worker_.get(), &pending_, std::string(peer_name), *address);
     if (!connection.ok()) return connection.status();
     return std::unique_ptr<PullConnection>(std::move(*connection));
   }
 
  private:
-  // Declared first: destroyed after the registrations below are unmapped.
+  // Declared first: destroyed last, so no handler runs on a destroyed member.
   const std::unique_ptr<UcxWorker> worker_;
-  Mutex mu_;
-  // Pool name → its UCX registration, unmapped when the transport goes.
-  absl::flat_hash_map<std::string, ucp_mem_h> exposed_ ABSL_GUARDED_BY(mu_);
+  ucx::RegionServer server_;   // the pools this daemon exposes
+  ucx::PendingPulls pending_;  // this daemon's pulls in flight
 };
 
 }  // namespace
@@ -122,7 +89,9 @@ class UcxTransport : public PullTransport {
 absl::StatusOr<std::unique_ptr<PullTransport>> MakeUcxTransport(UcxOptions options) {
   absl::StatusOr<std::unique_ptr<UcxWorker>> worker = UcxWorker::Start(std::move(options.name));
   if (!worker.ok()) return worker.status();
-  return std::unique_ptr<PullTransport>(new UcxTransport(std::move(*worker)));
+  auto transport = std::make_unique<UcxTransport>(std::move(*worker));
+  if (absl::Status s = transport->Start(); !s.ok()) return s;
+  return std::unique_ptr<PullTransport>(std::move(transport));
 }
 
 }  // namespace memd::bridge

@@ -146,4 +146,77 @@ absl::StatusOr<std::string_view> ParseWorkerAddress(std::string_view bytes) {
   return bytes.substr(kAddressHeaderBytes);
 }
 
+namespace {
+constexpr absl::string_view kRequestMagic = "MDPQ";
+constexpr size_t kRequestNameOffset = 48;
+}  // namespace
+
+std::string EncodePullRequest(const PullRequest& request) {
+  std::string out;
+  out.reserve(kPullRequestBytes);
+  out.append(kRequestMagic.data(), kRequestMagic.size());
+  PutLe(out, request.pool.size(), 2);
+  PutLe(out, 0, 2);  // reserved
+  PutLe(out, request.request_id, 8);
+  PutLe(out, request.offset, 8);
+  PutLe(out, request.length, 8);
+  out.append(request.key);
+  out.resize(kRequestNameOffset, '\0');
+  out.append(request.pool);
+  out.resize(kPullRequestBytes, '\0');
+  return out;
+}
+
+absl::StatusOr<PullRequest> ParsePullRequest(std::string_view bytes) {
+  if (bytes.size() != kPullRequestBytes ||
+      bytes.substr(0, 4) != std::string_view(kRequestMagic.data(), kRequestMagic.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("a pull request of ", bytes.size(),
+                                                   " bytes is not a memd pull request (",
+                                                   kPullRequestBytes, " bytes, 'MDPQ')"));
+  }
+  PullRequest request;
+  const uint64_t name_bytes = GetLe(bytes, 4, 2);
+  if (name_bytes == 0 || name_bytes > kMaxNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("a pull request names a pool of ", name_bytes,
+                                                   " bytes; from 1 to ", kMaxNameBytes));
+  }
+  request.request_id = GetLe(bytes, 8, 8);
+  request.offset = GetLe(bytes, 16, 8);
+  request.length = GetLe(bytes, 24, 8);
+  request.key = std::string(bytes.substr(32, kRegionKeyBytes));
+  request.pool = std::string(bytes.substr(kRequestNameOffset, name_bytes));
+  return request;
+}
+
+std::string EncodePullReply(const PullReply& reply) {
+  std::string out;
+  const std::string_view message =
+      std::string_view(reply.message).substr(0, kMaxReplyMessageBytes);
+  PutLe(out, reply.request_id, 8);
+  PutLe(out, reply.code, 4);
+  PutLe(out, message.size(), 4);
+  out.append(message);
+  return out;
+}
+
+absl::StatusOr<PullReply> ParsePullReply(std::string_view bytes) {
+  if (bytes.size() < kPullReplyHeaderBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a pull reply of ", bytes.size(), " bytes; its header alone is ",
+                     kPullReplyHeaderBytes));
+  }
+  PullReply reply;
+  reply.request_id = GetLe(bytes, 0, 8);
+  reply.code = static_cast<uint32_t>(GetLe(bytes, 8, 4));
+  const uint64_t message_bytes = GetLe(bytes, 12, 4);
+  if (message_bytes > kMaxReplyMessageBytes ||
+      bytes.size() != kPullReplyHeaderBytes + message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("a pull reply of ", bytes.size(),
+                                                   " bytes announces a message of ",
+                                                   message_bytes, " bytes"));
+  }
+  reply.message = std::string(bytes.substr(kPullReplyHeaderBytes));
+  return reply;
+}
+
 }  // namespace memd::bridge::ucx

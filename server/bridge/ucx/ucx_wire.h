@@ -40,14 +40,43 @@ inline constexpr size_t kRegionHeaderBytes = 32;
 // Fixed part of an address envelope before the UCX worker address.
 inline constexpr size_t kAddressHeaderBytes = 12;
 
-// A pool as a peer may read it: the sender's virtual address range and the
-// packed rkey that covers it.
+// A pool as a peer may read it: its name, its size and the random key the
+// sender checks on every request for it.
 struct Region {
   std::string pool;       // pool name (memd/shared/names.h rules)
-  uint64_t base = 0;      // the sender's virtual address of the pool's byte 0
-  uint64_t size_bytes = 0;  // bytes from base a peer may read, > 0
-  std::string rkey;       // ucp_rkey_pack output, 1..kMaxRkeyBytes bytes
+  uint64_t base = 0;      // reserved: 0 (a native-RDMA transport would put an address here)
+  uint64_t size_bytes = 0;  // bytes a peer may read from the pool's byte 0, > 0
+  std::string rkey;       // the key: kRegionKeyBytes random bytes (field name kept from v1 drafts)
 };
+
+// Bytes of a region's key: 128 random bits, so a peer that did not receive
+// the descriptor (over mutual TLS) cannot guess it.
+inline constexpr size_t kRegionKeyBytes = 16;
+
+// One pull as the receiver asks the sender for it (an active message
+// header, receiver → sender), and the sender's answer header.
+struct PullRequest {
+  uint64_t request_id = 0;  // the receiver's, echoed in the reply
+  uint64_t offset = 0;      // byte offset in the pool
+  uint64_t length = 0;      // bytes wanted
+  std::string pool;         // pool name, 1..kMaxNameBytes
+  std::string key;          // kRegionKeyBytes, from the pool's region descriptor
+};
+// Fixed size of an encoded PullRequest (the pool name is padded to 64 bytes).
+inline constexpr size_t kPullRequestBytes = 112;
+std::string EncodePullRequest(const PullRequest& request);
+// INVALID_ARGUMENT for any other size, magic or a bad pool name length.
+absl::StatusOr<PullRequest> ParsePullRequest(std::string_view bytes);
+
+struct PullReply {
+  uint64_t request_id = 0;
+  uint32_t code = 0;      // absl::StatusCode; 0 = the bytes follow as the message's data
+  std::string message;    // why, when code != 0; at most kMaxReplyMessageBytes
+};
+inline constexpr size_t kPullReplyHeaderBytes = 16;
+inline constexpr size_t kMaxReplyMessageBytes = 512;
+std::string EncodePullReply(const PullReply& reply);
+absl::StatusOr<PullReply> ParsePullReply(std::string_view bytes);
 
 // Serializes `region`. REQUIRES: the fields obey the limits above (Expose
 // checks them first).

@@ -33,7 +33,9 @@ absl::StatusOr<std::unique_ptr<UcxWorker>> UcxWorker::Start(std::string name) {
   }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_NAME;
-  params.features = UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP;
+  // Active messages only: with UCP_FEATURE_RMA UCX would also serve any
+  // peer's emulated get of any address (docs/ucx-transport.md).
+  params.features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
   params.name = name.c_str();
   ucp_context_h context = nullptr;
   ucs_status_t s = ucp_init(&params, config, &context);

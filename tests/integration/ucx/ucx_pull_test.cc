@@ -191,9 +191,9 @@ TEST_P(UcxPullTest, PullsEveryRangeRefusesPastTheEndAndFailsFastWhenTheExposerDi
   EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);
 }
 
-// The link drops under a connection (veth down): the next pull fails (the
-// engine retries both codes) and the link is closed; once the link is back,
-// a new connection pulls again from the same exposer.
+// The link drops under a connection (veth down): pulls fail (TCP keeps
+// retrying, so at their deadline; the engine retries both codes); once the
+// link is back, a new connection pulls again from the same exposer.
 TEST(UcxPullLinkTest, ALinkThatDropsFailsThePullAndANewConnectionPullsOnceItIsBack) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to make network namespaces";
   if (access(kIp, X_OK) != 0) GTEST_SKIP() << "needs " << kIp << " (iproute2)";
@@ -219,7 +219,8 @@ TEST(UcxPullLinkTest, ALinkThatDropsFailsThePullAndANewConnectionPullsOnceItIsBa
                          line->rfind("error UNAVAILABLE ", 0) == 0))
         << line.value_or("(nothing)");
     line = NextLine(puller, std::chrono::seconds(30));
-    EXPECT_EQ(line.value_or("(nothing)").rfind("error UNAVAILABLE link to peer 'exposer' ", 0), 0u)
+    EXPECT_TRUE(line && (line->rfind("error DEADLINE_EXCEEDED ", 0) == 0 ||
+                         line->rfind("error UNAVAILABLE ", 0) == 0))
         << line.value_or("(nothing)");
   }
   ASSERT_EQ(namespaces.SetLink(true), "");
@@ -237,16 +238,17 @@ TEST(UcxStartTest, AnUnusableUcxTlsIsUnavailableNamingIt) {
   EXPECT_EQ(ExitCode(exposer.Wait(std::chrono::seconds(30))), 1);
 }
 
-// A peer that stops answering (SIGSTOP: its TCP stays open) fails the pull at
-// its deadline with DEADLINE_EXCEEDED, and the link is closed after it (UCX
-// cannot cancel a get, so nothing writes into the buffer afterwards).
-TEST(UcxPullStalledTest, APullPastItsDeadlineFailsAndClosesTheLink) {
+// A peer that stops answering (SIGSTOP: its TCP stays open) fails the pull
+// at its deadline with DEADLINE_EXCEEDED; the link stays up, the late answer
+// is dropped (its buffer is gone), and once the peer runs again the next
+// pull gets its bytes.
+TEST(UcxPullStalledTest, APullPastItsDeadlineFailsAndTheLinkServesTheNextOne) {
   const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
   Subprocess exposer({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}, env);
   const std::string address = ReadValue(exposer, "address");
   const std::string region = ReadValue(exposer, "region");
   ASSERT_FALSE(address.empty() || region.empty());
-  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", address, region, "--deadline-ms", "1000",
+  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", address, region, "--deadline-ms", "3000",
                      "--wait", Range(0, kFrameBytes)},
                     env);
   ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
@@ -255,18 +257,13 @@ TEST(UcxPullStalledTest, APullPastItsDeadlineFailsAndClosesTheLink) {
   exposer.Kill(SIGSTOP);
   puller.CloseStdin();
   std::optional<std::string> line = NextLine(puller, std::chrono::seconds(60));
-  EXPECT_EQ(line.value_or("(nothing)").rfind("error DEADLINE_EXCEEDED pull of 12441600 bytes", 0),
-            0u)
-      << line.value_or("(nothing)");
-  line = NextLine(puller, std::chrono::seconds(30));
-  EXPECT_EQ(line.value_or("(nothing)").rfind("error UNAVAILABLE link to peer 'exposer' is closed: "
-                                             "a pull of 12441600 bytes from pool 'video' missed "
-                                             "its deadline",
-                                             0),
-            0u)
-      << line.value_or("(nothing)");
-  EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);
-  exposer.Kill(SIGKILL);
+  exposer.Kill(SIGCONT);
+  EXPECT_EQ(line.value_or("(nothing)"),
+            "error DEADLINE_EXCEEDED pull of 12441600 bytes from pool 'video' of peer 'exposer' "
+            "was not answered by its deadline (the link stays up)");
+  EXPECT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
+            "ok 0 " + std::to_string(kFrameBytes));
+  EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);  // one pull failed
 }
 
 INSTANTIATE_TEST_SUITE_P(Topologies, UcxPullTest,

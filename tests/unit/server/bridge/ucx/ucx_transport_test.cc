@@ -1,5 +1,5 @@
 // The UCX transport inside one process (a transport connected to itself):
-// its refusals, its limits, and pulls from several threads at once.
+// its refusals, forged descriptors, and pulls from several threads at once.
 // Two-process pulls: tests/integration/ucx/.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "bridge/ucx/ucx_connection.h"
 #include "bridge/ucx/ucx_transport.h"
+#include "bridge/ucx/ucx_wire.h"
 
 namespace memd::bridge::ucx {
 namespace {
@@ -57,31 +58,48 @@ TEST(UcxTransportTest, BadExposeConnectAndPullAreRefusedAndChangeNothing) {
   EXPECT_TRUE((*connection)->Pull(*region, 0, dst.data(), 16, deadline).ok());
 }
 
-// A peer that hands out more regions than one connection keeps unpacked.
-TEST(UcxTransportTest, MoreRegionsThanAConnectionKeepsAreRefusedNamingTheLimit) {
+// A peer that forges a descriptor (another key, a larger size, another pool)
+// gets the exposing side's refusal and not a byte: the exposing side checks
+// every request against what it exposed (the reason the transport does not
+// use UCX gets; docs/ucx-transport.md).
+TEST(UcxTransportTest, ForgedDescriptorsAreRefusedByTheExposingSide) {
   absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
   ASSERT_TRUE(transport.ok()) << transport.status();
-  std::vector<uint8_t> pool(kMaxRegionsPerConnection + 1, 3);
-  std::vector<std::string> regions;
-  for (size_t i = 0; i <= kMaxRegionsPerConnection; ++i) {
-    absl::StatusOr<std::string> region =
-        (*transport)->Expose("p" + std::to_string(i), &pool[i], 1);
-    ASSERT_TRUE(region.ok()) << region.status();
-    regions.push_back(*region);
-  }
+  std::vector<uint8_t> pool(4096, 5);
+  absl::StatusOr<std::string> good = (*transport)->Expose("video", pool.data(), pool.size());
+  ASSERT_TRUE(good.ok()) << good.status();
   auto connection = (*transport)->Connect("self", *(*transport)->LocalAddress());
   ASSERT_TRUE(connection.ok()) << connection.status();
+  absl::StatusOr<Region> region = ParseRegion(*good);
+  ASSERT_TRUE(region.ok());
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  uint8_t byte = 0;
-  for (size_t i = 0; i < kMaxRegionsPerConnection; ++i) {
-    ASSERT_TRUE((*connection)->Pull(regions[i], 0, &byte, 1, deadline).ok());
-  }
-  absl::Status refused = (*connection)->Pull(regions.back(), 0, &byte, 1, deadline);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  std::vector<uint8_t> dst(16, 0);
+
+  Region wrong_key = *region;
+  wrong_key.rkey[0] ^= 1;
+  absl::Status refused =
+      (*connection)->Pull(EncodeRegion(wrong_key), 0, dst.data(), dst.size(), deadline);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
   EXPECT_THAT(std::string(refused.message()),
-              HasSubstr("has 64 regions in use; the limit is 64 per connection (pool 'p64' "
-                        "refused)"));
-  EXPECT_TRUE((*connection)->Pull(regions[0], 0, &byte, 1, deadline).ok());
+              HasSubstr("the peer refused: pull from pool 'video' refused: this daemon exposes "
+                        "no such pool to a peer with that key"));
+
+  Region larger = *region;
+  larger.size_bytes = 1 << 30;
+  refused = (*connection)->Pull(EncodeRegion(larger), 8192, dst.data(), dst.size(), deadline);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kOutOfRange) << refused;
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("pull of 16 bytes at offset 8192 from pool 'video' ends past the "
+                        "region's 4096 bytes"));
+
+  Region other_pool = *region;
+  other_pool.pool = "audio";
+  refused = (*connection)->Pull(EncodeRegion(other_pool), 0, dst.data(), dst.size(), deadline);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+
+  EXPECT_EQ(dst, std::vector<uint8_t>(16, 0));  // not a byte came
+  ASSERT_TRUE((*connection)->Pull(*good, 0, dst.data(), dst.size(), deadline).ok());
+  EXPECT_EQ(dst, std::vector<uint8_t>(16, 5));
 }
 
 // The engine pulls from many threads on one connection (transport.h: any
