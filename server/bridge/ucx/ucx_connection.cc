@@ -128,7 +128,7 @@ absl::Status UcxConnection::Pull(std::string_view descriptor, uint64_t offset, v
     if (absl::Status s = CheckOpen(); !s.ok()) return s;
     id = pending_->Add(pull);
     auto* header = new std::string(
-        EncodePullRequest(PullRequest{id, offset, length, region->pool, region->rkey}));
+        EncodePullRequest(PullRequest{id, offset, length, region->pool, region->key}));
     ucp_request_param_t param{};
     param.op_attr_mask =
         UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;

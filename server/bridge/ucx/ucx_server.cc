@@ -54,7 +54,7 @@ absl::StatusOr<std::string> RegionServer::Add(const std::string& pool, const voi
                                                  worker_->name(), "'"));
   }
   exposed_.emplace(pool, Exposed{static_cast<const char*>(base), size, key});
-  return EncodeRegion(Region{pool, 0, size, key});
+  return EncodeRegion(Region{pool, size, key});
 }
 
 absl::StatusOr<const char*> RegionServer::Check(std::string_view header, uint64_t* request_id,

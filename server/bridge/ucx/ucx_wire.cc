@@ -1,7 +1,5 @@
 #include "bridge/ucx/ucx_wire.h"
 
-#include <limits>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "memd/shared/names.h"
@@ -48,16 +46,16 @@ absl::Status CheckMagicAndVersion(absl::string_view what, std::string_view bytes
 
 std::string EncodeRegion(const Region& region) {
   std::string out;
-  out.reserve(kRegionHeaderBytes + region.pool.size() + region.rkey.size());
+  out.reserve(kRegionHeaderBytes + region.pool.size() + region.key.size());
   out.append(kRegionMagic.data(), kRegionMagic.size());
   PutLe(out, kWireVersion, 2);
   PutLe(out, region.pool.size(), 2);
-  PutLe(out, region.base, 8);
+  PutLe(out, 0, 8);  // reserved (an address, for a native-RDMA transport)
   PutLe(out, region.size_bytes, 8);
-  PutLe(out, region.rkey.size(), 4);
+  PutLe(out, region.key.size(), 4);
   PutLe(out, 0, 4);  // reserved
   out.append(region.pool);
-  out.append(region.rkey);
+  out.append(region.key);
   return out;
 }
 
@@ -69,43 +67,39 @@ absl::StatusOr<Region> ParseRegion(std::string_view bytes) {
   }
   Region region;
   const uint64_t name_bytes = GetLe(bytes, 6, 2);
-  region.base = GetLe(bytes, 8, 8);
+  const uint64_t reserved_address = GetLe(bytes, 8, 8);
   region.size_bytes = GetLe(bytes, 16, 8);
-  const uint64_t rkey_bytes = GetLe(bytes, 24, 4);
+  const uint64_t key_bytes = GetLe(bytes, 24, 4);
   const uint64_t reserved = GetLe(bytes, 28, 4);
-  if (reserved != 0) {
+  if (reserved != 0 || reserved_address != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kWhat, " has reserved field ", reserved, "; version 1 requires 0"));
+        absl::StrCat(kWhat, " has reserved field ", reserved != 0 ? reserved : reserved_address,
+                     "; version 1 requires 0"));
   }
   if (name_bytes > kMaxNameBytes) {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, " names a pool of ", name_bytes,
                                                    " bytes; the limit is ", kMaxNameBytes));
   }
-  if (rkey_bytes == 0 || rkey_bytes > kMaxRkeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        kWhat, " carries a remote key of ", rkey_bytes, " bytes; from 1 to ", kMaxRkeyBytes,
-        " are allowed"));
+  if (key_bytes != kRegionKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(kWhat, " carries a key of ", key_bytes,
+                                                   " bytes; version 1 keys are ",
+                                                   kRegionKeyBytes));
   }
-  const uint64_t expected = kRegionHeaderBytes + name_bytes + rkey_bytes;
+  const uint64_t expected = kRegionHeaderBytes + name_bytes + key_bytes;
   if (bytes.size() != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         kWhat, " is ", bytes.size(), " bytes; its header announces ", expected, " (",
-        kRegionHeaderBytes, " header + ", name_bytes, " pool name + ", rkey_bytes,
-        " remote key): ", bytes.size() < expected ? "truncated" : "trailing bytes"));
+        kRegionHeaderBytes, " header + ", name_bytes, " pool name + ", key_bytes,
+        " key): ", bytes.size() < expected ? "truncated" : "trailing bytes"));
   }
   if (region.size_bytes == 0) {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, " describes a region of 0 bytes"));
-  }
-  if (region.base > std::numeric_limits<uint64_t>::max() - region.size_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(kWhat, " region at ", region.base, " of ",
-                                                   region.size_bytes,
-                                                   " bytes ends past the 64-bit address space"));
   }
   region.pool = std::string(bytes.substr(kRegionHeaderBytes, name_bytes));
   if (absl::Status s = ValidateName("pool name", region.pool); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, ": ", s.message()));
   }
-  region.rkey = std::string(bytes.substr(kRegionHeaderBytes + name_bytes, rkey_bytes));
+  region.key = std::string(bytes.substr(kRegionHeaderBytes + name_bytes, key_bytes));
   return region;
 }
 

@@ -1,16 +1,17 @@
-// The two byte strings the UCX transport hands to a peer (docs/wire-format.md,
-// "UCX region descriptor and worker address"): the region descriptor that
-// Expose() returns (where a pool lies in the sender's address space and the
-// packed UCX remote key that lets a peer read it) and the envelope around the
-// UCX worker address that LocalAddress() returns.
+// The UCX transport's wire formats (docs/wire-format.md, "UCX region
+// descriptor, worker address and pull messages"): the region descriptor that
+// Expose() returns (a pool's name, size and the random key a peer must show
+// to read it), the envelope around the UCX worker address that
+// LocalAddress() returns, and the headers of the pull request and reply
+// active messages.
 //
 // Both arrive from another machine, so Parse* treat them as hostile: every
 // length is checked against the bytes present and against its limit before
 // anything is read, and an error names the value and the limit. What is
-// inside the rkey and the worker address is UCX's own format; these
-// envelopes only guarantee that UCX is handed exactly the bytes the peer
-// packed (no truncation, no overrun), not that a malicious peer's UCX bytes
-// are harmless (docs/ucx-transport.md, "What a peer can do").
+// inside the worker address is UCX's own format; the envelope only
+// guarantees that UCX is handed exactly the bytes the peer packed (no
+// truncation, no overrun), not that a malicious peer's UCX bytes are
+// harmless (docs/ucx-transport.md, "What a peer can do").
 //
 // Plain functions, no state: safe from any thread.
 #ifndef MEMD_SERVER_BRIDGE_UCX_UCX_WIRE_H_
@@ -27,15 +28,14 @@ namespace memd::bridge::ucx {
 
 // Layout version of both envelopes; a parser refuses any other.
 inline constexpr uint16_t kWireVersion = 1;
-// A packed UCX rkey is tens to a few hundred bytes (one entry per memory
-// domain: tcp, cma, posix, ib ...); 4 KiB leaves room for many RDMA devices
-// and bounds what a peer can make us hand to ucp_ep_rkey_unpack.
-inline constexpr size_t kMaxRkeyBytes = 4096;
+// Bytes of a region's key: 128 random bits, so a peer that did not receive
+// the descriptor (over mutual TLS) cannot guess it.
+inline constexpr size_t kRegionKeyBytes = 16;
 // A packed worker address lists every device of every transport (a few
 // hundred bytes with tcp and shared memory, more with many NICs); 64 KiB
 // bounds what a peer can make us hand to ucp_ep_create.
 inline constexpr size_t kMaxWorkerAddressBytes = 64 * 1024;
-// Fixed part of a region descriptor before the pool name and the rkey.
+// Fixed part of a region descriptor before the pool name and the key.
 inline constexpr size_t kRegionHeaderBytes = 32;
 // Fixed part of an address envelope before the UCX worker address.
 inline constexpr size_t kAddressHeaderBytes = 12;
@@ -43,15 +43,10 @@ inline constexpr size_t kAddressHeaderBytes = 12;
 // A pool as a peer may read it: its name, its size and the random key the
 // sender checks on every request for it.
 struct Region {
-  std::string pool;       // pool name (memd/shared/names.h rules)
-  uint64_t base = 0;      // reserved: 0 (a native-RDMA transport would put an address here)
+  std::string pool;         // pool name (memd/shared/names.h rules)
   uint64_t size_bytes = 0;  // bytes a peer may read from the pool's byte 0, > 0
-  std::string rkey;       // the key: kRegionKeyBytes random bytes (field name kept from v1 drafts)
+  std::string key;          // kRegionKeyBytes random bytes
 };
-
-// Bytes of a region's key: 128 random bits, so a peer that did not receive
-// the descriptor (over mutual TLS) cannot guess it.
-inline constexpr size_t kRegionKeyBytes = 16;
 
 // One pull as the receiver asks the sender for it (an active message
 // header, receiver → sender), and the sender's answer header.
@@ -83,8 +78,8 @@ absl::StatusOr<PullReply> ParsePullReply(std::string_view bytes);
 std::string EncodeRegion(const Region& region);
 
 // Parses a peer's descriptor: INVALID_ARGUMENT for a wrong magic or version,
-// a truncated or oversized descriptor, a size of 0, base + size past 2^64, an
-// invalid pool name, an rkey of 0 or more than kMaxRkeyBytes bytes.
+// a truncated or oversized descriptor, a non-zero reserved field, a size of
+// 0, an invalid pool name, a key of other than kRegionKeyBytes bytes.
 absl::StatusOr<Region> ParseRegion(std::string_view bytes);
 
 // Wraps a UCX worker address (1..kMaxWorkerAddressBytes bytes).

@@ -76,7 +76,7 @@ TEST(UcxTransportTest, ForgedDescriptorsAreRefusedByTheExposingSide) {
   std::vector<uint8_t> dst(16, 0);
 
   Region wrong_key = *region;
-  wrong_key.rkey[0] ^= 1;
+  wrong_key.key[0] ^= 1;
   absl::Status refused =
       (*connection)->Pull(EncodeRegion(wrong_key), 0, dst.data(), dst.size(), deadline);
   EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;

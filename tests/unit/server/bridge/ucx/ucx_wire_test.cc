@@ -16,7 +16,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-Region SampleRegion() { return Region{"video", 0x7f0000001000, 64 << 20, std::string(90, 'k')}; }
+Region SampleRegion() { return Region{"video", 64 << 20, std::string(kRegionKeyBytes, 'k')}; }
 
 void ExpectInvalid(std::string_view bytes, std::string_view needle) {
   absl::StatusOr<Region> region = ParseRegion(bytes);
@@ -29,16 +29,15 @@ TEST(UcxWireTest, ARegionRoundTrips) {
   absl::StatusOr<Region> region = ParseRegion(EncodeRegion(SampleRegion()));
   ASSERT_TRUE(region.ok()) << region.status();
   EXPECT_EQ(region->pool, "video");
-  EXPECT_EQ(region->base, 0x7f0000001000u);
   EXPECT_EQ(region->size_bytes, 64u << 20);
-  EXPECT_EQ(region->rkey, std::string(90, 'k'));
+  EXPECT_EQ(region->key, std::string(kRegionKeyBytes, 'k'));
 }
 
 TEST(UcxWireTest, TruncatedOrOversizedRegionsNameTheSizes) {
   const std::string good = EncodeRegion(SampleRegion());
   ExpectInvalid("", "truncated: 0 bytes; its header alone is 32");
   ExpectInvalid(good.substr(0, 31), "truncated: 31 bytes");
-  ExpectInvalid(good.substr(0, good.size() - 1), "is 126 bytes; its header announces 127");
+  ExpectInvalid(good.substr(0, good.size() - 1), "is 52 bytes; its header announces 53");
   ExpectInvalid(good.substr(0, good.size() - 1), "truncated");
   ExpectInvalid(good + "x", "trailing bytes");
 }
@@ -53,20 +52,20 @@ TEST(UcxWireTest, WrongMagicOrVersionIsRefused) {
   bytes = EncodeRegion(SampleRegion());
   bytes[28] = 1;
   ExpectInvalid(bytes, "reserved field 1");
+  bytes = EncodeRegion(SampleRegion());
+  bytes[8] = 7;
+  ExpectInvalid(bytes, "reserved field 7");
 }
 
 TEST(UcxWireTest, BadLengthsAndNamesAreRefusedNamingTheLimit) {
   Region r = SampleRegion();
-  r.rkey = std::string(kMaxRkeyBytes + 1, 'k');
-  ExpectInvalid(EncodeRegion(r), "remote key of 4097 bytes; from 1 to 4096");
-  r.rkey.clear();
-  ExpectInvalid(EncodeRegion(r), "remote key of 0 bytes");
+  r.key = std::string(kRegionKeyBytes + 1, 'k');
+  ExpectInvalid(EncodeRegion(r), "key of 17 bytes; version 1 keys are 16");
+  r.key.clear();
+  ExpectInvalid(EncodeRegion(r), "key of 0 bytes");
   r = SampleRegion();
   r.size_bytes = 0;
   ExpectInvalid(EncodeRegion(r), "region of 0 bytes");
-  r = SampleRegion();
-  r.base = ~uint64_t{0} - 10;
-  ExpectInvalid(EncodeRegion(r), "ends past the 64-bit address space");
   r = SampleRegion();
   r.pool = std::string(65, 'p');
   ExpectInvalid(EncodeRegion(r), "pool of 65 bytes; the limit is 64");
@@ -90,6 +89,35 @@ TEST(UcxWireTest, WorkerAddressEnvelopeChecksItsLength) {
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(needle));
   }
+}
+
+TEST(UcxWireTest, PullRequestsAndRepliesRoundTripAndRefuseOtherSizes) {
+  const PullRequest request{7, 4096, 12441600, "video", std::string(kRegionKeyBytes, 'q')};
+  const std::string bytes = EncodePullRequest(request);
+  ASSERT_EQ(bytes.size(), kPullRequestBytes);
+  absl::StatusOr<PullRequest> parsed = ParsePullRequest(bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->request_id, 7u);
+  EXPECT_EQ(parsed->offset, 4096u);
+  EXPECT_EQ(parsed->length, 12441600u);
+  EXPECT_EQ(parsed->pool, "video");
+  EXPECT_EQ(parsed->key, request.key);
+  EXPECT_FALSE(ParsePullRequest(bytes.substr(1)).ok());
+  EXPECT_FALSE(ParsePullRequest(bytes + "x").ok());
+  std::string no_name = bytes;
+  no_name[4] = 0;
+  EXPECT_FALSE(ParsePullRequest(no_name).ok());
+
+  const std::string reply = EncodePullReply(PullReply{9, 7, "no"});
+  absl::StatusOr<PullReply> answer = ParsePullReply(reply);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->request_id, 9u);
+  EXPECT_EQ(answer->code, 7u);
+  EXPECT_EQ(answer->message, "no");
+  EXPECT_FALSE(ParsePullReply(reply.substr(0, reply.size() - 1)).ok());
+  EXPECT_FALSE(ParsePullReply(reply.substr(0, 15)).ok());
+  EXPECT_EQ(EncodePullReply(PullReply{1, 2, std::string(10000, 'm')}).size(),
+            kPullReplyHeaderBytes + kMaxReplyMessageBytes);
 }
 
 // Random damage to good envelopes (flipped bytes, cuts, additions): the
