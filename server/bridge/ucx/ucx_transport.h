@@ -1,9 +1,11 @@
 // The UCX implementation of the bridge's PullTransport (bridge/transport.h):
-// a receiving daemon reads a bridged message's bytes straight out of the
-// sending daemon's pool with a UCX one-sided get (ucp_get_nbx). UCX picks the
-// wire by itself from what both workers can reach and from the environment
-// (UCX_TLS, UCX_NET_DEVICES ...): TCP between machines, RDMA where present,
-// cma (process_vm_readv) between processes of one host.
+// a receiving daemon asks the sending daemon for a bridged message's bytes
+// with a UCX active message; the sender checks the pool, its key and the
+// range, and answers with the bytes straight from its pool (zero-copy
+// rendezvous when large). Not a UCX get: over TCP, UCX 1.13 serves emulated
+// gets of any address unchecked (docs/ucx-transport.md, "Why active
+// messages"). UCX picks the wire from what both workers can reach and from
+// the environment (UCX_TLS, UCX_NET_DEVICES ...): TCP here, RDMA where present.
 // How it works and why: docs/ucx-transport.md. Built when libucx-dev is found
 // (CMake option MEMD_BUILD_UCX; MEMD_HAVE_UCX=1 is then defined).
 #ifndef MEMD_SERVER_BRIDGE_UCX_UCX_TRANSPORT_H_

@@ -19,11 +19,12 @@ absl::StatusOr<std::unique_ptr<UcxWorker>> UcxWorker::Start(std::string name) {
   if (ucs_status_t s = ucp_config_read(nullptr, nullptr, &config); s != UCS_OK) {
     return UcxError(absl::StrCat("ucx transport '", name, "': reading UCX_* settings"), s);
   }
-  // UCX's TCP transport emulates a get with active messages of its segment
-  // size (TX 8 KiB, RX 64 KiB by default): a 12.4 MB frame is 1500 messages.
-  // 256 KiB segments moved 4K frames across a veth pair about 1.9x faster
-  // (row N, docs/PERFORMANCE.md). In UCX 1.13 only the TCP transport has
-  // these two settings; an operator's UCX_TCP_TX_SEG_SIZE / _RX_ still wins.
+  // UCX's TCP transport moves messages in segments (TX 8 KiB, RX 64 KiB by
+  // default). 256 KiB segments moved 4K frames across a veth pair about 1.9x
+  // faster with the first, get-based version of this transport (row N,
+  // docs/PERFORMANCE.md; not measured again since). In UCX 1.13 only the TCP
+  // transport has these two settings; an operator's UCX_TCP_TX_SEG_SIZE /
+  // _RX_SEG_SIZE still wins.
   for (const char* setting : {"TX_SEG_SIZE", "RX_SEG_SIZE"}) {
     if (getenv(absl::StrCat("UCX_TCP_", setting).c_str()) != nullptr) continue;
     if (ucs_status_t s = ucp_config_modify(config, setting, kTcpSegmentSize); s != UCS_OK) {

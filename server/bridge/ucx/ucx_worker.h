@@ -3,8 +3,8 @@
 //
 // Why UCS_THREAD_MODE_MULTI plus a progress thread: the bridge engine calls
 // Pull, Connect and Expose from its own threads, and the SENDING side must be
-// progressed even when it has nothing of its own in flight (over TCP a
-// peer's get is served by the sender's worker answering on the socket). The
+// progressed even when it has nothing of its own in flight (peers' pull
+// requests arrive at any time and are answered from the progress thread). The
 // progress thread sleeps on the worker's event descriptor (UCP_FEATURE_WAKEUP)
 // when there is nothing to do, so an idle bridge costs no CPU; callers post
 // their requests directly (UCX takes the worker's lock) and wake the thread.
@@ -38,7 +38,7 @@ class UcxWorker {
   // context (RMA and wakeup features) and the worker, starts the thread.
   static absl::StatusOr<std::unique_ptr<UcxWorker>> Start(std::string name);
   // Stops the thread, then destroys the worker and the context. REQUIRES:
-  // every endpoint, rkey and memory mapping of this worker is gone.
+  // every endpoint of this worker is closed.
   ~UcxWorker();
   UcxWorker(const UcxWorker&) = delete;
   UcxWorker& operator=(const UcxWorker&) = delete;

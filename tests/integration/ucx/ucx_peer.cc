@@ -136,7 +136,7 @@ int Pull(int argc, char** argv) {
   if (!connection.ok()) return Fail(connection.status());
   if (repeat > 0) {
     std::vector<uint8_t> dst(ranges.at(0).length);
-    // One untimed pull first: connection set-up and rkey unpacking.
+    // One untimed pull first: connection set-up (UCX wires up lazily).
     if (absl::Status s = (*connection)->Pull(region, ranges[0].offset, dst.data(), dst.size(),
                                              absl::Now() + deadline);
         !s.ok()) {
