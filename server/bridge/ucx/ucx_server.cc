@@ -19,10 +19,10 @@ bool SameKey(std::string_view a, std::string_view b) {
 }
 
 // A reply in flight owns its header until UCX is done with it.
-void OnReplySent(void* request, ucs_status_t, void* user_data) {
-  delete static_cast<std::string*>(user_data);
-  ucp_request_free(request);
-}
+struct ReplyInFlight {
+  std::atomic<int>* counter;  // RegionServer::replies_in_flight_, or null for a refusal
+  std::string header;
+};
 
 }  // namespace
 
@@ -83,6 +83,13 @@ absl::StatusOr<const char*> RegionServer::Check(std::string_view header, uint64_
   return exposed.base + request->offset;
 }
 
+void RegionServer::OnReplySent(void* request, ucs_status_t, void* user_data) {
+  auto* reply = static_cast<ReplyInFlight*>(user_data);
+  if (reply->counter != nullptr) reply->counter->fetch_sub(1);
+  delete reply;
+  ucp_request_free(request);
+}
+
 ucs_status_t RegionServer::OnRequest(void* arg, const void* header, size_t header_length,
                                      void* data, size_t length,
                                      const ucp_am_recv_param_t* param) {
@@ -91,6 +98,11 @@ ucs_status_t RegionServer::OnRequest(void* arg, const void* header, size_t heade
   uint64_t request_id = 0, wanted = 0;
   absl::StatusOr<const char*> bytes = self->Check(
       std::string_view(static_cast<const char*>(header), header_length), &request_id, &wanted);
+  if (bytes.ok() && self->replies_in_flight_.load() >= kMaxRepliesInFlight) {
+    bytes = absl::ResourceExhaustedError(absl::StrCat(
+        self->replies_in_flight_.load(), " answers are in flight from ucx transport '",
+        self->worker_->name(), "'; the limit is ", kMaxRepliesInFlight, " (ask again later)"));
+  }
   self->Reply(param->reply_ep, request_id, bytes.status(), bytes.ok() ? *bytes : nullptr,
               bytes.ok() ? wanted : 0);
   return UCS_OK;
@@ -98,15 +110,21 @@ ucs_status_t RegionServer::OnRequest(void* arg, const void* header, size_t heade
 
 void RegionServer::Reply(ucp_ep_h reply_ep, uint64_t request_id, const absl::Status& status,
                          const char* bytes, uint64_t length) {
-  auto* header = new std::string(EncodePullReply(
-      PullReply{request_id, static_cast<uint32_t>(status.code()), std::string(status.message())}));
+  auto* reply = new ReplyInFlight{
+      length > 0 ? &replies_in_flight_ : nullptr,
+      EncodePullReply(PullReply{request_id, static_cast<uint32_t>(status.code()),
+                                std::string(status.message())})};
   ucp_request_param_t param{};
   param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-  param.cb.send = &OnReplySent;
-  param.user_data = header;
-  ucs_status_ptr_t request = ucp_am_send_nbx(reply_ep, kAmPullReply, header->data(),
-                                             header->size(), bytes, length, &param);
-  if (!UCS_PTR_IS_PTR(request)) delete header;  // done (or failed: the peer sees its link fail)
+  param.cb.send = &RegionServer::OnReplySent;
+  param.user_data = reply;
+  if (reply->counter != nullptr) reply->counter->fetch_add(1);
+  ucs_status_ptr_t request = ucp_am_send_nbx(reply_ep, kAmPullReply, reply->header.data(),
+                                             reply->header.size(), bytes, length, &param);
+  if (!UCS_PTR_IS_PTR(request)) {  // done (or failed: the peer sees its link fail)
+    if (reply->counter != nullptr) reply->counter->fetch_sub(1);
+    delete reply;
+  }
 }
 
 }  // namespace memd::bridge::ucx

@@ -14,6 +14,7 @@
 
 #include <ucp/api/ucp.h>
 
+#include <atomic>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,12 @@
 #include "memd/shared/mutex.h"
 
 namespace memd::bridge::ucx {
+
+// Answers with bytes that UCX may still be sending, over all peers: a peer
+// that floods requests gets RESOURCE_EXHAUSTED instead of making the daemon
+// hold an unbounded number of UCX requests. 256 answers of a 4K frame are
+// 3.2 GB in flight, far above what a link carries in the time a puller waits.
+inline constexpr int kMaxRepliesInFlight = 256;
 
 // Active message ids of the pull protocol.
 inline constexpr unsigned kAmPullRequest = 0x4d44;  // receiver → sender
@@ -53,8 +60,10 @@ class RegionServer {
                                     uint64_t* length);
   void Reply(ucp_ep_h reply_ep, uint64_t request_id, const absl::Status& status,
              const char* bytes, uint64_t length);
+  static void OnReplySent(void* request, ucs_status_t status, void* user_data);
 
   UcxWorker* const worker_;
+  std::atomic<int> replies_in_flight_{0};  // answers with bytes UCX still sends
   Mutex mu_;
   absl::flat_hash_map<std::string, Exposed> exposed_ ABSL_GUARDED_BY(mu_);
 };
