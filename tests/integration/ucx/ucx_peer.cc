@@ -14,6 +14,11 @@
 //     that fails once again (what the link says after a failure).
 //     --repeat N: pulls each range N times (a benchmark) and prints
 //     "pulled FRAMES BYTES SECONDS CPU_US" (this process's user+system CPU).
+//   memd_ucx_peer attack ADDRESS_HEX READ_ADDRESS
+//     plays a hostile UCX peer: its own RMA-enabled UCX context, an endpoint
+//     to the exposer's worker, and a ucp_get_nbx of 16 bytes at READ_ADDRESS
+//     of the exposer with an rkey of its own; prints "attack STATUS" (what
+//     UCX said, or "timeout" after 2 s).
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -28,6 +33,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
+#include <ucp/api/ucp.h>
+
 #include "bridge/ucx/ucx_transport.h"
 
 namespace {
@@ -174,11 +181,72 @@ int Pull(int argc, char** argv) {
   return all_ok ? 0 : 1;
 }
 
+// A hostile peer's UCX get (see the usage above). UCX's own API, no memd
+// code: what any program on the network could do.
+int Attack(const char* address_hex, uint64_t read_address) {
+  const std::string envelope = Unhex(address_hex);
+  const std::string address = envelope.substr(12);  // past the memd envelope (ucx_wire.h)
+  ucp_config_t* config = nullptr;
+  ucp_config_read(nullptr, nullptr, &config);
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES;
+  params.features = UCP_FEATURE_RMA | UCP_FEATURE_AM;
+  ucp_context_h context = nullptr;
+  if (ucp_init(&params, config, &context) != UCS_OK) return 2;
+  ucp_config_release(config);
+  ucp_worker_params_t worker_params{};
+  ucp_worker_h worker = nullptr;
+  if (ucp_worker_create(context, &worker_params, &worker) != UCS_OK) return 2;
+  ucp_ep_params_t ep_params{};
+  ep_params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS;
+  ep_params.address = reinterpret_cast<const ucp_address_t*>(address.data());
+  ucp_ep_h ep = nullptr;
+  if (ucs_status_t s = ucp_ep_create(worker, &ep_params, &ep); s != UCS_OK) {
+    std::cout << "attack " << ucs_status_string(s) << std::endl;
+    return 1;
+  }
+  // An rkey of the attacker's own memory, unpacked on the endpoint to the victim.
+  static char own[4096];
+  ucp_mem_map_params_t map{};
+  map.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH;
+  map.address = own;
+  map.length = sizeof(own);
+  ucp_mem_h memh = nullptr;
+  void* packed = nullptr;
+  size_t packed_bytes = 0;
+  ucp_rkey_h rkey = nullptr;
+  if (ucp_mem_map(context, &map, &memh) != UCS_OK ||
+      ucp_rkey_pack(context, memh, &packed, &packed_bytes) != UCS_OK) {
+    return 2;
+  }
+  if (ucs_status_t s = ucp_ep_rkey_unpack(ep, packed, &rkey); s != UCS_OK) {
+    std::cout << "attack " << ucs_status_string(s) << std::endl;
+    return 1;
+  }
+  char stolen[16] = {};
+  ucp_request_param_t get{};
+  ucs_status_ptr_t request = ucp_get_nbx(ep, stolen, sizeof(stolen), read_address, rkey, &get);
+  ucs_status_t status = UCS_PTR_STATUS(request);
+  if (UCS_PTR_IS_PTR(request)) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(2);
+    while ((status = ucp_request_check_status(request)) == UCS_INPROGRESS &&
+           absl::Now() < deadline) {
+      ucp_worker_progress(worker);
+    }
+  }
+  std::cout << "attack " << (status == UCS_INPROGRESS ? "timeout" : ucs_status_string(status))
+            << std::endl;
+  _exit(0);  // leave UCX's teardown of a half-open endpoint to the kernel
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "expose") == 0) return Expose(std::strtoull(argv[2], nullptr, 10));
   if (argc >= 4 && std::strcmp(argv[1], "pull") == 0) return Pull(argc, argv);
+  if (argc == 4 && std::strcmp(argv[1], "attack") == 0) {
+    return Attack(argv[2], std::strtoull(argv[3], nullptr, 0));
+  }
   std::cerr << "usage: memd_ucx_peer expose SIZE | pull ADDRESS_HEX REGION_HEX [--deadline-ms N] "
                "[--wait] [--repeat N] OFFSET:LENGTH...\n";
   return 2;

@@ -229,6 +229,27 @@ TEST(UcxPullLinkTest, ALinkThatDropsFailsThePullAndANewConnectionPullsOnceItIsBa
             "ok 0 " + std::to_string(kFrameBytes));
 }
 
+// A hostile program on the network does what UCX allows: an endpoint to the
+// exposer's worker and a UCX get of an address of its choice (4096: unmapped).
+// The first version of this transport let UCX serve that get unchecked (the
+// exposer died of SIGSEGV); now the exposer has no get handler: the get goes
+// unanswered, the exposer lives, and a real pull still gets its bytes.
+TEST(UcxSecurityTest, AHostilePeersGetOfAnyAddressIsNotServed) {
+  const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
+  Subprocess exposer({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}, env);
+  const std::string address = ReadValue(exposer, "address");
+  const std::string region = ReadValue(exposer, "region");
+  ASSERT_FALSE(address.empty() || region.empty());
+  Subprocess attacker({MEMD_UCX_PEER_BINARY, "attack", address, "4096"}, env);
+  const std::optional<std::string> line = NextLine(attacker, std::chrono::seconds(30));
+  ASSERT_TRUE(line.has_value());
+  EXPECT_NE(*line, "attack Success");
+  EXPECT_EQ(line->rfind("attack ", 0), 0u) << *line;
+  EXPECT_FALSE(exposer.Wait(std::chrono::milliseconds(0)).has_value()) << "the exposer died";
+  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", address, region, Range(0, 4096)}, env);
+  EXPECT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"), "ok 0 4096");
+}
+
 // UCX that cannot start (UCX_TLS names no transport) is an error naming it.
 TEST(UcxStartTest, AnUnusableUcxTlsIsUnavailableNamingIt) {
   Subprocess exposer({MEMD_UCX_PEER_BINARY, "expose", "4096"}, {{"UCX_TLS", "nosuch"}});
