@@ -1,5 +1,7 @@
 #include "bridge/ucx/ucx_pending.h"
 
+#include <sys/random.h>
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -32,8 +34,15 @@ absl::Status PendingPulls::Start() {
 }
 
 uint64_t PendingPulls::Add(std::shared_ptr<PendingPull> pull) {
+  // Request ids are random, not a counter: a reply is accepted by its id
+  // alone (UCX does not say which endpoint sent it), so another peer, which
+  // sees the ids of the requests sent to it, must not be able to guess the
+  // ids of pulls in flight elsewhere and answer them with its own bytes.
   MutexLock lock(&mu_);
-  const uint64_t id = next_id_++;
+  uint64_t id = 0;
+  while (id == 0 || pulls_.contains(id)) {
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id)) id = ++fallback_id_;
+  }
   pulls_.emplace(id, std::move(pull));
   return id;
 }

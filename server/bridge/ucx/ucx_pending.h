@@ -59,7 +59,7 @@ class PendingPulls {
   // Registers the reply handler. REQUIRES: once, before any pull.
   absl::Status Start();
 
-  // Records `pull`; returns its request id.
+  // Records `pull`; returns its request id (random, unique among those in flight).
   uint64_t Add(std::shared_ptr<PendingPull> pull);
   // Forgets `id` (after the pull is done or abandoned).
   void Remove(uint64_t id);
@@ -73,7 +73,7 @@ class PendingPulls {
 
   UcxWorker* const worker_;
   Mutex mu_;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t fallback_id_ ABSL_GUARDED_BY(mu_) = 0;  // only if getrandom fails
   absl::flat_hash_map<uint64_t, std::shared_ptr<PendingPull>> pulls_ ABSL_GUARDED_BY(mu_);
 };
 
