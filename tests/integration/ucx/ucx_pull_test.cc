@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -128,6 +130,26 @@ std::string ReadValue(Subprocess& p, const std::string& key) {
   return line ? line->substr(key.size() + 1) : "";
 }
 
+// A running `memd_ucx_peer expose` of kRegionBytes and what it printed.
+struct Exposer {
+  std::unique_ptr<Subprocess> process;
+  std::string address;  // hex of LocalAddress()
+  std::string region;   // hex of the region descriptor
+  bool ok() const { return !address.empty() && !region.empty(); }
+};
+
+// `wrap` puts the command into a namespace (or leaves it as it is).
+Exposer StartExposer(const std::map<std::string, std::string>& env,
+                     const std::function<std::vector<std::string>(std::vector<std::string>)>& wrap =
+                         [](std::vector<std::string> argv) { return argv; }) {
+  Exposer exposer;
+  exposer.process = std::make_unique<Subprocess>(
+      wrap({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}), env);
+  exposer.address = ReadValue(*exposer.process, "address");
+  exposer.region = ReadValue(*exposer.process, "region");
+  return exposer;
+}
+
 std::string Range(uint64_t offset, uint64_t length) {
   return std::to_string(offset) + ":" + std::to_string(length);
 }
@@ -146,10 +168,11 @@ TEST_P(UcxPullTest, PullsEveryRangeRefusesPastTheEndAndFailsFastWhenTheExposerDi
   auto in_a = [&](std::vector<std::string> argv) { return namespaces ? namespaces->InA(argv) : argv; };
   auto in_b = [&](std::vector<std::string> argv) { return namespaces ? namespaces->InB(argv) : argv; };
 
-  Subprocess exposer(in_a({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}), env);
-  const std::string address = ReadValue(exposer, "address");
-  const std::string region = ReadValue(exposer, "region");
-  ASSERT_FALSE(address.empty() || region.empty());
+  Exposer started = StartExposer(env, in_a);
+  ASSERT_TRUE(started.ok());
+  Subprocess& exposer = *started.process;
+  const std::string& address = started.address;
+  const std::string& region = started.region;
 
   const std::vector<std::string> good = {
       Range(0, 1),           Range(kRegionBytes - 1, 1),
@@ -200,11 +223,10 @@ TEST(UcxPullLinkTest, ALinkThatDropsFailsThePullAndANewConnectionPullsOnceItIsBa
   VethNamespaces namespaces;
   if (!namespaces.error().empty()) GTEST_SKIP() << "no network namespaces here: " << namespaces.error();
   const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
-  Subprocess exposer(namespaces.InA({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}),
-                     env);
-  const std::string address = ReadValue(exposer, "address");
-  const std::string region = ReadValue(exposer, "region");
-  ASSERT_FALSE(address.empty() || region.empty());
+  Exposer started = StartExposer(env, [&](auto argv) { return namespaces.InA(argv); });
+  ASSERT_TRUE(started.ok());
+  const std::string& address = started.address;
+  const std::string& region = started.region;
   const std::vector<std::string> pull = {MEMD_UCX_PEER_BINARY, "pull", address, region,
                                          "--deadline-ms", "2000", "--wait", Range(0, kFrameBytes)};
   {
@@ -236,17 +258,18 @@ TEST(UcxPullLinkTest, ALinkThatDropsFailsThePullAndANewConnectionPullsOnceItIsBa
 // unanswered, the exposer lives, and a real pull still gets its bytes.
 TEST(UcxSecurityTest, AHostilePeersGetOfAnyAddressIsNotServed) {
   const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
-  Subprocess exposer({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}, env);
-  const std::string address = ReadValue(exposer, "address");
-  const std::string region = ReadValue(exposer, "region");
-  ASSERT_FALSE(address.empty() || region.empty());
-  Subprocess attacker({MEMD_UCX_PEER_BINARY, "attack", address, "4096"}, env);
+  Exposer exposer = StartExposer(env);
+  ASSERT_TRUE(exposer.ok());
+  Subprocess attacker({MEMD_UCX_PEER_BINARY, "attack", exposer.address, "4096"}, env);
   const std::optional<std::string> line = NextLine(attacker, std::chrono::seconds(30));
   ASSERT_TRUE(line.has_value());
   EXPECT_NE(*line, "attack Success");
   EXPECT_EQ(line->rfind("attack ", 0), 0u) << *line;
-  EXPECT_FALSE(exposer.Wait(std::chrono::milliseconds(0)).has_value()) << "the exposer died";
-  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", address, region, Range(0, 4096)}, env);
+  EXPECT_FALSE(exposer.process->Wait(std::chrono::milliseconds(0)).has_value())
+      << "the exposer died";
+  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", exposer.address, exposer.region,
+                     Range(0, 4096)},
+                    env);
   EXPECT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"), "ok 0 4096");
 }
 
@@ -265,20 +288,19 @@ TEST(UcxStartTest, AnUnusableUcxTlsIsUnavailableNamingIt) {
 // pull gets its bytes.
 TEST(UcxPullStalledTest, APullPastItsDeadlineFailsAndTheLinkServesTheNextOne) {
   const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
-  Subprocess exposer({MEMD_UCX_PEER_BINARY, "expose", std::to_string(kRegionBytes)}, env);
-  const std::string address = ReadValue(exposer, "address");
-  const std::string region = ReadValue(exposer, "region");
-  ASSERT_FALSE(address.empty() || region.empty());
-  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", address, region, "--deadline-ms", "3000",
+  Exposer exposer = StartExposer(env);
+  ASSERT_TRUE(exposer.ok());
+  Subprocess puller({MEMD_UCX_PEER_BINARY, "pull", exposer.address, exposer.region,
+                     "--deadline-ms", "3000",
                      "--wait", Range(0, kFrameBytes)},
                     env);
   ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
             "ok 0 " + std::to_string(kFrameBytes));
   ASSERT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"), "waiting");
-  exposer.Kill(SIGSTOP);
+  exposer.process->Kill(SIGSTOP);
   puller.CloseStdin();
   std::optional<std::string> line = NextLine(puller, std::chrono::seconds(60));
-  exposer.Kill(SIGCONT);
+  exposer.process->Kill(SIGCONT);
   EXPECT_EQ(line.value_or("(nothing)"),
             "error DEADLINE_EXCEEDED pull of 12441600 bytes from pool 'video' of peer 'exposer' "
             "was not answered by its deadline (the link stays up)");
