@@ -20,11 +20,10 @@ absl::StatusOr<std::unique_ptr<UcxWorker>> UcxWorker::Start(std::string name) {
     return UcxError(absl::StrCat("ucx transport '", name, "': reading UCX_* settings"), s);
   }
   // UCX's TCP transport moves messages in segments (TX 8 KiB, RX 64 KiB by
-  // default). 256 KiB segments moved 4K frames across a veth pair about 1.9x
-  // faster with the first, get-based version of this transport (row N,
-  // docs/PERFORMANCE.md; not measured again since). In UCX 1.13 only the TCP
-  // transport has these two settings; an operator's UCX_TCP_TX_SEG_SIZE /
-  // _RX_SEG_SIZE still wins.
+  // default). Across a veth pair, 256 KiB segments pulled 4K frames with less
+  // receiver CPU in 7 of 7 paired runs and faster in 5 of 7 (row N,
+  // docs/PERFORMANCE.md). In UCX 1.13 only the TCP transport has these two
+  // settings; an operator's UCX_TCP_TX_SEG_SIZE / _RX_SEG_SIZE still wins.
   for (const char* setting : {"TX_SEG_SIZE", "RX_SEG_SIZE"}) {
     if (getenv(absl::StrCat("UCX_TCP_", setting).c_str()) != nullptr) continue;
     if (ucs_status_t s = ucp_config_modify(config, setting, kTcpSegmentSize); s != UCS_OK) {
