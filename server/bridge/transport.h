@@ -1,8 +1,12 @@
 // The byte-moving contract of a bridge (issue 19): the daemon that RECEIVES a
 // bridged message pulls the message's bytes out of the SENDING daemon's pool
 // into memory it allocated in its own pool. Two implementations:
-//   - bridge/ucx/   UCX one-sided get (ucp_get_nbx) with the remote key the
-//                   sender packed at Expose() and sent at peering;
+//   - bridge/ucx/   UCX active messages: a pull request {pool, offset, length,
+//                   key} that the exposing side checks against the region it
+//                   exposed (key from Expose(), sent at peering) before it
+//                   answers with the bytes. Not a one-sided get: over TCP,
+//                   UCX 1.13 serves a get of any address without checking
+//                   the rkey (docs/ucx-transport.md);
 //   - bridge/grpc/  a gRPC stream of chunks from the peer's Bridge service
 //                   (the fallback: no UCX at build time, or
 //                   --bridge-transport grpc).
