@@ -178,6 +178,24 @@ class Pool {
   // Drops every unclaimed reference (end of the grace period). Returns how many.
   uint64_t ReleaseUnclaimed();
 
+  // --- Arenas (a session's chunks, sub-allocated by its client). pool_arena.cc ---
+
+  // Gives [offset, offset + capacity) of the chunk `chunk` (a buffer
+  // `holder` alone holds, once) a buffer of its own: a fresh handle whose
+  // block is a sub-block of the chunk's (tlsf_allocator.h), size
+  // `size_bytes`, held once by `holder`; an ordinary buffer from then on
+  // (others may retain it; it counts against quotas like any buffer). The
+  // chunk's block stays allocated until the chunk and every registered range
+  // in it were released. Nothing changes on failure.
+  absl::StatusOr<BufferInfo> ArenaRegister(HolderId holder, uint64_t chunk, uint64_t offset_bytes,
+                                           uint64_t size_bytes, uint64_t capacity_bytes);
+  // Marks chunks `holder` holds as idle: an allocation of any session that
+  // finds no room frees them first (if `holder` is still their only holder).
+  // Handles `holder` does not hold are ignored.
+  void ArenaIdle(HolderId holder, const std::vector<uint64_t>& chunks);
+  // Takes idle chunks back into use; returns those already freed (taken).
+  std::vector<uint64_t> ArenaUse(HolderId holder, const std::vector<uint64_t>& chunks);
+
   // --- Channels (server/channel/). pool_holders.cc ---
 
   // A holder for a channel that `creator`'s session creates: it holds no
@@ -286,6 +304,13 @@ class Pool {
   BufferInfo AddBuffer(HolderId holder, TlsfAllocator::BlockId block, uint64_t size_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // allocator_.Allocate, and when nothing fits, again after freeing the idle
+  // arena chunks of every session (pool pressure; pool_arena.cc).
+  std::optional<TlsfAllocator::BlockId> AllocateBlock(uint64_t size_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees every idle arena chunk whose session is still its only holder;
+  // returns how many.
+  uint64_t TakeIdleChunksLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteFailure(FailReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the slot of `handle` to the state table, if there is one.
@@ -340,6 +365,10 @@ class Pool {
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;
   std::array<uint64_t, kFailReasons> failed_ ABSL_GUARDED_BY(mu_){};  // by FailReason
   uint64_t peak_used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Idle arena chunks (ArenaIdle) -> the session holder that idled them.
+  // Stale entries (freed, closed) go at the next pressure or CloseHolder.
+  absl::flat_hash_map<uint64_t, HolderId> idle_chunks_ ABSL_GUARDED_BY(mu_);
+  uint64_t arena_taken_ ABSL_GUARDED_BY(mu_) = 0;  // idle chunks freed under pressure
 };
 
 }  // namespace memd
