@@ -2,6 +2,8 @@
 // process-wide session (c_api_state.h).
 #include "c_api_state.h"
 
+#include "arena.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -51,6 +53,9 @@ int InitLocked(const std::string& address, const std::string& pool)
     return ErrnoOf(client.status());
   }
   g_state.client = std::move(*client);
+  // memd_* allocations are mostly small: the first arena chunk now, so the
+  // first memd_malloc does not pay for it.
+  if (Arena* arena = ArenaOf(*g_state.client)) arena->Prepare();
   g_state.address = address;
   g_state.pool = pool;
   return 0;

@@ -291,6 +291,11 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Collect(Posted& posted) {
   return std::move(posted.answer);
 }
 
+void SessionLink::SetTickHook(std::function<void()> hook) {
+  MutexLock lock(&tick_mu_);
+  tick_hook_ = std::move(hook);
+}
+
 void SessionLink::DeferRelease(const std::vector<uint64_t>& handles) {
   MutexLock lock(&mu_);
   for (uint64_t handle : handles) {
@@ -366,6 +371,8 @@ void SessionLink::Monitor() {
         MarkDown(stream, absl::StrFormat("connection to memd at %s lost", options_.address));
       } else {
         FlushReleases().IgnoreError();  // deferred releases wait at most a tick
+        MutexLock tick(&tick_mu_);
+        if (tick_hook_) tick_hook_();
       }
       mu_.lock();
     } else if (state_ == State::kDown) {

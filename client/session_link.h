@@ -21,6 +21,7 @@
 #define MEMD_CLIENT_SESSION_LINK_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -97,6 +98,11 @@ class SessionLink {
   // Sends the queued releases now (one release_batch), if there are any.
   absl::Status FlushReleases();
 
+  // Runs `hook` on the monitor thread at every tick (25 ms) while the
+  // session is up (the arena's housekeeping); null removes it, waiting for a
+  // running call of the old one.
+  void SetTickHook(std::function<void()> hook);
+
   bool up() const;
   uint64_t reconnects() const;
   uint64_t session_id() const;
@@ -164,6 +170,8 @@ class SessionLink {
   std::vector<uint64_t> deferred_ ABSL_GUARDED_BY(mu_);  // releases not sent yet
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;
+  Mutex tick_mu_;  // held while the hook runs; before mu_ of the arena
+  std::function<void()> tick_hook_ ABSL_GUARDED_BY(tick_mu_);
 };
 
 }  // namespace memd

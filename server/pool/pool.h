@@ -63,6 +63,8 @@ struct PoolStats {
   // References re-adopted after a daemon restart that no session has
   // reclaimed yet; released when the grace period ends.
   uint64_t unclaimed_references = 0;
+  // Idle arena chunks freed because an allocation found no room.
+  uint64_t arena_chunks_taken = 0;
   // failed_allocs split by FailReason (indexed by its value).
   std::array<uint64_t, kFailReasons> failed_by_reason{};
 };

@@ -77,6 +77,7 @@ PoolStats Pool::Stats() const {
     s.failed_allocs += failed_[r];
   }
   s.peak_used_bytes = peak_used_bytes_;
+  s.arena_chunks_taken = arena_taken_;
   for (const auto& [handle, count] : ledger_.Holdings(unclaimed_)) s.unclaimed_references += count;
   for (const auto& [ticket, unclaimed] : unclaimed_by_ticket_) {
     for (const auto& [handle, count] : ledger_.Holdings(unclaimed)) {
