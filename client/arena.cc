@@ -329,7 +329,11 @@ void Arena::Tick() {
     }
   }
   for (Chunk* chunk : expired) {
-    link_.DeferRelease({chunk->handle});
+    // Take it back from idle first: a release of a chunk pressure took
+    // already would fail, and with it the batch it rides in.
+    std::vector<uint64_t> taken;
+    ReportLocked({}, {chunk->handle}, &taken);
+    if (taken.empty()) link_.DeferRelease({chunk->handle});
     ForgetLocked(chunk);
   }
   ArenaStats now = Stats();

@@ -72,8 +72,11 @@ void ArenaThreadCache::Unbind() {
   LiveArenas& live = Live();
   MutexLock lock(&live.mu);
   if (live.by_id.contains(arena_id)) {
+    // No daemon call here (a thread exit, maybe the process's): chunks this
+    // leaves empty go idle at the arena's next tick.
+    std::vector<Arena::Chunk*> emptied;
     for (int c = 0; c < arena->classes(); ++c) {
-      if (bins[c].n > 0) arena->Flush(c, bins[c].items, bins[c].n);
+      if (bins[c].n > 0) arena->FlushItems(c, bins[c].items, bins[c].n, &emptied);
     }
     arena->RemoveCache(this);
   }

@@ -51,6 +51,14 @@ struct BufferListing {
   std::vector<uint64_t> holder_session_ids;  // ascending
 };
 
+// What a session's client reports of its arena (ArenaCounters); the daemon
+// only shows it.
+struct ArenaUsage {
+  uint64_t reserved_bytes = 0;
+  uint64_t in_use_bytes = 0;
+  uint64_t local_allocs = 0;
+};
+
 // Why an allocation or realloc was refused (metrics label values).
 enum class FailReason { kMaxAlloc, kPoolSize, kNoSpace, kQuota, kStateTable };
 inline constexpr int kFailReasons = 5;
@@ -65,6 +73,8 @@ struct PoolStats {
   uint64_t unclaimed_references = 0;
   // Idle arena chunks freed because an allocation found no room.
   uint64_t arena_chunks_taken = 0;
+  // Session arenas, summed over the open sessions as their clients reported.
+  uint64_t arena_reserved_bytes = 0, arena_in_use_bytes = 0, arena_local_allocs = 0;
   // failed_allocs split by FailReason (indexed by its value).
   std::array<uint64_t, kFailReasons> failed_by_reason{};
 };
@@ -195,6 +205,10 @@ class Pool {
   // finds no room frees them first (if `holder` is still their only holder).
   // Handles `holder` does not hold are ignored.
   void ArenaIdle(HolderId holder, const std::vector<uint64_t>& chunks);
+  // Records what `holder`'s client reported of its arena (forgotten with the
+  // holder); ArenaUsageOf reads it back, Stats sums it.
+  void SetArenaUsage(HolderId holder, const ArenaUsage& usage);
+  ArenaUsage ArenaUsageOf(HolderId holder) const;
   // Takes idle chunks back into use; returns those already freed (taken).
   std::vector<uint64_t> ArenaUse(HolderId holder, const std::vector<uint64_t>& chunks);
 
@@ -370,7 +384,8 @@ class Pool {
   // Idle arena chunks (ArenaIdle) -> the session holder that idled them.
   // Stale entries (freed, closed) go at the next pressure or CloseHolder.
   absl::flat_hash_map<uint64_t, HolderId> idle_chunks_ ABSL_GUARDED_BY(mu_);
-  uint64_t arena_taken_ ABSL_GUARDED_BY(mu_) = 0;  // idle chunks freed under pressure
+  uint64_t arena_taken_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<HolderId, ArenaUsage> arena_usage_ ABSL_GUARDED_BY(mu_);  // idle chunks freed under pressure
 };
 
 }  // namespace memd

@@ -72,6 +72,17 @@ std::vector<uint64_t> Pool::ArenaUse(HolderId holder, const std::vector<uint64_t
   return taken;
 }
 
+void Pool::SetArenaUsage(HolderId holder, const ArenaUsage& usage) {
+  MutexLock lock(&mu_);
+  if (ledger_.Contains(holder)) arena_usage_[holder] = usage;
+}
+
+ArenaUsage Pool::ArenaUsageOf(HolderId holder) const {
+  MutexLock lock(&mu_);
+  auto it = arena_usage_.find(holder);
+  return it == arena_usage_.end() ? ArenaUsage{} : it->second;
+}
+
 std::optional<TlsfAllocator::BlockId> Pool::AllocateBlock(uint64_t size_bytes) {
   std::optional<TlsfAllocator::BlockId> block = allocator_.Allocate(size_bytes);
   if (!block && TakeIdleChunksLocked() > 0) block = allocator_.Allocate(size_bytes);

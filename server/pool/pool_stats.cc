@@ -78,6 +78,11 @@ PoolStats Pool::Stats() const {
   }
   s.peak_used_bytes = peak_used_bytes_;
   s.arena_chunks_taken = arena_taken_;
+  for (const auto& [holder, usage] : arena_usage_) {
+    s.arena_reserved_bytes += usage.reserved_bytes;
+    s.arena_in_use_bytes += usage.in_use_bytes;
+    s.arena_local_allocs += usage.local_allocs;
+  }
   for (const auto& [handle, count] : ledger_.Holdings(unclaimed_)) s.unclaimed_references += count;
   for (const auto& [ticket, unclaimed] : unclaimed_by_ticket_) {
     for (const auto& [handle, count] : ledger_.Holdings(unclaimed)) {

@@ -36,9 +36,9 @@ absl::Status SessionHandler::ArenaReport(const v1::ArenaReportRequest& request,
   }
   if (request.has_counters()) {
     const v1::ArenaCounters& c = request.counters();
-    sessions_.SetArena(session_id_, ArenaUsage{.reserved_bytes = c.reserved_bytes(),
-                                               .in_use_bytes = c.in_use_bytes(),
-                                               .local_allocs = c.local_allocs()});
+    pool_->SetArenaUsage(holder_, ArenaUsage{.reserved_bytes = c.reserved_bytes(),
+                                             .in_use_bytes = c.in_use_bytes(),
+                                             .local_allocs = c.local_allocs()});
   }
   return absl::OkStatus();
 }

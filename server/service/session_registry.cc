@@ -20,12 +20,6 @@ void SessionRegistry::SetLane(uint64_t session_id, bool lane, int lane_fd) {
   it->second.lane_fd = lane ? lane_fd : -1;
 }
 
-void SessionRegistry::SetArena(uint64_t session_id, const ArenaUsage& arena) {
-  MutexLock lock(&mu_);
-  auto it = records_.find(session_id);
-  if (it != records_.end()) it->second.arena = arena;
-}
-
 bool SessionRegistry::WithSession(uint64_t session_id,
                                   const std::function<void(const Record&)>& fn) const {
   MutexLock lock(&mu_);

@@ -23,14 +23,6 @@
 
 namespace memd {
 
-// What a session's client reports of its arena (ArenaCounters); the daemon
-// only shows it.
-struct ArenaUsage {
-  uint64_t reserved_bytes = 0;
-  uint64_t in_use_bytes = 0;
-  uint64_t local_allocs = 0;
-};
-
 class SessionRegistry {
  public:
   struct Record {
@@ -51,7 +43,6 @@ class SessionRegistry {
     // Cancels the session's stream (an operator ending it); called under the
     // registry mutex, so the session is still alive.
     std::function<void()> end;
-    ArenaUsage arena;  // the client's last report (SetArena)
   };
 
   void Add(Record record);
@@ -59,9 +50,6 @@ class SessionRegistry {
   // Records whether the session has a lane and its memfd (no-op for an
   // unknown session).
   void SetLane(uint64_t session_id, bool lane, int lane_fd = -1);
-  // Records the arena counters the session's client reported (no-op for an
-  // unknown session).
-  void SetArena(uint64_t session_id, const ArenaUsage& arena);
   // Calls fn(record) for session `session_id` under the registry mutex
   // (descriptors in it stay valid for fn); false when there is none.
   bool WithSession(uint64_t session_id, const std::function<void(const Record&)>& fn) const;

@@ -86,6 +86,15 @@ TEST(ArenaTest, HandleOfABlockFreedAndReusedIsNotFoundEveryTime) {
     EXPECT_EQ(other->RetainRef(handle).status().code(), absl::StatusCode::kNotFound);
   }
   EXPECT_EQ(daemon.CheckPools(), "");
+  // memctl clients (and the pool's stats) show what the arena reported at its tick.
+  EXPECT_TRUE(WaitFor([&] {
+    v1::ListSessionsResponse sessions = daemon.Sessions();
+    for (const v1::SessionInfo& s : sessions.sessions()) {
+      if (s.arena_local_allocs() >= 1000 && s.arena_reserved_bytes() >= (1u << 20)) return true;
+    }
+    return false;
+  }));
+  EXPECT_GE(daemon.PoolStats().arena_local_allocs(), 1000u);
 }
 
 TEST(ArenaTest, RegisteredBlockOutlivesItsCrashedOwnerUntilReleased) {
@@ -139,6 +148,7 @@ TEST(ArenaTest, PoolPressureTakesIdleChunksBack) {
   EXPECT_GE(daemon.PoolStats().used_bytes(), 6u << 20);
   absl::StatusOr<Buffer> served = big->Allocate(5 << 20);
   ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_GE(daemon.PoolStats().arena_chunks_taken(), 2u);
   EXPECT_EQ(daemon.CheckPools(), "");
   holder.Kill(SIGKILL);
   holder.Wait();
