@@ -284,12 +284,20 @@ std::optional<absl::StatusOr<BufferRef>> Arena::Handle(const void* ptr) {
   if (!found) return std::nullopt;
   if (!found->ok()) return found->status();
   const Block& block = **found;
-  if (block.handle != 0) {
-    return BufferRef{block.handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
-  }
   MutexLock lock(&mu_);
   if (auto it = registered_.find(block.offset_bytes); it != registered_.end()) {
-    return BufferRef{it->second, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+    uint64_t handle = it->second;
+    if (!link_.ledger().Holds(handle)) {
+      // A moving channel send gave the reference away: the block is no
+      // longer this process's; its slot waits until nobody holds it.
+      Slab* slab = SlabAt(block.offset_bytes);
+      slab->sizes[(block.offset_bytes - slab->start) / slab->block_bytes] = 0;
+      registered_.erase(it);
+      ParkLocked(block.offset_bytes, handle);
+      return absl::NotFoundError(absl::StrFormat(
+          "%p was sent away (its handle 0x%016x is no longer this session's)", ptr, handle));
+    }
+    return BufferRef{handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
   }
   Slab* slab = SlabAt(block.offset_bytes);
   v1::SessionRequest request;

@@ -5,8 +5,9 @@
 // RefLedger), not a table of the C API's. Private to libmemd.
 //
 // Thread-safe: the session pointer is guarded by a mutex; daemon round trips
-// run outside it on a shared_ptr copy, so memd_uninit never pulls a Client
-// from under a call (the last copy ends the session).
+// run outside it on a shared_ptr copy, or on a pointer a Session marks in
+// its thread's hazard slot, so memd_uninit never pulls a Client from under
+// a call (it waits for the marks; the last copy ends the session).
 #ifndef MEMD_CLIENT_C_API_STATE_H_
 #define MEMD_CLIENT_C_API_STATE_H_
 

@@ -33,15 +33,22 @@ std::unique_ptr<Client> Connect(const DaemonEnv& daemon) {
   return client.ok() ? std::move(*client) : nullptr;
 }
 
+// The harness turns arenas off for other suites (DaemonEnv); these tests
+// use the default threshold.
+constexpr char kArenaOn[] = "65536";
+
 Subprocess ArenaClient(const DaemonEnv& daemon, std::vector<std::string> args) {
   args.insert(args.begin(), MEMD_ARENA_CLIENT_BINARY);
-  return Subprocess(args, daemon.ClientEnv());
+  std::map<std::string, std::string> env = daemon.ClientEnv();
+  env["MEMD_ARENA_THRESHOLD"] = kArenaOn;
+  return Subprocess(args, env);
 }
 
 // The C API session of this process, attached to `daemon` for one test.
 class CSession {
  public:
   explicit CSession(const DaemonEnv& daemon) {
+    ::setenv("MEMD_ARENA_THRESHOLD", kArenaOn, 1);
     ok_ = memd_init(daemon.address().c_str(), "default") == 0;
     EXPECT_TRUE(ok_) << memd_last_error();
   }
