@@ -229,7 +229,12 @@ absl::Status SessionLink::Route(absl::Time deadline, v1::SessionRequest& request
 }
 
 absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
-  absl::Time deadline = absl::Now() + options_.outage_wait;
+  return Call(std::move(request), options_.outage_wait);
+}
+
+absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request,
+                                                      absl::Duration outage_wait) {
+  absl::Time deadline = absl::Now() + outage_wait;
   // A release whose session broke mid-call is not repeated: either the daemon
   // did it, or the reference is not reclaimed and the daemon drops it. Other
   // operations are repeated on the new session; if the first try did happen,

@@ -69,6 +69,9 @@ class SessionLink {
   // Runs one operation on the current session. While the daemon is away the
   // call waits up to outage_wait, then fails with UNAVAILABLE.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+  // The same, waiting at most `outage_wait` for a reconnection (the monitor
+  // thread's own calls, which must not wait for the reconnection they make).
+  absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request, absl::Duration outage_wait);
 
   // A request whose answer is collected later: the caller goes on at once.
   // On the session's lane the daemon also does not wake this process for
