@@ -4,7 +4,10 @@
 //       vs a bare empty gRPC unary call over a Unix socket (Ping server in its
 //       own process, callback API like memd)
 //   A2  memd_malloc+memd_free of <= 64 KiB in a steady loop, per pair, vs one
-//       bare call
+//       bare call (served by the session's arena: no round trip)
+//   A3  memd_malloc+memd_free of 64 B vs av_malloc+av_free; and a 16 B-64 KiB
+//       mix from 4 threads, 1000 live blocks each, vs av_malloc on the same
+//       sequence
 //   E   memd_memdup of 4 KiB .. 12.4 MB vs memcpy heap->heap of the same size
 //   I   memd start to healthy with a 1 GiB pool, with and without reserve
 //   B   aggregate alloc+free pairs/s from 1, 4, 16 client processes (release
@@ -36,6 +39,10 @@
 #include "memd/ffmpeg.h"
 #include "memd/memd.h"
 #include "memd/v1/admin.grpc.pb.h"
+
+extern "C" {
+#include <libavutil/mem.h>
+}
 
 namespace {
 
@@ -147,6 +154,54 @@ double NsPerOp(int reps, Fn fn) {
 
 }  // namespace
 
+// Row A3: the C API against libavutil on the same sequences.
+nlohmann::ordered_json RowA3(int pairs) {
+  nlohmann::ordered_json row;
+  auto pair_ns = [&](auto alloc, auto release) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < pairs; ++i) {
+      void* p = alloc(64);
+      asm volatile("" : : "r"(p) : "memory");
+      release(p);
+    }
+    return Ns(Clock::now() - t0) / pairs;
+  };
+  double ours = pair_ns(memd_malloc, memd_free);
+  double theirs = pair_ns(av_malloc, av_free);
+  row["64"] = {{"memd_ns", ours}, {"av_ns", theirs}, {"ratio", ours / theirs}};
+  // 4 threads, each replacing one of its 1000 live blocks per step with a
+  // block of a log-uniform size from 16 B to 64 KiB (the same sequence for both).
+  constexpr int kThreads = 4, kLive = 1000;
+  const int steps = pairs / 10;
+  auto mix_ns = [&](auto alloc, auto release) {
+    std::vector<std::thread> threads;
+    auto t0 = Clock::now();
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::vector<void*> live(kLive, nullptr);
+        uint64_t x = 0x9e3779b97f4a7c15ull * (t + 1);
+        for (int i = 0; i < steps; ++i) {
+          x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+          size_t size = size_t{16} << (x % 13);  // 16 B .. 64 KiB
+          size += (x >> 8) % size;
+          size = std::min<size_t>(size, 65536);
+          void*& slot = live[(x >> 32) % kLive];
+          release(slot);
+          slot = alloc(size);
+          static_cast<char*>(slot)[0] = 1;
+        }
+        for (void* p : live) release(p);
+      });
+    }
+    for (auto& th : threads) th.join();
+    return Ns(Clock::now() - t0) / (double(steps) * kThreads);
+  };
+  ours = mix_ns(memd_malloc, memd_free);
+  theirs = mix_ns(av_malloc, av_free);
+  row["mix"] = {{"memd_ns", ours}, {"av_ns", theirs}, {"ratio", ours / theirs}};
+  return row;
+}
+
 int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "--worker") return Worker(argv[2], argv[3], std::atof(argv[4]));
   const int kCalls = argc > 1 ? std::atoi(argv[1]) : 20000;
@@ -210,14 +265,16 @@ int main(int argc, char** argv) {
   // --- A2: C API steady loop of small allocations.
   if (memd_init(memd_addr.c_str(), "default") != 0) return 1;
   {
+    const int pairs = kCalls * 50;  // sub-microsecond pairs: enough of them to time
     auto t0 = Clock::now();
-    for (int i = 0; i < kCalls; ++i) {
-      void* p = memd_malloc(64 + (i * 4099) % 65536);
+    for (int i = 0; i < pairs; ++i) {
+      void* p = memd_malloc(64 + (i * 4099) % (65536 - 64 + 1));
       memd_free(p);
     }
-    double per_pair = Ns(Clock::now() - t0) / kCalls;
+    double per_pair = Ns(Clock::now() - t0) / pairs;
     out["A2"] = {{"ns_per_pair", per_pair}, {"ratio_to_floor_p50", per_pair / floor.p50}};
   }
+  out["A3"] = RowA3(kCalls * 100);
 
   // --- A2b: the same small allocations in batches of 64 per message.
   {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "arena.h"
 #include "c_api_state.h"
 #include "memd/client.h"
 #include "memd/memd.h"
@@ -16,8 +17,8 @@
 namespace {
 
 using memd::Client;
-using memd::capi::Acquire;
 using memd::capi::EffectiveMaxAlloc;
+using memd::capi::Session;
 using memd::capi::NotOurs;
 using memd::capi::SetError;
 
@@ -33,36 +34,68 @@ bool ArrayBytes(size_t nmemb, size_t size, size_t* result) {
 // min_size + min_size/16 + 32, capped at the allocation limit. False when
 // even `min_size` is above the limit (or there is no session).
 bool FastGrowth(size_t min_size, size_t* grown) {
-  std::shared_ptr<Client> client = Acquire();
+  Session client(/*make=*/true);
   size_t max_size = client ? std::min<size_t>(EffectiveMaxAlloc(*client), UINT_MAX) : 0;
   if (min_size > max_size) return false;
   *grown = std::min(max_size, std::max(min_size + min_size / 16 + 32, min_size));
   return true;
 }
 
-// The session, when `size` is within the allocation limit; null (with the
-// reason, "`what` N bytes exceeds max_alloc M bytes", in memd_last_error)
-// otherwise.
-std::shared_ptr<Client> SessionFor(size_t size, const char* what) {
-  std::shared_ptr<Client> client = Acquire();
-  if (!client) return nullptr;
-  size_t max = EffectiveMaxAlloc(*client);
+// Whether `size` is within the allocation limit; false (with the reason,
+// "`what` N bytes exceeds max_alloc M bytes", in memd_last_error) otherwise.
+bool WithinMaxAlloc(const Client& client, size_t size, const char* what) {
+  size_t max = EffectiveMaxAlloc(client);
   if (size > max) {
     SetError(absl::StrFormat("%s %u bytes exceeds max_alloc %u bytes", what, size, max));
-    return nullptr;
+    return false;
   }
-  return client;
+  return true;
 }
 
 void* Allocate(size_t size, bool zero) {
-  std::shared_ptr<Client> client = SessionFor(size, "allocation of");
-  if (!client) return nullptr;
+  Session client(/*make=*/true);
+  if (!client || !WithinMaxAlloc(*client, size, "allocation of")) return nullptr;
+  if (memd::Arena* arena = memd::ArenaOf(*client)) {
+    if (void* ptr = arena->Allocate(size)) {
+      if (zero) std::memset(ptr, 0, size);
+      return ptr;
+    }
+  }
   absl::StatusOr<memd::BufferRef> ref = client->AllocateRef(size, zero);
   if (!ref.ok()) {
     SetError(std::string(ref.status().message()));
     return nullptr;
   }
   return client->Pointer(ref->offset_bytes);
+}
+
+// memd_realloc of an arena block (`block`, at `ptr`) to `size` bytes (>= 1):
+// in place while the size stays in the block's class, else a new block
+// (arena or daemon), the content copied, the old one freed. A registered
+// block that others hold too is refused, as the daemon refuses to move a
+// buffer with several references.
+void* ArenaRealloc(Client& client, memd::Arena& arena, void* ptr, const memd::Arena::Block& block,
+                   size_t size) {
+  if (arena.ResizeInPlace(ptr, size)) return ptr;
+  if (block.handle != 0) {
+    absl::StatusOr<std::vector<memd::RefCount>> refs = client.QueryRefs({block.handle});
+    if (!refs.ok()) {
+      SetError(std::string(refs.status().message()));
+      return nullptr;
+    }
+    if ((*refs)[0].references > 1) {
+      SetError(absl::StrFormat(
+          "realloc of handle 0x%016x in pool '%s' refused: it has %u references and moving it "
+          "would pull it from under the other holders",
+          block.handle, client.pool().name, (*refs)[0].references));
+      return nullptr;
+    }
+  }
+  void* moved = Allocate(size, false);
+  if (moved == nullptr) return nullptr;  // the old block is unchanged
+  std::memcpy(moved, ptr, std::min<size_t>(block.capacity_bytes, size));
+  memd_free(ptr);
+  return moved;
 }
 
 void FastMalloc(void* ptr, unsigned int* size, size_t min_size, bool zero) {
@@ -110,10 +143,19 @@ void* memd_mallocz_array(size_t nmemb, size_t size) {
 void* memd_calloc(size_t nmemb, size_t size) { return memd_mallocz_array(nmemb, size); }
 
 void* memd_realloc(void* ptr, size_t size) {
-  std::shared_ptr<Client> client = SessionFor(size, "realloc to");
-  if (!client) return nullptr;
+  Session client(/*make=*/true);
+  if (!client || !WithinMaxAlloc(*client, size, "realloc to")) return nullptr;
   size_t real_size = size + !size;  // as libavutil: realloc(ptr, size + !size)
   if (ptr == nullptr) return Allocate(real_size, false);
+  if (memd::Arena* arena = memd::ArenaOf(*client)) {
+    if (std::optional<absl::StatusOr<memd::Arena::Block>> block = arena->Find(ptr)) {
+      if (!block->ok()) {
+        SetError(NotOurs(ptr, "memd_realloc"));
+        return nullptr;
+      }
+      return ArenaRealloc(*client, *arena, ptr, **block, real_size);
+    }
+  }
   absl::StatusOr<memd::BufferRef> held = client->Held(ptr);
   if (!held.ok()) {
     SetError(NotOurs(ptr, "memd_realloc"));
@@ -181,7 +223,14 @@ void* memd_memdup(const void* p, size_t size) {
 
 void memd_free(void* ptr) {
   if (ptr == nullptr) return;
-  std::shared_ptr<Client> client = memd::capi::Current();
+  Session client(/*make=*/false);
+  if (client) {
+    if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Free(ptr)) return;
+    if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Find(ptr)) {
+      SetError(NotOurs(ptr, "memd_free"));  // inside the arena, but not a live block
+      return;
+    }
+  }
   absl::StatusOr<memd::BufferRef> held =
       client ? client->Held(ptr) : absl::NotFoundError("no session");
   if (!held.ok()) {
@@ -203,14 +252,14 @@ void memd_freep(void* arg) {
 }
 
 uint64_t memd_handle(const void* ptr) {
-  std::shared_ptr<Client> client = memd::capi::Current();
+  Session client(/*make=*/false);
   if (!client || ptr == nullptr) return 0;
   absl::StatusOr<memd::BufferRef> held = client->Held(ptr);
   return held.ok() ? held->handle : 0;
 }
 
 void* memd_retain(uint64_t handle, size_t* size) {
-  std::shared_ptr<Client> client = Acquire();
+  Session client(/*make=*/true);
   if (!client) return nullptr;
   absl::StatusOr<memd::BufferRef> ref = client->RetainRef(handle);
   if (!ref.ok()) {

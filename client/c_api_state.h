@@ -5,8 +5,9 @@
 // RefLedger), not a table of the C API's. Private to libmemd.
 //
 // Thread-safe: the session pointer is guarded by a mutex; daemon round trips
-// run outside it on a shared_ptr copy, so memd_uninit never pulls a Client
-// from under a call (the last copy ends the session).
+// run outside it on a shared_ptr copy, or on a pointer a Session marks in
+// its thread's hazard slot, so memd_uninit never pulls a Client from under
+// a call (it waits for the marks; the last copy ends the session).
 #ifndef MEMD_CLIENT_C_API_STATE_H_
 #define MEMD_CLIENT_C_API_STATE_H_
 
@@ -29,6 +30,32 @@ int ErrnoOf(const absl::Status& status);
 std::shared_ptr<Client> Acquire();
 // The session if there is one, without making one (memd_free, memd_handle).
 std::shared_ptr<Client> Current();
+
+// The session for one memd_* call without the mutex on the common path: a
+// thread that used the session before keeps a raw pointer to it and marks
+// it in use (a per-thread hazard slot, one sequentially consistent store);
+// memd_uninit bumps an epoch and waits until no thread marks the old
+// session before it drops it. Other threads take the mutex path (Acquire).
+// Nesting on one thread is allowed. Not movable; lives on the stack.
+class Session {
+ public:
+  // `make`: initialize from the environment when there is no session
+  // (Acquire); otherwise only an existing one (Current).
+  explicit Session(bool make);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  Client* get() const { return client_; }
+  Client* operator->() const { return client_; }
+  Client& operator*() const { return *client_; }
+  explicit operator bool() const { return client_ != nullptr; }
+
+ private:
+  Client* client_ = nullptr;
+  std::shared_ptr<Client> owned_;  // the mutex path's copy
+  bool marked_ = false;            // this thread's hazard slot marks client_
+};
 
 // The largest allocation: memd_max_alloc's limit or the pool's max_alloc,
 // whichever is lower.

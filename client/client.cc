@@ -16,6 +16,8 @@
 #include "memd/shared/duration.h"
 #include "memd/shared/limits.h"
 #include "memd/shared/names.h"
+#include "memd/shared/size.h"
+#include "arena.h"
 #include "connect_env.h"
 #include "session_link.h"
 
@@ -28,6 +30,12 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
   PoolInfo pool;
   std::unique_ptr<SessionLink> link;
   uint8_t* base = nullptr;  // link->base(): the link owns the mapping
+  // Declared after `link`, so it goes first; ~Impl stops its tick before.
+  std::unique_ptr<Arena> arena;  // null: arenas off
+
+  ~Impl() {
+    if (link != nullptr) link->SetTickHook(nullptr);
+  }
 
   // The outstanding posted send (Client::Post). send_mu is held while it is
   // collected and the next one posted, so one thread's posts stay in order
@@ -80,6 +88,29 @@ absl::StatusOr<absl::Duration> LaneSpin() {
   const char* env = std::getenv("MEMD_LANE_SPIN");
   if (env == nullptr || *env == '\0') return lane::kDefaultSpin;
   return ParseDuration("MEMD_LANE_SPIN", env, lane::kMaxSpin);
+}
+
+// ConnectOptions::arena_threshold_bytes, or $MEMD_ARENA_THRESHOLD, or 64 KiB.
+absl::StatusOr<uint64_t> ArenaThreshold(int64_t configured) {
+  uint64_t threshold = Arena::kDefaultThresholdBytes;
+  const char* what = "arena_threshold_bytes";
+  if (configured >= 0) {
+    threshold = static_cast<uint64_t>(configured);
+  } else if (const char* env = std::getenv("MEMD_ARENA_THRESHOLD"); env != nullptr && *env != '\0') {
+    absl::StatusOr<uint64_t> parsed = ParseSize(env);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("MEMD_ARENA_THRESHOLD: %s",
+                                                        parsed.status().message()));
+    }
+    threshold = *parsed;
+    what = "MEMD_ARENA_THRESHOLD";
+  }
+  if (threshold > Arena::kMaxThresholdBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s %u exceeds the limit of %u bytes (256 KiB)", what, threshold,
+        Arena::kMaxThresholdBytes));
+  }
+  return threshold;
 }
 
 // Runs one operation on the session and returns its BufferInfo.
@@ -136,6 +167,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   if (!connect_timeout.ok()) return connect_timeout.status();
   absl::StatusOr<absl::Duration> lane_spin = LaneSpin();
   if (!lane_spin.ok()) return lane_spin.status();
+  absl::StatusOr<uint64_t> arena_threshold = ArenaThreshold(options.arena_threshold_bytes);
+  if (!arena_threshold.ok()) return arena_threshold.status();
 
   v1::AttachResponse attached;
   absl::StatusOr<std::unique_ptr<SessionLink>> link = SessionLink::Open(
@@ -166,6 +199,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
     // The pages exist (the daemon reserved them); this only fills our page
     // tables. Failure (an old kernel) just means faults on first touch.
     ::madvise(impl->base, info.size_bytes(), MADV_POPULATE_WRITE);
+  }
+  // Slabs start on 4 KiB boundaries: a pool aligned more coarsely has no arena.
+  if (*arena_threshold > 0 && info.alignment_bytes() <= 4096) {
+    impl->arena = std::make_unique<Arena>(*impl->link, *arena_threshold, info.alignment_bytes());
+    impl->link->SetTickHook([arena = impl->arena.get()] { arena->Tick(); });
   }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
@@ -249,7 +287,13 @@ absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64
   return counts;
 }
 
+Arena* ArenaOf(const Client& client) { return client.impl_->arena.get(); }
+
 absl::StatusOr<BufferRef> Client::Held(const void* ptr) const {
+  if (impl_->arena != nullptr) {
+    // An arena block gets its handle here, on demand (one round trip, once).
+    if (std::optional<absl::StatusOr<BufferRef>> ref = impl_->arena->Handle(ptr)) return *ref;
+  }
   auto p = reinterpret_cast<uintptr_t>(ptr);
   auto base = reinterpret_cast<uintptr_t>(impl_->base);
   std::optional<RefLedger::Entry> held;

@@ -28,6 +28,16 @@ void RefLedger::Apply(const v1::SessionRequest& request, const v1::SessionRespon
     case v1::SessionRequest::kReceive:
       for (const v1::BufferInfo& b : response.message().buffers()) AddLocked(b);
       break;
+    case v1::SessionRequest::kArenaRegister:
+      AddLocked(response.arena_registered().range());
+      break;
+    case v1::SessionRequest::kArenaReport:
+      // Idle chunks the daemon took back under pool pressure: no longer held.
+      for (uint64_t handle : response.arena_reported().taken()) {
+        while (RemoveLocked(handle)) {
+        }
+      }
+      break;
     case v1::SessionRequest::kSend:
       // A moving send's references are the channel's now.
       if (!request.send().share()) {

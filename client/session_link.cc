@@ -230,7 +230,12 @@ absl::Status SessionLink::Route(absl::Time deadline, v1::SessionRequest& request
 }
 
 absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
-  absl::Time deadline = absl::Now() + options_.outage_wait;
+  return Call(std::move(request), options_.outage_wait);
+}
+
+absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request,
+                                                      absl::Duration outage_wait) {
+  absl::Time deadline = absl::Now() + outage_wait;
   // A release whose session broke mid-call is not repeated: either the daemon
   // did it, or the reference is not reclaimed and the daemon drops it. Other
   // operations are repeated on the new session; if the first try did happen,
@@ -290,6 +295,11 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Collect(Posted& posted) {
     }
   }
   return std::move(posted.answer);
+}
+
+void SessionLink::SetTickHook(std::function<void()> hook) {
+  MutexLock lock(&tick_mu_);
+  tick_hook_ = std::move(hook);
 }
 
 void SessionLink::DeferRelease(const std::vector<uint64_t>& handles) {
@@ -367,6 +377,8 @@ void SessionLink::Monitor() {
         MarkDown(stream, absl::StrFormat("connection to memd at %s lost", options_.address));
       } else {
         FlushReleases().IgnoreError();  // deferred releases wait at most a tick
+        MutexLock tick(&tick_mu_);
+        if (tick_hook_) tick_hook_();
       }
       mu_.lock();
     } else if (state_ == State::kDown) {

@@ -21,6 +21,7 @@
 #define MEMD_CLIENT_SESSION_LINK_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -70,6 +71,9 @@ class SessionLink {
   // Runs one operation on the current session. While the daemon is away the
   // call waits up to outage_wait, then fails with UNAVAILABLE.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+  // The same, waiting at most `outage_wait` for a reconnection (the monitor
+  // thread's own calls, which must not wait for the reconnection they make).
+  absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request, absl::Duration outage_wait);
 
   // A request whose answer is collected later: the caller goes on at once.
   // On the session's lane the daemon also does not wake this process for
@@ -98,6 +102,11 @@ class SessionLink {
   void DeferRelease(const std::vector<uint64_t>& handles);
   // Sends the queued releases now (one release_batch), if there are any.
   absl::Status FlushReleases();
+
+  // Runs `hook` on the monitor thread at every tick (25 ms) while the
+  // session is up (the arena's housekeeping); null removes it, waiting for a
+  // running call of the old one.
+  void SetTickHook(std::function<void()> hook);
 
   bool up() const;
   uint64_t reconnects() const;
@@ -166,6 +175,8 @@ class SessionLink {
   std::vector<uint64_t> deferred_ ABSL_GUARDED_BY(mu_);  // releases not sent yet
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;
+  Mutex tick_mu_;  // held while the hook runs; before mu_ of the arena
+  std::function<void()> tick_hook_ ABSL_GUARDED_BY(tick_mu_);
 };
 
 }  // namespace memd

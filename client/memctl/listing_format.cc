@@ -52,7 +52,10 @@ nlohmann::ordered_json SessionsDocument(const v1::ListSessionsResponse& sessions
                     {"uid_held_buffers", s.uid_held_buffers()},
                     {"uid_quota_bytes", s.uid_quota_bytes()},
                     {"uid_quota_buffers", s.uid_quota_buffers()},
-                    {"lane", s.lane()}});
+                    {"lane", s.lane()},
+                    {"arena_reserved_bytes", s.arena_reserved_bytes()},
+                    {"arena_in_use_bytes", s.arena_in_use_bytes()},
+                    {"arena_local_allocs", s.arena_local_allocs()}});
   }
   return nlohmann::ordered_json{{"clients", list}};
 }
@@ -61,10 +64,13 @@ std::string SessionsTable(const v1::ListSessionsResponse& sessions, bool wide) {
   // HELD and BUFFERS read "used/quota" when the pool has a per-session quota;
   // -o wide adds the gid and what the whole uid holds against its quotas.
   constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %20s %11s %-6s %-19s";
-  constexpr const char* kWide = " %6s %20s %11s";
+  constexpr const char* kWide = " %6s %20s %11s %21s %12s";
   std::string out = absl::StrFormat(kRow, "SESSION", "PID", "UID", "PROCESS", "NAME", "POOL",
                                     "HELD", "BUFFERS", "VIA", "CONNECTED SINCE");
-  if (wide) out += absl::StrFormat(kWide, "GID", "UID HELD", "UID BUFFERS");
+  if (wide) {
+    out += absl::StrFormat(kWide, "GID", "UID HELD", "UID BUFFERS", "ARENA USED/RESERVED",
+                           "ARENA LOCAL");
+  }
   out += "\n";
   auto against = [](const std::string& used, uint64_t quota, const std::string& quota_text) {
     return quota == 0 ? used : used + "/" + quota_text;
@@ -85,7 +91,10 @@ std::string SessionsTable(const v1::ListSessionsResponse& sessions, bool wide) {
                              against(FormatSize(s.uid_held_bytes()), s.uid_quota_bytes(),
                                      FormatSize(s.uid_quota_bytes())),
                              against(absl::StrCat(s.uid_held_buffers()), s.uid_quota_buffers(),
-                                     absl::StrCat(s.uid_quota_buffers())));
+                                     absl::StrCat(s.uid_quota_buffers())),
+                             FormatSize(s.arena_in_use_bytes()) + "/" +
+                                 FormatSize(s.arena_reserved_bytes()),
+                             absl::StrCat(s.arena_local_allocs()));
     }
     out += "\n";
   }

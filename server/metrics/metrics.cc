@@ -57,6 +57,10 @@ class PoolCollector : public prometheus::Collectable {
         {"memd_pool_live_buffers", "Live allocations.", MetricType::Gauge, &PoolStats::live_buffers},
         {"memd_pool_sessions", "Sessions attached to the pool.", MetricType::Gauge, &PoolStats::sessions},
         {"memd_pool_unclaimed_references", "References re-adopted after a restart that no client reclaimed yet.", MetricType::Gauge, &PoolStats::unclaimed_references},
+        {"memd_pool_arena_reserved_bytes", "Bytes of arena chunks the pool's sessions hold for local allocation, as their clients reported.", MetricType::Gauge, &PoolStats::arena_reserved_bytes},
+        {"memd_pool_arena_in_use_bytes", "Bytes of arena chunks in live blocks, as the clients reported.", MetricType::Gauge, &PoolStats::arena_in_use_bytes},
+        {"memd_pool_arena_local_allocs", "Allocations the open sessions' arenas served without a round trip, as their clients reported.", MetricType::Gauge, &PoolStats::arena_local_allocs},
+        {"memd_pool_arena_chunks_taken_total", "Idle arena chunks the pool took back because an allocation found no room.", MetricType::Counter, &PoolStats::arena_chunks_taken},
         {"memd_pool_allocs_total", "Successful allocations.", MetricType::Counter, &PoolStats::allocs},
         {"memd_pool_frees_total", "Blocks returned to the free structure.", MetricType::Counter, &PoolStats::frees},
     };

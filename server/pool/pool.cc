@@ -145,7 +145,7 @@ absl::StatusOr<BufferInfo> Pool::Allocate(HolderId holder, uint64_t size_bytes, 
   {
     MutexLock lock(&mu_);
     if (absl::Status s = CheckNewBuffers(holder, size_bytes, 1, "allocation"); !s.ok()) return s;
-    std::optional<TlsfAllocator::BlockId> block = allocator_.Allocate(size_bytes);
+    std::optional<TlsfAllocator::BlockId> block = AllocateBlock(size_bytes);
     if (!block) {
       NoteFailure(FailReason::kNoSpace);
       return absl::ResourceExhaustedError(absl::StrFormat(
@@ -174,7 +174,7 @@ absl::StatusOr<std::vector<BufferInfo>> Pool::AllocateMany(HolderId holder, uint
     std::vector<TlsfAllocator::BlockId> blocks;
     blocks.reserve(count);
     for (uint32_t i = 0; i < count; ++i) {
-      std::optional<TlsfAllocator::BlockId> block = allocator_.Allocate(size_bytes);
+      std::optional<TlsfAllocator::BlockId> block = AllocateBlock(size_bytes);
       if (!block) {
         for (TlsfAllocator::BlockId b : blocks) allocator_.Free(b);
         NoteFailure(FailReason::kNoSpace);
@@ -208,6 +208,12 @@ absl::StatusOr<BufferInfo> Pool::Realloc(HolderId holder, uint64_t handle, uint6
         "would pull it from under the other holders",
         handle, config_.name, entry.refs));
   }
+  if (allocator_.is_sub(entry.block) || allocator_.sub_count(entry.block) > 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "realloc of handle 0x%016x in pool '%s' refused: it is %s", handle, config_.name,
+        allocator_.is_sub(entry.block) ? "a range registered inside an arena chunk"
+                                       : "an arena chunk with registered ranges in it"));
+  }
   FailReason reason;
   if (absl::Status s = CheckRequestSize(size_bytes, "realloc", &reason); !s.ok()) {
     NoteFailure(reason);
@@ -224,7 +230,7 @@ absl::StatusOr<BufferInfo> Pool::Realloc(HolderId holder, uint64_t handle, uint6
     }
   }
   if (!allocator_.ResizeInPlace(entry.block, size_bytes)) {
-    std::optional<TlsfAllocator::BlockId> moved = allocator_.Allocate(size_bytes);
+    std::optional<TlsfAllocator::BlockId> moved = AllocateBlock(size_bytes);
     if (!moved) {
       NoteFailure(FailReason::kNoSpace);
       return absl::ResourceExhaustedError(absl::StrFormat(

@@ -51,6 +51,14 @@ struct BufferListing {
   std::vector<uint64_t> holder_session_ids;  // ascending
 };
 
+// What a session's client reports of its arena (ArenaCounters); the daemon
+// only shows it.
+struct ArenaUsage {
+  uint64_t reserved_bytes = 0;
+  uint64_t in_use_bytes = 0;
+  uint64_t local_allocs = 0;
+};
+
 // Why an allocation or realloc was refused (metrics label values).
 enum class FailReason { kMaxAlloc, kPoolSize, kNoSpace, kQuota, kStateTable };
 inline constexpr int kFailReasons = 5;
@@ -63,6 +71,10 @@ struct PoolStats {
   // References re-adopted after a daemon restart that no session has
   // reclaimed yet; released when the grace period ends.
   uint64_t unclaimed_references = 0;
+  // Idle arena chunks freed because an allocation found no room.
+  uint64_t arena_chunks_taken = 0;
+  // Session arenas, summed over the open sessions as their clients reported.
+  uint64_t arena_reserved_bytes = 0, arena_in_use_bytes = 0, arena_local_allocs = 0;
   // failed_allocs split by FailReason (indexed by its value).
   std::array<uint64_t, kFailReasons> failed_by_reason{};
 };
@@ -178,6 +190,28 @@ class Pool {
   // Drops every unclaimed reference (end of the grace period). Returns how many.
   uint64_t ReleaseUnclaimed();
 
+  // --- Arenas (a session's chunks, sub-allocated by its client). pool_arena.cc ---
+
+  // Gives [offset, offset + capacity) of the chunk `chunk` (a buffer
+  // `holder` alone holds, once) a buffer of its own: a fresh handle whose
+  // block is a sub-block of the chunk's (tlsf_allocator.h), size
+  // `size_bytes`, held once by `holder`; an ordinary buffer from then on
+  // (others may retain it; it counts against quotas like any buffer). The
+  // chunk's block stays allocated until the chunk and every registered range
+  // in it were released. Nothing changes on failure.
+  absl::StatusOr<BufferInfo> ArenaRegister(HolderId holder, uint64_t chunk, uint64_t offset_bytes,
+                                           uint64_t size_bytes, uint64_t capacity_bytes);
+  // Marks chunks `holder` holds as idle: an allocation of any session that
+  // finds no room frees them first (if `holder` is still their only holder).
+  // Handles `holder` does not hold are ignored.
+  void ArenaIdle(HolderId holder, const std::vector<uint64_t>& chunks);
+  // Records what `holder`'s client reported of its arena (forgotten with the
+  // holder); ArenaUsageOf reads it back, Stats sums it.
+  void SetArenaUsage(HolderId holder, const ArenaUsage& usage);
+  ArenaUsage ArenaUsageOf(HolderId holder) const;
+  // Takes idle chunks back into use; returns those already freed (taken).
+  std::vector<uint64_t> ArenaUse(HolderId holder, const std::vector<uint64_t>& chunks);
+
   // --- Channels (server/channel/). pool_holders.cc ---
 
   // A holder for a channel that `creator`'s session creates: it holds no
@@ -291,6 +325,13 @@ class Pool {
   BufferInfo AddBuffer(HolderId holder, TlsfAllocator::BlockId block, uint64_t size_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // allocator_.Allocate, and when nothing fits, again after freeing the idle
+  // arena chunks of every session (pool pressure; pool_arena.cc).
+  std::optional<TlsfAllocator::BlockId> AllocateBlock(uint64_t size_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees every idle arena chunk whose session is still its only holder;
+  // returns how many.
+  uint64_t TakeIdleChunksLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteFailure(FailReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the slot of `handle` to the state table, if there is one.
@@ -345,6 +386,11 @@ class Pool {
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;
   std::array<uint64_t, kFailReasons> failed_ ABSL_GUARDED_BY(mu_){};  // by FailReason
   uint64_t peak_used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Idle arena chunks (ArenaIdle) -> the session holder that idled them.
+  // Stale entries (freed, closed) go at the next pressure or CloseHolder.
+  absl::flat_hash_map<uint64_t, HolderId> idle_chunks_ ABSL_GUARDED_BY(mu_);
+  uint64_t arena_taken_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<HolderId, ArenaUsage> arena_usage_ ABSL_GUARDED_BY(mu_);  // idle chunks freed under pressure
 };
 
 }  // namespace memd

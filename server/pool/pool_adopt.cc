@@ -46,14 +46,27 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
       return corrupt(slot, absl::StrFormat("unknown state %d", static_cast<int>(image.state)));
     }
   }
+  // By offset; a chunk before the arena ranges registered inside it (same
+  // offset: the larger first).
   std::sort(live.begin(), live.end(), [&](uint32_t a, uint32_t b) {
-    return images[a].offset_bytes < images[b].offset_bytes;
+    if (images[a].offset_bytes != images[b].offset_bytes) {
+      return images[a].offset_bytes < images[b].offset_bytes;
+    }
+    return images[a].capacity_bytes > images[b].capacity_bytes;
   });
   std::vector<HandleTable::Entry> entries(images.size());
+  std::optional<TlsfAllocator::BlockId> last;  // the last block adopted (not a range)
   for (uint32_t slot : live) {
     const SlotImage& image = images[slot];
-    std::optional<TlsfAllocator::BlockId> block =
-        pool->allocator_.AdoptUsed(image.offset_bytes, image.capacity_bytes);
+    std::optional<TlsfAllocator::BlockId> block;
+    if (last && image.offset_bytes < pool->allocator_.offset(*last) +
+                                         pool->allocator_.capacity(*last)) {
+      // Inside the previous block: an arena range registered in that chunk.
+      block = pool->allocator_.AddSub(*last, image.offset_bytes, image.capacity_bytes);
+    } else {
+      block = pool->allocator_.AdoptUsed(image.offset_bytes, image.capacity_bytes);
+      last = block;
+    }
     if (!block) {
       return corrupt(slot, absl::StrFormat(
           "block at offset %u of %u bytes is misaligned, overlaps another or ends past the "

@@ -18,6 +18,8 @@ uint64_t Pool::CloseHolder(HolderId holder) {
   if (!ledger_.Contains(holder)) return 0;
   uint64_t released = DropAll(holder);
   ledger_.Close(holder);
+  absl::erase_if(idle_chunks_, [holder](const auto& idle) { return idle.second == holder; });
+  arena_usage_.erase(holder);
   return released;
 }
 

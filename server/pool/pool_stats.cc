@@ -77,6 +77,12 @@ PoolStats Pool::Stats() const {
     s.failed_allocs += failed_[r];
   }
   s.peak_used_bytes = peak_used_bytes_;
+  s.arena_chunks_taken = arena_taken_;
+  for (const auto& [holder, usage] : arena_usage_) {
+    s.arena_reserved_bytes += usage.reserved_bytes;
+    s.arena_in_use_bytes += usage.in_use_bytes;
+    s.arena_local_allocs += usage.local_allocs;
+  }
   for (const auto& [handle, count] : ledger_.Holdings(unclaimed_)) s.unclaimed_references += count;
   for (const auto& [ticket, unclaimed] : unclaimed_by_ticket_) {
     for (const auto& [handle, count] : ledger_.Holdings(unclaimed)) {
@@ -115,9 +121,15 @@ std::vector<BufferListing> Pool::ListBuffers(
 absl::Status Pool::CheckInvariants() const {
   MutexLock lock(&mu_);
   if (absl::Status s = allocator_.CheckInvariants(); !s.ok()) return s;
-  if (handles_.live() != allocator_.used_blocks()) {
-    return absl::InternalError(absl::StrFormat("%u live handles but %u used blocks",
-                                               handles_.live(), allocator_.used_blocks()));
+  // Every used block has a handle, but one an arena range keeps after its
+  // chunk was released; every arena range (sub-block) has one.
+  uint64_t with_handles =
+      allocator_.used_blocks() - allocator_.held_back_blocks() + allocator_.sub_blocks();
+  if (handles_.live() != with_handles) {
+    return absl::InternalError(absl::StrFormat(
+        "%u live handles but %u used blocks (%u of them held back by arena ranges) and %u "
+        "arena ranges", handles_.live(), allocator_.used_blocks(),
+        allocator_.held_back_blocks(), allocator_.sub_blocks()));
   }
   absl::Status status;
   absl::flat_hash_map<uint64_t, uint64_t> held = ledger_.ReferencesByHandle();

@@ -68,6 +68,8 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::Allocate(uint64_t size_byte
   if (block == kNoBlock) return std::nullopt;
   RemoveFree(block);
   blocks_[block].state = State::kUsed;
+  SubCount(block) = 0;
+  Released(block) = 0;
   SplitTail(block, need);
   used_bytes_ += blocks_[block].size;
   ++used_blocks_;
@@ -75,6 +77,42 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::Allocate(uint64_t size_byte
 }
 
 void TlsfAllocator::Free(BlockId block) {
+  if (blocks_[block].state == State::kSub) {
+    BlockId parent = blocks_[block].prev_phys;
+    RecycleBlock(block);
+    --sub_blocks_;
+    if (--SubCount(parent) == 0 && Released(parent) == 1) {
+      --held_back_blocks_;
+      FreeUsed(parent);
+    }
+    return;
+  }
+  if (SubCount(block) > 0) {  // its sub-blocks keep it until the last goes
+    Released(block) = 1;
+    ++held_back_blocks_;
+    return;
+  }
+  FreeUsed(block);
+}
+
+std::optional<TlsfAllocator::BlockId> TlsfAllocator::AddSub(BlockId parent, uint64_t offset,
+                                                            uint64_t size) {
+  const Block& p = blocks_[parent];
+  if (size == 0 || offset % granule_ != 0 || size % granule_ != 0 || offset < p.offset ||
+      offset - p.offset > p.size || size > p.size - (offset - p.offset)) {
+    return std::nullopt;
+  }
+  BlockId sub = NewBlock();  // may grow blocks_: index, never hold references
+  blocks_[sub].offset = offset;
+  blocks_[sub].size = size;
+  blocks_[sub].prev_phys = parent;
+  blocks_[sub].state = State::kSub;
+  ++SubCount(parent);
+  ++sub_blocks_;
+  return sub;
+}
+
+void TlsfAllocator::FreeUsed(BlockId block) {
   used_bytes_ -= blocks_[block].size;
   --used_blocks_;
   blocks_[block].state = State::kFree;
@@ -153,6 +191,8 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::AdoptUsed(uint64_t offset,
     InsertFree(tail);
   }
   blocks_[block].state = State::kUsed;
+  SubCount(block) = 0;
+  Released(block) = 0;
   SplitTail(block, capacity);
   used_bytes_ += capacity;
   ++used_blocks_;
@@ -295,9 +335,28 @@ absl::Status TlsfAllocator::CheckInvariants() const {
     }
   }
   if (listed != free_count) return absl::InternalError(absl::StrFormat("%u blocks in free lists, %u free in chain", listed, free_count));
-  if (walked + recycled_ids_.size() != blocks_.size()) {
-    return absl::InternalError(absl::StrFormat("%u live + %u recycled block records != %u", walked, recycled_ids_.size(),
-                blocks_.size()));
+  uint64_t subs = 0, held_back = 0;
+  for (BlockId b = 0; b < blocks_.size(); ++b) {
+    const Block& block = blocks_[b];
+    if (block.state == State::kUsed && block.prev_free == 1) {
+      ++held_back;
+      if (block.next_free == 0) return absl::InternalError(absl::StrFormat("released block %u has no sub-blocks", b));
+    }
+    if (block.state != State::kSub) continue;
+    ++subs;
+    const Block& parent = blocks_[block.prev_phys];
+    if (parent.state != State::kUsed || block.offset < parent.offset ||
+        block.offset + block.size > parent.offset + parent.size) {
+      return absl::InternalError(absl::StrFormat("sub-block %u is not inside used block %u", b, block.prev_phys));
+    }
+  }
+  if (subs != sub_blocks_ || held_back != held_back_blocks_) {
+    return absl::InternalError(absl::StrFormat("counters say %u sub-blocks and %u held back, records have %u and %u",
+                                               sub_blocks_, held_back_blocks_, subs, held_back));
+  }
+  if (walked + subs + recycled_ids_.size() != blocks_.size()) {
+    return absl::InternalError(absl::StrFormat("%u live + %u sub + %u recycled block records != %u", walked, subs,
+                recycled_ids_.size(), blocks_.size()));
   }
   return absl::OkStatus();
 }

@@ -52,6 +52,23 @@ class TlsfAllocator {
   // its offset. Returns false, changing nothing, when it cannot grow in place.
   bool ResizeInPlace(BlockId block, uint64_t size_bytes);
 
+  // Sub-blocks (arena ranges registered inside a session's chunk,
+  // server/pool/pool_arena.cc): a record for [offset, offset + size) inside
+  // the used block `parent`, with offset() and capacity() of its own. It is
+  // not in the physical chain and not counted in used_bytes()/used_blocks().
+  // Free(sub) drops the record; Free(parent) while it has sub-blocks only
+  // marks it released, and the parent goes back to the free structure when
+  // its last sub-block is freed. Returns nullopt, changing nothing, when the
+  // range is empty, misaligned or not inside the parent.
+  // REQUIRES: `parent` is a used block that was not released.
+  std::optional<BlockId> AddSub(BlockId parent, uint64_t offset, uint64_t size);
+  // Used blocks freed while sub-blocks kept them (no handle points at them).
+  uint64_t held_back_blocks() const { return held_back_blocks_; }
+  uint64_t sub_blocks() const { return sub_blocks_; }
+  bool is_sub(BlockId block) const { return blocks_[block].state == State::kSub; }
+  // Sub-blocks inside a used block.
+  uint32_t sub_count(BlockId used) const { return blocks_[used].next_free; }
+
   // Rebuild after a daemon restart: marks [offset, offset + capacity) used,
   // splitting the free space around it. REQUIRES: no call but AdoptUsed so
   // far, in ascending offset order. Returns nullopt, changing nothing, when
@@ -60,8 +77,10 @@ class TlsfAllocator {
 
   uint64_t offset(BlockId block) const { return blocks_[block].offset; }
   uint64_t capacity(BlockId block) const { return blocks_[block].size; }
+  // A used block or a sub-block.
   bool is_used(BlockId block) const {
-    return block < blocks_.size() && blocks_[block].state == State::kUsed;
+    return block < blocks_.size() &&
+           (blocks_[block].state == State::kUsed || blocks_[block].state == State::kSub);
   }
 
   uint64_t size_bytes() const { return size_bytes_; }
@@ -86,15 +105,17 @@ class TlsfAllocator {
   static constexpr int kSecondLevelCount = 1 << kSecondLevelLog2;  // 32
   static constexpr int kFirstLevelCount = 64;
 
-  enum class State : uint8_t { kFree, kUsed, kRecycled };
+  enum class State : uint8_t { kFree, kUsed, kRecycled, kSub };
 
   // One block record: 40 bytes, daemon-private.
   struct Block {
     uint64_t offset = 0;
     uint64_t size = 0;
-    BlockId prev_phys = kNoBlock;
+    BlockId prev_phys = kNoBlock;  // a sub-block: its parent
     BlockId next_phys = kNoBlock;
-    BlockId prev_free = kNoBlock;  // doubly linked free list of the block's class
+    // Doubly linked free list of the block's class. A used block has no free
+    // links; it keeps there its sub-block count and whether it was released.
+    BlockId prev_free = kNoBlock;
     BlockId next_free = kNoBlock;
     State state = State::kFree;
   };
@@ -113,6 +134,11 @@ class TlsfAllocator {
   void RemoveFree(BlockId block);
   BlockId NewBlock();
   void RecycleBlock(BlockId block);
+  // The free-list links of a used block, as sub-block bookkeeping.
+  uint32_t& SubCount(BlockId used) { return blocks_[used].next_free; }
+  uint32_t& Released(BlockId used) { return blocks_[used].prev_free; }
+  // Free() of a used block with no sub-blocks.
+  void FreeUsed(BlockId block);
   // Splits `block` so it keeps `size` bytes; the remainder becomes a new free
   // block (coalesced with a free right neighbour and inserted in its list).
   void SplitTail(BlockId block, uint64_t size);
@@ -122,6 +148,8 @@ class TlsfAllocator {
   const uint64_t size_bytes_;
   uint64_t used_bytes_ = 0;
   uint64_t used_blocks_ = 0;
+  uint64_t sub_blocks_ = 0;
+  uint64_t held_back_blocks_ = 0;
 
   BlockId adopt_cursor_ = 0;  // the free block at the end, while adopting
 

@@ -88,6 +88,10 @@ const v1::SessionInfo& FillSession(const SessionRegistry::Record& r, v1::Session
   }
   out->set_held_buffers(usage.held_buffers);
   out->set_connected_unix_ms(r.connected_unix_ms);
+  ArenaUsage arena = r.pool->ArenaUsageOf(*r.refs);
+  out->set_arena_reserved_bytes(arena.reserved_bytes);
+  out->set_arena_in_use_bytes(arena.in_use_bytes);
+  out->set_arena_local_allocs(arena.local_allocs);
   return *out;
 }
 
@@ -121,6 +125,10 @@ absl::Status AdminHandler::GetStats(const v1::GetStatsRequest& request,
     out->set_failed_allocs(s.failed_allocs);
     out->set_peak_used_bytes(s.peak_used_bytes);
     out->set_unclaimed_references(s.unclaimed_references);
+    out->set_arena_chunks_taken(s.arena_chunks_taken);
+    out->set_arena_reserved_bytes(s.arena_reserved_bytes);
+    out->set_arena_in_use_bytes(s.arena_in_use_bytes);
+    out->set_arena_local_allocs(s.arena_local_allocs);
     budget.Take(*out);  // at most 256 pools of ~200 bytes: always fits
     if (channels_ == nullptr) continue;
     std::vector<ChannelStats> channels = channels_->Stats(*pool);

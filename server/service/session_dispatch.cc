@@ -24,6 +24,8 @@ Rpc RpcOf(const v1::SessionRequest& request) {
     case v1::SessionRequest::kReceive: return Rpc::kReceive;
     case v1::SessionRequest::kQuery: return Rpc::kQuery;
     case v1::SessionRequest::kClose: return Rpc::kRelease;
+    case v1::SessionRequest::kArenaRegister: return Rpc::kRetain;  // a new reference, like retain
+    case v1::SessionRequest::kArenaReport: return Rpc::kQuery;
     default: return Rpc::kAttach;  // attach, and requests without an operation
   }
 }
@@ -84,6 +86,10 @@ absl::Status SessionHandler::Dispatch(const v1::SessionRequest& request,
     case v1::SessionRequest::kQuery: return Query(request.query(), response);
     case v1::SessionRequest::kRelease: return Release(request.release(), response);
     case v1::SessionRequest::kClose: return CloseByClient(response);
+    case v1::SessionRequest::kArenaRegister:
+      return ArenaRegister(request.arena_register(), response->mutable_arena_registered());
+    case v1::SessionRequest::kArenaReport:
+      return ArenaReport(request.arena_report(), response->mutable_arena_reported());
     default:
       return absl::InvalidArgumentError(absl::StrFormat(
           "request %u carries no operation (op field %d unknown to this daemon)",

@@ -70,6 +70,11 @@ class SessionHandler {
   absl::Status ReleaseBatch(const v1::ReleaseBatchRequest& batch, v1::SessionResponse* response);
   absl::Status Query(const v1::QueryRequest& query, v1::SessionResponse* response);
   absl::Status Release(const v1::ReleaseRequest& release, v1::SessionResponse* response);
+  // Arenas (session_arena.cc): a range of a chunk gets a handle; idle
+  // chunks, chunks used again and the client's counters.
+  absl::Status ArenaRegister(const v1::ArenaRegisterRequest& request,
+                             v1::ArenaRegisterResponse* out);
+  absl::Status ArenaReport(const v1::ArenaReportRequest& request, v1::ArenaReportResponse* out);
   // A CloseRequest: everything the session holds goes now.
   absl::Status CloseByClient(v1::SessionResponse* response);
   // The deferred releases a request carries (release_first), before its operation.

@@ -73,6 +73,13 @@ struct ConnectOptions {
   // one (refused, or off here or by $MEMD_LANE=0) every request takes the
   // stream; the two behave alike.
   bool lane = true;
+  // Allocations of at most this many bytes through the C API (memd_malloc
+  // and the rest of memd/memd.h) are served from session arenas: chunks of
+  // the pool this session holds, sub-allocated in this process without a
+  // daemon round trip (docs/architecture.md, "Arenas"). 0 turns arenas off.
+  // Negative: $MEMD_ARENA_THRESHOLD (bytes, or with a unit: "16KiB"), else
+  // 64 KiB. At most 256 KiB (INVALID_ARGUMENT above).
+  int64_t arena_threshold_bytes = -1;
 };
 
 // What the daemon said about the attached pool.
@@ -123,6 +130,7 @@ enum class PostWake {
 };
 
 class Client;
+class Arena;
 
 // A reference to a pool buffer that releases itself on destruction.
 class MEMD_EXPORT Buffer {
@@ -266,6 +274,8 @@ class MEMD_EXPORT Client {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // libmemd's C API reaches the session's arena (null: arenas off).
+  friend Arena* ArenaOf(const Client& client);
   std::unique_ptr<Impl> impl_;
 };
 

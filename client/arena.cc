@@ -1,0 +1,363 @@
+// Arena: size classes, chunks and slabs, registration (handles on demand),
+// parked blocks, idle chunks and the tick. The lock-free common path and
+// the thread caches: arena_cache.cc.
+#include "arena.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_format.h"
+#include "memd/shared/limits.h"
+#include "session_link.h"
+
+namespace memd {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+// Chunks: the first 1 MiB, each next one twice the last, at most 4 MiB; a
+// grant the pool refuses is asked again at half the size, down to one slab.
+constexpr uint64_t kFirstChunkBytes = 1 << 20;
+constexpr uint64_t kMaxChunkBytes = 4 << 20;
+// A slab holds at least 4 blocks and 16 KiB.
+constexpr uint64_t kMinSlabBytes = 16 * 1024;
+// An idle chunk is released after this many ticks of 25 ms (5 s); the
+// session always keeps its last chunk.
+constexpr uint32_t kReturnTicks = 200;
+
+uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+
+uint64_t SlabBytes(uint32_t block_bytes) {
+  return RoundUp(std::max<uint64_t>(kMinSlabBytes, 4 * uint64_t{block_bytes}), kPage);
+}
+
+// Set while this thread runs Arena::Tick: the link's monitor thread, which
+// must not wait for the reconnection it is the one to make.
+thread_local bool t_in_tick = false;
+
+absl::StatusOr<v1::SessionResponse> CallOk(SessionLink& link, v1::SessionRequest request) {
+  absl::StatusOr<v1::SessionResponse> response =
+      t_in_tick ? link.Call(std::move(request), absl::ZeroDuration())
+                : link.Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  return response;
+}
+
+}  // namespace
+
+Arena::Arena(SessionLink& link, uint64_t threshold_bytes, uint64_t alignment_bytes)
+    : link_(link),
+      id_(RegisterArena(this)),
+      threshold_(threshold_bytes),
+      alignment_(alignment_bytes),
+      align_log2_(std::countr_zero(alignment_bytes)),
+      base_(link.base()),
+      pool_bytes_(link.memory_bytes()),
+      next_chunk_bytes_(kFirstChunkBytes) {
+  // Classes: every alignment multiple up to 1 KiB (or 16 of them), then four
+  // per doubling, each a multiple of the alignment, the last the threshold.
+  uint64_t linear_end = std::max<uint64_t>(1024, 16 * alignment_);
+  for (uint64_t c = alignment_; c < threshold_;) {
+    class_bytes_.push_back(static_cast<uint32_t>(c));
+    uint64_t step = c < linear_end ? alignment_ : std::max(alignment_, std::bit_floor(c) / 4);
+    c = RoundUp(c + step, alignment_);
+  }
+  class_bytes_.push_back(static_cast<uint32_t>(RoundUp(threshold_, alignment_)));
+  class_of_.resize((RoundUp(threshold_, alignment_) >> align_log2_) + 1);
+  int cls = 0;
+  for (size_t units = 0; units < class_of_.size(); ++units) {
+    while ((uint64_t{class_bytes_[cls]} >> align_log2_) < units) ++cls;
+    class_of_[units] = static_cast<uint8_t>(cls);
+  }
+  central_.reset(new Central[class_bytes_.size()]);
+  page_count_ = pool_bytes_ / kPage;
+  void* pages = ::mmap(nullptr, page_count_ * sizeof(std::atomic<Slab*>), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (pages == MAP_FAILED) {
+    page_count_ = 0;  // serves nothing: every allocation takes the daemon path
+  } else {
+    pages_ = static_cast<std::atomic<Slab*>*>(pages);
+  }
+}
+
+Arena::~Arena() {
+  UnregisterArena(id_);
+  if (pages_ != nullptr) ::munmap(pages_, page_count_ * sizeof(std::atomic<Slab*>));
+}
+
+void Arena::Prepare() {
+  MutexLock lock(&mu_);
+  if (chunks_.empty() && page_count_ > 0) NewChunkLocked(next_chunk_bytes_);
+}
+
+Arena::Chunk* Arena::NewChunkLocked(uint64_t bytes) {
+  for (auto& chunk : chunks_) {  // an idle chunk the daemon may still let us have
+    if (!chunk->idle || chunk->bytes < bytes) continue;
+    std::vector<uint64_t> taken;
+    ReportLocked({}, {chunk->handle}, &taken);
+    if (!taken.empty()) {
+      ForgetLocked(chunk.get());
+      return NewChunkLocked(bytes);
+    }
+    chunk->idle = false;
+    chunk->carve = chunk->offset;
+    return chunk.get();
+  }
+  uint64_t ask = std::max(bytes, next_chunk_bytes_);
+  for (;;) {
+    v1::SessionRequest request;
+    request.mutable_allocate()->set_size_bytes(ask);
+    absl::StatusOr<v1::SessionResponse> granted = CallOk(link_, std::move(request));
+    if (granted.ok()) {
+      auto chunk = std::make_unique<Chunk>();
+      chunk->handle = granted->buffer().handle();
+      chunk->offset = granted->buffer().offset_bytes();
+      chunk->bytes = granted->buffer().capacity_bytes();
+      chunk->carve = chunk->offset;
+      next_chunk_bytes_ = std::min(kMaxChunkBytes, 2 * ask);
+      reserved_bytes_.fetch_add(chunk->bytes, std::memory_order_relaxed);
+      chunks_.push_back(std::move(chunk));
+      return chunks_.back().get();
+    }
+    if (!absl::IsResourceExhausted(granted.status()) || ask / 2 < bytes) return nullptr;
+    ask /= 2;  // the pool (or the session's quota) has no room for that much
+  }
+}
+
+bool Arena::CarveLocked(int cls) {
+  const uint32_t block = class_bytes_[cls];
+  const uint64_t slab_bytes = SlabBytes(block);
+  Chunk* home = nullptr;
+  for (auto& chunk : chunks_) {
+    if (!chunk->idle &&
+        RoundUp(chunk->carve, kPage) + slab_bytes <= chunk->offset + chunk->bytes) {
+      home = chunk.get();
+      break;
+    }
+  }
+  if (home == nullptr) home = NewChunkLocked(slab_bytes + kPage);
+  if (home == nullptr) return false;
+  Slab* slab;
+  if (!spare_slabs_.empty()) {
+    slab = spare_slabs_.back();
+    spare_slabs_.pop_back();
+  } else {
+    slabs_.push_back(std::make_unique<Slab>());
+    slab = slabs_.back().get();
+  }
+  slab->start = RoundUp(home->carve, kPage);
+  slab->bytes = slab_bytes;
+  slab->block_bytes = block;
+  slab->blocks = static_cast<uint32_t>(slab_bytes / block);
+  slab->cls = cls;
+  slab->chunk = home;
+  slab->sizes.assign(slab->blocks, 0);
+  slab->registered.store(0, std::memory_order_relaxed);
+  home->carve = slab->start + slab_bytes;
+  home->slabs.push_back(slab);
+  SetPages(slab->start, slab_bytes, slab);
+  Central& central = central_[cls];
+  MutexLock lock(&central.mu);
+  for (uint32_t i = slab->blocks; i-- > 0;) central.free.push_back(slab->start + uint64_t{i} * block);
+  return true;
+}
+
+void Arena::DissolveLocked(Chunk& chunk) {
+  for (Slab* slab : chunk.slabs) {
+    Central& central = central_[slab->cls];
+    MutexLock lock(&central.mu);
+    std::erase_if(central.free, [slab](uint64_t o) {
+      return o >= slab->start && o < slab->start + slab->bytes;
+    });
+    SetPages(slab->start, slab->bytes, nullptr);
+    spare_slabs_.push_back(slab);
+  }
+  chunk.slabs.clear();
+  chunk.carve = chunk.offset;
+}
+
+void Arena::IdleLocked(Chunk& chunk) {
+  if (chunk.registered > 0) return;
+  // Hold every class list the chunk has blocks in, so no refill takes one
+  // while we look (only here are two class mutexes held: ascending order).
+  std::vector<int> classes;
+  for (Slab* slab : chunk.slabs) classes.push_back(slab->cls);
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  for (int c : classes) central_[c].mu.lock();
+  bool empty = chunk.outside.load(std::memory_order_acquire) == 0;
+  for (int c : classes) central_[c].mu.unlock();
+  if (!empty) return;
+  // Nothing is outside the free lists, and only mu_'s holder (us) carves
+  // or refills from a dissolved chunk: it stays empty.
+  DissolveLocked(chunk);
+  chunk.idle = true;
+  chunk.idle_ticks = 0;
+  ReportLocked({chunk.handle}, {}, nullptr);
+}
+
+void Arena::ForgetLocked(Chunk* chunk) {
+  DissolveLocked(*chunk);
+  reserved_bytes_.fetch_sub(chunk->bytes, std::memory_order_relaxed);
+  std::erase_if(chunks_, [chunk](const auto& c) { return c.get() == chunk; });
+}
+
+void Arena::ReportLocked(const std::vector<uint64_t>& idle, const std::vector<uint64_t>& use,
+                         std::vector<uint64_t>* taken) {
+  v1::SessionRequest request;
+  v1::ArenaReportRequest* report = request.mutable_arena_report();
+  for (uint64_t h : idle) report->add_idle(h);
+  for (uint64_t h : use) report->add_use(h);
+  ArenaStats stats = Stats();
+  report->mutable_counters()->set_reserved_bytes(stats.reserved_bytes);
+  report->mutable_counters()->set_in_use_bytes(stats.in_use_bytes);
+  report->mutable_counters()->set_local_allocs(stats.local_allocs);
+  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
+  if (answer.ok()) {
+    reported_ = stats;
+    if (taken != nullptr) {
+      taken->assign(answer->arena_reported().taken().begin(), answer->arena_reported().taken().end());
+    }
+  } else if (taken != nullptr) {
+    *taken = use;  // cannot tell: treat as taken (the chunk is forgotten, not misused)
+  }
+}
+
+bool Arena::ReleaseRegisteredLocked(uint64_t handle) {
+  if (link_.ledger().Remove(handle)) {
+    v1::SessionRequest request;
+    request.mutable_release()->set_handle(handle);
+    link_.Call(std::move(request)).IgnoreError();  // as Client::ReleaseRef: done locally
+  }
+  return !link_.ledger().Holds(handle);
+}
+
+void Arena::ParkLocked(uint64_t offset, uint64_t handle) { parked_[offset] = handle; }
+
+bool Arena::UnparkLocked() {
+  v1::SessionRequest request;
+  std::vector<uint64_t> offsets;
+  for (const auto& [offset, handle] : parked_) {
+    if (offsets.size() == limits::kMaxBatch) break;
+    offsets.push_back(offset);
+    request.mutable_query()->add_handles(handle);
+  }
+  if (offsets.empty()) return false;
+  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
+  if (!answer.ok()) return false;
+  bool any = false;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    if (answer->references().handles(static_cast<int>(i)).references() != 0) continue;
+    parked_.erase(offsets[i]);
+    Slab* slab = SlabAt(offsets[i]);
+    if (slab == nullptr) continue;
+    slab->registered.fetch_sub(1, std::memory_order_relaxed);
+    --slab->chunk->registered;
+    std::vector<Chunk*> emptied;
+    FlushItems(slab->cls, &offsets[i], 1, &emptied);
+    for (Chunk* chunk : emptied) {
+      if (!chunk->idle) IdleLocked(*chunk);
+    }
+    any = true;
+  }
+  return any;
+}
+
+std::optional<absl::StatusOr<Arena::Block>> Arena::Find(const void* ptr) const {
+  auto* p = static_cast<const uint8_t*>(ptr);
+  if (p < base_ || p >= base_ + pool_bytes_) return std::nullopt;
+  const uint64_t offset = p - base_;
+  const Slab* slab = SlabAt(offset);
+  if (slab == nullptr) return std::nullopt;
+  const uint64_t rel = offset - slab->start;
+  if (offset < slab->start || rel % slab->block_bytes != 0 ||
+      slab->sizes[rel / slab->block_bytes] == 0) {
+    return absl::NotFoundError(absl::StrFormat(
+        "%p is not the start of a live arena block (interior, or already freed)", ptr));
+  }
+  Block block{offset, slab->sizes[rel / slab->block_bytes] - 1u, slab->block_bytes, 0};
+  if (slab->registered.load(std::memory_order_relaxed) > 0) {
+    MutexLock lock(&mu_);
+    if (auto it = registered_.find(offset); it != registered_.end()) block.handle = it->second;
+  }
+  return block;
+}
+
+std::optional<absl::StatusOr<BufferRef>> Arena::Handle(const void* ptr) {
+  std::optional<absl::StatusOr<Block>> found = Find(ptr);
+  if (!found) return std::nullopt;
+  if (!found->ok()) return found->status();
+  const Block& block = **found;
+  MutexLock lock(&mu_);
+  if (auto it = registered_.find(block.offset_bytes); it != registered_.end()) {
+    uint64_t handle = it->second;
+    if (!link_.ledger().Holds(handle)) {
+      // A moving channel send gave the reference away: the block is no
+      // longer this process's; its slot waits until nobody holds it.
+      Slab* slab = SlabAt(block.offset_bytes);
+      slab->sizes[(block.offset_bytes - slab->start) / slab->block_bytes] = 0;
+      registered_.erase(it);
+      ParkLocked(block.offset_bytes, handle);
+      return absl::NotFoundError(absl::StrFormat(
+          "%p was sent away (its handle 0x%016x is no longer this session's)", ptr, handle));
+    }
+    return BufferRef{handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+  }
+  Slab* slab = SlabAt(block.offset_bytes);
+  v1::SessionRequest request;
+  v1::ArenaRegisterRequest* reg = request.mutable_arena_register();
+  reg->set_chunk(slab->chunk->handle);
+  reg->set_offset_bytes(block.offset_bytes);
+  reg->set_size_bytes(block.size_bytes);
+  reg->set_capacity_bytes(block.capacity_bytes);
+  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
+  if (!answer.ok()) return answer.status();
+  uint64_t handle = answer->arena_registered().range().handle();
+  registered_[block.offset_bytes] = handle;
+  slab->registered.fetch_add(1, std::memory_order_relaxed);
+  ++slab->chunk->registered;
+  return BufferRef{handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+}
+
+void Arena::Tick() {
+  t_in_tick = true;
+  absl::Cleanup done = [] { t_in_tick = false; };
+  MutexLock lock(&mu_);
+  // Chunks the session no longer holds (a daemon restart that did not grant
+  // them back, or pool pressure took an idle one): forget them.
+  std::vector<Chunk*> lost;
+  for (auto& chunk : chunks_) {
+    if (!link_.ledger().Holds(chunk->handle)) lost.push_back(chunk.get());
+  }
+  for (Chunk* chunk : lost) ForgetLocked(chunk);
+  if (!parked_.empty()) UnparkLocked();
+  std::vector<Chunk*> expired;
+  for (auto& chunk : chunks_) {
+    if (chunk->idle) {
+      if (++chunk->idle_ticks >= kReturnTicks && chunks_.size() - expired.size() > 1) {
+        expired.push_back(chunk.get());
+      }
+    } else if (chunk->outside.load(std::memory_order_acquire) == 0 && chunk->registered == 0 &&
+               !chunk->slabs.empty()) {
+      IdleLocked(*chunk);
+    }
+  }
+  for (Chunk* chunk : expired) {
+    // Take it back from idle first: a release of a chunk pressure took
+    // already would fail, and with it the batch it rides in.
+    std::vector<uint64_t> taken;
+    ReportLocked({}, {chunk->handle}, &taken);
+    if (taken.empty()) link_.DeferRelease({chunk->handle});
+    ForgetLocked(chunk);
+  }
+  ArenaStats now = Stats();
+  if (now.local_allocs != reported_.local_allocs || now.in_use_bytes != reported_.in_use_bytes ||
+      now.reserved_bytes != reported_.reserved_bytes) {
+    ReportLocked({}, {}, nullptr);
+  }
+}
+
+}  // namespace memd

@@ -1,0 +1,234 @@
+// Arena: a session's local allocator for small allocations (at most the
+// threshold, ConnectOptions::arena_threshold_bytes), so memd_malloc and
+// memd_free of small blocks cost no daemon round trip. Private to libmemd.
+//
+// Memory: the arena asks the daemon for *chunks* (ordinary buffers of 1..4 MiB
+// its session holds once, in the RefLedger like any buffer, so they are
+// reclaimed after a daemon restart and released when the process dies). A
+// chunk is carved into *slabs* of one size class each (classes are multiples
+// of the pool alignment); a block is one slot of a slab. Every byte of
+// metadata (slabs, free lists, the page map) is in this process's heap, never
+// in the shared segment.
+//
+// Handles on demand: a block has no handle until Handle() (memd_handle, a
+// channel send: Client::Held). Then the daemon registers the range
+// (ArenaRegisterRequest) under a fresh handle held by the session. Freeing a
+// registered block releases that reference; the slot is *parked* (not reused)
+// until the daemon says nobody holds the handle any more (QueryRefs, asked at
+// the link's tick or when a class runs out of blocks), so a handle of a
+// freed block is NOT_FOUND however often the memory is reused.
+//
+// Idle chunks: a chunk whose every block is back in the free lists is idle:
+// its slabs are dissolved and the daemon is told (ArenaReportRequest.idle),
+// so pool pressure can take it back. The arena asks for it again (`use`)
+// before carving it anew; after kReturnTicks of idleness it is released.
+//
+// Threads: Allocate/Free run on per-thread caches without a lock
+// (arena_cache.cc); refills and flushes take one class's mutex, carving and
+// chunks the arena's mutex. Lock order: tick hook (SessionLink) → mu_ → a
+// class's mutex; a daemon call (SessionLink's mutex, the ledger's) may be
+// made under mu_. Thread-safe.
+#ifndef MEMD_CLIENT_ARENA_H_
+#define MEMD_CLIENT_ARENA_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "memd/client.h"
+#include "memd/shared/mutex.h"
+
+namespace memd {
+
+class SessionLink;
+struct ArenaThreadCache;
+
+// The session's arena of `client` (null: arenas off); client.cc.
+Arena* ArenaOf(const Client& client);
+
+// The process's live arenas (arena_cache.cc): an id for a new one; forget it.
+uint64_t RegisterArena(Arena* arena);
+void UnregisterArena(uint64_t id);
+
+// What the arena did (ArenaCounters on the wire).
+struct ArenaStats {
+  uint64_t reserved_bytes = 0;  // chunks held
+  uint64_t in_use_bytes = 0;    // capacity of live blocks
+  uint64_t local_allocs = 0;    // allocations served without the daemon
+};
+
+class Arena {
+ public:
+  // Largest threshold (bytes): four blocks of the largest class fill a slab
+  // of at most 1 MiB, a quarter of the largest chunk.
+  static constexpr uint64_t kMaxThresholdBytes = 256 * 1024;
+  static constexpr uint64_t kDefaultThresholdBytes = 64 * 1024;
+
+  // REQUIRES: 0 < threshold <= kMaxThresholdBytes; `link` outlives the arena
+  // (base, size and alignment are the pool's).
+  Arena(SessionLink& link, uint64_t threshold_bytes, uint64_t alignment_bytes);
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  uint64_t threshold_bytes() const { return threshold_; }
+
+  // A block of max(size, 1) bytes, or nullptr when the arena does not serve
+  // it (above the threshold, or no chunk could be had: the caller takes the
+  // daemon path, which gives the daemon's error). Not zeroed.
+  void* Allocate(size_t size);
+
+  // Frees an arena block. False (nothing done) when `ptr` is not the start of
+  // a live arena block: the caller tries its other records.
+  bool Free(void* ptr);
+
+  // A new size for the live block at `ptr` when it stays in the block's class
+  // (realloc in place); false otherwise. REQUIRES: Find(ptr) is a block.
+  bool ResizeInPlace(void* ptr, size_t size);
+
+  // The block that starts at `ptr`: nullopt when `ptr` is not in the arena
+  // at all; NOT_FOUND for an interior pointer or a free slot.
+  struct Block {
+    uint64_t offset_bytes = 0;
+    uint64_t size_bytes = 0;      // as asked
+    uint64_t capacity_bytes = 0;  // the class size
+    uint64_t handle = 0;          // 0: not registered
+  };
+  std::optional<absl::StatusOr<Block>> Find(const void* ptr) const;
+
+  // The handle of the block at `ptr`, registering it with the daemon first
+  // if it has none (one round trip). Same nullopt/NOT_FOUND as Find.
+  std::optional<absl::StatusOr<BufferRef>> Handle(const void* ptr);
+
+  // Grants the first chunk now (memd_init: so the first small allocation
+  // does not pay the round trip). Errors are ignored: a later allocation
+  // asks again.
+  void Prepare();
+
+  // The link's tick (every 25 ms): parked blocks nobody holds any more go
+  // back to their class, empty chunks go idle, long-idle chunks are
+  // released, chunks the session lost (a restart that did not grant them
+  // back) are forgotten, and changed counters are reported.
+  void Tick();
+
+  ArenaStats Stats() const;
+
+  // --- For the thread caches (arena_cache.cc). ---
+  struct Slab;
+  struct Chunk;
+  uint64_t id() const { return id_; }
+  int ClassOf(size_t size) const { return class_of_[(size + alignment_ - 1) >> align_log2_]; }
+  int classes() const { return static_cast<int>(class_bytes_.size()); }
+  uint32_t class_bytes(int cls) const { return class_bytes_[cls]; }
+  // Moves up to `want` free blocks of class `cls` into `out`; carves a new
+  // slab (asking for a chunk if needed) when the class has none. Returns how
+  // many (0: out of memory).
+  size_t Refill(int cls, uint64_t* out, size_t want);
+  // Returns `n` blocks of class `cls` to the class's free list; chunks that
+  // became empty go idle. REQUIRES: mu_ not held.
+  void Flush(int cls, const uint64_t* items, size_t n);
+  // Flush without the idling: the chunks that became empty go to `emptied`.
+  void FlushItems(int cls, const uint64_t* items, size_t n, std::vector<Chunk*>* emptied);
+  // The slab at pool offset `offset` (nullptr: not arena memory).
+  Slab* SlabAt(uint64_t offset) const;
+  uint8_t* base() const { return base_; }
+  uint64_t pool_bytes() const { return pool_bytes_; }
+  // Per-thread counters (the cache registers itself while bound).
+  void AddCache(ArenaThreadCache* cache);
+  void RemoveCache(ArenaThreadCache* cache);
+
+ private:
+  // Drops one reference this session holds to a registered block (a
+  // release round trip); true when the session holds it no more.
+  bool ReleaseRegisteredLocked(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A free block of a registered range was released by this session: park
+  // it until no one holds `handle`. REQUIRES: mu_.
+  void ParkLocked(uint64_t offset, uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Carves a slab for `cls` into a chunk with room (granting one if none).
+  // Returns false when no chunk could be had.
+  bool CarveLocked(int cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A chunk of at least `bytes` from the daemon, or an idle one taken back.
+  Chunk* NewChunkLocked(uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Dissolves an empty chunk's slabs (their blocks leave the free lists) and
+  // tells the daemon it is idle.
+  void IdleLocked(Chunk& chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DissolveLocked(Chunk& chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives parked blocks nobody holds back to their classes; true when any.
+  bool UnparkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportLocked(const std::vector<uint64_t>& idle, const std::vector<uint64_t>& use,
+                    std::vector<uint64_t>* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetLocked(Chunk* chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetPages(uint64_t offset, uint64_t bytes, Slab* slab);
+
+  SessionLink& link_;
+  const uint64_t id_;  // process-unique, so thread caches tell arenas apart
+  const uint64_t threshold_;
+  const uint64_t alignment_;
+  const int align_log2_;
+  uint8_t* const base_;
+  const uint64_t pool_bytes_;
+  std::vector<uint32_t> class_bytes_;  // class -> block bytes
+  std::vector<uint8_t> class_of_;      // ceil(size / alignment) -> class
+  // Pool offset / 4 KiB -> slab (an anonymous mapping: untouched pages cost nothing).
+  std::atomic<Slab*>* pages_ = nullptr;
+  uint64_t page_count_ = 0;
+
+  struct Central {
+    Mutex mu;
+    std::vector<uint64_t> free ABSL_GUARDED_BY(mu);  // block offsets
+  };
+  std::unique_ptr<Central[]> central_;
+
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<Chunk>> chunks_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Slab>> slabs_ ABSL_GUARDED_BY(mu_);  // every slab ever made
+  std::vector<Slab*> spare_slabs_ ABSL_GUARDED_BY(mu_);             // of dissolved chunks
+  uint64_t next_chunk_bytes_ ABSL_GUARDED_BY(mu_);
+  // Registered blocks: offset -> handle; parked ones (freed, maybe still held).
+  absl::flat_hash_map<uint64_t, uint64_t> registered_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
+  ArenaStats reported_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> reserved_bytes_{0};  // bytes of chunks_
+
+  mutable Mutex caches_mu_;
+  std::vector<ArenaThreadCache*> caches_ ABSL_GUARDED_BY(caches_mu_);
+  ArenaStats exited_ ABSL_GUARDED_BY(caches_mu_);  // counters of caches gone
+};
+
+// One size class's run of blocks inside a chunk. Owned by the Arena (kept
+// for reuse when its chunk is dissolved, so a stale pointer never dangles).
+struct Arena::Slab {
+  uint64_t start = 0;        // pool offset of block 0 (a multiple of 4 KiB)
+  uint64_t bytes = 0;        // multiple of 4 KiB
+  uint32_t block_bytes = 0;  // the class size
+  uint32_t blocks = 0;
+  int cls = 0;
+  Chunk* chunk = nullptr;
+  // Per block: size asked + 1 while live, 0 while free. Written by the
+  // thread that allocates or frees the block.
+  std::vector<uint32_t> sizes;
+  std::atomic<uint32_t> registered{0};  // registered blocks, live or parked
+};
+
+// A chunk: a buffer the session holds once, carved into slabs.
+struct Arena::Chunk {
+  uint64_t handle = 0;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  uint64_t carve = 0;                  // next pool offset to carve a slab at
+  std::atomic<int64_t> outside{0};     // blocks not in the free lists (live, cached, parked)
+  uint32_t registered = 0;             // registered blocks (live or parked); guarded by mu_
+  std::vector<Slab*> slabs;            // guarded by mu_
+  bool idle = false;                   // told the daemon; not carved until used again
+  uint32_t idle_ticks = 0;
+};
+
+}  // namespace memd
+
+#endif  // MEMD_CLIENT_ARENA_H_
