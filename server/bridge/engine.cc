@@ -57,7 +57,10 @@ absl::Status Engine::Start() {
   std::string kind = b.transport;
 #if MEMD_HAVE_UCX
   if (kind.empty()) kind = "ucx";
-  if (kind == "ucx") {
+  // UCX starts only for a daemon with peers: bridges need one, and starting
+  // it opens netlink sockets and /dev/shm objects that a daemon without
+  // bridges has no business with (memd.service's sandbox forbids them).
+  if (kind == "ucx" && !b.peers.empty()) {
     absl::StatusOr<std::unique_ptr<PullTransport>> ucx = MakeUcxTransport(UcxOptions{.name = node_});
     if (!ucx.ok()) return ucx.status();
     transport_ = std::move(*ucx);

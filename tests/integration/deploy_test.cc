@@ -143,7 +143,7 @@ const std::set<std::string>& UnitKeysTestedElsewhere() {
       "ProtectControlGroups", "ProtectClock", "ProtectHostname", "RestrictAddressFamilies",
       "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality",
       "MemoryDenyWriteExecute", "SystemCallArchitectures", "SystemCallFilter",
-      "SystemCallErrorNumber"};
+      "SystemCallErrorNumber", "Environment" /* HardeningTest runs memd with it */};
   return keys;
 }
 

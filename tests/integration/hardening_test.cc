@@ -93,7 +93,12 @@ TEST(HardeningTest, MemdRunsWithinTheUnitsSyscallFilterFamiliesAndMemoryRules) {
       MemdBinary(), "--listen", "unix://" + socket, "--instance", UniqueInstanceName(),
       "--state-dir", dir + "/state", "--pool", "default=8MiB,mode=0666", "--log-level", "warn",
       "--metrics-listen", "127.0.0.1:" + std::to_string(port)};
-  Subprocess tracer(argv);
+  // The unit's Environment= (one NAME=VALUE here) applies to memd as well.
+  std::map<std::string, std::string> env;
+  if (std::string e = UnitSetting(unit, "Environment"); !e.empty()) {
+    env[e.substr(0, e.find('='))] = e.substr(e.find('=') + 1);
+  }
+  Subprocess tracer(argv, env);
   ASSERT_TRUE(WaitFor([&] { return SocketAccepts(socket); }, std::chrono::seconds(20)));
   // strace's child: setpriv, which became memd. Signals go to memd itself
   // (strace does not pass them on).
