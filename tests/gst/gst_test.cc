@@ -238,7 +238,11 @@ TEST_F(GstTest, BadPropertiesFailNamingTheValue) {
             "unix:///nonexistent/memd.sock"},
            {"memdsink channel=x capacity=99999999", "capacity"},
        }) {
-    auto [code, out] = Run("videotestsrc num-buffers=1 ! " + c.element);
+    // A missing daemon is reported after the connect timeout (30 s by
+    // default, as long as RunCommand waits): 1 s here.
+    std::map<std::string, std::string> env = Env();
+    env["MEMD_CONNECT_TIMEOUT"] = "1s";
+    auto [code, out] = RunCommand(Launch("videotestsrc num-buffers=1 ! " + c.element), env);
     EXPECT_NE(code, 0) << c.element << "\n" << out;
     EXPECT_NE(out.find(c.text), std::string::npos) << c.element << "\n" << out;
   }
