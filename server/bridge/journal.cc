@@ -204,7 +204,10 @@ uint64_t OutboundJournal::Append(const std::vector<uint64_t>& handles,
       copy.message_seq = seq;
       copy.handle_count = static_cast<uint32_t>(handles.size());
       copy.metadata_bytes = static_cast<uint32_t>(metadata.size());
-      std::memcpy(copy.handles, handles.data(), handles.size() * sizeof(uint64_t));
+      // An empty vector's data() may be null, which memcpy must not get.
+      if (!handles.empty()) {
+        std::memcpy(copy.handles, handles.data(), handles.size() * sizeof(uint64_t));
+      }
       std::memcpy(copy.metadata, metadata.data(), metadata.size());
     });
     return seq;
