@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <bit>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "memd/shared/limits.h"
 #include "session_link.h"
@@ -33,14 +32,10 @@ uint64_t SlabBytes(uint32_t block_bytes) {
   return RoundUp(std::max<uint64_t>(kMinSlabBytes, 4 * uint64_t{block_bytes}), kPage);
 }
 
-// Set while this thread runs Arena::Tick: the link's monitor thread, which
-// must not wait for the reconnection it is the one to make.
-thread_local bool t_in_tick = false;
-
+// Tick runs on the link's monitor thread, whose calls SessionLink::Call
+// keeps from waiting for the reconnection that thread makes.
 absl::StatusOr<v1::SessionResponse> CallOk(SessionLink& link, v1::SessionRequest request) {
-  absl::StatusOr<v1::SessionResponse> response =
-      t_in_tick ? link.Call(std::move(request), absl::ZeroDuration())
-                : link.Call(std::move(request));
+  absl::StatusOr<v1::SessionResponse> response = link.Call(std::move(request));
   if (!response.ok()) return response.status();
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   return response;
@@ -323,8 +318,6 @@ std::optional<absl::StatusOr<BufferRef>> Arena::Handle(const void* ptr) {
 }
 
 void Arena::Tick() {
-  t_in_tick = true;
-  absl::Cleanup done = [] { t_in_tick = false; };
   MutexLock lock(&mu_);
   // Chunks the session no longer holds (a daemon restart that did not grant
   // them back, or pool pressure took an idle one): forget them.

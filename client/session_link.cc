@@ -23,6 +23,9 @@ constexpr absl::Duration kMonitorTick = absl::Milliseconds(25);
 // The longest pause between Open's tries (Options::connect_timeout bounds them).
 constexpr absl::Duration kMaxPause = absl::Milliseconds(200);
 
+// Set on a link's monitor thread for its whole life (see SessionLink::Call).
+thread_local bool t_on_monitor = false;
+
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(4 << 20);
@@ -230,12 +233,8 @@ absl::Status SessionLink::Route(absl::Time deadline, v1::SessionRequest& request
 }
 
 absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
-  return Call(std::move(request), options_.outage_wait);
-}
-
-absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request,
-                                                      absl::Duration outage_wait) {
-  absl::Time deadline = absl::Now() + outage_wait;
+  const bool on_monitor = t_on_monitor;  // see the header: no waiting, no lane
+  absl::Time deadline = on_monitor ? absl::Now() : absl::Now() + options_.outage_wait;
   // A release whose session broke mid-call is not repeated: either the daemon
   // did it, or the reference is not reclaimed and the daemon drops it. Other
   // operations are repeated on the new session; if the first try did happen,
@@ -248,7 +247,8 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
     std::shared_ptr<ClientLane> lane;
     if (absl::Status s = Route(deadline, request, &stream, &lane); !s.ok()) return s;
     absl::StatusOr<v1::SessionResponse> response =
-        lane != nullptr && ClientLane::Fits(request) ? lane->Call(request) : stream->Call(request);
+        lane != nullptr && !on_monitor && ClientLane::Fits(request) ? lane->Call(request)
+                                                                    : stream->Call(request);
     if (response.ok()) {
       if (SessionStream::StatusOf(*response).ok()) ledger_.Apply(request, *response);
       return response;
@@ -348,6 +348,7 @@ uint64_t SessionLink::session_id() const {
 }
 
 void SessionLink::Monitor() {
+  t_on_monitor = true;
   absl::Duration backoff = options_.min_backoff;
   MutexLock lock(&mu_);
   while (!stopping_) {

@@ -70,10 +70,12 @@ class SessionLink {
 
   // Runs one operation on the current session. While the daemon is away the
   // call waits up to outage_wait, then fails with UNAVAILABLE.
+  //
+  // On the monitor thread (the tick hook, deferred releases) a call neither
+  // waits for a reconnection nor uses the lane: that thread is the one that
+  // notices a dead daemon and reconnects, and a lane call to a daemon that
+  // died waits until someone notices, while the stream fails by itself.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
-  // The same, waiting at most `outage_wait` for a reconnection (the monitor
-  // thread's own calls, which must not wait for the reconnection they make).
-  absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request, absl::Duration outage_wait);
 
   // A request whose answer is collected later: the caller goes on at once.
   // On the session's lane the daemon also does not wake this process for
