@@ -4,7 +4,6 @@
 // in maps; and the limits they bring, refused with the value and the limit.
 #include <sys/mman.h>
 
-#include <cstdlib>
 #include <map>
 #include <random>
 #include <string>
@@ -16,6 +15,7 @@
 #include "pool/holder_ledger.h"
 #include "pool/pool.h"
 #include "pool/tlsf_allocator.h"
+#include "test_seed.h"
 
 namespace memd {
 namespace {
@@ -136,8 +136,7 @@ TEST(HolderLedgerCompactTest, FirstHolderInTheSlotRecordOthersInMapsAndStaleHand
 // against a model of who holds what; the invariant checker (slot records
 // included) after every step. A failure prints the seed to replay.
 TEST(PoolCompactTest, RandomHoldersAgainstAModel) {
-  uint32_t seed = std::random_device{}();
-  if (const char* env = std::getenv("MEMD_TEST_SEED")) seed = static_cast<uint32_t>(std::stoul(env));
+  uint32_t seed = testing_support::TestSeed();
   SCOPED_TRACE(testing::Message() << "replay with MEMD_TEST_SEED=" << seed);
   std::mt19937 rng(seed);
   constexpr uint64_t kSize = 1 << 20;
