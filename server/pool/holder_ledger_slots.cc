@@ -127,7 +127,10 @@ absl::flat_hash_map<uint64_t, uint64_t> HolderLedger::ReferencesByHandle() const
 }
 
 absl::Status HolderLedger::CheckInvariants() const {
-  absl::flat_hash_map<uint32_t, uint64_t> records;  // Holder::index -> slot records
+  struct Seen {
+    uint64_t records = 0, refs = 0;
+  };
+  absl::flat_hash_map<uint32_t, Seen> seen;  // Holder::index -> its slot records
   for (uint64_t slot = 0; slot < slot_holders_.size(); ++slot) {
     const SlotHolder& r = slot_holders_[slot];
     if (r.holder == 0) {
@@ -153,10 +156,13 @@ absl::Status HolderLedger::CheckInvariants() const {
       return absl::InternalError(absl::StrFormat(
           "holder %u counts handle 0x%016x both in its slot record and in its map", id, handle));
     }
-    ++records[r.holder];
+    ++seen[r.holder].records;
+    seen[r.holder].refs += r.refs;
   }
   for (const auto& [id, h] : holders_) {
-    uint64_t refs = 0;
+    auto it = seen.find(h.index);
+    const Seen in_records = it == seen.end() ? Seen{} : it->second;
+    uint64_t refs = in_records.refs;
     for (const auto& [handle, count] : h.counts) {
       if (count == 0) {
         return absl::InternalError(
@@ -164,14 +170,11 @@ absl::Status HolderLedger::CheckInvariants() const {
       }
       refs += count;
     }
-    ForEachRecord(h, [&](uint64_t, uint32_t count) { refs += count; });
-    auto it = records.find(h.index);
-    uint64_t in_records = it == records.end() ? 0 : it->second;
-    if (holder_by_index_[h.index] != id || in_records != h.in_slots ||
+    if (holder_by_index_[h.index] != id || in_records.records != h.in_slots ||
         h.references != refs || h.usage.held_buffers != h.in_slots + h.counts.size()) {
       return absl::InternalError(absl::StrFormat(
           "holder %u (index %u): %u slot records and %u map entries holding %u references, but "
-          "its counters say %u records, %u buffers, %u references", id, h.index, in_records,
+          "its counters say %u records, %u buffers, %u references", id, h.index, in_records.records,
           h.counts.size(), refs, h.in_slots, h.usage.held_buffers, h.references));
     }
   }

@@ -3,6 +3,7 @@
 // a buffer's first holder in a slot record of the ledger and further holders
 // in maps; and the limits they bring, refused with the value and the limit.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <map>
 #include <random>
@@ -239,6 +240,36 @@ TEST(PoolCompactTest, ArenaRangeBeyondTheSlackLimitIsRefusedAndChangesNothing) {
     EXPECT_EQ(pool.Stats().used_bytes, 0u);
   }
   munmap(reserved, kSize);
+}
+
+// A state table whose live slot leaves more slack than a slot holds (only a
+// corrupt or foreign table can) is refused as corrupt, naming the slot.
+TEST(PoolCompactTest, AdoptionRefusesASlotWhoseSlackExceedsTheLimit) {
+  constexpr uint64_t kSize = 8 * kGiB;
+  const std::string name = "/tmp/memd-unit-compact-" + std::to_string(getpid());
+  StateTable::RemoveIfExists(name);
+  {
+    auto state = StateTable::Create(name, StateIdentity{0, kSize, 64, 42});
+    ASSERT_TRUE(state.ok()) << state.status();
+    (*state)->MarkReady();
+    ASSERT_TRUE((*state)->Reserve(1).ok());
+    (*state)->Write(0, SlotImage{.state = SlotImage::State::kLive, .generation = 1, .refs = 1,
+                                 .offset_bytes = 0, .capacity_bytes = 6 * kGiB,
+                                 .size_bytes = 64});
+  }
+  void* reserved = mmap(nullptr, kSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                        -1, 0);
+  ASSERT_NE(reserved, MAP_FAILED);
+  auto state = StateTable::Open(name);
+  ASSERT_TRUE(state.ok()) << state.status();
+  auto pool = Pool::Adopt(PoolConfig{"a", kSize, 64, kSize}, 0, static_cast<uint8_t*>(reserved),
+                          "/a", std::move(*state));
+  EXPECT_TRUE(absl::IsDataLoss(pool.status())) << pool.status();
+  EXPECT_TRUE(Has(pool.status(), "slot 0: live with 1 references and size 64 in a 6442450944-byte "
+                                 "block"))
+      << pool.status();
+  munmap(reserved, kSize);
+  StateTable::RemoveIfExists(name);
 }
 
 }  // namespace
