@@ -82,7 +82,6 @@ SessionUsage HolderLedger::SessionTotal(uint64_t session_id) const {
   return it == session_totals_.end() ? SessionUsage{} : it->second;
 }
 
-
 void HolderLedger::Account(Holder& holder, const Delta& d) {
   auto add = [&](SessionUsage& u) {
     Add(u.held_bytes, d.held_bytes);
@@ -162,7 +161,6 @@ absl::Status HolderLedger::CheckGrowth(HolderId id, int64_t bytes, int64_t buffe
 void HolderLedger::Resize(HolderId id, int64_t delta_bytes) {
   Account(holders_.at(id), Delta{.held_bytes = delta_bytes});
 }
-
 
 absl::Status HolderLedger::Charge(HolderId id, const SessionUsage& charge, const char* op) {
   Delta d{.message_bytes = static_cast<int64_t>(charge.message_bytes),
