@@ -160,4 +160,24 @@ void BM_MillionHandles(benchmark::State& state) {
 }
 BENCHMARK(BM_MillionHandles)->Name("H/million_handles/memd_pool")->Iterations(1)->Unit(benchmark::kMillisecond);
 
+// What row H's compact records cost on the allocation path: Pool::Allocate +
+// Pool::Release (the daemon's side of a malloc+free pair: allocator, handle
+// slot, holder ledger; no state table) with 1000 live buffers of one session.
+void BM_PoolPair(benchmark::State& state) {
+  constexpr uint64_t kPool = 64 << 20;
+  static std::vector<uint8_t>* memory = new std::vector<uint8_t>(kPool);
+  memd::Pool pool(memd::PoolConfig{"p", kPool, 64, kPool}, 0, memory->data(), "/p");
+  memd::HolderId session = pool.OpenSession(1, std::nullopt);
+  std::vector<uint64_t> live;
+  for (size_t i = 0; i < kLive; ++i) live.push_back(pool.Allocate(session, 64, false)->handle);
+  size_t next = 0;
+  for (auto _ : state) {
+    auto got = pool.Allocate(session, static_cast<uint64_t>(state.range(0)), false);
+    if (!got.ok() || !pool.Release(session, live[next]).ok()) state.SkipWithError("pool refused");
+    live[next] = got->handle;
+    next = (next + 1) % live.size();
+  }
+}
+BENCHMARK(BM_PoolPair)->Name("H/pool_alloc_release/memd_pool")->Arg(64)->Arg(4096);
+
 }  // namespace

@@ -2,6 +2,9 @@
 //
 // A slot is reused only with a higher generation and retired for good when
 // its 24-bit generation is exhausted, so a handle value is never issued twice.
+// A slot is 16 bytes (row H of docs/PERFORMANCE.md): the retired mark shares
+// the generation's word, and the size the client asked for is kept as the
+// slack to its block's capacity (the allocator owns the capacity).
 // Daemon-private memory. Not thread-safe: Pool serializes calls.
 #ifndef MEMD_SERVER_POOL_HANDLE_TABLE_H_
 #define MEMD_SERVER_POOL_HANDLE_TABLE_H_
@@ -16,18 +19,31 @@ namespace memd {
 
 class HandleTable {
  public:
+  // The most bytes a block may exceed the size asked for by: the allocator
+  // rounds to one granule (at most 1 MiB); only an arena range registered
+  // with a larger capacity or a corrupt state table come near it (refused).
+  static constexpr uint64_t kMaxSlackBytes = UINT32_MAX;
+
   struct Entry {
-    uint32_t generation = 0;  // current generation of the slot
-    uint32_t refs = 0;        // 0 means the slot is free
+    static constexpr uint32_t kRetiredBit = 1u << 31;
+    // The slot's current generation (low 24 bits, shared/handle.h) and
+    // kRetiredBit: generation exhausted, never used again.
+    uint32_t generation_word = 0;
+    uint32_t refs = 0;  // 0 means the slot is free
     TlsfAllocator::BlockId block = TlsfAllocator::kNoBlock;
-    uint64_t size_bytes = 0;  // size the client asked for
-    bool retired = false;     // generation exhausted: never used again
+    // Capacity of `block` minus the size the client asked for (0 when free).
+    uint32_t slack_bytes = 0;
+
+    uint32_t generation() const { return generation_word & ~kRetiredBit; }
+    bool retired() const { return (generation_word & kRetiredBit) != 0; }
   };
+  static_assert(sizeof(Entry) == 16, "row H counts on 16-byte slots");
 
   explicit HandleTable(uint32_t pool_index) : pool_index_(pool_index) {}
 
   // Records a new live allocation with one reference; returns its handle.
-  uint64_t Insert(TlsfAllocator::BlockId block, uint64_t size_bytes);
+  // `slack_bytes`: the block's capacity minus the size asked for.
+  uint64_t Insert(TlsfAllocator::BlockId block, uint32_t slack_bytes);
 
   // The live entry of `handle`, or nullptr (wrong pool, never issued, freed).
   Entry* Find(uint64_t handle);

@@ -24,7 +24,8 @@ HolderLedger::HolderLedger(std::string pool_name, PoolQuotas quotas, LedgerLimit
 
 HolderId HolderLedger::Open(HolderKind kind, Causer causer, std::string key) {
   HolderId id{next_id_++};
-  holders_.emplace(id, Holder{kind, causer, std::move(key), {}, {}});
+  holders_.emplace(id, Holder{.kind = kind, .causer = causer, .key = std::move(key),
+                              .index = NewIndex(id)});
   if (kind == HolderKind::kSession) ++sessions_;
   return id;
 }
@@ -38,6 +39,9 @@ void HolderLedger::Close(HolderId id) {
                    .channels = -static_cast<int64_t>(h.usage.channels),
                    .parked = -static_cast<int64_t>(h.usage.parked)});
   if (h.kind == HolderKind::kSession) --sessions_;
+  // No slot record names it (it holds nothing): its index may be reused.
+  holder_by_index_[h.index] = HolderId::kNone;
+  free_indices_.push_back(h.index);
   holders_.erase(it);
 }
 
@@ -55,13 +59,12 @@ void HolderLedger::NoteKeyed(const Holder& holder, uint64_t handle, uint32_t ref
 
 uint32_t HolderLedger::Held(HolderId id, uint64_t handle) const {
   auto h = holders_.find(id);
-  if (h == holders_.end()) return 0;
-  auto it = h->second.counts.find(handle);
-  return it == h->second.counts.end() ? 0 : it->second;
+  return h == holders_.end() ? 0 : CountOf(h->second, handle);
 }
 
-const absl::flat_hash_map<uint64_t, uint32_t>& HolderLedger::Holdings(HolderId id) const {
-  return At(id).counts;
+uint64_t HolderLedger::References(HolderId id) const {
+  auto h = holders_.find(id);
+  return h == holders_.end() ? 0 : h->second.references;
 }
 
 SessionUsage HolderLedger::Usage(HolderId id) const {
@@ -77,14 +80,6 @@ SessionUsage HolderLedger::UidUsage(uid_t uid) const {
 SessionUsage HolderLedger::SessionTotal(uint64_t session_id) const {
   auto it = session_totals_.find(session_id);
   return it == session_totals_.end() ? SessionUsage{} : it->second;
-}
-
-absl::flat_hash_map<uint64_t, uint64_t> HolderLedger::ReferencesByHandle() const {
-  absl::flat_hash_map<uint64_t, uint64_t> out;
-  for (const auto& [id, holder] : holders_) {
-    for (const auto& [handle, count] : holder.counts) out[handle] += count;
-  }
-  return out;
 }
 
 void HolderLedger::Account(Holder& holder, const Delta& d) {
@@ -147,17 +142,14 @@ absl::Status HolderLedger::Check(absl::Span<const Change> changes, const char* o
 void HolderLedger::Apply(absl::Span<const Change> changes) {
   for (const Change& c : changes) {
     Holder& h = holders_.at(c.holder);
-    auto [it, inserted] = h.counts.try_emplace(c.handle, 0);
-    uint32_t before = it->second;
-    it->second = static_cast<uint32_t>(before + c.refs);
+    uint32_t before = CountOf(h, c.handle);
+    auto now = static_cast<uint32_t>(before + c.refs);
+    if (now == before) continue;
+    StoreCount(h, c.handle, before, now);
     auto capacity = static_cast<int64_t>(c.capacity_bytes);
-    if (before == 0 && it->second > 0) Account(h, Delta{.held_bytes = capacity, .held_buffers = 1});
-    uint32_t now = it->second;
-    if (now == 0) {
-      h.counts.erase(it);
-      if (before > 0) Account(h, Delta{.held_bytes = -capacity, .held_buffers = -1});
-    }
-    if (now != before) NoteKeyed(h, c.handle, now);
+    if (before == 0) Account(h, Delta{.held_bytes = capacity, .held_buffers = 1});
+    if (now == 0) Account(h, Delta{.held_bytes = -capacity, .held_buffers = -1});
+    NoteKeyed(h, c.handle, now);
   }
 }
 
@@ -168,15 +160,6 @@ absl::Status HolderLedger::CheckGrowth(HolderId id, int64_t bytes, int64_t buffe
 
 void HolderLedger::Resize(HolderId id, int64_t delta_bytes) {
   Account(holders_.at(id), Delta{.held_bytes = delta_bytes});
-}
-
-absl::flat_hash_map<uint64_t, uint32_t> HolderLedger::TakeAll(HolderId id) {
-  Holder& h = holders_.at(id);
-  Account(h, Delta{.held_bytes = -static_cast<int64_t>(h.usage.held_bytes),
-                   .held_buffers = -static_cast<int64_t>(h.usage.held_buffers)});
-  absl::flat_hash_map<uint64_t, uint32_t> taken = std::exchange(h.counts, {});
-  for (const auto& [handle, refs] : taken) NoteKeyed(h, handle, 0);
-  return taken;
 }
 
 absl::Status HolderLedger::Charge(HolderId id, const SessionUsage& charge, const char* op) {

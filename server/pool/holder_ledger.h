@@ -15,6 +15,13 @@
 // mutex (lock order: see docs/architecture.md, "Locks"). Not thread-safe by
 // itself. Sessions and channels name their holders by HolderId and never
 // point into the ledger.
+//
+// Storage (row H of docs/PERFORMANCE.md: 12 bytes a buffer, not a hash-map
+// entry): a buffer's first holder and its count sit in a record per
+// handle-table slot (SlotHolder, holder_ledger_slots.cc); only further
+// holders of the same buffer get an entry in their own map. Listing what one
+// holder holds (Holdings, TakeAll) walks the slot records when it holds any
+// there: O(slots) for a closing session, never on an allocation's path.
 #ifndef MEMD_SERVER_POOL_HOLDER_LEDGER_H_
 #define MEMD_SERVER_POOL_HOLDER_LEDGER_H_
 
@@ -25,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -93,8 +101,10 @@ class HolderLedger {
   const std::string& key(HolderId id) const;
   // References `id` holds to `handle`; 0 when none.
   uint32_t Held(HolderId id, uint64_t handle) const;
-  // handle -> references, for every buffer `id` holds.
-  const absl::flat_hash_map<uint64_t, uint32_t>& Holdings(HolderId id) const;
+  // handle -> references, for every buffer `id` holds (a copy).
+  absl::flat_hash_map<uint64_t, uint32_t> Holdings(HolderId id) const;
+  // References `id` holds, all buffers together; 0 when it is not open.
+  uint64_t References(HolderId id) const;
   SessionUsage Usage(HolderId id) const;
   // What all holders of `uid` hold and were charged, together.
   SessionUsage UidUsage(uid_t uid) const;
@@ -107,6 +117,12 @@ class HolderLedger {
   absl::flat_hash_map<uint64_t, uint64_t> ReferencesByHandle() const;
   // Open kSession holders (count).
   uint64_t sessions() const { return sessions_; }
+
+  // Verifies the compact records against the maps and the counters: every
+  // slot record names an open holder that has no map entry for that buffer,
+  // each holder's counts of records, buffers and references match. INTERNAL
+  // naming the first violation. (Pool::CheckInvariants adds the handle table.)
+  absl::Status CheckInvariants() const;
 
   const PoolQuotas& quotas() const { return quotas_; }
   // New quotas apply to later checks; what is held already stays.
@@ -158,9 +174,22 @@ class HolderLedger {
     HolderKind kind;
     Causer causer;
     std::string key;  // "" for holders that do not outlive the daemon
-    absl::flat_hash_map<uint64_t, uint32_t> counts;  // handle -> references held
+    // handle -> references held, for buffers whose slot record names another
+    // holder (or that have no record: a slot beyond the records)
+    absl::flat_hash_map<uint64_t, uint32_t> counts;
     SessionUsage usage;
+    uint32_t index = 0;        // its number in slot records; reused after Close
+    uint64_t in_slots = 0;     // buffers it holds through slot records
+    uint64_t references = 0;   // references it holds, all buffers together
   };
+  // The first holder of the buffer whose handle-table slot is the record's
+  // index: 12 bytes. Empty (holder 0) when no holder or the buffer is not live.
+  struct SlotHolder {
+    uint32_t tag = 0;     // the handle's upper 32 bits (pool index, generation)
+    uint32_t holder = 0;  // Holder::index; 0: empty
+    uint32_t refs = 0;    // references that holder holds
+  };
+  static_assert(sizeof(SlotHolder) == 12, "row H counts on 12-byte slot records");
   // A signed change of a SessionUsage.
   struct Delta {
     int64_t held_bytes = 0, held_buffers = 0, message_bytes = 0, channels = 0, parked = 0;
@@ -184,6 +213,21 @@ class HolderLedger {
   // Adds `d` to the holder, its session's total and its uid's.
   void Account(Holder& holder, const Delta& d);
 
+  // --- holder_ledger_slots.cc: where a holder's count of a buffer lives ---
+  // `holder`'s references to `handle`, from its slot record or its map.
+  uint32_t CountOf(const Holder& holder, uint64_t handle) const;
+  // Sets that count from `before` to `now`: in the slot record when it is
+  // the holder's or empty (and the holder has no map entry), else its map.
+  void StoreCount(Holder& holder, uint64_t handle, uint32_t before, uint32_t now);
+  // The record of `handle`'s slot, or nullptr beyond the records; `grow`
+  // extends the records to a slot near their end (slots are dense).
+  SlotHolder* RecordOf(uint64_t handle, bool grow);
+  const SlotHolder* RecordOf(uint64_t handle) const;
+  // Calls fn(handle, refs) for every slot record of `holder`.
+  template <typename Fn>
+  void ForEachRecord(const Holder& holder, Fn fn) const;
+  uint32_t NewIndex(HolderId id);
+
   // Reports `holder`'s count of `handle` when the holder is keyed.
   void NoteKeyed(const Holder& holder, uint64_t handle, uint32_t refs) const;
 
@@ -194,6 +238,9 @@ class HolderLedger {
   uint64_t next_id_ = 1;
   uint64_t sessions_ = 0;
   absl::flat_hash_map<HolderId, Holder> holders_;
+  std::vector<SlotHolder> slot_holders_;    // by handle-table slot
+  std::vector<HolderId> holder_by_index_;   // Holder::index -> id ([0] unused)
+  std::vector<uint32_t> free_indices_;      // indices of closed holders
   absl::flat_hash_map<uint64_t, SessionUsage> session_totals_;  // by session id; no zero entries
   absl::flat_hash_map<uid_t, SessionUsage> uid_totals_;         // by uid; no zero entries
 };

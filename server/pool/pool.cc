@@ -78,7 +78,7 @@ absl::StatusOr<HandleTable::Entry*> Pool::FindHeld(HolderId holder, uint64_t han
 }
 
 BufferInfo Pool::Describe(uint64_t handle, const HandleTable::Entry& entry) const {
-  return BufferInfo{handle, allocator_.offset(entry.block), entry.size_bytes, Capacity(entry)};
+  return BufferInfo{handle, allocator_.offset(entry.block), SizeOf(entry), Capacity(entry)};
 }
 
 void Pool::NoteFailure(FailReason reason) { ++failed_[static_cast<int>(reason)]; }
@@ -89,14 +89,14 @@ void Pool::Persist(uint64_t handle) {
   if (!state_) return;
   uint32_t slot = DecodeHandle(handle).slot;
   const HandleTable::Entry& e = handles_.At(slot);
-  SlotImage image{.generation = e.generation, .refs = e.refs};
+  SlotImage image{.generation = e.generation(), .refs = e.refs};
   if (e.refs > 0) {
     image.state = SlotImage::State::kLive;
     image.offset_bytes = allocator_.offset(e.block);
     image.capacity_bytes = allocator_.capacity(e.block);
-    image.size_bytes = e.size_bytes;
+    image.size_bytes = SizeOf(e);
   } else {
-    image.state = e.retired ? SlotImage::State::kRetired : SlotImage::State::kFree;
+    image.state = e.retired() ? SlotImage::State::kRetired : SlotImage::State::kFree;
   }
   state_->Write(slot, image);
 }
@@ -131,7 +131,8 @@ absl::Status Pool::CheckNewBuffers(HolderId holder, uint64_t size_bytes, uint32_
 }
 
 BufferInfo Pool::AddBuffer(HolderId holder, TlsfAllocator::BlockId block, uint64_t size_bytes) {
-  uint64_t handle = handles_.Insert(block, size_bytes);
+  uint64_t handle =
+      handles_.Insert(block, static_cast<uint32_t>(allocator_.capacity(block) - size_bytes));
   Persist(handle);
   const HandleTable::Entry& entry = *handles_.Find(handle);
   HolderLedger::Change added{holder, handle, Capacity(entry), 1};
@@ -246,7 +247,7 @@ absl::StatusOr<BufferInfo> Pool::Realloc(HolderId holder, uint64_t handle, uint6
     ++allocs_;
     ++frees_;
   }
-  entry.size_bytes = size_bytes;
+  entry.slack_bytes = static_cast<uint32_t>(Capacity(entry) - size_bytes);  // < one granule
   Persist(handle);
   ledger_.Resize(holder,
                  static_cast<int64_t>(Capacity(entry)) - static_cast<int64_t>(old_capacity));

@@ -317,11 +317,16 @@ class Pool {
   uint64_t Capacity(const HandleTable::Entry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return allocator_.capacity(entry.block);
   }
+  // The size the client asked for (the slot keeps its slack to the capacity).
+  uint64_t SizeOf(const HandleTable::Entry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return Capacity(entry) - entry.slack_bytes;
+  }
   // The opening checks of Allocate and AllocateMany: request size, quotas
   // for `count` new buffers, room in the state table. Notes a failure.
   absl::Status CheckNewBuffers(HolderId holder, uint64_t size_bytes, uint32_t count,
                                const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records a new buffer in `block`, held once by `holder`.
+  // Records a new buffer in `block`, held once by `holder`. REQUIRES:
+  // size_bytes <= capacity, within HandleTable::kMaxSlackBytes of it.
   BufferInfo AddBuffer(HolderId holder, TlsfAllocator::BlockId block, uint64_t size_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeBlock(uint64_t handle, HandleTable::Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

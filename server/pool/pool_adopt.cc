@@ -37,7 +37,8 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
                                            kMaxGeneration));
     }
     if (image.state == SlotImage::State::kLive) {
-      if (image.refs == 0 || image.size_bytes > image.capacity_bytes) {
+      if (image.refs == 0 || image.size_bytes > image.capacity_bytes ||
+          image.capacity_bytes - image.size_bytes > HandleTable::kMaxSlackBytes) {
         return corrupt(slot, absl::StrFormat("live with %u references and size %u in a %u-byte block",
                                              image.refs, image.size_bytes, image.capacity_bytes));
       }
@@ -72,12 +73,16 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
           "block at offset %u of %u bytes is misaligned, overlaps another or ends past the "
           "%u-byte pool", image.offset_bytes, image.capacity_bytes, pool->allocator_.size_bytes()));
     }
-    entries[slot] = HandleTable::Entry{image.generation, image.refs, *block, image.size_bytes};
+    entries[slot] = HandleTable::Entry{
+        .generation_word = image.generation, .refs = image.refs, .block = *block,
+        .slack_bytes = static_cast<uint32_t>(image.capacity_bytes - image.size_bytes)};
   }
   for (uint32_t slot = 0; slot < images.size(); ++slot) {
     if (images[slot].state == SlotImage::State::kLive) continue;
-    entries[slot].generation = images[slot].generation;
-    entries[slot].retired = images[slot].state == SlotImage::State::kRetired;
+    entries[slot].generation_word = images[slot].generation;
+    if (images[slot].state == SlotImage::State::kRetired) {
+      entries[slot].generation_word |= HandleTable::Entry::kRetiredBit;
+    }
   }
   pool->handles_.Restore(std::move(entries));
   // Every live reference is unclaimed until a session reclaims it. The

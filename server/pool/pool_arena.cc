@@ -32,6 +32,12 @@ absl::StatusOr<BufferInfo> Pool::ArenaRegister(HolderId holder, uint64_t chunk,
         "arena registration in pool '%s': size %u exceeds the range's %u bytes", config_.name,
         size_bytes, capacity_bytes));
   }
+  if (capacity_bytes - size_bytes > HandleTable::kMaxSlackBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "arena registration in pool '%s': a range of %u bytes for a size of %u leaves %u bytes "
+        "unused, more than the limit of %u", config_.name, capacity_bytes, size_bytes,
+        capacity_bytes - size_bytes, HandleTable::kMaxSlackBytes));
+  }
   if (absl::Status s = ledger_.CheckGrowth(holder, static_cast<int64_t>(capacity_bytes), 1,
                                            "arena registration");
       !s.ok()) {

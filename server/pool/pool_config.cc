@@ -26,6 +26,12 @@ absl::Status ValidatePoolConfig(const PoolConfig& config) {
         "pool '%s' size %s is smaller than its alignment %u", config.name,
         BytesText(config.size_bytes), a));
   }
+  if (config.size_bytes / a > kMaxPoolGranules) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "pool '%s' size %s exceeds the largest pool of %s at alignment %u (%u alignment units); "
+        "raise the alignment or make the pool smaller", config.name, BytesText(config.size_bytes),
+        BytesText(kMaxPoolGranules * a), a, kMaxPoolGranules));
+  }
   if (config.max_alloc_bytes == 0) {
     return absl::InvalidArgumentError(
         absl::StrFormat("max_alloc of pool '%s' must be at least 1 byte", config.name));

@@ -38,6 +38,12 @@ struct PoolQuotas {
   uint64_t uid_buffers = 0;      // referenced by all holders of one uid together
 };
 
+// The most alignment units (granules) a pool may span: the allocator keeps
+// block offsets and sizes as uint32 counts of granules (TlsfAllocator, row H
+// of docs/PERFORMANCE.md). A pool of alignment A holds at most
+// kMaxPoolGranules * A bytes: 32 GiB at 8, 256 GiB at the default 64.
+inline constexpr uint64_t kMaxPoolGranules = UINT32_MAX;
+
 struct PoolConfig {
   std::string name;
   uint64_t size_bytes = 0;
@@ -52,7 +58,8 @@ struct PoolConfig {
 };
 
 // Checks a pool configuration: name, alignment (power of two in 8..1 MiB),
-// size (at least one alignment unit), max_alloc (at least 1).
+// size (at least one alignment unit, at most kMaxPoolGranules of them),
+// max_alloc (at least 1).
 absl::Status ValidatePoolConfig(const PoolConfig& config);
 
 // "3.0 GiB (3221225472 bytes)": people read the first, scripts the second.

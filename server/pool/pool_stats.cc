@@ -83,11 +83,9 @@ PoolStats Pool::Stats() const {
     s.arena_in_use_bytes += usage.in_use_bytes;
     s.arena_local_allocs += usage.local_allocs;
   }
-  for (const auto& [handle, count] : ledger_.Holdings(unclaimed_)) s.unclaimed_references += count;
+  s.unclaimed_references = ledger_.References(unclaimed_);
   for (const auto& [ticket, unclaimed] : unclaimed_by_ticket_) {
-    for (const auto& [handle, count] : ledger_.Holdings(unclaimed)) {
-      s.unclaimed_references += count;
-    }
+    s.unclaimed_references += ledger_.References(unclaimed);
   }
   return s;
 }
@@ -121,6 +119,7 @@ std::vector<BufferListing> Pool::ListBuffers(
 absl::Status Pool::CheckInvariants() const {
   MutexLock lock(&mu_);
   if (absl::Status s = allocator_.CheckInvariants(); !s.ok()) return s;
+  if (absl::Status s = ledger_.CheckInvariants(); !s.ok()) return s;
   // Every used block has a handle, but one an arena range keeps after its
   // chunk was released; every arena range (sub-block) has one.
   uint64_t with_handles =
@@ -137,6 +136,11 @@ absl::Status Pool::CheckInvariants() const {
     if (status.ok() && !allocator_.is_used(entry.block)) {
       status = absl::InternalError(
           absl::StrFormat("handle 0x%016x points at block %u, which is not in use", handle, entry.block));
+    }
+    if (status.ok() && entry.slack_bytes > Capacity(entry)) {
+      status = absl::InternalError(absl::StrFormat(
+          "handle 0x%016x: slack of %u bytes exceeds its block's capacity %u", handle,
+          entry.slack_bytes, Capacity(entry)));
     }
     auto it = held.find(handle);
     uint64_t holders = it == held.end() ? 0 : it->second;

@@ -14,8 +14,13 @@ TlsfAllocator::TlsfAllocator(uint64_t size_bytes, uint64_t granule)
   // Block 0 always starts at offset 0: merges keep the left block's id.
   BlockId whole = NewBlock();
   blocks_[whole].offset = 0;
-  blocks_[whole].size = size_bytes_;
+  blocks_[whole].size = static_cast<uint32_t>(size_bytes_ >> granule_log2_);
   InsertFree(whole);
+}
+
+std::optional<uint32_t> TlsfAllocator::Units(uint64_t bytes) const {
+  if (bytes % granule_ != 0 || (bytes >> granule_log2_) > kMaxPoolGranules) return std::nullopt;
+  return static_cast<uint32_t>(bytes >> granule_log2_);
 }
 
 uint64_t TlsfAllocator::RoundUp(uint64_t size_bytes) const {
@@ -52,26 +57,25 @@ TlsfAllocator::BlockId TlsfAllocator::FindFree(ClassIndex from) const {
   return heads_[first][std::countr_zero(second_map)];
 }
 
-TlsfAllocator::BlockId TlsfAllocator::ScanListForFit(ClassIndex cls, uint64_t size) const {
+TlsfAllocator::BlockId TlsfAllocator::ScanListForFit(ClassIndex cls, uint32_t units) const {
   for (BlockId b = heads_[cls.first][cls.second]; b != kNoBlock; b = blocks_[b].next_free) {
-    if (blocks_[b].size >= size) return b;
+    if (blocks_[b].size >= units) return b;
   }
   return kNoBlock;
 }
 
 std::optional<TlsfAllocator::BlockId> TlsfAllocator::Allocate(uint64_t size_bytes) {
   if (size_bytes > size_bytes_) return std::nullopt;
-  uint64_t need = RoundUp(size_bytes);
-  uint64_t units = need >> granule_log2_;
+  auto units = static_cast<uint32_t>(RoundUp(size_bytes) >> granule_log2_);
   BlockId block = FindFree(ClassForRequest(units));
-  if (block == kNoBlock) block = ScanListForFit(ClassOf(units), need);
+  if (block == kNoBlock) block = ScanListForFit(ClassOf(units), units);
   if (block == kNoBlock) return std::nullopt;
   RemoveFree(block);
   blocks_[block].state = State::kUsed;
   SubCount(block) = 0;
   Released(block) = 0;
-  SplitTail(block, need);
-  used_bytes_ += blocks_[block].size;
+  SplitTail(block, units);
+  used_bytes_ += Bytes(units);
   ++used_blocks_;
   return block;
 }
@@ -98,13 +102,14 @@ void TlsfAllocator::Free(BlockId block) {
 std::optional<TlsfAllocator::BlockId> TlsfAllocator::AddSub(BlockId parent, uint64_t offset,
                                                             uint64_t size) {
   const Block& p = blocks_[parent];
-  if (size == 0 || offset % granule_ != 0 || size % granule_ != 0 || offset < p.offset ||
-      offset - p.offset > p.size || size > p.size - (offset - p.offset)) {
+  std::optional<uint32_t> at = Units(offset), units = Units(size);
+  if (!at || !units || *units == 0 || *at < p.offset || *at - p.offset > p.size ||
+      *units > p.size - (*at - p.offset)) {
     return std::nullopt;
   }
   BlockId sub = NewBlock();  // may grow blocks_: index, never hold references
-  blocks_[sub].offset = offset;
-  blocks_[sub].size = size;
+  blocks_[sub].offset = *at;
+  blocks_[sub].size = *units;
   blocks_[sub].prev_phys = parent;
   blocks_[sub].state = State::kSub;
   ++SubCount(parent);
@@ -113,7 +118,7 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::AddSub(BlockId parent, uint
 }
 
 void TlsfAllocator::FreeUsed(BlockId block) {
-  used_bytes_ -= blocks_[block].size;
+  used_bytes_ -= Bytes(blocks_[block].size);
   --used_blocks_;
   blocks_[block].state = State::kFree;
   BlockId prev = blocks_[block].prev_phys;
@@ -138,16 +143,16 @@ void TlsfAllocator::FreeUsed(BlockId block) {
 
 bool TlsfAllocator::ResizeInPlace(BlockId block, uint64_t size_bytes) {
   if (size_bytes > size_bytes_) return false;
-  uint64_t need = RoundUp(size_bytes);
-  uint64_t current = blocks_[block].size;
+  auto need = static_cast<uint32_t>(RoundUp(size_bytes) >> granule_log2_);
+  uint32_t current = blocks_[block].size;
   if (need == current) return true;
   if (need < current) {
-    used_bytes_ -= current - need;
+    used_bytes_ -= Bytes(current - need);
     SplitTail(block, need);
     return true;
   }
   BlockId next = blocks_[block].next_phys;
-  uint64_t extra = need - current;
+  uint32_t extra = need - current;
   if (next == kNoBlock || blocks_[next].state != State::kFree || blocks_[next].size < extra) {
     return false;
   }
@@ -162,27 +167,26 @@ bool TlsfAllocator::ResizeInPlace(BlockId block, uint64_t size_bytes) {
     InsertFree(next);
   }
   blocks_[block].size = need;
-  used_bytes_ += extra;
+  used_bytes_ += Bytes(extra);
   return true;
 }
 
 std::optional<TlsfAllocator::BlockId> TlsfAllocator::AdoptUsed(uint64_t offset,
                                                                uint64_t capacity) {
   BlockId tail = adopt_cursor_;
-  if (tail == kNoBlock || capacity == 0 || offset % granule_ != 0 || capacity % granule_ != 0) {
-    return std::nullopt;
-  }
+  std::optional<uint32_t> at = Units(offset), units = Units(capacity);
+  if (tail == kNoBlock || !at || !units || *units == 0) return std::nullopt;
   const Block& t = blocks_[tail];
-  if (t.state != State::kFree || offset < t.offset || capacity > t.size ||
-      offset - t.offset > t.size - capacity) {
+  if (t.state != State::kFree || *at < t.offset || *units > t.size ||
+      *at - t.offset > t.size - *units) {
     return std::nullopt;
   }
   RemoveFree(tail);
   BlockId block = tail;
-  if (offset > blocks_[tail].offset) {  // the space before it stays free
-    uint64_t left = offset - blocks_[tail].offset;
+  if (*at > blocks_[tail].offset) {  // the space before it stays free
+    uint32_t left = *at - blocks_[tail].offset;
     block = NewBlock();  // may grow blocks_: index, never hold references
-    blocks_[block].offset = offset;
+    blocks_[block].offset = *at;
     blocks_[block].size = blocks_[tail].size - left;
     blocks_[block].prev_phys = tail;
     blocks_[block].next_phys = blocks_[tail].next_phys;
@@ -193,15 +197,15 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::AdoptUsed(uint64_t offset,
   blocks_[block].state = State::kUsed;
   SubCount(block) = 0;
   Released(block) = 0;
-  SplitTail(block, capacity);
+  SplitTail(block, *units);
   used_bytes_ += capacity;
   ++used_blocks_;
   adopt_cursor_ = blocks_[block].next_phys;  // the free rest, if any
   return block;
 }
 
-void TlsfAllocator::SplitTail(BlockId block, uint64_t size) {
-  uint64_t rest = blocks_[block].size - size;
+void TlsfAllocator::SplitTail(BlockId block, uint32_t size) {
+  uint32_t rest = blocks_[block].size - size;
   if (rest == 0) return;
   BlockId tail = NewBlock();  // may grow blocks_: index, never hold references
   blocks_[tail].offset = blocks_[block].offset + size;
@@ -227,15 +231,15 @@ uint64_t TlsfAllocator::largest_free_bytes() const {
   if (first_level_bitmap_ == 0) return 0;
   int first = 63 - std::countl_zero(first_level_bitmap_);
   int second = 31 - std::countl_zero(second_level_bitmaps_[first]);
-  uint64_t largest = 0;
+  uint32_t largest = 0;
   for (BlockId b = heads_[first][second]; b != kNoBlock; b = blocks_[b].next_free) {
     largest = std::max(largest, blocks_[b].size);
   }
-  return largest;
+  return Bytes(largest);
 }
 
 void TlsfAllocator::InsertFree(BlockId block) {
-  ClassIndex cls = ClassOf(blocks_[block].size >> granule_log2_);
+  ClassIndex cls = ClassOf(blocks_[block].size);
   BlockId head = heads_[cls.first][cls.second];
   blocks_[block].prev_free = kNoBlock;
   blocks_[block].next_free = head;
@@ -246,7 +250,7 @@ void TlsfAllocator::InsertFree(BlockId block) {
 }
 
 void TlsfAllocator::RemoveFree(BlockId block) {
-  ClassIndex cls = ClassOf(blocks_[block].size >> granule_log2_);
+  ClassIndex cls = ClassOf(blocks_[block].size);
   BlockId prev = blocks_[block].prev_free;
   BlockId next = blocks_[block].next_free;
   if (prev != kNoBlock) blocks_[prev].next_free = next;
@@ -285,12 +289,10 @@ absl::Status TlsfAllocator::CheckInvariants() const {
     const Block& block = blocks_[b];
     if (++walked > blocks_.size()) return absl::InternalError(absl::StrFormat("physical chain has a cycle"));
     if (block.state == State::kRecycled) return absl::InternalError(absl::StrFormat("recycled block %u is in the chain", b));
-    if (block.offset != expected_offset) {
-      return absl::InternalError(absl::StrFormat("block %u at offset %u, expected %u", b, block.offset, expected_offset));
+    if (Bytes(block.offset) != expected_offset) {
+      return absl::InternalError(absl::StrFormat("block %u at offset %u, expected %u", b, Bytes(block.offset), expected_offset));
     }
-    if (block.size == 0 || block.size % granule_ != 0) {
-      return absl::InternalError(absl::StrFormat("block %u has size %u, not a positive multiple of %u", b, block.size, granule_));
-    }
+    if (block.size == 0) return absl::InternalError(absl::StrFormat("block %u is empty", b));
     if (block.prev_phys != prev) return absl::InternalError(absl::StrFormat("block %u prev_phys %u, expected %u", b, block.prev_phys, prev));
     if (block.state == State::kFree) {
       ++free_count;
@@ -299,9 +301,9 @@ absl::Status TlsfAllocator::CheckInvariants() const {
       }
     } else {
       ++used_count;
-      used += block.size;
+      used += Bytes(block.size);
     }
-    expected_offset += block.size;
+    expected_offset += Bytes(block.size);
     prev = b;
   }
   if (expected_offset != size_bytes_) {
@@ -324,10 +326,10 @@ absl::Status TlsfAllocator::CheckInvariants() const {
       for (BlockId b = head; b != kNoBlock; b = blocks_[b].next_free) {
         if (++listed > blocks_.size()) return absl::InternalError(absl::StrFormat("free list %d/%d has a cycle", f, s));
         if (blocks_[b].state != State::kFree) return absl::InternalError(absl::StrFormat("non-free block %u in list %d/%d", b, f, s));
-        ClassIndex cls = ClassOf(blocks_[b].size >> granule_log2_);
+        ClassIndex cls = ClassOf(blocks_[b].size);
         if (cls.first != f || cls.second != s) {
           return absl::InternalError(absl::StrFormat("block %u of size %u is in list %d/%d, belongs in %d/%d", b,
-                      blocks_[b].size, f, s, cls.first, cls.second));
+                      Bytes(blocks_[b].size), f, s, cls.first, cls.second));
         }
         if (blocks_[b].prev_free != prev_free) return absl::InternalError(absl::StrFormat("block %u prev_free broken", b));
         prev_free = b;
@@ -346,7 +348,7 @@ absl::Status TlsfAllocator::CheckInvariants() const {
     ++subs;
     const Block& parent = blocks_[block.prev_phys];
     if (parent.state != State::kUsed || block.offset < parent.offset ||
-        block.offset + block.size > parent.offset + parent.size) {
+        uint64_t{block.offset} + block.size > uint64_t{parent.offset} + parent.size) {
       return absl::InternalError(absl::StrFormat("sub-block %u is not inside used block %u", b, block.prev_phys));
     }
   }

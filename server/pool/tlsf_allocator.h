@@ -9,7 +9,10 @@
 //
 // Granularity: every block offset and size is a multiple of `granule` (the pool
 // alignment, a power of two >= 8). A request of 0 bytes gets one granule.
-// Neighbouring free blocks are always coalesced.
+// Neighbouring free blocks are always coalesced. Block records keep offsets
+// and sizes as uint32 counts of granules (28 bytes a record, not 40: row H of
+// docs/PERFORMANCE.md), so an offset space holds at most kMaxPoolGranules
+// granules (pool_config.h owns that limit; ValidatePoolConfig refuses more).
 //
 // Classes: first level = floor(log2(units)), 32 second-level classes each
 // (Masmano et al., "TLSF: a new dynamic memory allocator for real-time
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "pool/pool_config.h"
 
 namespace memd {
 
@@ -33,8 +37,8 @@ class TlsfAllocator {
   using BlockId = uint32_t;
   static constexpr BlockId kNoBlock = UINT32_MAX;
 
-  // REQUIRES: granule is a power of two >= 8; size_bytes >= granule.
-  // size_bytes is rounded down to a multiple of granule.
+  // REQUIRES: granule is a power of two >= 8; granule <= size_bytes <=
+  // kMaxPoolGranules * granule. size_bytes is rounded down to a multiple of granule.
   TlsfAllocator(uint64_t size_bytes, uint64_t granule);
 
   TlsfAllocator(const TlsfAllocator&) = delete;
@@ -75,8 +79,8 @@ class TlsfAllocator {
   // the range is empty, misaligned, overlaps an earlier one or runs past the end.
   std::optional<BlockId> AdoptUsed(uint64_t offset, uint64_t capacity);
 
-  uint64_t offset(BlockId block) const { return blocks_[block].offset; }
-  uint64_t capacity(BlockId block) const { return blocks_[block].size; }
+  uint64_t offset(BlockId block) const { return Bytes(blocks_[block].offset); }
+  uint64_t capacity(BlockId block) const { return Bytes(blocks_[block].size); }
   // A used block or a sub-block.
   bool is_used(BlockId block) const {
     return block < blocks_.size() &&
@@ -107,10 +111,11 @@ class TlsfAllocator {
 
   enum class State : uint8_t { kFree, kUsed, kRecycled, kSub };
 
-  // One block record: 40 bytes, daemon-private.
+  // One block record: 28 bytes, daemon-private. Offsets and sizes count
+  // granules (units): offset(b) = blocks_[b].offset << granule_log2_.
   struct Block {
-    uint64_t offset = 0;
-    uint64_t size = 0;
+    uint32_t offset = 0;  // granules from the start of the offset space
+    uint32_t size = 0;    // granules
     BlockId prev_phys = kNoBlock;  // a sub-block: its parent
     BlockId next_phys = kNoBlock;
     // Doubly linked free list of the block's class. A used block has no free
@@ -120,6 +125,8 @@ class TlsfAllocator {
     State state = State::kFree;
   };
 
+  static_assert(sizeof(Block) == 28, "row H counts on 28-byte block records");
+
   struct ClassIndex {
     int first;
     int second;
@@ -128,7 +135,11 @@ class TlsfAllocator {
   static ClassIndex ClassOf(uint64_t units);
   ClassIndex ClassForRequest(uint64_t units) const;
   BlockId FindFree(ClassIndex from) const;
-  BlockId ScanListForFit(ClassIndex cls, uint64_t size) const;
+  BlockId ScanListForFit(ClassIndex cls, uint32_t units) const;
+  uint64_t Bytes(uint64_t units) const { return units << granule_log2_; }
+  // `bytes` as granules when it is a multiple of the granule that fits in a
+  // record; nullopt otherwise.
+  std::optional<uint32_t> Units(uint64_t bytes) const;
 
   void InsertFree(BlockId block);
   void RemoveFree(BlockId block);
@@ -139,9 +150,9 @@ class TlsfAllocator {
   uint32_t& Released(BlockId used) { return blocks_[used].prev_free; }
   // Free() of a used block with no sub-blocks.
   void FreeUsed(BlockId block);
-  // Splits `block` so it keeps `size` bytes; the remainder becomes a new free
-  // block (coalesced with a free right neighbour and inserted in its list).
-  void SplitTail(BlockId block, uint64_t size);
+  // Splits `block` so it keeps `units` granules; the remainder becomes a new
+  // free block (coalesced with a free right neighbour and inserted in its list).
+  void SplitTail(BlockId block, uint32_t units);
 
   const uint64_t granule_;
   const int granule_log2_;

@@ -91,7 +91,9 @@ void OrphanRegistry::Reap() {
       // entries, so the descriptors polled below stay open meanwhile.
       for (auto it = orphans_.begin(); it != orphans_.end();) {
         bool exited = ProcessExited(it->pidfd.get());
-        if (!exited && !it->finished && !it->pool->Holdings(it->holder).empty()) {
+        // Usage, not Holdings: O(1), where listing the holdings walks the
+        // pool's slot records (holder_ledger.h), and every reclaim wakes this.
+        if (!exited && !it->finished && it->pool->Usage(it->holder).held_buffers > 0) {
           ++it;
           continue;
         }

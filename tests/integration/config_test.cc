@@ -55,6 +55,20 @@ TEST(ConfigTest, FlagsOverrideTheFileKeyByKey) {
       << "--pool replaces the file's pools: " << out2;
 }
 
+// The allocator counts a pool's alignment units in 32 bits (row H of
+// docs/PERFORMANCE.md): a larger pool is refused before anything is created,
+// naming its size, the limit at its alignment and the way out.
+TEST(ConfigTest, APoolAboveTheAllocatorsLimitIsRefusedNamingSizeAndLimit) {
+  auto [code, out] = Memd({"--pool", "huge=64TiB", "--check-config"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_TRUE(Has(out, "pool 'huge' size 64.0 TiB (70368744177664 bytes) exceeds the largest "
+                       "pool of 256.0 GiB (274877906880 bytes) at alignment 64"))
+      << out;
+  EXPECT_TRUE(Has(out, "raise the alignment")) << out;
+  auto [code2, out2] = Memd({"--pool", "huge=64TiB,alignment=1MiB", "--check-config"});
+  EXPECT_EQ(code2, 0) << "at 1 MiB alignment the same size is within the limit: " << out2;
+}
+
 TEST(ConfigTest, ErrorsNameTheKeyTheValueAndWhatIsAllowed) {
   struct Case {
     std::string text, expected;

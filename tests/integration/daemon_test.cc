@@ -94,7 +94,7 @@ TEST(DaemonTest, RefusesToStealALiveDaemonsSocket) {
 TEST(DaemonTest, RefusesToStartWhenShmCannotHoldThePools) {
   auto [code, out] = RunCommand({MemdBinary(), "--listen", "unix:///tmp/memd-noroom-" +
                                  std::to_string(getpid()) + ".sock", "--instance",
-                                 UniqueInstanceName(), "--pool", "huge=64TiB"});
+                                 UniqueInstanceName(), "--pool", "huge=64TiB,alignment=1MiB"});
   EXPECT_EQ(code, 1);
 }
 

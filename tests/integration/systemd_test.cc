@@ -276,12 +276,14 @@ TEST(SystemdTest, LogLinesCarryTheirPriorityWhenStdoutIsTheJournal) {
   TempDir dir;
   std::string log = dir.path + "/log";
   auto run = [&](bool journal) {
-    // A start that fails (a pool far larger than memory) logs at critical.
+    // A start that fails (a pool far larger than memory; at 1 MiB alignment
+    // the allocator's limit of 2^32 - 1 units does not refuse it first)
+    // logs at critical.
     std::string command = "exec > \"$0\"; " +
                           std::string(journal ? "JOURNAL_STREAM=$(stat -c %d:%i \"$0\")"
                                               : "JOURNAL_STREAM=1:1") +
                           " exec \"$1\" --listen unix://\"$2\"/memd.sock --instance \"$3\""
-                          " --pool default=1000TiB";
+                          " --pool default=1000TiB,alignment=1MiB";
     std::string instance = UniqueInstanceName();
     StateRemovedAtEnd state{instance};
     RunCommand({"/bin/sh", "-c", command, log, MemdBinary(), dir.path, instance});

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_seed.h"
+
 namespace memd {
 namespace {
 
@@ -96,8 +98,7 @@ TEST(TlsfAllocatorTest, RequestsLargerThanThePoolFailWithoutOverflow) {
 // Random alloc/resize/free against a model of live blocks (offset -> size);
 // checks overlap, alignment and the invariant checker after every step.
 TEST(TlsfAllocatorTest, RandomizedAgainstModel) {
-  uint32_t seed = std::random_device{}();
-  if (const char* env = std::getenv("MEMD_TEST_SEED")) seed = static_cast<uint32_t>(std::stoul(env));
+  uint32_t seed = testing_support::TestSeed();
   SCOPED_TRACE(testing::Message() << "replay with MEMD_TEST_SEED=" << seed);
   std::mt19937 rng(seed);
   constexpr uint64_t kSize = 8 << 20;
