@@ -16,6 +16,7 @@ packages=(
   python3 python3-yaml procps util-linux openssl systemd
   pybind11-dev python3-dev python3-numpy python3-pytest
   libsystemd-dev strace groff-base
+  gdb           # CheckBrokenTest breaks a live pool's counter to provoke E63
   libucx-dev    # the UCX bridge transport (server/bridge/ucx)
   iperf3        # bench only: row N compares the bridge with iperf3
 )

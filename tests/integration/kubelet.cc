@@ -156,12 +156,4 @@ std::vector<std::string> Kubelet::Exec(pid_t pid, const json& container,
   return out;
 }
 
-pid_t ChildOf(pid_t unshare_pid) {
-  std::ifstream children("/proc/" + std::to_string(unshare_pid) + "/task/" +
-                         std::to_string(unshare_pid) + "/children");
-  pid_t child = 0;
-  children >> child;
-  return child;
-}
-
 }  // namespace memd::testing

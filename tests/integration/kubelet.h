@@ -56,9 +56,6 @@ class Kubelet {
   int next_ = 0;  // configMap directories and overlay scratch, one per Run
 };
 
-// The host pid of the process unshare forked (PID 1 of the new namespace).
-pid_t ChildOf(pid_t unshare_pid);
-
 }  // namespace memd::testing
 
 #endif  // MEMD_TESTS_INTEGRATION_KUBELET_H_
