@@ -44,6 +44,10 @@ TEST(CheckBrokenTest, MemctlCheckNamesTheBrokenInvariantExitsOneAndChangesNothin
   ASSERT_EQ(memctl({"check"}).first, 0);
 
   auto [gdb, gdb_out] = ShiftUsedBlocks(daemon.pid(), +1);
+  if (!Has(gdb_out, "$1 = ") && (Has(gdb_out, "No symbol") || Has(gdb_out, "not a structure"))) {
+    // The sanitizer builds keep line tables only (-g1): no variable to set.
+    GTEST_SKIP() << "memd was built without variable debug information: " << gdb_out;
+  }
   ASSERT_EQ(gdb, 0) << gdb_out;
   std::smatch printed;
   ASSERT_TRUE(std::regex_search(gdb_out, printed, std::regex("\\$1 = (\\d+)"))) << gdb_out;
