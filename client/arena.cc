@@ -127,7 +127,7 @@ bool Arena::CarveLocked(int cls) {
   const uint64_t slab_bytes = SlabBytes(block);
   Chunk* home = nullptr;
   for (auto& chunk : chunks_) {
-    if (!chunk->idle &&
+    if (!chunk->idle && !chunk->large &&
         RoundUp(chunk->carve, kPage) + slab_bytes <= chunk->offset + chunk->bytes) {
       home = chunk.get();
       break;
@@ -162,6 +162,11 @@ bool Arena::CarveLocked(int cls) {
 
 void Arena::DissolveLocked(Chunk& chunk) {
   for (Slab* slab : chunk.slabs) {
+    if (slab->cls == kLargeClass) {  // its one block is in no free list
+      SetPages(slab->start, slab->bytes, nullptr);
+      spare_slabs_.push_back(slab);
+      continue;
+    }
     Central& central = central_[slab->cls];
     MutexLock lock(&central.mu);
     std::erase_if(central.free, [slab](uint64_t o) {
@@ -195,6 +200,7 @@ void Arena::IdleLocked(Chunk& chunk) {
 }
 
 void Arena::ForgetLocked(Chunk* chunk) {
+  std::erase(large_cache_, chunk);
   DissolveLocked(*chunk);
   reserved_bytes_.fetch_sub(chunk->bytes, std::memory_order_relaxed);
   std::erase_if(chunks_, [chunk](const auto& c) { return c.get() == chunk; });
@@ -251,6 +257,11 @@ bool Arena::UnparkLocked() {
     if (slab == nullptr) continue;
     slab->registered.fetch_sub(1, std::memory_order_relaxed);
     --slab->chunk->registered;
+    if (slab->cls == kLargeClass) {
+      CacheLargeLocked(slab->chunk);
+      any = true;
+      continue;
+    }
     std::vector<Chunk*> emptied;
     FlushItems(slab->cls, &offsets[i], 1, &emptied);
     for (Chunk* chunk : emptied) {
@@ -327,8 +338,10 @@ void Arena::Tick() {
   }
   for (Chunk* chunk : lost) ForgetLocked(chunk);
   if (!parked_.empty()) UnparkLocked();
+  TickLargeLocked();
   std::vector<Chunk*> expired;
   for (auto& chunk : chunks_) {
+    if (chunk->large) continue;  // cached or in use: arena_large.cc
     if (chunk->idle) {
       if (++chunk->idle_ticks >= kReturnTicks && chunks_.size() - expired.size() > 1) {
         expired.push_back(chunk.get());

@@ -69,6 +69,13 @@ class Arena {
   // of at most 1 MiB, a quarter of the largest chunk.
   static constexpr uint64_t kMaxThresholdBytes = 256 * 1024;
   static constexpr uint64_t kDefaultThresholdBytes = 64 * 1024;
+  // Large blocks (arena_large.cc): above the threshold and up to this size,
+  // a block has a chunk of its own, kept after free for the next block it
+  // fits: at most kLargeCacheChunks, each for kLargeCacheTicks (200 ms).
+  static constexpr uint64_t kMaxLargeBytes = 32 << 20;
+  static constexpr size_t kLargeCacheChunks = 4;
+  static constexpr uint32_t kLargeCacheTicks = 8;
+  static constexpr int kLargeClass = -1;  // Slab::cls of a large block
 
   // REQUIRES: 0 < threshold <= kMaxThresholdBytes; `link` outlives the arena
   // (base, size and alignment are the pool's).
@@ -80,7 +87,7 @@ class Arena {
   uint64_t threshold_bytes() const { return threshold_; }
 
   // A block of max(size, 1) bytes, or nullptr when the arena does not serve
-  // it (above the threshold, or no chunk could be had: the caller takes the
+  // it (above kMaxLargeBytes, or no chunk could be had: the caller takes the
   // daemon path, which gives the daemon's error). Not zeroed.
   void* Allocate(size_t size);
 
@@ -164,6 +171,14 @@ class Arena {
   void ReportLocked(const std::vector<uint64_t>& idle, const std::vector<uint64_t>& use,
                     std::vector<uint64_t>* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetLocked(Chunk* chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Large blocks (arena_large.cc): the pool offset of a block of `size`
+  // bytes, from the cache (`cached`) or a new chunk; 0 when the daemon
+  // grants none. A freed one's chunk goes to the cache; the tick releases
+  // those unused for kLargeCacheTicks.
+  uint64_t TakeLargeLocked(size_t size, bool* cached) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CacheLargeLocked(Chunk* chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseLargeLocked(Chunk* chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TickLargeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetPages(uint64_t offset, uint64_t bytes, Slab* slab);
 
   SessionLink& link_;
@@ -193,6 +208,7 @@ class Arena {
   // Registered blocks: offset -> handle; parked ones (freed, maybe still held).
   absl::flat_hash_map<uint64_t, uint64_t> registered_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
+  std::vector<Chunk*> large_cache_ ABSL_GUARDED_BY(mu_);  // freed large blocks' chunks, oldest first
   ArenaStats reported_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> reserved_bytes_{0};  // bytes of chunks_
 
@@ -208,7 +224,7 @@ struct Arena::Slab {
   uint64_t bytes = 0;        // multiple of 4 KiB
   uint32_t block_bytes = 0;  // the class size
   uint32_t blocks = 0;
-  int cls = 0;
+  int cls = 0;  // kLargeClass: a large block's slab (one block, the whole chunk)
   Chunk* chunk = nullptr;
   // Per block: size asked + 1 while live, 0 while free. Written by the
   // thread that allocates or frees the block.
@@ -227,6 +243,8 @@ struct Arena::Chunk {
   std::vector<Slab*> slabs;            // guarded by mu_
   bool idle = false;                   // told the daemon; not carved until used again
   uint32_t idle_ticks = 0;
+  bool large = false;                  // one large block's own chunk (arena_large.cc)
+  uint32_t cached_ticks = 0;           // ticks in the large cache; guarded by mu_
 };
 
 }  // namespace memd

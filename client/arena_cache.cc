@@ -100,10 +100,22 @@ void UnregisterArena(uint64_t id) {
 }
 
 void* Arena::Allocate(size_t size) {
-  if (size > threshold_) return nullptr;
-  const int cls = ClassOf(size);
+  if (size > kMaxLargeBytes || page_count_ == 0) return nullptr;
   ArenaThreadCache& tc = t_cache;
   if (tc.arena_id != id_) tc.Bind(this);
+  if (size > threshold_) {  // a large block: its own chunk (arena_large.cc)
+    bool cached = false;
+    uint64_t offset;
+    {
+      MutexLock lock(&mu_);
+      offset = TakeLargeLocked(size, &cached);
+    }
+    if (offset == 0) return nullptr;
+    if (cached) ArenaThreadCache::Bump(tc.allocs, 1);
+    ArenaThreadCache::Bump(tc.in_use_added, SlabAt(offset)->block_bytes);
+    return base_ + offset;
+  }
+  const int cls = ClassOf(size);
   ArenaThreadCache::Bin& bin = tc.bins[cls];
   for (;;) {
     if (bin.n == 0) {
@@ -145,8 +157,14 @@ bool Arena::Free(void* ptr) {
       return true;
     }
   }
-  size = 0;
   ArenaThreadCache::Bump(tc.in_use_removed, slab->block_bytes);
+  if (slab->cls == kLargeClass) {
+    MutexLock lock(&mu_);
+    size = 0;
+    CacheLargeLocked(slab->chunk);
+    return true;
+  }
+  size = 0;
   ArenaThreadCache::Bin& bin = tc.bins[slab->cls];
   if (bin.n == bin.cap) {
     uint32_t half = bin.cap / 2;

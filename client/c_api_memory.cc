@@ -70,13 +70,14 @@ void* Allocate(size_t size, bool zero) {
 }
 
 // memd_realloc of an arena block (`block`, at `ptr`) to `size` bytes (>= 1):
-// in place while the size stays in the block's class, else a new block
-// (arena or daemon), the content copied, the old one freed. A registered
-// block that others hold too is refused, as the daemon refuses to move a
-// buffer with several references.
+// in place while the size stays in the block's class and the block has no
+// handle (a registered range has the size the daemon recorded, which others
+// may see), else a new block (arena or daemon), the content copied, the old
+// one freed. A registered block that others hold too is refused, as the
+// daemon refuses to move a buffer with several references.
 void* ArenaRealloc(Client& client, memd::Arena& arena, void* ptr, const memd::Arena::Block& block,
                    size_t size) {
-  if (arena.ResizeInPlace(ptr, size)) return ptr;
+  if (block.handle == 0 && arena.ResizeInPlace(ptr, size)) return ptr;
   if (block.handle != 0) {
     absl::StatusOr<std::vector<memd::RefCount>> refs = client.QueryRefs({block.handle});
     if (!refs.ok()) {

@@ -1,5 +1,7 @@
 #include "memd_format.h"
 
+#include "memd_channels.h"
+
 #include <string>
 
 namespace memd::gst {
@@ -127,6 +129,7 @@ void DescribeStream(const StreamFormat& stream, RawFrame* frame) {
   if (stream.audio) {
     frame->sample_rate_hz = static_cast<uint32_t>(GST_AUDIO_INFO_RATE(&stream.audio_info));
     frame->channels = static_cast<uint32_t>(GST_AUDIO_INFO_CHANNELS(&stream.audio_info));
+    frame->channel_mask = ChannelMaskOf(stream.audio_info);
     return;
   }
   const GstVideoInfo& v = stream.video;
@@ -150,8 +153,11 @@ GstCaps* CapsOf(const RawFrame& frame) {
     GstAudioLayout layout = GST_AUDIO_LAYOUT_INTERLEAVED;
     GstAudioFormat format = ToAudioFormat(frame.format, &layout);
     GstAudioInfo audio;
+    GstAudioChannelPosition positions[kMaxRawChannels];
+    bool positioned = frame.channels <= kMaxRawChannels &&
+                      PositionsOf(frame.channel_mask, frame.channels, positions);
     gst_audio_info_set_format(&audio, format, static_cast<gint>(frame.sample_rate_hz),
-                              static_cast<gint>(frame.channels), nullptr);
+                              static_cast<gint>(frame.channels), positioned ? positions : nullptr);
     audio.layout = layout;
     return gst_audio_info_to_caps(&audio);
   }
@@ -181,7 +187,8 @@ bool SameCaps(const RawFrame& a, const RawFrame& b) {
   return a.format == b.format && a.width == b.width && a.height == b.height &&
          a.fps_num == b.fps_num && a.fps_den == b.fps_den && a.par_num == b.par_num &&
          a.par_den == b.par_den && a.sample_rate_hz == b.sample_rate_hz &&
-         a.channels == b.channels && a.color.range == b.color.range &&
+         a.channels == b.channels && a.channel_mask == b.channel_mask &&
+         a.color.range == b.color.range &&
          a.color.matrix == b.color.matrix && a.color.transfer == b.color.transfer &&
          a.color.primaries == b.color.primaries;
 }

@@ -37,22 +37,18 @@ sanitized=(-DMEMD_BUILD_BENCH=OFF -DMEMD_BUILD_GST=OFF -DMEMD_BUILD_PYTHON=OFF -
 sanitized_targets=(memd memctl memd_test_client memd_unit_tests memd_integration_tests
   memd_arena_tests memd_arena_client)
 
-# ArenaTest.DaemonKillAndRestartKeepsArenaBlocks hangs under ASan when it runs
-# beside other suites (it passes alone and in the first pass); left out here
-# until that is understood. The arena suite is not yet run under TSan.
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMD_SANITIZE=address,undefined \
   "${sanitized[@]}"
 cmake --build build-asan --target "${sanitized_targets[@]}" memd_pipeline_tests
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure --timeout 600 -j2 -L "unit|integration|arena" \
-  -E "HardeningTest|ArenaTest.DaemonKillAndRestartKeepsArenaBlocks")
+  ctest --output-on-failure --timeout 600 -j2 -L "unit|integration|arena" -E "HardeningTest")
 
 # ThreadSanitizer finds races where threads meet: the pool and ledger (unit),
 # sessions and lanes, channels, restarts and crashes, the metrics endpoint,
-# shared buffers and the client's own threads. The suites of single-threaded
-# argument checking (bad input, config, memctl, deploy, ...) run in the passes
-# above.
+# shared buffers, the client's own threads and the arenas' per-thread caches
+# (label arena). The suites of single-threaded argument checking (bad input,
+# config, memctl, deploy, ...) run in the passes above.
 tsan_suites="^(Threads|Channel|Lane|Crash|Restart|Integrity|Bounds|Sharing|BufferPool|Metrics|Logging|Pipeline|Connect)Test[.]"
 step "ThreadSanitizer"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMD_SANITIZE=thread \
@@ -61,7 +57,9 @@ cmake --build build-tsan --target "${sanitized_targets[@]}" memd_pipeline_tests
 (cd build-tsan && TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp halt_on_error=1 exitcode=66" \
   ctest --output-on-failure --timeout 900 -j2 -L unit &&
   TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp halt_on_error=1 exitcode=66" \
-  ctest --output-on-failure --timeout 900 -j2 -L integration -R "$tsan_suites")
+  ctest --output-on-failure --timeout 900 -j2 -L integration -R "$tsan_suites" &&
+  TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp halt_on_error=1 exitcode=66" \
+  ctest --output-on-failure --timeout 900 -j2 -L arena)
 
 step "fuzzing (${FUZZ_SECONDS:-60} s per target)"
 bash tests/fuzz/run.sh

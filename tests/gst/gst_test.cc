@@ -145,6 +145,25 @@ TEST_F(GstTest, CapsComeFromTheStream) {
   EXPECT_TRUE(PoolEmpty());
 }
 
+// Audio channel positions travel as the wire's channel_mask (WAVE bits): 5.1
+// (the same bits in both orders) and quad with side channels (GStreamer's
+// side bits 10/11 are WAVE's 9/10) come out with the sender's channel-mask.
+TEST_F(GstTest, AudioChannelPositionsTravelWithTheFrames) {
+  for (const char* mask : {"0x000000000000003f", "0x0000000000000c03"}) {
+    int channels = std::string(mask) == "0x000000000000003f" ? 6 : 4;
+    std::string caps = "audio/x-raw,format=F32LE,rate=48000,layout=interleaved,channels=" +
+                       std::to_string(channels) + ",channel-mask=(bitmask)" + mask;
+    auto reader = Start("-v memdsrc channel=pos ! fakesink");
+    auto [code, out] = Run("audiotestsrc num-buffers=3 ! '" + caps + "' ! memdsink channel=pos");
+    EXPECT_EQ(code, 0) << out;
+    auto [reader_code, reader_out] = Finish(*reader);
+    EXPECT_EQ(reader_code, 0) << reader_out;
+    EXPECT_NE(reader_out.find(std::string("channel-mask=(bitmask)") + mask), std::string::npos)
+        << "sent " << caps << "\n" << reader_out;
+  }
+  EXPECT_TRUE(PoolEmpty());
+}
+
 TEST_F(GstTest, TeeFanOutSharesOneBuffer) {
   const std::string source = "videotestsrc num-buffers=10 pattern=ball";
   std::string reference = Reference(source, kSmall);
