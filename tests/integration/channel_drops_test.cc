@@ -2,9 +2,9 @@
 // once, its timeout passed, or its sender killed while it waited) is counted
 // per channel, in GetStats, `memctl stats` and memd_channel_dropped_total; a
 // send refused for another reason is not.
+#include <gtest/gtest.h>
 #include <signal.h>
 
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "daemon_env.h"
@@ -50,7 +50,8 @@ TEST(ChannelDropsTest, SendsAFullChannelRefusesOrGivesUpOnAreCountedAsDropped) {
   EXPECT_EQ(stats.depth(), 1u);
   EXPECT_EQ(daemon.CheckPools(), "");
 
-  auto [code, out] = RunCommand({MemctlBinary(), "--address", daemon.address(), "-o", "json", "stats"});
+  auto [code, out] =
+      RunCommand({MemctlBinary(), "--address", daemon.address(), "-o", "json", "stats"});
   ASSERT_EQ(code, 0) << out;
   nlohmann::json doc = nlohmann::json::parse(out);
   EXPECT_EQ(doc["pools"][0]["channels"][0]["dropped"], 3) << out;
@@ -59,7 +60,8 @@ TEST(ChannelDropsTest, SendsAFullChannelRefusesOrGivesUpOnAreCountedAsDropped) {
   std::optional<std::string> body = HttpGet(port, "/metrics");
   ASSERT_TRUE(body);
   EXPECT_NE(body->find("\nmemd_channel_dropped_total{pool=\"default\",channel=\"q\"} 3\n"),
-            std::string::npos) << *body;
+            std::string::npos)
+      << *body;
 }
 
 }  // namespace

@@ -5,10 +5,10 @@
 // blocks. memctl then reports the pool BROKEN naming the counter's value and
 // what the block chain holds, exits 1, and the check changes nothing (the
 // same answer twice, the same stats); put back, the pool checks ok again.
-#include <regex>
-
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "daemon_env.h"
 
@@ -66,7 +66,8 @@ TEST(CheckBrokenTest, MemctlCheckNamesTheBrokenInvariantExitsOneAndChangesNothin
   nlohmann::json doc = nlohmann::json::parse(json_text, nullptr, false);
   EXPECT_EQ(doc["ok"], false) << json_text;
   EXPECT_EQ(doc["pools"][0]["ok"], false) << json_text;
-  EXPECT_TRUE(Has(doc["pools"][0]["error"].get<std::string>(), "in " + counted + " blocks")) << json_text;
+  EXPECT_TRUE(Has(doc["pools"][0]["error"].get<std::string>(), "in " + counted + " blocks"))
+      << json_text;
   // The check is a diagnosis: it repairs nothing and moves nothing.
   EXPECT_EQ(memctl({"check"}), std::make_pair(code, table));
   v1::PoolStats after = daemon.PoolStats();

@@ -11,13 +11,12 @@
 // pipeline's programs, and 127.0.0.1 as the pod's address.
 //
 // Label `daemonset` (its own executable). Needs root; skips otherwise.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "daemon_env.h"
@@ -35,9 +34,9 @@ constexpr int kFrameBytes = 1 << 20;
 constexpr int kByte = 61;
 
 json Spec() {
-  auto [code, out] = RunCommand({"/usr/bin/python3",
-                                 std::string(MEMD_SOURCE_DIR) + "/tests/deploy/daemonset_spec.py",
-                                 "127.0.0.1"});
+  auto [code, out] =
+      RunCommand({"/usr/bin/python3",
+                  std::string(MEMD_SOURCE_DIR) + "/tests/deploy/daemonset_spec.py", "127.0.0.1"});
   EXPECT_EQ(code, 0) << out;
   return json::parse(out, nullptr, /*allow_exceptions=*/false);
 }
@@ -63,7 +62,8 @@ std::string Flag(const json& argv, const std::string& flag) {
 // memd, serving once the manifest's startup probe passes.
 class MemdPod {
  public:
-  MemdPod(Kubelet& kubelet, const json& pod) : kubelet_(kubelet), memd_(Named(pod["containers"], "memd")) {
+  MemdPod(Kubelet& kubelet, const json& pod)
+      : kubelet_(kubelet), memd_(Named(pod["containers"], "memd")) {
     kubelet.CreateHostPaths(pod);
     for (const json& init : pod["init"]) {
       auto [code, out] = RunCommand(kubelet.Run(init), Kubelet::Env(init));
@@ -72,10 +72,13 @@ class MemdPod {
     process_ = std::make_unique<Subprocess>(kubelet.Run(memd_), Kubelet::Env(memd_));
     // The startup probe, as the kubelet runs it: in the container, as its user.
     std::vector<std::string> probe = memd_["startup_probe"].get<std::vector<std::string>>();
-    ok_ = !probe.empty() && WaitFor([&] {
-      pid_ = ChildOf(process_->pid());
-      return pid_ > 0 && RunCommand(Exec(probe), Kubelet::Env(memd_)).first == 0;
-    }, std::chrono::seconds(60));
+    ok_ = !probe.empty() && WaitFor(
+                                [&] {
+                                  pid_ = ChildOf(process_->pid());
+                                  return pid_ > 0 &&
+                                         RunCommand(Exec(probe), Kubelet::Env(memd_)).first == 0;
+                                },
+                                std::chrono::seconds(60));
   }
 
   ~MemdPod() {
@@ -158,16 +161,17 @@ TEST(DaemonSetTest, ThePodAsShippedServesAPipelinePodAndARollingUpdateKeepsItsFr
   ASSERT_TRUE(memd_pod->ok()) << "the startup probe never passed";
   struct stat st {};
   ASSERT_EQ(::stat(host_socket_dir.c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, memd["uid"].get<uid_t>()) << "the init container gave memd the host directory";
+  EXPECT_EQ(st.st_uid, memd["uid"].get<uid_t>())
+      << "the init container gave memd the host directory";
 
   // The pipeline pod: the consumer waits on the channel, the producer sends.
-  Subprocess receiving(kubelet.Run(consumer, {TestClientBinary(), "receive", kChannel,
-                                              std::to_string(kFrames)}),
-                       Kubelet::Env(consumer));
-  Subprocess sending(kubelet.Run(producer, {TestClientBinary(), "send", kChannel,
-                                            std::to_string(kFrames), std::to_string(kFrameBytes),
-                                            std::to_string(kByte)}),
-                     Kubelet::Env(producer));
+  Subprocess receiving(
+      kubelet.Run(consumer, {TestClientBinary(), "receive", kChannel, std::to_string(kFrames)}),
+      Kubelet::Env(consumer));
+  Subprocess sending(
+      kubelet.Run(producer, {TestClientBinary(), "send", kChannel, std::to_string(kFrames),
+                             std::to_string(kFrameBytes), std::to_string(kByte)}),
+      Kubelet::Env(producer));
   ASSERT_EQ(sending.ReadLine(std::chrono::seconds(30)), "sent");
   ASSERT_EQ(receiving.ReadLine(std::chrono::seconds(30)), "received");
 
@@ -202,10 +206,13 @@ TEST(DaemonSetTest, ThePodAsShippedServesAPipelinePodAndARollingUpdateKeepsItsFr
   ASSERT_TRUE(memd_pod->ok()) << "the new pod's startup probe never passed";
   // The consumer reconnects by itself and hands the pool's memory back (no
   // descriptor store under Kubernetes), then reclaims its frames.
-  ASSERT_TRUE(WaitFor([&] {
-    const json* now = PoolOf(stats = memd_pod->Memctl({"stats"}), pool);
-    return now != nullptr && (*now)["unclaimed_references"] == 0 && (*now)["sessions"] >= 2;
-  }, std::chrono::seconds(30))) << stats.dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const json* now = PoolOf(stats = memd_pod->Memctl({"stats"}), pool);
+        return now != nullptr && (*now)["unclaimed_references"] == 0 && (*now)["sessions"] >= 2;
+      },
+      std::chrono::seconds(30)))
+      << stats.dump();
   p = PoolOf(stats, pool);
   EXPECT_EQ((*p)["live_buffers"], kFrames) << "every frame the consumer holds survived";
   EXPECT_EQ((*p)["used_bytes"], used_bytes);
@@ -219,7 +226,8 @@ TEST(DaemonSetTest, ThePodAsShippedServesAPipelinePodAndARollingUpdateKeepsItsFr
   ASSERT_TRUE(WaitFor([&] {
     const json* now = PoolOf(stats = memd_pod->Memctl({"stats"}), pool);
     return now != nullptr && (*now)["live_buffers"] == 0;
-  })) << "the pipeline's end releases its frames: " << stats.dump();
+  })) << "the pipeline's end releases its frames: "
+      << stats.dump();
   EXPECT_TRUE(memd_pod->Memctl({"check"})["ok"].get<bool>());
   EXPECT_EQ(memd_pod->Terminate(daemonset["termination_grace_seconds"]), 0);
 }

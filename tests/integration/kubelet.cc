@@ -1,12 +1,11 @@
 #include "kubelet.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "daemon_env.h"
 
@@ -35,10 +34,12 @@ bool Under(const std::string& path, const std::string& dir) {
 
 // setpriv arguments for the container's securityContext.
 std::vector<std::string> Identity(const json& c) {
-  std::vector<std::string> out = {"/usr/bin/setpriv", "--reuid", std::to_string(c["uid"].get<int>()),
-                                  "--regid", std::to_string(c["gid"].get<int>())};
+  std::vector<std::string> out = {"/usr/bin/setpriv", "--reuid",
+                                  std::to_string(c["uid"].get<int>()), "--regid",
+                                  std::to_string(c["gid"].get<int>())};
   std::string groups;
-  for (const json& g : c["groups"]) groups += (groups.empty() ? "" : ",") + std::to_string(g.get<int>());
+  for (const json& g : c["groups"])
+    groups += (groups.empty() ? "" : ",") + std::to_string(g.get<int>());
   if (groups.empty()) {
     out.push_back("--clear-groups");
   } else {
@@ -100,8 +101,10 @@ std::vector<std::string> Kubelet::Run(const json& c, std::vector<std::string> ar
   // A container's own /dev/shm and /run (the image's, where the socket and
   // state directories are mount points); scratch space for overlays, in this
   // mount namespace only.
-  std::string setup = "set -e; ip link set lo up; mount -t tmpfs -o mode=1777,size=64m tmpfs /dev/shm;"
-                      " mount -t tmpfs -o mode=0755 tmpfs /run; mount -t tmpfs tmpfs " + Quote(scratch) + ";";
+  std::string setup =
+      "set -e; ip link set lo up; mount -t tmpfs -o mode=1777,size=64m tmpfs /dev/shm;"
+      " mount -t tmpfs -o mode=0755 tmpfs /run; mount -t tmpfs tmpfs " +
+      Quote(scratch) + ";";
   std::string writable = "/proc|/proc/*|/sys|/sys/*|/dev|/dev/*";
   int overlays = 0, config_maps = 0;
   for (const json& m : c["mounts"]) {
@@ -123,10 +126,12 @@ std::vector<std::string> Kubelet::Run(const json& c, std::vector<std::string> ar
       // its parent becomes an overlay with a writable layer in this namespace.
       std::string layer = scratch + "/" + std::to_string(overlays++);
       setup += " mkdir -p " + Quote(layer + "/u") + " " + Quote(layer + "/w") +
-               "; mount -t overlay overlay -o " + Quote("lowerdir=" + parent + ",upperdir=" + layer +
-                                                        "/u,workdir=" + layer + "/w") + " " + Quote(parent) + ";";
+               "; mount -t overlay overlay -o " +
+               Quote("lowerdir=" + parent + ",upperdir=" + layer + "/u,workdir=" + layer + "/w") +
+               " " + Quote(parent) + ";";
     }
-    setup += " mkdir -p " + Quote(target) + "; mount --bind " + Quote(source) + " " + Quote(target) + ";";
+    setup += " mkdir -p " + Quote(target) + "; mount --bind " + Quote(source) + " " +
+             Quote(target) + ";";
     if (m["read_only"].get<bool>()) {
       setup += " mount -o remount,bind,ro " + Quote(target) + ";";
     } else {
@@ -135,22 +140,31 @@ std::vector<std::string> Kubelet::Run(const json& c, std::vector<std::string> ar
   }
   if (c["read_only_root"].get<bool>()) {
     setup += " while read -r _ m _; do case \"$m\" in " + writable +
-             ") ;; *) mount -o remount,bind,ro \"$m\" 2>/dev/null || true ;; esac; done < /proc/self/mounts;"
+             ") ;; *) mount -o remount,bind,ro \"$m\" 2>/dev/null || true ;; esac; done < "
+             "/proc/self/mounts;"
              // The root must really be read-only, or the test proves nothing.
-             " if touch /usr/.memd-kubelet-probe 2>/dev/null; then echo 'root is writable' >&2; exit 97; fi;";
+             " if touch /usr/.memd-kubelet-probe 2>/dev/null; then echo 'root is writable' >&2; "
+             "exit 97; fi;";
   }
   std::string command = setup + " exec";
   for (const std::string& arg : Identity(c)) command += " " + Quote(arg);
   for (const std::string& arg : WithBuildBinaries(argv)) command += " " + Quote(arg);
   // --kill-child: the container goes with the process the test holds.
-  return {"/usr/bin/unshare", "--kill-child", "--mount", "--ipc", "--uts", "--net", "--pid", "--fork",
-          "--mount-proc", "/bin/sh", "-c", command};
+  return {"/usr/bin/unshare", "--kill-child", "--mount", "--ipc", "--uts", "--net", "--pid",
+          "--fork",           "--mount-proc", "/bin/sh", "-c",    command};
 }
 
 std::vector<std::string> Kubelet::Exec(pid_t pid, const json& container,
                                        std::vector<std::string> argv) const {
-  std::vector<std::string> out = {"/usr/bin/nsenter", "--target", std::to_string(pid), "--mount",
-                                  "--ipc", "--uts", "--net", "--pid", "--"};
+  std::vector<std::string> out = {"/usr/bin/nsenter",
+                                  "--target",
+                                  std::to_string(pid),
+                                  "--mount",
+                                  "--ipc",
+                                  "--uts",
+                                  "--net",
+                                  "--pid",
+                                  "--"};
   for (std::string& arg : Identity(container)) out.push_back(std::move(arg));
   for (std::string& arg : WithBuildBinaries(std::move(argv))) out.push_back(std::move(arg));
   return out;

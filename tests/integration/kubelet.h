@@ -17,10 +17,9 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "subprocess.h"
 
@@ -42,8 +41,7 @@ class Kubelet {
   // The command that runs `container`: its argv, or `argv` in its place (a
   // test program standing in for the image's), with the image's binaries
   // `memd` and `memctl` replaced by the build's.
-  std::vector<std::string> Run(const nlohmann::json& container,
-                               std::vector<std::string> argv = {});
+  std::vector<std::string> Run(const nlohmann::json& container, std::vector<std::string> argv = {});
   // `container`'s env, for the Subprocess that runs it.
   static std::map<std::string, std::string> Env(const nlohmann::json& container);
   // `kubectl exec`: `argv` in the namespaces of the container whose first
