@@ -14,8 +14,10 @@ packages=(
   clang libclang-rt-14-dev
   prometheus-cpp-dev prometheus doxygen
   python3 python3-yaml procps util-linux openssl systemd
+  iproute2      # `ip`: the bridge suites' network namespaces, DaemonSetTest's pod loopback
   pybind11-dev python3-dev python3-numpy python3-pytest
   libsystemd-dev strace groff-base
+  gdb           # CheckBrokenTest breaks a live pool's counter to provoke E63
   libucx-dev    # the UCX bridge transport (server/bridge/ucx)
   iperf3        # bench only: row N compares the bridge with iperf3
 )

@@ -19,7 +19,8 @@ nlohmann::ordered_json StatsDocument(const v1::GetStatsResponse& stats) {
                           {"received", c.received()},
                           {"waiting_senders", c.waiting_senders()},
                           {"waiting_receivers", c.waiting_receivers()},
-                          {"send_waits", c.send_waits()}});
+                          {"send_waits", c.send_waits()},
+                          {"dropped", c.dropped()}});
     }
     pools.push_back({
         {"name", p.name()},
@@ -83,20 +84,22 @@ std::string StatsTable(const v1::GetStatsResponse& stats, bool wide) {
     }
     out += "\n";
   }
-  // Channels: frames in flight (depth) and backpressure (waiting senders).
-  constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s\n";
+  // Channels: frames in flight (depth), backpressure (waiting senders) and
+  // sends refused full (dropped).
+  constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s %8s\n";
   bool header = false;
   for (const v1::PoolStats& p : stats.pools()) {
     for (const v1::ChannelStats& c : p.channels()) {
       if (!header) {
         out += absl::StrFormat(kChannelRow, "POOL", "CHANNEL", "DEPTH", "SENT", "RECEIVED",
-                               "WAITING", "RECEIVERS");
+                               "WAITING", "RECEIVERS", "DROPPED");
         header = true;
       }
       out += absl::StrFormat(kChannelRow, p.name(), c.name(),
                              absl::StrFormat("%u/%u", c.depth(), c.capacity()),
                              absl::StrCat(c.sent()), absl::StrCat(c.received()),
-                             absl::StrCat(c.waiting_senders()), absl::StrCat(c.waiting_receivers()));
+                             absl::StrCat(c.waiting_senders()), absl::StrCat(c.waiting_receivers()),
+                             absl::StrCat(c.dropped()));
     }
     if (p.channels_omitted() > 0) {
       out += absl::StrFormat("  (pool %s: %u more channels not shown; the busiest %u of %u are)\n",

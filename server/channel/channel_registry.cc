@@ -192,6 +192,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
     // A send that cannot wait still has its handles checked, so a bad send
     // is refused as such rather than as "full".
     if (absl::Status s = pool.CheckHeld(sender, handles, SendOp(name).c_str()); !s.ok()) return s;
+    ++channel->dropped;
     return absl::ResourceExhaustedError(absl::StrFormat(
         "channel '%s' is full (%u messages); send again later or with a timeout", name,
         channel->capacity));
@@ -305,6 +306,7 @@ void ChannelRegistry::CancelSession(uint64_t session_id) {
     std::erase_if(channel->senders, [&](const ParkedSend& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       if (s.session_id != session_id) return false;
       Withdraw(parked_in, s);
+      ++parked_in.dropped;
       return true;
     });
     std::erase_if(channel->receivers, [&](const ParkedReceive& r) {
@@ -322,7 +324,8 @@ std::vector<ChannelStats> ChannelRegistry::Stats(const Pool& pool) const {
   for (const auto& [key, c] : channels_) {
     if (c->pool != &pool) continue;
     out.push_back(ChannelStats{c->name, c->queue.size(), c->capacity, c->sent, c->received,
-                               c->senders.size(), c->receivers.size(), c->send_waits});
+                               c->senders.size(), c->receivers.size(), c->send_waits,
+                               c->dropped});
   }
   return out;
 }

@@ -14,6 +14,7 @@ absl::Time ChannelRegistry::ExpireParked(Channel& channel, absl::Time now) {
   for (auto it = channel.senders.begin(); it != channel.senders.end();) {
     if (it->deadline <= now) {
       Withdraw(channel, *it);
+      ++channel.dropped;
       it->done(absl::ResourceExhaustedError(absl::StrFormat(
           "channel '%s' stayed full (%u messages) until the send's timeout", channel.name,
           channel.capacity)));

@@ -32,6 +32,7 @@ void FillChannel(const ChannelStats& c, v1::ChannelStats* ch) {
   ch->set_waiting_senders(c.waiting_senders);
   ch->set_waiting_receivers(c.waiting_receivers);
   ch->set_send_waits(c.send_waits);
+  ch->set_dropped(c.dropped);
 }
 
 // A ListBuffers page token: where the page starts, as (pool index, slot) + 1,

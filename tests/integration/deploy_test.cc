@@ -336,15 +336,6 @@ std::vector<std::string> Container(const std::string& shm,
   return InNamespaces(setup, argv, /*container=*/true);
 }
 
-// The host pid of the process unshare forked (PID 1 of the new namespace).
-pid_t ChildOf(pid_t unshare_pid) {
-  std::ifstream children("/proc/" + std::to_string(unshare_pid) + "/task/" +
-                         std::to_string(unshare_pid) + "/children");
-  pid_t child = 0;
-  children >> child;
-  return child;
-}
-
 // The ENTRYPOINT of the Dockerfile's `memd` stage, as arguments.
 std::vector<std::string> MemdEntrypoint() {
   std::string text = ReadSource("deploy/container/Dockerfile");

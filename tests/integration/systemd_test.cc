@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -294,6 +295,77 @@ TEST(SystemdTest, LogLinesCarryTheirPriorityWhenStdoutIsTheJournal) {
   std::string plain = run(false);
   EXPECT_EQ(plain.find("<2>"), std::string::npos) << plain;
   EXPECT_TRUE(Has(plain, "[critical] cannot start: ")) << plain;
+}
+
+// D13 (docs/errors.md): memory the descriptor store passes back that is not
+// the object the pool's state table records (here another sealed memfd of the
+// same size) is refused with a warning naming both objects and changes
+// nothing: the foreign memory is neither used nor written, the pool stays
+// pending (E36), and the client that holds the real memory hands it back.
+TEST(SystemdTest, StoredMemoryThatIsNotThePoolsIsRefusedNamingBothObjects) {
+  TempDir dir;
+  std::string socket = dir.path + "/memd.sock", log = dir.path + "/memd.log";
+  std::string instance = UniqueInstanceName();
+  StateRemovedAtEnd state{instance};
+  std::vector<std::string> memd = MemdArgs(socket, instance);
+  auto daemon = std::make_unique<Subprocess>(memd);
+  ASSERT_TRUE(WaitFor([&] { return SocketAccepts(socket); }, std::chrono::seconds(10)));
+  std::map<std::string, std::string> env = {{"MEMD_ADDRESS", "unix://" + socket}};
+  Subprocess holder({TestClientBinary(), "hold", "1", "65536", "95"}, env);
+  std::vector<uint64_t> handles = ReadHandles(holder);
+  ASSERT_EQ(handles.size(), 1u);
+  daemon->Kill(SIGTERM);
+  ASSERT_EQ(ExitCode(daemon->Wait()), 0);
+
+  // Same size and seals as the pool's memfd, another object.
+  constexpr size_t kPoolBytes = 8 << 20;
+  UniqueFd foreign(::memfd_create("memd.foreign", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  ASSERT_TRUE(foreign.valid());
+  ASSERT_EQ(::ftruncate(foreign.get(), kPoolBytes), 0);
+  auto* bytes = static_cast<uint8_t*>(
+      ::mmap(nullptr, kPoolBytes, PROT_READ | PROT_WRITE, MAP_SHARED, foreign.get(), 0));
+  ASSERT_NE(bytes, MAP_FAILED);
+  std::memset(bytes, 0xee, kPoolBytes);
+  ASSERT_EQ(::fcntl(foreign.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(foreign.get(), &st), 0);
+
+  ::kill(holder.pid(), SIGSTOP);  // it cannot hand the memory back yet
+  NotifyListener notify(dir.path + "/notify");
+  ASSERT_TRUE(notify.ok());
+  std::vector<std::string> logged = memd;
+  logged.insert(logged.end(), {">", log});  // StartWithStoredFd runs a shell command
+  pid_t restarted = StartWithStoredFd(logged, foreign.get(), "pool.default", dir.path + "/notify");
+  ASSERT_TRUE(notify.WaitFor("READY=1").has_value()) << notify.seen();
+  std::string warning = ReadText(log);
+  EXPECT_TRUE(Has(warning, "pool 'default': the memory systemd kept is not this pool's (the "
+                           "descriptor offered for 'memd." + instance + ".default' is object " +
+                           std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + " of " +
+                           std::to_string(kPoolBytes) + " bytes, not the pool's object "))
+      << warning;
+  EXPECT_TRUE(Has(warning, "waiting for clients to hand it back")) << warning;
+  env["MEMD_CONNECT_TIMEOUT"] = "0";
+  auto [pending, why] = RunCommand(
+      {TestClientBinary(), "check", std::to_string(handles[0]), "65536", "95", "96"}, env);
+  EXPECT_NE(pending, 0) << why;
+  EXPECT_TRUE(Has(why, "to hand its memory back")) << "the pool stays pending (E36): " << why;
+  for (size_t i = 0; i < kPoolBytes; ++i) {
+    if (bytes[i] != 0xee) FAIL() << "memd wrote byte " << i << " of memory that is not its pool's";
+  }
+
+  ::kill(holder.pid(), SIGCONT);  // it reconnects and hands the pool's memory back
+  env["MEMD_CONNECT_TIMEOUT"] = "10";
+  auto [code, out] = RunCommand(
+      {TestClientBinary(), "check", std::to_string(handles[0]), "65536", "95", "96"}, env);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(Has(out, "ok")) << "the buffer came back with its client's memory: " << out;
+  holder.CloseStdin();
+  EXPECT_EQ(ExitCode(holder.Wait()), 0);
+  ::munmap(bytes, kPoolBytes);
+  ::kill(restarted, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(restarted, &status, 0), restarted);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

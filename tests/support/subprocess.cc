@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 namespace memd::testing {
@@ -108,6 +109,14 @@ std::vector<std::string> AsUid(int uid, std::vector<std::string> argv) {
   argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=" + std::to_string(uid),
                              "--regid=" + std::to_string(uid), "--clear-groups"});
   return argv;
+}
+
+pid_t ChildOf(pid_t pid) {
+  std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                         "/children");
+  pid_t child = 0;
+  children >> child;
+  return child;
 }
 
 }  // namespace memd::testing

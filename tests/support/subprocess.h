@@ -48,6 +48,10 @@ int ExitCode(std::optional<int> status);
 // how tests play another local user. REQUIRES root.
 std::vector<std::string> AsUid(int uid, std::vector<std::string> argv);
 
+// The pid of `pid`'s first child (what `unshare --fork` forked: PID 1 of the
+// new namespace, seen from here); 0 when it has none.
+pid_t ChildOf(pid_t pid);
+
 // Runs a command to completion; returns {exit code or 128+signal, stdout}.
 std::pair<int, std::string> RunCommand(std::vector<std::string> argv,
                                        std::map<std::string, std::string> env = {});
