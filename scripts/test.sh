@@ -49,7 +49,7 @@ cmake --build build-asan --target "${sanitized_targets[@]}" memd_pipeline_tests
 # shared buffers, the client's own threads and the arenas' per-thread caches
 # (label arena). The suites of single-threaded argument checking (bad input,
 # config, memctl, deploy, ...) run in the passes above.
-tsan_suites="^(Threads|Channel|Lane|Crash|Restart|Integrity|Bounds|Sharing|BufferPool|Metrics|Logging|Pipeline|Connect)Test[.]"
+tsan_suites="^(Threads|Channel|ChannelDrops|Lane|Crash|Restart|Integrity|Bounds|Sharing|BufferPool|Metrics|Logging|Pipeline|Connect)Test[.]"
 step "ThreadSanitizer"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMD_SANITIZE=thread \
   "${sanitized[@]}"
