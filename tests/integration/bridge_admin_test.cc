@@ -53,12 +53,7 @@ TEST_P(BridgeTest, MemctlAddsListsAndRemovesBridges) {
   a_.extra.clear();  // no configured bridge
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
-  auto memctl = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {MemctlBinary(), "--address", "unix://" + a_.socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.insert(argv.begin(), {"/bin/sh", "-c", "\"$0\" \"$@\" 2>&1"});
-    return RunCommand(argv);
-  };
+  auto memctl = [&](std::vector<std::string> args) { return Memctl(a_, std::move(args)); };
   auto [bad_code, bad] = memctl({"bridge", "add", "video", "frames", "nobody"});
   EXPECT_EQ(bad_code, 1);
   EXPECT_NE(bad.find("bridge 'video/frames': no peer named 'nobody' (configured: b)"),
@@ -98,6 +93,51 @@ TEST_P(BridgeTest, MemctlAddsListsAndRemovesBridges) {
   EXPECT_EQ(b_.Bridge("in").retries(), 0u) << "b took a frame of the new bridge for a repeat";
 }
 
+// A bridge added with memctl is kept in a's state directory: it comes back
+// after a kill -9 and after a clean stop, and frames cross it; removed, it
+// stays gone. Added at run time and then configured under the same name:
+// the configured one is kept and the added one forgotten.
+TEST_P(BridgeTest, BridgesAddedAtRunTimeSurviveRestarts) {
+  a_.extra.clear();  // no configured bridge
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto restart = [&](int signal) {
+    a_.process->Kill(signal);
+    a_.process->Wait();
+    return a_.Start();
+  };
+  auto names = [&] {
+    std::vector<std::string> out;
+    v1::ListBridgesResponse list = a_.Bridges();
+    for (const v1::BridgeStats& b : list.bridges()) out.push_back(b.name() + ">" + b.peer());
+    return out;
+  };
+  const std::vector<std::string> kOne = {"video/frames>b"};
+  ASSERT_EQ(Memctl(a_, {"bridge", "add", "video", "frames", "b"}).first, 0);
+  ASSERT_TRUE(restart(SIGKILL));
+  EXPECT_EQ(names(), kOne) << "kill -9 lost the bridge added at run time";
+  auto consumer = Consumer(2);
+  auto producer = Producer(0, 2);
+  ReadFrames(*consumer, 2);
+  ExpectExactlyOnceInOrder(2);
+  ASSERT_TRUE(restart(SIGTERM));
+  EXPECT_EQ(names(), kOne) << "a clean stop lost the bridge added at run time";
+
+  ASSERT_EQ(Memctl(a_, {"bridge", "remove", "video/frames"}).first, 0);
+  ASSERT_TRUE(restart(SIGKILL));
+  EXPECT_EQ(names(), std::vector<std::string>{}) << "a removed bridge came back";
+
+  // The same name added at run time, then in the configuration.
+  ASSERT_EQ(Memctl(a_, {"bridge", "add", "video", "frames", "b"}).first, 0);
+  a_.extra = {"--bridge", "video/frames=b"};
+  ASSERT_TRUE(restart(SIGTERM));
+  EXPECT_EQ(names(), kOne);
+  auto [removed, why] = Memctl(a_, {"bridge", "remove", "video/frames"});
+  EXPECT_EQ(removed, 0) << why;
+  a_.extra.clear();
+  ASSERT_TRUE(restart(SIGTERM));
+  EXPECT_EQ(names(), std::vector<std::string>{}) << "the added bridge outlived the configured one";
+}
 
 // [[peer]], [[bridge]], node, bridge_transport and a pool's bridge key in
 // memd.toml read as the flags do, and --check-config prints them back.

@@ -204,6 +204,13 @@ class BridgeTest : public ::testing::TestWithParam<std::string> {
     *producer = Producer(0, kFrames);
     FillTheWindow(**consumer, 6);
   }
+  // memctl against `node`'s socket: exit code and stdout with stderr.
+  static std::pair<int, std::string> Memctl(const Node& node, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/bin/sh", "-c", "\"$0\" \"$@\" 2>&1", MemctlBinary(),
+                                     "--address", "unix://" + node.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
   // Every frame 0..n-1 exactly once, in order, with the right bytes.
   void ExpectExactlyOnceInOrder(int n) {
     ASSERT_EQ(static_cast<int>(got_.size()), n);
