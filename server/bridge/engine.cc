@@ -158,7 +158,7 @@ absl::Status Engine::AddBridge(const BridgeSpec& spec, Origin origin) {
     Outbound::Env env{pools_.Find(spec.pool), &channels_, transport_.get(), node_, state_dir_,
                       kOutboundSessionBase + next_outbound_++,
                       [this](std::string_view peer) { return OpenChannel(peer); },
-                      [this](Pool& pool) { return Expose(pool); }};
+                      [this](Pool& pool) { return Expose(pool); }, options_.reclaim_grace};
     outbound = std::make_shared<Outbound>(spec, std::move(env));
     outbound_.push_back(outbound);
   }

@@ -165,14 +165,10 @@ TEST_P(BridgeTest, TheConfigFileTakesPeersAndBridges) {
   EXPECT_NE(why.find("every [[bridge]] needs pool, channel, peer"), std::string::npos) << why;
 }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // B06, B07: a Bridge call needs a configured peer's certificate, and Read
-// serves only ranges of messages in flight to the caller. One daemon on the
-// loopback of the test's own namespace; the test calls as node b and node c.
+// serves only ranges of messages in flight to the caller; B12, B15, B16: a
+// peer's bad hellos and offers. One daemon on the loopback of the test's own
+// namespace; the test calls as node b and node c.
 TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) {
   std::string port = std::to_string(7400 + ::getpid() % 500);
   Subprocess memd({MemdBinary(), "--instance", "bridge-r", "--state-dir", dir_ + "/state-r",
@@ -221,6 +217,76 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
   } else {
     EXPECT_EQ(peer.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << peer.error_message();
   }
+
+  // B16, B12, B15: Deliver streams from node b (a peer) with a hello naming
+  // another node, with the other transport, and offers over the limits. Each
+  // ends its stream alone; the daemon serves on and holds nothing of them.
+  auto deliver = [&](v1::BridgeHello hello, std::vector<v1::BridgeOffer> offers) {
+    hello.set_bridge("video/inbound");
+    hello.set_pool("video");
+    hello.set_channel("inbound");
+    hello.set_region("video");
+    grpc::SslCredentialsOptions ssl{ReadText(dir_ + "/ca.pem"), ReadText(dir_ + "/b.key"),
+                                    ReadText(dir_ + "/b.pem")};
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("a");
+    auto stub = v1::Bridge::NewStub(
+        grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = stub->Deliver(&context);
+    v1::BridgeOffer first;
+    *first.mutable_hello() = hello;
+    stream->Write(first);
+    v1::BridgeAck ack;
+    if (stream->Read(&ack)) {
+      EXPECT_EQ(ack.delivered_seq(), 0u);
+      for (const v1::BridgeOffer& o : offers) stream->Write(o);
+    }
+    stream->WritesDone();
+    while (stream->Read(&ack)) {
+    }
+    return stream->Finish();
+  };
+  const std::string other = GetParam() == "grpc" ? "ucx" : "grpc";
+  v1::BridgeHello hello;
+  hello.set_node("x");
+  hello.set_transport(GetParam());
+  grpc::Status named = deliver(hello, {});
+  EXPECT_EQ(named.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(named.error_message(), "hello names node 'x' but the certificate is node 'b'");
+  hello.set_node("b");
+  hello.set_transport(other);
+  grpc::Status mismatch = deliver(hello, {});
+  EXPECT_EQ(mismatch.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(mismatch.error_message(),
+            "bridge 'video/inbound' from node 'b' uses transport '" + other + "'; node 'a' uses '" +
+                GetParam() + "' (--bridge-transport must match)");
+  // The limits are checked by the Inbound after the transport connected to
+  // the sender's address: a UCX worker address the test does not have.
+  if (GetParam() == "grpc") {
+    hello.set_transport("grpc");
+    v1::BridgeOffer many;
+    many.set_seq(1);
+    for (int i = 0; i < 65; ++i) many.add_buffers()->set_size_bytes(4096);
+    grpc::Status buffers = deliver(hello, {many});
+    EXPECT_EQ(buffers.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(buffers.error_message(),
+              "offer seq 1 carries 65 buffers and 0 bytes of metadata; the limits are 64 and 4096");
+    v1::BridgeOffer wordy;
+    wordy.set_seq(1);
+    wordy.add_buffers()->set_size_bytes(4096);
+    wordy.set_metadata(std::string(4097, 'm'));
+    grpc::Status metadata = deliver(hello, {wordy});
+    EXPECT_EQ(metadata.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(metadata.error_message(),
+              "offer seq 1 carries 1 buffers and 4097 bytes of metadata; the limits are 64 and 4096");
+  }
+  auto [stats_code, stats] =
+      RunCommand({MemctlBinary(), "--address", "unix://" + dir_ + "/r.sock", "stats", "--json"});
+  EXPECT_EQ(stats_code, 0) << "the daemon stopped serving";
+  EXPECT_NE(stats.find("\"allocs\": 0,"), std::string::npos) << "a refused offer allocated: " << stats;
+  EXPECT_EQ(stats.find("\"inbound\""), std::string::npos) << "a refused offer made a channel";
   memd.Kill(SIGTERM);
   memd.Wait();
 }

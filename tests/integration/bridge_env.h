@@ -33,6 +33,11 @@ inline constexpr uint64_t kWindow = 8;  // OutboundJournal::kSlots
 
 inline std::string BridgeClientBinary() { return MEMD_BRIDGE_CLIENT_BINARY; }
 
+inline std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 // Runs a command found on PATH (Subprocess takes paths).
 inline int Shell(std::vector<std::string> argv) {
   if (argv[0].find('/') == std::string::npos) argv.insert(argv.begin(), "/usr/bin/env");
@@ -68,6 +73,7 @@ struct Node {
   std::string pool = "video=160MiB,bridge=true";
   std::string cert;  // default: <name>
   std::string transport = "grpc";
+  std::string reclaim_grace = "60s";
   std::unique_ptr<Subprocess> process;
 
   std::string socket() const { return dir + "/" + name + ".sock"; }
@@ -82,11 +88,22 @@ struct Node {
         "--listen", ip + ":7441", "--tls-cert", dir + "/" + c + ".pem",
         "--tls-key", dir + "/" + c + ".key", "--tls-client-ca", dir + "/ca.pem",
         "--node", name, "--peer", peer_name + "=" + peer_ip + ":7441",
-        "--pool", pool, "--bridge-transport", transport, "--reclaim-grace", "60s",
+        "--pool", pool, "--bridge-transport", transport, "--reclaim-grace", reclaim_grace,
         "--log-level", "warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Subprocess>(argv);
     return WaitFor([&] { return SocketAccepts(socket()); }, std::chrono::seconds(20));
+  }
+  // The daemon's log (spdlog writes to stdout) up to the first line holding
+  // `text`, or all of it that came within `timeout`.
+  std::string LogUntil(const std::string& text, std::chrono::seconds timeout) {
+    std::string log;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (log.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      std::optional<std::string> line = process->ReadLine(std::chrono::seconds(1));
+      if (line) log += *line + "\n";
+    }
+    return log;
   }
   void Kill() {
     process->Kill(SIGKILL);
