@@ -185,15 +185,19 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
                    .first == 0;
       },
       std::chrono::seconds(20)));
-  auto call_as = [&](const std::string& node) {
+  // A Bridge stub to the daemon with `node`'s certificate.
+  auto stub_as = [&](const std::string& node) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
     ssl.pem_cert_chain = ReadText(dir_ + "/" + node + ".pem");
     ssl.pem_private_key = ReadText(dir_ + "/" + node + ".key");
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("a");
-    auto stub = v1::Bridge::NewStub(
+    return v1::Bridge::NewStub(
         grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
+  };
+  auto call_as = [&](const std::string& node) {
+    auto stub = stub_as(node);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::BridgeReadRequest request;
@@ -227,12 +231,7 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
     hello.set_pool("video");
     hello.set_channel("inbound");
     hello.set_region("video");
-    grpc::SslCredentialsOptions ssl{ReadText(dir_ + "/ca.pem"), ReadText(dir_ + "/b.key"),
-                                    ReadText(dir_ + "/b.pem")};
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("a");
-    auto stub = v1::Bridge::NewStub(
-        grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
+    auto stub = stub_as("b");
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     auto stream = stub->Deliver(&context);
