@@ -59,7 +59,8 @@ class Engine {
   // before it starts; Remove: NOT_FOUND (B10) for an unknown name, and takes
   // a bridge added at run time off that list (a configured one comes back
   // at the next start). A list that cannot be written fails the call and
-  // changes nothing.
+  // changes nothing. The list is written under mu_ (an admin call, rare: a
+  // delivery hook waits for its fsync meanwhile).
   absl::Status Add(const BridgeSpec& spec) { return AddBridge(spec, Origin::kAdded); }
   absl::StatusOr<uint64_t> Remove(const std::string& name);
 
