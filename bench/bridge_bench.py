@@ -1,25 +1,43 @@
 #!/usr/bin/python3
-"""Row N (issue 19): 4K NV12 frames pulled through the UCX transport across a
-veth link between two network namespaces, against iperf3 TCP over the same
-link in the same run.
+"""Row N (issue 19): 4K NV12 frames across a veth link between two network
+namespaces, through two memd daemons and a bridged channel (UCX and gRPC
+transports) and through the UCX transport alone, against iperf3 TCP over the
+same link in the same run.
 
     /usr/bin/python3 bench/bridge_bench.py build [--frames 200] [--reps 3]
 
-Needs root (it makes the namespaces and removes them at exit), iperf3, and a
-build with MEMD_BUILD_UCX and tests (build/tests/memd_ucx_peer). One exposing
-process in namespace A serves a 64 MiB memfd; one pulling process in B pulls
-the same 12441600-byte frame --frames times into one reused buffer, once
-with UCX_TLS=tcp and once with UCX's own choice. CPU per frame is each
-process's user+system time over the timed pulls (the exposer's from its
-start-up line to its end, so it includes the connection set-up). Prints a
-Markdown table; medians of --reps runs.
+Needs root (it makes the namespaces and removes them at exit), iperf3,
+openssl, and a build with MEMD_BUILD_UCX and tests (memd, memctl,
+tests/memd_bridge_client, tests/memd_ucx_peer).
+
+- "bridge ucx", "bridge grpc": memd in A (node a, bridge video/frames=b) and
+  memd in B (node b), mutual TLS, --bridge-transport as named. A producer in A
+  sends --frames frames of 12441600 bytes to channel `frames`; a consumer in B
+  receives them (memd_bridge_client ... stamp: the clients write and check
+  only a stamp per frame, so their CPU is memd's part). MB/s: bytes of the
+  frames after the first over the time between the consumer's first and last
+  frame. CPU per frame: each daemon's getrusage over the run (`memctl stats
+  --json` before the producer starts and after the consumer ends) and each
+  client's (wait4), divided by --frames.
+- "ucx transport": one exposing process in A serves a 64 MiB memfd; one
+  pulling process in B pulls the same frame --frames times into one reused
+  buffer (memd_ucx_peer). CPU per frame: each process's user+system time over
+  the timed pulls (the exposer's from its start-up line to its end).
+- iperf3 -R (A sends, B receives), CPU per 12441600 bytes from its reported
+  utilisation.
+
+Every "x iperf3" is the median over --reps of the ratio of a run to the
+iperf3 run just before it (a shared machine's drift hits both sides alike).
+Prints Markdown tables.
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 FRAME = 12441600
@@ -120,6 +138,115 @@ def ucx(veth, peer, tls, frames):
             "cpu_us_per_frame_sender": exposer_cpu / n}
 
 
+def make_certificates(work):
+    """A CA and node certificates for a and b (CN and DNS name = node), as
+    docs/multi-node.md shows."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("openssl", "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=memd-ca", cwd=work)
+    for n in ("a", "b"):
+        with open(os.path.join(work, n + ".ext"), "w") as f:
+            f.write(f"subjectAltName=DNS:{n}")
+        run("openssl", "req", *key, "-keyout", n + ".key", "-out", n + ".csr", "-subj", "/CN=" + n,
+            cwd=work)
+        run("openssl", "x509", "-req", "-in", n + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", n + ".pem", "-days", "2", "-extfile", n + ".ext", cwd=work)
+
+
+class Daemons:
+    """memd a in namespace A and memd b in namespace B, peers of each other."""
+
+    def __init__(self, veth, build, work, transport):
+        self.build, self.work = build, work
+        self.memctl = os.path.join(build, "client", "memctl", "memctl")
+        self.procs = {}
+        ips = {"a": "10.77.0.1", "b": "10.77.0.2"}
+        for node, ns, peer in (("b", veth.b, "a"), ("a", veth.a, "b")):
+            argv = [os.path.join(build, "server", "memd"), "--instance", f"bench-{node}",
+                    "--state-dir", os.path.join(work, "state-" + node),
+                    "--listen", "unix://" + self.socket(node), "--listen", ips[node] + ":7441",
+                    "--tls-cert", f"{work}/{node}.pem", "--tls-key", f"{work}/{node}.key",
+                    "--tls-client-ca", f"{work}/ca.pem", "--node", node,
+                    "--peer", f"{peer}={ips[peer]}:7441", "--pool", "video=160MiB,bridge=true",
+                    "--bridge-transport", transport, "--log-level", "warn"]
+            if node == "a":
+                argv += ["--bridge", "video/frames=b"]
+            self.procs[node] = subprocess.Popen(in_ns(ns, argv))
+            self.wait(lambda: self.ctl(node, "health").returncode == 0, f"memd {node} serves")
+        self.wait(lambda: self.bridge_link("a") == "up", "the bridge's link is up")
+
+    def socket(self, node):
+        return os.path.join(self.work, node + ".sock")
+
+    def ctl(self, node, *args):
+        return subprocess.run([self.memctl, "--address", "unix://" + self.socket(node), *args],
+                              capture_output=True, text=True)
+
+    def bridge_link(self, node):
+        out = self.ctl(node, "bridge", "list", "-o", "json")
+        bridges = json.loads(out.stdout)["bridges"] if out.returncode == 0 else []
+        return bridges[0]["link"] if bridges else ""
+
+    def cpu_us(self, node):
+        stats = json.loads(self.ctl(node, "stats", "--json").stdout)
+        return stats["cpu_user_us"] + stats["cpu_system_us"]
+
+    @staticmethod
+    def wait(predicate, what, seconds=30):
+        end = time.monotonic() + seconds
+        while not predicate():
+            if time.monotonic() > end:
+                raise RuntimeError("timed out waiting until " + what)
+            time.sleep(0.05)
+
+    def close(self):
+        for p in self.procs.values():
+            p.terminate()
+        for p in self.procs.values():
+            p.wait(timeout=30)
+
+
+def child_cpu_us(proc):
+    """Waits for `proc` and returns its exit code and user+system CPU (µs)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, (usage.ru_utime + usage.ru_stime) * 1e6
+
+
+def bridge(veth, build, work, transport, frames):
+    client = os.path.join(build, "tests", "memd_bridge_client")
+    daemons = Daemons(veth, build, work, transport)
+    try:
+        cpu_before = {n: daemons.cpu_us(n) for n in ("a", "b")}
+        env = lambda node: dict(os.environ, MEMD_ADDRESS="unix://" + daemons.socket(node),
+                                MEMD_POOL="video")
+        consumer = subprocess.Popen(in_ns(veth.b, [client, "consume", "frames", str(frames),
+                                                   str(2**64 - 1), "stamp"]),
+                                    stdout=subprocess.PIPE, text=True, env=env("b"))
+        producer = subprocess.Popen(in_ns(veth.a, [client, "produce", "frames", "0", str(frames),
+                                                   str(FRAME), "stamp"]),
+                                    stdout=subprocess.DEVNULL, env=env("a"))
+        times = []
+        for line in consumer.stdout:
+            if not line.startswith("got "):
+                continue
+            times.append(time.monotonic())
+            if not line.strip().endswith(" ok"):
+                raise RuntimeError(f"bridge {transport}: consumer says {line.strip()}")
+        codes = {"producer": child_cpu_us(producer), "consumer": child_cpu_us(consumer)}
+        if any(code for code, _ in codes.values()) or len(times) != frames:
+            raise RuntimeError(f"bridge {transport}: {len(times)} of {frames} frames; "
+                               f"exit codes {[c for c, _ in codes.values()]}")
+        cpu = {n: daemons.cpu_us(n) - cpu_before[n] for n in ("a", "b")}
+    finally:
+        daemons.close()
+    return {"bytes_per_s": (frames - 1) * FRAME / (times[-1] - times[0]),
+            "cpu_us_per_frame_receiver": cpu["b"] / frames,
+            "cpu_us_per_frame_sender": cpu["a"] / frames,
+            "cpu_us_per_frame_producer": codes["producer"][1] / frames,
+            "cpu_us_per_frame_consumer": codes["consumer"][1] / frames}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("build")
@@ -127,29 +254,57 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--iperf-seconds", type=int, default=5)
     args = parser.parse_args()
-    peer = os.path.abspath(os.path.join(args.build, "tests", "memd_ucx_peer"))
+    build = os.path.abspath(args.build)
+    peer = os.path.join(build, "tests", "memd_ucx_peer")
     if os.geteuid() != 0:
         sys.exit("bridge_bench: needs root (network namespaces)")
+    work = tempfile.mkdtemp(prefix="memd-bridge-bench-")
     veth = Veth()
     try:
-        runs = {"iperf3": [], "ucx tcp": [], "ucx default": []}
+        make_certificates(work)
+        runs = {"iperf3": [], "bridge ucx": [], "bridge grpc": [], "ucx transport": []}
         for _ in range(args.reps):  # interleaved, so drift hits every variant alike
             runs["iperf3"].append(iperf3(veth, args.iperf_seconds))
-            runs["ucx tcp"].append(ucx(veth, peer, "tcp", args.frames))
-            runs["ucx default"].append(ucx(veth, peer, "", args.frames))
+            runs["bridge ucx"].append(bridge(veth, build, work, "ucx", args.frames))
+            runs["bridge grpc"].append(bridge(veth, build, work, "grpc", args.frames))
+            runs["ucx transport"].append(ucx(veth, peer, "", args.frames))
     finally:
         veth.close()
-    med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in runs.items()}
-    # The ratio of each run to the iperf3 run just before it, then the median:
-    # a shared machine's drift hits both sides of one ratio alike.
-    ratio = {k: statistics.median(r["bytes_per_s"] / f["bytes_per_s"]
-                                  for r, f in zip(v, runs["iperf3"])) for k, v in runs.items()}
-    print(f"| 4K NV12 frames ({FRAME} B) across veth, medians of {args.reps} | MB/s | x iperf3 "
-          "(median of per-run ratios) | CPU µs/frame receiver | CPU µs/frame sender |")
-    print("|---|---|---|---|---|")
-    for name, m in med.items():
-        print(f"| {name} | {m['bytes_per_s'] / 1e6:.0f} | {ratio[name]:.2f}x | "
-              f"{m['cpu_us_per_frame_receiver']:.0f} | {m['cpu_us_per_frame_sender']:.0f} |")
+        shutil.rmtree(work, ignore_errors=True)
+    report(runs, args.reps)
+
+
+def report(runs, reps):
+    """Medians, and each figure as the median of its per-run ratio to the
+    iperf3 run just before it (the floor: the same link, the same bytes)."""
+    floor = runs["iperf3"]
+
+    def ratio(name, field, floor_field):
+        return statistics.median(r[field] / f[floor_field] for r, f in zip(runs[name], floor))
+
+    med = lambda name, field: statistics.median(r[field] for r in runs[name])
+    print(f"| 4K NV12 frames ({FRAME} B) across veth, medians of {reps} | MB/s | x iperf3 "
+          "| CPU µs/frame receiving daemon (x iperf3 receiver) | CPU µs/frame sending daemon "
+          "(x iperf3 sender) | CPU µs/frame consumer | CPU µs/frame producer |")
+    print("|---|---|---|---|---|---|---|")
+    for name in runs:
+        row = [name, f"{med(name, 'bytes_per_s') / 1e6:.0f}",
+               f"{ratio(name, 'bytes_per_s', 'bytes_per_s'):.2f}x"]
+        for side in ("receiver", "sender"):
+            field = "cpu_us_per_frame_" + side
+            row.append(f"{med(name, field):.0f} ({ratio(name, field, field):.2f}x)")
+        for client in ("consumer", "producer"):
+            field = "cpu_us_per_frame_" + client
+            row.append(f"{med(name, field):.0f}" if field in runs[name][0] else "")
+        print("| " + " | ".join(row) + " |")
+    # Everything memd spends per frame (two daemons, two clients) against
+    # iperf3's two ends.
+    for name in ("bridge ucx", "bridge grpc"):
+        total = lambda r: sum(r["cpu_us_per_frame_" + k]
+                              for k in ("receiver", "sender", "consumer", "producer"))
+        both = lambda f: f["cpu_us_per_frame_receiver"] + f["cpu_us_per_frame_sender"]
+        print(f"\n{name}: CPU per frame, both daemons and both clients over iperf3's two ends: "
+              f"{statistics.median(total(r) / both(f) for r, f in zip(runs[name], floor)):.2f}x")
     print("\nruns (MB/s):", {k: [round(r["bytes_per_s"] / 1e6) for r in v] for k, v in runs.items()})
 
 

@@ -185,8 +185,8 @@ int RunMemctl(int argc, char** argv) {
               "retries, throughput of the last interval");
   bridge_list->add_flag("--json", json, "Same as -o json");
   CLI::App* bridge_add = bridge->add_subcommand(
-      "add", "Bridge a channel to the channel of the same name on a peer (admin only; not kept "
-             "across a restart)");
+      "add", "Bridge a channel to the channel of the same name on a peer (admin only; kept "
+             "across restarts in the daemon's state directory)");
   bridge_add->add_option("POOL", bridge_args.pool, "A pool marked bridge=true")->required();
   bridge_add->add_option("CHANNEL", bridge_args.channel, "Channel name")->required();
   bridge_add->add_option("PEER", bridge_args.peer, "A configured peer's node name")->required();

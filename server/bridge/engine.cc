@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bridge/added_bridges.h"
 #include "bridge/grpc/grpc_transport.h"
 #include "memd/shared/names.h"
 #if MEMD_HAVE_UCX
@@ -81,8 +82,9 @@ absl::Status Engine::Start() {
   channels_.SetDeliveryHook(
       [this](const Pool&, const std::string&, uint64_t tag) { Delivered(tag); });
   for (const BridgeSpec& spec : b.bridges) {
-    if (absl::Status s = Add(spec); !s.ok()) return s;
+    if (absl::Status s = AddBridge(spec, Origin::kConfigured); !s.ok()) return s;
   }
+  RestoreAddedBridges();
   if (!b.peers.empty()) {
     spdlog::info("node '{}': {} peers, {} bridges, transport {}", node_, b.peers.size(),
                  b.bridges.size(), transport_->name());
@@ -99,7 +101,33 @@ void Engine::Stop() {
   for (auto& o : all) o->Stop();  // not under mu_: Stop takes the channel registry's
 }
 
-absl::Status Engine::Add(const BridgeSpec& spec) {
+void Engine::RestoreAddedBridges() {
+  absl::StatusOr<std::vector<BridgeSpec>> added = LoadAddedBridges(state_dir_);
+  if (!added.ok()) {
+    spdlog::error("bridges added at run time are not restored: {}", std::string(added.status().message()));
+    return;
+  }
+  for (const BridgeSpec& spec : *added) {
+    auto configured = std::find_if(options_.bridge.bridges.begin(), options_.bridge.bridges.end(),
+                                   [&](const BridgeSpec& c) { return c.name() == spec.name(); });
+    if (configured != options_.bridge.bridges.end()) {
+      spdlog::warn("bridge '{}' (to peer '{}') was added at run time and is now configured (to "
+                   "peer '{}'): the configured one is kept, the added one forgotten",
+                   spec.name(), spec.peer, configured->peer);
+    } else if (absl::Status s = AddBridge(spec, Origin::kRestored); !s.ok()) {
+      spdlog::error("bridge '{}' (to peer '{}') added at run time is not restored: {}; it is "
+                    "forgotten (memctl bridge add it again)", spec.name(), spec.peer,
+                    std::string(s.message()));
+    }
+  }
+  MutexLock lock(&mu_);
+  if (added_.size() == added->size()) return;
+  if (absl::Status s = SaveAddedBridges(state_dir_, added_); !s.ok()) {
+    spdlog::error("bridges added at run time: {}", std::string(s.message()));
+  }
+}
+
+absl::Status Engine::AddBridge(const BridgeSpec& spec, Origin origin) {
   std::vector<PoolConfig> pools;
   for (const Pool* p : pools_.pools()) {
     PoolConfig c;
@@ -119,10 +147,18 @@ absl::Status Engine::Add(const BridgeSpec& spec) {
             absl::StrFormat("bridge '%s' exists (to peer '%s')", spec.name(), o->spec().peer));
       }
     }
+    if (origin != Origin::kConfigured) {
+      std::vector<BridgeSpec> next = added_;
+      next.push_back(spec);
+      if (origin == Origin::kAdded) {
+        if (absl::Status s = SaveAddedBridges(state_dir_, next); !s.ok()) return s;
+      }
+      added_ = std::move(next);
+    }
     Outbound::Env env{pools_.Find(spec.pool), &channels_, transport_.get(), node_, state_dir_,
                       kOutboundSessionBase + next_outbound_++,
                       [this](std::string_view peer) { return OpenChannel(peer); },
-                      [this](Pool& pool) { return Expose(pool); }};
+                      [this](Pool& pool) { return Expose(pool); }, options_.reclaim_grace};
     outbound = std::make_shared<Outbound>(spec, std::move(env));
     outbound_.push_back(outbound);
   }
@@ -139,7 +175,6 @@ absl::StatusOr<uint64_t> Engine::Remove(const std::string& name) {
       names.push_back((*it)->spec().name());
       if ((*it)->spec().name() == name) {
         outbound = *it;
-        outbound_.erase(it);
         break;
       }
     }
@@ -148,6 +183,17 @@ absl::StatusOr<uint64_t> Engine::Remove(const std::string& name) {
                                                  name, names.empty() ? "none"
                                                                      : absl::StrJoin(names, ", ")));
     }
+    std::vector<BridgeSpec> next;
+    for (const BridgeSpec& b : added_) {
+      if (b.name() != name) next.push_back(b);
+    }
+    if (next.size() != added_.size()) {
+      if (absl::Status s = SaveAddedBridges(state_dir_, next); !s.ok()) return s;
+      added_ = std::move(next);
+    } else {
+      spdlog::warn("bridge '{}' is configured: removed until the next start", name);
+    }
+    outbound_.erase(std::find(outbound_.begin(), outbound_.end(), outbound));
   }
   return outbound->Drop();
 }

@@ -55,13 +55,29 @@ class Engine {
   v1::ListBridgesResponse List();
   // memctl bridge add / remove (admin checked by the service). Add makes the
   // same checks as the configuration (B01-B03) and B09 for a bridge that
-  // exists; Remove: NOT_FOUND (B10) for an unknown name.
-  absl::Status Add(const BridgeSpec& spec);
+  // exists, and records the bridge in the runtime list (added_bridges.h)
+  // before it starts; Remove: NOT_FOUND (B10) for an unknown name, and takes
+  // a bridge added at run time off that list (a configured one comes back
+  // at the next start). A list that cannot be written fails the call and
+  // changes nothing. The list is written under mu_ (an admin call, rare: a
+  // delivery hook waits for its fsync meanwhile).
+  absl::Status Add(const BridgeSpec& spec) { return AddBridge(spec, Origin::kAdded); }
   absl::StatusOr<uint64_t> Remove(const std::string& name);
 
   const std::string& node() const { return node_; }
 
  private:
+  enum class Origin {
+    kConfigured,  // --bridge, [[bridge]]
+    kAdded,       // memctl bridge add: recorded in the runtime list first
+    kRestored,    // from the runtime list at start (Start saves the list once)
+  };
+  absl::Status AddBridge(const BridgeSpec& spec, Origin origin);
+  // Start: the runtime list's bridges after the configured ones. One also
+  // configured (same name) is dropped for the configuration's, one that no
+  // longer passes the checks is dropped (B17), both logged; an unreadable
+  // list is logged (B18) and left for the next `bridge add` to replace.
+  void RestoreAddedBridges();
   absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(std::string_view peer) const;
   // `pool`'s region descriptor: exposed to the transport on first use, then
   // the same for every bridge of the pool (a transport exposes a pool once).
@@ -82,6 +98,8 @@ class Engine {
   Mutex mu_;
   std::vector<std::shared_ptr<Outbound>> outbound_ ABSL_GUARDED_BY(mu_);
   uint64_t next_outbound_ ABSL_GUARDED_BY(mu_) = 0;  // numbers their session ids
+  // The bridges of outbound_ added at run time, as the runtime list has them.
+  std::vector<BridgeSpec> added_ ABSL_GUARDED_BY(mu_);
   Mutex expose_mu_;  // a leaf
   std::map<std::string, std::string> regions_ ABSL_GUARDED_BY(expose_mu_);  // pool -> descriptor
   // By id - 1; entries are never removed (ids tag channel messages).

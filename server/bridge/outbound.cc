@@ -96,7 +96,8 @@ void Outbound::TakeLoop() {
   while (true) {
     {
       MutexLock lock(&mu_);
-      while (!stopping_ && (receiving_ || in_flight_.size() >= OutboundJournal::kSlots)) {
+      while (!stopping_ && (receiving_ || in_flight_.size() >= OutboundJournal::kSlots ||
+                            journal_->full())) {
         cv_.Wait(&mu_);
       }
       if (stopping_) return;
@@ -147,8 +148,14 @@ void Outbound::Release(uint64_t seq) {
     stats_.Moved(bytes, f.seq);
     in_flight_.pop_front();
   }
+  AckLost();
   stats_.SetInFlight(in_flight_.size());
   cv_.SignalAll();
+}
+
+void Outbound::AckLost() {
+  uint64_t below = in_flight_.empty() ? journal_->last_seq() : in_flight_.front().seq - 1;
+  if (below > journal_->acked_seq()) journal_->Ack(below);
 }
 
 void Outbound::LinkLoop() {

@@ -26,6 +26,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
+#include "absl/time/time.h"
 #include "bridge/bridge_config.h"
 #include "bridge/journal.h"
 #include "bridge/link_stats.h"
@@ -51,6 +52,7 @@ class Outbound {
     // The pool's region descriptor (Engine::Expose: once per pool, shared by
     // its bridges). REQUIRES: the pool's memory is ready.
     std::function<absl::StatusOr<std::string>(Pool&)> expose;
+    absl::Duration reclaim_grace;  // --reclaim-grace, named by B08
   };
   Outbound(BridgeSpec spec, Env env);
   ~Outbound();  // Stop()
@@ -90,6 +92,10 @@ class Outbound {
   void Taken(absl::StatusOr<ReceivedMessage> message);
   // The peer acknowledged everything up to `seq`.
   void Release(uint64_t seq);
+  // Acknowledges in the journal the entries below the first message in
+  // flight (all of them when none is): those are B08's lost messages, which
+  // would otherwise hold journal slots for good.
+  void AckLost() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BridgeSpec spec_;
   const Env env_;

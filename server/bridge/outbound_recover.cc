@@ -70,8 +70,8 @@ absl::Status Outbound::Recover() {
       // B08: the buffers are gone (the pool's memory was not handed back
       // within the grace period): the message cannot be delivered.
       spdlog::error("bridge '{}': message seq {} is lost: its buffers were not re-adopted "
-                    "(the pool's memory was not handed back by a client before the grace ended)",
-                    spec_.name(), e.seq);
+                    "(no client handed pool '{}''s memory back within --reclaim-grace {})",
+                    spec_.name(), e.seq, pool.name(), absl::FormatDuration(env_.reclaim_grace));
       std::vector<uint64_t> held;
       for (const auto& [handle, refs] : pool.Holdings(holder_)) {
         if (wanted.contains(handle)) held.insert(held.end(), refs, handle);
@@ -92,6 +92,7 @@ absl::Status Outbound::Recover() {
   journal_ = std::move(*journal);
   in_flight_ = std::move(recovered);
   sent_max_ = journal_->last_seq();  // anything below may have been offered before
+  AckLost();
   ready_ = true;
   stats_.SetInFlight(in_flight_.size());
   cv_.SignalAll();

@@ -53,12 +53,7 @@ TEST_P(BridgeTest, MemctlAddsListsAndRemovesBridges) {
   a_.extra.clear();  // no configured bridge
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
-  auto memctl = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {MemctlBinary(), "--address", "unix://" + a_.socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.insert(argv.begin(), {"/bin/sh", "-c", "\"$0\" \"$@\" 2>&1"});
-    return RunCommand(argv);
-  };
+  auto memctl = [&](std::vector<std::string> args) { return Memctl(a_, std::move(args)); };
   auto [bad_code, bad] = memctl({"bridge", "add", "video", "frames", "nobody"});
   EXPECT_EQ(bad_code, 1);
   EXPECT_NE(bad.find("bridge 'video/frames': no peer named 'nobody' (configured: b)"),
@@ -98,6 +93,52 @@ TEST_P(BridgeTest, MemctlAddsListsAndRemovesBridges) {
   EXPECT_EQ(b_.Bridge("in").retries(), 0u) << "b took a frame of the new bridge for a repeat";
 }
 
+// A bridge added with memctl is kept in a's state directory: it comes back
+// after a kill -9 and after a clean stop, and frames cross it; removed, it
+// stays gone. Added at run time and then configured under the same name:
+// the configured one is kept and the added one forgotten.
+TEST_P(BridgeTest, BridgesAddedAtRunTimeSurviveRestarts) {
+  if (GetParam() != "grpc") GTEST_SKIP() << "the engine's runtime list: the same for both transports";
+  a_.extra.clear();  // no configured bridge
+  ASSERT_TRUE(b_.Start());
+  ASSERT_TRUE(a_.Start());
+  auto restart = [&](int signal) {
+    a_.process->Kill(signal);
+    a_.process->Wait();
+    return a_.Start();
+  };
+  auto names = [&] {
+    std::vector<std::string> out;
+    v1::ListBridgesResponse list = a_.Bridges();
+    for (const v1::BridgeStats& b : list.bridges()) out.push_back(b.name() + ">" + b.peer());
+    return out;
+  };
+  const std::vector<std::string> kOne = {"video/frames>b"};
+  ASSERT_EQ(Memctl(a_, {"bridge", "add", "video", "frames", "b"}).first, 0);
+  ASSERT_TRUE(restart(SIGKILL));
+  EXPECT_EQ(names(), kOne) << "kill -9 lost the bridge added at run time";
+  auto consumer = Consumer(2);
+  auto producer = Producer(0, 2);
+  ReadFrames(*consumer, 2);
+  ExpectExactlyOnceInOrder(2);
+  ASSERT_TRUE(restart(SIGTERM));
+  EXPECT_EQ(names(), kOne) << "a clean stop lost the bridge added at run time";
+
+  ASSERT_EQ(Memctl(a_, {"bridge", "remove", "video/frames"}).first, 0);
+  ASSERT_TRUE(restart(SIGKILL));
+  EXPECT_EQ(names(), std::vector<std::string>{}) << "a removed bridge came back";
+
+  // The same name added at run time, then in the configuration.
+  ASSERT_EQ(Memctl(a_, {"bridge", "add", "video", "frames", "b"}).first, 0);
+  a_.extra = {"--bridge", "video/frames=b"};
+  ASSERT_TRUE(restart(SIGTERM));
+  EXPECT_EQ(names(), kOne);
+  auto [removed, why] = Memctl(a_, {"bridge", "remove", "video/frames"});
+  EXPECT_EQ(removed, 0) << why;
+  a_.extra.clear();
+  ASSERT_TRUE(restart(SIGTERM));
+  EXPECT_EQ(names(), std::vector<std::string>{}) << "the added bridge outlived the configured one";
+}
 
 // [[peer]], [[bridge]], node, bridge_transport and a pool's bridge key in
 // memd.toml read as the flags do, and --check-config prints them back.
@@ -125,14 +166,10 @@ TEST_P(BridgeTest, TheConfigFileTakesPeersAndBridges) {
   EXPECT_NE(why.find("every [[bridge]] needs pool, channel, peer"), std::string::npos) << why;
 }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // B06, B07: a Bridge call needs a configured peer's certificate, and Read
-// serves only ranges of messages in flight to the caller. One daemon on the
-// loopback of the test's own namespace; the test calls as node b and node c.
+// serves only ranges of messages in flight to the caller; B12, B15, B16: a
+// peer's bad hellos and offers. One daemon on the loopback of the test's own
+// namespace; the test calls as node b and node c.
 TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) {
   std::string port = std::to_string(7400 + ::getpid() % 500);
   Subprocess memd({MemdBinary(), "--instance", "bridge-r", "--state-dir", dir_ + "/state-r",
@@ -148,15 +185,19 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
                    .first == 0;
       },
       std::chrono::seconds(20)));
-  auto call_as = [&](const std::string& node) {
+  // A Bridge stub to the daemon with `node`'s certificate.
+  auto stub_as = [&](const std::string& node) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
     ssl.pem_cert_chain = ReadText(dir_ + "/" + node + ".pem");
     ssl.pem_private_key = ReadText(dir_ + "/" + node + ".key");
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("a");
-    auto stub = v1::Bridge::NewStub(
+    return v1::Bridge::NewStub(
         grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
+  };
+  auto call_as = [&](const std::string& node) {
+    auto stub = stub_as(node);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::BridgeReadRequest request;
@@ -181,6 +222,71 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
   } else {
     EXPECT_EQ(peer.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << peer.error_message();
   }
+
+  // B16, B12, B15: Deliver streams from node b (a peer) with a hello naming
+  // another node, with the other transport, and offers over the limits. Each
+  // ends its stream alone; the daemon serves on and holds nothing of them.
+  auto deliver = [&](v1::BridgeHello hello, std::vector<v1::BridgeOffer> offers) {
+    hello.set_bridge("video/inbound");
+    hello.set_pool("video");
+    hello.set_channel("inbound");
+    hello.set_region("video");
+    auto stub = stub_as("b");
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = stub->Deliver(&context);
+    v1::BridgeOffer first;
+    *first.mutable_hello() = hello;
+    stream->Write(first);
+    v1::BridgeAck ack;
+    if (stream->Read(&ack)) {
+      EXPECT_EQ(ack.delivered_seq(), 0u);
+      for (const v1::BridgeOffer& o : offers) stream->Write(o);
+    }
+    stream->WritesDone();
+    while (stream->Read(&ack)) {
+    }
+    return stream->Finish();
+  };
+  const std::string other = GetParam() == "grpc" ? "ucx" : "grpc";
+  v1::BridgeHello hello;
+  hello.set_node("x");
+  hello.set_transport(GetParam());
+  grpc::Status named = deliver(hello, {});
+  EXPECT_EQ(named.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(named.error_message(), "hello names node 'x' but the certificate is node 'b'");
+  hello.set_node("b");
+  hello.set_transport(other);
+  grpc::Status mismatch = deliver(hello, {});
+  EXPECT_EQ(mismatch.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(mismatch.error_message(),
+            "bridge 'video/inbound' from node 'b' uses transport '" + other + "'; node 'a' uses '" +
+                GetParam() + "' (--bridge-transport must match)");
+  // The limits are checked by the Inbound after the transport connected to
+  // the sender's address: a UCX worker address the test does not have.
+  if (GetParam() == "grpc") {
+    hello.set_transport("grpc");
+    v1::BridgeOffer many;
+    many.set_seq(1);
+    for (int i = 0; i < 65; ++i) many.add_buffers()->set_size_bytes(4096);
+    grpc::Status buffers = deliver(hello, {many});
+    EXPECT_EQ(buffers.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(buffers.error_message(),
+              "offer seq 1 carries 65 buffers and 0 bytes of metadata; the limits are 64 and 4096");
+    v1::BridgeOffer wordy;
+    wordy.set_seq(1);
+    wordy.add_buffers()->set_size_bytes(4096);
+    wordy.set_metadata(std::string(4097, 'm'));
+    grpc::Status metadata = deliver(hello, {wordy});
+    EXPECT_EQ(metadata.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(metadata.error_message(),
+              "offer seq 1 carries 1 buffers and 4097 bytes of metadata; the limits are 64 and 4096");
+  }
+  auto [stats_code, stats] =
+      RunCommand({MemctlBinary(), "--address", "unix://" + dir_ + "/r.sock", "stats", "--json"});
+  EXPECT_EQ(stats_code, 0) << "the daemon stopped serving";
+  EXPECT_NE(stats.find("\"allocs\": 0,"), std::string::npos) << "a refused offer allocated: " << stats;
+  EXPECT_EQ(stats.find("\"inbound\""), std::string::npos) << "a refused offer made a channel";
   memd.Kill(SIGTERM);
   memd.Wait();
 }

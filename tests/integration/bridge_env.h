@@ -33,6 +33,11 @@ inline constexpr uint64_t kWindow = 8;  // OutboundJournal::kSlots
 
 inline std::string BridgeClientBinary() { return MEMD_BRIDGE_CLIENT_BINARY; }
 
+inline std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 // Runs a command found on PATH (Subprocess takes paths).
 inline int Shell(std::vector<std::string> argv) {
   if (argv[0].find('/') == std::string::npos) argv.insert(argv.begin(), "/usr/bin/env");
@@ -46,8 +51,8 @@ inline bool MakeCertificates(const std::string& dir) {
     return Shell({"/bin/sh", "-c", "cd " + dir + " && " + script + " >/dev/null 2>&1"}) == 0;
   };
   const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  bool ok = sh("openssl req -x509 " + key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=memd-ca") &&
-            sh("openssl req -x509 " + key + " -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
+  bool ok = sh("openssl req -x509 " + key + " -keyout ca.key -out ca.pem -days 30 -subj /CN=memd-ca") &&
+            sh("openssl req -x509 " + key + " -keyout rogue-ca.key -out rogue-ca.pem -days 30 "
                "-subj /CN=rogue-ca");
   for (const auto& [name, ca] : {std::pair{"a", "ca"}, std::pair{"b", "ca"},
                                  std::pair{"c", "ca"}, std::pair{"rogue-b", "rogue-ca"}}) {
@@ -56,9 +61,36 @@ inline bool MakeCertificates(const std::string& dir) {
          sh("openssl req " + key + " -keyout " + name + ".key -out " + name + ".csr -subj /CN=" +
             cn) &&
          sh(std::string("openssl x509 -req -in ") + name + ".csr -CA " + ca + ".pem -CAkey " +
-            ca + ".key -CAcreateserial -out " + name + ".pem -days 2 -extfile " + name + ".ext");
+            ca + ".key -CAcreateserial -out " + name + ".pem -days 30 -extfile " + name + ".ext");
   }
   return ok;
+}
+
+// MakeCertificates' files, made once per build and copied into `dir`: every
+// test of the suite is its own process, and openssl's 14 runs took about
+// 0.7 s of each. The set lives next to the test binary and is made afresh
+// when a week old (the certificates are valid for 30 days); it is made in a
+// directory of its own and renamed into place, so a concurrent run sees a
+// whole set or none.
+inline bool CopyCertificates(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path cache = fs::read_symlink("/proc/self/exe", ec).parent_path() / "bridge-certs";
+  auto fresh = [&] {
+    std::error_code e;
+    auto made = fs::last_write_time(cache / "ca.pem", e);
+    return !e && fs::file_time_type::clock::now() - made < std::chrono::hours(24 * 7);
+  };
+  if (ec || !fresh()) {
+    fs::path next = cache.string() + ".new." + std::to_string(::getpid());
+    fs::create_directories(next, ec);
+    if (ec || !MakeCertificates(next.string())) return MakeCertificates(dir);
+    fs::remove_all(cache, ec);
+    fs::rename(next, cache, ec);
+    if (ec) fs::remove_all(next, ec);
+  }
+  fs::copy(cache, dir, fs::copy_options::overwrite_existing | fs::copy_options::recursive, ec);
+  return !ec || MakeCertificates(dir);
 }
 
 // One memd in a network namespace.
@@ -68,6 +100,7 @@ struct Node {
   std::string pool = "video=160MiB,bridge=true";
   std::string cert;  // default: <name>
   std::string transport = "grpc";
+  std::string reclaim_grace = "60s";
   std::unique_ptr<Subprocess> process;
 
   std::string socket() const { return dir + "/" + name + ".sock"; }
@@ -82,11 +115,22 @@ struct Node {
         "--listen", ip + ":7441", "--tls-cert", dir + "/" + c + ".pem",
         "--tls-key", dir + "/" + c + ".key", "--tls-client-ca", dir + "/ca.pem",
         "--node", name, "--peer", peer_name + "=" + peer_ip + ":7441",
-        "--pool", pool, "--bridge-transport", transport, "--reclaim-grace", "60s",
+        "--pool", pool, "--bridge-transport", transport, "--reclaim-grace", reclaim_grace,
         "--log-level", "warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Subprocess>(argv);
     return WaitFor([&] { return SocketAccepts(socket()); }, std::chrono::seconds(20));
+  }
+  // The daemon's log (spdlog writes to stdout) up to the first line holding
+  // `text`, or all of it that came within `timeout`.
+  std::string LogUntil(const std::string& text, std::chrono::seconds timeout) {
+    std::string log;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (log.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      std::optional<std::string> line = process->ReadLine(std::chrono::seconds(1));
+      if (line) log += *line + "\n";
+    }
+    return log;
   }
   void Kill() {
     process->Kill(SIGKILL);
@@ -123,7 +167,7 @@ class BridgeTest : public ::testing::TestWithParam<std::string> {
     char tmpl[] = "/tmp/memd-bridge-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    ASSERT_TRUE(MakeCertificates(dir_)) << "openssl could not make the test certificates";
+    ASSERT_TRUE(CopyCertificates(dir_)) << "openssl could not make the test certificates";
     int id = ::getpid() % 200 + 20;
     std::string net = "10.77." + std::to_string(id) + ".";
     ns_a_ = "memd-br-a-" + std::to_string(::getpid());
@@ -203,6 +247,13 @@ class BridgeTest : public ::testing::TestWithParam<std::string> {
     *consumer = Consumer(kFrames, 6);
     *producer = Producer(0, kFrames);
     FillTheWindow(**consumer, 6);
+  }
+  // memctl against `node`'s socket: exit code and stdout with stderr.
+  static std::pair<int, std::string> Memctl(const Node& node, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/bin/sh", "-c", "\"$0\" \"$@\" 2>&1", MemctlBinary(),
+                                     "--address", "unix://" + node.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
   }
   // Every frame 0..n-1 exactly once, in order, with the right bytes.
   void ExpectExactlyOnceInOrder(int n) {

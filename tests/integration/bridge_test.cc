@@ -82,6 +82,36 @@ TEST_P(BridgeTest, LinkDownAndUpLosesAndRepeatsNothing) {
   EXPECT_GT(a_.Bridge("out").retries(), 0u);
 }
 
+// B08: a sender killed with a full window and restarted when no client is
+// left to hand its pool's memory back: after --reclaim-grace the pool starts
+// afresh, the journal's messages are logged as lost (naming each seq and the
+// grace), and the bridge goes on with the next message.
+TEST_P(BridgeTest, SenderRestartedWithoutItsMemoryLogsTheJournalsMessagesAsLost) {
+  if (GetParam() != "grpc") GTEST_SKIP() << "the engine's recovery: the same for both transports";
+  a_.reclaim_grace = "1s";
+  ASSERT_TRUE(a_.Start());  // b is not up: the window fills and stays
+  auto producer = Producer(0, kWindow);
+  EXPECT_NE(producer->ReadAll(std::chrono::seconds(60)).find("done"), std::string::npos);
+  ASSERT_EQ(a_.Bridge("out").in_flight(), kWindow);
+  a_.Kill();  // the producer is gone too: nobody maps the pool's memory
+  ASSERT_TRUE(a_.Start());
+  std::string log = a_.LogUntil("message seq 8 is lost", std::chrono::seconds(30));
+  for (int seq = 1; seq <= static_cast<int>(kWindow); ++seq) {
+    EXPECT_NE(log.find("bridge 'video/frames': message seq " + std::to_string(seq) +
+                       " is lost: its buffers were not re-adopted (no client handed pool "
+                       "'video''s memory back within --reclaim-grace 1s)"),
+              std::string::npos) << log;
+  }
+  ASSERT_TRUE(WaitFor([&] { return a_.Bridge("out").in_flight() == 0; }));
+  // The daemon serves on and the bridge goes on: the next frame is seq 9.
+  ASSERT_TRUE(b_.Start());
+  auto consumer = Consumer(1);
+  auto next = Producer(kWindow, 1);
+  ReadFrames(*consumer, 1);
+  EXPECT_EQ(got_, std::vector<std::string>{"got 8 ok"});
+  EXPECT_EQ(a_.Bridge("out").last_seq(), kWindow + 1);
+}
+
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Transports, BridgeTest,

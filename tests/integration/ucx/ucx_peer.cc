@@ -14,6 +14,8 @@
 //     that fails once again (what the link says after a failure).
 //     --repeat N: pulls each range N times (a benchmark) and prints
 //     "pulled FRAMES BYTES SECONDS CPU_US" (this process's user+system CPU).
+//     --parallel N: pulls the first range N times at once, from N threads
+//     (each into its own memory), and prints the N lines as they finish.
 //   memd_ucx_peer attack ADDRESS_HEX READ_ADDRESS
 //     plays a hostile UCX peer: its own RMA-enabled UCX context, an endpoint
 //     to the exposer's worker, and a ucp_get_nbx of 16 bytes at READ_ADDRESS
@@ -27,7 +29,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <iostream>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -96,12 +101,15 @@ struct Range {
   uint64_t length;
 };
 
+std::mutex out_mu;  // PullOnce's lines, from --parallel's threads
+
 // One pull of `range` into fresh memory, checked; prints its line.
 bool PullOnce(memd::bridge::PullConnection& connection, const std::string& region, Range range,
               absl::Duration deadline) {
   std::vector<uint8_t> dst(range.length);
   absl::Status s = connection.Pull(region, range.offset, dst.data(), range.length,
                                    absl::Now() + deadline);
+  std::lock_guard<std::mutex> lock(out_mu);
   if (!s.ok()) {
     Fail(s);
     return false;
@@ -122,6 +130,7 @@ int Pull(int argc, char** argv) {
   absl::Duration deadline = absl::Seconds(10);
   bool wait = false;
   int repeat = 0;
+  int parallel = 0;
   std::vector<Range> ranges;
   for (int i = 4; i < argc; ++i) {
     std::string arg = argv[i];
@@ -131,6 +140,8 @@ int Pull(int argc, char** argv) {
       wait = true;
     } else if (arg == "--repeat" && i + 1 < argc) {
       repeat = std::atoi(argv[++i]);
+    } else if (arg == "--parallel" && i + 1 < argc) {
+      parallel = std::atoi(argv[++i]);
     } else {
       Range r{};
       if (std::sscanf(arg.c_str(), "%lu:%lu", &r.offset, &r.length) != 2) return 2;
@@ -141,6 +152,17 @@ int Pull(int argc, char** argv) {
   if (!transport.ok()) return Fail(transport.status());
   auto connection = (*transport)->Connect("exposer", address);
   if (!connection.ok()) return Fail(connection.status());
+  if (parallel > 0) {
+    std::vector<std::thread> threads;
+    std::atomic<bool> all_ok{true};
+    for (int n = 0; n < parallel; ++n) {
+      threads.emplace_back([&] {
+        if (!PullOnce(**connection, region, ranges.at(0), deadline)) all_ok = false;
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    return all_ok ? 0 : 1;
+  }
   if (repeat > 0) {
     std::vector<uint8_t> dst(ranges.at(0).length);
     // One untimed pull first: connection set-up (UCX wires up lazily).

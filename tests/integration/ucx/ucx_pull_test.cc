@@ -76,6 +76,14 @@ class VethNamespaces {
     return "the veth pair " + va_ + "/" + vb_ + " did not come up";
   }
 
+  // Limits what A sends to `rate` (tc's token bucket: "16mbit"), or changes
+  // the limit; empty on success.
+  std::string Throttle(const std::string& rate) {
+    auto [code, out] = RunCommand({kIp, "netns", "exec", a_, "tc", "qdisc", "replace", "dev", va_,
+                                   "root", "tbf", "rate", rate, "burst", "64kb", "latency", "2s"});
+    return code == 0 ? "" : "tc qdisc replace ... tbf failed: " + out;
+  }
+
   ~VethNamespaces() {
     RunCommand({kIp, "netns", "del", a_});
     RunCommand({kIp, "netns", "del", b_});
@@ -307,6 +315,65 @@ TEST(UcxPullStalledTest, APullPastItsDeadlineFailsAndTheLinkServesTheNextOne) {
   EXPECT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
             "ok 0 " + std::to_string(kFrameBytes));
   EXPECT_EQ(ExitCode(puller.Wait(std::chrono::seconds(30))), 1);  // one pull failed
+}
+
+// A slow link (tc on the exposer's side of the veth pair) keeps answers in
+// flight. B39: 400 pulls of 64 KiB at once over 100 Mbit/s (26 MB, about
+// 2 s) leave more than 256 answers waiting for the link: the exposer refuses
+// the pulls past its limit, naming it, and serves the others. B34's closing
+// case: over 16 Mbit/s a 4K frame's answer takes about 6 s and is still
+// arriving at the pull's 2 s deadline; UCX cannot cancel a receive into the
+// caller's buffer, so the connection is closed: the pull fails and the next
+// one on it is UNAVAILABLE at once. The exposer serves a new connection.
+TEST(UcxPullSlowLinkTest, AnswersPastTheLimitAreRefusedAndOneArrivingAtItsDeadlineClosesTheLink) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to make network namespaces";
+  if (access(kIp, X_OK) != 0) GTEST_SKIP() << "needs " << kIp << " (iproute2)";
+  VethNamespaces namespaces;
+  if (!namespaces.error().empty()) GTEST_SKIP() << "no network namespaces here: " << namespaces.error();
+  if (std::string error = namespaces.Throttle("100mbit"); !error.empty()) {
+    GTEST_SKIP() << "no traffic control here (tc, sch_tbf): " << error;
+  }
+  const std::map<std::string, std::string> env = {{"UCX_TLS", "tcp"}};
+  Exposer exposer = StartExposer(env, [&](auto argv) { return namespaces.InA(argv); });
+  ASSERT_TRUE(exposer.ok());
+  {
+    Subprocess many(namespaces.InB({MEMD_UCX_PEER_BINARY, "pull", exposer.address,
+                                    exposer.region, "--parallel", "400", Range(0, 65536)}),
+                    env);
+    int served = 0, refused = 0;
+    for (int n = 0; n < 400; ++n) {
+      std::string line = NextLine(many, std::chrono::seconds(60)).value_or("(nothing)");
+      if (line == "ok 0 65536") {
+        ++served;
+      } else {
+        ++refused;
+        EXPECT_EQ(line,
+                  "error RESOURCE_EXHAUSTED pull of 65536 bytes from pool 'video' of peer "
+                  "'exposer': the peer refused: 256 answers are in flight from ucx transport "
+                  "'expose'; the limit is 256 (ask again later)");
+      }
+    }
+    EXPECT_GT(refused, 0) << "no pull was refused: the link was too fast for 256 answers to wait";
+    EXPECT_GE(served, 256);
+  }
+  ASSERT_EQ(namespaces.Throttle("16mbit"), "");
+  Subprocess puller(namespaces.InB({MEMD_UCX_PEER_BINARY, "pull", exposer.address, exposer.region,
+                                    "--deadline-ms", "2000", Range(0, kFrameBytes),
+                                    Range(0, 4096)}),
+                    env);
+  EXPECT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
+            "error DEADLINE_EXCEEDED pull of 12441600 bytes from pool 'video' of peer 'exposer' "
+            "did not complete by its deadline; the link is closed (UCX cannot cancel a receive: "
+            "connect again)");
+  EXPECT_EQ(NextLine(puller, std::chrono::seconds(30)).value_or("(nothing)"),
+            "error UNAVAILABLE link to peer 'exposer' is closed: a pull of 12441600 bytes from "
+            "pool 'video' of peer 'exposer' missed its deadline while receiving");
+  Subprocess again(namespaces.InB({MEMD_UCX_PEER_BINARY, "pull", exposer.address, exposer.region,
+                                   Range(4096, 4096)}),
+                   env);
+  EXPECT_EQ(NextLine(again, std::chrono::seconds(30)).value_or("(nothing)"), "ok 4096 4096");
+  EXPECT_FALSE(exposer.process->Wait(std::chrono::milliseconds(0)).has_value())
+      << "the exposer died";
 }
 
 INSTANTIATE_TEST_SUITE_P(Topologies, UcxPullTest,
