@@ -22,14 +22,22 @@ uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
 
 uint64_t Arena::TakeLargeLocked(size_t size, bool* cached) {
   // The smallest cached block that fits without wasting more than half.
-  auto best = large_cache_.end();
-  for (auto it = large_cache_.begin(); it != large_cache_.end(); ++it) {
-    uint64_t bytes = (*it)->slabs[0]->block_bytes;
-    if (bytes >= size && bytes <= 2 * uint64_t{size} &&
-        (best == large_cache_.end() || bytes < (*best)->slabs[0]->block_bytes)) {
-      best = it;
+  auto fitting = [&] {
+    auto best = large_cache_.end();
+    for (auto it = large_cache_.begin(); it != large_cache_.end(); ++it) {
+      uint64_t bytes = (*it)->slabs[0]->block_bytes;
+      if (bytes >= size && bytes <= 2 * uint64_t{size} &&
+          (best == large_cache_.end() || bytes < (*best)->slabs[0]->block_bytes)) {
+        best = it;
+      }
     }
-  }
+    return best;
+  };
+  auto best = fitting();
+  // Registered blocks freed since the last tick wait parked until nobody
+  // holds them (a frame handed to another process): ask now, as a small
+  // class that runs dry does, rather than take new memory for each.
+  if (best == large_cache_.end() && !parked_.empty() && UnparkLocked()) best = fitting();
   if (best != large_cache_.end()) {
     Slab* slab = (*best)->slabs[0];
     large_cache_.erase(best);
@@ -49,7 +57,9 @@ uint64_t Arena::TakeLargeLocked(size_t size, bool* cached) {
     }
     // The pool (or the session's quota) may be full of this cache: give it
     // back (the releases ride on the retry's request) and ask once more.
-    if (granted.ok() || !absl::IsResourceExhausted(granted.status()) || large_cache_.empty()) break;
+    if (granted.ok() || !absl::IsResourceExhausted(granted.status())) break;
+    if (!parked_.empty()) UnparkLocked();  // parked blocks nobody holds join the cache
+    if (large_cache_.empty()) break;
     while (!large_cache_.empty()) ReleaseLargeLocked(large_cache_.front());
   }
   if (!granted.ok()) return 0;  // the daemon path asks again and says why

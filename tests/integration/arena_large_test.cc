@@ -130,6 +130,33 @@ TEST(ArenaLargeTest, ARegisteredLargeBlockHeldElsewhereIsNotReused) {
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
+// The frame handoff: each frame registered, retained and released by another
+// process, then freed. Parked until the other side let go, its chunk serves
+// the next frame; a pool of five frames never runs out.
+TEST(ArenaLargeTest, FramesHandedToAnotherProcessAreReusedOnceReleased) {
+  DaemonEnv daemon({.pools = {"default=64MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  LargeSession session(daemon);
+  ASSERT_TRUE(session.ok());
+  std::unique_ptr<Client> other = Connect(daemon);
+  ASSERT_NE(other, nullptr);
+  constexpr size_t kFrame = 12441600;  // 4K NV12
+  for (int i = 0; i < 50; ++i) {
+    auto* frame = static_cast<uint8_t*>(memd_malloc(kFrame));
+    ASSERT_NE(frame, nullptr) << "frame " << i << ": " << memd_last_error();
+    frame[0] = static_cast<uint8_t>(i);
+    uint64_t handle = memd_handle(frame);
+    ASSERT_NE(handle, 0u) << memd_last_error();
+    {
+      absl::StatusOr<Buffer> seen = other->Retain(handle);
+      ASSERT_TRUE(seen.ok()) << seen.status();
+      EXPECT_EQ(seen->data()[0], i);
+    }
+    memd_free(frame);
+  }
+  EXPECT_EQ(daemon.CheckPools(), "");
+}
+
 TEST(ArenaLargeTest, AFullPoolTakesTheCacheBackBeforeRefusing) {
   DaemonEnv daemon({.pools = {"default=16MiB"}});
   ASSERT_TRUE(daemon.ok());
