@@ -122,6 +122,16 @@ Arena::Chunk* Arena::NewChunkLocked(uint64_t bytes) {
   }
 }
 
+Arena::Slab* Arena::NewSlabLocked() {
+  if (spare_slabs_.empty()) {
+    slabs_.push_back(std::make_unique<Slab>());
+    return slabs_.back().get();
+  }
+  Slab* slab = spare_slabs_.back();
+  spare_slabs_.pop_back();
+  return slab;
+}
+
 bool Arena::CarveLocked(int cls) {
   const uint32_t block = class_bytes_[cls];
   const uint64_t slab_bytes = SlabBytes(block);
@@ -135,14 +145,7 @@ bool Arena::CarveLocked(int cls) {
   }
   if (home == nullptr) home = NewChunkLocked(slab_bytes + kPage);
   if (home == nullptr) return false;
-  Slab* slab;
-  if (!spare_slabs_.empty()) {
-    slab = spare_slabs_.back();
-    spare_slabs_.pop_back();
-  } else {
-    slabs_.push_back(std::make_unique<Slab>());
-    slab = slabs_.back().get();
-  }
+  Slab* slab = NewSlabLocked();
   slab->start = RoundUp(home->carve, kPage);
   slab->bytes = slab_bytes;
   slab->block_bytes = block;

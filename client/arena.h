@@ -160,6 +160,8 @@ class Arena {
   // Carves a slab for `cls` into a chunk with room (granting one if none).
   // Returns false when no chunk could be had.
   bool CarveLocked(int cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A slab record to fill: a dissolved chunk's spare, else a new one.
+  Slab* NewSlabLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A chunk of at least `bytes` from the daemon, or an idle one taken back.
   Chunk* NewChunkLocked(uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Dissolves an empty chunk's slabs (their blocks leave the free lists) and

@@ -69,14 +69,7 @@ uint64_t Arena::TakeLargeLocked(size_t size, bool* cached) {
   chunk->bytes = granted->buffer().capacity_bytes();
   chunk->large = true;
   chunk->carve = chunk->offset + chunk->bytes;  // never carved into slabs
-  Slab* slab;
-  if (!spare_slabs_.empty()) {
-    slab = spare_slabs_.back();
-    spare_slabs_.pop_back();
-  } else {
-    slabs_.push_back(std::make_unique<Slab>());
-    slab = slabs_.back().get();
-  }
+  Slab* slab = NewSlabLocked();
   slab->start = RoundUp(chunk->offset, kPage);
   slab->bytes = (chunk->offset + chunk->bytes) / kPage * kPage - slab->start;
   slab->block_bytes = static_cast<uint32_t>(slab->bytes);

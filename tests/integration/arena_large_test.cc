@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "arena_session.h"
 #include "daemon_env.h"
 #include "memd/client.h"
 #include "memd/memd.h"
@@ -19,34 +20,10 @@ namespace {
 
 constexpr size_t kLarge = 1 << 20;  // above the default threshold (64 KiB)
 
-// The C API session of this process with arenas on, for one test.
-class LargeSession {
- public:
-  explicit LargeSession(const DaemonEnv& daemon) {
-    ::setenv("MEMD_ARENA_THRESHOLD", "65536", 1);
-    ok_ = memd_init(daemon.address().c_str(), "default") == 0;
-    EXPECT_TRUE(ok_) << memd_last_error();
-  }
-  ~LargeSession() {
-    memd_uninit();
-    ::unsetenv("MEMD_ARENA_THRESHOLD");
-  }
-  bool ok() const { return ok_; }
-
- private:
-  bool ok_ = false;
-};
-
-std::unique_ptr<Client> Connect(const DaemonEnv& daemon) {
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect({.address = daemon.address()});
-  EXPECT_TRUE(client.ok()) << client.status();
-  return client.ok() ? std::move(*client) : nullptr;
-}
-
 TEST(ArenaLargeTest, ALoopOfLargeBlocksReusesOneChunkAndKeepsItsBytes) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
-  LargeSession session(daemon);
+  ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
   const uint64_t allocs_before = daemon.PoolStats().allocs();
   std::vector<uint8_t> source(kLarge);
@@ -73,9 +50,9 @@ TEST(ArenaLargeTest, ALoopOfLargeBlocksReusesOneChunkAndKeepsItsBytes) {
 TEST(ArenaLargeTest, AHandleOfAFreedLargeBlockIsNotFoundHoweverOftenItIsReused) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
-  LargeSession session(daemon);
+  ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
-  std::unique_ptr<Client> other = Connect(daemon);
+  std::unique_ptr<Client> other = ConnectPlain(daemon);
   ASSERT_NE(other, nullptr);
   std::set<uintptr_t> addresses;
   std::set<uint64_t> handles;
@@ -106,9 +83,9 @@ TEST(ArenaLargeTest, AHandleOfAFreedLargeBlockIsNotFoundHoweverOftenItIsReused) 
 TEST(ArenaLargeTest, ARegisteredLargeBlockHeldElsewhereIsNotReused) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
-  LargeSession session(daemon);
+  ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
-  std::unique_ptr<Client> other = Connect(daemon);
+  std::unique_ptr<Client> other = ConnectPlain(daemon);
   ASSERT_NE(other, nullptr);
   auto* p = static_cast<uint8_t*>(memd_malloc(kLarge));
   ASSERT_NE(p, nullptr) << memd_last_error();
@@ -136,9 +113,9 @@ TEST(ArenaLargeTest, ARegisteredLargeBlockHeldElsewhereIsNotReused) {
 TEST(ArenaLargeTest, FramesHandedToAnotherProcessAreReusedOnceReleased) {
   DaemonEnv daemon({.pools = {"default=64MiB"}});
   ASSERT_TRUE(daemon.ok());
-  LargeSession session(daemon);
+  ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
-  std::unique_ptr<Client> other = Connect(daemon);
+  std::unique_ptr<Client> other = ConnectPlain(daemon);
   ASSERT_NE(other, nullptr);
   constexpr size_t kFrame = 12441600;  // 4K NV12
   for (int i = 0; i < 50; ++i) {
@@ -160,7 +137,7 @@ TEST(ArenaLargeTest, FramesHandedToAnotherProcessAreReusedOnceReleased) {
 TEST(ArenaLargeTest, AFullPoolTakesTheCacheBackBeforeRefusing) {
   DaemonEnv daemon({.pools = {"default=16MiB"}});
   ASSERT_TRUE(daemon.ok());
-  LargeSession session(daemon);
+  ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
   // Four 3 MiB blocks freed: their chunks (12 MiB) wait in the cache.
   std::vector<void*> blocks;

@@ -15,6 +15,7 @@
 extern "C" {
 #include <libavutil/mem.h>
 }
+#include "arena_session.h"
 #include "daemon_env.h"
 #include "memd/client.h"
 #include "memd/memd.h"
@@ -25,18 +26,6 @@ namespace {
 
 constexpr size_t kThreshold = 64 * 1024;  // the default (Arena::kDefaultThresholdBytes)
 
-std::unique_ptr<Client> Connect(const DaemonEnv& daemon) {
-  // A plain C++ session: its Allocate never uses an arena.
-  absl::StatusOr<std::unique_ptr<Client>> client =
-      Client::Connect({.address = daemon.address(), .pool = "default", .lane = true});
-  EXPECT_TRUE(client.ok()) << client.status();
-  return client.ok() ? std::move(*client) : nullptr;
-}
-
-// The harness turns arenas off for other suites (DaemonEnv); these tests
-// use the default threshold.
-constexpr char kArenaOn[] = "65536";
-
 Subprocess ArenaClient(const DaemonEnv& daemon, std::vector<std::string> args) {
   args.insert(args.begin(), MEMD_ARENA_CLIENT_BINARY);
   std::map<std::string, std::string> env = daemon.ClientEnv();
@@ -44,27 +33,13 @@ Subprocess ArenaClient(const DaemonEnv& daemon, std::vector<std::string> args) {
   return Subprocess(args, env);
 }
 
-// The C API session of this process, attached to `daemon` for one test.
-class CSession {
- public:
-  explicit CSession(const DaemonEnv& daemon) {
-    ::setenv("MEMD_ARENA_THRESHOLD", kArenaOn, 1);
-    ok_ = memd_init(daemon.address().c_str(), "default") == 0;
-    EXPECT_TRUE(ok_) << memd_last_error();
-  }
-  ~CSession() { memd_uninit(); }
-  bool ok() const { return ok_; }
-
- private:
-  bool ok_ = false;
-};
 
 TEST(ArenaTest, HandleOfABlockFreedAndReusedIsNotFoundEveryTime) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
-  CSession session(daemon);
+  ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
-  std::unique_ptr<Client> other = Connect(daemon);
+  std::unique_ptr<Client> other = ConnectPlain(daemon);
   ASSERT_NE(other, nullptr);
   std::set<uintptr_t> addresses;
   std::set<uint64_t> handles;
@@ -108,7 +83,7 @@ TEST(ArenaTest, RegisteredBlockOutlivesItsCrashedOwnerUntilReleased) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
   v1::PoolStats baseline = daemon.PoolStats();
-  std::unique_ptr<Client> reader = Connect(daemon);
+  std::unique_ptr<Client> reader = ConnectPlain(daemon);
   ASSERT_NE(reader, nullptr);
   Subprocess owner = ArenaClient(daemon, {"hold", "1", "4096", "90"});
   std::vector<uint64_t> handles = ReadHandles(owner);
@@ -142,7 +117,7 @@ TEST(ArenaTest, RegisteredBlockOutlivesItsCrashedOwnerUntilReleased) {
 TEST(ArenaTest, PoolPressureTakesIdleChunksBack) {
   DaemonEnv daemon({.pools = {"default=8MiB"}});
   ASSERT_TRUE(daemon.ok());
-  std::unique_ptr<Client> big = Connect(daemon);
+  std::unique_ptr<Client> big = ConnectPlain(daemon);
   ASSERT_NE(big, nullptr);
   // 96 blocks of 64 KiB: the arena holds chunks of 1, 2 and 4 MiB (7 of 8 MiB).
   Subprocess holder = ArenaClient(daemon, {"idle", "96", "65536"});
@@ -165,7 +140,7 @@ TEST(ArenaTest, DaemonKillAndRestartKeepsArenaBlocks) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
   ::setenv("MEMD_OUTAGE_WAIT_MS", "20000", 1);
-  CSession session(daemon);
+  ArenaCSession session(daemon);
   ::unsetenv("MEMD_OUTAGE_WAIT_MS");
   ASSERT_TRUE(session.ok());
   auto* plain = static_cast<uint8_t*>(memd_malloc(1000));      // no handle yet
@@ -187,7 +162,7 @@ TEST(ArenaTest, DaemonKillAndRestartKeepsArenaBlocks) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(plain[i], 0x11) << i;
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(shared[i], 0x22) << i;
   EXPECT_EQ(memd_handle(shared), shared_handle);
-  std::unique_ptr<Client> other = Connect(daemon);
+  std::unique_ptr<Client> other = ConnectPlain(daemon);
   ASSERT_NE(other, nullptr);
   {
     absl::StatusOr<Buffer> seen = other->Retain(shared_handle);
@@ -214,7 +189,7 @@ TEST(ArenaTest, DaemonKillAndRestartKeepsArenaBlocks) {
 TEST(ArenaTest, AvSemanticsHoldAtTheThreshold) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
-  CSession session(daemon);
+  ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
   av_max_alloc(INT_MAX);
   memd_max_alloc(INT_MAX);
