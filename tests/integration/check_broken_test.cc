@@ -20,10 +20,13 @@ bool Has(const std::string& text, const std::string& part) {
 }
 
 // Adds `delta` to pool 0's allocator used-block count in the live `pid`
-// (memd's main() holds the Daemon as `daemon`); returns gdb's output.
+// (memd's main() holds the Daemon as `daemon`); returns gdb's output, its
+// errors included (gdb writes them to stderr, and the caller reads them to
+// tell a build without variable debug information from a real failure).
 std::pair<int, std::string> ShiftUsedBlocks(pid_t pid, int delta) {
   const std::string counter = "daemon.pools_.pools_[0]->allocator_.used_blocks_";
-  return RunCommand({"/usr/bin/gdb", "-p", std::to_string(pid), "-batch", "-nx", "-ex", "thread 1",
+  return RunCommand({"/bin/sh", "-c", "exec \"$@\" 2>&1", "sh", "/usr/bin/gdb", "-p",
+                     std::to_string(pid), "-batch", "-nx", "-ex", "thread 1",
                      "-ex", "frame function main", "-ex",
                      "set var " + counter + " = " + counter + " + (" + std::to_string(delta) + ")",
                      "-ex", "p " + counter});
