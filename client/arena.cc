@@ -304,12 +304,7 @@ std::optional<absl::StatusOr<BufferRef>> Arena::Handle(const void* ptr) {
   if (auto it = registered_.find(block.offset_bytes); it != registered_.end()) {
     uint64_t handle = it->second;
     if (!link_.ledger().Holds(handle)) {
-      // A moving channel send gave the reference away: the block is no
-      // longer this process's; its slot waits until nobody holds it.
-      Slab* slab = SlabAt(block.offset_bytes);
-      slab->sizes[(block.offset_bytes - slab->start) / slab->block_bytes] = 0;
-      registered_.erase(it);
-      ParkLocked(block.offset_bytes, handle);
+      SentAwayLocked(block.offset_bytes, handle);
       return absl::NotFoundError(absl::StrFormat(
           "%p was sent away (its handle 0x%016x is no longer this session's)", ptr, handle));
     }
@@ -325,10 +320,62 @@ std::optional<absl::StatusOr<BufferRef>> Arena::Handle(const void* ptr) {
   absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
   if (!answer.ok()) return answer.status();
   uint64_t handle = answer->arena_registered().range().handle();
-  registered_[block.offset_bytes] = handle;
-  slab->registered.fetch_add(1, std::memory_order_relaxed);
-  ++slab->chunk->registered;
+  RecordRegisteredLocked(*slab, block.offset_bytes, handle);
   return BufferRef{handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+}
+
+std::optional<absl::Status> Arena::AddToSend(const void* ptr, ArenaSend* send,
+                                             bool register_now) {
+  std::optional<absl::StatusOr<Block>> found = Find(ptr);
+  if (!found) return std::nullopt;
+  if (!found->ok()) return found->status();
+  const Block& block = **found;
+  if (block.handle != 0 || register_now) {
+    // Handle() registers it now if need be, and knows whether it was sent away.
+    std::optional<absl::StatusOr<BufferRef>> ref = Handle(ptr);
+    if (!ref->ok()) return ref->status();
+    send->handles.push_back((*ref)->handle);
+    MutexLock lock(&mu_);
+    sending_[block.offset_bytes] = (*ref)->handle;
+    return absl::OkStatus();
+  }
+  MutexLock lock(&mu_);
+  v1::ArenaRegisterRequest& reg = send->ranges.emplace_back();
+  reg.set_chunk(SlabAt(block.offset_bytes)->chunk->handle);
+  reg.set_offset_bytes(block.offset_bytes);
+  reg.set_size_bytes(block.size_bytes);
+  reg.set_capacity_bytes(block.capacity_bytes);
+  send->handles.push_back(0);
+  return absl::OkStatus();
+}
+
+void Arena::NoteRegistered(const google::protobuf::RepeatedPtrField<v1::BufferInfo>& ranges,
+                           bool moved) {
+  MutexLock lock(&mu_);
+  for (const v1::BufferInfo& range : ranges) {
+    Slab* slab = SlabAt(range.offset_bytes());
+    if (slab == nullptr) continue;  // cannot happen: the block is live until the send returns
+    RecordRegisteredLocked(*slab, range.offset_bytes(), range.handle());
+    if (moved) SentAwayLocked(range.offset_bytes(), range.handle());
+  }
+}
+
+void Arena::SentAwayLocked(uint64_t offset, uint64_t handle) {
+  Slab* slab = SlabAt(offset);
+  uint32_t& size = slab->sizes[(offset - slab->start) / slab->block_bytes];
+  if (size != 0) {
+    size = 0;
+    MutexLock lock(&caches_mu_);
+    exited_.in_use_bytes -= slab->block_bytes;  // wraps back when summed in Stats()
+  }
+  registered_.erase(offset);
+  ParkLocked(offset, handle);
+}
+
+void Arena::RecordRegisteredLocked(Slab& slab, uint64_t offset, uint64_t handle) {
+  registered_[offset] = handle;
+  slab.registered.fetch_add(1, std::memory_order_relaxed);
+  ++slab.chunk->registered;
 }
 
 void Arena::Tick() {
@@ -340,6 +387,18 @@ void Arena::Tick() {
     if (!link_.ledger().Holds(chunk->handle)) lost.push_back(chunk.get());
   }
   for (Chunk* chunk : lost) ForgetLocked(chunk);
+  // Blocks sent with a handle they had: once the session no longer holds
+  // it, a moving send (or post) went through and the pointer is no longer
+  // this process's (no memd_free will come): the slot waits, parked.
+  for (auto it = sending_.begin(); it != sending_.end();) {
+    auto reg = registered_.find(it->first);
+    if (reg != registered_.end() && reg->second == it->second && link_.ledger().Holds(it->second)) {
+      ++it;  // a send in flight, or one that failed: still this process's
+      continue;
+    }
+    if (reg != registered_.end() && reg->second == it->second) SentAwayLocked(it->first, it->second);
+    sending_.erase(it++);  // sent away now, or freed since (a stale entry)
+  }
   if (!parked_.empty()) UnparkLocked();
   TickLargeLocked();
   std::vector<Chunk*> expired;

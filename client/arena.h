@@ -43,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "memd/client.h"
 #include "memd/shared/mutex.h"
+#include "memd/v1/memory.pb.h"
 
 namespace memd {
 
@@ -51,6 +52,21 @@ struct ArenaThreadCache;
 
 // The session's arena of `client` (null: arenas off); client.cc.
 Arena* ArenaOf(const Client& client);
+
+// A channel send of blocks (the C API's memd_channel_send): the handles in
+// message order, 0 for an arena block that has none yet and is registered
+// by the send itself (the next of `ranges`: ChannelSendRequest.register_first).
+struct ArenaSend {
+  std::vector<uint64_t> handles;
+  std::vector<v1::ArenaRegisterRequest> ranges;
+};
+
+// Sends `send` to `channel` as Client::Send does (moving), in one round trip
+// with its registrations; on success the arena records the fresh handles
+// (client.cc). REQUIRES: ArenaOf(client) is not null when `send.ranges` is
+// not empty.
+absl::Status SendRegistering(Client& client, const std::string& channel, const ArenaSend& send,
+                             std::string_view metadata, int64_t timeout_ms);
 
 // The process's live arenas (arena_cache.cc): an id for a new one; forget it.
 uint64_t RegisterArena(Arena* arena);
@@ -113,6 +129,20 @@ class Arena {
   // if it has none (one round trip). Same nullopt/NOT_FOUND as Find.
   std::optional<absl::StatusOr<BufferRef>> Handle(const void* ptr);
 
+  // Adds the block at `ptr` to `send`: its handle, or, when it has none yet,
+  // 0 and the registration the send carries (no round trip of its own;
+  // `register_now`: registered first, for a post, whose answer comes after
+  // the caller went on). Same nullopt/NOT_FOUND as Find. A block sent with a
+  // handle is parked at the tick once the session no longer holds it. Two
+  // threads sending one block that has no handle yet at the same time: the
+  // second send fails (the range is registered already) and changes nothing.
+  std::optional<absl::Status> AddToSend(const void* ptr, ArenaSend* send, bool register_now);
+  // After a send that carried registrations succeeded: its fresh handles
+  // (ChannelSendResponse.registered) are the blocks' handles from now on;
+  // after a moving send the blocks are the channel's (parked at once).
+  void NoteRegistered(const google::protobuf::RepeatedPtrField<v1::BufferInfo>& ranges,
+                      bool moved);
+
   // Grants the first chunk now (memd_init: so the first small allocation
   // does not pay the round trip). Errors are ignored: a later allocation
   // asks again.
@@ -157,6 +187,13 @@ class Arena {
   // A free block of a registered range was released by this session: park
   // it until no one holds `handle`. REQUIRES: mu_.
   void ParkLocked(uint64_t offset, uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A registered block this session no longer holds (a moving send gave it
+  // away): its slot is free for this process and waits, parked, until
+  // nobody holds `handle`.
+  void SentAwayLocked(uint64_t offset, uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The block at `offset` of `slab` has the daemon handle `handle` now.
+  void RecordRegisteredLocked(Slab& slab, uint64_t offset, uint64_t handle)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Carves a slab for `cls` into a chunk with room (granting one if none).
   // Returns false when no chunk could be had.
   bool CarveLocked(int cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -210,13 +247,16 @@ class Arena {
   // Registered blocks: offset -> handle; parked ones (freed, maybe still held).
   absl::flat_hash_map<uint64_t, uint64_t> registered_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
+  // Registered blocks given to a send or post: offset -> handle (Tick).
+  absl::flat_hash_map<uint64_t, uint64_t> sending_ ABSL_GUARDED_BY(mu_);
   std::vector<Chunk*> large_cache_ ABSL_GUARDED_BY(mu_);  // freed large blocks' chunks, oldest first
   ArenaStats reported_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> reserved_bytes_{0};  // bytes of chunks_
 
   mutable Mutex caches_mu_;
   std::vector<ArenaThreadCache*> caches_ ABSL_GUARDED_BY(caches_mu_);
-  ArenaStats exited_ ABSL_GUARDED_BY(caches_mu_);  // counters of caches gone
+  // Counters of caches gone, less the blocks sent away (SentAwayLocked).
+  ArenaStats exited_ ABSL_GUARDED_BY(caches_mu_);
 };
 
 // One size class's run of blocks inside a chunk. Owned by the Arena (kept

@@ -6,11 +6,13 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "arena.h"
 #include "c_api_state.h"
 #include "memd/client.h"
 #include "memd/memd.h"
@@ -46,18 +48,32 @@ int SendOrPost(const char* fn, const char* channel, void* const* ptrs, size_t co
   std::shared_ptr<Client> client = Acquire();
   if (!client) return -ECONNREFUSED;
   if (int rc = CollectPosted(*client); rc != 0) return rc;
-  std::vector<uint64_t> handles;
+  // An arena block without a handle is registered by the send itself (one
+  // round trip for both); a post registers it first (its answer comes
+  // later, after the caller went on).
+  memd::Arena* arena = memd::ArenaOf(*client);
+  memd::ArenaSend send;
   for (size_t i = 0; i < count; ++i) {
+    if (arena != nullptr) {
+      if (std::optional<absl::Status> added = arena->AddToSend(ptrs[i], &send, post)) {
+        if (added->ok()) continue;
+        SetError(memd::capi::NotOurs(ptrs[i], fn));
+        return -EINVAL;
+      }
+    }
     absl::StatusOr<memd::BufferRef> held = client->Held(ptrs[i]);
     if (!held.ok()) {
       SetError(memd::capi::NotOurs(ptrs[i], fn));
       return -EINVAL;
     }
-    handles.push_back(held->handle);
+    send.handles.push_back(held->handle);
   }
   std::string_view meta(static_cast<const char*>(metadata), metadata == nullptr ? 0 : metadata_size);
-  absl::Status sent = post ? client->Post(channel, handles, meta, timeout_ms)
-                           : client->Send(channel, handles, meta, timeout_ms);
+  absl::Status sent =
+      post ? client->Post(channel, send.handles, meta, timeout_ms)
+      : send.ranges.empty()
+          ? client->Send(channel, send.handles, meta, timeout_ms)
+          : memd::SendRegistering(*client, channel, send, meta, timeout_ms);
   if (!sent.ok()) {
     SetError(std::string(sent.message()));
     return SendErrno(sent);

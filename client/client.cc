@@ -367,6 +367,23 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
       impl_->link->Call(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode)));
 }
 
+absl::Status SendRegistering(Client& client, const std::string& channel, const ArenaSend& send,
+                             std::string_view metadata, int64_t timeout_ms) {
+  {
+    MutexLock lock(&client.impl_->send_mu);
+    if (absl::Status s = client.impl_->CollectLocked(); !s.ok()) return s;
+  }
+  v1::SessionRequest request =
+      SendRequest(channel, send.handles, metadata, timeout_ms, 0, SendMode::kMove);
+  for (const v1::ArenaRegisterRequest& range : send.ranges) {
+    *request.mutable_send()->add_register_first() = range;
+  }
+  absl::StatusOr<v1::SessionResponse> response = client.impl_->link->Call(std::move(request));
+  if (absl::Status s = SendOutcome(response); !s.ok()) return s;
+  client.impl_->arena->NoteRegistered(response->sent().registered(), /*moved=*/true);
+  return absl::OkStatus();
+}
+
 absl::Status Client::Post(const std::string& channel, const std::vector<uint64_t>& handles,
                           std::string_view metadata, int64_t timeout_ms, uint32_t capacity,
                           SendMode mode, PostWake wake) {

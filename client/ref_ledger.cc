@@ -39,9 +39,15 @@ void RefLedger::Apply(const v1::SessionRequest& request, const v1::SessionRespon
       }
       break;
     case v1::SessionRequest::kSend:
-      // A moving send's references are the channel's now.
+      // A moving send's references are the channel's now (the arena blocks
+      // it registered, handle 0 in the request, were never this session's);
+      // a sharing send keeps those it registered.
       if (!request.send().share()) {
-        for (uint64_t handle : request.send().handles()) RemoveLocked(handle);
+        for (uint64_t handle : request.send().handles()) {
+          if (handle != 0) RemoveLocked(handle);
+        }
+      } else {
+        for (const v1::BufferInfo& b : response.sent().registered()) AddLocked(b);
       }
       break;
     default:

@@ -40,7 +40,7 @@ class RefLedger {
 
   // After the daemon answered `request` with success: records the references
   // it granted (allocate, retain, allocate_batch, receive, an arena
-  // registration), the buffer a realloc moved, and drops those a moving send
+  // registration, the ranges a sharing send registered), the buffer a realloc moved, and drops those a moving send
   // gave to its channel and the idle arena chunks the daemon took back.
   void Apply(const v1::SessionRequest& request, const v1::SessionResponse& response);
 

@@ -186,22 +186,44 @@ bool SessionHandler::HandleChannel(const v1::SessionRequest& request,
   uint64_t id = request.request_id();
   if (request.has_send()) {
     const v1::ChannelSendRequest& send = request.send();
-    auto done = [later, id](absl::Status status) {
+    std::vector<uint64_t> handles(send.handles().begin(), send.handles().end());
+    // Arena blocks sent for the first time get their handles here, in this
+    // round trip (register_first); a failed send releases them again.
+    std::vector<BufferInfo> registered;
+    if (send.register_first_size() > 0) {
+      absl::StatusOr<std::vector<BufferInfo>> ranges = RegisterForSend(send, &handles);
+      if (!ranges.ok()) {
+        timer.set_code(ranges.status().code());
+        SetResponseStatus(ranges.status(), response);
+        return true;
+      }
+      registered = std::move(*ranges);
+    }
+    // Fills the answer; undoes the registrations of a failed send. Runs on
+    // this thread, or later on the thread that ended the wait.
+    auto answer = [pool = pool_, holder = holder_, registered](absl::Status status,
+                                                               v1::SessionResponse* r) {
+      if (status.ok()) {
+        v1::ChannelSendResponse* sent = r->mutable_sent();
+        for (const BufferInfo& info : registered) FillBuffer(info, sent->add_registered());
+      } else {
+        ReleaseRegistered(*pool, holder, registered);
+      }
+      SetResponseStatus(status, r);
+    };
+    auto done = [later, id, answer](absl::Status status) {
       v1::SessionResponse r;
       r.set_request_id(id);
-      if (status.ok()) r.mutable_sent();
-      SetResponseStatus(status, &r);
+      answer(status, &r);
       if (later) later(std::move(r));
     };
     std::optional<absl::Status> now = channels_->Send(
-        *pool_, holder_, session_id_, send.channel(),
-        std::vector<uint64_t>(send.handles().begin(), send.handles().end()), send.metadata(),
+        *pool_, holder_, session_id_, send.channel(), std::move(handles), send.metadata(),
         send.capacity(), later ? absl::Milliseconds(send.timeout_ms()) : absl::ZeroDuration(),
         send.share() ? Pool::TransferMode::kShare : Pool::TransferMode::kMove, done);
     if (!now) return false;
     timer.set_code(now->code());
-    if (now->ok()) response->mutable_sent();
-    SetResponseStatus(*now, response);
+    answer(*now, response);
     return true;
   }
   const v1::ChannelReceiveRequest& receive = request.receive();

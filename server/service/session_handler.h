@@ -75,6 +75,15 @@ class SessionHandler {
   absl::Status ArenaRegister(const v1::ArenaRegisterRequest& request,
                              v1::ArenaRegisterResponse* out);
   absl::Status ArenaReport(const v1::ArenaReportRequest& request, v1::ArenaReportResponse* out);
+  // A send's register_first: registers each range and puts its handle in
+  // place of the next zero of `handles`. On an error nothing stays registered.
+  absl::StatusOr<std::vector<BufferInfo>> RegisterForSend(const v1::ChannelSendRequest& send,
+                                                          std::vector<uint64_t>* handles);
+  // Undoes RegisterForSend after the send failed. Static: a send that waited
+  // fails on another thread, maybe after the session closed (which released
+  // them already; then this does nothing).
+  static void ReleaseRegistered(Pool& pool, HolderId holder,
+                                const std::vector<BufferInfo>& registered);
   // A CloseRequest: everything the session holds goes now.
   absl::Status CloseByClient(v1::SessionResponse* response);
   // The deferred releases a request carries (release_first), before its operation.

@@ -131,6 +131,7 @@ enum class PostWake {
 
 class Client;
 class Arena;
+struct ArenaSend;
 
 // A reference to a pool buffer that releases itself on destruction.
 class MEMD_EXPORT Buffer {
@@ -276,6 +277,11 @@ class MEMD_EXPORT Client {
   explicit Client(std::unique_ptr<Impl> impl);
   // libmemd's C API reaches the session's arena (null: arenas off).
   friend Arena* ArenaOf(const Client& client);
+  // ... and sends its blocks, registering those without a handle in the
+  // send's own round trip (client.cc).
+  friend absl::Status SendRegistering(Client& client, const std::string& channel,
+                                      const ArenaSend& send, std::string_view metadata,
+                                      int64_t timeout_ms);
   std::unique_ptr<Impl> impl_;
 };
 
