@@ -5,6 +5,7 @@
 // (client/arena.cc, kReturnTicks): an empty chunk goes back to the pool
 // while the session keeps one.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -136,9 +137,12 @@ TEST(ArenaErrorsTest, ReportOfMoreThanTheBatchLimitIsRefusedAndChangesNothing) {
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 
-// E76: a registration counts against the session's quota like any buffer.
-TEST(ArenaErrorsTest, HandleBeyondTheSessionQuotaIsZeroNamingItAndTheBlockStays) {
-  DaemonEnv daemon({.pools = {"default=64MiB,session-buffers=2"}});
+// E76 with `pool` (a pool spec with a quota of 2 buffers): the arena's
+// chunk and one registered block fill it; the next registration is refused
+// with `message`, and the block stays usable.
+void ExpectHandleRefusedByQuota(const std::string& pool, const std::string& message) {
+  SCOPED_TRACE(pool);
+  DaemonEnv daemon({.pools = {pool}});
   ASSERT_TRUE(daemon.ok());
   ArenaCSession session(daemon);
   ASSERT_TRUE(session.ok());
@@ -154,10 +158,7 @@ TEST(ArenaErrorsTest, HandleBeyondTheSessionQuotaIsZeroNamingItAndTheBlockStays)
   const v1::PoolStats before = daemon.PoolStats();
 
   EXPECT_EQ(memd_handle(refused), 0u);
-  EXPECT_TRUE(absl::StrContains(memd_last_error(),
-                  "arena registration in pool 'default' would exceed the per-session quota of "
-                  "2 buffers: the session references 2"))
-      << memd_last_error();
+  EXPECT_TRUE(absl::StrContains(memd_last_error(), message)) << memd_last_error();
   v1::PoolStats after = daemon.PoolStats();
   EXPECT_EQ(after.live_buffers(), before.live_buffers());
   EXPECT_EQ(after.used_bytes(), before.used_bytes());
@@ -175,6 +176,17 @@ TEST(ArenaErrorsTest, HandleBeyondTheSessionQuotaIsZeroNamingItAndTheBlockStays)
   EXPECT_EQ(after.live_buffers(), baseline.live_buffers());
   EXPECT_EQ(after.used_bytes(), baseline.used_bytes());
   EXPECT_EQ(daemon.CheckPools(), "");
+}
+
+// E76: a registration counts against the quotas like any buffer.
+TEST(ArenaErrorsTest, HandleBeyondAQuotaIsZeroNamingItAndTheBlockStays) {
+  ExpectHandleRefusedByQuota("default=64MiB,session-buffers=2",
+                             "arena registration in pool 'default' would exceed the per-session "
+                             "quota of 2 buffers: the session references 2");
+  ExpectHandleRefusedByQuota("default=64MiB,uid-buffers=2",
+                             absl::StrFormat("arena registration in pool 'default' would exceed "
+                                             "the per-uid quota of 2 buffers for uid %u",
+                                             ::getuid()));
 }
 
 // E78: a registered block another process retains cannot move; it stays,
