@@ -256,7 +256,13 @@ uint64_t memd_handle(const void* ptr) {
   Session client(/*make=*/false);
   if (!client || ptr == nullptr) return 0;
   absl::StatusOr<memd::BufferRef> held = client->Held(ptr);
-  return held.ok() ? held->handle : 0;
+  if (!held.ok()) {
+    // A foreign pointer, or an arena block the daemon would not register
+    // (a quota, docs/errors.md E76): the reason, as memd.h promises.
+    SetError(std::string(held.status().message()));
+    return 0;
+  }
+  return held->handle;
 }
 
 void* memd_retain(uint64_t handle, size_t* size) {

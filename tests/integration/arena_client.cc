@@ -1,5 +1,6 @@
 // memd_arena_client: a real C API client process for the arena tests
-// (arena_test.cc); talks to the daemon named by $MEMD_ADDRESS / $MEMD_POOL.
+// (arena_test.cc, arena_errors_test.cc); talks to the daemon named by
+// $MEMD_ADDRESS / $MEMD_POOL.
 //
 //   hold COUNT SIZE BYTE   memd_malloc COUNT blocks of SIZE bytes (arena
 //                          blocks when SIZE is at most the threshold) filled
@@ -8,8 +9,13 @@
 //   idle COUNT SIZE        memd_malloc COUNT blocks of SIZE bytes, print
 //                          "allocated"; at stdin EOF free them (last first),
 //                          print "freed", and keep the session until killed
+//   retain HANDLE          memd_retain HANDLE and print "bytes SIZE FIRST SAME"
+//                          (its first byte and how many bytes equal it); at
+//                          stdin EOF print that again, memd_free it, print
+//                          "released" and exit
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,12 +38,34 @@ int Fail(const char* what) {
   return 1;
 }
 
+void PrintBytes(const uint8_t* p, size_t size) {
+  size_t same = 0;
+  for (size_t i = 0; i < size; ++i) same += p[i] == p[0];
+  std::printf("bytes %zu %d %zu\n", size, size > 0 ? p[0] : -1, same);
+}
+
+int Retain(uint64_t handle) {
+  size_t size = 0;
+  auto* p = static_cast<const uint8_t*>(memd_retain(handle, &size));
+  if (p == nullptr) return Fail("memd_retain");
+  PrintBytes(p, size);
+  WaitForStdinEof();
+  PrintBytes(p, size);
+  memd_free(const_cast<uint8_t*>(p));
+  std::printf("released\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (argc == 3 && std::string(argv[1]) == "retain") {
+    return Retain(std::strtoull(argv[2], nullptr, 10));
+  }
   if (argc < 4) {
-    std::fprintf(stderr, "usage: memd_arena_client hold COUNT SIZE BYTE | idle COUNT SIZE\n");
+    std::fprintf(stderr, "usage: memd_arena_client hold COUNT SIZE BYTE | idle COUNT SIZE | "
+                         "retain HANDLE\n");
     return 2;
   }
   std::string command = argv[1];

@@ -1,17 +1,22 @@
 // The arena suites' shared pieces: this process's C API session with arenas
-// on (the harness turns them off for other suites, DaemonEnv), and a plain
-// C++ session whose Allocate never uses an arena.
+// on (the harness turns them off for other suites, DaemonEnv), a plain
+// C++ session whose Allocate never uses an arena, and a client process
+// (memd_arena_client, arena_client.cc) with arenas on.
 #ifndef MEMD_TESTS_INTEGRATION_ARENA_SESSION_H_
 #define MEMD_TESTS_INTEGRATION_ARENA_SESSION_H_
 
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "daemon_env.h"
 #include "memd/client.h"
 #include "memd/memd.h"
+#include "subprocess.h"
 
 namespace memd::testing {
 
@@ -44,6 +49,14 @@ inline std::unique_ptr<Client> ConnectPlain(const DaemonEnv& daemon) {
       Client::Connect({.address = daemon.address(), .pool = "default", .lane = true});
   EXPECT_TRUE(client.ok()) << client.status();
   return client.ok() ? std::move(*client) : nullptr;
+}
+
+// memd_arena_client `args` attached to `daemon`'s default pool, arenas on.
+inline Subprocess ArenaClient(const DaemonEnv& daemon, std::vector<std::string> args) {
+  args.insert(args.begin(), MEMD_ARENA_CLIENT_BINARY);
+  std::map<std::string, std::string> env = daemon.ClientEnv();
+  env["MEMD_ARENA_THRESHOLD"] = kArenaOn;
+  return Subprocess(args, env);
 }
 
 }  // namespace memd::testing

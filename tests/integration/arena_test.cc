@@ -26,14 +26,6 @@ namespace {
 
 constexpr size_t kThreshold = 64 * 1024;  // the default (Arena::kDefaultThresholdBytes)
 
-Subprocess ArenaClient(const DaemonEnv& daemon, std::vector<std::string> args) {
-  args.insert(args.begin(), MEMD_ARENA_CLIENT_BINARY);
-  std::map<std::string, std::string> env = daemon.ClientEnv();
-  env["MEMD_ARENA_THRESHOLD"] = kArenaOn;
-  return Subprocess(args, env);
-}
-
-
 TEST(ArenaTest, HandleOfABlockFreedAndReusedIsNotFoundEveryTime) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());

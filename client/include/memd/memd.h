@@ -74,7 +74,8 @@ void  memd_max_alloc(size_t max);
 int   memd_size_mult(size_t a, size_t b, size_t *r);
 
 /* The handle of a buffer memd returned (to hand to another process); 0 for
- * NULL or a pointer memd did not return. */
+ * NULL or a pointer memd did not return, or (with memd_last_error()) when
+ * the daemon refuses to register an arena block, e.g. over a quota. */
 uint64_t memd_handle(const void *ptr);
 
 /* Maps another process's buffer by handle, taking a reference; *size (if not
