@@ -18,18 +18,28 @@ namespace {
 
 constexpr uint64_t kAlignment = 64;
 
-class CApiTest : public ::testing::Test {
+// Each test runs twice: with session arenas off, where every allocation is
+// a daemon buffer, and on (the default for users), where blocks up to 64 KiB
+// come from the session's chunks and larger ones from chunks of their own.
+class CApiTest : public ::testing::TestWithParam<bool> {
  protected:
   static void SetUpTestSuite() {
     daemon_ = new DaemonEnv({.pools = {"default=64MiB", "small=1MiB"}});
     ASSERT_TRUE(daemon_->ok());
-    ASSERT_EQ(memd_init(daemon_->address().c_str(), "default"), 0) << memd_last_error();
   }
   static void TearDownTestSuite() {
     memd_uninit();
+    session_arenas_ = -1;
+    ::setenv("MEMD_ARENA_THRESHOLD", "0", 1);  // as DaemonEnv leaves it for other suites
     delete daemon_;
   }
   void SetUp() override {
+    if (session_arenas_ != static_cast<int>(GetParam())) {  // a session of the param's kind
+      memd_uninit();
+      ::setenv("MEMD_ARENA_THRESHOLD", GetParam() ? "65536" : "0", 1);
+      ASSERT_EQ(memd_init(daemon_->address().c_str(), "default"), 0) << memd_last_error();
+      session_arenas_ = GetParam();
+    }
     memd_max_alloc(INT_MAX);
     av_max_alloc(INT_MAX);
     baseline_ = daemon_->PoolStats();
@@ -38,19 +48,32 @@ class CApiTest : public ::testing::Test {
     memd_max_alloc(INT_MAX);
     av_max_alloc(INT_MAX);
     // Every test frees what it allocated: nothing leaks, allocator intact.
-    v1::PoolStats now = daemon_->PoolStats();
-    EXPECT_EQ(now.live_buffers(), baseline_.live_buffers());
-    EXPECT_EQ(now.used_bytes(), baseline_.used_bytes());
+    if (GetParam()) {
+      // The arena keeps its chunks (they go back after 5 s idle): what is
+      // freed is what its client reports in use (at its next tick), and the
+      // pool holds nothing but chunks.
+      v1::PoolStats now;
+      EXPECT_TRUE(WaitFor([&] {
+        now = daemon_->PoolStats();
+        return now.arena_in_use_bytes() == 0 && now.used_bytes() == now.arena_reserved_bytes();
+      })) << now.DebugString();
+    } else {
+      v1::PoolStats now = daemon_->PoolStats();
+      EXPECT_EQ(now.live_buffers(), baseline_.live_buffers());
+      EXPECT_EQ(now.used_bytes(), baseline_.used_bytes());
+    }
     EXPECT_EQ(daemon_->CheckPools(), "");
   }
   static bool Aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kAlignment == 0; }
 
   static DaemonEnv* daemon_;
+  static int session_arenas_;  // -1: no session yet
   v1::PoolStats baseline_;
 };
 DaemonEnv* CApiTest::daemon_ = nullptr;
+int CApiTest::session_arenas_ = -1;
 
-TEST_F(CApiTest, MallocAndMalloczGiveAlignedWritableMemory) {
+TEST_P(CApiTest, MallocAndMalloczGiveAlignedWritableMemory) {
   for (size_t size : {0, 1, 63, 64, 65, 4096, 1000000}) {
     void* ours = memd_malloc(size);
     void* theirs = av_malloc(size);
@@ -66,7 +89,7 @@ TEST_F(CApiTest, MallocAndMalloczGiveAlignedWritableMemory) {
   }
 }
 
-TEST_F(CApiTest, MalloczIsZeroWhenTheBlockIsReused) {
+TEST_P(CApiTest, MalloczIsZeroWhenTheBlockIsReused) {
   auto* dirty = static_cast<uint8_t*>(memd_malloc(8192));
   std::memset(dirty, 0xff, 8192);
   memd_free(dirty);
@@ -76,7 +99,7 @@ TEST_F(CApiTest, MalloczIsZeroWhenTheBlockIsReused) {
   memd_free(clean);
 }
 
-TEST_F(CApiTest, MaxAllocLimitsLikeAvMaxAlloc) {
+TEST_P(CApiTest, MaxAllocLimitsLikeAvMaxAlloc) {
   EXPECT_EQ(memd_malloc(size_t{INT_MAX} + 1), nullptr);
   EXPECT_EQ(av_malloc(size_t{INT_MAX} + 1), nullptr);
   EXPECT_NE(std::string(memd_last_error()).find("max_alloc"), std::string::npos);
@@ -93,7 +116,7 @@ TEST_F(CApiTest, MaxAllocLimitsLikeAvMaxAlloc) {
   av_free(theirs);
 }
 
-TEST_F(CApiTest, ArrayFunctionsRejectOverflowLikeLibavutil) {
+TEST_P(CApiTest, ArrayFunctionsRejectOverflowLikeLibavutil) {
   const size_t big = SIZE_MAX / 2 + 1;
   EXPECT_EQ(memd_malloc_array(big, 2), nullptr);
   EXPECT_EQ(av_malloc_array(big, 2), nullptr);
@@ -117,7 +140,7 @@ TEST_F(CApiTest, ArrayFunctionsRejectOverflowLikeLibavutil) {
   memd_free(c);
 }
 
-TEST_F(CApiTest, SizeMultMatchesLibavutil) {
+TEST_P(CApiTest, SizeMultMatchesLibavutil) {
   const size_t cases[][2] = {{0, 0}, {1, SIZE_MAX}, {2, SIZE_MAX / 2}, {2, SIZE_MAX / 2 + 1},
                              {SIZE_MAX, SIZE_MAX}, {65536, 65536}, {1ull << 32, 1ull << 32}};
   for (const auto& c : cases) {
@@ -127,7 +150,7 @@ TEST_F(CApiTest, SizeMultMatchesLibavutil) {
   }
 }
 
-TEST_F(CApiTest, ReallocPreservesContentAndHandlesNullAndZero) {
+TEST_P(CApiTest, ReallocPreservesContentAndHandlesNullAndZero) {
   char* p = static_cast<char*>(memd_realloc(nullptr, 10));  // acts as malloc
   ASSERT_NE(p, nullptr);
   std::strcpy(p, "abcdefghi");
@@ -146,7 +169,7 @@ TEST_F(CApiTest, ReallocPreservesContentAndHandlesNullAndZero) {
   memd_free(blocker);
 }
 
-TEST_F(CApiTest, FastReallocFollowsTheGrowthRule) {
+TEST_P(CApiTest, FastReallocFollowsTheGrowthRule) {
   void* ours = nullptr;
   void* theirs = nullptr;
   unsigned int our_size = 0, their_size = 0;
@@ -182,7 +205,7 @@ TEST_F(CApiTest, FastReallocFollowsTheGrowthRule) {
   av_free(theirs);
 }
 
-TEST_F(CApiTest, FastMallocAndFastMalloczMatchLibavutil) {
+TEST_P(CApiTest, FastMallocAndFastMalloczMatchLibavutil) {
   uint8_t* ours = nullptr;
   uint8_t* theirs = nullptr;
   unsigned int our_size = 0, their_size = 0;
@@ -220,7 +243,7 @@ TEST_F(CApiTest, FastMallocAndFastMalloczMatchLibavutil) {
   EXPECT_EQ(z, nullptr);
 }
 
-TEST_F(CApiTest, StrdupStrndupMemdupMatchLibavutil) {
+TEST_P(CApiTest, StrdupStrndupMemdupMatchLibavutil) {
   EXPECT_EQ(memd_strdup(nullptr), nullptr);
   EXPECT_EQ(memd_strndup(nullptr, 5), nullptr);
   EXPECT_EQ(memd_memdup(nullptr, 5), nullptr);
@@ -258,7 +281,7 @@ TEST_F(CApiTest, StrdupStrndupMemdupMatchLibavutil) {
   }
 }
 
-TEST_F(CApiTest, FreeAndFreepIgnoreNullAndRefuseForeignPointers) {
+TEST_P(CApiTest, FreeAndFreepIgnoreNullAndRefuseForeignPointers) {
   memd_free(nullptr);
   void* null_ptr = nullptr;
   memd_freep(&null_ptr);
@@ -282,7 +305,7 @@ TEST_F(CApiTest, FreeAndFreepIgnoreNullAndRefuseForeignPointers) {
   EXPECT_EQ(ours, nullptr);
 }
 
-TEST_F(CApiTest, HandleAndRetainCountReferences) {
+TEST_P(CApiTest, HandleAndRetainCountReferences) {
   auto* p = static_cast<uint8_t*>(memd_malloc(5000));
   uint64_t handle = memd_handle(p);
   ASSERT_NE(handle, 0u);
@@ -302,11 +325,16 @@ TEST_F(CApiTest, HandleAndRetainCountReferences) {
   EXPECT_EQ(memd_retain(0x00ffffff00001234ull, nullptr), nullptr);
 }
 
-TEST_F(CApiTest, PoolExhaustionIsANullWithAReason) {
+TEST_P(CApiTest, PoolExhaustionIsANullWithAReason) {
   void* huge = memd_malloc(100ull << 20);  // pool is 64 MiB
   EXPECT_EQ(huge, nullptr);
   EXPECT_NE(std::string(memd_last_error()).find("exceeds the size"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(Arenas, CApiTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "ArenasOn" : "ArenasOff";
+                         });
 
 TEST(CApiInitTest, InitErrorsAreNegativeErrnos) {
   // Runs in its own process state only before CApiTest initializes: use
