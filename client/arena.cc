@@ -204,6 +204,14 @@ void Arena::IdleLocked(Chunk& chunk) {
 
 void Arena::ForgetLocked(Chunk* chunk) {
   std::erase(large_cache_, chunk);
+  // Its blocks' records go with it: the memory may come back as another
+  // chunk, whose blocks must not inherit a handle.
+  auto inside = [chunk](const auto& entry) {
+    return entry.first >= chunk->offset && entry.first < chunk->offset + chunk->bytes;
+  };
+  absl::erase_if(registered_, inside);
+  absl::erase_if(parked_, inside);
+  absl::erase_if(sending_, inside);
   DissolveLocked(*chunk);
   reserved_bytes_.fetch_sub(chunk->bytes, std::memory_order_relaxed);
   std::erase_if(chunks_, [chunk](const auto& c) { return c.get() == chunk; });
@@ -362,6 +370,7 @@ void Arena::NoteRegistered(const google::protobuf::RepeatedPtrField<v1::BufferIn
 
 void Arena::SentAwayLocked(uint64_t offset, uint64_t handle) {
   Slab* slab = SlabAt(offset);
+  if (slab == nullptr) return;  // cannot happen: a forgotten chunk's records went with it
   uint32_t& size = slab->sizes[(offset - slab->start) / slab->block_bytes];
   if (size != 0) {
     size = 0;
