@@ -34,13 +34,16 @@ cmake --build build
 # the bridge suites (network namespaces, label `bridge`) run in the first pass.
 sanitized=(-DMEMD_BUILD_BENCH=OFF -DMEMD_BUILD_GST=OFF -DMEMD_BUILD_PYTHON=OFF -DMEMD_BUILD_UCX=OFF
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
+# Both sanitizer builds: the threaded integration suites, unit, arenas and the
+# FFmpeg pipeline; ASan adds the single-threaded surface suites
+# (memd_surface_tests: argument checking, config, memctl, deploy, ...).
 sanitized_targets=(memd memctl memd_test_client memd_unit_tests memd_integration_tests
-  memd_arena_tests memd_arena_client)
+  memd_arena_tests memd_arena_client memd_pipeline_tests)
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMD_SANITIZE=address,undefined \
   "${sanitized[@]}"
-cmake --build build-asan --target "${sanitized_targets[@]}" memd_pipeline_tests
+cmake --build build-asan --target "${sanitized_targets[@]}" memd_surface_tests
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure --timeout 600 -j2 -L "unit|integration|arena" -E "HardeningTest")
 
@@ -48,12 +51,13 @@ cmake --build build-asan --target "${sanitized_targets[@]}" memd_pipeline_tests
 # sessions and lanes, channels, restarts and crashes, the metrics endpoint,
 # shared buffers, the client's own threads and the arenas' per-thread caches
 # (label arena). The suites of single-threaded argument checking (bad input,
-# config, memctl, deploy, ...) run in the passes above.
+# config, memctl, deploy, ...: memd_surface_tests) run in the passes above; this
+# build leaves their binary out.
 tsan_suites="^(Threads|Channel|ChannelDrops|Lane|Crash|Restart|Integrity|Bounds|Sharing|BufferPool|Metrics|Logging|Pipeline|Connect)Test[.]"
 step "ThreadSanitizer"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMD_SANITIZE=thread \
   "${sanitized[@]}"
-cmake --build build-tsan --target "${sanitized_targets[@]}" memd_pipeline_tests
+cmake --build build-tsan --target "${sanitized_targets[@]}"
 (cd build-tsan && TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp halt_on_error=1 exitcode=66" \
   ctest --output-on-failure --timeout 900 -j2 -L unit &&
   TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp halt_on_error=1 exitcode=66" \
