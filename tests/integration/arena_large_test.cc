@@ -6,7 +6,6 @@
 // cache goes back to the pool within its ticks, and a full pool takes the
 // cache back before it refuses.
 #include <cstring>
-#include <set>
 
 #include <gtest/gtest.h>
 
@@ -54,29 +53,7 @@ TEST(ArenaLargeTest, AHandleOfAFreedLargeBlockIsNotFoundHoweverOftenItIsReused) 
   ASSERT_TRUE(session.ok());
   std::unique_ptr<Client> other = ConnectPlain(daemon);
   ASSERT_NE(other, nullptr);
-  std::set<uintptr_t> addresses;
-  std::set<uint64_t> handles;
-  for (int i = 0; i < 100; ++i) {
-    auto* p = static_cast<uint8_t*>(memd_malloc(kLarge));
-    ASSERT_NE(p, nullptr) << memd_last_error();
-    addresses.insert(reinterpret_cast<uintptr_t>(p));
-    std::memset(p, i, kLarge);
-    uint64_t handle = memd_handle(p);
-    ASSERT_NE(handle, 0u) << memd_last_error();
-    EXPECT_TRUE(handles.insert(handle).second) << "handle issued twice: " << handle;
-    {
-      absl::StatusOr<Buffer> seen = other->Retain(handle);
-      ASSERT_TRUE(seen.ok()) << seen.status();
-      EXPECT_EQ(seen->size(), kLarge);
-      EXPECT_EQ(seen->data()[kLarge - 1], i & 0xff);
-    }
-    memd_free(p);
-    ASSERT_EQ(other->RetainRef(handle).status().code(), absl::StatusCode::kNotFound) << i;
-  }
-  EXPECT_LT(addresses.size(), 100u) << "the memory was reused";
-  for (uint64_t handle : handles) {
-    EXPECT_EQ(other->RetainRef(handle).status().code(), absl::StatusCode::kNotFound);
-  }
+  ExpectFreedBlocksHandlesAreNotFound(*other, kLarge, 100);
   EXPECT_EQ(daemon.CheckPools(), "");
 }
 

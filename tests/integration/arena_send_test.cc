@@ -19,18 +19,11 @@
 namespace memd::testing {
 namespace {
 
-// The value of one series ("name{labels}") in an exposition; -1 when absent.
-double Value(const std::string& body, const std::string& series) {
-  size_t at = body.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(body.substr(at + series.size() + 2));
-}
-
 double RpcCount(int port, const std::string& method) {
   std::optional<std::string> body = HttpGet(port, "/metrics");
   EXPECT_TRUE(body) << "no metrics on port " << port;
   if (!body) return -1;
-  double v = Value(*body, "memd_rpc_duration_seconds_count{method=\"" + method + "\"}");
+  double v = MetricValue(*body, "memd_rpc_duration_seconds_count{method=\"" + method + "\"}");
   return v < 0 ? 0 : v;
 }
 

@@ -59,6 +59,39 @@ inline Subprocess ArenaClient(const DaemonEnv& daemon, std::vector<std::string> 
   return Subprocess(args, env);
 }
 
+// The stale-handle promise for arena blocks of `size` bytes: `rounds` times a
+// block is allocated, registered (memd_handle), seen by `other` through its
+// fresh handle, and freed; each handle is NOT_FOUND at once and stays so,
+// while the memory is reused. REQUIRES: an ArenaCSession.
+inline void ExpectFreedBlocksHandlesAreNotFound(Client& other, size_t size, int rounds) {
+  std::set<uintptr_t> addresses;
+  std::set<uint64_t> handles;
+  for (int i = 0; i < rounds; ++i) {
+    auto* p = static_cast<uint8_t*>(memd_malloc(size));
+    ASSERT_NE(p, nullptr) << memd_last_error();
+    addresses.insert(reinterpret_cast<uintptr_t>(p));
+    std::memset(p, i & 0xff, size);
+    uint64_t handle = memd_handle(p);
+    ASSERT_NE(handle, 0u) << memd_last_error();
+    EXPECT_TRUE(handles.insert(handle).second) << "handle issued twice: " << handle;
+    {
+      // The fresh handle works: another process sees the same bytes.
+      absl::StatusOr<Buffer> seen = other.Retain(handle);
+      ASSERT_TRUE(seen.ok()) << seen.status();
+      EXPECT_EQ(seen->size(), size);
+      EXPECT_EQ(seen->data()[size - 1], i & 0xff);
+    }
+    memd_free(p);
+    ASSERT_EQ(other.RetainRef(handle).status().code(), absl::StatusCode::kNotFound) << "round " << i;
+  }
+  // The memory was reused (the arena recycles slots once nobody holds
+  // their handle), and every old handle is still refused.
+  EXPECT_LT(addresses.size(), static_cast<size_t>(rounds)) << "the memory was not reused";
+  for (uint64_t handle : handles) {
+    EXPECT_EQ(other.RetainRef(handle).status().code(), absl::StatusCode::kNotFound);
+  }
+}
+
 }  // namespace memd::testing
 
 #endif  // MEMD_TESTS_INTEGRATION_ARENA_SESSION_H_

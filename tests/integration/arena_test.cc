@@ -7,7 +7,6 @@
 
 #include <climits>
 #include <cstring>
-#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -33,32 +32,7 @@ TEST(ArenaTest, HandleOfABlockFreedAndReusedIsNotFoundEveryTime) {
   ASSERT_TRUE(session.ok());
   std::unique_ptr<Client> other = ConnectPlain(daemon);
   ASSERT_NE(other, nullptr);
-  std::set<uintptr_t> addresses;
-  std::set<uint64_t> handles;
-  for (int i = 0; i < 1000; ++i) {
-    auto* p = static_cast<uint8_t*>(memd_malloc(64));
-    ASSERT_NE(p, nullptr) << memd_last_error();
-    std::memset(p, i & 0xff, 64);
-    uint64_t handle = memd_handle(p);
-    ASSERT_NE(handle, 0u) << memd_last_error();
-    EXPECT_TRUE(handles.insert(handle).second) << "handle issued twice: " << handle;
-    addresses.insert(reinterpret_cast<uintptr_t>(p));
-    {
-      // The fresh handle works: another process sees the same bytes.
-      absl::StatusOr<Buffer> seen = other->Retain(handle);
-      ASSERT_TRUE(seen.ok()) << seen.status();
-      EXPECT_EQ(seen->data()[63], i & 0xff);
-    }
-    memd_free(p);
-    absl::StatusOr<BufferRef> stale = other->RetainRef(handle);
-    ASSERT_EQ(stale.status().code(), absl::StatusCode::kNotFound) << "iteration " << i;
-  }
-  // The memory was reused (the arena recycles slots once nobody holds
-  // their handle), and every old handle is still refused.
-  EXPECT_LT(addresses.size(), 1000u);
-  for (uint64_t handle : handles) {
-    EXPECT_EQ(other->RetainRef(handle).status().code(), absl::StatusCode::kNotFound);
-  }
+  ExpectFreedBlocksHandlesAreNotFound(*other, 64, 1000);
   EXPECT_EQ(daemon.CheckPools(), "");
   // memctl clients (and the pool's stats) show what the arena reported at its tick.
   EXPECT_TRUE(WaitFor([&] {

@@ -20,13 +20,6 @@ bool Has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// The value of one series ("name{labels}") in an exposition; -1 when absent.
-double Value(const std::string& body, const std::string& series) {
-  size_t at = body.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(body.substr(at + series.size() + 2));
-}
-
 // One 8 MiB pool, metrics on `port` of the loopback address.
 DaemonOptions WithMetrics(int port) {
   return {.pools = {"default=8MiB"},
@@ -58,7 +51,7 @@ TEST(MetricsTest, PoolsRpcsAndFailuresAreScrapedAndPassPromtool) {
   EXPECT_TRUE(Has(*body, "memd_pool_failed_allocs_total{pool=\"default\",reason=\"no_space\"} 0"))
       << *body;
   EXPECT_TRUE(Has(*body, "memd_rpc_duration_seconds_count{method=\"allocate\"} 4")) << *body;
-  EXPECT_GE(Value(*body, "memd_rpc_duration_seconds_count{method=\"get_stats\"}"), 1) << *body;
+  EXPECT_GE(MetricValue(*body, "memd_rpc_duration_seconds_count{method=\"get_stats\"}"), 1) << *body;
   EXPECT_TRUE(Has(*body, "memd_rpc_errors_total{code=\"NOT_FOUND\",method=\"retain\"} 1")) << *body;
   EXPECT_TRUE(Has(*body, "memd_uptime_seconds ")) << *body;
 
@@ -87,22 +80,22 @@ TEST(MetricsTest, ProcessChannelAndLaneMetricsAreScraped) {
 
   std::optional<std::string> body = HttpGet(port, "/metrics");
   ASSERT_TRUE(body);
-  EXPECT_EQ(Value(*body, "memd_channel_depth{pool=\"default\",channel=\"raw\"}"), 1) << *body;
-  EXPECT_EQ(Value(*body, "memd_channel_capacity{pool=\"default\",channel=\"raw\"}"), 4) << *body;
-  EXPECT_EQ(Value(*body, "memd_channel_sent_total{pool=\"default\",channel=\"raw\"}"), 2) << *body;
-  EXPECT_EQ(Value(*body, "memd_channel_received_total{pool=\"default\",channel=\"raw\"}"), 1)
+  EXPECT_EQ(MetricValue(*body, "memd_channel_depth{pool=\"default\",channel=\"raw\"}"), 1) << *body;
+  EXPECT_EQ(MetricValue(*body, "memd_channel_capacity{pool=\"default\",channel=\"raw\"}"), 4) << *body;
+  EXPECT_EQ(MetricValue(*body, "memd_channel_sent_total{pool=\"default\",channel=\"raw\"}"), 2) << *body;
+  EXPECT_EQ(MetricValue(*body, "memd_channel_received_total{pool=\"default\",channel=\"raw\"}"), 1)
       << *body;
-  EXPECT_EQ(Value(*body, "memd_channels{pool=\"default\"}"), 1) << *body;
-  EXPECT_EQ(Value(*body, "memd_lanes"), 1) << "the client asked for a lane: " << *body;
-  EXPECT_GT(Value(*body, "memd_channel_queued_message_bytes"), 0) << *body;
-  EXPECT_GE(Value(*body, "memd_rpc_duration_seconds_count{method=\"check_pools\"}"), 1) << *body;
-  EXPECT_GT(Value(*body, "process_resident_memory_bytes"), 1 << 20) << *body;
-  EXPECT_GT(Value(*body, "process_open_fds"), 3) << *body;
-  EXPECT_GT(Value(*body, "process_max_fds"), Value(*body, "process_open_fds")) << *body;
-  EXPECT_GT(Value(*body, "process_threads"), 1) << *body;
-  EXPECT_GE(Value(*body, "process_cpu_seconds_total"), 0) << *body;
+  EXPECT_EQ(MetricValue(*body, "memd_channels{pool=\"default\"}"), 1) << *body;
+  EXPECT_EQ(MetricValue(*body, "memd_lanes"), 1) << "the client asked for a lane: " << *body;
+  EXPECT_GT(MetricValue(*body, "memd_channel_queued_message_bytes"), 0) << *body;
+  EXPECT_GE(MetricValue(*body, "memd_rpc_duration_seconds_count{method=\"check_pools\"}"), 1) << *body;
+  EXPECT_GT(MetricValue(*body, "process_resident_memory_bytes"), 1 << 20) << *body;
+  EXPECT_GT(MetricValue(*body, "process_open_fds"), 3) << *body;
+  EXPECT_GT(MetricValue(*body, "process_max_fds"), MetricValue(*body, "process_open_fds")) << *body;
+  EXPECT_GT(MetricValue(*body, "process_threads"), 1) << *body;
+  EXPECT_GE(MetricValue(*body, "process_cpu_seconds_total"), 0) << *body;
   // Started within the last hour, by the wall clock.
-  double start = Value(*body, "process_start_time_seconds");
+  double start = MetricValue(*body, "process_start_time_seconds");
   double now = static_cast<double>(std::time(nullptr));
   EXPECT_GT(start, now - 3600) << *body;
   EXPECT_LE(start, now + 1) << *body;

@@ -59,4 +59,10 @@ std::optional<std::string> HttpGet(int port, const std::string& path,
   return response.substr(body + 4);
 }
 
+double MetricValue(const std::string& body, const std::string& series) {
+  size_t at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + series.size() + 2));
+}
+
 }  // namespace memd::testing

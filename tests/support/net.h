@@ -17,6 +17,10 @@ int FreePort();
 std::optional<std::string> HttpGet(int port, const std::string& path,
                                    std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
+// The value of one series ("name{labels}") in a Prometheus exposition `body`;
+// -1 when absent.
+double MetricValue(const std::string& body, const std::string& series);
+
 }  // namespace memd::testing
 
 #endif  // MEMD_TESTS_SUPPORT_NET_H_
