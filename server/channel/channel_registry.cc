@@ -148,17 +148,20 @@ void ChannelRegistry::Settle(Channel& channel) {
   NoteIdle(channel);
 }
 
+absl::Status ChannelRegistry::CheckHandleCount(const std::string& name, size_t handles) {
+  if (handles <= limits::kMaxChannelHandles) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "send to channel '%s' carries %u handles; the limit is %u", name, handles,
+      limits::kMaxChannelHandles));
+}
+
 std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
                                                   uint64_t session_id, const std::string& name,
                                                   std::vector<uint64_t> handles,
                                                   std::string metadata, uint32_t capacity,
                                                   absl::Duration timeout, Pool::TransferMode mode,
                                                   SendDone done, uint64_t tag) {
-  if (handles.size() > limits::kMaxChannelHandles) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "send to channel '%s' carries %u handles; the limit is %u", name, handles.size(),
-        limits::kMaxChannelHandles));
-  }
+  if (absl::Status s = CheckHandleCount(name, handles.size()); !s.ok()) return s;
   if (metadata.size() > limits::kMaxChannelMetadataBytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "send to channel '%s' carries %u bytes of metadata; the limit is %u", name,

@@ -103,6 +103,11 @@ class ChannelRegistry {
   ChannelRegistry(const ChannelRegistry&) = delete;
   ChannelRegistry& operator=(const ChannelRegistry&) = delete;
 
+  // INVALID_ARGUMENT when a send to `name` carries more handles than a
+  // message may (limits::kMaxChannelHandles); Send checks it, and so does a
+  // send's arena registration before it registers anything.
+  static absl::Status CheckHandleCount(const std::string& name, size_t handles);
+
   // `sender` / `receiver` is the session's holder in `pool` (Pool::OpenSession).
   // Returns the outcome now, or nullopt when parked (then `done` runs later).
   std::optional<absl::Status> Send(Pool& pool, HolderId sender, uint64_t session_id,

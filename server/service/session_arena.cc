@@ -29,9 +29,8 @@ absl::StatusOr<std::vector<BufferInfo>> SessionHandler::RegisterForSend(
         "handle stands for one range", Escaped(send.channel()), send.register_first_size(),
         zeros));
   }
-  if (handles->size() > limits::kMaxChannelHandles) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "send of %u handles; at most %u are allowed", handles->size(), limits::kMaxChannelHandles));
+  if (absl::Status s = ChannelRegistry::CheckHandleCount(send.channel(), handles->size()); !s.ok()) {
+    return s;
   }
   std::vector<BufferInfo> registered;
   int next = 0;
