@@ -1,187 +1,65 @@
-"""Turns Google Benchmark JSON into memd's rows: each figure as a ratio against its floor
-measured in the same run. Usage: report.py FILE.json... [--json]"""
+"""Turns memd's benchmark output into rows: each figure as a ratio against its
+floor measured in the same run.
+
+Usage: report.py FILE... [--json | --markdown [--date YYYY-MM-DD]]
+
+FILE is Google Benchmark JSON (*.json: memd_bench_allocator, memd_bench_backptr),
+memd_bench_rpc output (*.rpcjson), memd_bench_frames output (*.framejson) or
+bench/pipeline_bench.py output (*.pipejson). Without a flag: a text table.
+--json: one JSON document. --markdown: the lines of docs/PERFORMANCE.md's current
+table (bench/report_markdown.py), dated by the benchmark's own date or the file's
+modification time, or by --date."""
 import json
 import sys
 
-files = [a for a in sys.argv[1:] if a.endswith(".json")]
-rpc_files = [a for a in sys.argv[1:] if a.endswith(".rpcjson")]
-frame_files = [a for a in sys.argv[1:] if a.endswith(".framejson")]
-pipeline_files = [a for a in sys.argv[1:] if a.endswith(".pipejson")]
-medians = {}
-counters = {}
-context = {}
-for path in files:
-    doc = json.load(open(path))
-    context = doc["context"]
-    for b in doc["benchmarks"]:
-        if b.get("aggregate_name") == "median" or "aggregate_name" not in b:
-            name = b["run_name"] if "run_name" in b else b["name"]
-            medians[name] = b
-            if "fill_ratio" in b:
-                counters[name] = b["fill_ratio"]
-
-rows = []
+import report_markdown
+from report_rows import benchmark_rows, frame_rows, load_benchmarks, pipeline_rows, rpc_rows
 
 
-def e_target(size):
-    # Row E: >= 0.5x memcpy at 4 KiB, >= 0.8x at 64 KiB, >= 0.95x above.
-    return 0.5 if size <= 4096 else 0.8 if size <= 65536 else 0.95
+def load(path):
+    with open(path) as f:
+        return json.load(f)
 
-def ns(name):
-    return medians[name]["real_time"] if medians[name]["time_unit"] == "ns" else None
 
-# Rows D, G, H come from the Google Benchmark files (absent when only the RPC
-# benchmark ran: `report.py rpc.rpcjson`).
-if medians:
-    for size in (64, 4096, 1 << 20):
-        ours = ns(f"D/fixed/memd_tlsf/{size}")
-        boost = ns(f"D/fixed/boost_interprocess/{size}")
-        glibc = ns(f"D/fixed/glibc_posix_memalign/{size}")
-        rows.append({"id": "D", "what": f"alloc+free fixed {size} B (ns/pair)", "memd": ours,
-                     "floor": f"Boost {boost:.1f} / glibc {glibc:.1f}",
-                     "ratio": f"{boost / ours:.1f}x faster than Boost; {ours / glibc:.2f}x glibc time",
-                     "target": ">= 3x faster than Boost", "met": boost / ours >= 3})
-    ours, boost, glibc = (ns("D/mix/memd_tlsf"), ns("D/mix/boost_interprocess"), ns("D/mix/glibc_posix_memalign"))
-    rows.append({"id": "D", "what": "mix 64 B-4 MiB, 1000 live (ns/free+alloc)", "memd": ours,
-                 "floor": f"Boost {boost:.1f} / glibc {glibc:.1f}",
-                 "ratio": f"{boost / ours:.1f}x faster than Boost; {ours / glibc:.2f}x glibc time",
-                 "target": ">= 3x Boost; <= 1.0x glibc", "met": boost / ours >= 3 and ours / glibc <= 1.0})
-    fill = next(v for k, v in counters.items() if k.startswith("D2/fill_ratio/memd_tlsf"))
-    rows.append({"id": "D2", "what": "bytes allocated before first failure / pool size", "memd": fill,
-                 "floor": "pool size", "ratio": f"{fill:.3f}", "target": ">= 0.95", "met": fill >= 0.95})
-    for back in (1, 2, 3, 4, 7, 16, 64):
-        for cnt in (4096, 65536):
-            ours = medians[f"G/backptr/memd/{back}/{cnt}"]["bytes_per_second"]
-            theirs = medians[f"G/backptr/libavutil/{back}/{cnt}"]["bytes_per_second"]
-            rows.append({"id": "G", "what": f"backptr back={back} cnt={cnt} (GB/s)", "memd": ours / 1e9,
-                         "floor": f"libavutil {theirs / 1e9:.1f}", "ratio": f"{ours / theirs:.2f}x",
-                         "target": ">= 0.95x", "met": ours / theirs >= 0.95})
+def main(argv):
+    files = [a for a in argv if a.endswith(".json")]
+    date = argv[argv.index("--date") + 1] if "--date" in argv else None
+    medians, counters, context = load_benchmarks(files)
+    # (row, date, command) in the order of the text table.
+    lines = []
+    for row in benchmark_rows(medians, counters):
+        day = date or context.get("date", "")[:10] or report_markdown.file_date(files[-1])
+        lines.append((row, day, report_markdown.benchmark_command(row["id"])))
+    for path in (a for a in argv if a.endswith(".rpcjson")):
+        for row in rpc_rows(load(path)):
+            lines.append((row, date or report_markdown.file_date(path), report_markdown.rpc_command()))
+    for path in (a for a in argv if a.endswith(".framejson")):
+        doc = load(path)
+        for row in frame_rows(doc):
+            lines.append((row, date or report_markdown.file_date(path),
+                          report_markdown.frames_command(doc.get("frames", 300))))
+    for path in (a for a in argv if a.endswith(".pipejson")):
+        doc = load(path)
+        for row in pipeline_rows(doc):
+            lines.append((row, date or report_markdown.file_date(path),
+                          report_markdown.pipeline_command(doc.get("seconds", 8), doc.get("reps", 3))))
+    rows = [row for row, _, _ in lines]
 
-    h = next(b for k, b in medians.items() if k.startswith("H/million_handles"))
-    rows.append({"id": "H", "what": "daemon heap per live handle (bytes), 1M handles", "memd": h["bytes_per_handle"],
-                 "floor": "-", "ratio": "-", "target": "<= 64 B", "met": h["bytes_per_handle"] <= 64})
-    rows.append({"id": "H", "what": "Pool::Stats() with 1M live handles (ns)", "memd": h["stats_ns"] * 1e9,
-                 "floor": "-", "ratio": "-", "target": "stats p50 <= 1 ms (in-process part)", "met": h["stats_ns"] < 1e-3})
-    for size in (64, 4096):
-        name = f"H/pool_alloc_release/memd_pool/{size}"
-        pair = ns(name) if name in medians else None
-        if pair is not None:
-            rows.append({"id": "H", "what": f"Pool::Allocate+Release {size} B, 1000 live (ns/pair)", "memd": pair,
-                         "floor": "-", "ratio": "-", "target": "(reported)", "met": True})
+    if "--json" in argv:
+        json.dump({"machine": {k: context.get(k) for k in ("host_name", "num_cpus", "mhz_per_cpu", "date")},
+                   "rows": rows}, sys.stdout, indent=2)
+        print()
+    elif "--markdown" in argv:
+        print(report_markdown.HEADER)
+        for row, day, command in lines:
+            print(report_markdown.line(row, day, command))
+    else:
+        print(f"{'id':<3} {'what':<46} {'memd':>9} {'floor (same run)':<28} {'ratio':<44} target")
+        for r in rows:
+            value = r["memd"]
+            print(f"{r['id']:<3} {r['what']:<46} {value:>9.2f} {r['floor']:<28} {r['ratio']:<44} "
+                  f"{r['target']} {'MET' if r['met'] else 'NOT MET'}")
 
-for path in rpc_files:
-    rpc = json.load(open(path))
-    floor = rpc["floor_unary_call_ns"]
-    for size, a in rpc["A"].items():
-        rows.append({"id": "A", "what": f"malloc+free pair {size} B, p50 (us)", "memd": a["p50_ns"] / 1e3,
-                     "floor": f"unary p50 {floor['p50'] / 1e3:.1f}", "ratio": f"{a['p50_ratio_to_floor']:.2f}x",
-                     "target": "<= 0.1x", "met": a["p50_ratio_to_floor"] <= 0.1})
-        rows.append({"id": "A", "what": f"malloc+free pair {size} B, p99 (us)", "memd": a["p99_ns"] / 1e3,
-                     "floor": f"unary p99 {floor['p99'] / 1e3:.1f}", "ratio": f"{a['p99_ratio_to_floor']:.2f}x",
-                     "target": "(reported)", "met": True})
-        if "p50_ratio_to_busy_poll" in a:
-            busy = rpc["floor_busy_poll_rtt_ns"]
-            rows.append({"id": "A", "what": f"  same pair, p50 vs 2 busy-polled socket round trips",
-                         "memd": a["p50_ns"] / 1e3, "floor": f"busy-poll rtt p50 {busy['p50'] / 1e3:.2f}",
-                         "ratio": f"{a['p50_ratio_to_busy_poll']:.2f}x", "target": "(reported)", "met": True})
-    a2 = rpc["A2"]
-    rows.append({"id": "A2", "what": "memd_malloc+memd_free <= 64 KiB loop (us/pair)", "memd": a2["ns_per_pair"] / 1e3,
-                 "floor": f"unary p50 {floor['p50'] / 1e3:.1f}", "ratio": f"{a2['ratio_to_floor_p50']:.2f}x",
-                 "target": "<= 0.05x (1/20)", "met": a2["ratio_to_floor_p50"] <= 0.05})
-    if "A3" in rpc:
-        for key, what, target in (("64", "memd_malloc+memd_free 64 B (ns/pair)", 3.0),
-                                  ("mix", "16 B-64 KiB mix, 4 threads, 1000 live (ns/step)", 2.0)):
-            a3 = rpc["A3"][key]
-            rows.append({"id": "A3", "what": what, "memd": a3["memd_ns"],
-                         "floor": f"av_malloc {a3['av_ns']:.1f}", "ratio": f"{a3['ratio']:.2f}x",
-                         "target": f"<= {target:g}x", "met": a3["ratio"] <= target})
-    if "A2b" in rpc:
-        b = rpc["A2b"]
-        rows.append({"id": "A2b", "what": "batched alloc+release, 64 x <= 64 KiB per message (us/pair)",
-                     "memd": b["ns_per_pair"] / 1e3, "floor": f"unary p50 {floor['p50'] / 1e3:.1f}",
-                     "ratio": f"{b['ratio_to_floor_p50']:.3f}x", "target": "<= 0.05x (1/20)",
-                     "met": b["ratio_to_floor_p50"] <= 0.05})
-    for size, e in rpc["E"].items():
-        rows.append({"id": "E", "what": f"memd_memdup {size} B (GB/s)", "memd": e["memd_memdup_GBps"],
-                     "floor": f"heap memcpy {e['heap_memcpy_GBps']:.1f}", "ratio": f"{e['ratio']:.3f}x",
-                     "target": f">= {e_target(int(size)):g}x", "met": e["ratio"] >= e_target(int(size))})
-        if "pool_memcpy_GBps" in e:
-            rows.append({"id": "E", "what": "  same memdup vs memcpy heap -> pool memory (no memd call)",
-                         "memd": e["memd_memdup_GBps"], "floor": f"pool memcpy {e['pool_memcpy_GBps']:.1f}",
-                         "ratio": f"{e['ratio_to_pool_memcpy']:.3f}x", "target": "(reported)", "met": True})
-    for processes, b in rpc.get("B", {}).items():
-        rows.append({"id": "B", "what": f"alloc+free pairs/s, {processes} client processes", "memd": b["memd_pairs_per_s"],
-                     "floor": f"unary calls/s {b['unary_calls_per_s']:.0f}", "ratio": f"{b['ratio']:.2f}x",
-                     "target": ">= 1.0x", "met": b["ratio"] >= 1.0})
-        if "memd_deferred_pairs_per_s" in b:
-            rows.append({"id": "B", "what": f"  alloc + deferred release, {processes} processes",
-                         "memd": b["memd_deferred_pairs_per_s"], "floor": f"unary calls/s {b['unary_calls_per_s']:.0f}",
-                         "ratio": f"{b['deferred_ratio']:.2f}x", "target": ">= 1.0x",
-                         "met": b["deferred_ratio"] >= 1.0})
-    for size, c in rpc.get("C", {}).items():
-        rows.append({"id": "C", "what": f"BufferPool get+release {size} B (ns)", "memd": c["memd_buffer_pool_ns"],
-                     "floor": f"malloc+free {c['malloc_free_ns']:.1f}",
-                     "ratio": f"{c['ratio_to_malloc']:.2f}x glibc time", "target": "<= 2x",
-                     "met": c["ratio_to_malloc"] <= 2})
-        rows.append({"id": "C", "what": f"  FramePool (AVBufferPool) get+unref {size} B (ns)",
-                     "memd": c["memd_frame_pool_ns"], "floor": f"av heap pool {c['libavutil_heap_pool_ns']:.1f}",
-                     "ratio": f"{c['memd_frame_pool_ns'] / c['libavutil_heap_pool_ns']:.2f}x libavutil's pool",
-                     "target": "(reported)", "met": True})
-    for mode, i in rpc["I"].items():
-        limit = 1000 if mode == "reserve" else 50
-        rows.append({"id": "I", "what": f"start to healthy, 1 GiB pool, {mode} (ms)", "memd": i["median_ms"],
-                     "floor": "-", "ratio": "-", "target": f"<= {limit} ms", "met": i["median_ms"] <= limit})
 
-for path in frame_files:
-    f = json.load(open(path))
-    fps, ratios = f["frames_per_second"], f["ratios"]
-    rows.append({"id": "F", "what": "4K NV12 handoff + consumer checksum (frames/s)", "memd": fps["memd"],
-                 "floor": f"raw shm {fps['raw_shm']:.0f}", "ratio": f"{ratios['memd_vs_raw']:.2f}x",
-                 "target": ">= 0.9x raw", "met": ratios["memd_vs_raw"] >= 0.9})
-    if "memd_pool" in fps:
-        rows.append({"id": "F", "what": "  BufferPool frames, lent; deferred releases", "memd": fps["memd_pool"],
-                     "floor": f"raw shm {fps['raw_shm']:.0f}", "ratio": f"{ratios['memd_pool_vs_raw']:.2f}x",
-                     "target": ">= 0.9x raw", "met": ratios["memd_pool_vs_raw"] >= 0.9})
-    rows.append({"id": "F", "what": "  copy through a Unix socket (frames/s)", "memd": fps["copy_socket"],
-                 "floor": f"raw shm {fps['raw_shm']:.0f}", "ratio": f"raw is {ratios['raw_vs_copy_socket']:.1f}x; memd {ratios['memd_vs_copy_socket']:.1f}x",
-                 "target": "(reported)", "met": True})
-    rows.append({"id": "F", "what": "  copy through a pipe (frames/s)", "memd": fps["copy_pipe"],
-                 "floor": f"raw shm {fps['raw_shm']:.0f}", "ratio": f"raw is {ratios['raw_vs_copy_pipe']:.1f}x; memd {ratios['memd_vs_copy_pipe']:.1f}x",
-                 "target": "(reported)", "met": True})
-
-for path in pipeline_files:
-    for res, p in json.load(open(path))["P"].items():
-        m, c, r = p["memd"], p["pipe"], p["ratios"]
-        target = ">= 20x at 4K" if res == "4k" else "(reported)"
-        rows.append({"id": "P", "what": f"pipeline {res}: handoff CPU per frame (us)", "memd": m["handoff_cpu_us_per_frame"],
-                     "floor": f"pipe copy {c['handoff_cpu_us_per_frame']:.0f}",
-                     "ratio": f"copy costs {r['handoff_cost_pipe_over_memd']:.1f}x memd", "target": target,
-                     "met": res != "4k" or r["handoff_cost_pipe_over_memd"] >= 20})
-        if "memd_stream" in p:
-            rows.append({"id": "P", "what": f"  pipeline {res}: handoff, stream only (MEMD_LANE=0)",
-                         "memd": p["memd_stream"]["handoff_cpu_us_per_frame"],
-                         "floor": f"pipe copy {c['handoff_cpu_us_per_frame']:.0f}",
-                         "ratio": f"copy costs {r['handoff_cost_pipe_over_memd_stream']:.1f}x",
-                         "target": "(reported)", "met": True})
-            rows.append({"id": "P", "what": f"  pipeline {res}: daemon CPU per frame, lanes (us)",
-                         "memd": m["daemon_cpu_us_per_frame"],
-                         "floor": f"stream only {p['memd_stream']['daemon_cpu_us_per_frame']:.0f}",
-                         "ratio": f"{p['memd_stream']['daemon_cpu_us_per_frame'] / m['daemon_cpu_us_per_frame']:.1f}x less",
-                         "target": "(reported)", "met": True})
-        rows.append({"id": "P", "what": f"  pipeline {res}: frames/s", "memd": m["frames_per_s"],
-                     "floor": f"pipe copy {c['frames_per_s']:.1f}",
-                     "ratio": f"{r['frames_per_s_memd_over_pipe']:.2f}x", "target": "(reported)", "met": True})
-        rows.append({"id": "P", "what": f"  pipeline {res}: CPU s per frame (all processes)", "memd": m["cpu_s_per_frame"],
-                     "floor": f"pipe copy {c['cpu_s_per_frame']:.4f}",
-                     "ratio": f"copy uses {r['cpu_per_frame_pipe_over_memd']:.2f}x", "target": "(reported)", "met": True})
-
-if "--json" in sys.argv:
-    json.dump({"machine": {k: context.get(k) for k in ("host_name", "num_cpus", "mhz_per_cpu", "date")},
-               "rows": rows}, sys.stdout, indent=2)
-    print()
-else:
-    print(f"{'id':<3} {'what':<46} {'memd':>9} {'floor (same run)':<28} {'ratio':<44} target")
-    for r in rows:
-        value = r["memd"]
-        print(f"{r['id']:<3} {r['what']:<46} {value:>9.2f} {r['floor']:<28} {r['ratio']:<44} "
-              f"{r['target']} {'MET' if r['met'] else 'NOT MET'}")
+if __name__ == "__main__":
+    main(sys.argv[1:])
