@@ -260,7 +260,19 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
   v1::SessionRequest request;
   for (uint64_t handle : handles) request.mutable_release_batch()->add_handles(handle);
   absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  if (!response.ok() && absl::IsUnavailable(response.status())) {
+    // As in ReleaseRef: the session broke before the answer (the daemon
+    // died, or is away). The release is noted locally; the reconnection does
+    // not reclaim these references, so the daemon drops them if it had not
+    // already. Keeping them here would make a process that released
+    // everything look like a holder, and a daemon back in new memory would
+    // then refuse it the pool for good.
+    for (uint64_t handle : handles) impl_->link->ledger().Remove(handle);
+    return 0u;
+  }
   if (!response.ok()) return response.status();
+  // A refusal changes nothing (a batch is released all or nothing): the
+  // references stay held.
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   for (uint64_t handle : handles) impl_->link->ledger().Remove(handle);
   return response->release_batch().freed();

@@ -107,6 +107,11 @@ void ClientLane::WakeLocked() {
   if (header_->daemon_waiting.load(std::memory_order_seq_cst) != 0) lane::RingDoorbell(header_);
 }
 
+bool ClientLane::AllServed() {
+  MutexLock lock(&write_mu_);
+  return header_->sub_head.load(std::memory_order_acquire) == sub_tail_;
+}
+
 void ClientLane::RingLate() {
   MutexLock lock(&write_mu_);
   if (unannounced_) WakeLocked();

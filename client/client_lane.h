@@ -61,6 +61,11 @@ class ClientLane {
   // one waits (the monitor calls this every tick, so none waits longer).
   void RingLate();
 
+  // Whether the daemon has served every request submitted so far (it
+  // publishes sub_head only after serving an entry, SessionLane): a request
+  // on the stream sent now cannot overtake one of the lane's.
+  bool AllServed();
+
   // Whether the daemon stopped serving the lane (it ended the session).
   bool closed() const { return header_->closed.load() != 0; }
 

@@ -228,8 +228,23 @@ absl::Status SessionLink::Route(absl::Time deadline, v1::SessionRequest& request
   // cleared those of the old one, so what is queued now is this stream's.
   size_t n = std::min<size_t>(deferred_.size(), limits::kMaxBatch);
   for (size_t i = 0; i < n; ++i) request.add_release_first(deferred_[i]);
-  deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
+  bool via_lane = lane_ != nullptr && !t_on_monitor && ClientLane::Fits(request);
+  if (n > 0 && !via_lane && !ReleasesMayGoOnStreamLocked()) {
+    request.clear_release_first();  // they wait for a later request or tick
+  } else {
+    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
+  }
   return absl::OkStatus();
+}
+
+bool SessionLink::ReleasesMayGoOnStreamLocked() {
+  // A release queued after a request on the lane (a posted send of the same
+  // buffer, sharing it) must reach the daemon after it: on the stream it
+  // could be served first, and the send then finds the reference gone
+  // ("this session holds no reference"). The lane's requests are all served
+  // once its head reached its tail; checked after the releases were queued,
+  // so every lane request made before them is counted.
+  return lane_ == nullptr || lane_->AllServed();
 }
 
 absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
@@ -314,6 +329,9 @@ absl::Status SessionLink::FlushReleases() {
   {
     MutexLock lock(&mu_);
     if (deferred_.empty()) return absl::OkStatus();
+    // This call goes on the stream; the monitor rang the lane at the
+    // tick's start, so the next tick finds it served.
+    if (!ReleasesMayGoOnStreamLocked()) return absl::OkStatus();
     size_t n = std::min<size_t>(deferred_.size(), limits::kMaxBatch);
     for (size_t i = 0; i < n; ++i) request.mutable_release_batch()->add_handles(deferred_[i]);
     deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));

@@ -130,6 +130,9 @@ class SessionLink {
   // and lane; moves queued deferred releases into `request`.
   absl::Status Route(absl::Time deadline, v1::SessionRequest& request,
                      std::shared_ptr<SessionStream>* stream, std::shared_ptr<ClientLane>* lane);
+  // Whether queued releases may go on the stream now without overtaking a
+  // request the lane has not served yet.
+  bool ReleasesMayGoOnStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A new channel and stream, attached to the pool. Transport failures come
   // back as UNAVAILABLE; the daemon's refusal as its own status.
   absl::StatusOr<std::shared_ptr<SessionStream>> Attach(uint64_t expected_segment_id,

@@ -161,7 +161,6 @@ bool SessionLane::ServeSubmissions() {
     std::optional<uint32_t> next = lane::ReadEntry(ring, sub_head_, tail, &entry_, &why);
     if (next) {
       sub_head_ = *next;
-      header_->sub_head.store(sub_head_, std::memory_order_release);
       if (!request_.ParseFromString(entry_)) {  // reuses the last request's storage
         why = absl::StrFormat("a submission of %u bytes is not a SessionRequest", entry_.size());
       }
@@ -178,6 +177,11 @@ bool SessionLane::ServeSubmissions() {
       posted_.insert(request_.request_id());
     }
     serve_(*this, request_);
+    // Published only once served: a client that sees its tail reached knows
+    // that a request it sends on the stream now comes after this one
+    // (ClientLane::AllServed; a deferred release must not overtake a posted
+    // send of the same buffer).
+    header_->sub_head.store(sub_head_, std::memory_order_release);
     served = true;
   }
   return served;

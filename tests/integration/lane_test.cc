@@ -4,6 +4,7 @@
 // object behind, that the stream alone still serves, the daemon's limit, and
 // that a client scribbling over its lane ends only its own session.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -127,6 +128,43 @@ TEST(LaneTest, AnIdleSessionCostsNeitherSideCpuAfterBusyPolling) {
   // A side that kept polling would have used about the whole second.
   EXPECT_LT(daemon_used, 0.25) << "the daemon kept polling an idle lane";
   EXPECT_LT(self_used, 0.25) << "the client kept polling while it waited";
+}
+
+// A release deferred after a posted send of the same buffer reaches the
+// daemon after that send. The client's monitor sends queued releases on the
+// stream at its tick; while the daemon had not served the lane yet, that
+// release could overtake the send, which then found the reference gone
+// ("this session holds no reference to handle ..."; PipelineTest's
+// restarted filter under TSan, issue 24 defect 12). Here the daemon is
+// stopped across several ticks, so the release is queued before the lane is
+// served in every round, and both arrive together when it continues.
+TEST(LaneTest, AReleaseDeferredAfterAPostedSendNeverOvertakesIt) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  auto producer = Client::Connect({.address = daemon.address()});
+  auto consumer = Client::Connect({.address = daemon.address()});
+  ASSERT_TRUE(producer.ok() && consumer.ok());
+  for (int round = 0; round < 30; ++round) {
+    auto ref = (*producer)->AllocateRef(4096, false);
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    ASSERT_EQ(::kill(daemon.pid(), SIGSTOP), 0);
+    absl::Status posted = (*producer)->Post("frames", {ref->handle}, "f", 0, 64, SendMode::kShare,
+                                            PostWake::kWithNextCall);
+    (*producer)->ReleaseRefsLater({ref->handle});
+    std::this_thread::sleep_for(std::chrono::milliseconds(80));  // three monitor ticks
+    ASSERT_EQ(::kill(daemon.pid(), SIGCONT), 0);
+    ASSERT_TRUE(posted.ok()) << posted;
+    absl::Status sent = (*producer)->CollectPosted();
+    ASSERT_TRUE(sent.ok()) << "round " << round << ": " << sent;
+    auto message = (*consumer)->Receive("frames", 5000);
+    ASSERT_TRUE(message.ok()) << message.status();
+    ASSERT_EQ(message->buffers.size(), 1u);
+    EXPECT_EQ(message->buffers[0].handle, ref->handle);
+    ASSERT_TRUE((*consumer)->ReleaseRefs({message->buffers[0].handle}).ok());
+  }
+  EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().used_bytes() == 0; }))
+      << "every deferred release arrived: " << daemon.PoolStats().DebugString();
+  EXPECT_EQ(daemon.CheckPools(), "");
 }
 
 TEST(LaneTest, WithoutALaneTheStreamServesAlike) {

@@ -235,6 +235,31 @@ TEST(RestartTest, FreshDiscardsThePredecessorsPoolsAndTheirClientsAreToldSo) {
   buffer->Detach();
 }
 
+// A release that fails because the daemon died before it answered leaves
+// the process holding nothing (issue 24 defect 11: the references stayed in
+// the client's ledger, so a daemon back in new memory found a "holder" and
+// the client was refused the pool for good: "this client mapped is gone").
+TEST(RestartTest, ReleasesThatFailedDuringTheOutageLeaveNothingHeldAndTheClientGoesOn) {
+  std::string instance = UniqueInstanceName();
+  DaemonEnv daemon({.pools = {"default=8MiB"}, .extra_args = {"--fresh"}, .instance = instance});
+  ASSERT_TRUE(daemon.ok());
+  auto client = Client::Connect({.address = daemon.address(), .outage_wait_ms = 0});
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto refs = (*client)->AllocateRefs(4096, 2);
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  daemon.Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return !(*client)->connected(); }));
+  absl::StatusOr<uint32_t> released = (*client)->ReleaseRefs({(*refs)[0].handle, (*refs)[1].handle});
+  ASSERT_TRUE(released.ok()) << "noted locally, as ReleaseRef: " << released.status();
+  EXPECT_EQ(*released, 0u);
+  ASSERT_TRUE(daemon.Restart());  // --fresh: new memory, as when nothing was left to adopt
+  ASSERT_TRUE(WaitFor([&] { return (*client)->connected(); }, std::chrono::seconds(10)))
+      << "a client holding nothing continues in the new memory";
+  auto after = (*client)->Allocate(100);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 1u);
+}
+
 TEST(RestartTest, ASecondDaemonOfTheSameInstanceTouchesNothing) {
   std::string instance = UniqueInstanceName();
   DaemonEnv daemon({.pools = {"default=8MiB"}, .instance = instance});

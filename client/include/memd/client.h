@@ -197,7 +197,10 @@ class MEMD_EXPORT Client {
   // `count` buffers of `size_bytes` each, held once by this session.
   absl::StatusOr<std::vector<BufferRef>> AllocateRefs(uint64_t size_bytes, uint32_t count,
                                                       bool zero = false);
-  // One release per handle (repeats allowed); returns how many blocks were freed.
+  // One release per handle (repeats allowed); returns how many blocks were
+  // freed. While the daemon is away (the session broke before the answer)
+  // the releases are noted locally and 0 is returned, as ReleaseRef returns
+  // false: the reconnected session does not reclaim those references.
   absl::StatusOr<uint32_t> ReleaseRefs(const std::vector<uint64_t>& handles);
   // Drops one reference per handle without a round trip of its own: the
   // releases travel with this session's next request, and are sent by

@@ -76,7 +76,7 @@ struct Header {
   std::atomic<uint32_t> doorbell;
 
   // Written by the daemon; the client reads them.
-  alignas(64) std::atomic<uint32_t> sub_head;  // submission-ring bytes consumed
+  alignas(64) std::atomic<uint32_t> sub_head;  // submission bytes served (published after serving)
   std::atomic<uint32_t> comp_tail;             // completion bytes written (futex word)
   std::atomic<uint32_t> daemon_waiting;        // the lane thread sleeps on doorbell
   std::atomic<uint32_t> wants_space;           // the daemon waits for completion room
