@@ -185,6 +185,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
                                                      options.reconnect_max_backoff_ms)),
           .lane = options.lane && EnvOr("MEMD_LANE", "1") != "0",
           .lane_spin = *lane_spin,
+          .read_only = options.read_only || EnvOr("MEMD_READ_ONLY", "0") == "1",
       },
       &attached);
   if (!link.ok()) return link.status();
@@ -198,10 +199,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   if (populate && info.prefaulted()) {
     // The pages exist (the daemon reserved them); this only fills our page
     // tables. Failure (an old kernel) just means faults on first touch.
-    ::madvise(impl->base, info.size_bytes(), MADV_POPULATE_WRITE);
+    ::madvise(impl->base, info.size_bytes(),
+              impl->link->read_only() ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
   }
-  // Slabs start on 4 KiB boundaries: a pool aligned more coarsely has no arena.
-  if (*arena_threshold > 0 && info.alignment_bytes() <= 4096) {
+  // Slabs start on 4 KiB boundaries: a pool aligned more coarsely has no
+  // arena; a reader allocates nothing.
+  if (*arena_threshold > 0 && info.alignment_bytes() <= 4096 && !impl->link->read_only()) {
     impl->arena = std::make_unique<Arena>(*impl->link, *arena_threshold, info.alignment_bytes());
     impl->link->SetTickHook([arena = impl->arena.get()] { arena->Tick(); });
   }
@@ -453,6 +456,7 @@ absl::Status Client::Realloc(Buffer& buffer, size_t size_bytes) {
 }
 
 uint8_t* Client::base() const { return impl_->base; }
+bool Client::read_only() const { return impl_->link->read_only(); }
 const PoolInfo& Client::pool() const { return impl_->pool; }
 uint64_t Client::session_id() const { return impl_->link->session_id(); }
 bool Client::connected() const { return impl_->link->up(); }

@@ -75,7 +75,8 @@ absl::StatusOr<std::unique_ptr<SessionLink>> SessionLink::Open(Options options,
   }
   link->memory_fd_ = std::move(*memory);
   link->memory_bytes_ = attached->pool().size_bytes();
-  void* base = ::mmap(nullptr, link->memory_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED,
+  link->read_only_ = attached->read_only();
+  void* base = ::mmap(nullptr, link->memory_bytes_, link->Protection(), MAP_SHARED,
                       link->memory_fd_.get(), 0);
   if (base == MAP_FAILED) {
     return absl::ResourceExhaustedError(absl::StrFormat(
@@ -126,6 +127,8 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expe
   request.mutable_attach()->set_pool(options_.pool);
   request.mutable_attach()->set_client_name(options_.client_name);
   request.mutable_attach()->set_expected_segment_id(expected_segment_id);
+  // Once a reader, always: this process maps the pool read-only.
+  request.mutable_attach()->set_read_only(options_.read_only || read_only_);
   absl::StatusOr<v1::SessionResponse> response = stream->Call(std::move(request));
   if (!response.ok()) {
     return absl::UnavailableError(absl::StrFormat(
@@ -167,8 +170,7 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::AttachToNewMemory(
   if (!memory.ok()) return memory.status();
   // MAP_FIXED replaces the old mapping in one step: no other mapping can
   // take the range in between.
-  void* at = ::mmap(base_, memory_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                    memory->get(), 0);
+  void* at = ::mmap(base_, memory_bytes_, Protection(), MAP_SHARED | MAP_FIXED, memory->get(), 0);
   if (at == MAP_FAILED) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "cannot map the new memory of pool '%s' in place: %s", options_.pool,
@@ -180,8 +182,11 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::AttachToNewMemory(
   return stream;
 }
 
+int SessionLink::Protection() const { return read_only_ ? PROT_READ : PROT_READ | PROT_WRITE; }
+
 void SessionLink::OfferMemory() const {
-  if (!memory_fd_.valid() || options_.socket_path.empty()) return;
+  // A reader's descriptor is read-only: no daemon could continue in it.
+  if (!memory_fd_.valid() || options_.socket_path.empty() || read_only_) return;
   fd_handoff::Request request = fd_handoff::MakeRequest(fd_handoff::Kind::kReturnPool);
   request.pool_index = pool_index_;
   request.segment_id = segment_id_;

@@ -57,6 +57,7 @@ class SessionLink {
     bool lane = true;  // ask for a lane (see ConnectOptions::lane)
     // How long a reader polls the lane before it sleeps ($MEMD_LANE_SPIN).
     absl::Duration lane_spin = lane::kDefaultSpin;
+    bool read_only = false;  // attach as a reader (ConnectOptions::read_only)
   };
 
   // Connects and attaches; `attached` receives the daemon's answer. Tries
@@ -119,6 +120,9 @@ class SessionLink {
   // daemon continues in the same memory. The address never changes, even
   // when a process that held nothing continues in new memory.
   uint8_t* base() const { return base_; }
+  // Whether the session is a reader: the pool is mapped PROT_READ from a
+  // read-only descriptor (asked for, or all the pool's access allows).
+  bool read_only() const { return read_only_; }
   uint64_t memory_bytes() const { return memory_bytes_; }
 
  private:
@@ -137,6 +141,8 @@ class SessionLink {
   // back as UNAVAILABLE; the daemon's refusal as its own status.
   absl::StatusOr<std::shared_ptr<SessionStream>> Attach(uint64_t expected_segment_id,
                                                         v1::AttachResponse* attached);
+  // The mapping's protection: PROT_READ for a reader.
+  int Protection() const;
   // A descriptor request for this link's session (`kind` kPoolMemory or kLaneMemory).
   absl::StatusOr<UniqueFd> FetchDescriptor(uint32_t kind, uint64_t session_id,
                                            const std::string& ticket) const;
@@ -165,6 +171,7 @@ class SessionLink {
   UniqueFd memory_fd_;
   uint8_t* base_ = nullptr;  // fixed for the link's life
   uint64_t memory_bytes_ = 0;
+  bool read_only_ = false;  // set by Open from the daemon's answer; fixed
 
   mutable Mutex mu_;
   CondVar cv_;

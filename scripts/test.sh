@@ -17,7 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh
 
-step() { echo; echo "=== $*"; }
+# Each step line says how long the run took so far (CI's time is bounded).
+step() { echo; echo "=== [$((SECONDS / 60)) min $((SECONDS % 60)) s] $*"; }
+trap 'echo "=== [$((SECONDS / 60)) min $((SECONDS % 60)) s] test.sh ends (exit $?)"' EXIT
 
 step "build and test (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMD_BUILD_TESTS=ON \

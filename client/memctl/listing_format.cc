@@ -53,6 +53,7 @@ nlohmann::ordered_json SessionsDocument(const v1::ListSessionsResponse& sessions
                     {"uid_quota_bytes", s.uid_quota_bytes()},
                     {"uid_quota_buffers", s.uid_quota_buffers()},
                     {"lane", s.lane()},
+                    {"access", s.read_only() ? "reader" : "writer"},
                     {"arena_reserved_bytes", s.arena_reserved_bytes()},
                     {"arena_in_use_bytes", s.arena_in_use_bytes()},
                     {"arena_local_allocs", s.arena_local_allocs()}});
@@ -61,12 +62,13 @@ nlohmann::ordered_json SessionsDocument(const v1::ListSessionsResponse& sessions
 }
 
 std::string SessionsTable(const v1::ListSessionsResponse& sessions, bool wide) {
+  // ACCESS: reader (a read-only mapping; allocations refused) or writer.
   // HELD and BUFFERS read "used/quota" when the pool has a per-session quota;
   // -o wide adds the gid and what the whole uid holds against its quotas.
-  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %20s %11s %-6s %-19s";
+  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %-6s %20s %11s %-6s %-19s";
   constexpr const char* kWide = " %6s %20s %11s %21s %12s";
   std::string out = absl::StrFormat(kRow, "SESSION", "PID", "UID", "PROCESS", "NAME", "POOL",
-                                    "HELD", "BUFFERS", "VIA", "CONNECTED SINCE");
+                                    "ACCESS", "HELD", "BUFFERS", "VIA", "CONNECTED SINCE");
   if (wide) {
     out += absl::StrFormat(kWide, "GID", "UID HELD", "UID BUFFERS", "ARENA USED/RESERVED",
                            "ARENA LOCAL");
@@ -81,6 +83,7 @@ std::string SessionsTable(const v1::ListSessionsResponse& sessions, bool wide) {
                                          absl::LocalTimeZone());
     out += absl::StrFormat(kRow, absl::StrCat(s.session_id()), absl::StrCat(s.pid()),
                            absl::StrCat(s.uid()), s.process_name(), s.client_name(), s.pool(),
+                           s.read_only() ? "reader" : "writer",
                            against(FormatSize(s.held_bytes()), s.session_quota_bytes(),
                                    FormatSize(s.session_quota_bytes())),
                            against(absl::StrCat(s.held_buffers()), s.session_quota_buffers(),

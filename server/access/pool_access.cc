@@ -9,17 +9,22 @@
 
 namespace memd {
 
-bool MayReadWrite(const PeerCredentials& peer, const PoolAccess& access) {
-  if (peer.uid == 0) return true;
-  mode_t need;
+PoolRight RightOf(const PeerCredentials& peer, const PoolAccess& access) {
+  if (peer.uid == 0) return PoolRight::kReadWrite;
+  mode_t read, write;
   if (peer.uid == access.owner_uid) {
-    need = S_IRUSR | S_IWUSR;
+    read = S_IRUSR, write = S_IWUSR;
   } else if (peer.InGroup(access.group_gid)) {
-    need = S_IRGRP | S_IWGRP;
+    read = S_IRGRP, write = S_IWGRP;
   } else {
-    need = S_IROTH | S_IWOTH;
+    read = S_IROTH, write = S_IWOTH;
   }
-  return (access.mode & need) == need;
+  if ((access.mode & read) == 0) return PoolRight::kNone;
+  return (access.mode & write) != 0 ? PoolRight::kReadWrite : PoolRight::kRead;
+}
+
+bool MayReadWrite(const PeerCredentials& peer, const PoolAccess& access) {
+  return RightOf(peer, access) == PoolRight::kReadWrite;
 }
 
 absl::StatusOr<PoolAccess> ObjectAccess(const std::string& shm_name, const std::string& shm_dir) {

@@ -15,6 +15,12 @@
 
 namespace memd {
 
+// What `peer` may do with an object of `access`, by the kernel's rule below:
+// nothing, read it (a reader session: a read-only descriptor), or read and
+// write it.
+enum class PoolRight { kNone, kRead, kReadWrite };
+PoolRight RightOf(const PeerCredentials& peer, const PoolAccess& access);
+
 // True when `peer` may open an object of `access` for reading and writing:
 // uid 0 always (CAP_DAC_OVERRIDE); else the owner bits for the owner, the
 // group bits for a member of the group (primary or supplementary), the

@@ -75,6 +75,7 @@ const v1::SessionInfo& FillSession(const SessionRegistry::Record& r, v1::Session
   out->set_process_name(r.process_name);
   out->set_client_name(r.client_name);
   out->set_lane(r.lane);
+  out->set_read_only(r.read_only);
   out->set_pool(r.pool->name());
   out->set_held_bytes(usage.held_bytes);
   const PoolQuotas q = r.pool->quotas();

@@ -1,5 +1,7 @@
 #include "service/descriptor_service.h"
 
+#include <fcntl.h>
+
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -21,6 +23,18 @@ bool TicketMatches(const std::string& ticket, const uint8_t (&given)[fd_handoff:
     diff |= static_cast<uint8_t>(ticket[i]) ^ given[i];
   }
   return diff == 0;
+}
+
+// `fd` opened again, read-only, through /proc/self/fd (a memfd has no other
+// name). The new descriptor shares the object, its size and seals.
+absl::StatusOr<UniqueFd> ReopenReadOnly(int fd) {
+  std::string path = absl::StrFormat("/proc/self/fd/%d", fd);
+  int reader = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (reader < 0) {
+    return absl::InternalError(
+        absl::StrFormat("cannot open pool memory read-only (%s): %s", path, std::strerror(errno)));
+  }
+  return UniqueFd(reader);
 }
 
 }  // namespace
@@ -82,9 +96,22 @@ void DescriptorService::Serve(int connection, const PeerCredentials& peer) {
       fd_handoff::WriteReply(connection, absl::OkStatus(), r.lane_fd, 0);
       return;
     }
+    absl::Status reopened = absl::OkStatus();
     status = memory_.WithDescriptor(r.pool->index(), [&](int fd, uint64_t size_bytes) {
-      fd_handoff::WriteReply(connection, absl::OkStatus(), fd, size_bytes);
+      if (!r.read_only) {
+        fd_handoff::WriteReply(connection, absl::OkStatus(), fd, size_bytes);
+        return;
+      }
+      // A reader gets the same object opened read-only: the kernel then
+      // refuses it a writable mapping and mprotect to write.
+      absl::StatusOr<UniqueFd> reader = ReopenReadOnly(fd);
+      if (!reader.ok()) {
+        reopened = reader.status();
+        return;
+      }
+      fd_handoff::WriteReply(connection, absl::OkStatus(), reader->get(), size_bytes);
     });
+    if (status.ok()) status = reopened;
   });
   if (!found) {
     status = absl::NotFoundError(absl::StrFormat("no session %u", request->session_id));

@@ -30,6 +30,21 @@ Rpc RpcOf(const v1::SessionRequest& request) {
   }
 }
 
+// The operations a reader may not do (AttachRequest.read_only): they make
+// or change buffers of pool memory. The name for the refusal, or null.
+const char* PoolWriteOf(const v1::SessionRequest& request) {
+  switch (request.op_case()) {
+    case v1::SessionRequest::kAllocate: return "allocate";
+    case v1::SessionRequest::kRealloc: return "realloc";
+    case v1::SessionRequest::kAllocateBatch: return "allocate_batch";
+    case v1::SessionRequest::kArenaRegister: return "arena_register";
+    case v1::SessionRequest::kArenaReport: return "arena_report";
+    case v1::SessionRequest::kSend:
+      return request.send().register_first_size() > 0 ? "a send's register_first" : nullptr;
+    default: return nullptr;
+  }
+}
+
 // Allocate, realloc and retain all answer with the buffer they hold.
 absl::Status ReplyBuffer(const absl::StatusOr<BufferInfo>& info, v1::SessionResponse* response) {
   if (info.ok()) FillBuffer(*info, response->mutable_buffer());
@@ -48,6 +63,15 @@ bool SessionHandler::Handle(const v1::SessionRequest& request, v1::SessionRespon
       SetResponseStatus(s, response);
       return true;
     }
+  }
+  if (const char* write = PoolWriteOf(request);
+      !closed_ && pool_ != nullptr && read_only_ && write != nullptr) {
+    absl::Status s = absl::PermissionDeniedError(absl::StrFormat(
+        "session %u is a reader of pool '%s' (read-only access): %s needs a writer's session",
+        session_id_, pool_->name(), write));
+    timer.set_code(s.code());
+    SetResponseStatus(s, response);
+    return true;
   }
   if (!closed_ && pool_ != nullptr && channels_ != nullptr &&
       (request.has_send() || request.has_receive())) {

@@ -98,7 +98,8 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
         "serves the admin and stats service only)", pool->name(), description_));
   }
   const PoolAccess& access = pool->access();
-  if (!MayReadWrite(*peer_, access)) {
+  const PoolRight right = RightOf(*peer_, access);
+  if (right == PoolRight::kNone) {
     if (uint64_t dropped = 0; ClientWarnings().Allow("attach-denied", &dropped)) {
       spdlog::warn("refused attach of {} to pool '{}': uid {} gid {} may not use it (owner {}, "
                    "group {}, mode {:04o}){}", description_, pool->name(), peer_->uid, peer_->gid,
@@ -124,6 +125,7 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
     return absl::InternalError("cannot draw a session ticket from getrandom");
   }
   pool_ = pool;
+  read_only_ = attach.read_only() || right == PoolRight::kRead;
   holder_ = pool_->OpenSession(session_id_, peer_->uid, ticket);
   ticket_ = ticket;
   pidfd_ = OpenPidfd(peer_->pid);
@@ -135,11 +137,13 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
       .pool = pool_,
       .refs = &holder_,
       .connected_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())),
+      .read_only = read_only_,
       .ticket = ticket,
       .end = end_,
   });
   out->set_session_id(session_id_);
   out->set_ticket(ticket);
+  out->set_read_only(read_only_);
   v1::PoolInfo* info = out->mutable_pool();
   info->set_name(pool->name());
   info->set_shm_name(pool->shm_name());
@@ -149,8 +153,9 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
   info->set_index(pool->index());
   info->set_segment_id(pool->segment_id());
   info->set_prefaulted(pool->prefaulted());
-  spdlog::debug("session {} ({}, name '{}') attached to pool '{}'", session_id_, description_,
-                attach.client_name(), pool->name());
+  spdlog::debug("session {} ({}, name '{}') attached to pool '{}' as a {}", session_id_,
+                description_, attach.client_name(), pool->name(),
+                read_only_ ? "reader" : "writer");
   return absl::OkStatus();
 }
 

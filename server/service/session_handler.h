@@ -104,6 +104,9 @@ class SessionHandler {
   // Close); the SessionRegistry record points at it for admin listings.
   HolderId holder_ = HolderId::kNone;
   std::string ticket_;     // AttachResponse.ticket (set by Attach)
+  // A reader (set by Attach): its descriptor is read-only and Handle
+  // refuses what writes pool memory (PoolWriteOf).
+  bool read_only_ = false;
   UniqueFd pidfd_;         // the peer process, to tell a broken stream from its exit
   bool closed_by_client_ = false;  // a CloseRequest came: release everything at the end
   bool closed_ = false;

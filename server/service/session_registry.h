@@ -34,6 +34,9 @@ class SessionRegistry {
     const SessionRefs* refs = nullptr;  // the session's HolderId (AdminService's spelling)
     uint64_t connected_unix_ms = 0;
     bool lane = false;  // the session has a lane
+    // A reader: its descriptor of the pool is read-only (DescriptorService)
+    // and it may not write pool memory (SessionHandler::Dispatch).
+    bool read_only = false;
     // The lane's memfd while the lane lives (-1: none); owned by the
     // SessionLane, which clears it here (SetLane) before it goes.
     int lane_fd = -1;

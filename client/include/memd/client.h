@@ -80,6 +80,14 @@ struct ConnectOptions {
   // Negative: $MEMD_ARENA_THRESHOLD (bytes, or with a unit: "16KiB"), else
   // 64 KiB. At most 256 KiB (INVALID_ARGUMENT above).
   int64_t arena_threshold_bytes = -1;
+  // Attach as a reader: the pool is mapped from a read-only descriptor, so
+  // the kernel refuses writes (a store faults, mprotect to write fails), and
+  // the daemon refuses allocations (PERMISSION_DENIED); receive, retain,
+  // query, release and sends of buffers held work. A consumer of a frame
+  // that fan-out shares with others cannot scribble on it. The pool's access
+  // (read but not write permission for this uid) makes a session a reader
+  // too; Client::read_only() tells. $MEMD_READ_ONLY=1 turns it on as well.
+  bool read_only = false;
 };
 
 // What the daemon said about the attached pool.
@@ -264,6 +272,9 @@ class MEMD_EXPORT Client {
 
   // Start of this process's mapping of the segment.
   uint8_t* base() const;
+  // Whether this session is a reader (ConnectOptions::read_only): base() is
+  // then mapped PROT_READ.
+  bool read_only() const;
   uint8_t* Pointer(uint64_t offset_bytes) const { return base() + offset_bytes; }
   const PoolInfo& pool() const;
   // The current session's id (a reconnection opens a new session).
