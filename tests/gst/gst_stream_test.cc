@@ -3,12 +3,15 @@
 // received frame (never made-up caps), so audio goes into wavenc whichever
 // side starts first; caps changes mid-stream are negotiated again; a frame
 // whose planes overlap is an element error; a leaky memdsink with no reader
-// still ends; backpressure is counted as waits, never as drops; and the
+// still ends; a writer with no reader says so; backpressure is counted as
+// waits, never as drops; and the
 // docs' decode -> encode example runs with what setup-deps.sh installs.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "../unit/client/raw_frame_cases.h"
 #include "gst_fixture.h"
@@ -153,6 +156,29 @@ TEST_F(GstTest, LeakySinkWithNoReaderEndsAfterItsBoundedEndOfStreamWait) {
   EXPECT_EQ(stats.depth(), 4u);
   EXPECT_EQ(stats.dropped(), 6u) << "the leaky frames, and only they, never went in";
   EXPECT_GE(stats.send_timeouts(), 1u) << "the end of stream's waits";
+}
+
+// Issue 27: a writer whose reader failed blocked forever without a message.
+// It still waits (backpressure), but says so after 10 s; a reader that comes
+// then takes every frame.
+TEST_F(GstTest, AWriterWithNoReaderSaysSoAndGoesOnWhenOneComes) {
+  auto writer = Start("videotestsrc num-buffers=3 ! " + std::string(kSmall) +
+                      " ! memdsink channel=stall capacity=1");
+  std::string seen;
+  for (std::optional<std::string> line; (line = writer->ReadLine(std::chrono::seconds(30)));) {
+    seen += *line + "\n";
+    if (line->find("memd channel 'stall' has been full for 10 s: no reader takes its frames; "
+                   "still waiting") != std::string::npos) {
+      break;
+    }
+  }
+  EXPECT_NE(seen.find("has been full for 10 s"), std::string::npos) << seen;
+  auto [reader_code, reader_out] = Run("memdsrc channel=stall capacity=1 ! fakesink");
+  EXPECT_EQ(reader_code, 0) << reader_out;
+  auto [code, out] = Finish(*writer);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("frames-sent=(guint64)3"), std::string::npos) << out;
+  EXPECT_TRUE(PoolEmpty());
 }
 
 // Issue 27: memdsink's 100 ms waits for room were counted as dropped sends
