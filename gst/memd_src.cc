@@ -255,9 +255,13 @@ static gboolean gst_memd_src_stop(GstBaseSrc* src) {
 static gboolean gst_memd_src_negotiate(GstBaseSrc* src) {
   auto* self = GST_MEMD_SRC(src);
   if (!self->have_caps) {
-    if (self->pending == nullptr &&
-        NextFrame(self, &self->pending, self->pending_frame) != GST_FLOW_OK) {
-      return FALSE;  // flushing, or an error posted
+    if (self->pending == nullptr) {
+      GstFlowReturn r = NextFrame(self, &self->pending, self->pending_frame);
+      // Unlocked: a flush or state change (the pad is flushing, GstBaseSrc
+      // stops), or an EOS sent to the element (gst-launch -e): no caps yet,
+      // and GstBaseSrc pushes that EOS instead of calling create().
+      if (r == GST_FLOW_FLUSHING) return !GST_PAD_IS_FLUSHING(GST_BASE_SRC_PAD(src));
+      if (r != GST_FLOW_OK) return FALSE;  // an error, posted
     }
     if (self->pending_frame->end_of_stream()) return TRUE;  // no frame, no caps: EOS next
     *self->caps_frame = *self->pending_frame;

@@ -7,6 +7,7 @@
 // waits, never as drops; and the
 // docs' decode -> encode example runs with what setup-deps.sh installs.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdint>
 #include <cstring>
@@ -74,6 +75,21 @@ TEST_F(GstTest, AudioIntoWavencIsTheSameWhicheverSideStartsFirst) {
           << caps << ": the WAVE file's format or samples differ from the one-process reference";
     }
   }
+  EXPECT_TRUE(PoolEmpty());
+}
+
+// memdsrc waits for its first frame before it negotiates; an EOS sent to the
+// pipeline meanwhile (gst-launch -e and SIGINT) still ends it cleanly, not
+// with not-negotiated.
+TEST_F(GstTest, AnEndOfStreamBeforeTheFirstFrameEndsTheReaderCleanly) {
+  auto reader = Start("-e memdsrc channel=idle ! fakesink");
+  ASSERT_TRUE(WaitFor([&] { return daemon_->ChannelStats("idle").waiting_receivers() == 1; },
+                      std::chrono::seconds(20)));
+  reader->Kill(SIGINT);
+  auto [code, out] = Finish(*reader);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out.find("not-negotiated"), std::string::npos) << out;
+  EXPECT_NE(out.find("Got EOS from element"), std::string::npos) << out;
   EXPECT_TRUE(PoolEmpty());
 }
 
