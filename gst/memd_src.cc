@@ -34,7 +34,7 @@ enum {
 struct _GstMemdSrc {
   GstPushSrc parent;
   memd::gst::Endpoint endpoint;  // properties, under the object lock
-  // Streaming thread (start/stop/create/decide_allocation) only.
+  // Streaming thread (start/stop/negotiate/create/decide_allocation) only.
   std::shared_ptr<memd::Client>* client;
   GstAllocator* allocator;
   memd::RawFrame* caps_frame;  // the frame the caps describe (negotiate sets them)
