@@ -60,6 +60,32 @@ uint32_t ExpectedPlanes(const RawFormatInfo& info, const RawFrame& frame) {
   return info.planar_audio ? frame.channels : info.plane_count;
 }
 
+// No two planes share a byte: a reader (GStreamer's audio and video metas,
+// FFmpeg's planes) takes each plane as its own memory. Each plane spans
+// RawPlaneBytes (never 0 once CheckFrame passed); offsets are compared
+// without adding, so no sum can wrap. After CheckFrame (and, decoding,
+// CheckPlanesFit, whose message says more about a plane too big).
+absl::Status CheckNoOverlap(const RawFrame& frame) {
+  for (size_t p = 1; p < frame.planes.size(); ++p) {
+    const RawPlane& a = frame.planes[p];
+    uint64_t a_bytes = RawPlaneBytes(frame, p);
+    for (size_t q = 0; q < p; ++q) {
+      const RawPlane& b = frame.planes[q];
+      if (a.buffer_index != b.buffer_index) continue;
+      uint64_t b_bytes = RawPlaneBytes(frame, q);
+      bool overlap = a.offset_bytes < b.offset_bytes ? b.offset_bytes - a.offset_bytes < a_bytes
+                                                     : a.offset_bytes - b.offset_bytes < b_bytes;
+      if (!overlap) continue;
+      return Invalid(absl::StrFormat("planes[%u].offset_bytes", p),
+                     static_cast<int64_t>(a.offset_bytes),
+                     absl::StrFormat("the plane's %u bytes overlap planes[%u] (%u bytes at offset "
+                                     "%u of buffer %u); planes must not share bytes",
+                                     a_bytes, q, b_bytes, b.offset_bytes, b.buffer_index));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Everything about `frame` that does not need the buffers' sizes.
 absl::Status CheckFrame(const RawFrame& frame) {
   if ((frame.flags & ~kRawFrameKnownFlags) != 0) {
@@ -216,6 +242,7 @@ uint64_t LayoutRawFrame(RawFrame& frame, uint32_t stride_align) {
 
 absl::StatusOr<std::string> EncodeRawFrame(const RawFrame& frame) {
   if (absl::Status s = CheckFrame(frame); !s.ok()) return s;
+  if (absl::Status s = CheckNoOverlap(frame); !s.ok()) return s;
   RawWireHeader h;
   std::memset(&h, 0, sizeof(h));
   h.magic = kRawFrameMagic;
@@ -330,6 +357,7 @@ absl::StatusOr<RawFrame> DecodeRawFrame(std::string_view metadata,
   }
   if (absl::Status s = CheckFrame(frame); !s.ok()) return s;
   if (absl::Status s = CheckPlanesFit(frame, buffer_sizes); !s.ok()) return s;
+  if (absl::Status s = CheckNoOverlap(frame); !s.ok()) return s;
   size_t pos = sizeof(h);
   while (pos < metadata.size()) {
     uint32_t entry[2];

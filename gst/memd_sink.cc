@@ -25,6 +25,14 @@ namespace {
 constexpr int64_t kSendSliceMs = 100;
 // While the daemon is away (UNAVAILABLE), a send is tried again this often.
 constexpr gulong kOutageRetryUs = 20000;
+// A leaky sink never waits for a reader, so its end-of-stream message waits
+// at most this long for room in a full channel and is then given up with an
+// element warning (docs/gstreamer.md): 2 s lets a reader that is only slow
+// take a frame or two, and a pipeline with no reader still ends.
+constexpr gint64 kLeakyEosWaitUs = 2 * G_USEC_PER_SEC;
+// A sink that has waited this long for room says so once per stall (element
+// warning): a reader that failed or never came is otherwise a silent hang.
+constexpr gint64 kStallWarningUs = 10 * G_USEC_PER_SEC;
 
 enum {
   PROP_LEAKY = memd::gst::kPropFirstOwn,
@@ -53,15 +61,24 @@ namespace {
 
 enum Counter { kSent = 0, kCopied = 1, kDropped = 2 };
 
-// Sends `metadata` with `handles`, blocking (in slices) while the channel
-// is full unless leaky. OK, CUSTOM_SUCCESS (dropped: leaky and full),
-// FLUSHING (unlocked), or ERROR (posted).
+// How a message may wait for room in a full channel.
+enum class Wait {
+  kForRoom,   // in slices until room comes or unlock()
+  kDropFull,  // leaky frames: refused at once when full (counted dropped)
+  kBounded,   // a leaky sink's end-of-stream: up to kLeakyEosWaitUs
+};
+
+// Sends `metadata` with `handles`. OK, CUSTOM_SUCCESS (not sent: dropped
+// full, or given up after a bounded wait, with a warning posted), FLUSHING
+// (unlocked), or ERROR (posted).
 GstFlowReturn SendMessage(GstMemdSink* self, const std::vector<uint64_t>& handles,
-                          const std::string& metadata, bool may_drop, memd::SendMode mode) {
+                          const std::string& metadata, Wait wait, memd::SendMode mode) {
   memd::Client& client = **self->client;
   std::string channel = self->endpoint.channel;
+  const gint64 started_us = g_get_monotonic_time();
+  bool warned = false;
   for (;;) {
-    int64_t timeout_ms = may_drop && self->leaky ? 0 : kSendSliceMs;
+    int64_t timeout_ms = wait == Wait::kDropFull ? 0 : kSendSliceMs;
     absl::Status sent =
         client.Send(channel, handles, metadata, timeout_ms, self->endpoint.capacity, mode);
     if (sent.ok()) return GST_FLOW_OK;
@@ -74,6 +91,24 @@ GstFlowReturn SendMessage(GstMemdSink* self, const std::vector<uint64_t>& handle
     if (sent.code() == absl::StatusCode::kResourceExhausted &&
         sent.message().find("full") != std::string::npos) {
       if (self->unlocked->load()) return GST_FLOW_FLUSHING;
+      gint64 waited_us = g_get_monotonic_time() - started_us;
+      if (wait == Wait::kBounded && waited_us >= kLeakyEosWaitUs) {
+        GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                            ("End of stream not delivered on memd channel '%s': it stayed full "
+                             "for %" G_GINT64_FORMAT " ms and the sink is leaky",
+                             channel.c_str(), kLeakyEosWaitUs / 1000),
+                            ("%s", std::string(sent.message()).c_str()));
+        return GST_FLOW_CUSTOM_SUCCESS;
+      }
+      if (!warned && waited_us >= kStallWarningUs) {
+        warned = true;
+        GST_ELEMENT_WARNING(self, RESOURCE, BUSY,
+                            ("memd channel '%s' has been full for %" G_GINT64_FORMAT
+                             " s: no reader takes its frames; still waiting",
+                             channel.c_str(), waited_us / G_USEC_PER_SEC),
+                            ("%s; `memctl stats` shows its waiting receivers",
+                             std::string(sent.message()).c_str()));
+      }
       continue;
     }
     if (sent.code() == absl::StatusCode::kUnavailable) {
@@ -283,7 +318,8 @@ static GstFlowReturn gst_memd_sink_render(GstBaseSink* sink, GstBuffer* buffer) 
                       ("%s", std::string(metadata.status().message()).c_str()));
     return GST_FLOW_ERROR;
   }
-  GstFlowReturn ret = SendMessage(self, handles, *metadata, true, mode);
+  GstFlowReturn ret =
+      SendMessage(self, handles, *metadata, self->leaky ? Wait::kDropFull : Wait::kForRoom, mode);
   if (ret == GST_FLOW_OK) {
     self->counters[kSent]++;
   } else if (ret != GST_FLOW_CUSTOM_SUCCESS && mode == memd::SendMode::kMove) {
@@ -296,10 +332,10 @@ static gboolean gst_memd_sink_event(GstBaseSink* sink, GstEvent* event) {
   auto* self = GST_MEMD_SINK(sink);
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && *self->client != nullptr) {
     GST_DEBUG_OBJECT(self, "sending end of stream");
-    if (SendMessage(self, {}, *memd::EncodeRawFrame(memd::RawFrame::EndOfStream()), false,
-                    memd::SendMode::kMove) != GST_FLOW_OK) {
-      GST_WARNING_OBJECT(self, "end of stream not sent");
-    }
+    GstFlowReturn sent =
+        SendMessage(self, {}, *memd::EncodeRawFrame(memd::RawFrame::EndOfStream()),
+                    self->leaky ? Wait::kBounded : Wait::kForRoom, memd::SendMode::kMove);
+    if (sent != GST_FLOW_OK) GST_WARNING_OBJECT(self, "end of stream not sent");
     PostStats(self);
   }
   return GST_BASE_SINK_CLASS(gst_memd_sink_parent_class)->event(sink, event);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "memd/raw_frame.h"
@@ -33,11 +34,15 @@ enum {
 struct _GstMemdSrc {
   GstPushSrc parent;
   memd::gst::Endpoint endpoint;  // properties, under the object lock
-  // Streaming thread (start/stop/create/decide_allocation) only.
+  // Streaming thread (start/stop/negotiate/create/decide_allocation) only.
   std::shared_ptr<memd::Client>* client;
   GstAllocator* allocator;
-  memd::RawFrame* caps_frame;  // the frame the current caps describe
-  gboolean have_caps;
+  memd::RawFrame* caps_frame;  // the frame the caps describe (negotiate sets them)
+  gboolean have_caps;          // caps_frame holds a received frame's description
+  // The first frame, received by negotiate() to learn the caps and pushed by
+  // the next create(); nullptr otherwise. Owns the frame's references.
+  GstBuffer* pending;
+  memd::RawFrame* pending_frame;
   gboolean video_meta;  // downstream accepts GstVideoMeta
   std::atomic<bool>* unlocked;
   std::atomic<uint64_t>* counters;  // received, copied
@@ -80,6 +85,18 @@ GstBuffer* CopyToDefault(GstBuffer* in, const GstVideoInfo& info) {
   return out;
 }
 
+// A frame whose planes GStreamer would not describe (it printed why as a
+// CRITICAL): an element error, never a buffer pushed without its meta.
+GstFlowReturn MetaRefused(GstMemdSrc* self, const char* kind, const memd::RawFrame& frame) {
+  const memd::RawFormatInfo* info = memd::FindRawFormat(frame.format);
+  GST_ELEMENT_ERROR(self, STREAM, DECODE,
+                    ("GStreamer refused %s meta for a frame on memd channel '%s'", kind,
+                     self->endpoint.channel.c_str()),
+                    ("format %s, %u planes in %u buffers", info->name,
+                     static_cast<guint>(frame.planes.size()), frame.buffer_count));
+  return GST_FLOW_ERROR;
+}
+
 // The GstBuffer of a decoded frame whose memories are `buffer`'s.
 GstFlowReturn Describe(GstMemdSrc* self, const memd::RawFrame& frame, GstBuffer** buffer) {
   std::vector<gsize> starts;  // each memory's first byte in the GstBuffer
@@ -105,7 +122,9 @@ GstFlowReturn Describe(GstMemdSrc* self, const memd::RawFrame& frame, GstBuffer*
                                 static_cast<gint>(frame.sample_rate_hz),
                                 static_cast<gint>(frame.channels), nullptr);
       audio.layout = layout;
-      gst_buffer_add_audio_meta(*buffer, &audio, frame.samples, offsets);
+      if (gst_buffer_add_audio_meta(*buffer, &audio, frame.samples, offsets) == nullptr) {
+        return MetaRefused(self, "an audio", frame);
+      }
     }
     return GST_FLOW_OK;
   }
@@ -120,9 +139,11 @@ GstFlowReturn Describe(GstMemdSrc* self, const memd::RawFrame& frame, GstBuffer*
   for (size_t p = 0; p < frame.planes.size(); ++p) {
     strides[p] = static_cast<gint>(frame.planes[p].stride_bytes);
   }
-  gst_buffer_add_video_meta_full(*buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&video),
-                                 frame.width, frame.height, GST_VIDEO_INFO_N_PLANES(&video),
-                                 offsets, strides);
+  if (gst_buffer_add_video_meta_full(*buffer, GST_VIDEO_FRAME_FLAG_NONE,
+                                     GST_VIDEO_INFO_FORMAT(&video), frame.width, frame.height,
+                                     GST_VIDEO_INFO_N_PLANES(&video), offsets, strides) == nullptr) {
+    return MetaRefused(self, "a video", frame);
+  }
   if (self->video_meta) return GST_FLOW_OK;
   GstBuffer* copy = CopyToDefault(*buffer, video);
   if (copy == nullptr) {
@@ -136,6 +157,52 @@ GstFlowReturn Describe(GstMemdSrc* self, const memd::RawFrame& frame, GstBuffer*
                    "copied a frame into GStreamer's default layout: downstream takes no "
                    "GstVideoMeta (%" G_GUINT64_FORMAT " copies so far)",
                    copies);
+  return GST_FLOW_OK;
+}
+
+// Receives the next message (in slices, so unlock() is seen) and decodes
+// its raw frame into `frame`; `buffer` wraps its references (they go with
+// it). OK, FLUSHING, or ERROR (posted, naming the channel and the field).
+GstFlowReturn NextFrame(GstMemdSrc* self, GstBuffer** buffer, memd::RawFrame* frame) {
+  memd::Client& client = **self->client;
+  std::string channel = self->endpoint.channel;
+  absl::StatusOr<memd::ChannelMessage> message;
+  for (;;) {
+    message = client.Receive(channel, kReceiveSliceMs, self->endpoint.capacity);
+    if (message.ok()) break;
+    if (message.status().code() == absl::StatusCode::kUnavailable) {
+      // The daemon restarts: libmemd reconnects and reclaims in the background.
+      GST_WARNING_OBJECT(self, "memd unavailable, waiting: %s",
+                         std::string(message.status().message()).c_str());
+      if (self->unlocked->load()) return GST_FLOW_FLUSHING;
+      g_usleep(kOutageRetryUs);
+      continue;
+    }
+    if (message.status().code() != absl::StatusCode::kDeadlineExceeded) {
+      GST_ELEMENT_ERROR(self, RESOURCE, READ,
+                        ("Could not receive from memd channel '%s'", channel.c_str()),
+                        ("%s", std::string(message.status().message()).c_str()));
+      return GST_FLOW_ERROR;
+    }
+    if (self->unlocked->load()) return GST_FLOW_FLUSHING;
+  }
+  // The references are this session's now: wrap them first, so every path
+  // releases them with the buffer.
+  *buffer = gst_buffer_new();
+  std::vector<uint64_t> sizes;
+  for (const memd::BufferRef& ref : message->buffers) {
+    gst_buffer_append_memory(*buffer, memd::gst::WrapReference(self->allocator, ref, true));
+    sizes.push_back(ref.size_bytes);
+  }
+  absl::StatusOr<memd::RawFrame> decoded = memd::DecodeRawFrame(message->metadata, sizes);
+  if (!decoded.ok()) {
+    gst_clear_buffer(buffer);
+    GST_ELEMENT_ERROR(self, STREAM, DECODE,
+                      ("Message on memd channel '%s' is not a valid raw frame", channel.c_str()),
+                      ("%s", std::string(decoded.status().message()).c_str()));
+    return GST_FLOW_ERROR;
+  }
+  *frame = *std::move(decoded);
   return GST_FLOW_OK;
 }
 
@@ -160,6 +227,7 @@ static gboolean gst_memd_src_start(GstBaseSrc* src) {
   auto* self = GST_MEMD_SRC(src);
   self->counters[kReceived] = self->counters[kCopied] = 0;
   self->have_caps = FALSE;
+  gst_clear_buffer(&self->pending);
   memd::gst::Endpoint endpoint = memd::gst::ReadEndpoint(GST_ELEMENT(self), &self->endpoint);
   absl::StatusOr<std::shared_ptr<memd::Client>> client =
       memd::gst::ConnectEndpoint(GST_ELEMENT(self), endpoint);
@@ -173,9 +241,45 @@ static gboolean gst_memd_src_stop(GstBaseSrc* src) {
   auto* self = GST_MEMD_SRC(src);
   GST_INFO_OBJECT(self, "received %" G_GUINT64_FORMAT " frames, copied %" G_GUINT64_FORMAT,
                   self->counters[kReceived].load(), self->counters[kCopied].load());
+  gst_clear_buffer(&self->pending);  // before the Client its memory needs
   gst_clear_object(&self->allocator);
   self->client->reset();
   return TRUE;
+}
+
+// Caps come only from a frame: before the first one, this waits for it (in
+// slices, so a state change or flush stops the wait) and keeps it for
+// create(). Never the fixated placeholder caps of GstBaseSrc's default
+// (width=1, rate=1), which an element such as wavenc cannot change later.
+// create() calls it again (gst_base_src_negotiate) when a frame's caps differ.
+static gboolean gst_memd_src_negotiate(GstBaseSrc* src) {
+  auto* self = GST_MEMD_SRC(src);
+  if (!self->have_caps) {
+    if (self->pending == nullptr) {
+      GstFlowReturn r = NextFrame(self, &self->pending, self->pending_frame);
+      // Unlocked: a flush or state change (the pad is flushing, GstBaseSrc
+      // stops), or an EOS sent to the element (gst-launch -e): no caps yet,
+      // and GstBaseSrc pushes that EOS instead of calling create().
+      if (r == GST_FLOW_FLUSHING) return !GST_PAD_IS_FLUSHING(GST_BASE_SRC_PAD(src));
+      if (r != GST_FLOW_OK) return FALSE;  // an error, posted
+    }
+    if (self->pending_frame->end_of_stream()) return TRUE;  // no frame, no caps: EOS next
+    *self->caps_frame = *self->pending_frame;
+    self->have_caps = TRUE;
+  }
+  GstCaps* caps = memd::gst::CapsOf(*self->caps_frame);
+  GST_DEBUG_OBJECT(self, "caps from the stream: %" GST_PTR_FORMAT, caps);
+  gboolean set = caps != nullptr && gst_base_src_set_caps(src, caps);
+  if (!set) {
+    gchar* text = caps != nullptr ? gst_caps_to_string(caps) : g_strdup("(none)");
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
+                      ("Downstream refused the caps of memd channel '%s'",
+                       self->endpoint.channel.c_str()),
+                      ("caps %s", text));
+    g_free(text);
+  }
+  if (caps != nullptr) gst_caps_unref(caps);
+  return set;
 }
 
 static gboolean gst_memd_src_decide_allocation(GstBaseSrc* src, GstQuery* query) {
@@ -186,69 +290,34 @@ static gboolean gst_memd_src_decide_allocation(GstBaseSrc* src, GstQuery* query)
 
 static GstFlowReturn gst_memd_src_create(GstPushSrc* push, GstBuffer** out) {
   auto* self = GST_MEMD_SRC(push);
-  memd::Client& client = **self->client;
-  std::string channel = self->endpoint.channel;
-  absl::StatusOr<memd::ChannelMessage> message;
-  for (;;) {
-    message = client.Receive(channel, kReceiveSliceMs, self->endpoint.capacity);
-    if (message.ok()) break;
-    if (message.status().code() == absl::StatusCode::kUnavailable) {
-      // The daemon restarts: libmemd reconnects and reclaims in the background.
-      GST_WARNING_OBJECT(self, "memd unavailable, waiting: %s",
-                         std::string(message.status().message()).c_str());
-      if (self->unlocked->load()) return GST_FLOW_FLUSHING;
-      g_usleep(kOutageRetryUs);
-      continue;
-    }
-    if (message.status().code() != absl::StatusCode::kDeadlineExceeded) {
-      GST_ELEMENT_ERROR(self, RESOURCE, READ,
-                        ("Could not receive from memd channel '%s'", channel.c_str()),
-                        ("%s", std::string(message.status().message()).c_str()));
-      return GST_FLOW_ERROR;
-    }
-    if (self->unlocked->load()) return GST_FLOW_FLUSHING;
+  GstBuffer* buffer = nullptr;
+  memd::RawFrame frame;
+  if (self->pending != nullptr) {  // the first frame, which negotiate() received
+    buffer = std::exchange(self->pending, nullptr);
+    frame = std::move(*self->pending_frame);
+  } else if (GstFlowReturn r = NextFrame(self, &buffer, &frame); r != GST_FLOW_OK) {
+    return r;
   }
-  // The references are this session's now: wrap them first, so every path
-  // below releases them with the buffer.
-  GstBuffer* buffer = gst_buffer_new();
-  std::vector<uint64_t> sizes;
-  for (const memd::BufferRef& ref : message->buffers) {
-    gst_buffer_append_memory(buffer, memd::gst::WrapReference(self->allocator, ref, true));
-    sizes.push_back(ref.size_bytes);
-  }
-  absl::StatusOr<memd::RawFrame> frame = memd::DecodeRawFrame(message->metadata, sizes);
-  if (!frame.ok()) {
+  if (frame.end_of_stream()) {
     gst_buffer_unref(buffer);
-    GST_ELEMENT_ERROR(self, STREAM, DECODE,
-                      ("Message on memd channel '%s' is not a valid raw frame", channel.c_str()),
-                      ("%s", std::string(frame.status().message()).c_str()));
-    return GST_FLOW_ERROR;
-  }
-  if (frame->end_of_stream()) {
-    gst_buffer_unref(buffer);
-    GST_DEBUG_OBJECT(self, "end of stream on channel '%s'", channel.c_str());
+    GST_DEBUG_OBJECT(self, "end of stream on channel '%s'", self->endpoint.channel.c_str());
     return GST_FLOW_EOS;
   }
-  if (!self->have_caps || !memd::gst::SameCaps(*frame, *self->caps_frame)) {
-    GstCaps* caps = memd::gst::CapsOf(*frame);
-    GST_DEBUG_OBJECT(self, "caps from the stream: %" GST_PTR_FORMAT, caps);
-    gboolean set = caps != nullptr && gst_base_src_set_caps(GST_BASE_SRC(self), caps);
-    if (caps != nullptr) gst_caps_unref(caps);
-    if (!set) {
-      gst_buffer_unref(buffer);
-      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
-                        ("Downstream refused the caps of memd channel '%s'", channel.c_str()),
-                        (nullptr));
-      return GST_FLOW_NOT_NEGOTIATED;
-    }
-    *self->caps_frame = *frame;
+  if (!self->have_caps || !memd::gst::SameCaps(frame, *self->caps_frame)) {
+    // New caps mid-stream (a resolution change): negotiate them, with a new
+    // allocation query, before the frame that has them.
+    *self->caps_frame = frame;
     self->have_caps = TRUE;
+    if (!gst_base_src_negotiate(GST_BASE_SRC(self))) {
+      gst_buffer_unref(buffer);
+      return self->unlocked->load() ? GST_FLOW_FLUSHING : GST_FLOW_NOT_NEGOTIATED;
+    }
   }
-  if (GstFlowReturn r = Describe(self, *frame, &buffer); r != GST_FLOW_OK) {
+  if (GstFlowReturn r = Describe(self, frame, &buffer); r != GST_FLOW_OK) {
     gst_buffer_unref(buffer);
     return r;
   }
-  SetTimestampsAndFlags(*frame, buffer);
+  SetTimestampsAndFlags(frame, buffer);
   self->counters[kReceived]++;
   *out = buffer;
   return GST_FLOW_OK;
@@ -299,6 +368,7 @@ static void gst_memd_src_finalize(GObject* object) {
   self->endpoint.~Endpoint();
   delete self->client;
   delete self->caps_frame;
+  delete self->pending_frame;
   delete self->unlocked;
   delete[] self->counters;
   G_OBJECT_CLASS(gst_memd_src_parent_class)->finalize(object);
@@ -331,6 +401,7 @@ static void gst_memd_src_class_init(GstMemdSrcClass* klass) {
   GstBaseSrcClass* base = GST_BASE_SRC_CLASS(klass);
   base->start = gst_memd_src_start;
   base->stop = gst_memd_src_stop;
+  base->negotiate = gst_memd_src_negotiate;
   base->decide_allocation = gst_memd_src_decide_allocation;
   base->unlock = gst_memd_src_unlock;
   base->unlock_stop = gst_memd_src_unlock_stop;
@@ -342,6 +413,8 @@ static void gst_memd_src_init(GstMemdSrc* self) {
   new (&self->endpoint) memd::gst::Endpoint();
   self->client = new std::shared_ptr<memd::Client>();
   self->caps_frame = new memd::RawFrame();
+  self->pending = nullptr;
+  self->pending_frame = new memd::RawFrame();
   self->unlocked = new std::atomic<bool>(false);
   self->counters = new std::atomic<uint64_t>[2]();
   gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);

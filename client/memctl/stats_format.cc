@@ -20,7 +20,8 @@ nlohmann::ordered_json StatsDocument(const v1::GetStatsResponse& stats) {
                           {"waiting_senders", c.waiting_senders()},
                           {"waiting_receivers", c.waiting_receivers()},
                           {"send_waits", c.send_waits()},
-                          {"dropped", c.dropped()}});
+                          {"dropped", c.dropped()},
+                          {"send_timeouts", c.send_timeouts()}});
     }
     pools.push_back({
         {"name", p.name()},
@@ -84,22 +85,23 @@ std::string StatsTable(const v1::GetStatsResponse& stats, bool wide) {
     }
     out += "\n";
   }
-  // Channels: frames in flight (depth), backpressure (waiting senders) and
-  // sends refused full (dropped).
-  constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s %8s\n";
+  // Channels: frames in flight (depth), backpressure (waiting senders, sends
+  // that had to wait) and frames lost to a full channel (dropped; waits that
+  // timed out are not drops: JSON's send_timeouts).
+  constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s %10s %8s\n";
   bool header = false;
   for (const v1::PoolStats& p : stats.pools()) {
     for (const v1::ChannelStats& c : p.channels()) {
       if (!header) {
         out += absl::StrFormat(kChannelRow, "POOL", "CHANNEL", "DEPTH", "SENT", "RECEIVED",
-                               "WAITING", "RECEIVERS", "DROPPED");
+                               "WAITING", "RECEIVERS", "SEND-WAITS", "DROPPED");
         header = true;
       }
       out += absl::StrFormat(kChannelRow, p.name(), c.name(),
                              absl::StrFormat("%u/%u", c.depth(), c.capacity()),
                              absl::StrCat(c.sent()), absl::StrCat(c.received()),
                              absl::StrCat(c.waiting_senders()), absl::StrCat(c.waiting_receivers()),
-                             absl::StrCat(c.dropped()));
+                             absl::StrCat(c.send_waits()), absl::StrCat(c.dropped()));
     }
     if (p.channels_omitted() > 0) {
       out += absl::StrFormat("  (pool %s: %u more channels not shown; the busiest %u of %u are)\n",

@@ -328,7 +328,7 @@ std::vector<ChannelStats> ChannelRegistry::Stats(const Pool& pool) const {
     if (c->pool != &pool) continue;
     out.push_back(ChannelStats{c->name, c->queue.size(), c->capacity, c->sent, c->received,
                                c->senders.size(), c->receivers.size(), c->send_waits,
-                               c->dropped});
+                               c->dropped, c->send_timeouts});
   }
   return out;
 }

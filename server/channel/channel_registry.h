@@ -68,11 +68,17 @@ struct ChannelStats {
   uint64_t sent = 0, received = 0;               // messages since the channel was made
   uint64_t waiting_senders = 0, waiting_receivers = 0;
   uint64_t send_waits = 0;                       // sends that had to wait for room
-  // Sends that never went in because it was full: refused at once (no
-  // timeout), or given up while waiting for room (the timeout passed, or the
-  // sender's session ended). A queued message is never dropped: it stays
-  // until a receiver takes it (a daemon restart leaves it unclaimed).
+  // Sends that never went in because it was full and whose sender cannot
+  // have sent them again: refused at once (a sender that does not wait, such
+  // as a leaky memdsink), or parked when the sender's session ended. A queued
+  // message is never dropped: it stays until a receiver takes it (a daemon
+  // restart leaves it unclaimed).
   uint64_t dropped = 0;
+  // Waits for room that ended at the send's timeout (the sender got
+  // RESOURCE_EXHAUSTED). Backpressure, not loss: a sender that waits in
+  // slices (memdsink: 100 ms) sends the same frame again, so one frame may
+  // count many times; one that gives up lost it. Not in `dropped`.
+  uint64_t send_timeouts = 0;
 };
 
 class ChannelRegistry {
@@ -168,7 +174,8 @@ class ChannelRegistry {
     std::deque<Message> queue;
     std::deque<ParkedSend> senders;
     std::deque<ParkedReceive> receivers;
-    uint64_t sent = 0, received = 0, send_waits = 0, dropped = 0;  // see ChannelStats
+    uint64_t sent = 0, received = 0, send_waits = 0, dropped = 0,  // see ChannelStats
+        send_timeouts = 0;
     bool relay = false;  // see SetRelay
     // When it last became idle (no message, no parked request);
     // InfiniteFuture while it is not idle.

@@ -14,7 +14,7 @@ absl::Time ChannelRegistry::ExpireParked(Channel& channel, absl::Time now) {
   for (auto it = channel.senders.begin(); it != channel.senders.end();) {
     if (it->deadline <= now) {
       Withdraw(channel, *it);
-      ++channel.dropped;
+      ++channel.send_timeouts;  // the sender may send it again: not dropped (see ChannelStats)
       it->done(absl::ResourceExhaustedError(absl::StrFormat(
           "channel '%s' stayed full (%u messages) until the send's timeout", channel.name,
           channel.capacity)));

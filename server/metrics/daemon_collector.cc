@@ -22,7 +22,8 @@ std::vector<prometheus::MetricFamily> DaemonCollector::Collect() const {
       {"memd_channel_sent_total", "Messages sent into the channel since it was made.", MetricType::Counter, &ChannelStats::sent},
       {"memd_channel_received_total", "Messages received from the channel since it was made.", MetricType::Counter, &ChannelStats::received},
       {"memd_channel_send_waits_total", "Sends that had to wait for room since the channel was made.", MetricType::Counter, &ChannelStats::send_waits},
-      {"memd_channel_dropped_total", "Sends that never went in because the channel was full (refused at once, or given up waiting) since the channel was made.", MetricType::Counter, &ChannelStats::dropped},
+      {"memd_channel_dropped_total", "Frames that never went in because the channel was full and that their sender cannot send again: refused at once (a sender that does not wait, e.g. a leaky memdsink), or waiting when the sender's session ended; since the channel was made.", MetricType::Counter, &ChannelStats::dropped},
+      {"memd_channel_send_timeouts_total", "Waits for room that ended at the send's timeout since the channel was made: backpressure, not loss (a sender waiting in slices, as memdsink does every 100 ms, sends the frame again).", MetricType::Counter, &ChannelStats::send_timeouts},
   };
   std::vector<prometheus::MetricFamily> families;
   for (const Column& column : kColumns) families.push_back({column.name, column.help, column.type, {}});

@@ -33,6 +33,7 @@ void FillChannel(const ChannelStats& c, v1::ChannelStats* ch) {
   ch->set_waiting_receivers(c.waiting_receivers);
   ch->set_send_waits(c.send_waits);
   ch->set_dropped(c.dropped);
+  ch->set_send_timeouts(c.send_timeouts);
 }
 
 // A ListBuffers page token: where the page starts, as (pool index, slot) + 1,

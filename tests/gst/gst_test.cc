@@ -6,89 +6,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include "daemon_env.h"
+#include "gst_fixture.h"
 
 namespace memd::testing {
 namespace {
-
-namespace fs = std::filesystem;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Small frames keep the suite fast; one 1080p test covers the real size.
-constexpr char kSmall[] = "video/x-raw,format=I420,width=320,height=240,framerate=30/1";
-constexpr char k1080[] = "video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1";
-
-class GstTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/memd-gst-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    daemon_ = std::make_unique<DaemonEnv>(DaemonOptions{.pools = {"default=256MiB"}});
-    ASSERT_TRUE(daemon_->ok());
-  }
-  void TearDown() override {
-    daemon_.reset();
-    fs::remove_all(dir_);
-  }
-
-  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
-
-  std::map<std::string, std::string> Env() const {
-    std::map<std::string, std::string> env = daemon_->ClientEnv();
-    env["GST_PLUGIN_PATH"] = MEMD_GST_PLUGIN_DIR;
-    env["GST_REGISTRY"] = Path("registry.bin");  // not the user's cache
-    return env;
-  }
-
-  // gst-launch-1.0 -m (element messages, e.g. memdsink-stats) with stderr
-  // folded into stdout.
-  std::vector<std::string> Launch(const std::string& pipeline) const {
-    return {"/bin/sh", "-c", "exec /usr/bin/gst-launch-1.0 -m " + pipeline + " 2>&1"};
-  }
-  std::pair<int, std::string> Run(const std::string& pipeline) const {
-    return RunCommand(Launch(pipeline), Env());
-  }
-  std::unique_ptr<Subprocess> Start(const std::string& pipeline) const {
-    return std::make_unique<Subprocess>(Launch(pipeline), Env());
-  }
-  // Waits for a gst-launch process; its output and exit code.
-  static std::pair<int, std::string> Finish(Subprocess& p) {
-    std::string out = p.ReadAll(std::chrono::seconds(60));
-    return {ExitCode(p.Wait(std::chrono::seconds(10))), out};
-  }
-
-  // The one-process reference for `source ! caps`: its bytes in a file.
-  std::string Reference(const std::string& source, const std::string& caps) const {
-    auto [code, out] = Run(source + " ! " + caps + " ! filesink location=" + Path("ref.raw"));
-    EXPECT_EQ(code, 0) << out;
-    return ReadFile(Path("ref.raw"));
-  }
-
-  // Waits until the pool holds no buffer and no session (every reference of
-  // every gst-launch process released).
-  bool PoolEmpty() const {
-    return WaitFor(
-        [&] {
-          v1::PoolStats s = daemon_->PoolStats();
-          return s.live_buffers() == 0 && s.sessions() == 0;
-        },
-        std::chrono::seconds(10));
-  }
-
-  std::string dir_;
-  std::unique_ptr<DaemonEnv> daemon_;
-};
 
 TEST_F(GstTest, Nv12In1080pArrivesByteIdenticalByReference) {
   const std::string source = "videotestsrc num-buffers=8 pattern=ball";

@@ -79,14 +79,18 @@ if ((have_ffmpeg)); then
   "$work/frames_pc" | grep -q "frame received intact" || fail "memd::ffmpeg consumer (pkg-config) failed"
 fi
 
-# The GStreamer plugin from the installed prefix.
+# The GStreamer plugin from the installed prefix, finding libmemd.so by its
+# own relative RPATH (no LD_LIBRARY_PATH: a custom prefix is not searched).
 if [[ -e $prefix/lib/gstreamer-1.0/libgstmemd.so ]]; then
+  runpath=$(objdump -p "$prefix/lib/gstreamer-1.0/libgstmemd.so" | awk '/RUNPATH|RPATH/ {print $2}')
+  [[ $runpath =~ ^\$ORIGIN/\.\./?$ ]] || fail "libgstmemd.so's run path is '$runpath', want \$ORIGIN/.."
   export GST_PLUGIN_PATH=$prefix/lib/gstreamer-1.0 GST_REGISTRY=$work/gst-registry.bin
-  inspect=$(gst-inspect-1.0 memd) || fail "gst-inspect-1.0 memd failed"
+  inspect=$(env -u LD_LIBRARY_PATH gst-inspect-1.0 memd) || fail "gst-inspect-1.0 memd failed"
   grep -q memdsink <<<"$inspect" && grep -q memdsrc <<<"$inspect" \
     || fail "gst-inspect-1.0 memd does not list memdsink and memdsrc"
-  gst-launch-1.0 -q memdsrc channel=gst ! fakesink & reader=$!
-  gst-launch-1.0 -q videotestsrc num-buffers=3 ! memdsink channel=gst || fail "installed memdsink failed"
+  env -u LD_LIBRARY_PATH gst-launch-1.0 -q memdsrc channel=gst ! fakesink & reader=$!
+  env -u LD_LIBRARY_PATH gst-launch-1.0 -q videotestsrc num-buffers=3 ! memdsink channel=gst \
+    || fail "installed memdsink failed"
   wait "$reader" || fail "installed memdsrc failed"
 fi
 

@@ -23,6 +23,17 @@ inline std::string WithHeader(const std::string& metadata,
   return std::string(reinterpret_cast<const char*>(&h), sizeof(h)) + metadata.substr(sizeof(h));
 }
 
+// Planar f32 stereo, 1024 samples per channel at 48 kHz, no planes yet
+// (LayoutRawFrame lays them out).
+inline RawFrame PlanarF32Stereo() {
+  RawFrame frame;
+  frame.format = RawFormat::kF32Planar;
+  frame.samples = 1024;
+  frame.sample_rate_hz = 48000;
+  frame.channels = 2;
+  return frame;
+}
+
 // A message a decoder must refuse with INVALID_ARGUMENT whose text has `text`.
 struct RefusalCase {
   std::string metadata;

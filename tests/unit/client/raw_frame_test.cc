@@ -11,6 +11,8 @@
 #include <functional>
 #include <set>
 
+#include "absl/strings/str_format.h"
+
 namespace memd {
 namespace {
 
@@ -58,11 +60,7 @@ TEST(RawFrameTest, VideoRoundTrips) {
 }
 
 TEST(RawFrameTest, AudioRoundTrips) {
-  RawFrame frame;
-  frame.format = RawFormat::kF32Planar;
-  frame.samples = 1024;
-  frame.sample_rate_hz = 48000;
-  frame.channels = 2;
+  RawFrame frame = testing::PlanarF32Stereo();
   frame.channel_mask = 0x3;
   uint64_t bytes = LayoutRawFrame(frame, 64);
   EXPECT_EQ(bytes, 2u * 1024 * 4);
@@ -164,6 +162,9 @@ TEST(RawFrameTest, MalformedMessagesAreRefusedNamingTheField) {
        "field planes[1].offset_bytes is 1073741824; the plane's 1536 bytes do not fit buffer 0 "
        "of 4608 bytes"},
       {with([](RawWireHeader& h) { h.height = 100; }), sizes, "do not fit buffer 0 of 4608 bytes"},
+      {with([](RawWireHeader& h) { h.planes[1].offset_bytes = 0; }), sizes,
+       "field planes[1].offset_bytes is 0; the plane's 1536 bytes overlap planes[0] (3072 bytes "
+       "at offset 0 of buffer 0); planes must not share bytes"},
       {with([](RawWireHeader& h) { h.duration_ns = -5; }), sizes, "field duration_ns is -5"},
       {with([](RawWireHeader& h) { h.extension_bytes = 4; }), sizes,
        "field extension_bytes is 4; the metadata holds 11 bytes after the header"},
@@ -178,6 +179,50 @@ TEST(RawFrameTest, MalformedMessagesAreRefusedNamingTheField) {
   bad_entry[sizeof(RawWireHeader) + 4] = 9;  // entry says 9 bytes, 3 follow
   cases.push_back({bad_entry, sizes, "field extensions[].size_bytes is 9; 3 bytes remain"});
   testing::ExpectAllRefused(cases, DecodeRawFrame);
+}
+
+// Issue 24, defect 10: planar f32 stereo with both channel planes at offset 0
+// passed, and memdsrc pushed a buffer GStreamer could not give an audio meta.
+// Planes of one buffer may touch but never share a byte, audio or video;
+// planes in different buffers may sit at the same offsets.
+TEST(RawFrameTest, OverlappingPlanesAreRefused) {
+  RawFrame frame = testing::PlanarF32Stereo();
+  uint64_t bytes = LayoutRawFrame(frame, 1);
+  ASSERT_EQ(bytes, 8192u);
+  std::string good = *EncodeRawFrame(frame);
+  for (uint64_t offset : {uint64_t{0}, uint64_t{4095}, uint64_t{1}}) {
+    std::string wire = testing::WithHeader(
+        good, [&](RawWireHeader& h) { h.planes[1].offset_bytes = offset; });
+    absl::StatusOr<RawFrame> back = DecodeRawFrame(wire, {bytes});
+    EXPECT_EQ(back.status().code(), absl::StatusCode::kInvalidArgument) << offset;
+    EXPECT_NE(back.status().message().find(
+                  absl::StrFormat("field planes[1].offset_bytes is %u; the plane's 4096 bytes "
+                                  "overlap planes[0] (4096 bytes at offset 0 of buffer 0)",
+                                  offset)),
+              std::string::npos)
+        << back.status();
+    RawFrame sent = frame;
+    sent.planes[1].offset_bytes = offset;
+    EXPECT_EQ(EncodeRawFrame(sent).status().code(), absl::StatusCode::kInvalidArgument) << offset;
+  }
+  // The first plane after the second one, also overlapping.
+  std::string swapped = testing::WithHeader(good, [](RawWireHeader& h) {
+    h.planes[0].offset_bytes = 4000;
+    h.planes[1].offset_bytes = 100;
+  });
+  EXPECT_EQ(DecodeRawFrame(swapped, {bytes}).status().code(), absl::StatusCode::kInvalidArgument);
+  // Touching planes, and planes at the same offset of different buffers.
+  EXPECT_TRUE(DecodeRawFrame(good, {bytes}).ok());
+  frame.buffer_count = 2;
+  frame.planes[1] = RawPlane{1, 4096, 0};
+  absl::StatusOr<std::string> two = EncodeRawFrame(frame);
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_TRUE(DecodeRawFrame(*two, {4096, 4096}).ok());
+  // Video too: NV12's chroma plane inside the luma plane.
+  RawFrame video = Nv12(64, 48);
+  LayoutRawFrame(video, 1);
+  video.planes[1].offset_bytes = 64 * 47;
+  EXPECT_NE(EncodeRawFrame(video).status().message().find("overlap planes[0]"), std::string::npos);
 }
 
 TEST(RawFrameTest, AudioLimitsAreNamed) {
