@@ -15,9 +15,11 @@
 namespace memd::gst {
 
 // The process's Client for `address` and `pool` (empty: libmemd's defaults,
-// $MEMD_ADDRESS and $MEMD_POOL), connecting when no element holds one.
+// $MEMD_ADDRESS and $MEMD_POOL), a reader's when `read_only`, connecting when
+// no element holds one.
 absl::StatusOr<std::shared_ptr<Client>> SharedClient(const std::string& address,
-                                                     const std::string& pool);
+                                                     const std::string& pool,
+                                                     bool read_only = false);
 
 }  // namespace memd::gst
 

@@ -82,7 +82,7 @@ absl::StatusOr<std::shared_ptr<Client>> ConnectEndpoint(GstElement* element,
                       ("property channel is empty; set channel=NAME"));
     return absl::InvalidArgumentError("no channel");
   }
-  absl::StatusOr<std::shared_ptr<Client>> client = SharedClient(endpoint.address, endpoint.pool);
+  absl::StatusOr<std::shared_ptr<Client>> client = SharedClient(endpoint.address, endpoint.pool, endpoint.read_only);
   if (!client.ok()) {
     std::string address = endpoint.address.empty() ? "$MEMD_ADDRESS or the default socket"
                                                    : "'" + endpoint.address + "'";

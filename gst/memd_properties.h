@@ -21,6 +21,7 @@ struct Endpoint {
   std::string address;  // empty: $MEMD_ADDRESS, else libmemd's default socket
   std::string pool;     // empty: $MEMD_POOL, else "default"
   guint capacity = 0;   // messages, when this element creates the channel; 0: 16
+  bool read_only = false;  // attach as a reader (memdsrc's read-only)
 };
 
 // Property ids of the endpoint; an element's own ids start at kPropFirstOwn.

@@ -27,6 +27,7 @@ constexpr gulong kOutageRetryUs = 20000;
 enum {
   PROP_FRAMES_RECEIVED = memd::gst::kPropFirstOwn,
   PROP_FRAMES_COPIED,
+  PROP_READ_ONLY,
 };
 
 }  // namespace
@@ -338,6 +339,10 @@ static void gst_memd_src_set_property(GObject* object, guint id, const GValue* v
   auto* self = GST_MEMD_SRC(object);
   GST_OBJECT_LOCK(self);
   bool known = memd::gst::SetEndpointProperty(&self->endpoint, id, value);
+  if (id == PROP_READ_ONLY) {
+    self->endpoint.read_only = g_value_get_boolean(value);
+    known = true;
+  }
   GST_OBJECT_UNLOCK(self);
   if (!known) G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
 }
@@ -355,6 +360,9 @@ static void gst_memd_src_get_property(GObject* object, guint id, GValue* value, 
       break;
     case PROP_FRAMES_COPIED:
       g_value_set_uint64(value, self->counters[kCopied].load());
+      break;
+    case PROP_READ_ONLY:
+      g_value_set_boolean(value, self->endpoint.read_only);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
@@ -391,6 +399,16 @@ static void gst_memd_src_class_init(GstMemdSrcClass* klass) {
                           "Frames copied into GStreamer's default layout because downstream "
                           "takes no GstVideoMeta",
                           0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject, PROP_READ_ONLY,
+      g_param_spec_boolean(
+          "read-only", "Read-only",
+          "Attach to the pool as a reader: its memory is mapped read-only, so nothing in this "
+          "process can write a frame other consumers share (a memdsink in the same process then "
+          "copies what it relays instead of sending it by reference)",
+          FALSE,
+          static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                   GST_PARAM_MUTABLE_READY)));
   GstElementClass* element = GST_ELEMENT_CLASS(klass);
   gst_element_class_set_static_metadata(
       element, "memd source", "Source/Video/Audio",

@@ -85,10 +85,14 @@ class PipelineTest : public ::testing::Test {
   }
 
   // Runs decode -> filter (`mode`) -> encode to the end; each must exit 0.
-  void RunToEnd(const DaemonEnv& daemon, const std::string& mode) const {
+  // `reader_encoder`: the encoder attaches as a reader ($MEMD_READ_ONLY=1).
+  void RunToEnd(const DaemonEnv& daemon, const std::string& mode,
+                bool reader_encoder = false) const {
     Subprocess decode(Decode(), daemon.ClientEnv());
     Subprocess filter(Filter(mode, ""), daemon.ClientEnv());
-    Subprocess encode(Encode(), daemon.ClientEnv());
+    std::map<std::string, std::string> encode_env = daemon.ClientEnv();
+    if (reader_encoder) encode_env["MEMD_READ_ONLY"] = "1";
+    Subprocess encode(Encode(), encode_env);
     ASSERT_EQ(ExitCode(decode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("dec.json"));
     ASSERT_EQ(ExitCode(filter.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("filt.json"));
     ASSERT_EQ(ExitCode(encode.Wait(std::chrono::seconds(60))), 0) << ReadFile(Path("enc.json"));
@@ -125,6 +129,23 @@ TEST_F(PipelineTest, FramesReachTheEncoderByReferenceWithTheDecodersChecksums) {
     EXPECT_EQ(c.sent(), kFrames + 1u) << c.name() << ": every frame and the end of stream";
     EXPECT_EQ(c.depth(), 0u) << c.name();
   }
+  ExpectPoolEmpty(daemon);
+}
+
+// The FFmpeg consumer side as a reader (issue 24): the encoder maps the pool
+// read-only and still encodes every frame with the decoder's checksums.
+TEST_F(PipelineTest, AnEncoderAttachedAsAReaderEncodesEveryFrame) {
+  DaemonEnv daemon({.pools = {"default=128MiB"}});
+  ASSERT_TRUE(daemon.ok());
+  ASSERT_NO_FATAL_FAILURE(RunToEnd(daemon, "pass", /*reader_encoder=*/true));
+  std::vector<FrameLine> decoded = ReadChecksums(Path("dec.txt"));
+  std::vector<FrameLine> encoded = ReadChecksums(Path("enc.txt"));
+  ASSERT_EQ(encoded.size(), static_cast<size_t>(kFrames));
+  ASSERT_EQ(decoded.size(), encoded.size());
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    EXPECT_EQ(encoded[i].checksum, decoded[i].checksum) << "frame " << i;
+  }
+  EXPECT_EQ(CountFrames(Path("out.mkv")), kFrames);
   ExpectPoolEmpty(daemon);
 }
 
