@@ -9,6 +9,8 @@
 //   out-acked      sender: the peer's ack arrived, before the journal records it
 //   in-pulled      receiver: the first buffer pulled, the message not yet in
 //                  the channel (mid-pull)
+//   in-enqueued    receiver: the message is in its channel, no consumer took
+//                  it, the sender has no ack for it
 // The variable is read once, at the first call; without it a call costs a
 // string compare of an empty step. Thread-safe.
 #ifndef MEMD_SERVER_BRIDGE_EXIT_POINT_H_

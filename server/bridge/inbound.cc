@@ -226,6 +226,7 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
     return drop(s);
   }
   enqueued_ = offer.seq();
+  ExitPoint("in-enqueued");
   stats_.Moved(bytes, offer.seq());
   return absl::OkStatus();
 }
