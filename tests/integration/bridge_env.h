@@ -272,6 +272,15 @@ class BridgeTest : public ::testing::TestWithParam<std::string> {
     r.transport = GetParam();
     return r;
   }
+  // The Prometheus text of a daemon started with --metrics-listen
+  // 127.0.0.1:9464 in namespace `ns`; empty when it cannot be fetched.
+  static std::string Metrics(const std::string& ns) {
+    auto [code, text] = RunCommand(
+        {"/usr/bin/env", "ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+         "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics')"
+         ".read().decode())"});
+    return code == 0 ? text : std::string();
+  }
   // Whether `node` serves gRPC (its TCP listener too) within 20 s: its Unix
   // socket accepts a little before.
   static bool Serving(const Node& node) {

@@ -98,6 +98,7 @@ TEST_P(BridgeTest, APeersOffersAreTakenOnlyInSeqOrder) {
 // the frames after it arrive.
 TEST_P(BridgeTest, AFrameLargerThanTheReceiversPoolIsLostCountedAndTheBridgeGoesOn) {
   b_.pool = "video=16MiB,bridge=true";
+  a_.extra.insert(a_.extra.end(), {"--metrics-listen", "127.0.0.1:9464"});
   ASSERT_TRUE(b_.Start());
   ASSERT_TRUE(a_.Start());
   auto consumer = Consumer(3);
@@ -123,6 +124,10 @@ TEST_P(BridgeTest, AFrameLargerThanTheReceiversPoolIsLostCountedAndTheBridgeGoes
   auto [code, list] = Memctl(a_, {"bridge", "list", "-o", "json"});
   EXPECT_EQ(code, 0);
   EXPECT_NE(list.find("\"lost\": 1"), std::string::npos) << list;
+  std::string metrics = Metrics(ns_a_);
+  EXPECT_NE(metrics.find("memd_bridge_lost_total{bridge=\"video/frames\",peer=\"b\","
+                         "direction=\"out\",transport=\"" + GetParam() + "\"} 1"),
+            std::string::npos) << metrics;
 }
 
 // Issue 24 defect 7: a bridging video/frames to b and b bridging it back
