@@ -38,6 +38,7 @@ nlohmann::ordered_json BridgesDocument(const v1::ListBridgesResponse& list) {
                        {"in_flight", b.in_flight()},
                        {"retries", b.retries()},
                        {"last_seq", b.last_seq()},
+                       {"lost", b.lost()},
                        {"bytes_per_second", b.bytes_per_second()},
                        {"last_error", b.last_error()}});
   }
@@ -55,6 +56,9 @@ std::string BridgesTable(const v1::ListBridgesResponse& list, bool wide) {
                            absl::StrCat(b.in_flight()), absl::StrCat(b.retries()),
                            FormatSize(static_cast<uint64_t>(b.bytes_per_second())));
     if (wide && !b.last_error().empty()) out += "  last error: " + b.last_error() + "\n";
+    if (b.lost() > 0) {
+      out += absl::StrFormat("  lost: %u messages the peer refused for good (B20)\n", b.lost());
+    }
   }
   return out;
 }

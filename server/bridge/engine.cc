@@ -147,6 +147,15 @@ absl::Status Engine::AddBridge(const BridgeSpec& spec, Origin origin) {
             absl::StrFormat("bridge '%s' exists (to peer '%s')", spec.name(), o->spec().peer));
       }
     }
+    for (const auto& in : inbound_) {  // B21, as Deliver refuses it on the other side
+      if (in->peer() == spec.peer && in->pool().name() == spec.pool &&
+          in->channel() == spec.channel && in->serving()) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "bridge '%s' to peer '%s' is refused: peer '%s' bridges into it (its bridge '%s'): "
+            "a loop; a channel is bridged one way", spec.name(), spec.peer, spec.peer,
+            in->bridge()));
+      }
+    }
     if (origin != Origin::kConfigured) {
       std::vector<BridgeSpec> next = added_;
       next.push_back(spec);
@@ -285,6 +294,18 @@ absl::Status Engine::Deliver(const std::string& peer, grpc::ServerContext* conte
   Inbound* inbound = nullptr;
   {
     MutexLock lock(&mu_);
+    // B21: messages from `peer` into a channel bridged back to `peer` would
+    // bounce between the two daemons for ever.
+    for (const auto& o : outbound_) {
+      const BridgeSpec& s = o->spec();
+      if (s.peer == peer && s.pool == hello.pool() && s.channel == hello.channel()) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "bridge '%s' from node '%s' is refused: it delivers into channel '%s' of pool '%s', "
+            "which node '%s' bridges back to node '%s' (bridge '%s'): a loop; a channel is bridged "
+            "one way (memctl bridge remove one of them)", hello.bridge(), peer, hello.channel(),
+            hello.pool(), node_, peer, s.name()));
+      }
+    }
     for (auto& in : inbound_) {
       if (in->peer() == peer && in->bridge() == hello.bridge()) inbound = in.get();
     }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_format.h"
+#include "bridge/exit_point.h"
 #include "memd/shared/limits.h"
 
 namespace memd::bridge {
@@ -75,6 +76,10 @@ absl::Status Inbound::Serve(grpc::ServerContext* context, Stream* stream,
   // Messages above `delivered` that were in the channel before a restart are
   // gone with it; those still queued (no restart) are not taken twice.
   enqueued_ = std::max(enqueued_, delivered);
+  {
+    MutexLock lock(&mu_);
+    refusals_.clear();  // a repeat of a refused seq on this stream is told again
+  }
   v1::BridgeAck first;
   first.set_delivered_seq(delivered);
   if (!stream->Write(first)) return leave(absl::UnavailableError("the sender went away"));
@@ -85,10 +90,17 @@ absl::Status Inbound::Serve(grpc::ServerContext* context, Stream* stream,
     uint64_t acked = delivered;
     MutexLock lock(&mu_);
     while (true) {
-      while (!done && delivered_ == acked) cv_.WaitFor(&mu_, std::chrono::milliseconds(500));
-      if (done) return;
+      while (!done && delivered_ == acked && refusals_.empty()) {
+        cv_.WaitFor(&mu_, std::chrono::milliseconds(500));
+      }
+      if (done && refusals_.empty()) return;  // refusals go out even after the last offer
       v1::BridgeAck ack;
       ack.set_delivered_seq(acked = delivered_);
+      if (!refusals_.empty()) {
+        ack.set_refused_seq(refusals_.front().first);
+        ack.set_refused_reason(refusals_.front().second);
+        refusals_.pop_front();
+      }
       mu_.unlock();
       bool ok = stream->Write(ack);
       mu_.lock();
@@ -110,9 +122,62 @@ absl::Status Inbound::Serve(grpc::ServerContext* context, Stream* stream,
   return leave(status);
 }
 
+absl::Status Inbound::CheckSeq(const v1::BridgeOffer& offer) {
+  const uint64_t expected = enqueued_ + 1;
+  const uint64_t seq = offer.seq(), skipped = offer.skipped_before();
+  if (seq != 0 && seq <= enqueued_) return absl::OkStatus();  // a repeat
+  if (seq == expected) return absl::OkStatus();
+  // Seqs the sender gave and will never offer (lost, refused, dropped) are
+  // at most a journal's window: an honest sender's gap is never wider.
+  if (seq > expected && seq <= kMaxSeq && skipped <= OutboundJournal::kSlots &&
+      seq - skipped <= expected) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "bridge '%s' from node '%s': offer seq %u refused: expected seq %u (or a repeat of a seq "
+      "up to %u); the sender declared %u seqs skipped before it, at most %u may be",
+      bridge_, peer_, seq, expected, enqueued_, skipped, OutboundJournal::kSlots));
+}
+
+std::string Inbound::NeverFits(const v1::BridgeOffer& offer) {
+  uint64_t total = 0;
+  for (const v1::BridgeBuffer& b : offer.buffers()) {
+    if (b.size_bytes() > pool_->size_bytes() - total) {
+      return absl::StrFormat("offer seq %u needs more than the %s of pool '%s' in its %u buffers",
+                             offer.seq(), BytesText(pool_->size_bytes()), pool_->name(),
+                             offer.buffers_size());
+    }
+    total += b.size_bytes();
+  }
+  return {};
+}
+
+void Inbound::Refuse(uint64_t seq, const std::string& why) {
+  spdlog::error("bridge '{}' from node '{}': message seq {} refused for good: {}", bridge_, peer_,
+                seq, why);
+  enqueued_ = seq;  // taken, as far as seqs go: the next one follows it
+  stats_.Lost();
+  refused_[seq] = why;
+  if (refused_.size() > kMaxRefused) refused_.erase(refused_.begin());
+  MutexLock lock(&mu_);
+  refusals_.emplace_back(seq, why);
+  cv_.SignalAll();
+}
+
 absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& offer,
                            const std::string& region) {
+  if (offer.has_hello()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "bridge '%s' from node '%s': a second hello on one Deliver stream (with offer seq %u); "
+        "a hello comes once, first", bridge_, peer_, offer.seq()));
+  }
+  if (absl::Status s = CheckSeq(offer); !s.ok()) return s;
   if (offer.seq() <= enqueued_) {
+    if (auto it = refused_.find(offer.seq()); it != refused_.end()) {
+      MutexLock lock(&mu_);
+      refusals_.emplace_back(it->first, it->second);
+      cv_.SignalAll();
+    }
     stats_.Retry();  // a resend of what the channel has or a consumer took
     return absl::OkStatus();
   }
@@ -122,6 +187,10 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
         "offer seq %u carries %u buffers and %u bytes of metadata; the limits are %u and %u",
         offer.seq(), offer.buffers_size(), offer.metadata().size(), limits::kMaxChannelHandles,
         limits::kMaxChannelMetadataBytes));
+  }
+  if (std::string why = NeverFits(offer); !why.empty()) {
+    Refuse(offer.seq(), why);
+    return absl::OkStatus();
   }
   std::vector<uint64_t> handles;
   auto drop = [&](absl::Status s) {
@@ -136,6 +205,11 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
       std::this_thread::sleep_for(kRetryPause);
       info = pool_->Allocate(holder_, b.size_bytes(), false);
     }
+    if (absl::IsInvalidArgument(info.status())) {  // over max_alloc or the pool's size: never
+      drop(absl::OkStatus()).IgnoreError();
+      Refuse(offer.seq(), absl::StrFormat("offer seq %u: %s", offer.seq(), info.status().message()));
+      return absl::OkStatus();
+    }
     if (!info.ok()) return drop(info.status());
     handles.push_back(info->handle);
     if (absl::Status s = connection_->Pull(region, b.offset_bytes(),
@@ -145,12 +219,14 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
       connection_.reset();  // the next stream connects again
       return drop(s);
     }
+    ExitPoint("in-pulled");
     bytes += b.size_bytes();
   }
   if (absl::Status s = Enqueue(context, handles, offer.metadata(), offer.seq()); !s.ok()) {
     return drop(s);
   }
   enqueued_ = offer.seq();
+  ExitPoint("in-enqueued");
   stats_.Moved(bytes, offer.seq());
   return absl::OkStatus();
 }

@@ -1,5 +1,5 @@
 // LinkStats: what memctl bridge list and the metrics show of one bridge
-// (issue 19): messages and bytes moved, in flight, retries, link state, the
+// (issue 19): messages and bytes moved, in flight, retries, lost, link state, the
 // throughput of the last interval. Owned by its Outbound or Inbound;
 // thread-safe (one mutex, a leaf).
 #ifndef MEMD_SERVER_BRIDGE_LINK_STATS_H_
@@ -31,6 +31,7 @@ class LinkStats {
   }
   void SetInFlight(uint64_t n) { MutexLock lock(&mu_); in_flight_ = n; }
   void Retry(uint64_t n = 1) { MutexLock lock(&mu_); retries_ += n; }
+  void Lost() { MutexLock lock(&mu_); ++lost_; }
   void SetLink(const std::string& state, const std::string& error = {}) {
     MutexLock lock(&mu_);
     link_ = state;
@@ -58,6 +59,7 @@ class LinkStats {
     s.set_last_seq(last_seq_);
     s.set_bytes_per_second(rate_);
     s.set_last_error(last_error_);
+    s.set_lost(lost_);
     return s;
   }
 
@@ -69,6 +71,7 @@ class LinkStats {
   uint64_t messages_ ABSL_GUARDED_BY(mu_) = 0, bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0, retries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t lost_ ABSL_GUARDED_BY(mu_) = 0;  // out: refused by the peer for good (B20)
   absl::Time sample_at_ ABSL_GUARDED_BY(mu_) = absl::Now();
   uint64_t sample_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   double rate_ ABSL_GUARDED_BY(mu_) = 0;

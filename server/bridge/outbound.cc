@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_format.h"
+#include "bridge/exit_point.h"
 #include "memd/v1/bridge.grpc.pb.h"
 
 namespace memd::bridge {
@@ -123,7 +124,9 @@ void Outbound::Taken(absl::StatusOr<ReceivedMessage> message) {
   }
   std::vector<uint64_t> handles;
   for (const BufferInfo& b : message->buffers) handles.push_back(b.handle);
+  ExitPoint("out-taken");
   uint64_t seq = journal_->Append(handles, message->metadata);
+  ExitPoint("out-journaled");
   in_flight_.push_back(InFlight{seq, std::move(message->buffers), std::move(message->metadata)});
   stats_.SetInFlight(in_flight_.size());
 }
@@ -132,6 +135,7 @@ void Outbound::Release(uint64_t seq) {
   MutexLock lock(&mu_);
   seq = std::min(seq, journal_->last_seq());
   if (seq <= journal_->acked_seq()) return;
+  ExitPoint("out-acked");
   journal_->Ack(seq);  // first: a kill after it leaves references the grace releases
   while (!in_flight_.empty() && in_flight_.front().seq <= seq) {
     InFlight& f = in_flight_.front();
@@ -148,6 +152,26 @@ void Outbound::Release(uint64_t seq) {
     stats_.Moved(bytes, f.seq);
     in_flight_.pop_front();
   }
+  AckLost();
+  stats_.SetInFlight(in_flight_.size());
+  cv_.SignalAll();
+}
+
+void Outbound::Refused(uint64_t seq, const std::string& why) {
+  MutexLock lock(&mu_);
+  auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
+                         [&](const InFlight& f) { return f.seq == seq; });
+  if (it == in_flight_.end()) return;  // told again, or already acknowledged
+  std::vector<uint64_t> handles;
+  for (const BufferInfo& b : it->buffers) handles.push_back(b.handle);
+  if (absl::Status s = env_.pool->ReleaseMany(holder_, handles).status(); !s.ok()) {
+    spdlog::error("bridge '{}': releasing message seq {}: {}", spec_.name(), seq,
+                  std::string(s.message()));
+  }
+  spdlog::error("bridge '{}' to peer '{}': message seq {} is lost: the peer refused it for good: "
+                "{}", spec_.name(), spec_.peer, seq, why);
+  stats_.Lost();
+  in_flight_.erase(it);
   AckLost();
   stats_.SetInFlight(in_flight_.size());
   cv_.SignalAll();
@@ -225,7 +249,10 @@ absl::Status Outbound::RunLink() {
                spec_.peer, ack.delivered_seq());
   std::thread reader([&] {
     v1::BridgeAck a;
-    while (stream->Read(&a)) Release(a.delivered_seq());
+    while (stream->Read(&a)) {
+      if (a.refused_seq() != 0) Refused(a.refused_seq(), a.refused_reason());
+      Release(a.delivered_seq());
+    }
     MutexLock lock(&mu_);
     link_broken_ = true;
     cv_.SignalAll();
@@ -245,10 +272,15 @@ absl::Status Outbound::RunLink() {
         break;
       }
       if (link_broken_) break;
+      uint64_t previous = sent;  // the seq the peer saw before the next offer
       for (const InFlight& f : in_flight_) {
         if (f.seq <= sent) continue;
         v1::BridgeOffer& o = offers.emplace_back();
         o.set_seq(f.seq);
+        // Seqs between that this bridge will never offer (B08, B20, a
+        // remove): the peer takes only the seq it expects next (B19).
+        o.set_skipped_before(f.seq - 1 - previous);
+        previous = f.seq;
         o.set_metadata(f.metadata);
         for (const BufferInfo& b : f.buffers) {
           v1::BridgeBuffer* out = o.add_buffers();

@@ -5,7 +5,8 @@
 // holdings file, re-adopted after a kill -9), records each message in its
 // OutboundJournal under the channel registry's mutex before the send is
 // answered, gives it the next seq, offers it to the peer on a Deliver stream
-// and releases it when the peer acknowledges it. At most
+// and releases it when the peer acknowledges it (or drops it, counted as lost,
+// when the peer refuses it for good: B20). At most
 // OutboundJournal::kSlots messages are in flight; then it stops taking, the
 // channel's senders wait (backpressure).
 //
@@ -92,6 +93,9 @@ class Outbound {
   void Taken(absl::StatusOr<ReceivedMessage> message);
   // The peer acknowledged everything up to `seq`.
   void Release(uint64_t seq);
+  // The peer can never take message `seq` (B20): released, counted and
+  // logged as lost; the journal acknowledges it with those around it.
+  void Refused(uint64_t seq, const std::string& why);
   // Acknowledges in the journal the entries below the first message in
   // flight (all of them when none is): those are B08's lost messages, which
   // would otherwise hold journal slots for good.

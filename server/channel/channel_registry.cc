@@ -135,6 +135,31 @@ void ChannelRegistry::Settle(Channel& channel) {
       changed = true;
     }
     while (channel.queue.size() < Room(channel) && !channel.senders.empty()) {
+      if (channel.relay && channel.queue.empty()) {
+        // A relay's receiver (a bridge, which journals the message in its
+        // callback) takes a parked send's message before the sender hears
+        // OK: an OK is durable. If it cannot take it (its error goes to
+        // it), the send stays parked for the next receiver.
+        ParkedReceive waiter = std::move(channel.receivers.front());
+        channel.receivers.pop_front();
+        channel.pool->Unpark(waiter.receiver);
+        channel.queue.push_back(std::move(channel.senders.front().message));
+        absl::StatusOr<ReceivedMessage> got = Deliver(channel, waiter.receiver);
+        const bool taken = got.ok();
+        if (!taken) {
+          channel.senders.front().message = std::move(channel.queue.back());
+          channel.queue.pop_back();
+        }
+        waiter.done(std::move(got));
+        changed = true;
+        if (!taken) continue;
+        ParkedSend send = std::move(channel.senders.front());
+        channel.senders.pop_front();
+        channel.pool->Unpark(send.sender);
+        ++channel.sent;
+        send.done(absl::OkStatus());
+        continue;
+      }
       // The parked send's message has held its references since it parked.
       ParkedSend send = std::move(channel.senders.front());
       channel.senders.pop_front();

@@ -171,33 +171,10 @@ TEST_P(BridgeTest, TheConfigFileTakesPeersAndBridges) {
 // peer's bad hellos and offers. One daemon on the loopback of the test's own
 // namespace; the test calls as node b and node c.
 TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) {
-  std::string port = std::to_string(7400 + ::getpid() % 500);
-  Subprocess memd({MemdBinary(), "--instance", "bridge-r", "--state-dir", dir_ + "/state-r",
-                   "--listen", "unix://" + dir_ + "/r.sock", "--listen", "127.0.0.1:" + port,
-                   "--tls-cert", dir_ + "/a.pem", "--tls-key", dir_ + "/a.key",
-                   "--tls-client-ca", dir_ + "/ca.pem", "--node", "a", "--peer",
-                   "b=127.0.0.1:1", "--pool", "video=16MiB,bridge=true", "--bridge-transport",
-                   GetParam(), "--bridge", "video/frames=b", "--log-level", "error"});
-  // Serving (the TCP port too): health answers over gRPC.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return RunCommand({MemctlBinary(), "--address", "unix://" + dir_ + "/r.sock", "health"})
-                   .first == 0;
-      },
-      std::chrono::seconds(20)));
-  // A Bridge stub to the daemon with `node`'s certificate.
-  auto stub_as = [&](const std::string& node) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
-    ssl.pem_cert_chain = ReadText(dir_ + "/" + node + ".pem");
-    ssl.pem_private_key = ReadText(dir_ + "/" + node + ".key");
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("a");
-    return v1::Bridge::NewStub(
-        grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
-  };
+  Node r = LoneNode();
+  ASSERT_TRUE(r.Start() && Serving(r));
   auto call_as = [&](const std::string& node) {
-    auto stub = stub_as(node);
+    auto stub = StubAs(node, r);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::BridgeReadRequest request;
@@ -226,27 +203,12 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
   // B16, B12, B15: Deliver streams from node b (a peer) with a hello naming
   // another node, with the other transport, and offers over the limits. Each
   // ends its stream alone; the daemon serves on and holds nothing of them.
-  auto deliver = [&](v1::BridgeHello hello, std::vector<v1::BridgeOffer> offers) {
-    hello.set_bridge("video/inbound");
-    hello.set_pool("video");
-    hello.set_channel("inbound");
-    hello.set_region("video");
-    auto stub = stub_as("b");
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    auto stream = stub->Deliver(&context);
-    v1::BridgeOffer first;
-    *first.mutable_hello() = hello;
-    stream->Write(first);
-    v1::BridgeAck ack;
-    if (stream->Read(&ack)) {
-      EXPECT_EQ(ack.delivered_seq(), 0u);
-      for (const v1::BridgeOffer& o : offers) stream->Write(o);
+  auto deliver = [&](const v1::BridgeHello& hello, std::vector<v1::BridgeOffer> offers) {
+    Delivery d = DeliverAs(r, hello, offers);
+    if (!d.acks.empty()) {
+      EXPECT_EQ(d.acks.front().delivered_seq(), 0u);
     }
-    stream->WritesDone();
-    while (stream->Read(&ack)) {
-    }
-    return stream->Finish();
+    return d.status;
   };
   const std::string other = GetParam() == "grpc" ? "ucx" : "grpc";
   v1::BridgeHello hello;
@@ -283,12 +245,10 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
               "offer seq 1 carries 1 buffers and 4097 bytes of metadata; the limits are 64 and 4096");
   }
   auto [stats_code, stats] =
-      RunCommand({MemctlBinary(), "--address", "unix://" + dir_ + "/r.sock", "stats", "--json"});
+      Memctl(r, {"stats", "--json"});
   EXPECT_EQ(stats_code, 0) << "the daemon stopped serving";
   EXPECT_NE(stats.find("\"allocs\": 0,"), std::string::npos) << "a refused offer allocated: " << stats;
   EXPECT_EQ(stats.find("\"inbound\""), std::string::npos) << "a refused offer made a channel";
-  memd.Kill(SIGTERM);
-  memd.Wait();
 }
 
 }  // namespace

@@ -93,10 +93,13 @@ inline bool CopyCertificates(const std::string& dir) {
   return !ec || MakeCertificates(dir);
 }
 
-// One memd in a network namespace.
+// One memd in a network namespace (`ns` empty: in the test's own).
 struct Node {
   std::string ns, name, dir, ip, peer_name, peer_ip;
   std::vector<std::string> extra;
+  std::string port = "7441", peer_port = "7441";  // TLS listeners
+  // NAME=VALUE for the daemon's environment, e.g. MEMD_TEST_EXIT_AT.
+  std::vector<std::string> env;
   std::string pool = "video=160MiB,bridge=true";
   std::string cert;  // default: <name>
   std::string transport = "grpc";
@@ -109,14 +112,17 @@ struct Node {
   }
   bool Start() {
     std::string c = cert.empty() ? name : cert;
-    std::vector<std::string> argv = {
-        "/usr/bin/env", "ip", "netns", "exec", ns, MemdBinary(), "--instance", "bridge-" + name,
+    std::vector<std::string> argv = {"/usr/bin/env"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    if (!ns.empty()) argv.insert(argv.end(), {"ip", "netns", "exec", ns});
+    argv.insert(argv.end(), {
+        MemdBinary(), "--instance", "bridge-" + name,
         "--state-dir", dir + "/state-" + name, "--listen", "unix://" + socket(),
-        "--listen", ip + ":7441", "--tls-cert", dir + "/" + c + ".pem",
+        "--listen", ip + ":" + port, "--tls-cert", dir + "/" + c + ".pem",
         "--tls-key", dir + "/" + c + ".key", "--tls-client-ca", dir + "/ca.pem",
-        "--node", name, "--peer", peer_name + "=" + peer_ip + ":7441",
+        "--node", name, "--peer", peer_name + "=" + peer_ip + ":" + peer_port,
         "--pool", pool, "--bridge-transport", transport, "--reclaim-grace", reclaim_grace,
-        "--log-level", "warn"};
+        "--log-level", "warn"});
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Subprocess>(argv);
     return WaitFor([&] { return SocketAccepts(socket()); }, std::chrono::seconds(20));
@@ -255,6 +261,74 @@ class BridgeTest : public ::testing::TestWithParam<std::string> {
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv);
   }
+  // Node a alone on loopback in the test's namespace (a port of its own),
+  // bridging video/frames to a peer b that never answers, with a 16 MiB
+  // pool: for tests that speak bridge.proto to it as node b themselves.
+  Node LoneNode() {
+    Node r{"", "a", dir_, "127.0.0.1", "b", "127.0.0.1", {"--bridge", "video/frames=b"}};
+    r.port = std::to_string(7400 + ::getpid() % 500);
+    r.peer_port = "1";
+    r.pool = "video=16MiB,bridge=true";
+    r.transport = GetParam();
+    return r;
+  }
+  // The Prometheus text of a daemon started with --metrics-listen
+  // 127.0.0.1:9464 in namespace `ns`; empty when it cannot be fetched.
+  static std::string Metrics(const std::string& ns) {
+    auto [code, text] = RunCommand(
+        {"/usr/bin/env", "ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+         "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics')"
+         ".read().decode())"});
+    return code == 0 ? text : std::string();
+  }
+  // Whether `node` serves gRPC (its TCP listener too) within 20 s: its Unix
+  // socket accepts a little before.
+  static bool Serving(const Node& node) {
+    return WaitFor([&] { return Memctl(node, {"health"}).first == 0; }, std::chrono::seconds(20));
+  }
+  // A Bridge stub to `to` with `node`'s certificate.
+  std::unique_ptr<v1::Bridge::Stub> StubAs(const std::string& node, const Node& to) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadText(dir_ + "/ca.pem");
+    ssl.pem_cert_chain = ReadText(dir_ + "/" + node + ".pem");
+    ssl.pem_private_key = ReadText(dir_ + "/" + node + ".key");
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride(to.name);
+    return v1::Bridge::NewStub(
+        grpc::CreateCustomChannel(to.ip + ":" + to.port, grpc::SslCredentials(ssl), args));
+  }
+  struct Delivery {
+    grpc::Status status;
+    std::vector<v1::BridgeAck> acks;  // the hello's answer first
+  };
+  // One Deliver stream to `to` as node b: `hello` (bridge video/inbound into
+  // channel 'inbound' unless it names them), then `offers` once the hello
+  // is answered, then the end of the writes; every ack until the stream ends.
+  Delivery DeliverAs(const Node& to, v1::BridgeHello hello,
+                     const std::vector<v1::BridgeOffer>& offers) {
+    if (hello.bridge().empty()) hello.set_bridge("video/inbound");
+    if (hello.pool().empty()) hello.set_pool("video");
+    if (hello.channel().empty()) hello.set_channel("inbound");
+    if (hello.region().empty()) hello.set_region("video");
+    auto stub = StubAs("b", to);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = stub->Deliver(&context);
+    v1::BridgeOffer first;
+    *first.mutable_hello() = hello;
+    stream->Write(first);
+    Delivery out;
+    v1::BridgeAck ack;
+    if (stream->Read(&ack)) {
+      out.acks.push_back(ack);
+      for (const v1::BridgeOffer& o : offers) stream->Write(o);
+    }
+    stream->WritesDone();
+    while (stream->Read(&ack)) out.acks.push_back(ack);
+    out.status = stream->Finish();
+    return out;
+  }
+
   // Every frame 0..n-1 exactly once, in order, with the right bytes.
   void ExpectExactlyOnceInOrder(int n) {
     ASSERT_EQ(static_cast<int>(got_.size()), n);

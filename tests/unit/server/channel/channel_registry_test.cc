@@ -230,5 +230,44 @@ TEST_F(ChannelRegistryTest, RelaySendsWaitForAReceiverAndTagsReachTheHook) {
   channels.CancelSession(2);
 }
 
+// Issue 24 defect 5: a relay answered a parked send (OK) one pass before it
+// handed the message to the bridge, so a kill between the two lost a frame
+// the producer had been told was sent. The receiver (the bridge, which
+// journals it) must take the message before the sender hears OK, whether
+// the send waited or found the receiver waiting.
+TEST_F(ChannelRegistryTest, RelayAnswersTheSenderOnlyAfterTheReceiverTookTheMessage) {
+  ChannelRegistry channels;
+  channels.SetRelay(pool_, "relay");
+  HolderId producer = pool_.OpenSession(1, 100);
+  HolderId bridge = pool_.OpenSession(2, 100);
+  std::vector<std::string> events;
+  auto receive = [&] {
+    return channels.Receive(pool_, bridge, 2, "relay", 0, absl::Seconds(30),
+                            [&](absl::StatusOr<ReceivedMessage> m) {
+                              events.push_back(m.ok() ? "taken " + m->metadata : "error");
+                            });
+  };
+  for (const std::string name : {"parked", "immediate"}) {
+    auto a = pool_.Allocate(producer, 64, false);
+    ASSERT_TRUE(a.ok());
+    events.clear();
+    if (name == "immediate") EXPECT_FALSE(receive().has_value());
+    auto sent = channels.Send(pool_, producer, 1, "relay", {a->handle}, name, 0,
+                              absl::Seconds(30), Pool::TransferMode::kMove,
+                              [&](absl::Status s) { events.push_back("answered " + s.ToString()); });
+    if (name == "parked") {
+      EXPECT_FALSE(sent.has_value());
+      EXPECT_FALSE(receive().has_value());
+    } else {
+      ASSERT_TRUE(sent.has_value());
+      events.push_back("answered " + sent->ToString());
+    }
+    EXPECT_EQ(events, (std::vector<std::string>{"taken " + name, "answered OK"})) << name;
+    EXPECT_EQ(pool_.ReleaseMany(bridge, {a->handle}).status(), absl::OkStatus());
+  }
+  channels.CancelSession(1);
+  channels.CancelSession(2);
+}
+
 }  // namespace
 }  // namespace memd
