@@ -292,6 +292,9 @@ std::optional<absl::StatusOr<Arena::Block>> Arena::Find(const void* ptr) const {
   const uint64_t rel = offset - slab->start;
   if (offset < slab->start || rel % slab->block_bytes != 0 ||
       slab->sizes[rel / slab->block_bytes] == 0) {
+    if (std::optional<uint64_t> lost = link_.ledger().LostAtOffset(offset)) {
+      return RefLedger::LostError(ptr, *lost);  // a restart took it (issue 24)
+    }
     return absl::NotFoundError(absl::StrFormat(
         "%p is not the start of a live arena block (interior, or already freed)", ptr));
   }
@@ -313,6 +316,9 @@ std::optional<absl::StatusOr<BufferRef>> Arena::Handle(const void* ptr) {
     uint64_t handle = it->second;
     if (!link_.ledger().Holds(handle)) {
       SentAwayLocked(block.offset_bytes, handle);
+      if (link_.ledger().LostAtReconnect(handle)) {  // nothing was sent (issue 24)
+        return RefLedger::LostError(ptr, handle);
+      }
       return absl::NotFoundError(absl::StrFormat(
           "%p was sent away (its handle 0x%016x is no longer this session's)", ptr, handle));
     }

@@ -314,6 +314,11 @@ absl::StatusOr<BufferRef> Client::Held(const void* ptr) const {
   std::optional<RefLedger::Entry> held;
   if (p >= base && p - base < impl_->pool.size_bytes) held = impl_->link->ledger().AtOffset(p - base);
   if (!held) {
+    if (p >= base && p - base < impl_->pool.size_bytes) {
+      if (std::optional<uint64_t> lost = impl_->link->ledger().LostAtOffset(p - base)) {
+        return RefLedger::LostError(ptr, *lost);  // not "released": a restart took it
+      }
+    }
     return absl::NotFoundError(absl::StrFormat(
         "%p is not the start of a buffer this session holds in pool '%s' (foreign, interior or "
         "already released)", ptr, impl_->pool.name));

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_format.h"
+
 namespace memd {
 
 void RefLedger::Apply(const v1::SessionRequest& request, const v1::SessionResponse& response) {
@@ -124,9 +126,37 @@ std::vector<uint64_t> RefLedger::KeepGranted(
     }
     for (uint32_t i = keep; i < count; ++i) excess.push_back(handle);
   }
+  lost_.clear();
+  lost_offsets_.clear();
+  for (const auto& [handle, entry] : by_handle_) {
+    if (kept.contains(handle)) continue;
+    lost_[handle] = entry.offset_bytes;
+    // An arena chunk and its first range share an offset: name the range.
+    auto [at, fresh] = lost_offsets_.try_emplace(entry.offset_bytes, handle);
+    if (!fresh && entry.capacity_bytes < by_handle_.at(at->second).capacity_bytes) at->second = handle;
+  }
   by_handle_ = std::move(kept);  // references not granted are lost
   by_offset_ = std::move(offsets);
   return excess;
+}
+
+bool RefLedger::LostAtReconnect(uint64_t handle) const {
+  MutexLock lock(&mu_);
+  return lost_.contains(handle);
+}
+
+std::optional<uint64_t> RefLedger::LostAtOffset(uint64_t offset_bytes) const {
+  MutexLock lock(&mu_);
+  auto it = lost_offsets_.find(offset_bytes);
+  if (it == lost_offsets_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::Status RefLedger::LostError(const void* ptr, uint64_t handle) {
+  return absl::NotFoundError(absl::StrFormat(
+      "%p is gone: the daemon restarted and released its handle 0x%016x before this process "
+      "reconnected to reclaim it (the reclaim grace ended while the process was stopped or "
+      "could not connect); nothing was sent or freed by this process", ptr, handle));
 }
 
 void RefLedger::Clear() {

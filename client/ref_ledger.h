@@ -23,6 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "memd/shared/mutex.h"
 #include "memd/v1/memory.pb.h"
 
@@ -59,6 +60,15 @@ class RefLedger {
   // reference granted beyond what is still held (released meanwhile), for
   // the caller to release.
   std::vector<uint64_t> KeepGranted(const absl::flat_hash_map<uint64_t, uint32_t>& granted);
+  // Whether the last KeepGranted dropped `handle` (the restarted daemon had
+  // released it: its reclaim grace ended before this process reclaimed it,
+  // or its record was quarantined), so an error can say what happened.
+  bool LostAtReconnect(uint64_t handle) const;
+  // The handle the last reconnect lost at `offset_bytes`, if any.
+  std::optional<uint64_t> LostAtOffset(uint64_t offset_bytes) const;
+  // NOT_FOUND for `ptr`, a buffer (handle `handle`) lost at a reconnect: the
+  // one wording of what happened, for every caller that meets one.
+  static absl::Status LostError(const void* ptr, uint64_t handle);
   // The pool's memory is gone: nothing is held any more.
   void Clear();
 
@@ -69,6 +79,9 @@ class RefLedger {
   mutable Mutex mu_;
   absl::flat_hash_map<uint64_t, Entry> by_handle_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, uint64_t> by_offset_ ABSL_GUARDED_BY(mu_);  // → handle
+  // Handles the last reconnect did not get back (KeepGranted); replaced at each.
+  absl::flat_hash_map<uint64_t, uint64_t> lost_ ABSL_GUARDED_BY(mu_);  // handle → offset
+  absl::flat_hash_map<uint64_t, uint64_t> lost_offsets_ ABSL_GUARDED_BY(mu_);  // → handle
 };
 
 }  // namespace memd

@@ -184,9 +184,13 @@ void Daemon::StartGraceTimer() {
     }
     for (const auto& pool : pools_.pools()) {
       if (uint64_t released = pool->ReleaseUnclaimed(); released > 0) {
+        // Nothing here knows whether a holder's process lives: one that was
+        // stopped (SIGSTOP) or slow to reconnect loses them too (issue 24).
         spdlog::warn("reclaim grace over: released {} references in pool '{}' that no client "
-                     "reclaimed (their processes died while the daemon was down)",
-                     released, pool->name());
+                     "reclaimed within the {} grace (--reclaim-grace): their processes exited "
+                     "while the daemon was down, or did not reconnect in time (stopped or "
+                     "stalled); such a process finds those buffers gone when it reconnects",
+                     released, pool->name(), absl::FormatDuration(options_.reclaim_grace));
       }
     }
     memory_.RenewPending();  // pools whose memory no client handed back
@@ -199,6 +203,7 @@ absl::Status Daemon::StartServing() {
     if (absl::Status s = metrics_->Serve(options_.metrics_listen); !s.ok()) return s;
   }
   channels_ = std::make_unique<ChannelRegistry>();
+  sessions_.set_max_per_uid(static_cast<uint64_t>(options_.max_sessions_per_uid));
   memory_service_ = std::make_unique<MemoryService>(pools_, peers_, sessions_, metrics_.get(),
                                                     channels_.get(), options_.instance,
                                                     options_.max_lanes, options_.lane_spin);

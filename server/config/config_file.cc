@@ -16,7 +16,8 @@ const absl::flat_hash_set<std::string>& TopKeys() {
       "socket_mode", "socket_group", "shm_mode",    "admin_group", "user",
       "group",      "alignment",     "max_alloc",   "prefault",    "reclaim_grace",
       "tls_cert",   "tls_key",       "tls_client_ca", "pool",      "max_lanes",
-      "state_dir",  "lane_spin",     "node",          "bridge_transport", "peer",   "bridge"};
+      "state_dir",  "lane_spin",     "node",          "bridge_transport", "peer",   "bridge",
+      "max_sessions_per_uid"};
   return *keys;
 }
 
@@ -200,6 +201,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   out += absl::StrFormat("prefault = %s\n", o.reserve ? "true" : "false");
   out += absl::StrFormat("reclaim_grace = %s\n", quoted(absl::FormatDuration(o.reclaim_grace)));
   out += absl::StrFormat("max_lanes = %d\n", o.max_lanes);
+  out += absl::StrFormat("max_sessions_per_uid = %d\n", o.max_sessions_per_uid);
   out += absl::StrFormat("lane_spin = %s\n", quoted(absl::FormatDuration(o.lane_spin)));
   if (!o.tls_cert.empty()) {
     out += absl::StrFormat("tls_cert = %s\ntls_key = %s\n", quoted(o.tls_cert), quoted(o.tls_key));

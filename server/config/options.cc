@@ -26,6 +26,7 @@ namespace {
 
 constexpr uint64_t kDefaultPoolBytes = 256ull << 20;
 constexpr int kMaxLanesLimit = 4096;  // a thread each
+constexpr int kMaxSessionsPerUidLimit = 1 << 20;  // what a count flag accepts
 
 absl::StatusOr<mode_t> ParseMode(const std::string& text, const char* what) {
   char* end = nullptr;
@@ -159,6 +160,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   bool no_reserve = false;
   std::string grace_text = "10s";
   std::string max_lanes_text = std::to_string(options->max_lanes);
+  std::string max_sessions_text = std::to_string(options->max_sessions_per_uid);
   std::string lane_spin_text = absl::FormatDuration(options->lane_spin);
   std::string user_text, group_text, socket_group_text, admin_group_text;
   app.set_version_flag("--version", std::string("memd ") + MEMD_VERSION_STRING,
@@ -170,7 +172,9 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
                  "Pool as NAME=SIZE[,key=value...], repeatable; sizes like 64MiB, 1GiB or "
                  "bytes (default: default=256MiB). Keys: mode=0660, owner=USER, group=GROUP "
                  "(the segment's access, enforced for attaching clients too), session-bytes, "
-                 "session-buffers, uid-bytes, uid-buffers (quotas; 0 = none)");
+                 "session-buffers, uid-bytes, uid-buffers (quotas; 0 = none; session-buffers "
+                 "and uid-buffers default to " + std::to_string(kDefaultSessionBuffers) + " and " +
+                 std::to_string(kDefaultUidBuffers) + ")");
   app.add_option("--instance", options->instance,
                  "Instance name; namespaces the private state so several daemons coexist")
       ->capture_default_str();
@@ -235,6 +239,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
                  "Sessions that may have a lane at once (a shared-memory transport that spares "
                  "a gRPC message per request, and a daemon thread each); 0 turns lanes off")
       ->capture_default_str();
+  app.add_option("--max-sessions-per-uid", max_sessions_text,
+                 "Attached sessions one uid may have at once (a stream and its records each); "
+                 "0: no limit")
+      ->capture_default_str();
   app.add_option("--lane-spin", lane_spin_text,
                  "How long a lane thread polls for a session's next request before it sleeps "
                  "(adaptive, at most this; 0 never polls; e.g. 50us)")
@@ -262,6 +270,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
         {"alignment", &alignment_text},         {"max_alloc", &max_alloc_text},
         {"reclaim_grace", &grace_text},         {"tls_cert", &options->tls_cert},
         {"max_lanes", &max_lanes_text},         {"lane_spin", &lane_spin_text},
+        {"max_sessions_per_uid", &max_sessions_text},
         {"tls_key", &options->tls_key},         {"tls_client_ca", &options->tls_client_ca},
         {"node", &options->bridge.node},        {"bridge_transport", &options->bridge.transport}};
     for (const auto& [key, value] : file->scalars) {
@@ -316,6 +325,12 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--max-lanes '%s' must be a count from 0 to %d", max_lanes_text, kMaxLanesLimit));
   }
+  if (!absl::SimpleAtoi(max_sessions_text, &options->max_sessions_per_uid) ||
+      options->max_sessions_per_uid < 0 || options->max_sessions_per_uid > kMaxSessionsPerUidLimit) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--max-sessions-per-uid '%s' must be a count from 0 to %d", max_sessions_text,
+        kMaxSessionsPerUidLimit));
+  }
   if (!absl::ParseDuration(lane_spin_text, &options->lane_spin) ||
       options->lane_spin < absl::ZeroDuration() || options->lane_spin > lane::kMaxSpin) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -349,6 +364,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
   PoolConfig pool_defaults;
   pool_defaults.alignment_bytes = *alignment;
   pool_defaults.max_alloc_bytes = *max_alloc;
+  pool_defaults.quotas.session_buffers = kDefaultSessionBuffers;
+  pool_defaults.quotas.uid_buffers = kDefaultUidBuffers;
   pool_defaults.access = PoolAccess{options->run_as ? options->run_as->uid : ::geteuid(),
                                     options->run_as ? options->run_as->gid : ::getegid(),
                                     options->shm_mode};

@@ -44,6 +44,12 @@ struct DaemonOptions {
   // Sessions that may have a lane (a shared-memory transport and a daemon
   // thread each) at once; 0 turns lanes off.
   int max_lanes = 256;
+  // Attached sessions one uid may have at once (0: no limit). Each costs the
+  // daemon about 20 KiB (a stream, a holder, its buffers' records); issue 24
+  // saw one uid attach 2,028 over one connection (22 -> 61 MiB). 1024 is
+  // four times the connections a uid may open (ConnectionGate) with a
+  // session each, far above a host's pipelines.
+  int max_sessions_per_uid = 1024;
   // How long a lane thread polls for its session's next request before it
   // sleeps on the lane's futex (the most; shared/spin.h adapts below it).
   absl::Duration lane_spin = lane::kDefaultSpin;

@@ -61,6 +61,7 @@ class PoolCollector : public prometheus::Collectable {
         {"memd_pool_arena_in_use_bytes", "Bytes of arena chunks in live blocks, as the clients reported.", MetricType::Gauge, &PoolStats::arena_in_use_bytes},
         {"memd_pool_arena_local_allocs", "Allocations the open sessions' arenas served without a round trip, as their clients reported.", MetricType::Gauge, &PoolStats::arena_local_allocs},
         {"memd_pool_arena_chunks_taken_total", "Idle arena chunks the pool took back because an allocation found no room.", MetricType::Counter, &PoolStats::arena_chunks_taken},
+        {"memd_pool_quarantined_slots_total", "Buffer records of the previous daemon's state table that adoption could not back and dropped.", MetricType::Counter, &PoolStats::quarantined_slots},
         {"memd_pool_allocs_total", "Successful allocations.", MetricType::Counter, &PoolStats::allocs},
         {"memd_pool_frees_total", "Blocks returned to the free structure.", MetricType::Counter, &PoolStats::frees},
     };

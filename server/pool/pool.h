@@ -73,6 +73,9 @@ struct PoolStats {
   uint64_t unclaimed_references = 0;
   // Idle arena chunks freed because an allocation found no room.
   uint64_t arena_chunks_taken = 0;
+  // Buffer records of a previous daemon's state table that adoption could not
+  // back (overlapping, misaligned, past the end) and dropped (Pool::Adopt).
+  uint64_t quarantined_slots = 0;
   // Session arenas, summed over the open sessions as their clients reported.
   uint64_t arena_reserved_bytes = 0, arena_in_use_bytes = 0, arena_local_allocs = 0;
   // failed_allocs split by FailReason (indexed by its value).
@@ -96,8 +99,12 @@ class Pool {
 
   // Rebuilds a pool a killed daemon left: every live buffer of `state` keeps
   // its handle, block and content; its references are unclaimed until a
-  // session reclaims them. DATA_LOSS naming the slot when the table is
-  // inconsistent (overlapping or out-of-range blocks). (pool_adopt.cc)
+  // session reclaims them. A live record the table cannot back (a block
+  // misaligned, past the pool's end, or overlapping another) is quarantined
+  // (Quarantine): logged, counted, its handle gone; the rest is adopted.
+  // DATA_LOSS naming the slot only when the table itself is corrupt (a
+  // record no daemon writes: a bad generation or state, a live slot without
+  // references or with more slack than a slot holds). (pool_adopt.cc)
   static absl::StatusOr<std::unique_ptr<Pool>> Adopt(PoolConfig config, uint32_t index,
                                                      uint8_t* base, std::string shm_name,
                                                      std::unique_ptr<StateTable> state);
@@ -341,6 +348,11 @@ class Pool {
   void NoteFailure(FailReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the slot of `handle` to the state table, if there is one.
   void Persist(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adoption dropped these live records (slot, why): persists them free,
+  // counts them (PoolStats::quarantined_slots) and logs one line naming the
+  // pool, the slots and why. (pool_adopt.cc)
+  void Quarantine(const std::vector<std::pair<uint32_t, std::string>>& slots)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops every reference `holder` holds; returns how many.
   uint64_t DropAll(HolderId holder) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the holdings file what a keyed holder holds now (the ledger's
@@ -395,6 +407,7 @@ class Pool {
   // Stale entries (freed, closed) go at the next pressure or CloseHolder.
   absl::flat_hash_map<uint64_t, HolderId> idle_chunks_ ABSL_GUARDED_BY(mu_);
   uint64_t arena_taken_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t quarantined_slots_ ABSL_GUARDED_BY(mu_) = 0;  // at adoption (Quarantine)
   absl::flat_hash_map<HolderId, ArenaUsage> arena_usage_ ABSL_GUARDED_BY(mu_);  // idle chunks freed under pressure
 };
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "memd/shared/handle.h"
 #include "pool/pool.h"
+#include "spdlog/spdlog.h"
 
 namespace memd {
 
@@ -16,6 +17,25 @@ void Pool::RemoveState() {
 
 absl::Status Pool::ChownState(uid_t uid, gid_t gid) {
   return state_ ? state_->Chown(uid, gid) : absl::OkStatus();
+}
+
+void Pool::Quarantine(const std::vector<std::pair<uint32_t, std::string>>& slots) {
+  if (slots.empty()) return;
+  quarantined_slots_ += slots.size();
+  std::string listed;
+  constexpr size_t kListed = 8;  // one log line stays readable
+  for (size_t i = 0; i < slots.size() && i < kListed; ++i) {
+    const auto& [slot, why] = slots[i];
+    // Persisted free with the next generation (or retired): a next start
+    // finds nothing to quarantine again, and the handle is never seen again.
+    Persist(handles_.HandleOf(slot));
+    absl::StrAppendFormat(&listed, "%s%s", i == 0 ? "" : "; ", why);
+  }
+  for (size_t i = kListed; i < slots.size(); ++i) Persist(handles_.HandleOf(slots[i].first));
+  if (slots.size() > kListed) absl::StrAppendFormat(&listed, "; and %u more", slots.size() - kListed);
+  spdlog::error("pool '{}': quarantined {} inconsistent buffer record(s) of the previous daemon's "
+                "state table and adopted every other buffer; their handles are gone (a client "
+                "reclaiming one is told so): {}", config_.name, slots.size(), listed);
 }
 
 absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t index,
@@ -29,6 +49,11 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
   auto corrupt = [&](uint32_t slot, const std::string& what) {
     return absl::DataLossError(absl::StrFormat("state table '%s', slot %u: %s", object, slot, what));
   };
+  // Live slots the table cannot back consistently (a block outside the pool,
+  // misaligned, or overlapping another: what one session's registrations
+  // could cause before issue 24) are quarantined: their handles are gone
+  // (the slot is freed as Erase would), every other buffer is adopted.
+  std::vector<std::pair<uint32_t, std::string>> quarantined;  // slot, why
   std::vector<uint32_t> live;
   for (uint32_t slot = 0; slot < images.size(); ++slot) {
     const SlotImage& image = images[slot];
@@ -39,6 +64,7 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
     if (image.state == SlotImage::State::kLive) {
       if (image.refs == 0 || image.size_bytes > image.capacity_bytes ||
           image.capacity_bytes - image.size_bytes > HandleTable::kMaxSlackBytes) {
+        // No daemon writes such a record: the table itself is corrupt (E82).
         return corrupt(slot, absl::StrFormat("live with %u references and size %u in a %u-byte block",
                                              image.refs, image.size_bytes, image.capacity_bytes));
       }
@@ -57,25 +83,46 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
   });
   std::vector<HandleTable::Entry> entries(images.size());
   std::optional<TlsfAllocator::BlockId> last;  // the last block adopted (not a range)
+  std::vector<uint32_t> adopted;
   for (uint32_t slot : live) {
     const SlotImage& image = images[slot];
     std::optional<TlsfAllocator::BlockId> block;
-    if (last && image.offset_bytes < pool->allocator_.offset(*last) +
-                                         pool->allocator_.capacity(*last)) {
+    TlsfAllocator& allocator = pool->allocator_;
+    if (last && image.offset_bytes < allocator.offset(*last) + allocator.capacity(*last)) {
       // Inside the previous block: an arena range registered in that chunk.
-      block = pool->allocator_.AddSub(*last, image.offset_bytes, image.capacity_bytes);
+      block = allocator.AddSub(*last, image.offset_bytes, image.capacity_bytes);
+      if (!block) {
+        quarantined.emplace_back(slot, absl::StrFormat(
+            "block at offset %u of %u bytes overlaps another range of, or runs past, the block "
+            "at offset %u of %u bytes", image.offset_bytes, image.capacity_bytes,
+            allocator.offset(*last), allocator.capacity(*last)));
+        continue;
+      }
     } else {
-      block = pool->allocator_.AdoptUsed(image.offset_bytes, image.capacity_bytes);
+      block = allocator.AdoptUsed(image.offset_bytes, image.capacity_bytes);
+      if (!block) {
+        quarantined.emplace_back(slot, absl::StrFormat(
+            "block at offset %u of %u bytes is misaligned or ends past the %u-byte pool",
+            image.offset_bytes, image.capacity_bytes, allocator.size_bytes()));
+        continue;
+      }
       last = block;
     }
-    if (!block) {
-      return corrupt(slot, absl::StrFormat(
-          "block at offset %u of %u bytes is misaligned, overlaps another or ends past the "
-          "%u-byte pool", image.offset_bytes, image.capacity_bytes, pool->allocator_.size_bytes()));
-    }
+    adopted.push_back(slot);
     entries[slot] = HandleTable::Entry{
         .generation_word = image.generation, .refs = image.refs, .block = *block,
         .slack_bytes = static_cast<uint32_t>(image.capacity_bytes - image.size_bytes)};
+  }
+  live = std::move(adopted);
+  for (auto& [slot, why] : quarantined) {
+    // As if the buffer were freed (HandleTable::Erase): the slot's next
+    // handle has the next generation, or the slot retires at the last.
+    SlotImage& image = images[slot];
+    why = absl::StrFormat("slot %u (handle 0x%016x): %s", slot,
+                          EncodeHandle({index, image.generation, slot}), why);
+    image.state = image.generation == kMaxGeneration ? SlotImage::State::kRetired
+                                                     : SlotImage::State::kFree;
+    if (image.generation < kMaxGeneration) ++image.generation;
   }
   for (uint32_t slot = 0; slot < images.size(); ++slot) {
     if (images[slot].state == SlotImage::State::kLive) continue;
@@ -85,6 +132,7 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Adopt(PoolConfig config, uint32_t in
     }
   }
   pool->handles_.Restore(std::move(entries));
+  pool->Quarantine(quarantined);
   // Every live reference is unclaimed until a session reclaims it. The
   // predecessor's holdings file says which session held it: only a session
   // proving that session's ticket reclaims it (Reclaim). References it names

@@ -50,13 +50,30 @@ absl::StatusOr<BufferInfo> Pool::ArenaRegister(HolderId holder, uint64_t chunk,
       return s;
     }
   }
+  const uint64_t chunk_offset = allocator_.offset(parent), chunk_bytes = allocator_.capacity(parent);
+  const bool inside = offset_bytes % allocator_.granule() == 0 &&
+                      capacity_bytes % allocator_.granule() == 0 && offset_bytes >= chunk_offset &&
+                      capacity_bytes <= chunk_bytes &&
+                      offset_bytes - chunk_offset <= chunk_bytes - capacity_bytes;
+  if (inside) {
+    if (std::optional<TlsfAllocator::BlockId> other =
+            allocator_.OverlappingSub(offset_bytes, capacity_bytes)) {
+      // A range is registered once, and ranges never overlap: two that did
+      // made a restart refuse the whole pool (issue 24).
+      return absl::AlreadyExistsError(absl::StrFormat(
+          "arena registration in pool '%s': range at offset %u of %u bytes overlaps the range "
+          "at offset %u of %u bytes already registered in chunk 0x%016x (a range is registered "
+          "once; ranges never overlap)", config_.name, offset_bytes, capacity_bytes,
+          allocator_.offset(*other), allocator_.capacity(*other), chunk));
+    }
+  }
   std::optional<TlsfAllocator::BlockId> sub = allocator_.AddSub(parent, offset_bytes, capacity_bytes);
   if (!sub) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "arena registration in pool '%s': range at offset %u of %u bytes is not a %u-byte "
         "aligned range inside chunk 0x%016x (offset %u, %u bytes)",
-        config_.name, offset_bytes, capacity_bytes, allocator_.granule(), chunk,
-        allocator_.offset(parent), allocator_.capacity(parent)));
+        config_.name, offset_bytes, capacity_bytes, allocator_.granule(), chunk, chunk_offset,
+        chunk_bytes));
   }
   return AddBuffer(holder, *sub, size_bytes);
 }

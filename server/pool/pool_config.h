@@ -38,6 +38,20 @@ struct PoolQuotas {
   uint64_t uid_buffers = 0;      // referenced by all holders of one uid together
 };
 
+// The handle bounds a configured pool has unless its configuration sets
+// session-buffers or uid-buffers (0 there turns one off). Issue 24: without
+// them one client registered 50,000 handles over one 64-byte buffer, and the
+// state files they need (80 bytes of state table and 80 of holdings file per
+// handle, up to twice that while a file doubles) filled the state
+// filesystem for everyone. 65,536 handles is far above what a pipeline
+// holds (a few hundred frames; small allocations live in arenas without a
+// handle of their own); a uid gets two sessions' worth. With them, one uid's
+// handles need at most 131,072 * 320 bytes = 40 MiB of state space per pool.
+// Applied by the configuration parser (config/options.cc); a Pool built
+// without it (tests, benchmarks) has no bound.
+inline constexpr uint64_t kDefaultSessionBuffers = 65536;
+inline constexpr uint64_t kDefaultUidBuffers = 131072;
+
 // The most alignment units (granules) a pool may span: the allocator keeps
 // block offsets and sizes as uint32 counts of granules (TlsfAllocator, row H
 // of docs/PERFORMANCE.md). A pool of alignment A holds at most

@@ -78,6 +78,7 @@ PoolStats Pool::Stats() const {
   }
   s.peak_used_bytes = peak_used_bytes_;
   s.arena_chunks_taken = arena_taken_;
+  s.quarantined_slots = quarantined_slots_;
   for (const auto& [holder, usage] : arena_usage_) {
     s.arena_reserved_bytes += usage.reserved_bytes;
     s.arena_in_use_bytes += usage.in_use_bytes;

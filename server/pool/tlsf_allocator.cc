@@ -1,6 +1,8 @@
 #include "pool/tlsf_allocator.h"
 
+#include <algorithm>
 #include <bit>
+#include <iterator>
 
 #include "absl/strings/str_format.h"
 
@@ -83,6 +85,7 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::Allocate(uint64_t size_byte
 void TlsfAllocator::Free(BlockId block) {
   if (blocks_[block].state == State::kSub) {
     BlockId parent = blocks_[block].prev_phys;
+    subs_by_offset_.erase(blocks_[block].offset);
     RecycleBlock(block);
     --sub_blocks_;
     if (--SubCount(parent) == 0 && Released(parent) == 1) {
@@ -104,7 +107,7 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::AddSub(BlockId parent, uint
   const Block& p = blocks_[parent];
   std::optional<uint32_t> at = Units(offset), units = Units(size);
   if (!at || !units || *units == 0 || *at < p.offset || *at - p.offset > p.size ||
-      *units > p.size - (*at - p.offset)) {
+      *units > p.size - (*at - p.offset) || OverlappingSub(offset, size)) {
     return std::nullopt;
   }
   BlockId sub = NewBlock();  // may grow blocks_: index, never hold references
@@ -114,7 +117,20 @@ std::optional<TlsfAllocator::BlockId> TlsfAllocator::AddSub(BlockId parent, uint
   blocks_[sub].state = State::kSub;
   ++SubCount(parent);
   ++sub_blocks_;
+  subs_by_offset_.emplace(*at, sub);
   return sub;
+}
+
+std::optional<TlsfAllocator::BlockId> TlsfAllocator::OverlappingSub(uint64_t offset,
+                                                                    uint64_t size) const {
+  const uint64_t begin = offset >> granule_log2_, end = (offset + size) >> granule_log2_;
+  auto after = subs_by_offset_.lower_bound(static_cast<uint32_t>(std::min<uint64_t>(begin, UINT32_MAX)));
+  if (after != subs_by_offset_.end() && after->first < end) return after->second;
+  if (after != subs_by_offset_.begin()) {
+    const Block& before = blocks_[std::prev(after)->second];
+    if (uint64_t{before.offset} + before.size > begin) return std::prev(after)->second;
+  }
+  return std::nullopt;
 }
 
 void TlsfAllocator::FreeUsed(BlockId block) {
@@ -351,6 +367,19 @@ absl::Status TlsfAllocator::CheckInvariants() const {
         uint64_t{block.offset} + block.size > uint64_t{parent.offset} + parent.size) {
       return absl::InternalError(absl::StrFormat("sub-block %u is not inside used block %u", b, block.prev_phys));
     }
+  }
+  uint64_t sub_end = 0;  // sub-blocks in offset order end before the next begins
+  for (const auto& [at, b] : subs_by_offset_) {
+    if (b >= blocks_.size() || blocks_[b].state != State::kSub || blocks_[b].offset != at ||
+        at < sub_end) {
+      return absl::InternalError(absl::StrFormat("sub-block %u at %u overlaps the one before or is "
+                                                 "not a sub-block of its offset", b, at));
+    }
+    sub_end = uint64_t{at} + blocks_[b].size;
+  }
+  if (subs_by_offset_.size() != sub_blocks_) {
+    return absl::InternalError(absl::StrFormat("%u sub-blocks by offset, counter says %u",
+                                               subs_by_offset_.size(), sub_blocks_));
   }
   if (subs != sub_blocks_ || held_back != held_back_blocks_) {
     return absl::InternalError(absl::StrFormat("counters say %u sub-blocks and %u held back, records have %u and %u",

@@ -27,6 +27,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "pool/pool_config.h"
 
@@ -62,10 +63,15 @@ class TlsfAllocator {
   // not in the physical chain and not counted in used_bytes()/used_blocks().
   // Free(sub) drops the record; Free(parent) while it has sub-blocks only
   // marks it released, and the parent goes back to the free structure when
-  // its last sub-block is freed. Returns nullopt, changing nothing, when the
-  // range is empty, misaligned or not inside the parent.
+  // its last sub-block is freed. Sub-blocks never overlap one another (issue
+  // 24: two overlapping ranges made a restart refuse the whole pool).
+  // Returns nullopt, changing nothing, when the range is empty, misaligned,
+  // not inside the parent or overlaps another sub-block (OverlappingSub).
   // REQUIRES: `parent` is a used block that was not released.
   std::optional<BlockId> AddSub(BlockId parent, uint64_t offset, uint64_t size);
+  // A sub-block sharing a byte with [offset, offset + size), or nullopt.
+  // O(log sub-blocks). REQUIRES: offset and size are multiples of granule().
+  std::optional<BlockId> OverlappingSub(uint64_t offset, uint64_t size) const;
   // Used blocks freed while sub-blocks kept them (no handle points at them).
   uint64_t held_back_blocks() const { return held_back_blocks_; }
   uint64_t sub_blocks() const { return sub_blocks_; }
@@ -166,6 +172,9 @@ class TlsfAllocator {
 
   std::vector<Block> blocks_;
   std::vector<BlockId> recycled_ids_;
+  // Every sub-block by its offset (granules): they never overlap, so the
+  // one before a range and the one after are all an overlap check needs.
+  absl::btree_map<uint32_t, BlockId> subs_by_offset_;
   uint64_t first_level_bitmap_ = 0;
   std::array<uint32_t, kFirstLevelCount> second_level_bitmaps_{};
   std::array<std::array<BlockId, kSecondLevelCount>, kFirstLevelCount> heads_;

@@ -129,7 +129,7 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
   holder_ = pool_->OpenSession(session_id_, peer_->uid, ticket);
   ticket_ = ticket;
   pidfd_ = OpenPidfd(peer_->pid);
-  sessions_.Add(SessionRegistry::Record{
+  absl::Status added = sessions_.Add(SessionRegistry::Record{
       .session_id = session_id_,
       .peer = peer_,
       .process_name = peer_ ? ProcessName(peer_->pid) : "",
@@ -141,6 +141,19 @@ absl::Status SessionHandler::Attach(const v1::AttachRequest& attach, v1::AttachR
       .ticket = ticket,
       .end = end_,
   });
+  if (!added.ok()) {
+    // Over the sessions a uid may have: the session stays unattached.
+    if (uint64_t dropped = 0; ClientWarnings().Allow("sessions-per-uid", &dropped)) {
+      spdlog::warn("refused attach of {} to pool '{}': {}{}", description_, pool_->name(),
+                   std::string(added.message()), SuppressedNote(dropped));
+    }
+    pool_->CloseHolder(holder_);
+    pool_ = nullptr;
+    holder_ = HolderId::kNone;
+    ticket_.clear();
+    pidfd_ = UniqueFd();
+    return added;
+  }
   out->set_session_id(session_id_);
   out->set_ticket(ticket);
   out->set_read_only(read_only_);

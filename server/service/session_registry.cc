@@ -1,15 +1,35 @@
 #include "service/session_registry.h"
 
+#include "absl/strings/str_format.h"
+
 namespace memd {
 
-void SessionRegistry::Add(Record record) {
+absl::Status SessionRegistry::Add(Record record) {
   MutexLock lock(&mu_);
+  if (record.peer) {
+    const uint64_t max = max_per_uid_.load();
+    uint64_t& count = per_uid_[record.peer->uid];
+    if (max != 0 && count >= max) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "uid %u has %u attached sessions; the limit is %u per uid (--max-sessions-per-uid): "
+          "end one, or share one session among the threads of a process", record.peer->uid,
+          count, max));
+    }
+    ++count;
+  }
   records_[record.session_id] = std::move(record);
+  return absl::OkStatus();
 }
 
 void SessionRegistry::Remove(uint64_t session_id) {
   MutexLock lock(&mu_);
-  records_.erase(session_id);
+  auto it = records_.find(session_id);
+  if (it == records_.end()) return;
+  if (it->second.peer) {
+    auto count = per_uid_.find(it->second.peer->uid);
+    if (count != per_uid_.end() && --count->second == 0) per_uid_.erase(count);
+  }
+  records_.erase(it);
 }
 
 void SessionRegistry::SetLane(uint64_t session_id, bool lane, int lane_fd) {

@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "listen/peer_table.h"
 #include "memd/shared/mutex.h"
 #include "pool/pool.h"
@@ -48,7 +50,15 @@ class SessionRegistry {
     std::function<void()> end;
   };
 
-  void Add(Record record);
+  // Adds a live session. RESOURCE_EXHAUSTED naming the uid, its count and
+  // the limit when the record's uid has max_per_uid() sessions already
+  // (issue 24: one uid attached 2,028 sessions over one connection); nothing
+  // is added then. A record without a peer (no uid) is not counted.
+  absl::Status Add(Record record);
+  // Attached sessions one uid may have at once (--max-sessions-per-uid; 0:
+  // no limit). Set before serving.
+  void set_max_per_uid(uint64_t max) { max_per_uid_.store(max); }
+  uint64_t max_per_uid() const { return max_per_uid_.load(); }
   void Remove(uint64_t session_id);
   // Records whether the session has a lane and its memfd (no-op for an
   // unknown session).
@@ -87,6 +97,8 @@ class SessionRegistry {
  private:
   mutable Mutex mu_;
   std::map<uint64_t, Record> records_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uid_t, uint64_t> per_uid_ ABSL_GUARDED_BY(mu_);  // records by peer uid
+  std::atomic<uint64_t> max_per_uid_{0};
   std::atomic<bool> stopping_{false};
   OrphanRegistry orphans_;
 };

@@ -196,17 +196,31 @@ absl::Status StateTable::Reserve(uint64_t slot_count) {
   if (slot_count <= capacity_) return absl::OkStatus();
   uint64_t wanted = std::max(slot_count, std::max(capacity_ * 2, kInitialSlots));
   uint64_t old_bytes = capacity_ == 0 ? 0 : kHeaderBytes + capacity_ * sizeof(Record);
-  uint64_t new_bytes = kHeaderBytes + wanted * sizeof(Record);
   int fd = fd_.get();
   // Allocate the pages now: a full /dev/shm must be an allocation error here,
   // never SIGBUS on a later store.
-  if (int err = ::posix_fallocate(fd, static_cast<off_t>(old_bytes),
-                                  static_cast<off_t>(new_bytes - old_bytes));
-      err != 0) {
-    if (old_bytes != 0) ::ftruncate(fd, static_cast<off_t>(old_bytes));
+  auto allocate = [&](uint64_t slots) {
+    uint64_t new_bytes = kHeaderBytes + slots * sizeof(Record);
+    int err = ::posix_fallocate(fd, static_cast<off_t>(old_bytes),
+                                static_cast<off_t>(new_bytes - old_bytes));
+    if (err != 0 && old_bytes != 0) ::ftruncate(fd, static_cast<off_t>(old_bytes));
+    return err;
+  };
+  int err = allocate(wanted);
+  if (err != 0 && wanted > slot_count) {
+    // Doubling did not fit: take only what this request needs (64 slots at
+    // a time), so a nearly full state filesystem refuses the request that
+    // asked for more, not one that fitted (issue 24).
+    const uint64_t needed = (slot_count + 63) / 64 * 64;
+    if (needed < wanted && allocate(needed) == 0) {
+      err = 0;
+      wanted = needed;
+    }
+  }
+  if (err != 0) {
     return absl::ResourceExhaustedError(absl::StrFormat(
-        "cannot grow state object '%s' to %u bytes for %u slots: %s", object_name_, new_bytes,
-        wanted, std::strerror(err)));
+        "cannot grow state object '%s' to %u bytes for %u slots: %s", object_name_,
+        kHeaderBytes + slot_count * sizeof(Record), slot_count, std::strerror(err)));
   }
   return Map(wanted);
 }

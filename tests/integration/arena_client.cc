@@ -9,6 +9,13 @@
 //   idle COUNT SIZE        memd_malloc COUNT blocks of SIZE bytes, print
 //                          "allocated"; at stdin EOF free them (last first),
 //                          print "freed", and keep the session until killed
+//   lose 1 SMALL LARGE     memd_malloc an arena block of SMALL bytes and a
+//                          buffer of LARGE, memd_handle both, print "ready";
+//                          at stdin EOF make a round trip (a memd_malloc of
+//                          LARGE, which waits out an outage), then print
+//                          "small <memd_handle's error>" and "large <...>"
+//                          for the first two (issue 24: after a restart
+//                          that released them)
 //   retain HANDLE          memd_retain HANDLE and print "bytes SIZE FIRST SAME"
 //                          (its first byte and how many bytes equal it); at
 //                          stdin EOF print that again, memd_free it, print
@@ -65,7 +72,7 @@ int main(int argc, char** argv) {
   }
   if (argc < 4) {
     std::fprintf(stderr, "usage: memd_arena_client hold COUNT SIZE BYTE | idle COUNT SIZE | "
-                         "retain HANDLE\n");
+                         "lose 1 SMALL LARGE | retain HANDLE\n");
     return 2;
   }
   std::string command = argv[1];
@@ -87,6 +94,20 @@ int main(int argc, char** argv) {
     }
     std::printf("ready\n");
     WaitForStdinEof();
+    return 0;
+  }
+  if (command == "lose" && argc == 5) {
+    size_t large = std::strtoull(argv[4], nullptr, 10);
+    void* big = memd_malloc(large);
+    if (big == nullptr) return Fail("memd_malloc");
+    if (memd_handle(blocks[0]) == 0 || memd_handle(big) == 0) return Fail("memd_handle");
+    std::printf("ready\n");
+    WaitForStdinEof();
+    if (memd_malloc(large) == nullptr) return Fail("memd_malloc after the restart");
+    // Each asked once: the first answer is the one the issue is about.
+    std::string small_error = memd_handle(blocks[0]) == 0 ? memd_last_error() : "still held";
+    std::string large_error = memd_handle(big) == 0 ? memd_last_error() : "still held";
+    std::printf("small %s\nlarge %s\n", small_error.c_str(), large_error.c_str());
     return 0;
   }
   if (command == "idle") {

@@ -272,5 +272,101 @@ TEST(ArenaIdleTest, AnIdleChunkGoesBackToThePoolAndTheSessionKeepsOne) {
   holder.Wait();
 }
 
+v1::SessionRequest Register(uint64_t chunk, uint64_t offset, uint64_t bytes) {
+  v1::SessionRequest r;
+  v1::ArenaRegisterRequest* reg = r.mutable_arena_register();
+  reg->set_chunk(chunk);
+  reg->set_offset_bytes(offset);
+  reg->set_size_bytes(bytes);
+  reg->set_capacity_bytes(bytes);
+  return r;
+}
+
+// Issue 24, defect 1: a client registered 128 bytes at 0 and 128 bytes at 64
+// of a buffer it held, freed the buffer, and no later start of memd adopted
+// the pool ("overlaps another ... Start with --fresh"). The second range is
+// refused naming both, and after a stop (clean or kill -9) the daemon comes
+// back with the range that was registered.
+TEST(ArenaErrorsTest, OverlappingRangesAreRefusedAndTheDaemonRestartsWithTheBuffers) {
+  for (int signal : {SIGTERM, SIGKILL}) {
+    SCOPED_TRACE(strsignal(signal));
+    DaemonEnv daemon({.pools = {"default=4MiB"}});
+    ASSERT_TRUE(daemon.ok());
+    {
+      RawSession raw(daemon.address());
+      ASSERT_EQ(raw.Attach("default").status_code(), 0);
+      v1::SessionResponse granted = raw.Allocate(4096);
+      ASSERT_EQ(granted.status_code(), 0) << granted.status_message();
+      const uint64_t chunk = granted.buffer().handle(), at = granted.buffer().offset_bytes();
+      v1::SessionResponse first = raw.Call(Register(chunk, at, 128));
+      ASSERT_EQ(first.status_code(), 0) << first.status_message();
+      for (uint64_t offset : {at + 64, at}) {
+        v1::SessionResponse second = raw.Call(Register(chunk, offset, 128));
+        EXPECT_EQ(second.status_code(), grpc::StatusCode::ALREADY_EXISTS)
+            << "offset " << offset - at << ": " << second.status_message();
+        EXPECT_TRUE(absl::StrContains(
+            second.status_message(),
+            absl::StrFormat("range at offset %u of 128 bytes overlaps the range at offset %u of "
+                            "128 bytes already registered in chunk 0x%016x",
+                            offset, at, chunk)))
+            << second.status_message();
+      }
+      EXPECT_EQ(daemon.PoolStats().live_buffers(), 2u) << "a refusal registers nothing";
+      ASSERT_EQ(raw.Release(chunk).status_code(), 0);
+      std::optional<int> stopped = daemon.Stop(signal);
+      ASSERT_TRUE(stopped.has_value());
+    }
+    ASSERT_TRUE(daemon.Restart()) << "the pool is adopted again";
+    v1::PoolStats stats = daemon.PoolStats();
+    EXPECT_EQ(stats.live_buffers(), 1u) << stats.DebugString();
+    EXPECT_EQ(stats.unclaimed_references(), 1u) << "the range waits for its client";
+    EXPECT_EQ(daemon.CheckPools(), "");
+  }
+}
+
+// Issue 24, defect 4: a client only stopped (SIGSTOP) while the daemon
+// restarted loses its buffers when the reclaim grace ends. It was then told
+// its arena block "was sent away" (nothing was sent) and the daemon logged
+// that the holders' "processes died while the daemon was down" (the process
+// lives). Both now say what happened. Another client keeps the pool's memory
+// (it hands it back to the restarted daemon), as on a busy host.
+TEST(ArenaErrorsTest, AStoppedClientThatMissedTheGraceIsToldItsBuffersWentAtTheRestart) {
+  DaemonEnv daemon({.pools = {"default=64MiB"}, .extra_args = {"--reclaim-grace", "1s"}});
+  ASSERT_TRUE(daemon.ok());
+  std::unique_ptr<Client> keeper = ConnectPlain(daemon);
+  ASSERT_NE(keeper, nullptr);
+  absl::StatusOr<Buffer> kept = keeper->Allocate(4096);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  std::map<std::string, std::string> env = daemon.ClientEnv();
+  env["MEMD_ARENA_THRESHOLD"] = kArenaOn;
+  env["MEMD_OUTAGE_WAIT_MS"] = "60000";
+  Subprocess client({MEMD_ARENA_CLIENT_BINARY, "lose", "1", "100", std::to_string(1 << 20)}, env);
+  ASSERT_EQ(client.ReadLine(), "ready");
+
+  client.Kill(SIGSTOP);
+  ASSERT_TRUE(daemon.Stop(SIGKILL).has_value());
+  ASSERT_TRUE(daemon.Restart());
+  // The keeper reconnects; the stopped client's references go at grace end.
+  ASSERT_TRUE(WaitFor([&] {
+    v1::PoolStats s = daemon.PoolStats();
+    return s.sessions() == 1 && s.unclaimed_references() == 0 && s.live_buffers() == 1;
+  }, std::chrono::seconds(20))) << daemon.PoolStats().DebugString();
+  client.Kill(SIGCONT);
+  client.CloseStdin();
+  for (const char* which : {"small ", "large "}) {
+    std::optional<std::string> line = client.ReadLine(std::chrono::seconds(90));
+    ASSERT_TRUE(line.has_value()) << which;
+    EXPECT_EQ(line->rfind(which, 0), 0u) << *line;
+    EXPECT_FALSE(absl::StrContains(*line, "sent away")) << *line;
+    EXPECT_FALSE(absl::StrContains(*line, "already released")) << *line;
+    EXPECT_TRUE(absl::StrContains(*line, "the daemon restarted and released its handle")) << *line;
+  }
+  EXPECT_EQ(ExitCode(client.Wait()), 0);
+  int code = 0;
+  std::string log = daemon.StopAndReadOutput(SIGTERM, &code);
+  EXPECT_FALSE(absl::StrContains(log, "died while the daemon was down")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "or did not reconnect in time (stopped or stalled)")) << log;
+}
+
 }  // namespace
 }  // namespace memd::testing

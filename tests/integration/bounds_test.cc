@@ -4,14 +4,19 @@
 // holdings coming back once the attacker is gone.
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
+#include <tuple>
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_format.h"
 #include "daemon_env.h"
 #include "memd/client.h"
+#include "raw_session.h"
+#include "subprocess.h"
 #include "memd/v1/admin.grpc.pb.h"
 #include "memd/v1/memory.grpc.pb.h"
 
@@ -215,6 +220,78 @@ TEST(BoundsTest, ParkedRequestsPerSessionAreBounded) {
   EXPECT_TRUE(WaitFor([&] { return daemon.ChannelStats("parked").waiting_receivers() == 0; }));
   EXPECT_TRUE(WaitFor([&] { return ChannelCount(daemon) == 0; }, std::chrono::seconds(30)))
       << "the idle channel goes";
+}
+
+// Allocates `count` 64-byte buffers on `raw` in batches; the status of the
+// first batch refused (0: all granted) and its message.
+std::pair<int, std::string> AllocateMany(RawSession& raw, uint64_t count) {
+  while (count > 0) {
+    v1::SessionRequest r;
+    uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(count, 1024));
+    r.mutable_allocate_batch()->set_size_bytes(64);
+    r.mutable_allocate_batch()->set_count(n);
+    v1::SessionResponse answer = raw.Call(r);
+    if (answer.status_code() != 0) return {answer.status_code(), answer.status_message()};
+    count -= n;
+  }
+  return {0, ""};
+}
+
+// Issue 24, defect 2: without a quota in the configuration, one client made
+// 50,000 handles (10.5 MB of state files, +9 MB of daemon). Handles are
+// bounded by default: 65,536 per session, 131,072 per uid (pool_config.h).
+TEST(BoundsTest, HandlesPerSessionAndPerUidAreBoundedByDefault) {
+  DaemonEnv daemon({.pools = {"default=32MiB"}});  // no quota configured
+  ASSERT_TRUE(daemon.ok());
+  RawSession first(daemon.address()), second(daemon.address()), third(daemon.address());
+  for (RawSession* raw : {&first, &second, &third}) {
+    ASSERT_EQ(raw->Attach("default").status_code(), 0);
+  }
+  ASSERT_EQ(AllocateMany(first, 65536).first, 0);
+  auto [code, message] = AllocateMany(first, 1);
+  EXPECT_EQ(code, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED)) << message;
+  EXPECT_TRUE(Has(message, "would exceed the per-session quota of 65536 buffers")) << message;
+  ASSERT_EQ(AllocateMany(second, 65536).first, 0) << "another session of the uid";
+  std::tie(code, message) = AllocateMany(third, 1);
+  EXPECT_EQ(code, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED)) << message;
+  EXPECT_TRUE(Has(message, "would exceed the per-uid quota of 131072 buffers for uid")) << message;
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 131072u) << "the refusals changed nothing";
+  first.Finish();
+  EXPECT_EQ(AllocateMany(third, 1).first, 0) << "room again once a session went";
+}
+
+// Issue 24, defect 3: one uid attached 2,028 sessions over one connection
+// (daemon 22 -> 61 MB) with no error naming a limit. Sessions per uid are
+// bounded (--max-sessions-per-uid, default 1024); the one over the limit
+// stays unattached, can try again, and nothing else changes.
+TEST(BoundsTest, AttachedSessionsPerUidAreBounded) {
+  DaemonEnv daemon({.extra_args = {"--max-sessions-per-uid", "4"}});
+  ASSERT_TRUE(daemon.ok());
+  std::vector<std::unique_ptr<RawSession>> sessions;
+  for (int i = 0; i < 4; ++i) {
+    sessions.push_back(std::make_unique<RawSession>(daemon.address()));
+    ASSERT_EQ(sessions.back()->Attach("default").status_code(), 0) << i;
+  }
+  RawSession over(daemon.address());
+  v1::SessionResponse refused = over.Attach("default");
+  EXPECT_EQ(refused.status_code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  EXPECT_EQ(refused.status_message(),
+            absl::StrFormat("uid %u has 4 attached sessions; the limit is 4 per uid "
+                            "(--max-sessions-per-uid): end one, or share one session among the "
+                            "threads of a process", ::getuid()));
+  EXPECT_EQ(daemon.PoolStats().sessions(), 4u);
+  EXPECT_NE(over.Allocate(64).status_code(), 0) << "an unattached session allocates nothing";
+  sessions.pop_back();  // one ends
+  ASSERT_TRUE(WaitFor([&] { return daemon.PoolStats().sessions() == 3; }));
+  v1::SessionResponse again = over.Attach("default");
+  EXPECT_EQ(again.status_code(), 0) << again.status_message();
+  EXPECT_EQ(over.Allocate(64).status_code(), 0);
+  EXPECT_EQ(daemon.CheckPools(), "");
+
+  // The default bounds them too.
+  auto [code, out] = RunCommand({MemdBinary(), "--check-config"}, {});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(Has(out, "max_sessions_per_uid = 1024")) << out;
 }
 
 }  // namespace

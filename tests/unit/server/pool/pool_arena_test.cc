@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_format.h"
+#include "memd/shared/handle.h"
 #include "pool/pool.h"
 
 namespace memd {
@@ -75,6 +77,36 @@ TEST_F(PoolArenaTest, BadRegistrationsAreRefusedAndChangeNothing) {
   EXPECT_EQ(pool_.Stats().used_bytes, 0u);
 }
 
+// Issue 24, defect 1 and 2: two overlapping ranges of one chunk made the next
+// start refuse the whole pool, and the same range registered 50,000 times gave
+// 50,000 handles. A range is registered once; an overlapping one is refused
+// naming both, and nothing changes.
+TEST_F(PoolArenaTest, OverlappingAndRepeatedRangesAreRefusedNamingBoth) {
+  auto chunk = pool_.Allocate(a_, 64 * 1024, false);
+  ASSERT_TRUE(chunk.ok());
+  const uint64_t at = chunk->offset_bytes;
+  auto first = pool_.ArenaRegister(a_, chunk->handle, at, 128, 128);
+  ASSERT_TRUE(first.ok()) << first.status();
+  PoolStats before = pool_.Stats();
+  for (auto [offset, bytes] : {std::pair<uint64_t, uint64_t>{at + 64, 128}, {at, 128}, {at, 64},
+                               {at + 64, 64}, {at, 4096}}) {
+    auto again = pool_.ArenaRegister(a_, chunk->handle, offset, bytes, bytes);
+    ASSERT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << offset - at << " " << bytes;
+    EXPECT_NE(again.status().message().find(absl::StrFormat(
+                  "range at offset %u of %u bytes overlaps the range at offset %u of 128 bytes",
+                  offset, bytes, at)),
+              std::string::npos) << again.status();
+  }
+  EXPECT_EQ(pool_.Stats().live_buffers, before.live_buffers) << "a refusal changes nothing";
+  auto next = pool_.ArenaRegister(a_, chunk->handle, at + 128, 64, 64);
+  ASSERT_TRUE(next.ok()) << "the range right after the first is its own: " << next.status();
+  // Released, a range's bytes may be registered again (the arena reuses a block).
+  ASSERT_TRUE(pool_.Release(a_, first->handle).ok());
+  auto reused = pool_.ArenaRegister(a_, chunk->handle, at + 64, 64, 64);
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_EQ(pool_.ReleaseAll(a_), 3u);
+}
+
 TEST_F(PoolArenaTest, PressureFreesIdleChunksOnly) {
   auto busy = pool_.Allocate(a_, 256 * 1024, false);
   auto idle = pool_.Allocate(a_, 512 * 1024, false);
@@ -126,6 +158,61 @@ TEST(PoolArenaAdoptTest, RangesAreAdoptedInsideTheirChunk) {
   EXPECT_EQ((*after)->ReleaseAll(a), 3u);
   EXPECT_EQ((*after)->Stats().used_bytes, 0u);
   ASSERT_TRUE((*after)->CheckInvariants().ok()) << (*after)->CheckInvariants();
+  StateTable::RemoveIfExists(name);
+}
+
+// Issue 24, defect 1: a state table a build before the fix could leave (two
+// overlapping ranges of a freed chunk) no longer stops a restart: the range
+// that cannot be backed is quarantined (logged, counted, its handle gone),
+// every consistent buffer is adopted, and the next start finds nothing more
+// to quarantine.
+TEST(PoolArenaAdoptTest, OverlappingRangesAreQuarantinedAndTheRestAdopted) {
+  std::string name = "/tmp/memd-unit-arena-quarantine-" + std::to_string(getpid());
+  StateTable::RemoveIfExists(name);
+  std::vector<uint8_t> memory(kSize);
+  PoolConfig config{"test", kSize, 64, kSize};
+  {
+    auto state = StateTable::Create(name, StateIdentity{0, kSize, 64, 42});
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_TRUE((*state)->Reserve(4).ok());
+    // Slot 0: the chunk, freed. Slots 1 and 2: ranges [0, 128) and [64, 192)
+    // registered in it. Slot 3: another client's buffer.
+    (*state)->Write(0, SlotImage{.state = SlotImage::State::kFree, .generation = 2});
+    (*state)->Write(1, SlotImage{SlotImage::State::kLive, 1, 1, 0, 128, 128});
+    (*state)->Write(2, SlotImage{SlotImage::State::kLive, 1, 1, 64, 128, 128});
+    (*state)->Write(3, SlotImage{SlotImage::State::kLive, 1, 2, 4096, 1024, 1000});
+    (*state)->MarkReady();
+  }
+  auto adopt = [&] {
+    auto state = StateTable::Open(name);
+    EXPECT_TRUE(state.ok()) << state.status();
+    return Pool::Adopt(config, 0, memory.data(), "/x", std::move(*state));
+  };
+  {
+    auto after = adopt();
+    ASSERT_TRUE(after.ok()) << "one session's overlapping ranges refused the whole pool: "
+                            << after.status();
+    ASSERT_TRUE((*after)->CheckInvariants().ok()) << (*after)->CheckInvariants();
+    PoolStats s = (*after)->Stats();
+    EXPECT_EQ(s.quarantined_slots, 1u);
+    EXPECT_EQ(s.live_buffers, 2u);
+    EXPECT_EQ(s.used_bytes, 128u + 1024u);
+    EXPECT_EQ(s.unclaimed_references, 1u + 2u);
+    HolderId b = (*after)->OpenSession(2, std::nullopt, std::string(16, 'b'));
+    const uint64_t kept = EncodeHandle({0, 1, 1}), dropped = EncodeHandle({0, 1, 2}),
+                   other = EncodeHandle({0, 1, 3});
+    EXPECT_TRUE((*after)->Retain(b, kept).ok());
+    EXPECT_TRUE((*after)->Retain(b, other).ok());
+    EXPECT_EQ((*after)->Retain(b, dropped).status().code(), absl::StatusCode::kNotFound);
+    auto fresh = (*after)->Allocate(b, 100, false);
+    ASSERT_TRUE(fresh.ok());
+    EXPECT_NE(fresh->handle, dropped) << "a quarantined handle is never seen again";
+    ASSERT_TRUE((*after)->CheckInvariants().ok()) << (*after)->CheckInvariants();
+  }  // this daemon dies too
+  auto again = adopt();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->Stats().quarantined_slots, 0u) << "the quarantine was persisted";
+  EXPECT_EQ((*again)->Stats().live_buffers, 3u);
   StateTable::RemoveIfExists(name);
 }
 

@@ -97,6 +97,29 @@ TEST(TlsfAllocatorTest, RequestsLargerThanThePoolFailWithoutOverflow) {
 
 // Random alloc/resize/free against a model of live blocks (offset -> size);
 // checks overlap, alignment and the invariant checker after every step.
+// Issue 24: sub-blocks (arena ranges) never overlap one another; the
+// allocator finds the one a range would overlap.
+TEST(TlsfAllocatorTest, SubBlocksNeverOverlap) {
+  TlsfAllocator a(1 << 16, 64);
+  auto chunk = a.Allocate(4096);
+  ASSERT_TRUE(chunk);
+  auto first = a.AddSub(*chunk, 0, 128);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(a.AddSub(*chunk, 64, 128)) << "partly over the first";
+  EXPECT_FALSE(a.AddSub(*chunk, 0, 128)) << "the same range again";
+  EXPECT_FALSE(a.AddSub(*chunk, 64, 64)) << "inside the first";
+  EXPECT_EQ(a.OverlappingSub(64, 128), first);
+  EXPECT_EQ(a.OverlappingSub(128, 64), std::nullopt);
+  auto second = a.AddSub(*chunk, 128, 64);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(a.OverlappingSub(0, 4096), first) << "the lowest one";
+  EXPECT_EQ(a.OverlappingSub(128, 4096 - 128), second);
+  EXPECT_TRUE(a.CheckInvariants().ok()) << a.CheckInvariants();
+  a.Free(*first);
+  EXPECT_TRUE(a.AddSub(*chunk, 64, 64)) << "a freed range's bytes are free to register";
+  EXPECT_TRUE(a.CheckInvariants().ok()) << a.CheckInvariants();
+}
+
 TEST(TlsfAllocatorTest, RandomizedAgainstModel) {
   uint32_t seed = testing_support::TestSeed();
   SCOPED_TRACE(testing::Message() << "replay with MEMD_TEST_SEED=" << seed);
