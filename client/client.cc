@@ -363,6 +363,12 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
     MutexLock lock(&impl_->send_mu);
     if (absl::Status s = impl_->CollectLocked(); !s.ok()) return s;
   }
+  // Refused here, not by the daemon: metadata past 64 KiB would not even fit
+  // a session message (memd/shared/limits.h), and nothing is sent.
+  if (absl::Status s = limits::CheckChannelMessage(channel, handles.size(), metadata.size());
+      !s.ok()) {
+    return s;
+  }
   return SendOutcome(
       impl_->link->Call(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode)));
 }
@@ -372,6 +378,10 @@ absl::Status SendRegistering(Client& client, const std::string& channel, const A
   {
     MutexLock lock(&client.impl_->send_mu);
     if (absl::Status s = client.impl_->CollectLocked(); !s.ok()) return s;
+  }
+  if (absl::Status s = limits::CheckChannelMessage(channel, send.handles.size(), metadata.size());
+      !s.ok()) {
+    return s;
   }
   v1::SessionRequest request =
       SendRequest(channel, send.handles, metadata, timeout_ms, 0, SendMode::kMove);
@@ -389,6 +399,10 @@ absl::Status Client::Post(const std::string& channel, const std::vector<uint64_t
                           SendMode mode, PostWake wake) {
   MutexLock lock(&impl_->send_mu);
   if (absl::Status s = impl_->CollectLocked(); !s.ok()) return s;
+  if (absl::Status s = limits::CheckChannelMessage(channel, handles.size(), metadata.size());
+      !s.ok()) {
+    return s;
+  }
   impl_->pending = Impl::PendingSend{
       impl_->link->Post(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode),
                         wake == PostWake::kNow),
