@@ -20,6 +20,8 @@ packages=(
   gdb           # CheckBrokenTest breaks a live pool's counter to provoke E63
   libucx-dev    # the UCX bridge transport (server/bridge/ucx)
   iperf3        # bench only: row N compares the bridge with iperf3
+  libyaml-cpp-dev   # memctl -o yaml (client/memctl/output.cc)
+  zsh fish          # memctl's zsh and fish completions, checked by the shells themselves
 )
 
 missing=()

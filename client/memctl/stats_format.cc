@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "memctl/memctl.h"
+#include "memctl/format.h"
 #include "memd/shared/size.h"
 
 namespace memd {
@@ -84,15 +84,19 @@ std::string StatsTable(const v1::GetStatsResponse& stats, bool wide) {
     }
     out += "\n";
   }
-  // Channels: frames in flight (depth), backpressure (waiting senders) and
-  // sends refused full (dropped).
-  constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s %8s\n";
+  // Channels. Each header says what it counts (docs/operations.md): messages
+  // queued now out of the capacity, messages sent and received since the
+  // channel was made, sends and receives waiting now (backpressure, idle
+  // consumers), and sends that never reached the channel (refused full, or
+  // given up waiting).
+  constexpr const char* kChannelRow = "  %-16s %-16s %15s %9s %13s %15s %17s %13s\n";
   bool header = false;
   for (const v1::PoolStats& p : stats.pools()) {
     for (const v1::ChannelStats& c : p.channels()) {
       if (!header) {
-        out += absl::StrFormat(kChannelRow, "POOL", "CHANNEL", "DEPTH", "SENT", "RECEIVED",
-                               "WAITING", "RECEIVERS", "DROPPED");
+        out += absl::StrFormat(kChannelRow, "POOL", "CHANNEL", "QUEUED/CAPACITY", "MSGS SENT",
+                               "MSGS RECEIVED", "SENDERS WAITING", "RECEIVERS WAITING",
+                               "SENDS DROPPED");
         header = true;
       }
       out += absl::StrFormat(kChannelRow, p.name(), c.name(),
