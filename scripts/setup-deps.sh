@@ -21,6 +21,7 @@ packages=(
   libucx-dev    # the UCX bridge transport (server/bridge/ucx)
   iperf3        # bench only: row N compares the bridge with iperf3
   libyaml-cpp-dev   # memctl -o yaml (client/memctl/output.cc)
+  libxxhash-dev     # memd::ffmpeg::FrameChecksum is XXH3
   zsh fish          # memctl's zsh and fish completions, checked by the shells themselves
 )
 
