@@ -1,6 +1,7 @@
 #include "call_router.h"
 
 #include "absl/strings/str_format.h"
+#include "memd/shared/limits.h"
 
 namespace memd {
 
@@ -57,7 +58,20 @@ void CallRouter::AwaitLocked(const Waiter& waiter, bool posted) {
   if (posted) --collecting_;
 }
 
+std::optional<v1::SessionResponse> CallRouter::RefuseOversized(const v1::SessionRequest& request) {
+  const size_t bytes = request.ByteSizeLong();
+  if (bytes <= limits::kMaxSessionRequestBytes) return std::nullopt;
+  v1::SessionResponse refused;
+  refused.set_status_code(static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
+  refused.set_status_message(absl::StrFormat(
+      "a session request of %u bytes exceeds the limit of %u bytes of one session message "
+      "(nothing was sent)",
+      bytes, limits::kMaxSessionRequestBytes));
+  return refused;
+}
+
 absl::StatusOr<v1::SessionResponse> CallRouter::Call(v1::SessionRequest request) {
+  if (std::optional<v1::SessionResponse> refused = RefuseOversized(request)) return *refused;
   Waiter waiter;
   std::optional<uint64_t> id;
   {
@@ -81,7 +95,15 @@ absl::StatusOr<uint64_t> CallRouter::Post(v1::SessionRequest request, bool wake)
     auto waiter = std::make_unique<Waiter>();
     id = RegisterLocked(waiter.get(), request);
     if (!id) return absl::UnavailableError(broken_reason_);
+    std::optional<v1::SessionResponse> refused = RefuseOversized(request);
+    if (refused) {
+      // Answered at once: Collect returns the refusal, nothing is sent.
+      waiter->response = std::move(*refused);
+      waiter->response.set_request_id(*id);
+      waiter->done = true;
+    }
     posted_[*id] = std::move(waiter);
+    if (refused) return *id;
   }
   request.set_posted(true);
   absl::Status sent = send_(request, wake);

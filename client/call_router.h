@@ -54,6 +54,10 @@ class CallRouter {
   // Waits for the answer of the posted request `id`.
   absl::StatusOr<v1::SessionResponse> Collect(uint64_t id);
 
+  // A request larger than one session message (limits::kMaxSessionRequestBytes)
+  // is never sent: Call answers, and Collect of a Post returns, an operation
+  // error RESOURCE_EXHAUSTED naming both sizes; the transport stays usable.
+
   // Fails every call, now and later, with UNAVAILABLE: `why` (the first reason stays).
   void Break(const std::string& why);
   bool broken() const;
@@ -64,6 +68,8 @@ class CallRouter {
     bool done = false;
   };
 
+  // The answer to a request too large to send, or nullopt when it fits.
+  static std::optional<v1::SessionResponse> RefuseOversized(const v1::SessionRequest& request);
   // Registers `waiter` under a new request_id, set in `request`; nullopt
   // once broken.
   std::optional<uint64_t> RegisterLocked(Waiter* waiter, v1::SessionRequest& request)

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "memd/shared/address.h"
 #include "memd/shared/duration.h"
+#include "memd/shared/client_env.h"
 #include "memd/shared/limits.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
@@ -57,19 +58,13 @@ BufferRef FromWire(const v1::BufferInfo& b) {
   return BufferRef{b.handle(), b.offset_bytes(), b.size_bytes(), b.capacity_bytes()};
 }
 
-std::string EnvOr(const char* name, std::string_view fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::string(value) : std::string(fallback);
-}
-
-int64_t OutageWaitMs(int64_t configured) {
+int64_t OutageWaitMs(int64_t configured, const ClientEnvironment& env) {
   if (configured >= 0) return configured;
-  const char* env = std::getenv("MEMD_OUTAGE_WAIT_MS");
-  return env != nullptr ? std::max<int64_t>(0, std::atoll(env)) : 0;
+  return env.outage_wait_ms ? std::max<int64_t>(0, std::atoll(env.outage_wait_ms->c_str())) : 0;
 }
 
 // ConnectOptions::connect_timeout_ms, or $MEMD_CONNECT_TIMEOUT, or 30 s.
-absl::StatusOr<absl::Duration> ConnectTimeout(int64_t configured_ms) {
+absl::StatusOr<absl::Duration> ConnectTimeout(int64_t configured_ms, const ClientEnvironment& env) {
   constexpr absl::Duration kMax = absl::Hours(1);
   if (configured_ms >= 0) {
     if (absl::Milliseconds(configured_ms) > kMax) {
@@ -78,26 +73,24 @@ absl::StatusOr<absl::Duration> ConnectTimeout(int64_t configured_ms) {
     }
     return absl::Milliseconds(configured_ms);
   }
-  const char* env = std::getenv("MEMD_CONNECT_TIMEOUT");
-  if (env == nullptr || *env == '\0') return absl::Seconds(30);
-  return ParseDuration("MEMD_CONNECT_TIMEOUT", env, kMax);
+  if (!env.connect_timeout) return absl::Seconds(30);
+  return ParseDuration("MEMD_CONNECT_TIMEOUT", *env.connect_timeout, kMax);
 }
 
 // $MEMD_LANE_SPIN (a duration up to lane::kMaxSpin), else the default.
-absl::StatusOr<absl::Duration> LaneSpin() {
-  const char* env = std::getenv("MEMD_LANE_SPIN");
-  if (env == nullptr || *env == '\0') return lane::kDefaultSpin;
-  return ParseDuration("MEMD_LANE_SPIN", env, lane::kMaxSpin);
+absl::StatusOr<absl::Duration> LaneSpin(const ClientEnvironment& env) {
+  if (!env.lane_spin) return lane::kDefaultSpin;
+  return ParseDuration("MEMD_LANE_SPIN", *env.lane_spin, lane::kMaxSpin);
 }
 
 // ConnectOptions::arena_threshold_bytes, or $MEMD_ARENA_THRESHOLD, or 64 KiB.
-absl::StatusOr<uint64_t> ArenaThreshold(int64_t configured) {
+absl::StatusOr<uint64_t> ArenaThreshold(int64_t configured, const ClientEnvironment& env) {
   uint64_t threshold = Arena::kDefaultThresholdBytes;
   const char* what = "arena_threshold_bytes";
   if (configured >= 0) {
     threshold = static_cast<uint64_t>(configured);
-  } else if (const char* env = std::getenv("MEMD_ARENA_THRESHOLD"); env != nullptr && *env != '\0') {
-    absl::StatusOr<uint64_t> parsed = ParseSize(env);
+  } else if (env.arena_threshold) {
+    absl::StatusOr<uint64_t> parsed = ParseSize(*env.arena_threshold);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat("MEMD_ARENA_THRESHOLD: %s",
                                                         parsed.status().message()));
@@ -158,16 +151,17 @@ Client::~Client() = default;
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) {
   auto impl = std::make_unique<Impl>();
-  impl->address = options.address.empty() ? ClientDefaultAddress() : options.address;
+  const ClientEnvironment env = ReadClientEnvironment();  // the one reader (client_env.h)
+  impl->address = options.address.empty() ? env.address : options.address;
   std::string pool = PoolOrDefault(options.pool);
   absl::StatusOr<Address> address = ParseAddress(impl->address);
   if (!address.ok()) return address.status();
   if (absl::Status s = ValidateName("pool name", pool); !s.ok()) return s;
-  absl::StatusOr<absl::Duration> connect_timeout = ConnectTimeout(options.connect_timeout_ms);
+  absl::StatusOr<absl::Duration> connect_timeout = ConnectTimeout(options.connect_timeout_ms, env);
   if (!connect_timeout.ok()) return connect_timeout.status();
-  absl::StatusOr<absl::Duration> lane_spin = LaneSpin();
+  absl::StatusOr<absl::Duration> lane_spin = LaneSpin(env);
   if (!lane_spin.ok()) return lane_spin.status();
-  absl::StatusOr<uint64_t> arena_threshold = ArenaThreshold(options.arena_threshold_bytes);
+  absl::StatusOr<uint64_t> arena_threshold = ArenaThreshold(options.arena_threshold_bytes, env);
   if (!arena_threshold.ok()) return arena_threshold.status();
 
   v1::AttachResponse attached;
@@ -179,13 +173,13 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
           .pool = pool,
           .client_name = options.client_name,
           .connect_timeout = *connect_timeout,
-          .outage_wait = absl::Milliseconds(OutageWaitMs(options.outage_wait_ms)),
+          .outage_wait = absl::Milliseconds(OutageWaitMs(options.outage_wait_ms, env)),
           .min_backoff = absl::Milliseconds(std::max<int64_t>(1, options.reconnect_min_backoff_ms)),
           .max_backoff = absl::Milliseconds(std::max(options.reconnect_min_backoff_ms,
                                                      options.reconnect_max_backoff_ms)),
-          .lane = options.lane && EnvOr("MEMD_LANE", "1") != "0",
+          .lane = options.lane && env.lane,
           .lane_spin = *lane_spin,
-          .read_only = options.read_only || EnvOr("MEMD_READ_ONLY", "0") == "1",
+          .read_only = options.read_only || env.read_only,
       },
       &attached);
   if (!link.ok()) return link.status();
@@ -194,8 +188,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   impl->pool = PoolInfo{info.name(), info.shm_name(), info.size_bytes(), info.alignment_bytes(),
                         info.max_alloc_bytes(), info.index()};
   impl->base = impl->link->base();
-  const char* populate_env = std::getenv("MEMD_POPULATE");
-  bool populate = options.populate || (populate_env != nullptr && std::string(populate_env) == "1");
+  bool populate = options.populate || env.populate;
   if (populate && info.prefaulted()) {
     // The pages exist (the daemon reserved them); this only fills our page
     // tables. Failure (an old kernel) just means faults on first touch.
@@ -383,6 +376,12 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
     MutexLock lock(&impl_->send_mu);
     if (absl::Status s = impl_->CollectLocked(); !s.ok()) return s;
   }
+  // Refused here, not by the daemon: metadata past 64 KiB would not even fit
+  // a session message (memd/shared/limits.h), and nothing is sent.
+  if (absl::Status s = limits::CheckChannelMessage(channel, handles.size(), metadata.size());
+      !s.ok()) {
+    return s;
+  }
   return SendOutcome(
       impl_->link->Call(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode)));
 }
@@ -392,6 +391,10 @@ absl::Status SendRegistering(Client& client, const std::string& channel, const A
   {
     MutexLock lock(&client.impl_->send_mu);
     if (absl::Status s = client.impl_->CollectLocked(); !s.ok()) return s;
+  }
+  if (absl::Status s = limits::CheckChannelMessage(channel, send.handles.size(), metadata.size());
+      !s.ok()) {
+    return s;
   }
   v1::SessionRequest request =
       SendRequest(channel, send.handles, metadata, timeout_ms, 0, SendMode::kMove);
@@ -409,6 +412,10 @@ absl::Status Client::Post(const std::string& channel, const std::vector<uint64_t
                           SendMode mode, PostWake wake) {
   MutexLock lock(&impl_->send_mu);
   if (absl::Status s = impl_->CollectLocked(); !s.ok()) return s;
+  if (absl::Status s = limits::CheckChannelMessage(channel, handles.size(), metadata.size());
+      !s.ok()) {
+    return s;
+  }
   impl_->pending = Impl::PendingSend{
       impl_->link->Post(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode),
                         wake == PostWake::kNow),

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include "errors.h"
+#include "memd/version.h"
 #include "py_buffer.h"
 #include "py_client.h"
 #include "py_raw_frame.h"
@@ -13,6 +14,10 @@ namespace py = pybind11;
 
 PYBIND11_MODULE(_memd, m) {
   m.doc() = "C++ binding of libmemd; use the `memd` package, not this module.";
+  // The version of the libmemd this module was built against: the one
+  // version of the daemon, the library and memctl (memd/version.h), and the
+  // pip package's (setup.py reads it from memd.pc).
+  m.attr("__version__") = MEMD_VERSION_STRING;
   memd::python::RegisterBuffer(m);
   memd::python::RegisterClient(m);
   memd::python::RegisterRawFrame(m);

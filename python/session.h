@@ -8,15 +8,13 @@
 // fork child the memd::Client is left alone (its stream and threads are the
 // parent's), so nothing a child does can touch the parent's session.
 //
-// Threads: memd::Client is thread-safe; Session adds only immutable fields
-// and the lazily made Admin stub (guarded by stats_mu_).
+// Threads: memd::Client is thread-safe; Session adds only immutable fields.
 #ifndef MEMD_PYTHON_SESSION_H_
 #define MEMD_PYTHON_SESSION_H_
 
 #include <sys/types.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "memd/client.h"
@@ -41,8 +39,8 @@ class Session {
   // Throws memd.ForkError (see errors.h) in a fork child. REQUIRES: the GIL.
   void CheckFork() const;
 
-  // The daemon's stats as `memctl stats --json` prints them (the same
-  // formatter, client/memctl/stats_format.cc). Blocking: call without the GIL.
+  // The daemon's stats as `memctl stats --json` prints them (libmemd_admin,
+  // memd/admin.h: memctl's own formatter). Blocking: call without the GIL.
   absl::StatusOr<std::string> StatsJson();
 
  private:
@@ -50,9 +48,6 @@ class Session {
 
   std::unique_ptr<Client> client_;
   const pid_t creator_pid_;
-  struct Admin;
-  std::mutex stats_mu_;
-  std::unique_ptr<Admin> admin_;  // guarded by stats_mu_
 };
 
 }  // namespace memd::python

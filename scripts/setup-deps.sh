@@ -21,6 +21,12 @@ packages=(
   gdb           # CheckBrokenTest breaks a live pool's counter to provoke E63
   libucx-dev    # the UCX bridge transport (server/bridge/ucx)
   iperf3        # bench only: row N compares the bridge with iperf3
+  libyaml-cpp-dev   # memctl -o yaml (client/memctl/output.cc)
+  libxxhash-dev     # memd::ffmpeg::FrameChecksum is XXH3
+  python3-venv python3-pip python3-setuptools python3-wheel python3-build
+                    # the Python package installed with pip / built as a wheel (python.pip_install)
+  mypy              # the Python stubs under mypy --strict (python.mypy)
+  zsh fish          # memctl's zsh and fish completions, checked by the shells themselves
 )
 
 missing=()

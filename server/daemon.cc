@@ -23,6 +23,7 @@
 #include "memd/shared/size.h"
 #include "memd/version.h"
 #include "bridge/bridge_collector.h"
+#include "memd/shared/limits.h"
 #include "startup/pool_startup.h"
 #include "startup/state_directory.h"
 
@@ -31,8 +32,6 @@ namespace memd {
 grpc::Server* g_finished_server = nullptr;  // see Daemon::Shutdown
 
 namespace {
-
-constexpr int kMaxRequestBytes = 64 * 1024;
 
 absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -218,9 +217,10 @@ absl::Status Daemon::StartServing() {
   // Server reflection: grpcurl and grpc_cli can list and call memd's services.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  // Requests are a few dozen bytes; anything near this is abuse and gets
-  // RESOURCE_EXHAUSTED naming both sizes from gRPC, without being buffered.
-  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  // Requests are a few dozen bytes. A session request over 64 KiB is
+  // answered RESOURCE_EXHAUSTED by its session (SessionReactor), which goes
+  // on; gRPC itself ends a stream whose message exceeds this (E18).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(limits::kMaxGrpcMessageBytes));
   builder.RegisterService(memory_service_.get());
   builder.RegisterService(admin_service_.get());
   bridge_ = std::make_unique<bridge::Engine>(options_, pools_, *channels_, state_dir_);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "memd/shared/client_env.h"
 
 namespace memd {
 
@@ -40,10 +41,6 @@ absl::StatusOr<Address> ParseAddress(std::string_view text) {
   return address;
 }
 
-std::string ClientDefaultAddress() {
-  const char* env = std::getenv("MEMD_ADDRESS");
-  if (env != nullptr && *env != '\0') return env;
-  return std::string(kDefaultAddress);
-}
+std::string ClientDefaultAddress() { return ReadClientEnvironment().address; }
 
 }  // namespace memd

@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "memctl/memctl.h"
+#include "memctl/format.h"
 #include "memd/shared/size.h"
 
 namespace memd {
@@ -63,15 +63,19 @@ nlohmann::ordered_json SessionsDocument(const v1::ListSessionsResponse& sessions
 
 std::string SessionsTable(const v1::ListSessionsResponse& sessions, bool wide) {
   // ACCESS: reader (a read-only mapping; allocations refused) or writer.
-  // HELD and BUFFERS read "used/quota" when the pool has a per-session quota;
-  // -o wide adds the gid and what the whole uid holds against its quotas.
-  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %-6s %20s %11s %-6s %-19s";
-  constexpr const char* kWide = " %6s %20s %11s %21s %12s";
+  // BYTES HELD and BUFFERS HELD read "used/quota" when the pool has a
+  // per-session quota; REQUESTS VIA is the session's transport (its lane or
+  // the gRPC stream); -o wide adds the gid, what the whole uid holds against
+  // its quotas, and the session's arena (bytes in use / reserved, blocks
+  // handed out without a round trip).
+  constexpr const char* kRow = "%8s %8s %6s %-16s %-16s %-12s %-6s %20s %12s %-12s %-19s";
+  constexpr const char* kWide = " %6s %20s %16s %21s %18s";
   std::string out = absl::StrFormat(kRow, "SESSION", "PID", "UID", "PROCESS", "NAME", "POOL",
-                                    "ACCESS", "HELD", "BUFFERS", "VIA", "CONNECTED SINCE");
+                                    "ACCESS", "BYTES HELD", "BUFFERS HELD", "REQUESTS VIA",
+                                    "CONNECTED SINCE");
   if (wide) {
-    out += absl::StrFormat(kWide, "GID", "UID HELD", "UID BUFFERS", "ARENA USED/RESERVED",
-                           "ARENA LOCAL");
+    out += absl::StrFormat(kWide, "GID", "UID BYTES HELD", "UID BUFFERS HELD",
+                           "ARENA USED/RESERVED", "ARENA LOCAL ALLOCS");
   }
   out += "\n";
   auto against = [](const std::string& used, uint64_t quota, const std::string& quota_text) {

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "memctl/admin_call.h"
+#include "memctl/admin_channel.h"
 #include "memd/shared/address.h"
 #include "memd/shared/duration.h"
 #include "memd/shared/size.h"
@@ -93,6 +94,29 @@ int Watch(Connection& conn, Output output, double interval, int refreshes) {
   return kExitOk;
 }
 
+// memctl --version / memctl version: memctl's own version always, then the
+// daemon's when it answers, or on stderr why not; exit 0 either way (a
+// version question is not a health check: `memctl health` is).
+int Version(Connection& conn) {
+  std::cout << "memctl " << MEMD_VERSION_STRING << "\n" << std::flush;
+  v1::GetStatsRequest request;
+  request.set_without_channels(true);
+  v1::GetStatsResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(conn.timeout));
+  grpc::Status status = conn.stub->GetStats(&context, request, &response);
+  if (!status.ok()) {
+    std::cerr << "memd: no answer from " << conn.address << " (" << status.error_message()
+              << "); memctl's version is above\n";
+    return kExitOk;
+  }
+  std::cout << "memd "
+            << (response.version().empty() ? "(unknown: the daemon predates GetStats.version)"
+                                            : response.version())
+            << " (instance " << response.instance() << " at " << conn.address << ")\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunMemctl(int argc, char** argv) {
@@ -117,7 +141,7 @@ int RunMemctl(int argc, char** argv) {
       ->capture_default_str();
   bool version = false;
   app.add_flag("--version", version,
-               "Print memctl's version and the daemon's (asks it; exit 3 when unreachable)");
+               "Print memctl's version, and the daemon's when it answers (exit 0 either way)");
   bool json = false;
   CLI::App* stats = app.add_subcommand("stats", "Show every pool's usage and counters");
   CLI::App* pools = app.add_subcommand("pools", "List the pools and their configuration");
@@ -172,9 +196,15 @@ int RunMemctl(int argc, char** argv) {
   watch->add_option("--count", refreshes, "Stop after this many refreshes (0: until interrupted)")
       ->check(CLI::NonNegativeNumber);
   CLI::App* health = app.add_subcommand("health", "Exit 0 when the daemon serves, 3 when unreachable");
-  CLI::App* completion = app.add_subcommand("completion", "Print the shell completion script");
+  CLI::App* version_command = app.add_subcommand(
+      "version", "Print memctl's version and the daemon's (as --version; exit 0 either way)");
+  CLI::App* completion = app.add_subcommand(
+      "completion", "Print the completion script for bash, zsh or fish (source it, or install "
+                    "it where the shell looks)");
   std::string shell;
-  completion->add_option("SHELL", shell, "bash")->required()->check(CLI::IsMember({"bash"}));
+  completion->add_option("SHELL", shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember(CompletionShells()));
   CLI::App* man = app.add_subcommand("man", "Print this manual page (roff; man -l -)");
   CLI::App* bridge = app.add_subcommand(
       "bridge", "Channels bridged to peer daemons: list, add, remove (docs/multi-node.md)");
@@ -204,7 +234,7 @@ int RunMemctl(int argc, char** argv) {
     return kExitUsage;
   }
   if (*completion) {
-    std::cout << BashCompletion(app);
+    std::cout << Completion(app, shell);
     return kExitOk;
   }
   if (*man) {
@@ -229,39 +259,26 @@ int RunMemctl(int argc, char** argv) {
     return kExitUsage;
   }
   if (*reload) return Reload(*parsed, address);
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (parsed->kind != Address::Kind::kUnix) {
-    // TCP listeners of memd always use TLS.
-    grpc::SslCredentialsOptions ssl;
-    for (auto [flag, path, out] : {std::tuple{"--tls-ca", &tls_ca, &ssl.pem_root_certs},
-                                   std::tuple{"--tls-cert", &tls_cert, &ssl.pem_cert_chain},
-                                   std::tuple{"--tls-key", &tls_key, &ssl.pem_private_key}}) {
-      if (path->empty()) continue;
-      std::ifstream in(*path, std::ios::binary);
-      *out = std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (out->empty()) {
-        std::cerr << "memctl: " << flag << " '" << *path << "' cannot be read or is empty\n";
-        return kExitUsage;
-      }
+  AdminTls tls;
+  for (auto [flag, path, out] : {std::tuple{"--tls-ca", &tls_ca, &tls.ca_pem},
+                                 std::tuple{"--tls-cert", &tls_cert, &tls.cert_pem},
+                                 std::tuple{"--tls-key", &tls_key, &tls.key_pem}}) {
+    if (path->empty() || parsed->kind == Address::Kind::kUnix) continue;
+    std::ifstream in(*path, std::ios::binary);
+    *out = std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (out->empty()) {
+      std::cerr << "memctl: " << flag << " '" << *path << "' cannot be read or is empty\n";
+      return kExitUsage;
     }
-    credentials = grpc::SslCredentials(ssl);
   }
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(parsed->grpc_target, credentials);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> opened = OpenAdminChannel(address, tls);
+  if (!opened.ok()) {
+    std::cerr << "memctl: " << opened.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::shared_ptr<grpc::Channel> channel = *opened;
   Connection conn{address, v1::Admin::NewStub(channel), *timeout};
-  if (version) {
-    std::cout << "memctl " << MEMD_VERSION_STRING << "\n" << std::flush;
-    v1::GetStatsRequest request;
-    request.set_without_channels(true);
-    v1::GetStatsResponse response;
-    int code = Call(conn, &v1::Admin::Stub::GetStats, request, &response);
-    if (code == kExitOk) {
-      std::cout << "memd "
-                << (response.version().empty() ? "(unknown: the daemon predates GetStats.version)"
-                                               : response.version())
-                << " (instance " << response.instance() << " at " << address << ")\n";
-    }
-    return code;
-  }
+  if (version || *version_command) return Version(conn);
   if (app.get_subcommands().empty()) {
     std::cerr << "memctl: a command is required\nRun 'memctl --help' for the commands.\n";
     return kExitUsage;

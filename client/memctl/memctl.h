@@ -4,20 +4,20 @@
 // unreachable.
 //
 // Files: memctl.cc (flags, commands), admin_call.* (calls, deadlines, errors),
-// output.cc (-o table|wide|json|yaml), stats_format.cc and listing_format.cc
-// (each command's document and table), cli_docs.cc (man page, completion).
+// cli_docs.cc (man page, shell completion), bridge_command.cc; the documents,
+// tables and -o formats are the memctl_format library (format.h).
 #ifndef MEMD_CLIENT_MEMCTL_MEMCTL_H_
 #define MEMD_CLIENT_MEMCTL_MEMCTL_H_
 
-#include <functional>
-#include <optional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <grpcpp/channel.h>
 
-#include "memd/v1/admin.pb.h"
+#include "memctl/format.h"
 #include "memd/v1/bridge.pb.h"
 
 namespace CLI {
@@ -33,32 +33,6 @@ inline constexpr int kExitUnreachable = 3;
 
 int RunMemctl(int argc, char** argv);
 
-// -o: how a command prints its answer.
-enum class Output {
-  kTable,  // aligned columns, human sizes (the default)
-  kWide,   // the table with every column
-  kJson,   // one JSON document, stable keys, exact numbers (handles as strings)
-  kYaml,   // the same document as YAML
-};
-std::optional<Output> ParseOutput(const std::string& text);
-// The document as JSON or YAML, or the table (`table(wide)`).
-std::string Render(Output output, const nlohmann::ordered_json& doc,
-                   const std::function<std::string(bool wide)>& table);
-std::string ToYaml(const nlohmann::ordered_json& doc);
-
-// Each command's document and table. Handles are decimal strings in the
-// documents: jq and JavaScript read JSON numbers as doubles, exact only to 2^53.
-nlohmann::ordered_json StatsDocument(const v1::GetStatsResponse& stats);
-std::string StatsTable(const v1::GetStatsResponse& stats, bool wide);
-nlohmann::ordered_json PoolsDocument(const v1::GetStatsResponse& stats);
-std::string PoolsTable(const v1::GetStatsResponse& stats, bool wide);
-nlohmann::ordered_json SessionsDocument(const v1::ListSessionsResponse& sessions);
-std::string SessionsTable(const v1::ListSessionsResponse& sessions, bool wide);
-nlohmann::ordered_json BuffersDocument(const v1::ListBuffersResponse& buffers);
-std::string BuffersTable(const v1::ListBuffersResponse& buffers, bool wide);
-nlohmann::ordered_json CheckDocument(const v1::CheckPoolsResponse& check);
-std::string CheckTable(const v1::CheckPoolsResponse& check, bool wide);
-
 // memctl bridge list|add|remove (bridge_command.cc).
 struct BridgeArgs {
   std::string command;                // "list", "add", "remove"
@@ -71,10 +45,16 @@ int BridgeCommand(Connection& conn, const std::shared_ptr<grpc::Channel>& channe
 nlohmann::ordered_json BridgesDocument(const v1::ListBridgesResponse& list);
 std::string BridgesTable(const v1::ListBridgesResponse& list, bool wide);
 
-// memctl's manual page (roff) and bash completion script, made from its
+// memctl's manual page (roff) and completion scripts, made from its
 // command-line definition so they never disagree with it (cli_docs.cc).
 std::string ManPage(const CLI::App& app);
+// The shells `memctl completion` writes for: bash, zsh, fish.
+const std::vector<std::string>& CompletionShells();
+// The completion script for `shell`, one of CompletionShells().
+std::string Completion(const CLI::App& app, const std::string& shell);
 std::string BashCompletion(const CLI::App& app);
+std::string ZshCompletion(const CLI::App& app);
+std::string FishCompletion(const CLI::App& app);
 
 }  // namespace memd
 

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "memctl/memctl.h"
+#include "memctl/format.h"
 #include "memd/shared/size.h"
 
 namespace memd {
@@ -85,16 +85,21 @@ std::string StatsTable(const v1::GetStatsResponse& stats, bool wide) {
     }
     out += "\n";
   }
-  // Channels: frames in flight (depth), backpressure (waiting senders, sends
-  // that had to wait) and frames lost to a full channel (dropped; waits that
-  // timed out are not drops: JSON's send_timeouts).
-  constexpr const char* kChannelRow = "  %-16s %-16s %9s %10s %10s %8s %9s %10s %8s\n";
+  // Channels. Each header says what it counts (docs/operations.md): messages
+  // queued now out of the capacity, messages sent and received since the
+  // channel was made, sends and receives waiting now (backpressure, idle
+  // consumers), sends that had to wait for room (backpressure, not loss), and
+  // sends that never reached the channel (refused full at once, or waiting
+  // when their session ended; waits that ended at their timeout are JSON's
+  // send_timeouts, not drops).
+  constexpr const char* kChannelRow = "  %-16s %-16s %15s %9s %13s %15s %17s %17s %13s\n";
   bool header = false;
   for (const v1::PoolStats& p : stats.pools()) {
     for (const v1::ChannelStats& c : p.channels()) {
       if (!header) {
-        out += absl::StrFormat(kChannelRow, "POOL", "CHANNEL", "DEPTH", "SENT", "RECEIVED",
-                               "WAITING", "RECEIVERS", "SEND-WAITS", "DROPPED");
+        out += absl::StrFormat(kChannelRow, "POOL", "CHANNEL", "QUEUED/CAPACITY", "MSGS SENT",
+                               "MSGS RECEIVED", "SENDERS WAITING", "RECEIVERS WAITING",
+                               "SENDS THAT WAITED", "SENDS DROPPED");
         header = true;
       }
       out += absl::StrFormat(kChannelRow, p.name(), c.name(),

@@ -16,7 +16,7 @@ Example::
     other = c.retain(buf.handle)           # in any process: the same bytes
     del a                                  # views first, then the buffer
     c.send("frames", [buf], meta=b"pts=0") # the reference moves into the channel
-    bufs, meta = c.receive("frames", timeout=1.0)
+    bufs, meta = c.receive("frames", timeout=1.0)  # default timeout 0: no wait
     print(c.stats()["pools"][0]["used_bytes"])   # as `memctl stats --json`
 
 Lifetimes: a Buffer's reference goes on ``release()``, ``with`` exit or
@@ -38,15 +38,24 @@ after memd.connect(), the parent's Client and Buffers and memd.connect()
 itself raise ForkError (gRPC cannot start again there): start workers with
 multiprocessing's "spawn" or "forkserver" method, or fork before connecting.
 
+Defaults: ``send`` and ``receive`` do not wait unless given a timeout (0 s,
+as ``Send`` and ``Receive`` of the C++ API); ``timeout=None`` waits for room
+or a message.
+
 Documentation: docs/python.md in the memd source tree.
 """
 
 from . import _memd
-from ._memd import Buffer
-from .client import Client, PoolInfo, RefCount, connect
-from . import errors
-from .errors import *  # noqa: F401,F403  (the exception classes)
+from . import errors as errors
+from ._memd import Buffer as Buffer
+from .client import Client as Client, PoolInfo as PoolInfo, RefCount as RefCount
+from .client import connect as connect
+from .errors import *  # noqa: F401,F403  (the exception classes, errors.__all__)
 
 _memd._set_error_factory(errors._from_status)
 
-__all__ = ["connect", "Client", "Buffer", "PoolInfo", "RefCount", "errors"] + errors.__all__
+#: memd's version: the daemon's, libmemd's and memctl's (one version, memd/version.h).
+__version__: str = _memd.__version__
+
+__all__ = ["connect", "Client", "Buffer", "PoolInfo", "RefCount", "errors", "__version__"]
+__all__ += errors.__all__

@@ -8,7 +8,7 @@ import math
 import os
 import threading
 import time
-from typing import Any, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from . import _memd
 from ._memd import Buffer
@@ -23,6 +23,9 @@ _LONGEST_MS = (1 << 63) - 1
 # receive_async waits in steps this long, so a cancelled receive stops soon.
 _ASYNC_STEP_S = 0.1
 
+# A received message: its Buffers and its metadata.
+_Message = Tuple[List[Buffer], bytes]
+
 
 class PoolInfo(NamedTuple):
     """What the daemon said about the attached pool."""
@@ -31,7 +34,7 @@ class PoolInfo(NamedTuple):
     size_bytes: int
     alignment_bytes: int   # every buffer's address is a multiple of this
     max_alloc_bytes: int   # largest single allocation
-    index: int
+    index: int  # type: ignore[assignment]  # a field, shadowing tuple.index
 
 
 class RefCount(NamedTuple):
@@ -101,7 +104,8 @@ class Client:
     def __init__(self, session: "_memd.Session"):
         self._s = session
         self._stash_lock = threading.Lock()
-        self._stash: dict = {}  # channel -> messages a cancelled receive_async took
+        # channel -> messages a cancelled receive_async took
+        self._stash: Dict[str, List[_Message]] = {}
 
     # --- buffers -------------------------------------------------------------
     def allocate(self, size: int, zero: bool = False) -> Buffer:
@@ -137,9 +141,11 @@ class Client:
         By default each Buffer's reference *moves* into the channel: the Buffer
         is released here (BufferError if a view of it exists). With
         ``share=True`` the channel gets new references and the Buffers stay
-        usable. A full channel is waited on up to ``timeout`` seconds (None: as
-        long as libmemd allows), then ResourceExhausted. A channel is
-        made by its first user with room for ``capacity`` messages (0: 16).
+        usable. A full channel is waited on up to ``timeout`` seconds (0, the
+        default, as in the C++ API: not at all; None: as long as libmemd
+        allows, one hour), then ResourceExhausted. A channel is made by its
+        first user with room for ``capacity`` messages (0: 16). At most 64
+        buffers and 4096 bytes of metadata (InvalidArgument, nothing sent).
         """
         bufs = list(buffers)
         for b in bufs:
@@ -150,25 +156,28 @@ class Client:
         self._s.send(channel, bufs, bytes(meta), _timeout_ms(timeout, _LONGEST_MS),
                      _check_int("capacity", capacity, _U32), bool(share))
 
-    def receive(self, channel: str, timeout: Optional[float] = None, *,
+    def receive(self, channel: str, timeout: Optional[float] = 0.0, *,
                 capacity: int = 0) -> Tuple[List[Buffer], bytes]:
         """Takes the oldest message of a channel: ``(buffers, meta)``.
 
-        Waits up to ``timeout`` seconds (None: until one comes; 0: not at all),
-        then raises DeadlineExceeded (memd.Timeout). The GIL is released while
-        waiting, and Ctrl-C interrupts the wait. The Buffers are this session's.
+        Waits up to ``timeout`` seconds (0, the default, as in the C++ API and
+        as ``send``: not at all; None: until one comes), then raises
+        DeadlineExceeded (memd.Timeout). The GIL is released while waiting,
+        and Ctrl-C interrupts the wait. The Buffers are this session's.
         """
         if not isinstance(channel, str):
             raise TypeError(f"channel must be a str, not {type(channel).__name__}")
         stashed = self._unstash(channel)
         if stashed is not None:
             return stashed
-        return self._s.receive(channel, _timeout_ms(timeout, -1),
-                               _check_int("capacity", capacity, _U32))
+        message: _Message = self._s.receive(channel, _timeout_ms(timeout, -1),
+                                            _check_int("capacity", capacity, _U32))
+        return message
 
-    async def receive_async(self, channel: str, timeout: Optional[float] = None, *,
+    async def receive_async(self, channel: str, timeout: Optional[float] = 0.0, *,
                             capacity: int = 0) -> Tuple[List[Buffer], bytes]:
-        """``await client.receive_async(channel)``: receive for asyncio.
+        """``await client.receive_async(channel, timeout)``: receive for asyncio
+        (the same timeout as ``receive``: 0 by default, None to wait for a message).
 
         The wait runs in a thread of its own, in steps of 0.1 s, so the event
         loop keeps running and a cancelled receive ends its thread within a
@@ -183,31 +192,33 @@ class Client:
         if stashed is not None:
             return stashed
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: "asyncio.Future[_Message]" = loop.create_future()
         cancelled = threading.Event()
 
-        def deliver(outcome, error):
+        def deliver(outcome: Optional[_Message], error: Optional[BaseException]) -> None:
             if future.done():  # cancelled meanwhile
-                if error is None:
+                if outcome is not None:
                     self._stash_message(channel, outcome)
-            elif error is None:
+            elif outcome is not None:
                 future.set_result(outcome)
-            else:
+            elif error is not None:
                 future.set_exception(error)
 
-        def wait():
+        def wait() -> None:
+            outcome: Optional[_Message] = None
+            error: Optional[BaseException] = None
             try:
-                outcome, error = self._receive_in_steps(channel, ms, cap, cancelled), None
+                outcome = self._receive_in_steps(channel, ms, cap, cancelled)
             except BaseException as e:  # noqa: B036: handed to the awaiting task
-                outcome, error = None, e
+                error = e
             if cancelled.is_set():
-                if error is None:
+                if outcome is not None:
                     self._stash_message(channel, outcome)
                 return
             try:
                 loop.call_soon_threadsafe(deliver, outcome, error)
             except RuntimeError:  # the loop is closed
-                if error is None:
+                if outcome is not None:
                     self._stash_message(channel, outcome)
 
         threading.Thread(target=wait, name="memd-receive-async", daemon=True).start()
@@ -218,21 +229,23 @@ class Client:
             raise
 
     def _receive_in_steps(self, channel: str, ms: int, capacity: int,
-                          cancelled: threading.Event):
+                          cancelled: threading.Event) -> _Message:
         deadline = None if ms < 0 else time.monotonic() + ms / 1000
         while True:
             step = _ASYNC_STEP_S if deadline is None else min(_ASYNC_STEP_S, deadline - time.monotonic())
             try:
-                return self._s.receive(channel, max(0, math.ceil(step * 1000)), capacity)
+                message: _Message = self._s.receive(channel, max(0, math.ceil(step * 1000)),
+                                                    capacity)
+                return message
             except DeadlineExceeded:
                 if cancelled.is_set() or (deadline is not None and time.monotonic() >= deadline):
                     raise
 
-    def _stash_message(self, channel: str, message) -> None:
+    def _stash_message(self, channel: str, message: _Message) -> None:
         with self._stash_lock:
             self._stash.setdefault(channel, []).append(message)
 
-    def _unstash(self, channel: str):
+    def _unstash(self, channel: str) -> Optional[_Message]:
         with self._stash_lock:
             queue = self._stash.get(channel)
             if not queue:
@@ -243,9 +256,10 @@ class Client:
             return message
 
     # --- the daemon and the session -----------------------------------------
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         """The daemon's stats: the same JSON document as ``memctl stats --json``."""
-        return json.loads(self._s.stats_json())
+        document: Dict[str, Any] = json.loads(self._s.stats_json())
+        return document
 
     @property
     def pool(self) -> PoolInfo:

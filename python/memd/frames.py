@@ -23,13 +23,18 @@ Example::
 
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _memd
 from ._memd import Buffer, RawFrame
+from .client import Client
 from .errors import InvalidArgument
+
+# A plane: a strided numpy view of pool memory.
+Plane = npt.NDArray[Any]
 
 __all__ = ["Frame", "FormatInfo", "FORMATS", "allocate", "send", "send_end_of_stream",
            "receive", "from_message", "is_frame", "KEYFRAME", "END_OF_STREAM", "DISCONT",
@@ -71,7 +76,7 @@ _SAMPLE_DTYPE = {
 }
 
 
-def _format(name_or_number) -> FormatInfo:
+def _format(name_or_number: Union[str, int]) -> FormatInfo:
     info = FORMATS.get(name_or_number) if isinstance(name_or_number, str) else _BY_NUMBER.get(name_or_number)
     if info is None:
         raise InvalidArgument(f"raw frame format {name_or_number!r} is not a memd format; "
@@ -90,7 +95,7 @@ class Frame:
     def __init__(self, raw: RawFrame, buffers: Sequence[Buffer]):
         self.raw = raw
         self.buffers: List[Buffer] = list(buffers)
-        self._planes: Optional[List[np.ndarray]] = None
+        self._planes: Optional[List[Plane]] = None
 
     # --- description ---------------------------------------------------------
     @property
@@ -134,13 +139,13 @@ class Frame:
 
     # --- planes --------------------------------------------------------------
     @property
-    def planes(self) -> List[np.ndarray]:
+    def planes(self) -> List[Plane]:
         """The planes as numpy arrays over the pool memory (made on first use)."""
         if self._planes is None:
             self._planes = [self._plane(p) for p in range(len(self.raw.planes))]
         return self._planes
 
-    def _plane(self, p: int) -> np.ndarray:
+    def _plane(self, p: int) -> Plane:
         info = _BY_NUMBER[self.raw.format]
         index, stride, offset = self.raw.planes[p]
         dtype = np.dtype(_SAMPLE_DTYPE.get(info.name, "u1"))
@@ -173,20 +178,20 @@ class Frame:
     def __enter__(self) -> "Frame":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
     def __repr__(self) -> str:
         if self.end_of_stream:
             return "<memd.frames.Frame end of stream>"
-        if FORMATS[self.format].audio:
+        if _BY_NUMBER[self.raw.format].audio:
             what = f"{self.samples} samples x {self.channels} ch @ {self.sample_rate} Hz"
         else:
             what = f"{self.width}x{self.height}"
         return f"<memd.frames.Frame {self.format} {what} pts={self.pts} planes={len(self.raw.planes)}>"
 
 
-def allocate(client, format, width: int = 0, height: int = 0, *, samples: int = 0,
+def allocate(client: Client, format: Union[str, int], width: int = 0, height: int = 0, *, samples: int = 0,
              channels: int = 0, sample_rate: int = 0, pts: Optional[int] = None,
              duration: Optional[int] = None, flags: int = 0, stride_align: int = 64,
              zero: bool = False) -> Frame:
@@ -207,7 +212,7 @@ def allocate(client, format, width: int = 0, height: int = 0, *, samples: int = 
     return Frame(raw, [client.allocate(total, zero=zero)])
 
 
-def send(client, channel: str, frame: Frame, *, timeout: Optional[float] = 0.0,
+def send(client: Client, channel: str, frame: Frame, *, timeout: Optional[float] = 0.0,
          share: bool = False, capacity: int = 0) -> None:
     """Sends the frame: its description as metadata, its Buffers by reference.
     Moves the Buffers (the frame's planes are dropped first; BufferError if
@@ -219,7 +224,7 @@ def send(client, channel: str, frame: Frame, *, timeout: Optional[float] = 0.0,
     client.send(channel, frame.buffers, metadata, timeout=timeout, share=share, capacity=capacity)
 
 
-def send_end_of_stream(client, channel: str, *, timeout: Optional[float] = 0.0,
+def send_end_of_stream(client: Client, channel: str, *, timeout: Optional[float] = 0.0,
                        capacity: int = 0) -> None:
     """Sends the end-of-stream marker (no buffers)."""
     raw = RawFrame()
@@ -240,9 +245,10 @@ def from_message(buffers: Sequence[Buffer], meta: bytes) -> Frame:
     return Frame(raw, buffers)
 
 
-def receive(client, channel: str, timeout: Optional[float] = None, *, capacity: int = 0) -> Frame:
-    """Receives one frame (Client.receive + from_message). A message that is
-    not a valid raw frame raises InvalidArgument; its Buffers are released."""
+def receive(client: Client, channel: str, timeout: Optional[float] = 0.0, *, capacity: int = 0) -> Frame:
+    """Receives one frame (Client.receive + from_message; the same timeout: 0
+    by default, None to wait for one). A message that is not a valid raw frame
+    raises InvalidArgument; its Buffers are released."""
     buffers, meta = client.receive(channel, timeout, capacity=capacity)
     try:
         return from_message(buffers, meta)

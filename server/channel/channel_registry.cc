@@ -174,10 +174,7 @@ void ChannelRegistry::Settle(Channel& channel) {
 }
 
 absl::Status ChannelRegistry::CheckHandleCount(const std::string& name, size_t handles) {
-  if (handles <= limits::kMaxChannelHandles) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "send to channel '%s' carries %u handles; the limit is %u", name, handles,
-      limits::kMaxChannelHandles));
+  return limits::CheckChannelMessage(name, handles, /*metadata_bytes=*/0);
 }
 
 std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
@@ -186,11 +183,9 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
                                                   std::string metadata, uint32_t capacity,
                                                   absl::Duration timeout, Pool::TransferMode mode,
                                                   SendDone done, uint64_t tag) {
-  if (absl::Status s = CheckHandleCount(name, handles.size()); !s.ok()) return s;
-  if (metadata.size() > limits::kMaxChannelMetadataBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "send to channel '%s' carries %u bytes of metadata; the limit is %u", name,
-        metadata.size(), limits::kMaxChannelMetadataBytes));
+  if (absl::Status s = limits::CheckChannelMessage(name, handles.size(), metadata.size());
+      !s.ok()) {
+    return s;
   }
   const uint64_t charge = metadata.size() + kMessageOverheadBytes;
   MutexLock lock(&mu_);

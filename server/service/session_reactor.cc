@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "memd/shared/lane.h"
+#include "memd/shared/limits.h"
 #include "service/status_convert.h"
 
 namespace memd {
@@ -105,7 +106,15 @@ void SessionReactor::OnReadDone(bool ok) {
   }
   v1::SessionResponse response;
   bool answered = true;
-  if (request_.has_open_lane()) {
+  if (const size_t bytes = request_.ByteSizeLong(); bytes > limits::kMaxSessionRequestBytes) {
+    // Refused alone: the session and its other requests go on (E18).
+    response.set_request_id(request_.request_id());
+    SetResponseStatus(absl::ResourceExhaustedError(absl::StrFormat(
+                          "a session request of %u bytes exceeds the limit of %u bytes of one "
+                          "session message (nothing was done)",
+                          bytes, limits::kMaxSessionRequestBytes)),
+                      &response);
+  } else if (request_.has_open_lane()) {
     response.set_request_id(request_.request_id());
     if (absl::Status s = OpenLane(response.mutable_lane()); !s.ok()) {
       response.clear_lane();

@@ -21,6 +21,8 @@ for f in bin/memd bin/memctl include/memd/memd.h include/memd/client.h lib/pkgco
          lib/cmake/memd/memdConfig.cmake lib/libmemd.so lib/systemd/system/memd.service \
          lib/systemd/system/memd.socket lib/sysusers.d/memd.conf include/memd/version.h \
          share/man/man1/memctl.1 share/bash-completion/completions/memctl \
+         share/zsh/vendor-completions/_memctl share/fish/vendor_completions.d/memctl.fish \
+         lib/libmemd_admin.so include/memd/admin.h lib/pkgconfig/memd-admin.pc \
          share/memd/memd.toml; do
   [[ -e $prefix/$f ]] || fail "missing $f after install"
 done

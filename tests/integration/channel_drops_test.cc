@@ -65,8 +65,8 @@ TEST(ChannelDropsTest, FramesAFullChannelRefusesAreDroppedAndTimedOutWaitsAreNot
   EXPECT_EQ(doc["pools"][0]["channels"][0]["dropped"], 2) << out;
   EXPECT_EQ(doc["pools"][0]["channels"][0]["send_timeouts"], 2) << out;
   auto [tcode, table] = RunCommand({MemctlBinary(), "--address", daemon.address(), "stats"});
-  EXPECT_NE(table.find("SEND-WAITS"), std::string::npos) << table;
-  EXPECT_NE(table.find("DROPPED"), std::string::npos) << table;
+  EXPECT_NE(table.find("SENDS THAT WAITED"), std::string::npos) << table;
+  EXPECT_NE(table.find("SENDS DROPPED"), std::string::npos) << table;
   std::optional<std::string> body = HttpGet(port, "/metrics");
   ASSERT_TRUE(body);
   EXPECT_NE(body->find("\nmemd_channel_dropped_total{pool=\"default\",channel=\"q\"} 2\n"),

@@ -2,6 +2,7 @@
 // daemon, with backpressure, and nothing lost or leaked when either side dies.
 #include <signal.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -330,6 +331,47 @@ TEST(ChannelTest, MetadataOnlyMessagesCarryNoBuffers) {
   EXPECT_TRUE(message->buffers.empty());
   EXPECT_EQ(message->metadata, "end of stream");
   EXPECT_EQ(daemon.PoolStats().live_buffers(), 0u);
+}
+
+// Issue 24, defect 9: metadata past a session message (64 KiB) went to the
+// daemon, which ended the stream: UNAVAILABLE "session stream closed", a
+// reconnect, and concurrent calls failing meanwhile. libmemd now refuses it
+// before sending, with the daemon's own message, and the session goes on.
+TEST(ChannelTest, OversizedMetadataIsRefusedBeforeSendingAndTheSessionGoesOn) {
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  for (bool lane : {true, false}) {
+    auto client = Client::Connect({.address = daemon.address(), .lane = lane});
+    ASSERT_TRUE(client.ok()) << client.status();
+    const uint64_t session = (*client)->session_id();
+    std::atomic<bool> stop{false};
+    std::atomic<int> failed{0};
+    std::thread bystander([&] {  // concurrent calls on the same session
+      while (!stop) {
+        auto ref = (*client)->AllocateRef(64, false);
+        if (!ref.ok() || !(*client)->ReleaseRef(ref->handle).ok()) ++failed;
+      }
+    });
+    for (size_t bytes : {size_t{70'000}, size_t{1} << 20, size_t{5} << 20}) {
+      std::string metadata(bytes, 'm');
+      absl::Status sent = (*client)->Send("big", {}, metadata);
+      EXPECT_EQ(sent.code(), absl::StatusCode::kInvalidArgument) << sent;
+      EXPECT_NE(sent.message().find(std::to_string(bytes) + " bytes of metadata; the limit is 4096"),
+                std::string::npos) << sent;
+      absl::Status posted = (*client)->Post("big", {}, metadata);
+      EXPECT_EQ(posted.code(), absl::StatusCode::kInvalidArgument) << posted;
+      EXPECT_TRUE((*client)->CollectPosted().ok()) << "nothing was posted";
+    }
+    stop = true;
+    bystander.join();
+    EXPECT_EQ(failed, 0) << "lane " << lane;
+    EXPECT_EQ((*client)->reconnects(), 0u) << "lane " << lane;
+    EXPECT_EQ((*client)->session_id(), session);
+    EXPECT_TRUE((*client)->Send("big", {}, std::string(4096, 'm')).ok()) << "the limit itself fits";
+    EXPECT_EQ(daemon.ChannelStats("big").depth(), 1u);
+    EXPECT_TRUE((*client)->Receive("big").ok());
+  }
+  EXPECT_EQ(daemon.CheckPools(), "");
 }
 
 TEST(ChannelTest, BadInputIsRefusedAndChangesNothing) {

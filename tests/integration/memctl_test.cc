@@ -326,30 +326,5 @@ TEST(MemctlTest, ReloadMakesTheDaemonReadItsConfigurationAgain) {
   std::remove(file.c_str());
 }
 
-TEST(MemctlTest, BashCompletionAndTheManPageComeFromTheCommandLine) {
-  std::string complete = "source <(\"$0\" completion bash); COMP_WORDS=($1); COMP_CWORD=$2; "
-                         "_memctl; echo \"${COMPREPLY[*]}\"";
-  auto [c1, commands] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl ch", "1"});
-  EXPECT_EQ(c1, 0) << commands;
-  EXPECT_EQ(commands, "check\n");
-  auto [c2, flags] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl buffers --",
-                                 "2"});
-  for (const char* flag : {"--pool", "--session", "--limit", "--output", "--timeout", "--json"}) {
-    EXPECT_NE(flags.find(flag), std::string::npos) << flag << " in " << flags;
-  }
-  auto [c3, formats] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl stats -o y",
-                                   "3"});
-  EXPECT_EQ(formats, "yaml\n");
-
-  auto [mcode, page] = RunCommand({"/bin/sh", "-c", "\"$0\" man | groff -man -Tascii -ww -P-c -P-b -P-u 2>&1",
-                                   MemctlBinary()});
-  EXPECT_EQ(mcode, 0) << page;
-  for (const char* part : {"MEMCTL(1)", "SYNOPSIS", "reload", "check", "watch", "--timeout",
-                           "MEMD_ADDRESS", "EXIT STATUS"}) {
-    EXPECT_NE(page.find(part), std::string::npos) << part << " in\n" << page;
-  }
-  EXPECT_EQ(page.find("warning"), std::string::npos) << page;
-}
-
 }  // namespace
 }  // namespace memd::testing

@@ -106,7 +106,7 @@ def test_receive_async_times_out_and_a_cancelled_one_loses_no_message(client):
     async def main():
         with pytest.raises(memd.Timeout):
             await client.receive_async("idle", timeout=0.3)
-        task = asyncio.ensure_future(client.receive_async("late"))
+        task = asyncio.ensure_future(client.receive_async("late", timeout=None))
         await asyncio.sleep(0.05)
         client.send("late", meta=b"kept")
         task.cancel()
@@ -134,3 +134,24 @@ def test_a_huge_timeout_is_a_wait_without_end(client):
     assert client.receive("far", timeout=1e300) == ([], b"x")
     client.send("far", meta=b"y", timeout=1e300)
     assert client.receive("far", timeout=0) == ([], b"y")
+
+
+def test_send_and_receive_do_not_wait_by_default_as_in_the_cpp_api(daemon):
+    # Issue 27: send did not wait by default while receive waited forever.
+    # Both default to timeout 0 (Client::Send and Client::Receive: timeout_ms
+    # = 0); in a child, so a receive that waits fails this test instead of
+    # hanging it.
+    out = run_child(daemon, """
+        import memd
+        c = memd.connect()
+        try:
+            c.receive("empty")
+        except memd.Timeout:
+            print("receive: Timeout")
+        c.send("full", meta=b"1", capacity=1)
+        try:
+            c.send("full", meta=b"2")
+        except memd.ResourceExhausted:
+            print("send: ResourceExhausted")
+    """, timeout=20)
+    assert out == "receive: Timeout\nsend: ResourceExhausted\n"

@@ -115,3 +115,35 @@ def test_every_status_code_has_its_class_with_message_and_code(status, name, cls
 def test_an_unknown_status_number_keeps_it():
     e = errors._from_status(99, "new code")
     assert type(e) is memd.Unknown and e.status == 99
+
+
+def test_metadata_over_the_limit_is_refused_before_sending_and_the_session_goes_on(client):
+    # Issue 24, defect 9: 70 KB, 1 MiB and 5 MiB of metadata ended the session's
+    # stream (Unavailable "session stream closed", then a reconnect), and calls
+    # of other threads failed meanwhile.
+    import threading
+    session = client.session_id
+    stop = threading.Event()
+    failures = []
+
+    def bystander():
+        while not stop.is_set():
+            try:
+                client.allocate(64).release()
+            except memd.MemdError as e:  # pragma: no cover - the failure it guards against
+                failures.append(e)
+
+    thread = threading.Thread(target=bystander)
+    thread.start()
+    try:
+        for size in (70_000, 1 << 20, 5 << 20):
+            with pytest.raises(memd.InvalidArgument,
+                               match=f"carries {size} bytes of metadata; the limit is 4096"):
+                client.send("big", meta=b"m" * size)
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []
+    assert client.reconnects == 0 and client.session_id == session
+    client.send("big", meta=b"m" * 4096)
+    assert client.receive("big", timeout=5) == ([], b"m" * 4096)

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 
 import memd
-from conftest import python_child, run_child, wait_for
+from conftest import MEMCTL_BINARY, python_child, run_child, wait_for
 
 
 def test_sigkill_of_a_python_holder_returns_its_memory(daemon, client):
@@ -138,3 +138,12 @@ def test_stats_is_the_document_memctl_stats_json_prints(daemon, client):
     assert pool["channels"][0]["name"] == "stats-channel" and pool["channels"][0]["depth"] == 1
     assert client.pool.name == "default" and client.pool.size_bytes == 64 << 20
     buf.release()
+
+
+def test_version_is_the_daemons_the_librarys_and_memctls(daemon, client):
+    # Issue 27: memd.__version__, one version with the daemon's and memctl's.
+    assert isinstance(memd.__version__, str) and memd.__version__.count(".") == 2
+    assert client.stats()["version"] == memd.__version__
+    first = subprocess.run([MEMCTL_BINARY, "--version"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[0]
+    assert first == f"memctl {memd.__version__}"

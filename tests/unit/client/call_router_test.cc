@@ -3,10 +3,13 @@
 // reverse order, so answers meet callers other than the reader).
 #include "call_router.h"
 
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "memd/shared/limits.h"
 
 namespace memd {
 namespace {
@@ -122,6 +125,33 @@ TEST(CallRouterTest, AReadErrorBreaksEveryCallWithItsReason) {
   absl::StatusOr<v1::SessionResponse> later = router.Call(Release(2));
   EXPECT_NE(later.status().message().find("stream closed"), absl::string_view::npos)
       << "the first reason stays: " << later.status();
+}
+
+// Issue 24, defect 9: a request past one session message reached the daemon,
+// which ended the stream under every caller. The router refuses it itself.
+TEST(CallRouterTest, ARequestLargerThanASessionMessageIsRefusedUnsentAndNothingBreaks) {
+  Transport t;
+  CallRouter router(t.Sender(), t.Reader());
+  v1::SessionRequest huge;
+  huge.mutable_send()->set_channel("c");
+  huge.mutable_send()->set_metadata(std::string(limits::kMaxSessionRequestBytes, 'm'));
+  absl::StatusOr<v1::SessionResponse> call = router.Call(huge);
+  ASSERT_TRUE(call.ok()) << "an operation error, not a broken transport: " << call.status();
+  EXPECT_EQ(call->status_code(), static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
+  EXPECT_NE(call->status_message().find("exceeds the limit of 65536 bytes of one session "
+                                        "message (nothing was sent)"),
+            std::string::npos)
+      << call->status_message();
+  absl::StatusOr<uint64_t> posted = router.Post(huge);
+  ASSERT_TRUE(posted.ok()) << posted.status();
+  absl::StatusOr<v1::SessionResponse> collected = router.Collect(*posted);
+  ASSERT_TRUE(collected.ok()) << collected.status();
+  EXPECT_EQ(collected->status_code(), static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
+  EXPECT_TRUE(t.wakes().empty()) << "nothing reached the transport";
+  EXPECT_FALSE(router.broken());
+  absl::StatusOr<v1::SessionResponse> next = router.Call(Release(1));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->status_code(), 0);
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -6,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "memd/shared/address.h"
+#include "memd/shared/client_env.h"
 #include "memd/shared/duration.h"
 #include "memd/shared/handle.h"
 #include "memd/shared/lane.h"
@@ -146,6 +149,38 @@ TEST(LaneRingTest, ReadEntryReturnsWhatWriteEntryWroteAndRefusesWhatCannotBeRigh
 TEST(LaneRingTest, ObjectNamesBelongToTheirInstance) {
   EXPECT_EQ(lane::LaneObjectName("memd", 42), "/memd.memd.lane.42");
   EXPECT_EQ(lane::LaneObjectPrefix("a-b"), "memd.a-b.lane.");
+}
+
+// The one reader of the clients' environment (issue 26): every variable,
+// its default when unset or empty.
+TEST(ClientEnvironmentTest, ReadsEveryVariableWithItsDefault) {
+  const char* names[] = {"MEMD_ADDRESS", "MEMD_POOL", "MEMD_OUTAGE_WAIT_MS",
+                         "MEMD_CONNECT_TIMEOUT", "MEMD_LANE_SPIN", "MEMD_ARENA_THRESHOLD",
+                         "MEMD_LANE", "MEMD_POPULATE"};
+  for (const char* name : names) ::unsetenv(name);
+  ::setenv("MEMD_POOL", "", 1);  // empty is unset
+  ClientEnvironment defaults = ReadClientEnvironment();
+  EXPECT_EQ(defaults.address, kDefaultAddress);
+  EXPECT_EQ(defaults.pool, kDefaultPool);
+  EXPECT_FALSE(defaults.outage_wait_ms || defaults.connect_timeout || defaults.lane_spin ||
+               defaults.arena_threshold);
+  EXPECT_TRUE(defaults.lane);
+  EXPECT_FALSE(defaults.populate);
+  EXPECT_EQ(ClientDefaultAddress(), kDefaultAddress);
+
+  const char* values[] = {"unix:///tmp/x.sock", "video", "250", "3s", "10us", "32KiB", "0", "1"};
+  for (size_t i = 0; i < std::size(names); ++i) ::setenv(names[i], values[i], 1);
+  ClientEnvironment set = ReadClientEnvironment();
+  EXPECT_EQ(set.address, "unix:///tmp/x.sock");
+  EXPECT_EQ(ClientDefaultAddress(), "unix:///tmp/x.sock");
+  EXPECT_EQ(set.pool, "video");
+  EXPECT_EQ(set.outage_wait_ms, "250");
+  EXPECT_EQ(set.connect_timeout, "3s");
+  EXPECT_EQ(set.lane_spin, "10us");
+  EXPECT_EQ(set.arena_threshold, "32KiB");
+  EXPECT_FALSE(set.lane);
+  EXPECT_TRUE(set.populate);
+  for (const char* name : names) ::unsetenv(name);
 }
 
 }  // namespace

@@ -121,8 +121,9 @@ class FramePool {
   std::shared_ptr<State> state_;
 };
 
-// A checksum of a frame's visible bytes (each plane's rows, without the
-// linesize padding), equal for equal pictures whatever the buffers' layout.
+// XXH3-64 (xxHash) of a frame's visible bytes laid end to end (each plane's
+// rows without the linesize padding; audio: each channel plane's samples),
+// equal for equal pictures whatever the buffers' layout.
 uint64_t FrameChecksum(const AVFrame* frame);
 
 }  // namespace memd::ffmpeg

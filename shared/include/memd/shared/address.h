@@ -22,7 +22,8 @@ struct Address {
 // Parses an address. Unix paths are limited to 107 bytes (sun_path).
 absl::StatusOr<Address> ParseAddress(std::string_view text);
 
-// The address clients use when none is given: $MEMD_ADDRESS, else kDefaultAddress.
+// The address clients use when none is given: $MEMD_ADDRESS, else
+// kDefaultAddress (read by ReadClientEnvironment, client_env.h).
 std::string ClientDefaultAddress();
 
 }  // namespace memd

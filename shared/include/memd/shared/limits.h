@@ -8,6 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
 
 namespace memd::limits {
 
@@ -32,8 +35,26 @@ inline constexpr size_t kMaxClientNameBytes = 64;
 // header and side data fit: client/ffmpeg's header is 280 bytes).
 inline constexpr size_t kMaxChannelHandles = 64;
 inline constexpr size_t kMaxChannelMetadataBytes = 4096;
+// INVALID_ARGUMENT naming the value and the limit when a message to
+// `channel` carries more than kMaxChannelHandles handles or
+// kMaxChannelMetadataBytes of metadata: the one check, made by libmemd before
+// it sends and by the daemon's channel registry when it receives one.
+absl::Status CheckChannelMessage(std::string_view channel, size_t handles, size_t metadata_bytes);
 // A channel's capacity in messages, as its creator may ask for it.
 inline constexpr uint32_t kMaxChannelCapacity = 4096;
+
+// One session request (memory.proto SessionRequest, serialized), on the
+// stream or a lane: 64 KiB holds the largest a well-formed request can be
+// (1024 handles of a batch are 8 KiB; a send's 4096 bytes of metadata and
+// 64 handles about 4.6 KiB). libmemd refuses a larger one before sending it
+// (RESOURCE_EXHAUSTED, nothing sent, the session goes on); the daemon answers
+// one it reads with RESOURCE_EXHAUSTED for that request alone.
+inline constexpr size_t kMaxSessionRequestBytes = 64 * 1024;
+// The largest message the daemon's gRPC server reads at all: a larger one
+// ends that stream (gRPC's own RESOURCE_EXHAUSTED), since gRPC must buffer a
+// message whole before anyone can look at it. 4 MiB is gRPC's default and
+// what libmemd reads.
+inline constexpr size_t kMaxGrpcMessageBytes = 4 * 1024 * 1024;
 
 }  // namespace memd::limits
 

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
+
+#include <xxhash.h>
 
 #include "memd/ffmpeg.h"
 #include "raw_frame_cases.h"
@@ -189,6 +192,25 @@ TEST(FrameChecksumTest, DependsOnThePictureNotTheLayout) {
   EXPECT_EQ(FrameChecksum(a.get()), FrameChecksum(b.get()));
   b->data[2][24 * b->linesize[2] + 49] ^= 1;  // last visible byte of the last plane
   EXPECT_NE(FrameChecksum(a.get()), FrameChecksum(b.get()));
+}
+
+// Issue 27: the checksum was a hand-rolled "xxHash64-style" hash. It is
+// XXH3-64 of the visible bytes laid end to end, as its name says.
+TEST(FrameChecksumTest, IsXxh3OfTheVisibleBytes) {
+  FramePtr frame = VideoFrame(100, 50, 64);  // padded rows: linesize 128
+  ASSERT_GT(frame->linesize[0], 100);
+  std::string visible;
+  for (int p = 0; p < 3; ++p) {
+    int rows = p == 0 ? 50 : 25, cols = p == 0 ? 100 : 50;
+    for (int y = 0; y < rows; ++y) {
+      for (int x = 0; x < frame->linesize[p]; ++x) {
+        frame->data[p][y * frame->linesize[p] + x] = static_cast<uint8_t>(x * 3 + y + p);
+      }
+      visible.append(reinterpret_cast<const char*>(frame->data[p] + y * frame->linesize[p]),
+                     static_cast<size_t>(cols));
+    }
+  }
+  EXPECT_EQ(FrameChecksum(frame.get()), XXH3_64bits(visible.data(), visible.size()));
 }
 
 }  // namespace
