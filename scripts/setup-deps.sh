@@ -20,6 +20,7 @@ packages=(
   gdb           # CheckBrokenTest breaks a live pool's counter to provoke E63
   libucx-dev    # the UCX bridge transport (server/bridge/ucx)
   iperf3        # bench only: row N compares the bridge with iperf3
+  systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes of memd and libmemd (docs/operations.md)
 )
 
 missing=()

@@ -2,7 +2,15 @@
 
 namespace memd {
 
+trace::SessionInfo TraceSessionOf(const SessionRegistry::Record& record) {
+  return trace::SessionInfo{record.session_id, record.peer ? record.peer->pid : 0,
+                            record.peer ? record.peer->uid : 0, record.process_name,
+                            record.client_name};
+}
+
 void SessionRegistry::Add(Record record) {
+  // A recording that runs learns who this session is (memctl trace).
+  trace::Recorder::Daemon().NoteSession(TraceSessionOf(record));
   MutexLock lock(&mu_);
   records_[record.session_id] = std::move(record);
 }

@@ -35,6 +35,16 @@ inline constexpr size_t kMaxChannelMetadataBytes = 4096;
 // A channel's capacity in messages, as its creator may ask for it.
 inline constexpr uint32_t kMaxChannelCapacity = 4096;
 
+// A recording of buffers' lives (Admin StartTrace, `memctl trace`): how long
+// it runs at most, and the events it keeps. An event costs the daemon 48
+// bytes, so the default holds 4.6 MiB and the limit 46 MiB until it is read.
+inline constexpr uint32_t kMaxTraceDurationMs = 600'000;
+inline constexpr uint32_t kDefaultTraceEvents = 100'000;
+inline constexpr uint32_t kMaxTraceEvents = 1'000'000;
+// Events in one ReadTrace answer: at most about 40 bytes each on the wire,
+// 16,384 keep an answer under the Admin service's 1 MiB.
+inline constexpr uint32_t kMaxTraceEventsPerPage = 16'384;
+
 }  // namespace memd::limits
 
 #endif  // MEMD_SHARED_LIMITS_H_
