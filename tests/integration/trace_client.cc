@@ -4,6 +4,7 @@
 // role, prints "ready" once attached, "done" at the end, and exits 0, or
 // prints why and exits 1.
 //   produce CHANNEL COUNT SIZE   COUNT buffers of SIZE bytes, each moved into CHANNEL
+//   resend CHANNEL COUNT SIZE    one buffer of SIZE bytes, shared into CHANNEL COUNT times
 //   forward IN OUT COUNT         COUNT messages from IN, each moved on into OUT
 //   consume CHANNEL COUNT        COUNT messages from CHANNEL, each released at once
 #include <sys/prctl.h>
@@ -37,7 +38,9 @@ std::vector<uint64_t> HandlesOf(const memd::ChannelMessage& message) {
 int main(int argc, char** argv) {
   if (argc < 4) return Fail("usage: produce|forward|consume ...");
   const std::string role = argv[1];
-  const std::string name = role == "produce" ? "producer" : role == "forward" ? "filter" : "consumer";
+  const std::string name = role == "produce" || role == "resend" ? "producer"
+                           : role == "forward"                    ? "filter"
+                                                                  : "consumer";
   ::prctl(PR_SET_NAME, name.c_str());
   auto client = memd::Client::Connect();
   if (!client.ok()) return Fail(std::string(client.status().message()));
@@ -51,6 +54,14 @@ int main(int argc, char** argv) {
       std::memset((*client)->Pointer(buffer->offset_bytes), static_cast<int>(i), size);
       absl::Status sent = (*client)->Send(argv[2], {buffer->handle}, "f" + std::to_string(i),
                                           kWaitMs, kCapacity, memd::SendMode::kMove);
+      if (!sent.ok()) return Fail(std::string(sent.message()));
+    }
+  } else if (role == "resend" && argc == 5) {
+    auto buffer = (*client)->AllocateRef(std::strtoull(argv[4], nullptr, 0), false);
+    if (!buffer.ok()) return Fail(std::string(buffer.status().message()));
+    for (long i = 0; i < std::atol(argv[3]); ++i) {
+      absl::Status sent = (*client)->Send(argv[2], {buffer->handle}, "f" + std::to_string(i),
+                                          kWaitMs, kCapacity, memd::SendMode::kShare);
       if (!sent.ok()) return Fail(std::string(sent.message()));
     }
   } else if (role == "forward" && argc == 5) {

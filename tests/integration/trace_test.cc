@@ -177,6 +177,51 @@ TEST(TraceTest, ChannelOptionKeepsOnlyBuffersThatWentThroughIt) {
   EXPECT_EQ(slices["allocate"], 2);     // the third buffer never went through 'out'
 }
 
+// One buffer shared into a channel again and again (a pool recycling its
+// buffers): each send starts a flow of its own, from producer to consumer,
+// and the producer's hold lasts the whole recording.
+TEST(TraceTest, ABufferSentAgainStartsAFlowPerSend) {
+  constexpr int kSends = 5;
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  TempFile file;
+  Subprocess memctl({MemctlBinary(), "--address", daemon.address(), "trace", "--seconds", "600",
+                     "-o", file.path()});
+  ASSERT_TRUE(memctl.ReadLine(std::chrono::seconds(30)).has_value());
+  auto env = daemon.ClientEnv();
+  Subprocess consumer({TraceClientBinary(), "consume", "raw", std::to_string(kSends)}, env);
+  ExpectReady(consumer, "consumer");
+  Subprocess producer({TraceClientBinary(), "resend", "raw", std::to_string(kSends), "4096"}, env);
+  ExpectReady(producer, "producer");
+  EXPECT_EQ(producer.ReadLine(std::chrono::seconds(60)), "done");
+  EXPECT_EQ(consumer.ReadLine(std::chrono::seconds(60)), "done");
+  memctl.Kill(SIGINT);
+  memctl.ReadAll(std::chrono::seconds(60));
+  ASSERT_EQ(ExitCode(memctl.Wait(std::chrono::seconds(30))), 0);
+
+  std::ifstream in(file.path());
+  json doc = json::parse(in);
+  std::map<uint64_t, std::vector<json>> flows;
+  int producer_holds = 0, still_held = 0;
+  for (const json& e : doc["traceEvents"]) {
+    if (e["ph"] == "s" || e["ph"] == "t" || e["ph"] == "f") flows[e["id"].get<uint64_t>()].push_back(e);
+    if (e["cat"] == "hold" && e["ph"] == "b" && e["pid"].get<int64_t>() == producer.pid()) {
+      ++producer_holds;
+    }
+    if (e["cat"] == "hold" && e["ph"] == "e" && e.contains("args") && e["args"].contains("still_held")) {
+      ++still_held;
+    }
+  }
+  EXPECT_EQ(flows.size(), static_cast<size_t>(kSends));
+  for (const auto& [id, steps] : flows) {
+    ASSERT_EQ(steps.size(), 2u) << "flow " << id;
+    EXPECT_EQ(steps.front()["pid"].get<int64_t>(), producer.pid()) << "flow " << id;
+    EXPECT_EQ(steps.back()["pid"].get<int64_t>(), consumer.pid()) << "flow " << id;
+  }
+  EXPECT_EQ(producer_holds, 1);  // shared sends keep the producer's one reference
+  EXPECT_EQ(still_held, 1);      // ... until the recording ended
+}
+
 TEST(TraceTest, BadBoundsAreRefusedNamingTheLimitAndStartNothing) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
