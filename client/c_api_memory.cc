@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "arena.h"
 #include "c_api_state.h"
+#include "probes.h"
 #include "memd/client.h"
 #include "memd/memd.h"
 
@@ -57,6 +58,7 @@ void* Allocate(size_t size, bool zero) {
   if (!client || !WithinMaxAlloc(*client, size, "allocation of")) return nullptr;
   if (memd::Arena* arena = memd::ArenaOf(*client)) {
     if (void* ptr = arena->Allocate(size)) {
+      memd::probes::ArenaAllocated(ptr, size);
       if (zero) std::memset(ptr, 0, size);
       return ptr;
     }
@@ -226,7 +228,10 @@ void memd_free(void* ptr) {
   if (ptr == nullptr) return;
   Session client(/*make=*/false);
   if (client) {
-    if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Free(ptr)) return;
+    if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Free(ptr)) {
+      memd::probes::ArenaReleased(ptr);
+      return;
+    }
     if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Find(ptr)) {
       SetError(NotOurs(ptr, "memd_free"));  // inside the arena, but not a live block
       return;

@@ -20,6 +20,7 @@
 #include "memd/shared/size.h"
 #include "arena.h"
 #include "connect_env.h"
+#include "probes.h"
 #include "session_link.h"
 
 namespace memd {
@@ -208,13 +209,17 @@ absl::StatusOr<BufferRef> Client::AllocateRef(uint64_t size_bytes, bool zero) {
   v1::SessionRequest request;
   request.mutable_allocate()->set_size_bytes(size_bytes);
   request.mutable_allocate()->set_zero(zero);
-  return CallForBuffer(*impl_->link, std::move(request));  // the ledger records it
+  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));  // the ledger records it
+  if (ref.ok()) probes::Allocated(ref->handle, ref->size_bytes);
+  return ref;
 }
 
 absl::StatusOr<BufferRef> Client::RetainRef(uint64_t handle) {
   v1::SessionRequest request;
   request.mutable_retain()->set_handle(handle);
-  return CallForBuffer(*impl_->link, std::move(request));
+  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));
+  if (ref.ok()) probes::Retained(ref->handle, ref->size_bytes);
+  return ref;
 }
 
 absl::StatusOr<BufferRef> Client::ReallocRef(uint64_t handle, uint64_t size_bytes) {
@@ -227,6 +232,7 @@ absl::StatusOr<BufferRef> Client::ReallocRef(uint64_t handle, uint64_t size_byte
 absl::StatusOr<bool> Client::ReleaseRef(uint64_t handle) {
   v1::SessionRequest request;
   request.mutable_release()->set_handle(handle);
+  probes::Released(handle);
   bool held = impl_->link->ledger().Remove(handle);
   absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
   // While the daemon is away the release is noted locally: the reconnection
@@ -248,7 +254,10 @@ absl::StatusOr<std::vector<BufferRef>> Client::AllocateRefs(uint64_t size_bytes,
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   std::vector<BufferRef> refs;
   refs.reserve(response->buffers().buffers_size());
-  for (const v1::BufferInfo& b : response->buffers().buffers()) refs.push_back(FromWire(b));
+  for (const v1::BufferInfo& b : response->buffers().buffers()) {
+    refs.push_back(FromWire(b));
+    probes::Allocated(b.handle(), b.size_bytes());
+  }
   return refs;
 }
 
@@ -270,11 +279,15 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
   // A refusal changes nothing (a batch is released all or nothing): the
   // references stay held.
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  for (uint64_t handle : handles) impl_->link->ledger().Remove(handle);
+  for (uint64_t handle : handles) {
+    probes::Released(handle);
+    impl_->link->ledger().Remove(handle);
+  }
   return response->release_batch().freed();
 }
 
 void Client::ReleaseRefsLater(const std::vector<uint64_t>& handles) {
+  for (uint64_t handle : handles) probes::Released(handle);
   impl_->link->DeferRelease(handles);
 }
 
@@ -382,8 +395,10 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
       !s.ok()) {
     return s;
   }
-  return SendOutcome(
+  absl::Status sent = SendOutcome(
       impl_->link->Call(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode)));
+  if (sent.ok()) probes::Sent(channel, handles);
+  return sent;
 }
 
 absl::Status SendRegistering(Client& client, const std::string& channel, const ArenaSend& send,
@@ -403,6 +418,7 @@ absl::Status SendRegistering(Client& client, const std::string& channel, const A
   }
   absl::StatusOr<v1::SessionResponse> response = client.impl_->link->Call(std::move(request));
   if (absl::Status s = SendOutcome(response); !s.ok()) return s;
+  probes::Sent(channel, send.handles);
   client.impl_->arena->NoteRegistered(response->sent().registered(), /*moved=*/true);
   return absl::OkStatus();
 }
@@ -420,6 +436,7 @@ absl::Status Client::Post(const std::string& channel, const std::vector<uint64_t
       impl_->link->Post(SendRequest(channel, handles, metadata, timeout_ms, capacity, mode),
                         wake == PostWake::kNow),
       channel};
+  probes::Sent(channel, handles);
   return absl::OkStatus();
 }
 
@@ -441,6 +458,8 @@ absl::StatusOr<ChannelMessage> Client::Receive(const std::string& channel, int64
   ChannelMessage message;
   for (const v1::BufferInfo& b : response->message().buffers()) message.buffers.push_back(FromWire(b));
   message.metadata = response->message().metadata();
+  probes::Received(channel, message.buffers.size(),
+                   message.buffers.empty() ? 0 : message.buffers.front().handle);
   return message;
 }
 

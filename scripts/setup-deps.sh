@@ -27,6 +27,7 @@ packages=(
                     # the Python package installed with pip / built as a wheel (python.pip_install)
   mypy              # the Python stubs under mypy --strict (python.mypy)
   zsh fish          # memctl's zsh and fish completions, checked by the shells themselves
+  systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes of memd and libmemd (docs/operations.md)
 )
 
 missing=()

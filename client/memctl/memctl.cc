@@ -224,6 +224,8 @@ int RunMemctl(int argc, char** argv) {
       "remove", "Stop a bridge; its messages in flight are dropped (admin only)");
   bridge_remove->add_option("NAME", bridge_args.name, "POOL/CHANNEL, as bridge list shows it")
       ->required();
+  TraceArgs trace_args;
+  CLI::App* trace = AddTraceCommand(app, &trace_args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -353,6 +355,7 @@ int RunMemctl(int argc, char** argv) {
     return code;
   }
   if (*watch) return Watch(conn, *output, interval, refreshes);
+  if (*trace) return TraceCommand(conn, trace_args);
   if (*bridge) {
     bridge_args.command = *bridge_add ? "add" : *bridge_remove ? "remove" : "list";
     return BridgeCommand(conn, channel, bridge_args, *output);

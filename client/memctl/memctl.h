@@ -45,6 +45,23 @@ int BridgeCommand(Connection& conn, const std::shared_ptr<grpc::Channel>& channe
 nlohmann::ordered_json BridgesDocument(const v1::ListBridgesResponse& list);
 std::string BridgesTable(const v1::ListBridgesResponse& list, bool wide);
 
+// memctl trace: records buffers' lives for a while and writes them in the
+// Trace Event Format (trace_command.cc: the command; trace_format.cc: the
+// document).
+struct TraceArgs {
+  double seconds = 10;      // how long to record at most
+  uint32_t max_events = 0;  // 0: the daemon's default
+  std::string pool;         // empty: every pool
+  std::string channel;      // empty: every channel
+  std::string path;         // the JSON file to write; "-": standard output
+};
+CLI::App* AddTraceCommand(CLI::App& app, TraceArgs* args);
+int TraceCommand(Connection& conn, const TraceArgs& args);
+// Perfetto's and chrome://tracing's JSON of a recording (all pages in one
+// answer). With `channel`, only buffers that went through it.
+nlohmann::ordered_json TraceDocument(const v1::ReadTraceResponse& trace,
+                                     const std::string& channel);
+
 // memctl's manual page (roff) and completion scripts, made from its
 // command-line definition so they never disagree with it (cli_docs.cc).
 std::string ManPage(const CLI::App& app);

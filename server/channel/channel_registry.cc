@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "memd/shared/limits.h"
 #include "memd/shared/names.h"
+#include "trace/trace_points.h"
 
 namespace memd {
 namespace {
@@ -104,7 +105,8 @@ void ChannelRegistry::NoteIdle(Channel& channel) {
   }
 }
 
-absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, HolderId receiver) {
+absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, HolderId receiver,
+                                                         uint64_t session_id) {
   Message& message = channel.queue.front();
   absl::StatusOr<std::vector<BufferInfo>> moved = channel.pool->Deliver(
       message.holder, receiver, message.handles,
@@ -115,6 +117,7 @@ absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, Holde
   ReceivedMessage out{std::move(*moved), std::move(message.metadata)};
   channel.queue.pop_front();
   ++channel.received;
+  TraceMessage(channel, session_id, out.buffers);
   return out;
 }
 
@@ -131,7 +134,7 @@ void ChannelRegistry::Settle(Channel& channel) {
       channel.receivers.pop_front();
       channel.pool->Unpark(waiter.receiver);
       // A receiver over its quota gets the error; the message waits for the next.
-      waiter.done(Deliver(channel, waiter.receiver));
+      waiter.done(Deliver(channel, waiter.receiver, waiter.session_id));
       changed = true;
     }
     while (channel.queue.size() < Room(channel) && !channel.senders.empty()) {
@@ -166,6 +169,7 @@ void ChannelRegistry::Settle(Channel& channel) {
       channel.pool->Unpark(send.sender);
       channel.queue.push_back(std::move(send.message));
       ++channel.sent;
+      TraceMessage(channel, send.session_id, send.mode);
       changed = true;
       send.done(absl::OkStatus());
     }
@@ -236,6 +240,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
   if (room) {
     channel->queue.push_back(std::move(message));
     ++channel->sent;
+    TraceMessage(*channel, session_id, mode);
     Settle(*channel);
     return absl::OkStatus();
   }
@@ -256,7 +261,7 @@ std::optional<absl::StatusOr<ReceivedMessage>> ChannelRegistry::Receive(
   if (!found.ok()) return absl::StatusOr<ReceivedMessage>(found.status());
   Channel* channel = *found;
   if (channel != nullptr && !channel->queue.empty() && channel->receivers.empty()) {
-    absl::StatusOr<ReceivedMessage> message = Deliver(*channel, receiver);
+    absl::StatusOr<ReceivedMessage> message = Deliver(*channel, receiver, session_id);
     Settle(*channel);  // room for a parked sender
     return message;
   }
@@ -287,6 +292,27 @@ std::optional<absl::StatusOr<ReceivedMessage>> ChannelRegistry::Receive(
     NoteIdle(*channel);
   }
   return std::nullopt;
+}
+
+void ChannelRegistry::TraceMessage(const Channel& channel, uint64_t sender,
+                                   Pool::TransferMode mode) {
+  const Message& sent = channel.queue.back();
+  const uint32_t depth = static_cast<uint32_t>(channel.queue.size());
+  const bool moved = mode == Pool::TransferMode::kMove;
+  if (sent.handles.empty()) trace::Sent(channel.pool->index(), sender, channel.name, 0, depth, moved);
+  for (uint64_t handle : sent.handles) {
+    trace::Sent(channel.pool->index(), sender, channel.name, handle, depth, moved);
+  }
+}
+
+void ChannelRegistry::TraceMessage(const Channel& channel, uint64_t receiver,
+                                   const std::vector<BufferInfo>& received) {
+  const uint32_t depth = static_cast<uint32_t>(channel.queue.size());
+  if (received.empty()) trace::Received(channel.pool->index(), receiver, channel.name, 0, 0, depth);
+  for (const BufferInfo& info : received) {
+    trace::Received(channel.pool->index(), receiver, channel.name, info.handle, info.size_bytes,
+                    depth);
+  }
 }
 
 void ChannelRegistry::Withdraw(Channel& channel, const ParkedSend& send) {

@@ -205,10 +205,16 @@ class ChannelRegistry {
   size_t Room(const Channel& channel) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves queued messages to parked receivers and parked sends into room.
   void Settle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The front message to `receiver`; on failure (the receiver's quota) it
-  // stays queued.
-  absl::StatusOr<ReceivedMessage> Deliver(Channel& channel, HolderId receiver)
+  // The front message to `receiver` (of session `session_id`); on failure
+  // (the receiver's quota) it stays queued.
+  absl::StatusOr<ReceivedMessage> Deliver(Channel& channel, HolderId receiver, uint64_t session_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The trace points (trace/trace_points.h) of the message just queued by
+  // session `sender`, and of the one session `receiver` just took.
+  void TraceMessage(const Channel& channel, uint64_t sender, Pool::TransferMode mode)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TraceMessage(const Channel& channel, uint64_t receiver,
+                    const std::vector<BufferInfo>& received) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Undoes what parking `send` took: a moved send's references go back to
   // its sender, a sharing send's own are dropped; its charges go.
   void Withdraw(Channel& channel, const ParkedSend& send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -72,6 +72,12 @@ class AdminHandler {
   // (tests of the handler alone).
   absl::Status Shutdown(const AdminCaller& caller, const v1::ShutdownRequest& request,
                         v1::ShutdownResponse* response);
+  // A recording of buffers' lives (memctl trace; admin_trace.cc): starts one
+  // of trace::Recorder::Daemon(), reads its pages.
+  absl::Status StartTrace(const AdminCaller& caller, const v1::StartTraceRequest& request,
+                          v1::StartTraceResponse* response);
+  absl::Status ReadTrace(const AdminCaller& caller, const v1::ReadTraceRequest& request,
+                         v1::ReadTraceResponse* response);
 
  private:
   const PoolRegistry& pools_;

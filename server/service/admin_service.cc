@@ -74,4 +74,20 @@ grpc::ServerUnaryReactor* AdminService::Shutdown(grpc::CallbackServerContext* co
   return Done(timer, context, handler_.Shutdown(CallerOf(context), *request, response), response);
 }
 
+grpc::ServerUnaryReactor* AdminService::StartTrace(grpc::CallbackServerContext* context,
+                                                   const v1::StartTraceRequest* request,
+                                                   v1::StartTraceResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kStartTrace);
+  return Done(timer, context, handler_.StartTrace(CallerOf(context), *request, response),
+              response);
+}
+
+grpc::ServerUnaryReactor* AdminService::ReadTrace(grpc::CallbackServerContext* context,
+                                                  const v1::ReadTraceRequest* request,
+                                                  v1::ReadTraceResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kReadTrace);
+  return Done(timer, context, handler_.ReadTrace(CallerOf(context), *request, response),
+              response);
+}
+
 }  // namespace memd

@@ -53,6 +53,12 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Shutdown(grpc::CallbackServerContext* context,
                                      const v1::ShutdownRequest* request,
                                      v1::ShutdownResponse* response) override;
+  grpc::ServerUnaryReactor* StartTrace(grpc::CallbackServerContext* context,
+                                       const v1::StartTraceRequest* request,
+                                       v1::StartTraceResponse* response) override;
+  grpc::ServerUnaryReactor* ReadTrace(grpc::CallbackServerContext* context,
+                                      const v1::ReadTraceRequest* request,
+                                      v1::ReadTraceResponse* response) override;
 
   // PERMISSION_DENIED unless the caller may run admin operations (the rule of
   // SetMaxAlloc), for admin RPCs of other services (bridge/bridge_service.cc).

@@ -8,6 +8,7 @@
 #include "memd/shared/text.h"
 #include "service/session_handler.h"
 #include "service/status_convert.h"
+#include "trace/trace_points.h"
 
 namespace memd {
 
@@ -16,7 +17,10 @@ absl::Status SessionHandler::ArenaRegister(const v1::ArenaRegisterRequest& reque
   absl::StatusOr<BufferInfo> range =
       pool_->ArenaRegister(holder_, request.chunk(), request.offset_bytes(),
                            request.size_bytes(), request.capacity_bytes());
-  if (range.ok()) FillBuffer(*range, out->mutable_range());
+  if (range.ok()) {
+    trace::Allocated(pool_->index(), session_id_, range->handle, range->size_bytes);
+    FillBuffer(*range, out->mutable_range());
+  }
   return range.status();
 }
 
@@ -45,6 +49,9 @@ absl::StatusOr<std::vector<BufferInfo>> SessionHandler::RegisterForSend(
     }
     handle = range->handle;
     registered.push_back(*range);
+  }
+  for (const BufferInfo& info : registered) {
+    trace::Allocated(pool_->index(), session_id_, info.handle, info.size_bytes);
   }
   return registered;
 }

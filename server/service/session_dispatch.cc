@@ -5,6 +5,7 @@
 #include "memd/shared/limits.h"
 #include "service/session_handler.h"
 #include "service/status_convert.h"
+#include "trace/trace_points.h"
 
 #include <spdlog/spdlog.h>
 
@@ -123,7 +124,9 @@ absl::Status SessionHandler::Dispatch(const v1::SessionRequest& request,
 
 absl::Status SessionHandler::Allocate(const v1::AllocateRequest& allocate,
                                       v1::SessionResponse* response) {
-  return ReplyBuffer(pool_->Allocate(holder_, allocate.size_bytes(), allocate.zero()), response);
+  absl::StatusOr<BufferInfo> info = pool_->Allocate(holder_, allocate.size_bytes(), allocate.zero());
+  if (info.ok()) trace::Allocated(pool_->index(), session_id_, info->handle, info->size_bytes);
+  return ReplyBuffer(info, response);
 }
 
 absl::Status SessionHandler::Realloc(const v1::ReallocRequest& realloc,
@@ -133,7 +136,9 @@ absl::Status SessionHandler::Realloc(const v1::ReallocRequest& realloc,
 
 absl::Status SessionHandler::Retain(const v1::RetainRequest& retain,
                                     v1::SessionResponse* response) {
-  return ReplyBuffer(pool_->Retain(holder_, retain.handle()), response);
+  absl::StatusOr<BufferInfo> info = pool_->Retain(holder_, retain.handle());
+  if (info.ok()) trace::Retained(pool_->index(), session_id_, info->handle, info->size_bytes);
+  return ReplyBuffer(info, response);
 }
 
 absl::Status SessionHandler::AllocateBatch(const v1::AllocateBatchRequest& batch,
@@ -144,7 +149,10 @@ absl::Status SessionHandler::AllocateBatch(const v1::AllocateBatchRequest& batch
   }
   auto infos = pool_->AllocateMany(holder_, batch.size_bytes(), batch.count(), batch.zero());
   if (infos.ok()) {
-    for (const BufferInfo& info : *infos) FillBuffer(info, response->mutable_buffers()->add_buffers());
+    for (const BufferInfo& info : *infos) {
+      trace::Allocated(pool_->index(), session_id_, info.handle, info.size_bytes);
+      FillBuffer(info, response->mutable_buffers()->add_buffers());
+    }
   }
   return infos.status();
 }
@@ -157,7 +165,10 @@ absl::Status SessionHandler::ReleaseBatch(const v1::ReleaseBatchRequest& batch,
         "release_batch of %d handles; from 1 to %u are allowed", handles.size(), limits::kMaxBatch));
   }
   auto freed = pool_->ReleaseMany(holder_, std::vector<uint64_t>(handles.begin(), handles.end()));
-  if (freed.ok()) response->mutable_release_batch()->set_freed(*freed);
+  if (freed.ok()) {
+    for (uint64_t handle : handles) trace::Released(pool_->index(), session_id_, handle);
+    response->mutable_release_batch()->set_freed(*freed);
+  }
   return freed.status();
 }
 
@@ -181,7 +192,10 @@ absl::Status SessionHandler::Query(const v1::QueryRequest& query, v1::SessionRes
 absl::Status SessionHandler::Release(const v1::ReleaseRequest& release,
                                      v1::SessionResponse* response) {
   auto freed = pool_->Release(holder_, release.handle());
-  if (freed.ok()) response->mutable_release()->set_freed(*freed);
+  if (freed.ok()) {
+    trace::Released(pool_->index(), session_id_, release.handle());
+    response->mutable_release()->set_freed(*freed);
+  }
   return freed.status();
 }
 
@@ -200,6 +214,9 @@ absl::Status SessionHandler::ReleaseFirst(const v1::SessionRequest& request) {
   }
   absl::StatusOr<uint32_t> freed =
       pool_->ReleaseMany(holder_, std::vector<uint64_t>(handles.begin(), handles.end()));
+  if (freed.ok()) {
+    for (uint64_t handle : handles) trace::Released(pool_->index(), session_id_, handle);
+  }
   return freed.status();
 }
 

@@ -4,20 +4,32 @@
 
 namespace memd {
 
+trace::SessionInfo TraceSessionOf(const SessionRegistry::Record& record) {
+  return trace::SessionInfo{record.session_id, record.peer ? record.peer->pid : 0,
+                            record.peer ? record.peer->uid : 0, record.process_name,
+                            record.client_name};
+}
+
 absl::Status SessionRegistry::Add(Record record) {
-  MutexLock lock(&mu_);
-  if (record.peer) {
-    const uint64_t max = max_per_uid_.load();
-    uint64_t& count = per_uid_[record.peer->uid];
-    if (max != 0 && count >= max) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "uid %u has %u attached sessions; the limit is %u per uid (--max-sessions-per-uid): "
-          "end one, or share one session among the threads of a process", record.peer->uid,
-          count, max));
+  trace::SessionInfo traced = TraceSessionOf(record);
+  {
+    MutexLock lock(&mu_);
+    if (record.peer) {
+      const uint64_t max = max_per_uid_.load();
+      uint64_t& count = per_uid_[record.peer->uid];
+      if (max != 0 && count >= max) {
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "uid %u has %u attached sessions; the limit is %u per uid (--max-sessions-per-uid): "
+            "end one, or share one session among the threads of a process", record.peer->uid,
+            count, max));
+      }
+      ++count;
     }
-    ++count;
+    records_[record.session_id] = std::move(record);
   }
-  records_[record.session_id] = std::move(record);
+  // A recording that runs learns who this session is (memctl trace); not
+  // under this registry's mutex (the recorder's is a leaf of its own).
+  trace::Recorder::Daemon().NoteSession(traced);
   return absl::OkStatus();
 }
 

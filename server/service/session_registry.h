@@ -22,6 +22,7 @@
 #include "memd/shared/mutex.h"
 #include "pool/pool.h"
 #include "service/orphan_registry.h"
+#include "trace/recorder.h"
 
 namespace memd {
 
@@ -102,6 +103,9 @@ class SessionRegistry {
   std::atomic<bool> stopping_{false};
   OrphanRegistry orphans_;
 };
+
+// Who the session is, as a trace recording names it (trace/recorder.h).
+trace::SessionInfo TraceSessionOf(const SessionRegistry::Record& record);
 
 }  // namespace memd
 

@@ -55,6 +55,15 @@ inline constexpr size_t kMaxSessionRequestBytes = 64 * 1024;
 // message whole before anyone can look at it. 4 MiB is gRPC's default and
 // what libmemd reads.
 inline constexpr size_t kMaxGrpcMessageBytes = 4 * 1024 * 1024;
+// A recording of buffers' lives (Admin StartTrace, `memctl trace`): how long
+// it runs at most, and the events it keeps. An event costs the daemon 48
+// bytes, so the default holds 4.6 MiB and the limit 46 MiB until it is read.
+inline constexpr uint32_t kMaxTraceDurationMs = 600'000;
+inline constexpr uint32_t kDefaultTraceEvents = 100'000;
+inline constexpr uint32_t kMaxTraceEvents = 1'000'000;
+// Events in one ReadTrace answer: at most about 40 bytes each on the wire,
+// 16,384 keep an answer under the Admin service's 1 MiB.
+inline constexpr uint32_t kMaxTraceEventsPerPage = 16'384;
 
 }  // namespace memd::limits
 
