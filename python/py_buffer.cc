@@ -77,8 +77,11 @@ int Buffer::GetBuffer(PyObject* self, Py_buffer* view, int flags) {
     auto* buffer = py::handle(self).cast<Buffer*>();
     buffer->CheckHeld("a view");
     buffer->session_->CheckFork();
+    // A reader's mapping is read-only (a store would fault): so is the view,
+    // and numpy makes its arrays read-only from it.
+    int readonly = buffer->session_->client().read_only() ? 1 : 0;
     if (PyBuffer_FillInfo(view, self, buffer->data_, static_cast<Py_ssize_t>(buffer->ref_.size_bytes),
-                          /*readonly=*/0, flags) != 0) {
+                          readonly, flags) != 0) {
       return -1;
     }
     ++buffer->exports_;

@@ -27,13 +27,14 @@ class PyClient {
 
   static std::unique_ptr<PyClient> Connect(std::string address, std::string pool,
                                            std::string name, int64_t outage_wait_ms, bool lane,
-                                           bool populate) {
+                                           bool populate, bool read_only) {
     ConnectOptions options{.address = std::move(address),
                            .pool = std::move(pool),
                            .client_name = std::move(name),
                            .outage_wait_ms = outage_wait_ms,
                            .populate = populate,
-                           .lane = lane};
+                           .lane = lane,
+                           .read_only = read_only};
     Session::CheckCanConnect();
     absl::StatusOr<std::shared_ptr<Session>> session;
     {
@@ -187,7 +188,8 @@ class PyClient {
 void RegisterClient(py::module_& m) {
   py::class_<PyClient>(m, "Session", "One memd session (use memd.connect()).")
       .def_static("connect", &PyClient::Connect, py::arg("address"), py::arg("pool"),
-                  py::arg("name"), py::arg("outage_wait_ms"), py::arg("lane"), py::arg("populate"))
+                  py::arg("name"), py::arg("outage_wait_ms"), py::arg("lane"), py::arg("populate"),
+                  py::arg("read_only"))
       .def("allocate", &PyClient::Allocate, py::arg("size_bytes"), py::arg("zero"))
       .def("retain", &PyClient::Retain, py::arg("handle"))
       .def("send", &PyClient::Send, py::arg("channel"), py::arg("buffers"), py::arg("metadata"),
@@ -203,6 +205,8 @@ void RegisterClient(py::module_& m) {
                              [](const PyClient& c) { return c.Use().client().session_id(); })
       .def_property_readonly("connected",
                              [](const PyClient& c) { return c.Use().client().connected(); })
+      .def_property_readonly("read_only",
+                             [](const PyClient& c) { return c.Use().client().read_only(); })
       .def_property_readonly("reconnects",
                              [](const PyClient& c) { return c.Use().client().reconnects(); })
       .def_property_readonly("closed", &PyClient::closed)

@@ -45,9 +45,10 @@ sanitized_targets=(memd memctl memd_test_client memd_unit_tests memd_integration
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMD_SANITIZE=address,undefined \
   "${sanitized[@]}"
-cmake --build build-asan --target "${sanitized_targets[@]}" memd_surface_tests
+cmake --build build-asan --target "${sanitized_targets[@]}" memd_surface_tests memd_trace_client \
+  memd_trace_tests
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure --timeout 600 -j2 -L "unit|integration|arena" -E "HardeningTest")
+  ctest --output-on-failure --timeout 600 -j2 -L "unit|integration|arena|trace" -E "HardeningTest")
 
 # ThreadSanitizer finds races where threads meet: the pool and ledger (unit),
 # sessions and lanes, channels, restarts and crashes, the metrics endpoint,

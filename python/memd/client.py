@@ -65,7 +65,7 @@ def _timeout_ms(value: Optional[float], none_ms: int) -> int:
 
 def connect(address: Optional[str] = None, pool: Optional[str] = None,
             name: Optional[str] = None, *, outage_wait: Optional[float] = None,
-            lane: bool = True, populate: bool = False) -> "Client":
+            lane: bool = True, populate: bool = False, read_only: bool = False) -> "Client":
     """Opens a session with memd and maps the pool (a round trip; GIL released).
 
     Args:
@@ -78,6 +78,10 @@ def connect(address: Optional[str] = None, pool: Optional[str] = None,
             ``$MEMD_OUTAGE_WAIT_MS`` (milliseconds), else 0.
         lane: use a shared-memory lane for requests when the daemon offers one.
         populate: map all the pool's pages now (no first-touch page faults later).
+        read_only: attach as a reader: the pool is mapped read-only (Buffers
+            export read-only views; numpy arrays over them cannot be written),
+            and allocate raises PermissionDenied. Receive, retain and send of
+            what it holds work (docs/security.md, "Readers").
 
     Raises:
         Unavailable: no daemon at the address. NotFound: no such pool.
@@ -85,7 +89,7 @@ def connect(address: Optional[str] = None, pool: Optional[str] = None,
     """
     wait_ms = -1 if outage_wait is None else _timeout_ms(outage_wait, -1)
     return Client(_memd.Session.connect(address or "", pool or "", name or "", wait_ms,
-                                        bool(lane), bool(populate)))
+                                        bool(lane), bool(populate), bool(read_only)))
 
 
 class Client:
@@ -280,6 +284,11 @@ class Client:
     def connected(self) -> bool:
         """False while the daemon is away and the client reconnects."""
         return self._s.connected
+
+    @property
+    def read_only(self) -> bool:
+        """True for a reader (``connect(read_only=True)``, or a pool this uid may only read)."""
+        return self._s.read_only
 
     @property
     def reconnects(self) -> int:

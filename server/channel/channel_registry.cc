@@ -147,7 +147,9 @@ void ChannelRegistry::Settle(Channel& channel) {
         channel.receivers.pop_front();
         channel.pool->Unpark(waiter.receiver);
         channel.queue.push_back(std::move(channel.senders.front().message));
-        absl::StatusOr<ReceivedMessage> got = Deliver(channel, waiter.receiver);
+        TraceMessage(channel, channel.senders.front().session_id, channel.senders.front().mode);
+        absl::StatusOr<ReceivedMessage> got =
+            Deliver(channel, waiter.receiver, waiter.session_id);
         const bool taken = got.ok();
         if (!taken) {
           channel.senders.front().message = std::move(channel.queue.back());

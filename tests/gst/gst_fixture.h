@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -76,6 +77,28 @@ class GstTest : public ::testing::Test {
     auto [code, out] = Run(source + " ! " + caps + " ! filesink location=" + Path("ref.raw"));
     EXPECT_EQ(code, 0) << out;
     return ReadFile(Path("ref.raw"));
+  }
+
+  // Ten frames of `kSmall` through a tee into memdsinks on channels a and b,
+  // each read by a memdsrc (with `src_options`) in a process of its own;
+  // `before_writer` runs once both readers started. Checks both outputs
+  // against the one-process reference; returns the writer's output.
+  std::string TeeIntoTwoReaders(const std::string& src_options,
+                                const std::function<void()>& before_writer = {}) const {
+    const std::string source = "videotestsrc num-buffers=10 pattern=ball";
+    std::string reference = Reference(source, kSmall);
+    auto a = Start("memdsrc channel=a " + src_options + " ! filesink location=" + Path("a.raw"));
+    auto b = Start("memdsrc channel=b " + src_options + " ! filesink location=" + Path("b.raw"));
+    if (before_writer) before_writer();
+    auto [code, out] = Run(source + " ! " + kSmall +
+                           " ! tee name=t t. ! queue ! memdsink channel=a t. ! queue ! "
+                           "memdsink channel=b");
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_EQ(Finish(*a).first, 0);
+    EXPECT_EQ(Finish(*b).first, 0);
+    EXPECT_TRUE(ReadFile(Path("a.raw")) == reference);
+    EXPECT_TRUE(ReadFile(Path("b.raw")) == reference);
+    return out;
   }
 
   // Waits until the pool holds no buffer and no session (every reference of

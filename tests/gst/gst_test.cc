@@ -86,18 +86,7 @@ TEST_F(GstTest, AudioChannelPositionsTravelWithTheFrames) {
 }
 
 TEST_F(GstTest, TeeFanOutSharesOneBuffer) {
-  const std::string source = "videotestsrc num-buffers=10 pattern=ball";
-  std::string reference = Reference(source, kSmall);
-  auto a = Start("memdsrc channel=a ! filesink location=" + Path("a.raw"));
-  auto b = Start("memdsrc channel=b ! filesink location=" + Path("b.raw"));
-  auto [code, out] = Run(source + " ! " + kSmall +
-                         " ! tee name=t t. ! queue ! memdsink channel=a t. ! queue ! "
-                         "memdsink channel=b");
-  EXPECT_EQ(code, 0) << out;
-  EXPECT_EQ(Finish(*a).first, 0);
-  EXPECT_EQ(Finish(*b).first, 0);
-  EXPECT_TRUE(ReadFile(Path("a.raw")) == reference);
-  EXPECT_TRUE(ReadFile(Path("b.raw")) == reference);
+  std::string out = TeeIntoTwoReaders("");
   // Each frame is in pool memory once: both sinks send the same buffer
   // (whichever copied it, the other found the copy).
   size_t copies = 0;
@@ -113,25 +102,15 @@ TEST_F(GstTest, TeeFanOutSharesOneBuffer) {
 // fan-out to two readers still arrives byte-identical, and the daemon lists
 // both sessions as readers.
 TEST_F(GstTest, ReadOnlySourcesAreReadersAndReceiveTheFramesIntact) {
-  const std::string source = "videotestsrc num-buffers=10 pattern=ball";
-  std::string reference = Reference(source, kSmall);
-  auto a = Start("memdsrc channel=a read-only=true ! filesink location=" + Path("a.raw"));
-  auto b = Start("memdsrc channel=b read-only=true ! filesink location=" + Path("b.raw"));
   auto readers = [&] {
     int n = 0;
     for (const v1::SessionInfo& s : daemon_->Sessions().sessions()) n += s.read_only();
     return n;
   };
-  ASSERT_TRUE(WaitFor([&] { return readers() == 2; }, std::chrono::seconds(10)))
-      << daemon_->Sessions().DebugString();
-  auto [code, out] = Run(source + " ! " + kSmall +
-                         " ! tee name=t t. ! queue ! memdsink channel=a t. ! queue ! "
-                         "memdsink channel=b");
-  EXPECT_EQ(code, 0) << out;
-  EXPECT_EQ(Finish(*a).first, 0);
-  EXPECT_EQ(Finish(*b).first, 0);
-  EXPECT_TRUE(ReadFile(Path("a.raw")) == reference);
-  EXPECT_TRUE(ReadFile(Path("b.raw")) == reference);
+  TeeIntoTwoReaders("read-only=true", [&] {
+    ASSERT_TRUE(WaitFor([&] { return readers() == 2; }, std::chrono::seconds(10)))
+        << daemon_->Sessions().DebugString();
+  });
   EXPECT_TRUE(PoolEmpty());
 }
 

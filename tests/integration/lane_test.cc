@@ -22,6 +22,7 @@
 #include "daemon_env.h"
 #include "memd/client.h"
 #include "memd/shared/lane.h"
+#include "sessions.h"
 
 namespace memd::testing {
 namespace {
@@ -44,13 +45,6 @@ lane::Header* MappedLane(const std::string& instance, uint64_t session_id) {
   while (std::getline(maps, line)) {
     if (line.find(name) == std::string::npos) continue;
     return reinterpret_cast<lane::Header*>(std::stoull(line.substr(0, line.find('-')), nullptr, 16));
-  }
-  return nullptr;
-}
-
-const v1::SessionInfo* FindSession(const v1::ListSessionsResponse& sessions, uint64_t id) {
-  for (const v1::SessionInfo& s : sessions.sessions()) {
-    if (s.session_id() == id) return &s;
   }
   return nullptr;
 }

@@ -12,6 +12,7 @@
 
 #include "daemon_env.h"
 #include "memd/client.h"
+#include "sessions.h"
 #include "subprocess.h"
 
 namespace memd::testing {
@@ -24,13 +25,6 @@ constexpr int kReaderGroup = 52110;
 
 bool Has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-const v1::SessionInfo* SessionOf(const v1::ListSessionsResponse& list, uint64_t id) {
-  for (const v1::SessionInfo& s : list.sessions()) {
-    if (s.session_id() == id) return &s;
-  }
-  return nullptr;
 }
 
 // A reader process that writes into a buffer dies of SIGSEGV, and the
@@ -98,8 +92,8 @@ TEST(ReaderTest, AReaderReceivesAndReleasesButCannotAllocateAndIsListedAsAReader
   ASSERT_TRUE((*reader)->Send("onward", {message->buffers[0].handle}, "g").ok());
 
   v1::ListSessionsResponse list = daemon.Sessions();
-  const v1::SessionInfo* r = SessionOf(list, (*reader)->session_id());
-  const v1::SessionInfo* w = SessionOf(list, (*producer)->session_id());
+  const v1::SessionInfo* r = FindSession(list, (*reader)->session_id());
+  const v1::SessionInfo* w = FindSession(list, (*producer)->session_id());
   ASSERT_TRUE(r != nullptr && w != nullptr);
   EXPECT_TRUE(r->read_only());
   EXPECT_FALSE(w->read_only());

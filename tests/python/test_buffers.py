@@ -140,3 +140,30 @@ def test_help_documents_the_package():
         assert word in text
     assert "max_alloc" in pydoc.render_doc(memd.Client.allocate)
     assert "buffer protocol" in pydoc.render_doc(memd.Buffer)
+
+
+def test_a_reader_gets_read_only_arrays_and_cannot_allocate(daemon, client):
+    """connect(read_only=True): the pool is mapped read-only (issue 24, read-only consumers)."""
+    buf = client.allocate(4096, zero=True)
+    np.frombuffer(buf, dtype=np.uint8)[:] = 7
+    out = run_child(daemon, """
+        import sys, memd, numpy as np
+        c = memd.connect(read_only=True)
+        other = c.retain(int(sys.argv[1]))
+        a = np.frombuffer(other, dtype=np.uint8)
+        print(c.read_only, int(a[0]), a.flags.writeable)
+        try:
+            a[0] = 1
+        except ValueError:
+            print("refused")
+        try:
+            c.allocate(64)
+        except memd.errors.PermissionDenied as e:
+            print("denied", "reader of pool" in str(e))
+        del a
+        other.release()
+    """, buf.handle)
+    assert out.split() == ["True", "7", "False", "refused", "denied", "True"]
+    assert not client.read_only
+    assert int(np.frombuffer(buf, dtype=np.uint8).sum()) == 7 * 4096
+    buf.release()
