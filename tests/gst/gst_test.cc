@@ -104,7 +104,8 @@ TEST_F(GstTest, TeeFanOutSharesOneBuffer) {
 TEST_F(GstTest, ReadOnlySourcesAreReadersAndReceiveTheFramesIntact) {
   auto readers = [&] {
     int n = 0;
-    for (const v1::SessionInfo& s : daemon_->Sessions().sessions()) n += s.read_only();
+    v1::ListSessionsResponse list = daemon_->Sessions();  // outlives the loop
+    for (const v1::SessionInfo& s : list.sessions()) n += s.read_only();
     return n;
   };
   TeeIntoTwoReaders("read-only=true", [&] {

@@ -339,7 +339,8 @@ class ManySessions {
 // token of the next, memctl gathers every page (whatever its page size),
 // and a buffer held by all of them lists 64 holders and counts them all.
 TEST(AdminAnswersTest, SessionsComeInPagesAndABuffersHoldersAreCounted) {
-  DaemonEnv daemon;
+  // More sessions of one uid than the default bound (1024, E85) allows.
+  DaemonEnv daemon({.extra_args = {"--max-sessions-per-uid", "2048"}});
   ASSERT_TRUE(daemon.ok());
   Subprocess holder({TestClientBinary(), "hold", "1", "1000", "7"}, daemon.ClientEnv());
   std::vector<uint64_t> handles = ReadHandles(holder);
