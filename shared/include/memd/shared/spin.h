@@ -71,7 +71,7 @@ class AdaptiveSpin {
       // may be waiting for this very CPU: hand it over now and then (every
       // few microseconds; a yield with nobody waiting returns at once). On
       // 2 loaded cores a malloc+free pair took 128 us p50 without this and
-      // 34 us with it (docs/PERFORMANCE.md, "Polling on a loaded machine").
+      // 34 us with it (docs/performance-history.md, "Polling on a loaded machine").
       if ((n & kYieldEvery) == kYieldEvery) sched_yield();
       // Reading the clock costs about as much as a few dozen pauses.
       if ((n & 31) == 31 && Since(start) >= budget_ns_) break;
