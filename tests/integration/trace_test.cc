@@ -11,6 +11,8 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -49,13 +51,23 @@ std::pair<int, std::string> Memctl(const DaemonEnv& daemon, const std::string& a
                      MemctlBinary() + " --address " + daemon.address() + " " + args + " 2>&1"});
 }
 
+// `memctl trace` for at most 600 s into `path` (plus `options`): the tests
+// stop it with SIGINT once their traffic is done.
+std::vector<std::string> TraceArgv(const DaemonEnv& daemon, const std::string& path,
+                                   std::vector<std::string> options = {}) {
+  std::vector<std::string> argv = {MemctlBinary(), "--address", daemon.address(), "trace",
+                                   "--seconds", "600"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.insert(argv.end(), {"-o", path});
+  return argv;
+}
+
 TEST(TraceTest, EveryFrameFlowsFromProducerThroughFilterToConsumer) {
   constexpr int kFrames = 24;
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
   TempFile file;
-  Subprocess memctl({MemctlBinary(), "--address", daemon.address(), "trace", "--seconds", "600",
-                     "-o", file.path()});
+  Subprocess memctl(TraceArgv(daemon, file.path()));
   std::optional<std::string> started = memctl.ReadLine(std::chrono::seconds(30));
   ASSERT_TRUE(started.has_value());
   ASSERT_EQ(started->rfind("tracing every pool for 600 s", 0), 0u) << *started;
@@ -147,8 +159,7 @@ TEST(TraceTest, ChannelOptionKeepsOnlyBuffersThatWentThroughIt) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
   TempFile file;
-  Subprocess memctl({MemctlBinary(), "--address", daemon.address(), "trace", "--seconds", "600",
-                     "--channel", "out", "-o", file.path()});
+  Subprocess memctl(TraceArgv(daemon, file.path(), {"--channel", "out"}));
   ASSERT_TRUE(memctl.ReadLine(std::chrono::seconds(30)).has_value());
   auto env = daemon.ClientEnv();
   // Two frames go raw -> out; a third buffer stays in 'raw' (nobody forwards it).
@@ -185,8 +196,7 @@ TEST(TraceTest, ABufferSentAgainStartsAFlowPerSend) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());
   TempFile file;
-  Subprocess memctl({MemctlBinary(), "--address", daemon.address(), "trace", "--seconds", "600",
-                     "-o", file.path()});
+  Subprocess memctl(TraceArgv(daemon, file.path()));
   ASSERT_TRUE(memctl.ReadLine(std::chrono::seconds(30)).has_value());
   auto env = daemon.ClientEnv();
   Subprocess consumer({TraceClientBinary(), "consume", "raw", std::to_string(kSends)}, env);
@@ -248,8 +258,7 @@ TEST(TraceTest, BadBoundsAreRefusedNamingTheLimitAndStartNothing) {
 
   // None of these started a recording: one may start now, and a second one
   // while it runs is refused, saying so.
-  Subprocess running({MemctlBinary(), "--address", daemon.address(), "trace", "--seconds", "600",
-                      "-o", file.path()});
+  Subprocess running(TraceArgv(daemon, file.path()));
   ASSERT_TRUE(running.ReadLine(std::chrono::seconds(30)).has_value());
   TempFile other;
   auto [busy_code, busy_out] = Memctl(daemon, "trace --seconds 1 -o " + other.path());
