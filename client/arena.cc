@@ -15,7 +15,8 @@
 namespace memd {
 namespace {
 
-constexpr uint64_t kPage = 4096;
+using arena_layout::kPage;
+using arena_layout::RoundUp;
 // Chunks: the first 1 MiB, each next one twice the last, at most 4 MiB; a
 // grant the pool refuses is asked again at half the size, down to one slab.
 constexpr uint64_t kFirstChunkBytes = 1 << 20;
@@ -25,8 +26,6 @@ constexpr uint64_t kMinSlabBytes = 16 * 1024;
 // An idle chunk is released after this many ticks of 25 ms (5 s); the
 // session always keeps its last chunk.
 constexpr uint32_t kReturnTicks = 200;
-
-uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
 
 uint64_t SlabBytes(uint32_t block_bytes) {
   return RoundUp(std::max<uint64_t>(kMinSlabBytes, 4 * uint64_t{block_bytes}), kPage);
@@ -394,7 +393,12 @@ void Arena::RecordRegisteredLocked(Slab& slab, uint64_t offset, uint64_t handle)
 }
 
 void Arena::Tick() {
-  MutexLock lock(&mu_);
+  // The session's monitor thread calls this, and must never wait for the
+  // arena: a thread holding mu_ may be waiting for the daemon (a large
+  // block's lane call), and only the monitor notices that the daemon is gone
+  // and fails that call. A busy arena skips the tick; the next comes in 25 ms.
+  if (!mu_.try_lock()) return;
+  MutexLock lock(&mu_, std::adopt_lock);
   // Chunks the session no longer holds (a daemon restart that did not grant
   // them back, or pool pressure took an idle one): forget them.
   std::vector<Chunk*> lost;

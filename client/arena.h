@@ -47,6 +47,13 @@
 
 namespace memd {
 
+// The page the arena carves slabs and large blocks at (arena.cc,
+// arena_large.cc), and rounding up to it or to an alignment.
+namespace arena_layout {
+inline constexpr uint64_t kPage = 4096;
+constexpr uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+}  // namespace arena_layout
+
 class SessionLink;
 struct ArenaThreadCache;
 
@@ -151,7 +158,8 @@ class Arena {
   // The link's tick (every 25 ms): parked blocks nobody holds any more go
   // back to their class, empty chunks go idle, long-idle chunks are
   // released, chunks the session lost (a restart that did not grant them
-  // back) are forgotten, and changed counters are reported.
+  // back) are forgotten, and changed counters are reported. Called by the
+  // link's monitor thread; skipped while another thread holds the arena.
   void Tick();
 
   ArenaStats Stats() const;

@@ -108,8 +108,11 @@ void ClientLane::WakeLocked() {
 }
 
 bool ClientLane::AllServed() {
-  MutexLock lock(&write_mu_);
-  return header_->sub_head.load(std::memory_order_acquire) == sub_tail_;
+  // Without write_mu_: a writer waiting for room in a full ring holds it
+  // until the monitor thread, which asks this, breaks the lane. sub_tail in
+  // the header is what Submit published last (this process writes it alone).
+  return header_->sub_head.load(std::memory_order_acquire) ==
+         header_->sub_tail.load(std::memory_order_seq_cst);
 }
 
 void ClientLane::RingLate() {

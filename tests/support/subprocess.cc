@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -59,6 +60,12 @@ std::optional<std::string> Subprocess::ReadLine(std::chrono::milliseconds timeou
     if (n <= 0) return std::nullopt;
     buffer_.append(chunk, static_cast<size_t>(n));
   }
+}
+
+void Subprocess::PrintStacks() const {
+  std::string command = "command -v gdb >/dev/null && gdb -p " + std::to_string(pid_) +
+                        " -batch -ex 'thread apply all bt' >&2 2>/dev/null";
+  if (std::system(command.c_str()) != 0) std::fprintf(stderr, "(no stacks: gdb not found)\n");
 }
 
 std::string Subprocess::ReadAll(std::chrono::milliseconds timeout) {

@@ -31,6 +31,9 @@ class Subprocess {
   void Kill(int signal);
   // Waits for exit; returns the raw wait status, or nullopt on timeout.
   std::optional<int> Wait(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Writes every thread's stack of the running process to stderr (gdb), for
+  // a test whose process stopped answering: where it waits, in the log.
+  void PrintStacks() const;
 
  private:
   pid_t pid_ = -1;
