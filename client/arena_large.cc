@@ -14,9 +14,8 @@
 namespace memd {
 namespace {
 
-constexpr uint64_t kPage = 4096;
-
-uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+using arena_layout::kPage;
+using arena_layout::RoundUp;
 
 }  // namespace
 

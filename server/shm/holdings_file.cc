@@ -16,8 +16,8 @@ namespace memd {
 
 namespace {
 
-constexpr char kMagic[8] = {'m', 'e', 'm', 'd', 'h', 'l', 'd', '1'};
-constexpr uint32_t kVersion = 1;
+constexpr char kHoldingsMagic[8] = {'m', 'e', 'm', 'd', 'h', 'l', 'd', '1'};
+constexpr uint32_t kHoldingsVersion = 1;
 constexpr uint64_t kInitialRecords = 1024;
 
 }  // namespace
@@ -36,7 +36,7 @@ struct HoldingsFile::Copy {
   uint32_t refs;
   uint32_t reserved;  // 0
   uint32_t seq;       // higher (mod 2^32) is newer
-  uint32_t check;     // CheckOf(record, copy); odd
+  uint32_t check;     // HoldingCheckOf(record, copy); odd
 };
 static_assert(sizeof(HoldingsFile::Copy) == 40);
 
@@ -46,7 +46,7 @@ struct HoldingsFile::Record {
 
 namespace {
 
-uint32_t CheckOf(uint32_t record, const HoldingsFile::Copy& c) {
+uint32_t HoldingCheckOf(uint32_t record, const HoldingsFile::Copy& c) {
   uint64_t words[2];
   std::memcpy(words, c.ticket, sizeof(words));
   uint64_t h = dual_copy::Mix(0x6d656d64686c6431ull ^ record);
@@ -117,8 +117,8 @@ absl::StatusOr<std::unique_ptr<HoldingsFile>> HoldingsFile::Create(const std::st
     return s;
   }
   auto* h = static_cast<Header*>(file->mapping_);
-  std::memcpy(h->magic, kMagic, sizeof(kMagic));
-  h->version = kVersion;
+  std::memcpy(h->magic, kHoldingsMagic, sizeof(kHoldingsMagic));
+  h->version = kHoldingsVersion;
   h->record_bytes = sizeof(Record);
   return file;
 }
@@ -142,16 +142,16 @@ absl::StatusOr<std::unique_ptr<HoldingsFile>> HoldingsFile::Open(const std::stri
   file->mapping_ = mapping;
   file->mapped_bytes_ = bytes;
   const auto* h = static_cast<const Header*>(mapping);
-  if (std::memcmp(h->magic, kMagic, sizeof(kMagic)) != 0 || h->version != kVersion ||
+  if (std::memcmp(h->magic, kHoldingsMagic, sizeof(kHoldingsMagic)) != 0 || h->version != kHoldingsVersion ||
       h->record_bytes != sizeof(Record)) {
     return absl::DataLossError(absl::StrFormat(
-        "holdings file '%s' is not a version %u memd holdings file", path, kVersion));
+        "holdings file '%s' is not a version %u memd holdings file", path, kHoldingsVersion));
   }
   // Index the records with references; the rest below used_ are free.
   std::vector<bool> in_use(file->capacity_, false);
   for (uint32_t r = 0; r < file->capacity_; ++r) {
     const Record& record = file->records_at()[r];
-    int newest = dual_copy::Newest(r, record.copies, CheckOf);
+    int newest = dual_copy::Newest(r, record.copies, HoldingCheckOf);
     if (newest < 0) continue;
     file->used_ = r + 1;
     const Copy& c = record.copies[newest];
@@ -173,7 +173,7 @@ std::vector<Holding> HoldingsFile::Load() const {
   std::vector<std::pair<uint32_t, Holding>> found;
   for (const auto& [key, r] : index_) {
     const Record& record = records_at()[r];
-    const Copy& c = record.copies[dual_copy::Newest(r, record.copies, CheckOf)];
+    const Copy& c = record.copies[dual_copy::Newest(r, record.copies, HoldingCheckOf)];
     found.push_back({r, Holding{std::string(key.first.data(), key.first.size()), key.second,
                                 c.refs}});
   }
@@ -193,7 +193,7 @@ HoldingsFile::Key HoldingsFile::KeyOf(std::string_view ticket, uint64_t handle) 
 
 void HoldingsFile::Write(uint32_t record, std::string_view ticket, uint64_t handle,
                          uint32_t refs) {
-  dual_copy::Write(record, records_at()[record].copies, CheckOf, [&](Copy& c) {
+  dual_copy::Write(record, records_at()[record].copies, HoldingCheckOf, [&](Copy& c) {
     std::memset(c.ticket, 0, sizeof(c.ticket));
     std::memcpy(c.ticket, ticket.data(), std::min(ticket.size(), sizeof(c.ticket)));
     c.handle = handle;

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-60}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMEMD_BUILD_FUZZERS=ON -DMEMD_BUILD_TESTS=OFF -DMEMD_BUILD_BENCH=OFF \
+  -DMEMD_BUILD_FUZZERS=ON -DMEMD_BUILD_TESTS=OFF -DMEMD_BUILD_BENCH=OFF -DCMAKE_UNITY_BUILD=ON \
   -DMEMD_SANITIZE=address,undefined -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link > /dev/null
 cmake --build build-fuzz --target pool_ops_fuzzer parse_fuzzer
 for target in pool_ops parse; do

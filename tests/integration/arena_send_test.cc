@@ -124,7 +124,9 @@ TEST(ArenaSendTest, ALoopOfBlocksSentToAnotherProcessRunsInBoundedMemory) {
     std::memset(block, i & 0xff, kBytes);
     // Every other frame gets its handle first (memd_handle), so both ways of
     // sending are reused: with a handle, and registered by the send.
-    if (i % 2 == 1) ASSERT_NE(memd_handle(block), 0u) << memd_last_error();
+    if (i % 2 == 1) {
+      ASSERT_NE(memd_handle(block), 0u) << memd_last_error();
+    }
     ASSERT_EQ(memd_channel_send("loop", &block, 1, nullptr, 0, 1000), 0)
         << "frame " << i << ": " << memd_last_error();
     absl::StatusOr<ChannelMessage> got = receiver->Receive("loop", 1000);

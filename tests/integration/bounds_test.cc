@@ -19,13 +19,12 @@
 #include "subprocess.h"
 #include "memd/v1/admin.grpc.pb.h"
 #include "memd/v1/memory.grpc.pb.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using ::memd::testing_support::Has;
 
 std::pair<int, std::string> Flood(const DaemonEnv& daemon, const std::string& prefix, int count,
                                   int size, int metadata, int per_channel) {

@@ -11,13 +11,12 @@
 #include <regex>
 
 #include "daemon_env.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using ::memd::testing_support::Has;
 
 // Adds `delta` to pool 0's allocator used-block count in the live `pid`
 // (memd's main() holds the Daemon as `daemon`); returns gdb's output, its

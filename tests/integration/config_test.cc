@@ -10,13 +10,12 @@
 
 #include "daemon_env.h"
 #include "memd/client.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using ::memd::testing_support::Has;
 
 std::pair<int, std::string> Memd(std::vector<std::string> args) {
   args.insert(args.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", MemdBinary()});

@@ -21,15 +21,14 @@
 
 #include "daemon_env.h"
 #include "unit_file.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
-namespace fs = std::filesystem;
+using ::memd::testing_support::Has;
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+namespace fs = std::filesystem;
 
 std::string ReadSource(const std::string& relative) {
   std::ifstream in(std::string(MEMD_SOURCE_DIR) + "/" + relative);
@@ -318,7 +317,9 @@ TEST(DeployTest, KustomizeRendersTheBaseAndOverlaysConsistently) {
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_TRUE(Has(text, "kind: Namespace")) << dir;
     EXPECT_TRUE(Has(text, "namespace: memd")) << dir;
-    if (Has(dir, "local")) EXPECT_TRUE(Has(text, "imagePullPolicy: Never")) << text;
+    if (Has(dir, "local")) {
+      EXPECT_TRUE(Has(text, "imagePullPolicy: Never")) << text;
+    }
     std::remove(rendered.c_str());
   }
 }

@@ -25,17 +25,16 @@
 #include "memd/client.h"
 #include "net.h"
 #include "unit_file.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
+using ::memd::testing_support::Has;
+
 namespace fs = std::filesystem;
 
 constexpr int kMemdUid = 10001;  // stands in for the unit's User=memd
-
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // The system calls a SystemCallFilter= allow-list names, groups expanded
 // with `systemd-analyze syscall-filter` (which knows this systemd's groups).

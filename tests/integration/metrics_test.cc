@@ -12,13 +12,12 @@
 #include "daemon_env.h"
 #include "memd/client.h"
 #include "net.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using ::memd::testing_support::Has;
 
 // One 8 MiB pool, metrics on `port` of the loopback address.
 DaemonOptions WithMetrics(int port) {

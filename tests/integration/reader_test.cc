@@ -14,18 +14,17 @@
 #include "memd/client.h"
 #include "sessions.h"
 #include "subprocess.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
+
+using ::memd::testing_support::Has;
 
 std::string ReaderClientBinary() { return MEMD_READER_CLIENT_BINARY; }
 
 constexpr int kReaderUid = 52011;
 constexpr int kReaderGroup = 52110;
-
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // A reader process that writes into a buffer dies of SIGSEGV, and the
 // producer's bytes are unchanged.

@@ -14,9 +14,12 @@
 #include "net.h"
 #include "memd/client.h"
 #include "memd/v1/memory.grpc.pb.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
+
+using ::memd::testing_support::Has;
 
 constexpr int kOutsider = 52001;   // in no group of interest
 constexpr int kInsider = 52002;    // member of the pipeline group
@@ -45,10 +48,6 @@ std::pair<int, std::string> RunAs(int uid, std::vector<int> groups, std::vector<
   full.push_back(groups.empty() ? "--clear-groups" : "--groups=" + group_list);
   full.insert(full.end(), argv.begin(), argv.end());
   return RunMerged(full, std::move(env));
-}
-
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 TEST(SecurityTest, PoolAccessFollowsTheConfiguredOwnerGroupAndMode) {

@@ -19,15 +19,14 @@
 #include "daemon_env.h"
 #include "net.h"
 #include "raw_session.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
-constexpr int kInvalidArgument = 3, kNotFound = 5;
+using ::memd::testing_support::Has;
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+constexpr int kInvalidArgument = 3, kNotFound = 5;
 
 // Raw bytes a client may put where a name goes, and how a message quotes them.
 struct BadBytes {

@@ -28,15 +28,14 @@
 #include "memd/shared/unique_fd.h"
 #include "net.h"
 #include "unit_file.h"
+#include "status_text.h"
 
 namespace memd::testing {
 namespace {
 
-namespace fs = std::filesystem;
+using ::memd::testing_support::Has;
 
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+namespace fs = std::filesystem;
 
 // The configured units, as `cmake --install` installs them.
 std::string ConfiguredUnit(const std::string& name) {

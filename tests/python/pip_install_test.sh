@@ -18,6 +18,9 @@ cleanup() { [[ -n $memd_pid ]] && kill "$memd_pid" 2>/dev/null; wait 2>/dev/null
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 python=/usr/bin/python3   # Debian's, whose pip, setuptools, build and numpy these are
+# The extension is compiled twice (pip, then build): without optimisation, as
+# this tests the packaging, not the code (setuptools appends $CFLAGS).
+export CFLAGS="-O0 -g0"
 
 prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"

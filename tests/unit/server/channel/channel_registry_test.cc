@@ -11,21 +11,22 @@
 
 #include <gtest/gtest.h>
 
+#include "status_text.h"
+
 namespace memd {
 namespace {
 
-constexpr uint64_t kPoolBytes = 4 << 20;
+using ::memd::testing_support::MessageHas;
 
-bool Has(const absl::Status& status, const std::string& part) {
-  return status.message().find(part) != absl::string_view::npos;
-}
+constexpr uint64_t kRegistryPoolBytes = 4 << 20;
+
 
 class ChannelRegistryTest : public testing::Test {
  protected:
   ChannelRegistryTest()
-      : memory_(kPoolBytes),
-        pool_(PoolConfig{.name = "c", .size_bytes = kPoolBytes, .alignment_bytes = 64,
-                         .max_alloc_bytes = kPoolBytes,
+      : memory_(kRegistryPoolBytes),
+        pool_(PoolConfig{.name = "c", .size_bytes = kRegistryPoolBytes, .alignment_bytes = 64,
+                         .max_alloc_bytes = kRegistryPoolBytes,
                          .quotas = {.session_bytes = 1 << 20, .uid_bytes = 2 << 20}},
               0, memory_.data(), "/c") {}
   void TearDown() override { ASSERT_TRUE(pool_.CheckInvariants().ok()) << pool_.CheckInvariants(); }
@@ -83,7 +84,7 @@ TEST_F(ChannelRegistryTest, ChannelsPerSessionAreBoundedAndIdleOnesMakeRoom) {
   }
   absl::Status over = *Send(channels, s, 1, "one-more", {});
   EXPECT_TRUE(absl::IsResourceExhausted(over)) << over;
-  EXPECT_TRUE(Has(over, "creating channel 'one-more' in pool 'c' would exceed the limit of 256 "
+  EXPECT_TRUE(MessageHas(over, "creating channel 'one-more' in pool 'c' would exceed the limit of 256 "
                         "channels per session: session 1 created 256"))
       << over;
   EXPECT_EQ(channels.Stats(pool_).size(), limit);
@@ -103,7 +104,7 @@ TEST_F(ChannelRegistryTest, ParkedRequestsPerSessionAreBounded) {
   }
   auto over = Receive(channels, s, 1, "q", absl::Hours(1));
   ASSERT_TRUE(over.has_value());
-  EXPECT_TRUE(Has(over->status(), "waiting on channel 'q' in pool 'c' would exceed the limit of "
+  EXPECT_TRUE(MessageHas(over->status(), "waiting on channel 'q' in pool 'c' would exceed the limit of "
                                   "1024 parked sends and receives per session: session 1 has "
                                   "1024 parked"))
       << over->status();
@@ -134,7 +135,7 @@ TEST_F(ChannelRegistryTest, SentBuffersStayChargedToTheSendersUidUntilReceived) 
     ++sent;
   }
   EXPECT_EQ(sent, 2) << "uid-bytes is 2 MiB";
-  EXPECT_TRUE(Has(refused, "per-uid quota of 2.0 MiB (2097152 bytes) for uid 100")) << refused;
+  EXPECT_TRUE(MessageHas(refused, "per-uid quota of 2.0 MiB (2097152 bytes) for uid 100")) << refused;
   pool_.CloseHolder(s);  // the sender leaves; its messages stay charged to its uid
   EXPECT_EQ(pool_.UidUsage(100).held_bytes, 2u << 20);
   EXPECT_EQ(pool_.Stats().used_bytes, 2u << 20);
@@ -147,7 +148,7 @@ TEST_F(ChannelRegistryTest, SentBuffersStayChargedToTheSendersUidUntilReceived) 
   // The receiver's session quota (1 MiB) refuses the next; it stays queued.
   auto over = Receive(channels, r, 2, "fresh1");
   ASSERT_TRUE(over.has_value());
-  EXPECT_TRUE(Has(over->status(), "per-session quota of 1.0 MiB")) << over->status();
+  EXPECT_TRUE(MessageHas(over->status(), "per-session quota of 1.0 MiB")) << over->status();
   EXPECT_EQ(channels.Stats(pool_).size(), 2u);
   pool_.ReleaseAll(r);
   ASSERT_TRUE(Receive(channels, r, 2, "fresh1")->ok());
@@ -168,17 +169,17 @@ TEST_F(ChannelRegistryTest, QueuedMessagesAreBoundedPerUidAndForTheDaemon) {
       absl::Status sent = *Send(channels, s, uid, "u" + std::to_string(uid), {}, metadata);
       if (sent.ok()) continue;
       EXPECT_TRUE(absl::IsResourceExhausted(sent)) << sent;
-      (Has(sent, "daemon's limit") ? daemon : per_uid) = sent;
+      (MessageHas(sent, "daemon's limit") ? daemon : per_uid) = sent;
       if (uid == 1) {
         EXPECT_EQ(i, static_cast<int>(LedgerLimits{}.uid_message_bytes / charge));
       }
       break;
     }
   }
-  EXPECT_TRUE(Has(per_uid, "would exceed the limit of 4.0 MiB (4194304 bytes) of queued channel "
+  EXPECT_TRUE(MessageHas(per_uid, "would exceed the limit of 4.0 MiB (4194304 bytes) of queued channel "
                            "messages per uid"))
       << per_uid;
-  EXPECT_TRUE(Has(daemon, "would exceed the daemon's limit of 32.0 MiB (33554432 bytes) of "
+  EXPECT_TRUE(MessageHas(daemon, "would exceed the daemon's limit of 32.0 MiB (33554432 bytes) of "
                           "queued channel messages"))
       << daemon;
   EXPECT_LE(channels.queued_message_bytes(), ChannelRegistry::kMaxQueuedMessageBytes);
@@ -251,7 +252,9 @@ TEST_F(ChannelRegistryTest, RelayAnswersTheSenderOnlyAfterTheReceiverTookTheMess
     auto a = pool_.Allocate(producer, 64, false);
     ASSERT_TRUE(a.ok());
     events.clear();
-    if (name == "immediate") EXPECT_FALSE(receive().has_value());
+    if (name == "immediate") {
+      EXPECT_FALSE(receive().has_value());
+    }
     auto sent = channels.Send(pool_, producer, 1, "relay", {a->handle}, name, 0,
                               absl::Seconds(30), Pool::TransferMode::kMove,
                               [&](absl::Status s) { events.push_back("answered " + s.ToString()); });

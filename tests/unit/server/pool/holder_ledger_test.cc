@@ -6,16 +6,17 @@
 
 #include <gtest/gtest.h>
 
+#include "status_text.h"
+
 #include "pool/pool.h"
 
 namespace memd {
 namespace {
 
+using ::memd::testing_support::MessageHas;
+
 using Change = HolderLedger::Change;
 
-bool Has(const absl::Status& status, const std::string& part) {
-  return status.message().find(part) != absl::string_view::npos;
-}
 
 TEST(HolderLedgerTest, CountsDistinctBuffersPerHolderAndTotalsPerSessionAndUid) {
   HolderLedger ledger("p", PoolQuotas{});
@@ -49,7 +50,7 @@ TEST(HolderLedgerTest, QuotasRefuseGrowthNamingTheQuotaAndNeverAMoveWithinAUid) 
   ledger.Apply(std::vector<Change>{{a, 1, 1024, 1}, {a, 2, 1024, 1}});
   absl::Status session = ledger.CheckGrowth(a, 1024, 1, "allocation");
   EXPECT_TRUE(absl::IsResourceExhausted(session)) << session;
-  EXPECT_TRUE(Has(session, "per-session quota of 2.0 KiB (2048 bytes)")) << session;
+  EXPECT_TRUE(MessageHas(session, "per-session quota of 2.0 KiB (2048 bytes)")) << session;
   // Moving a buffer into the session's own message keeps the uid's usage.
   std::vector<Change> move = {{a, 1, 1024, -1}, {m, 1, 1024, 1}};
   EXPECT_TRUE(ledger.Check(move, "channel send").ok());
@@ -61,7 +62,7 @@ TEST(HolderLedgerTest, QuotasRefuseGrowthNamingTheQuotaAndNeverAMoveWithinAUid) 
   // A sharing send gives the message a reference of its own: the uid grows.
   absl::Status uid = ledger.Check(std::vector<Change>{{m, 2, 1024, 1}}, "channel send");
   EXPECT_TRUE(absl::IsResourceExhausted(uid)) << uid;
-  EXPECT_TRUE(Has(uid, "per-uid quota of 3.0 KiB (3072 bytes) for uid 100")) << uid;
+  EXPECT_TRUE(MessageHas(uid, "per-uid quota of 3.0 KiB (3072 bytes) for uid 100")) << uid;
   EXPECT_EQ(ledger.UidUsage(100).held_bytes, 3072u) << "a refused check changes nothing";
   // Another uid taking the message's buffer: the sender's uid is relieved.
   HolderId r = ledger.Open(HolderKind::kSession, Causer{2, 200});
@@ -85,16 +86,16 @@ TEST(HolderLedgerTest, ChannelsParkedRequestsAndMessageBytesAreBounded) {
   ASSERT_TRUE(channel_of(s1).ok());
   ASSERT_TRUE(channel_of(s1).ok());
   absl::Status per_session = channel_of(s1);
-  EXPECT_TRUE(Has(per_session, "limit of 2 channels per session: session 1 created 2"))
+  EXPECT_TRUE(MessageHas(per_session, "limit of 2 channels per session: session 1 created 2"))
       << per_session;
   ASSERT_TRUE(channel_of(s2).ok());
   absl::Status per_uid = channel_of(s2);
-  EXPECT_TRUE(Has(per_uid, "limit of 3 channels per uid: uid 100 created 3")) << per_uid;
+  EXPECT_TRUE(MessageHas(per_uid, "limit of 3 channels per uid: uid 100 created 3")) << per_uid;
   EXPECT_EQ(ledger.UidUsage(100).channels, 3u);
 
   ASSERT_TRUE(ledger.Charge(s1, SessionUsage{.parked = 1}, "waiting on channel 'x'").ok());
   absl::Status parked = ledger.Charge(s1, SessionUsage{.parked = 1}, "waiting on channel 'x'");
-  EXPECT_TRUE(Has(parked, "limit of 1 parked sends and receives per session: session 1 has 1"))
+  EXPECT_TRUE(MessageHas(parked, "limit of 1 parked sends and receives per session: session 1 has 1"))
       << parked;
   ledger.Uncharge(s1, SessionUsage{.parked = 1});
   EXPECT_TRUE(ledger.Charge(s1, SessionUsage{.parked = 1}, "waiting on channel 'x'").ok());
@@ -103,7 +104,7 @@ TEST(HolderLedgerTest, ChannelsParkedRequestsAndMessageBytesAreBounded) {
   ASSERT_TRUE(ledger.Charge(m, SessionUsage{.message_bytes = 900}, "send").ok());
   HolderId m2 = ledger.Open(HolderKind::kMessage, ledger.causer(s1));
   absl::Status bytes = ledger.Charge(m2, SessionUsage{.message_bytes = 200}, "send");
-  EXPECT_TRUE(Has(bytes, "of queued channel messages per uid: uid 100 has 900 B")) << bytes;
+  EXPECT_TRUE(MessageHas(bytes, "of queued channel messages per uid: uid 100 has 900 B")) << bytes;
   ledger.Close(m);  // received: its charge goes
   EXPECT_TRUE(ledger.Charge(m2, SessionUsage{.message_bytes = 200}, "send").ok());
   EXPECT_EQ(ledger.UidUsage(100).message_bytes, 200u);

@@ -16,7 +16,7 @@
 namespace memd {
 namespace {
 
-constexpr uint64_t kSize = 1 << 20;
+constexpr uint64_t kAdoptPoolSize = 1 << 20;
 
 // A session ticket (AttachResponse.ticket): 16 bytes.
 std::string Ticket(char c) { return std::string(16, c); }
@@ -26,13 +26,13 @@ class PoolAdoptTest : public testing::Test {
   PoolAdoptTest()
       : name_("/tmp/memd-unit-adopt-" + std::to_string(getpid()) + "-" +
               testing::UnitTest::GetInstance()->current_test_info()->name()),
-        memory_(kSize) {
+        memory_(kAdoptPoolSize) {
     StateTable::RemoveIfExists(name_);
   }
   ~PoolAdoptTest() override { StateTable::RemoveIfExists(name_); }
 
   std::unique_ptr<Pool> NewPool() {
-    auto state = StateTable::Create(name_, StateIdentity{0, kSize, 64, 42});
+    auto state = StateTable::Create(name_, StateIdentity{0, kAdoptPoolSize, 64, 42});
     EXPECT_TRUE(state.ok()) << state.status();
     (*state)->MarkReady();
     return std::make_unique<Pool>(config_, 0, memory_.data(), "/x", std::move(*state));
@@ -49,7 +49,7 @@ class PoolAdoptTest : public testing::Test {
 
   std::string name_;
   std::vector<uint8_t> memory_;
-  PoolConfig config_{"test", kSize, 64, kSize};
+  PoolConfig config_{"test", kAdoptPoolSize, 64, kAdoptPoolSize};
 };
 
 TEST_F(PoolAdoptTest, LiveBuffersKeepHandlesBlocksAndReferences) {

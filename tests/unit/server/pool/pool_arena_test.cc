@@ -13,14 +13,14 @@
 namespace memd {
 namespace {
 
-constexpr uint64_t kSize = 1 << 20;
+constexpr uint64_t kArenaPoolSize = 1 << 20;
 
 class PoolArenaTest : public testing::Test {
  protected:
-  PoolArenaTest() : memory_(kSize), pool_(config_, 0, memory_.data(), "/x") {}
+  PoolArenaTest() : memory_(kArenaPoolSize), pool_(config_, 0, memory_.data(), "/x") {}
   void TearDown() override { ASSERT_TRUE(pool_.CheckInvariants().ok()) << pool_.CheckInvariants(); }
 
-  PoolConfig config_{"test", kSize, 64, kSize};
+  PoolConfig config_{"test", kArenaPoolSize, 64, kArenaPoolSize};
   std::vector<uint8_t> memory_;
   Pool pool_;
   HolderId a_ = pool_.OpenSession(1, std::nullopt);
@@ -125,11 +125,11 @@ TEST_F(PoolArenaTest, PressureFreesIdleChunksOnly) {
 TEST(PoolArenaAdoptTest, RangesAreAdoptedInsideTheirChunk) {
   std::string name = "/tmp/memd-unit-arena-adopt-" + std::to_string(getpid());
   StateTable::RemoveIfExists(name);
-  std::vector<uint8_t> memory(kSize);
-  PoolConfig config{"test", kSize, 64, kSize};
+  std::vector<uint8_t> memory(kArenaPoolSize);
+  PoolConfig config{"test", kArenaPoolSize, 64, kArenaPoolSize};
   uint64_t chunk_handle, first_handle, second_handle;
   {
-    auto state = StateTable::Create(name, StateIdentity{0, kSize, 64, 42});
+    auto state = StateTable::Create(name, StateIdentity{0, kArenaPoolSize, 64, 42});
     ASSERT_TRUE(state.ok()) << state.status();
     (*state)->MarkReady();
     Pool before(config, 0, memory.data(), "/x", std::move(*state));
@@ -169,10 +169,10 @@ TEST(PoolArenaAdoptTest, RangesAreAdoptedInsideTheirChunk) {
 TEST(PoolArenaAdoptTest, OverlappingRangesAreQuarantinedAndTheRestAdopted) {
   std::string name = "/tmp/memd-unit-arena-quarantine-" + std::to_string(getpid());
   StateTable::RemoveIfExists(name);
-  std::vector<uint8_t> memory(kSize);
-  PoolConfig config{"test", kSize, 64, kSize};
+  std::vector<uint8_t> memory(kArenaPoolSize);
+  PoolConfig config{"test", kArenaPoolSize, 64, kArenaPoolSize};
   {
-    auto state = StateTable::Create(name, StateIdentity{0, kSize, 64, 42});
+    auto state = StateTable::Create(name, StateIdentity{0, kArenaPoolSize, 64, 42});
     ASSERT_TRUE(state.ok()) << state.status();
     ASSERT_TRUE((*state)->Reserve(4).ok());
     // Slot 0: the chunk, freed. Slots 1 and 2: ranges [0, 128) and [64, 192)

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "status_text.h"
+
 #include "memd/shared/handle.h"
 #include "pool/holder_ledger.h"
 #include "pool/pool.h"
@@ -21,11 +23,10 @@
 namespace memd {
 namespace {
 
+using ::memd::testing_support::MessageHas;
+
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
-bool Has(const absl::Status& status, const std::string& part) {
-  return status.message().find(part) != absl::string_view::npos;
-}
 
 // The allocator only does arithmetic on offsets: an offset space at the
 // limit needs no memory.
@@ -76,9 +77,9 @@ TEST(PoolConfigTest, APoolAboveTheGranuleLimitIsRefusedNamingSizeAndLimit) {
   EXPECT_TRUE(ValidatePoolConfig({"big", largest, 8, 100}).ok());
   absl::Status too_big = ValidatePoolConfig({"big", 40 * kGiB, 8, 100});
   EXPECT_TRUE(absl::IsInvalidArgument(too_big)) << too_big;
-  EXPECT_TRUE(Has(too_big, "size 40.0 GiB (42949672960 bytes)")) << too_big;
-  EXPECT_TRUE(Has(too_big, std::to_string(largest) + " bytes) at alignment 8")) << too_big;
-  EXPECT_TRUE(Has(too_big, "4294967295 alignment units")) << too_big;
+  EXPECT_TRUE(MessageHas(too_big, "size 40.0 GiB (42949672960 bytes)")) << too_big;
+  EXPECT_TRUE(MessageHas(too_big, std::to_string(largest) + " bytes) at alignment 8")) << too_big;
+  EXPECT_TRUE(MessageHas(too_big, "4294967295 alignment units")) << too_big;
   EXPECT_TRUE(ValidatePoolConfig({"big", 40 * kGiB, 16, 100}).ok()) << "a larger alignment fits";
 }
 
@@ -227,7 +228,7 @@ TEST(PoolCompactTest, ArenaRangeBeyondTheSlackLimitIsRefusedAndChangesNothing) {
     ASSERT_TRUE(chunk.ok()) << chunk.status();
     auto refused = pool.ArenaRegister(s, chunk->handle, chunk->offset_bytes, 64, 5 * kGiB);
     EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
-    EXPECT_TRUE(Has(refused.status(), "leaves 5368709056 bytes unused, more than the limit of "
+    EXPECT_TRUE(MessageHas(refused.status(), "leaves 5368709056 bytes unused, more than the limit of "
                                       "4294967295"))
         << refused.status();
     EXPECT_EQ(pool.Stats().live_buffers, 1u);
@@ -265,7 +266,7 @@ TEST(PoolCompactTest, AdoptionRefusesASlotWhoseSlackExceedsTheLimit) {
   auto pool = Pool::Adopt(PoolConfig{"a", kSize, 64, kSize}, 0, static_cast<uint8_t*>(reserved),
                           "/a", std::move(*state));
   EXPECT_TRUE(absl::IsDataLoss(pool.status())) << pool.status();
-  EXPECT_TRUE(Has(pool.status(), "slot 0: live with 1 references and size 64 in a 6442450944-byte "
+  EXPECT_TRUE(MessageHas(pool.status(), "slot 0: live with 1 references and size 64 in a 6442450944-byte "
                                  "block"))
       << pool.status();
   munmap(reserved, kSize);

@@ -18,18 +18,18 @@
 namespace memd {
 namespace {
 
-constexpr uint64_t kPoolBytes = 4 << 20;
+constexpr uint64_t kHandlerPoolBytes = 4 << 20;
 
-bool Has(const v1::SessionResponse& r, const std::string& part) {
+bool ResponseSays(const v1::SessionResponse& r, const std::string& part) {
   return r.status_message().find(part) != std::string::npos;
 }
 
 class SessionHandlerTest : public testing::Test {
  protected:
-  SessionHandlerTest() : memory_(kPoolBytes) {
+  SessionHandlerTest() : memory_(kHandlerPoolBytes) {
     auto pool = std::make_unique<Pool>(
-        PoolConfig{.name = "video", .size_bytes = kPoolBytes, .alignment_bytes = 64,
-                   .max_alloc_bytes = kPoolBytes,
+        PoolConfig{.name = "video", .size_bytes = kHandlerPoolBytes, .alignment_bytes = 64,
+                   .max_alloc_bytes = kHandlerPoolBytes,
                    .access = {.owner_uid = ::getuid(), .group_gid = ::getgid(), .mode = 0600}},
         0, memory_.data(), "/video");
     pool_ = pool.get();
@@ -72,17 +72,17 @@ TEST_F(SessionHandlerTest, AttachComesFirstAndNamesThePools) {
   auto h = NewHandler(1);
   v1::SessionResponse early = Allocate(*h, 100);
   EXPECT_EQ(early.status_code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
-  EXPECT_TRUE(Has(early, "must be attach")) << early.status_message();
+  EXPECT_TRUE(ResponseSays(early, "must be attach")) << early.status_message();
   v1::SessionResponse unknown = Attach(*h, "audio");
   EXPECT_EQ(unknown.status_code(), static_cast<int>(absl::StatusCode::kNotFound));
-  EXPECT_TRUE(Has(unknown, "video")) << "the refusal lists the daemon's pools";
+  EXPECT_TRUE(ResponseSays(unknown, "video")) << "the refusal lists the daemon's pools";
   EXPECT_FALSE(h->attached());
 
   v1::SessionResponse attached = Attach(*h);
   ASSERT_EQ(attached.status_code(), 0) << attached.status_message();
   EXPECT_TRUE(h->attached());
   EXPECT_EQ(attached.attach().session_id(), 1u);
-  EXPECT_EQ(attached.attach().pool().size_bytes(), kPoolBytes);
+  EXPECT_EQ(attached.attach().pool().size_bytes(), kHandlerPoolBytes);
   EXPECT_EQ(attached.attach().ticket().size(), 16u);
   v1::SessionResponse again = Attach(*h);
   EXPECT_EQ(again.status_code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
@@ -95,7 +95,7 @@ TEST_F(SessionHandlerTest, ClientNameOverTheLimitIsRefused) {
   r.mutable_attach()->set_client_name(std::string(limits::kMaxClientNameBytes + 1, 'n'));
   v1::SessionResponse refused = Handle(*h, r);
   EXPECT_EQ(refused.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(Has(refused, std::to_string(limits::kMaxClientNameBytes))) << refused.status_message();
+  EXPECT_TRUE(ResponseSays(refused, std::to_string(limits::kMaxClientNameBytes))) << refused.status_message();
   EXPECT_FALSE(h->attached());
 }
 
@@ -137,7 +137,7 @@ TEST_F(SessionHandlerTest, EachOperationAnswersInItsOwnField) {
 
   v1::SessionResponse empty = Handle(*h, v1::SessionRequest());
   EXPECT_EQ(empty.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(Has(empty, "carries no operation")) << empty.status_message();
+  EXPECT_TRUE(ResponseSays(empty, "carries no operation")) << empty.status_message();
 }
 
 TEST_F(SessionHandlerTest, BatchesOverTheWireLimitChangeNothing) {
@@ -153,7 +153,7 @@ TEST_F(SessionHandlerTest, BatchesOverTheWireLimitChangeNothing) {
   batch.mutable_allocate_batch()->set_count(limits::kMaxBatch + 1);
   v1::SessionResponse r = Handle(*h, batch);
   EXPECT_EQ(r.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(Has(r, limit)) << r.status_message();
+  EXPECT_TRUE(ResponseSays(r, limit)) << r.status_message();
   batch.mutable_allocate_batch()->set_count(0);
   EXPECT_EQ(Handle(*h, batch).status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
 
@@ -167,7 +167,7 @@ TEST_F(SessionHandlerTest, BatchesOverTheWireLimitChangeNothing) {
   for (const v1::SessionRequest& over : {release_batch, query, release_first}) {
     v1::SessionResponse refused = Handle(*h, over);
     EXPECT_EQ(refused.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
-    EXPECT_TRUE(Has(refused, limit)) << refused.status_message();
+    EXPECT_TRUE(ResponseSays(refused, limit)) << refused.status_message();
   }
   v1::SessionRequest reclaim;
   for (uint32_t i = 0; i <= limits::kMaxReclaimEntries; ++i) {
@@ -175,7 +175,7 @@ TEST_F(SessionHandlerTest, BatchesOverTheWireLimitChangeNothing) {
   }
   v1::SessionResponse refused = Handle(*h, reclaim);
   EXPECT_EQ(refused.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(Has(refused, std::to_string(limits::kMaxReclaimEntries))) << refused.status_message();
+  EXPECT_TRUE(ResponseSays(refused, std::to_string(limits::kMaxReclaimEntries))) << refused.status_message();
 
   EXPECT_EQ(Live(), 1u) << "refused requests release nothing";
   EXPECT_EQ(pool_->Stats().allocs, 1u) << "refused requests allocate nothing";
@@ -207,7 +207,7 @@ TEST_F(SessionHandlerTest, CloseRequestReleasesEverythingAndEndsTheSession) {
   h->Close();
   v1::SessionResponse after = Allocate(*h, 64);
   EXPECT_EQ(after.status_code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
-  EXPECT_TRUE(Has(after, "closed")) << after.status_message();
+  EXPECT_TRUE(ResponseSays(after, "closed")) << after.status_message();
 }
 
 TEST_F(SessionHandlerTest, AStreamEndingUnderALiveProcessKeepsItsReferences) {
