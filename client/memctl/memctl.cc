@@ -226,6 +226,8 @@ int RunMemctl(int argc, char** argv) {
       ->required();
   TraceArgs trace_args;
   CLI::App* trace = AddTraceCommand(app, &trace_args);
+  ChannelArgs channel_args;
+  CLI::App* channel_command = AddChannelCommand(app, &channel_args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -356,6 +358,7 @@ int RunMemctl(int argc, char** argv) {
   }
   if (*watch) return Watch(conn, *output, interval, refreshes);
   if (*trace) return TraceCommand(conn, trace_args);
+  if (*channel_command) return ChannelCommand(conn, channel_args);
   if (*bridge) {
     bridge_args.command = *bridge_add ? "add" : *bridge_remove ? "remove" : "list";
     return BridgeCommand(conn, channel, bridge_args, *output);

@@ -45,6 +45,14 @@ int BridgeCommand(Connection& conn, const std::shared_ptr<grpc::Channel>& channe
 nlohmann::ordered_json BridgesDocument(const v1::ListBridgesResponse& list);
 std::string BridgesTable(const v1::ListBridgesResponse& list, bool wide);
 
+// memctl channel drain|delete POOL/CHANNEL (channel_command.cc).
+struct ChannelArgs {
+  std::string command;  // "drain", "delete"
+  std::string name;     // "<pool>/<channel>"
+};
+CLI::App* AddChannelCommand(CLI::App& app, ChannelArgs* args);
+int ChannelCommand(Connection& conn, const ChannelArgs& args);
+
 // memctl trace: records buffers' lives for a while and writes them in the
 // Trace Event Format (trace_command.cc: the command; trace_format.cc: the
 // document).

@@ -21,7 +21,8 @@ nlohmann::ordered_json StatsDocument(const v1::GetStatsResponse& stats) {
                           {"waiting_receivers", c.waiting_receivers()},
                           {"send_waits", c.send_waits()},
                           {"dropped", c.dropped()},
-                          {"send_timeouts", c.send_timeouts()}});
+                          {"send_timeouts", c.send_timeouts()},
+                          {"drained", c.drained()}});
     }
     pools.push_back({
         {"name", p.name()},
@@ -39,6 +40,7 @@ nlohmann::ordered_json StatsDocument(const v1::GetStatsResponse& stats) {
         {"failed_allocs", p.failed_allocs()},
         {"peak_used_bytes", p.peak_used_bytes()},
         {"unclaimed_references", p.unclaimed_references()},
+        {"quarantined_slots", p.quarantined_slots()},
         {"arena_reserved_bytes", p.arena_reserved_bytes()},
         {"arena_in_use_bytes", p.arena_in_use_bytes()},
         {"arena_local_allocs", p.arena_local_allocs()},

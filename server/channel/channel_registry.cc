@@ -1,5 +1,6 @@
 // ChannelRegistry: sends, receives and the channels' lives. The timer thread
-// (deadlines, idle channels) is in channel_timer.cc.
+// (deadlines, idle channels) is in channel_timer.cc, operators' drain and
+// delete in channel_admin.cc.
 #include "channel/channel_registry.h"
 
 #include "absl/strings/str_format.h"
@@ -376,7 +377,7 @@ std::vector<ChannelStats> ChannelRegistry::Stats(const Pool& pool) const {
     if (c->pool != &pool) continue;
     out.push_back(ChannelStats{c->name, c->queue.size(), c->capacity, c->sent, c->received,
                                c->senders.size(), c->receivers.size(), c->send_waits,
-                               c->dropped, c->send_timeouts});
+                               c->dropped, c->send_timeouts, c->drained});
   }
   return out;
 }

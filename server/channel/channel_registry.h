@@ -79,6 +79,14 @@ struct ChannelStats {
   // slices (memdsink: 100 ms) sends the same frame again, so one frame may
   // count many times; one that gives up lost it. Not in `dropped`.
   uint64_t send_timeouts = 0;
+  uint64_t drained = 0;  // messages an operator released (Drain)
+};
+
+// What Drain released.
+struct DrainedChannel {
+  uint64_t messages = 0;
+  uint64_t references = 0;
+  uint64_t bytes = 0;  // sizes of the distinct buffers the messages referenced
 };
 
 class ChannelRegistry {
@@ -139,6 +147,16 @@ class ChannelRegistry {
   // Drops the parked operations of a closing session; their callbacks never run.
   void CancelSession(uint64_t session_id);
 
+  // Operator actions (memctl channel drain|delete; channel_admin.cc).
+  // Drain releases every queued message of channel `name` of `pool` (a
+  // tagged one counts as delivered: the delivery hook runs), then lets
+  // parked sends into the room. Delete removes the channel when it is idle;
+  // FAILED_PRECONDITION naming its messages and waiting requests otherwise.
+  // Both: NOT_FOUND when there is no such channel, INVALID_ARGUMENT for a
+  // bad name.
+  absl::StatusOr<DrainedChannel> Drain(Pool& pool, const std::string& name);
+  absl::Status Delete(Pool& pool, const std::string& name);
+
   std::vector<ChannelStats> Stats(const Pool& pool) const;
   // Queued and parked messages' charges, all pools together (bytes).
   uint64_t queued_message_bytes() const;
@@ -175,7 +193,7 @@ class ChannelRegistry {
     std::deque<ParkedSend> senders;
     std::deque<ParkedReceive> receivers;
     uint64_t sent = 0, received = 0, send_waits = 0, dropped = 0,  // see ChannelStats
-        send_timeouts = 0;
+        send_timeouts = 0, drained = 0;
     bool relay = false;  // see SetRelay
     // When it last became idle (no message, no parked request);
     // InfiniteFuture while it is not idle.
@@ -184,6 +202,9 @@ class ChannelRegistry {
   using Key = std::pair<uint32_t, std::string>;  // (pool index, name)
   using Channels = std::map<Key, std::unique_ptr<Channel>>;
 
+  // The channel, or NOT_FOUND naming it (Drain, Delete).
+  absl::StatusOr<Channel*> FindExisting(Pool& pool, const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The channel, or nullptr. INVALID_ARGUMENT for a bad name or capacity.
   absl::StatusOr<Channel*> Find(Pool& pool, const std::string& name, uint32_t capacity)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -24,6 +24,7 @@ std::vector<prometheus::MetricFamily> DaemonCollector::Collect() const {
       {"memd_channel_send_waits_total", "Sends that had to wait for room since the channel was made.", MetricType::Counter, &ChannelStats::send_waits},
       {"memd_channel_dropped_total", "Frames that never went in because the channel was full and that their sender cannot send again: refused at once (a sender that does not wait, e.g. a leaky memdsink), or waiting when the sender's session ended; since the channel was made.", MetricType::Counter, &ChannelStats::dropped},
       {"memd_channel_send_timeouts_total", "Waits for room that ended at the send's timeout since the channel was made: backpressure, not loss (a sender waiting in slices, as memdsink does every 100 ms, sends the frame again).", MetricType::Counter, &ChannelStats::send_timeouts},
+      {"memd_channel_drained_total", "Messages an operator released from the channel (memctl channel drain) since it was made.", MetricType::Counter, &ChannelStats::drained},
   };
   std::vector<prometheus::MetricFamily> families;
   for (const Column& column : kColumns) families.push_back({column.name, column.help, column.type, {}});

@@ -32,7 +32,7 @@ constexpr const char* kRpcNames[kRpcCount] = {
     "attach",   "allocate",   "realloc",      "retain",      "release",     "reclaim",
     "allocate_batch", "release_batch", "send", "receive", "query",
     "get_stats", "check_pools", "list_sessions", "list_buffers", "set_max_alloc", "end_session",
-    "shutdown", "start_trace", "read_trace"};
+    "shutdown", "start_trace", "read_trace", "drain_channel", "delete_channel"};
 
 // Reads every pool's counters at scrape time.
 class PoolCollector : public prometheus::Collectable {

@@ -47,9 +47,9 @@ enum class Rpc {
   kAttach, kAllocate, kRealloc, kRetain, kRelease, kReclaim, kAllocateBatch, kReleaseBatch,
   kSend, kReceive, kQuery,
   kGetStats, kCheckPools, kListSessions, kListBuffers, kSetMaxAlloc, kEndSession,
-  kShutdown, kStartTrace, kReadTrace,
+  kShutdown, kStartTrace, kReadTrace, kDrainChannel, kDeleteChannel,
 };
-inline constexpr int kRpcCount = 20;
+inline constexpr int kRpcCount = 22;
 const char* RpcName(Rpc rpc);  // the `method` label: "allocate", "get_stats", ...
 
 class Metrics {

@@ -173,10 +173,11 @@ class Pool {
                                                    TransferMode mode = TransferMode::kMove);
 
   // Reference counts of `handles` now: all holders together (0 for handles
-  // that are not live) and `holder`'s own.
+  // that are not live) and `holder`'s own; and their sizes.
   struct References {
     uint32_t total = 0;
     uint32_t held = 0;
+    uint64_t size_bytes = 0;  // the buffer's size (0: not live)
   };
   std::vector<References> Query(HolderId holder, const std::vector<uint64_t>& handles) const;
 

@@ -108,6 +108,7 @@ std::vector<Pool::References> Pool::Query(HolderId holder,
     if (const HandleTable::Entry* entry = handles_.Find(handle); entry != nullptr) {
       r.total = entry->refs;
       r.held = ledger_.Held(holder, handle);
+      r.size_bytes = SizeOf(*entry);
     }
     out.push_back(r);
   }

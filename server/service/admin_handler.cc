@@ -34,6 +34,7 @@ void FillChannel(const ChannelStats& c, v1::ChannelStats* ch) {
   ch->set_send_waits(c.send_waits);
   ch->set_dropped(c.dropped);
   ch->set_send_timeouts(c.send_timeouts);
+  ch->set_drained(c.drained);
 }
 
 // A ListBuffers page token: where the page starts, as (pool index, slot) + 1,
@@ -129,6 +130,7 @@ absl::Status AdminHandler::GetStats(const v1::GetStatsRequest& request,
     out->set_peak_used_bytes(s.peak_used_bytes);
     out->set_unclaimed_references(s.unclaimed_references);
     out->set_arena_chunks_taken(s.arena_chunks_taken);
+    out->set_quarantined_slots(s.quarantined_slots);
     out->set_arena_reserved_bytes(s.arena_reserved_bytes);
     out->set_arena_in_use_bytes(s.arena_in_use_bytes);
     out->set_arena_local_allocs(s.arena_local_allocs);
@@ -275,6 +277,37 @@ absl::Status AdminHandler::EndSession(const AdminCaller& caller,
                                                request.session_id()));
   }
   spdlog::warn("session {} ended by an operator ({})", request.session_id(), caller.description);
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::DrainChannel(const AdminCaller& caller,
+                                        const v1::DrainChannelRequest& request,
+                                        v1::DrainChannelResponse* response) {
+  if (absl::Status s = AuthorizeAdmin(caller, "channel drain"); !s.ok()) return s;
+  if (channels_ == nullptr) return absl::FailedPreconditionError("this daemon has no channels");
+  Pool* pool = pools_.Find(request.pool());
+  if (pool == nullptr) return NoPoolNamed(request.pool());
+  absl::StatusOr<DrainedChannel> drained = channels_->Drain(*pool, request.channel());
+  if (!drained.ok()) return drained.status();
+  response->set_messages(drained->messages);
+  response->set_references(drained->references);
+  response->set_bytes(drained->bytes);
+  spdlog::warn("channel '{}' of pool '{}' drained by an operator ({}): {} messages, {} "
+               "references, {} bytes released", request.channel(), pool->name(),
+               caller.description, drained->messages, drained->references, drained->bytes);
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::DeleteChannel(const AdminCaller& caller,
+                                         const v1::DeleteChannelRequest& request,
+                                         v1::DeleteChannelResponse* response) {
+  if (absl::Status s = AuthorizeAdmin(caller, "channel delete"); !s.ok()) return s;
+  if (channels_ == nullptr) return absl::FailedPreconditionError("this daemon has no channels");
+  Pool* pool = pools_.Find(request.pool());
+  if (pool == nullptr) return NoPoolNamed(request.pool());
+  if (absl::Status s = channels_->Delete(*pool, request.channel()); !s.ok()) return s;
+  spdlog::warn("channel '{}' of pool '{}' deleted by an operator ({})", request.channel(),
+               pool->name(), caller.description);
   return absl::OkStatus();
 }
 

@@ -1,7 +1,7 @@
 // AdminHandler: the Admin service's logic, free of gRPC (AdminService is
 // only its gRPC adapter, as SessionReactor is SessionHandler's): operator
 // queries (stats, listings, pool checks) and the admin operations (set
-// max_alloc, end a session), which only root, the daemon's uid and the admin
+// max_alloc, end a session, drain or delete a channel), which only root, the daemon's uid and the admin
 // group may run. Every answer stays under kMaxAnswerBytes
 // (service/admin_answer.h): listings come in pages, stats summarize channels.
 //
@@ -46,7 +46,7 @@ class AdminHandler {
   using StopDaemon = std::function<void(bool discard)>;
 
   AdminHandler(const PoolRegistry& pools, SessionRegistry& sessions, std::string instance,
-               std::optional<gid_t> admin_gid, const ChannelRegistry* channels,
+               std::optional<gid_t> admin_gid, ChannelRegistry* channels,
                StopDaemon stop = nullptr)
       : pools_(pools),
         sessions_(sessions),
@@ -68,6 +68,12 @@ class AdminHandler {
                            v1::SetMaxAllocResponse* response);
   absl::Status EndSession(const AdminCaller& caller, const v1::EndSessionRequest& request,
                           v1::EndSessionResponse* response);
+  // memctl channel drain|delete (ChannelRegistry::Drain, Delete): logged
+  // with who asked. FAILED_PRECONDITION without a channel registry.
+  absl::Status DrainChannel(const AdminCaller& caller, const v1::DrainChannelRequest& request,
+                            v1::DrainChannelResponse* response);
+  absl::Status DeleteChannel(const AdminCaller& caller, const v1::DeleteChannelRequest& request,
+                             v1::DeleteChannelResponse* response);
   // FAILED_PRECONDITION when this daemon was built without a way to stop
   // (tests of the handler alone).
   absl::Status Shutdown(const AdminCaller& caller, const v1::ShutdownRequest& request,
@@ -84,7 +90,7 @@ class AdminHandler {
   SessionRegistry& sessions_;
   const std::string instance_;
   const std::optional<gid_t> admin_gid_;
-  const ChannelRegistry* const channels_;  // may be null; outlives the handler
+  ChannelRegistry* const channels_;  // may be null; outlives the handler
   const StopDaemon stop_;                  // may be null
   const std::chrono::steady_clock::time_point started_;
 };

@@ -67,6 +67,22 @@ grpc::ServerUnaryReactor* AdminService::EndSession(grpc::CallbackServerContext* 
               response);
 }
 
+grpc::ServerUnaryReactor* AdminService::DrainChannel(grpc::CallbackServerContext* context,
+                                                     const v1::DrainChannelRequest* request,
+                                                     v1::DrainChannelResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kDrainChannel);
+  return Done(timer, context, handler_.DrainChannel(CallerOf(context), *request, response),
+              response);
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteChannel(grpc::CallbackServerContext* context,
+                                                      const v1::DeleteChannelRequest* request,
+                                                      v1::DeleteChannelResponse* response) {
+  RpcTimer timer(metrics_, Rpc::kDeleteChannel);
+  return Done(timer, context, handler_.DeleteChannel(CallerOf(context), *request, response),
+              response);
+}
+
 grpc::ServerUnaryReactor* AdminService::Shutdown(grpc::CallbackServerContext* context,
                                                  const v1::ShutdownRequest* request,
                                                  v1::ShutdownResponse* response) {

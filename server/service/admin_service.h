@@ -27,7 +27,7 @@ class AdminService final : public v1::Admin::CallbackService {
   // daemon's own uid.
   AdminService(const PoolRegistry& pools, SessionRegistry& sessions, const PeerTable& peers,
                std::string instance, std::optional<gid_t> admin_gid, Metrics* metrics,
-               const ChannelRegistry* channels, AdminHandler::StopDaemon stop = nullptr)
+               ChannelRegistry* channels, AdminHandler::StopDaemon stop = nullptr)
       : handler_(pools, sessions, std::move(instance), admin_gid, channels, std::move(stop)),
         peers_(peers),
         metrics_(metrics) {}
@@ -50,6 +50,12 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* EndSession(grpc::CallbackServerContext* context,
                                        const v1::EndSessionRequest* request,
                                        v1::EndSessionResponse* response) override;
+  grpc::ServerUnaryReactor* DrainChannel(grpc::CallbackServerContext* context,
+                                         const v1::DrainChannelRequest* request,
+                                         v1::DrainChannelResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteChannel(grpc::CallbackServerContext* context,
+                                          const v1::DeleteChannelRequest* request,
+                                          v1::DeleteChannelResponse* response) override;
   grpc::ServerUnaryReactor* Shutdown(grpc::CallbackServerContext* context,
                                      const v1::ShutdownRequest* request,
                                      v1::ShutdownResponse* response) override;

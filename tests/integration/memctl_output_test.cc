@@ -21,7 +21,10 @@ TEST(MemctlTest, BashCompletionAndTheManPageComeFromTheCommandLine) {
                          "_memctl; echo \"${COMPREPLY[*]}\"";
   auto [c1, commands] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl ch", "1"});
   EXPECT_EQ(c1, 0) << commands;
-  EXPECT_EQ(commands, "check\n");
+  EXPECT_EQ(commands, "check channel\n");
+  auto [c4, channel] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl channel d",
+                                   "2"});
+  EXPECT_EQ(channel, "drain delete\n");
   auto [c2, flags] = RunCommand({"/bin/bash", "-c", complete, MemctlBinary(), "memctl buffers --",
                                  "2"});
   for (const char* flag : {"--pool", "--session", "--limit", "--output", "--timeout", "--json"}) {
