@@ -95,6 +95,12 @@ def rpc_rows(rpc):
             rows.append({"id": "A", "what": "  same pair, p50 vs 2 busy-polled socket round trips",
                          "memd": a["p50_ns"] / 1e3, "floor": f"busy-poll rtt p50 {busy['p50'] / 1e3:.2f}",
                          "ratio": f"{a['p50_ratio_to_busy_poll']:.2f}x", "target": "(reported)", "met": True})
+    if "A_trace" in rpc:
+        t = rpc["A_trace"]
+        for pct in ("p50", "p99"):
+            rows.append({"id": "A-trace", "what": f"malloc+free pair 64 B while memctl trace records, {pct} (us)",
+                         "memd": t[f"{pct}_ns_on"] / 1e3, "floor": f"no recording {pct} {t[f'{pct}_ns_off'] / 1e3:.2f}",
+                         "ratio": f"{t[f'{pct}_ratio']:.2f}x", "target": "(reported)", "met": True})
     a2 = rpc["A2"]
     rows.append({"id": "A2", "what": "memd_malloc+memd_free <= 64 KiB loop (us/pair)", "memd": a2["ns_per_pair"] / 1e3,
                  "floor": f"unary p50 {floor['p50'] / 1e3:.1f}", "ratio": f"{a2['ratio_to_floor_p50']:.2f}x",

@@ -1,8 +1,10 @@
-// Rows A, A2, E and I against a real memd process (the numbers a client
-// sees), each with its floor measured in the same run:
+// Rows A, A-trace, A2, E and I against a real memd process (the numbers a
+// client sees), each with its floor measured in the same run:
 //   A   malloc+free round trip (C++ API, 64 B and 1 MiB): p50/p99 of the pair
 //       vs a bare empty gRPC unary call over a Unix socket (Ping server in its
 //       own process, callback API like memd)
+//   A-trace  the 64 B pair while `memctl trace` records every event, vs the
+//       same pair without a recording (alternating rounds, one daemon)
 //   A2  memd_malloc+memd_free of <= 64 KiB in a steady loop, per pair, vs one
 //       bare call (served by the session's arena: no round trip)
 //   A3  memd_malloc+memd_free of 64 B vs av_malloc+av_free; and a 16 B-64 KiB
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -57,6 +60,65 @@ struct Percentiles {
 Percentiles Summarize(std::vector<double>& samples) {
   std::sort(samples.begin(), samples.end());
   return {samples[samples.size() / 2], samples[samples.size() * 99 / 100]};
+}
+
+// p50/p99 of `calls` allocate+release pairs of `size` bytes (after 1000
+// pairs of warm-up); nullopt when one fails.
+std::optional<Percentiles> PairPercentiles(memd::Client& client, uint64_t size, int calls) {
+  std::vector<double> pair_ns;
+  for (int i = 0; i < calls + 1000; ++i) {
+    auto t0 = Clock::now();
+    auto ref = client.AllocateRef(size, false);
+    if (!ref.ok() || !client.ReleaseRef(ref->handle).ok()) return std::nullopt;
+    if (i >= 1000) pair_ns.push_back(Ns(Clock::now() - t0));
+  }
+  return Summarize(pair_ns);
+}
+
+// Row A-trace: the 64 B pair with no recording and while one records every
+// event (memctl trace: StartTrace, 1,000,000 events at most, stopped and
+// read out after each traced round), 3 rounds each, alternating; the median
+// of each side's p50s and p99s.
+bool TraceRow(memd::Client& client, const std::string& address, int calls,
+              nlohmann::ordered_json* out) {
+  auto admin = memd::v1::Admin::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  std::vector<double> off_p50, off_p99, on_p50, on_p99;
+  uint64_t events = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::optional<Percentiles> off = PairPercentiles(client, 64, calls);
+    memd::v1::StartTraceRequest start;
+    start.set_duration_ms(600000);
+    start.set_max_events(1000000);
+    memd::v1::StartTraceResponse started;
+    grpc::ClientContext start_ctx;
+    if (!off || !admin->StartTrace(&start_ctx, start, &started).ok()) return false;
+    std::optional<Percentiles> on = PairPercentiles(client, 64, calls);
+    memd::v1::ReadTraceRequest read;
+    read.set_trace_id(started.trace_id());
+    read.set_stop(true);
+    while (true) {  // every page: reading the last frees the recording
+      memd::v1::ReadTraceResponse page;
+      grpc::ClientContext read_ctx;
+      if (!admin->ReadTrace(&read_ctx, read, &page).ok()) return false;
+      events += page.events_size();
+      if (page.next_page_token() == 0) break;
+      read.set_page_token(page.next_page_token());
+      read.set_stop(false);
+    }
+    if (!on) return false;
+    off_p50.push_back(off->p50);
+    off_p99.push_back(off->p99);
+    on_p50.push_back(on->p50);
+    on_p99.push_back(on->p99);
+  }
+  auto median = [](std::vector<double> v) { return Summarize(v).p50; };
+  (*out)["A_trace"] = {{"p50_ns_off", median(off_p50)}, {"p50_ns_on", median(on_p50)},
+                       {"p99_ns_off", median(off_p99)}, {"p99_ns_on", median(on_p99)},
+                       {"p50_ratio", median(on_p50) / median(off_p50)},
+                       {"p99_ratio", median(on_p99) / median(off_p99)},
+                       {"events_recorded", events}};
+  return true;
 }
 
 class PingService final : public memd::bench::Ping::CallbackService {
@@ -247,20 +309,19 @@ int main(int argc, char** argv) {
   auto client = memd::Client::Connect({.address = memd_addr});
   if (!client.ok()) return 1;
   for (uint64_t size : {uint64_t{64}, uint64_t{1} << 20}) {
-    std::vector<double> pair_ns;
-    for (int i = 0; i < kCalls + 1000; ++i) {
-      auto t0 = Clock::now();
-      auto ref = (*client)->AllocateRef(size, false);
-      if (!ref.ok() || !(*client)->ReleaseRef(ref->handle).ok()) return 1;
-      if (i >= 1000) pair_ns.push_back(Ns(Clock::now() - t0));
-    }
-    Percentiles p = Summarize(pair_ns);
+    std::optional<Percentiles> measured = PairPercentiles(**client, size, kCalls);
+    if (!measured) return 1;
+    Percentiles p = *measured;
     out["A"][std::to_string(size)] = {{"p50_ns", p.p50}, {"p99_ns", p.p99},
                                       {"p50_ratio_to_floor", p.p50 / floor.p50},
                                       {"p99_ratio_to_floor", p.p99 / floor.p99},
                                       // a pair is two round trips
                                       {"p50_ratio_to_busy_poll", p.p50 / (2 * busy.p50)}};
   }
+
+  // --- A-trace: the same pair while `memctl trace` records (StartTrace),
+  // against the pair without, in alternating rounds on this daemon.
+  if (!TraceRow(**client, memd_addr, kCalls, &out)) return 1;
 
   // --- A2: C API steady loop of small allocations.
   if (memd_init(memd_addr.c_str(), "default") != 0) return 1;

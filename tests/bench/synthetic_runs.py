@@ -46,7 +46,7 @@ def backptr_doc():
 
 
 def rpc_doc():
-    """memd_bench_rpc: rows A, A2, A3, A2b, E, B, C, I."""
+    """memd_bench_rpc: rows A, A-trace, A2, A3, A2b, E, B, C, I."""
     floor = {"p50": 60000.0, "p99": 150000.0}
     pair = {"p50_ns": 4800.0, "p99_ns": 45000.0, "p50_ratio_to_floor": 0.08,
             "p99_ratio_to_floor": 0.3, "p50_ratio_to_busy_poll": 0.31}
@@ -54,6 +54,8 @@ def rpc_doc():
         "floor_unary_call_ns": floor,
         "floor_busy_poll_rtt_ns": {"p50": 8000.0, "p99": 9000.0},
         "A": {"64": pair, "1048576": pair},
+        "A_trace": {"p50_ns_off": 5000.0, "p50_ns_on": 5500.0, "p99_ns_off": 40000.0,
+                    "p99_ns_on": 48000.0, "p50_ratio": 1.1, "p99_ratio": 1.2, "events_recorded": 12000},
         "A2": {"ns_per_pair": 60.0, "ratio_to_floor_p50": 0.001},
         "A3": {"64": {"memd_ns": 50.0, "av_ns": 75.0, "ratio": 0.66},
                "mix": {"memd_ns": 640.0, "av_ns": 1300.0, "ratio": 0.49}},

@@ -61,8 +61,8 @@ def test_every_row_of_the_text_table_has_one_markdown_line_in_the_same_order(run
     assert len(lines) == len(rows) == len(report(*files)) - 1
     assert [l[0] for l in lines] == [r["id"] for r in rows]
     assert all(len(l) == 9 for l in lines)
-    assert {l[0] for l in lines} == {"D", "D2", "G", "H", "A", "A2", "A3", "A2b", "E", "B", "C", "I",
-                                     "F", "P"}
+    assert {l[0] for l in lines} == {"D", "D2", "G", "H", "A", "A-trace", "A2", "A3", "A2b", "E", "B",
+                                     "C", "I", "F", "P"}
 
 
 def test_rpc_rows_give_figure_ratio_target_met_date_and_command(runs):
@@ -71,6 +71,8 @@ def test_rpc_rows_give_figure_ratio_target_met_date_and_command(runs):
     assert find(lines, "A", "malloc+free pair 64 B, p50 (us)") == [
         "A", "malloc+free pair 64 B, p50 (us)", "unary p50 60.0", "<= 0.1x", "4.80 (0.08x)", "MET",
         "2026-12-05", command, ""]
+    assert find(lines, "A-trace", "malloc+free pair 64 B while memctl trace records, p50 (us)")[2:6] == [
+        "no recording p50 5.00", "(reported)", "5.50 (1.10x)", "reported"]
     assert find(lines, "A2b", "batched alloc+release, 64 x <= 64 KiB per message (us/pair)")[4:6] == [
         "1.26 (0.021x)", "MET"]
     assert find(lines, "E", "memd_memdup 12441600 B (GB/s)")[2:6] == [
