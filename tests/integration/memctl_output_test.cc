@@ -96,7 +96,7 @@ TEST(MemctlTest, CompletionsForBashZshAndFishComeFromTheCommandLine) {
   // fish answers completion queries without a terminal: the real thing
   // (fish -c takes its arguments in $argv).
   std::string fish = "$argv[1] completion fish | source; complete -C $argv[2]";
-  auto [f1, commands] = RunCommand({"/usr/bin/fish", "-c", fish, MemctlBinary(), "memctl ch"});
+  auto [f1, commands] = RunCommand({"/usr/bin/fish", "-c", fish, MemctlBinary(), "memctl che"});
   EXPECT_EQ(f1, 0) << commands;
   EXPECT_EQ(commands.rfind("check\t", 0), 0u) << commands;
   auto [f2, formats] = RunCommand({"/usr/bin/fish", "-c", fish, MemctlBinary(),
