@@ -30,7 +30,8 @@ std::pair<int, std::string> Memctl(const DaemonEnv& daemon, std::vector<std::str
 }
 
 bool Listed(const DaemonEnv& daemon, const std::string& channel) {
-  for (const v1::ChannelStats& c : daemon.PoolStats().channels()) {
+  const v1::PoolStats stats = daemon.PoolStats();  // the loop reads it: not a temporary
+  for (const v1::ChannelStats& c : stats.channels()) {
     if (c.name() == channel) return true;
   }
   return false;
