@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_format.h"
 #include "channel/channel_registry.h"
-#include "memd/shared/names.h"
 
 namespace memd {
 
@@ -51,7 +50,7 @@ absl::Status ChannelRegistry::Delete(Pool& pool, const std::string& name) {
   absl::StatusOr<Channel*> found = FindExisting(pool, name);
   if (!found.ok()) return found.status();
   const Channel& channel = **found;
-  if (!channel.queue.empty() || !channel.senders.empty() || !channel.receivers.empty()) {
+  if (!Idle(channel)) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "channel '%s' of pool '%s' is not idle: %u messages queued, %u sends and %u receives "
         "waiting (memctl channel drain releases the messages; waiting clients end theirs)",

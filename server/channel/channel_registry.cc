@@ -99,7 +99,7 @@ int ChannelRegistry::RemoveIdle(const Pool& pool, const Causer& creator) {
 }
 
 void ChannelRegistry::NoteIdle(Channel& channel) {
-  if (!channel.queue.empty() || !channel.senders.empty() || !channel.receivers.empty()) {
+  if (!Idle(channel)) {
     channel.idle_since = absl::InfiniteFuture();
   } else if (channel.idle_since == absl::InfiniteFuture()) {
     channel.idle_since = absl::Now();  // the timer thread, awake within a second, removes it later

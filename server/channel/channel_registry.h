@@ -219,6 +219,10 @@ class ChannelRegistry {
   // Removes the idle channels of `pool` that `creator`'s uid (or, without a
   // uid, its session) created. Returns how many.
   int RemoveIdle(const Pool& pool, const Causer& creator) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // No message and no parked request (what NoteIdle records, Delete requires).
+  static bool Idle(const Channel& channel) {
+    return channel.queue.empty() && channel.senders.empty() && channel.receivers.empty();
+  }
   // Records whether the channel is idle now (see Channel::idle_since).
   void NoteIdle(Channel& channel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Messages the queue may hold now: the capacity, or for a relay the
