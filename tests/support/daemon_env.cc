@@ -112,10 +112,13 @@ bool DaemonEnv::Start() {
   // A channel that fails to connect sits in gRPC's reconnect backoff (1 s and
   // growing), and the socket file may be a killed predecessor's: wait until
   // the socket accepts, then make the channel.
-  if (!WaitFor([&] { return SocketAccepts(socket_path_); }, std::chrono::seconds(10))) return false;
+  if (!WaitFor([&] { return SocketAccepts(socket_path_); }, std::chrono::seconds(10))) {
+    ReportStartFailure("its socket did not accept a connection within 10 s");
+    return false;
+  }
   admin_ = v1::Admin::NewStub(
       grpc::CreateChannel("unix:" + socket_path_, grpc::InsecureChannelCredentials()));
-  return WaitFor(
+  bool answers = WaitFor(
       [&] {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
@@ -123,6 +126,21 @@ bool DaemonEnv::Start() {
         return admin_->GetStats(&ctx, v1::GetStatsRequest(), &r).ok();
       },
       std::chrono::seconds(10));
+  if (!answers) ReportStartFailure("it accepted connections but did not answer GetStats within 10 s");
+  return answers;
+}
+
+void DaemonEnv::ReportStartFailure(const std::string& what) {
+  // The daemon logs to its stdout, a pipe nobody reads while it runs: a test
+  // that could not start it shows why here (its log, its exit or its stacks).
+  std::optional<int> status = process_->Wait(std::chrono::milliseconds(0));
+  if (!status) process_->PrintStacks();
+  std::string log = process_->ReadAll(std::chrono::milliseconds(300));
+  std::fprintf(stderr, "memd (pid %d) did not start: %s; %s; its log:\n%s\n", process_->pid(),
+               what.c_str(),
+               status ? ("it exited with " + std::to_string(ExitCode(status))).c_str()
+                      : "it still runs (stacks above)",
+               log.c_str());
 }
 
 v1::ListSessionsResponse DaemonEnv::Sessions() const {

@@ -73,6 +73,8 @@ class DaemonEnv {
 
  private:
   bool Start();
+  // Writes why the daemon just started is not serving to stderr.
+  void ReportStartFailure(const std::string& what);
 
   DaemonOptions options_;
   std::string dir_, socket_path_, address_, instance_;

@@ -9,22 +9,35 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 #include <thread>
 
 namespace memd::testing {
 
 Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+  // Everything the child needs is built here, before fork: the test process
+  // has threads (a client's monitor, gRPC's), and one of them may hold the
+  // allocator's lock at the fork, so the child calls nothing that allocates
+  // (only dup2 and execve, which are async-signal-safe).
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (!env.contains(std::string(entry.substr(0, entry.find('='))))) environment.emplace_back(entry);
+  }
+  for (const auto& [k, v] : env) environment.push_back(k + "=" + v);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) std::abort();
   pid_ = fork();
   if (pid_ == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   close(in[0]);
@@ -86,12 +99,14 @@ void Subprocess::Kill(int signal) {
 }
 
 std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
+  if (reaped_) return status_;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       reaped_ = true;
+      status_ = status;
       return status;
     }
     if (std::chrono::steady_clock::now() > deadline) return std::nullopt;

@@ -29,7 +29,8 @@ class Subprocess {
   std::string ReadAll(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void CloseStdin();
   void Kill(int signal);
-  // Waits for exit; returns the raw wait status, or nullopt on timeout.
+  // Waits for exit; returns the raw wait status (again, once reaped), or
+  // nullopt on timeout.
   std::optional<int> Wait(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Writes every thread's stack of the running process to stderr (gdb), for
   // a test whose process stopped answering: where it waits, in the log.
@@ -41,6 +42,7 @@ class Subprocess {
   int stdout_fd_ = -1;
   std::string buffer_;
   bool reaped_ = false;
+  int status_ = 0;  // the wait status, once reaped_
 };
 
 // The exit code in a wait status from Subprocess::Wait: the code, 128 + the
