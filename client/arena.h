@@ -54,6 +54,7 @@ inline constexpr uint64_t kPage = 4096;
 constexpr uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
 }  // namespace arena_layout
 
+class Arena;
 class SessionLink;
 struct ArenaThreadCache;
 

@@ -19,6 +19,7 @@
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
 #include "arena.h"
+#include "client_internals.h"
 #include "connect_env.h"
 #include "probes.h"
 #include "session_link.h"
@@ -308,7 +309,7 @@ absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64
   return counts;
 }
 
-Arena* ArenaOf(const Client& client) { return client.impl_->arena.get(); }
+Arena* ArenaOf(const Client& client) { return ClientInternals::ImplOf(client).arena.get(); }
 
 absl::StatusOr<BufferRef> Client::Held(const void* ptr) const {
   if (impl_->arena != nullptr) {
@@ -403,9 +404,10 @@ absl::Status Client::Send(const std::string& channel, const std::vector<uint64_t
 
 absl::Status SendRegistering(Client& client, const std::string& channel, const ArenaSend& send,
                              std::string_view metadata, int64_t timeout_ms) {
+  auto& impl = ClientInternals::ImplOf(client);
   {
-    MutexLock lock(&client.impl_->send_mu);
-    if (absl::Status s = client.impl_->CollectLocked(); !s.ok()) return s;
+    MutexLock lock(&impl.send_mu);
+    if (absl::Status s = impl.CollectLocked(); !s.ok()) return s;
   }
   if (absl::Status s = limits::CheckChannelMessage(channel, send.handles.size(), metadata.size());
       !s.ok()) {
@@ -416,10 +418,10 @@ absl::Status SendRegistering(Client& client, const std::string& channel, const A
   for (const v1::ArenaRegisterRequest& range : send.ranges) {
     *request.mutable_send()->add_register_first() = range;
   }
-  absl::StatusOr<v1::SessionResponse> response = client.impl_->link->Call(std::move(request));
+  absl::StatusOr<v1::SessionResponse> response = impl.link->Call(std::move(request));
   if (absl::Status s = SendOutcome(response); !s.ok()) return s;
   probes::Sent(channel, send.handles);
-  client.impl_->arena->NoteRegistered(response->sent().registered(), /*moved=*/true);
+  impl.arena->NoteRegistered(response->sent().registered(), /*moved=*/true);
   return absl::OkStatus();
 }
 

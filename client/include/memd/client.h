@@ -138,8 +138,6 @@ enum class PostWake {
 };
 
 class Client;
-class Arena;
-struct ArenaSend;
 
 // A reference to a pool buffer that releases itself on destruction.
 class MEMD_EXPORT Buffer {
@@ -289,13 +287,10 @@ class MEMD_EXPORT Client {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
-  // libmemd's C API reaches the session's arena (null: arenas off).
-  friend Arena* ArenaOf(const Client& client);
-  // ... and sends its blocks, registering those without a handle in the
-  // send's own round trip (client.cc).
-  friend absl::Status SendRegistering(Client& client, const std::string& channel,
-                                      const ArenaSend& send, std::string_view metadata,
-                                      int64_t timeout_ms);
+  // libmemd's own code (the C API, arena sends) reaches the session's
+  // internals through this one key, defined in its private header
+  // client/client_internals.h; nothing outside libmemd can define it.
+  friend struct ClientInternals;
   std::unique_ptr<Impl> impl_;
 };
 
