@@ -20,15 +20,6 @@ using ::memd::testing_support::Has;
 
 constexpr int kNotAnAdmin = 52001;  // a local user who is not an admin
 
-// memctl's exit code and its stdout and stderr together.
-std::pair<int, std::string> Memctl(const DaemonEnv& daemon, std::vector<std::string> args,
-                                   std::optional<int> uid = std::nullopt) {
-  std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", MemctlBinary(),
-                                   "--address", daemon.address()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(uid ? AsUid(*uid, argv) : argv);
-}
-
 bool Listed(const DaemonEnv& daemon, const std::string& channel) {
   const v1::PoolStats stats = daemon.PoolStats();  // the loop reads it: not a temporary
   for (const v1::ChannelStats& c : stats.channels()) {
@@ -54,21 +45,21 @@ TEST(ChannelAdminTest, AKilledConsumersBacklogIsDrainedAndTheChannelDeleted) {
   EXPECT_EQ(daemon.PoolStats().live_buffers(), 16u);
 
   if (::geteuid() == 0) {
-    auto [code, out] = Memctl(daemon, {"channel", "drain", "default/frames"}, kNotAnAdmin);
+    auto [code, out] = RunMemctl(daemon, {"channel", "drain", "default/frames"}, kNotAnAdmin);
     EXPECT_EQ(code, 1) << out;
     EXPECT_TRUE(Has(out, "channel drain is allowed only to")) << out;
-    std::tie(code, out) = Memctl(daemon, {"channel", "delete", "default/frames"}, kNotAnAdmin);
+    std::tie(code, out) = RunMemctl(daemon, {"channel", "delete", "default/frames"}, kNotAnAdmin);
     EXPECT_EQ(code, 1) << out;
     EXPECT_TRUE(Has(out, "channel delete is allowed only to")) << out;
     EXPECT_EQ(daemon.ChannelStats("frames").depth(), 16u) << "a refusal changes nothing";
   }
-  auto [code, out] = Memctl(daemon, {"channel", "delete", "default/frames"});
+  auto [code, out] = RunMemctl(daemon, {"channel", "delete", "default/frames"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_TRUE(Has(out, "channel 'frames' of pool 'default' is not idle: 16 messages queued"))
       << out;
   EXPECT_EQ(daemon.ChannelStats("frames").depth(), 16u);
 
-  std::tie(code, out) = Memctl(daemon, {"channel", "drain", "default/frames"});
+  std::tie(code, out) = RunMemctl(daemon, {"channel", "drain", "default/frames"});
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(Has(out, absl::StrFormat("channel default/frames drained: 16 messages (16 "
                                        "references, %s) released", FormatSize(16 << 20))))
@@ -81,22 +72,22 @@ TEST(ChannelAdminTest, AKilledConsumersBacklogIsDrainedAndTheChannelDeleted) {
   EXPECT_EQ(daemon.PoolStats().used_bytes(), 0u);
   EXPECT_EQ(daemon.CheckPools(), "");
 
-  std::tie(code, out) = Memctl(daemon, {"channel", "delete", "default/frames"});
+  std::tie(code, out) = RunMemctl(daemon, {"channel", "delete", "default/frames"});
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(Has(out, "channel default/frames deleted")) << out;
   EXPECT_FALSE(Listed(daemon, "frames"));
-  std::tie(code, out) = Memctl(daemon, {"channel", "drain", "default/frames"});
+  std::tie(code, out) = RunMemctl(daemon, {"channel", "drain", "default/frames"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_TRUE(Has(out, "pool 'default' has no channel 'frames'")) << out;
 
   // Bad names: the daemon's refusal, or memctl's own.
-  std::tie(code, out) = Memctl(daemon, {"channel", "drain", "nopool/frames"});
+  std::tie(code, out) = RunMemctl(daemon, {"channel", "drain", "nopool/frames"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_TRUE(Has(out, "no pool named 'nopool'")) << out;
-  std::tie(code, out) = Memctl(daemon, {"channel", "delete", "default/bad name"});
+  std::tie(code, out) = RunMemctl(daemon, {"channel", "delete", "default/bad name"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_TRUE(Has(out, "bad name")) << out;
-  std::tie(code, out) = Memctl(daemon, {"channel", "drain", "frames"});
+  std::tie(code, out) = RunMemctl(daemon, {"channel", "drain", "frames"});
   EXPECT_EQ(code, 2) << out;
   EXPECT_TRUE(Has(out, "'frames' is not POOL/CHANNEL")) << out;
 
@@ -121,7 +112,7 @@ TEST(ChannelAdminTest, ADrainLetsAWaitingSendInAndKeepsBuffersOthersHold) {
   Subprocess waiting({TestClientBinary(), "send", "q", "1", "100", "7"}, daemon.ClientEnv());
   ASSERT_TRUE(WaitFor([&] { return daemon.ChannelStats("q").waiting_senders() == 1; }));
 
-  auto [code, out] = Memctl(daemon, {"channel", "drain", "default/q"});
+  auto [code, out] = RunMemctl(daemon, {"channel", "drain", "default/q"});
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(Has(out, absl::StrFormat("1 messages (1 references, %s)", FormatSize(4096))))
       << out;

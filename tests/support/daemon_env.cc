@@ -209,6 +209,25 @@ v1::PoolStats DaemonEnv::PoolStats(const std::string& pool) const {
   return missing;
 }
 
+grpc::Status DaemonEnv::DrainChannel(const std::string& channel,
+                                     v1::DrainChannelResponse* drained,
+                                     const std::string& pool) const {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::DrainChannelRequest request;
+  request.set_pool(pool);
+  request.set_channel(channel);
+  return admin_->DrainChannel(&ctx, request, drained);
+}
+
+std::pair<int, std::string> RunMemctl(const DaemonEnv& daemon, std::vector<std::string> args,
+                                      std::optional<int> uid) {
+  std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", MemctlBinary(),
+                                   "--address", daemon.address()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(uid ? AsUid(*uid, argv) : argv);
+}
+
 std::string DaemonEnv::CheckPools() const {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

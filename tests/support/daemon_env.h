@@ -9,7 +9,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "memd/v1/admin.grpc.pb.h"
@@ -62,6 +64,10 @@ class DaemonEnv {
                                 const std::string& pool = "default") const;
   // Empty string when every pool's invariant checker passes.
   std::string CheckPools() const;
+  // `memctl channel drain POOL/CHANNEL` through the Admin RPC, for a test that
+  // drains many times: what it released in `drained`, or the RPC's error.
+  grpc::Status DrainChannel(const std::string& channel, v1::DrainChannelResponse* drained,
+                            const std::string& pool = "default") const;
 
   // Sends `signal` and waits for exit; returns the raw wait status.
   std::optional<int> Stop(int signal = SIGTERM);
@@ -82,6 +88,11 @@ class DaemonEnv {
   std::unique_ptr<v1::Admin::Stub> admin_;
   bool ok_ = false;
 };
+
+// Runs the real memctl against `daemon` (as `uid` when given: AsUid): its
+// exit code and its stdout and stderr together.
+std::pair<int, std::string> RunMemctl(const DaemonEnv& daemon, std::vector<std::string> args,
+                                      std::optional<int> uid = std::nullopt);
 
 // Reads the "handle <n>" lines memd_test_client prints until "ready"; empty
 // (with a test failure recorded) when the client ends or prints anything else.
