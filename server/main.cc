@@ -6,8 +6,8 @@
 #include <cstdlib>
 
 #include "config/options.h"
+#include "daemon/daemon.h"
 #include "logging/logging.h"
-#include "daemon.h"
 
 int main(int argc, char** argv) {
   // glibc gives each new thread its own malloc arena (up to 8 per core), and

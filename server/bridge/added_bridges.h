@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "bridge/bridge_config.h"
+#include "config/bridge_config.h"
 
 namespace memd::bridge {
 

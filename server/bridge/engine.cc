@@ -37,10 +37,10 @@ absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
 
 }  // namespace
 
-Engine::Engine(const DaemonOptions& options, PoolRegistry& pools, ChannelRegistry& channels,
+Engine::Engine(EngineOptions options, PoolRegistry& pools, ChannelRegistry& channels,
                std::string state_dir)
-    : options_(options), pools_(pools), channels_(channels), state_dir_(std::move(state_dir)),
-      node_(NodeName(options.bridge)) {}
+    : options_(std::move(options)), pools_(pools), channels_(channels),
+      state_dir_(std::move(state_dir)), node_(NodeName(options_.bridge)) {}
 
 Engine::~Engine() { Stop(); }
 

@@ -23,18 +23,31 @@
 
 #include <grpcpp/server_context.h>
 
+#include "absl/time/time.h"
 #include "bridge/inbound.h"
 #include "bridge/outbound.h"
-#include "config/options.h"
+#include "config/bridge_config.h"
 #include "pool/pool_registry.h"
 
 namespace memd::bridge {
 
 class GrpcTransport;
 
+// What the engine reads of the daemon's configuration, and nothing more:
+// DaemonOptions (config/options.h) owns these settings and the daemon
+// (Daemon::StartServing) copies them in, so the bridge library needs no other.
+struct EngineOptions {
+  BridgeOptions bridge;  // --node, --peer, --bridge, --bridge-transport
+  // PEM file paths of the daemon's TLS (--tls-client-ca, --tls-cert,
+  // --tls-key): Start reads them to reach peers, as the listener serves them.
+  std::string tls_client_ca, tls_cert, tls_key;
+  // --reclaim-grace, named when a restart lost a journal's buffers (B08).
+  absl::Duration reclaim_grace;
+};
+
 class Engine {
  public:
-  Engine(const DaemonOptions& options, PoolRegistry& pools, ChannelRegistry& channels,
+  Engine(EngineOptions options, PoolRegistry& pools, ChannelRegistry& channels,
          std::string state_dir);
   ~Engine();
 
@@ -85,7 +98,7 @@ class Engine {
   // The channel registry's delivery hook (under its mutex).
   void Delivered(uint64_t tag);
 
-  const DaemonOptions& options_;
+  const EngineOptions options_;
   PoolRegistry& pools_;
   ChannelRegistry& channels_;
   const std::string state_dir_;

@@ -28,11 +28,11 @@
 #include <grpcpp/client_context.h>
 
 #include "absl/time/time.h"
-#include "bridge/bridge_config.h"
 #include "bridge/journal.h"
 #include "bridge/link_stats.h"
 #include "bridge/transport.h"
 #include "channel/channel_registry.h"
+#include "config/bridge_config.h"
 #include "pool/pool.h"
 
 namespace memd::bridge {

@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "bridge/bridge_config.h"
+#include "config/bridge_config.h"
 #include "config/identity.h"
 #include "memd/shared/lane.h"
 #include "pool/pool.h"
@@ -55,7 +55,7 @@ struct DaemonOptions {
   absl::Duration lane_spin = lane::kDefaultSpin;
   // host:port for Prometheus metrics over HTTP (/metrics); empty: off.
   std::string metrics_listen;
-  // --node, --peer, --bridge, --bridge-transport (bridge/bridge_config.h).
+  // --node, --peer, --bridge, --bridge-transport (config/bridge_config.h).
   bridge::BridgeOptions bridge;
   // The command line it came from (a SIGHUP parses it, and the file, again).
   std::vector<std::string> args;

@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "bridge/bridge_config.h"
+#include "config/bridge_config.h"
 
 namespace memd::bridge {
 namespace {

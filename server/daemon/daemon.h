@@ -5,8 +5,8 @@
 //
 // Ownership: one per process, owned by main(). Run() is called once from the
 // main thread; everything it creates is torn down before it returns.
-#ifndef MEMD_SERVER_DAEMON_H_
-#define MEMD_SERVER_DAEMON_H_
+#ifndef MEMD_SERVER_DAEMON_DAEMON_H_
+#define MEMD_SERVER_DAEMON_DAEMON_H_
 
 #include <atomic>
 #include <memory>
@@ -107,4 +107,4 @@ class Daemon {
 
 }  // namespace memd
 
-#endif  // MEMD_SERVER_DAEMON_H_
+#endif  // MEMD_SERVER_DAEMON_DAEMON_H_

@@ -1,4 +1,4 @@
-#include "bridge/bridge_config.h"
+#include "config/bridge_config.h"
 
 #include <unistd.h>
 

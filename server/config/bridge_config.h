@@ -3,8 +3,14 @@
 // --node, --peer NAME=HOST:PORT, --bridge POOL/CHANNEL=PEER and
 // --bridge-transport (and the same keys in memd.toml). Parsing and
 // validation only; stateless, thread-compatible.
-#ifndef MEMD_SERVER_BRIDGE_BRIDGE_CONFIG_H_
-#define MEMD_SERVER_BRIDGE_BRIDGE_CONFIG_H_
+//
+// Owned by config/ (the memd_server library), not by the bridge library
+// (bridge/, memd_bridge): DaemonOptions carries these settings and
+// options.cc parses and validates them, and the bridge library links the
+// server core, so the core must not need anything of bridge/. The bridge
+// engine reads them (bridge::EngineOptions, bridge/engine.h).
+#ifndef MEMD_SERVER_CONFIG_BRIDGE_CONFIG_H_
+#define MEMD_SERVER_CONFIG_BRIDGE_CONFIG_H_
 
 #include <string>
 #include <vector>
@@ -49,4 +55,4 @@ absl::Status ValidateBridgeOptions(const BridgeOptions& options,
 
 }  // namespace memd::bridge
 
-#endif  // MEMD_SERVER_BRIDGE_BRIDGE_CONFIG_H_
+#endif  // MEMD_SERVER_CONFIG_BRIDGE_CONFIG_H_

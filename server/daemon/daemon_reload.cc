@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "daemon.h"
+#include "daemon/daemon.h"
 #include "logging/logging.h"
 #include "memd/shared/size.h"
 #include "startup/pool_startup.h"

@@ -1,4 +1,4 @@
-#include "daemon.h"
+#include "daemon/daemon.h"
 
 #include <grp.h>
 #include <unistd.h>
@@ -223,7 +223,10 @@ absl::Status Daemon::StartServing() {
   builder.SetMaxReceiveMessageSize(static_cast<int>(limits::kMaxGrpcMessageBytes));
   builder.RegisterService(memory_service_.get());
   builder.RegisterService(admin_service_.get());
-  bridge_ = std::make_unique<bridge::Engine>(options_, pools_, *channels_, state_dir_);
+  bridge::EngineOptions bridge_options{options_.bridge, options_.tls_client_ca, options_.tls_cert,
+                                       options_.tls_key, options_.reclaim_grace};
+  bridge_ = std::make_unique<bridge::Engine>(std::move(bridge_options), pools_, *channels_,
+                                             state_dir_);
   if (absl::Status s = bridge_->Start(); !s.ok()) return s;
   metrics_->AddCollectable(std::make_shared<bridge::BridgeCollector>(*bridge_));
   bridge_service_ = std::make_unique<bridge::BridgeService>(*bridge_);
