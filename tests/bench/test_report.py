@@ -142,7 +142,7 @@ def test_docs_current_table_is_in_the_format_report_prints():
             break
         lines.append([c.strip() for c in line.strip("|").split(" | ")])
     assert all(len(l) == 9 for l in lines)
-    assert {l[0] for l in lines} == {"A", "A2", "A2b", "A3", "B", "C", "D", "D2", "E", "F", "G", "H",
+    assert {l[0] for l in lines} == {"A", "A-trace", "A2", "A2b", "A3", "B", "C", "D", "D2", "E", "F", "G", "H",
                                      "I", "L", "N", "P", "Q", "R"}
     assert all(l[5] in ("MET", "NOT MET", "reported", "-") or l[5].startswith(("met in", "not measured"))
                for l in lines)
