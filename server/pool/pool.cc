@@ -115,8 +115,13 @@ absl::Status Pool::CheckNewBuffers(HolderId holder, uint64_t size_bytes, uint32_
     NoteFailure(reason);
     return s;
   }
-  if (absl::Status s = ledger_.CheckGrowth(
-          holder, static_cast<int64_t>(allocator_.RoundUp(size_bytes) * count), count, op);
+  return CheckGrowthAndReserve(holder, allocator_.RoundUp(size_bytes) * count, count, op);
+}
+
+absl::Status Pool::CheckGrowthAndReserve(HolderId holder, uint64_t capacity_bytes, uint32_t count,
+                                         const char* op) {
+  if (absl::Status s =
+          ledger_.CheckGrowth(holder, static_cast<int64_t>(capacity_bytes), count, op);
       !s.ok()) {
     NoteFailure(FailReason::kQuota);
     return s;

@@ -329,10 +329,16 @@ class Pool {
   uint64_t SizeOf(const HandleTable::Entry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return Capacity(entry) - entry.slack_bytes;
   }
-  // The opening checks of Allocate and AllocateMany: request size, quotas
-  // for `count` new buffers, room in the state table. Notes a failure.
+  // The opening checks of Allocate and AllocateMany: request size, then
+  // CheckGrowthAndReserve for `count` buffers of size_bytes rounded up.
   absl::Status CheckNewBuffers(HolderId holder, uint64_t size_bytes, uint32_t count,
                                const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checks before `count` new handles of `capacity_bytes` in all go to
+  // `holder` (CheckNewBuffers, ArenaRegister): the holder's and its uid's
+  // quotas (HolderLedger::CheckGrowth, naming `op`), then room for them in
+  // the state table. Notes a failure.
+  absl::Status CheckGrowthAndReserve(HolderId holder, uint64_t capacity_bytes, uint32_t count,
+                                     const char* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a new buffer in `block`, held once by `holder`. REQUIRES:
   // size_bytes <= capacity, within HandleTable::kMaxSlackBytes of it.
   BufferInfo AddBuffer(HolderId holder, TlsfAllocator::BlockId block, uint64_t size_bytes)

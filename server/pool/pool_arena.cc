@@ -38,17 +38,9 @@ absl::StatusOr<BufferInfo> Pool::ArenaRegister(HolderId holder, uint64_t chunk,
         "unused, more than the limit of %u", config_.name, capacity_bytes, size_bytes,
         capacity_bytes - size_bytes, HandleTable::kMaxSlackBytes));
   }
-  if (absl::Status s = ledger_.CheckGrowth(holder, static_cast<int64_t>(capacity_bytes), 1,
-                                           "arena registration");
+  if (absl::Status s = CheckGrowthAndReserve(holder, capacity_bytes, 1, "arena registration");
       !s.ok()) {
-    NoteFailure(FailReason::kQuota);
     return s;
-  }
-  if (state_) {
-    if (absl::Status s = state_->Reserve(handles_.slot_count() + 1); !s.ok()) {
-      NoteFailure(FailReason::kStateTable);
-      return s;
-    }
   }
   const uint64_t chunk_offset = allocator_.offset(parent), chunk_bytes = allocator_.capacity(parent);
   const bool inside = offset_bytes % allocator_.granule() == 0 &&

@@ -280,20 +280,27 @@ absl::Status AdminHandler::EndSession(const AdminCaller& caller,
   return absl::OkStatus();
 }
 
+absl::StatusOr<Pool*> AdminHandler::ChannelAdminPool(const AdminCaller& caller, const char* what,
+                                                     std::string_view pool) const {
+  if (absl::Status s = AuthorizeAdmin(caller, what); !s.ok()) return s;
+  if (channels_ == nullptr) return absl::FailedPreconditionError("this daemon has no channels");
+  Pool* found = pools_.Find(pool);
+  if (found == nullptr) return NoPoolNamed(pool);
+  return found;
+}
+
 absl::Status AdminHandler::DrainChannel(const AdminCaller& caller,
                                         const v1::DrainChannelRequest& request,
                                         v1::DrainChannelResponse* response) {
-  if (absl::Status s = AuthorizeAdmin(caller, "channel drain"); !s.ok()) return s;
-  if (channels_ == nullptr) return absl::FailedPreconditionError("this daemon has no channels");
-  Pool* pool = pools_.Find(request.pool());
-  if (pool == nullptr) return NoPoolNamed(request.pool());
-  absl::StatusOr<DrainedChannel> drained = channels_->Drain(*pool, request.channel());
+  absl::StatusOr<Pool*> pool = ChannelAdminPool(caller, "channel drain", request.pool());
+  if (!pool.ok()) return pool.status();
+  absl::StatusOr<DrainedChannel> drained = channels_->Drain(**pool, request.channel());
   if (!drained.ok()) return drained.status();
   response->set_messages(drained->messages);
   response->set_references(drained->references);
   response->set_bytes(drained->bytes);
   spdlog::warn("channel '{}' of pool '{}' drained by an operator ({}): {} messages, {} "
-               "references, {} bytes released", request.channel(), pool->name(),
+               "references, {} bytes released", request.channel(), (*pool)->name(),
                caller.description, drained->messages, drained->references, drained->bytes);
   return absl::OkStatus();
 }
@@ -301,13 +308,11 @@ absl::Status AdminHandler::DrainChannel(const AdminCaller& caller,
 absl::Status AdminHandler::DeleteChannel(const AdminCaller& caller,
                                          const v1::DeleteChannelRequest& request,
                                          v1::DeleteChannelResponse* response) {
-  if (absl::Status s = AuthorizeAdmin(caller, "channel delete"); !s.ok()) return s;
-  if (channels_ == nullptr) return absl::FailedPreconditionError("this daemon has no channels");
-  Pool* pool = pools_.Find(request.pool());
-  if (pool == nullptr) return NoPoolNamed(request.pool());
-  if (absl::Status s = channels_->Delete(*pool, request.channel()); !s.ok()) return s;
+  absl::StatusOr<Pool*> pool = ChannelAdminPool(caller, "channel delete", request.pool());
+  if (!pool.ok()) return pool.status();
+  if (absl::Status s = channels_->Delete(**pool, request.channel()); !s.ok()) return s;
   spdlog::warn("channel '{}' of pool '{}' deleted by an operator ({})", request.channel(),
-               pool->name(), caller.description);
+               (*pool)->name(), caller.description);
   return absl::OkStatus();
 }
 

@@ -17,8 +17,10 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "channel/channel_registry.h"
 #include "listen/peer_table.h"
 #include "memd/v1/admin.pb.h"
@@ -86,6 +88,12 @@ class AdminHandler {
                          v1::ReadTraceResponse* response);
 
  private:
+  // The opening steps of DrainChannel and DeleteChannel: AuthorizeAdmin(`what`),
+  // FAILED_PRECONDITION without a channel registry, then the pool named
+  // `pool` (NOT_FOUND naming it).
+  absl::StatusOr<Pool*> ChannelAdminPool(const AdminCaller& caller, const char* what,
+                                         std::string_view pool) const;
+
   const PoolRegistry& pools_;
   SessionRegistry& sessions_;
   const std::string instance_;

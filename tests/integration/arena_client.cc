@@ -2,10 +2,8 @@
 // (arena_test.cc, arena_errors_test.cc); talks to the daemon named by
 // $MEMD_ADDRESS / $MEMD_POOL.
 //
-//   hold COUNT SIZE BYTE   memd_malloc COUNT blocks of SIZE bytes (arena
-//                          blocks when SIZE is at most the threshold) filled
-//                          with BYTE, print "handle <memd_handle>" for each
-//                          and "ready"; exit at stdin EOF without freeing
+//   hold COUNT SIZE BYTE   as memd_test_client's (client_commands.h): arena
+//                          blocks when SIZE is at most the threshold
 //   idle COUNT SIZE        memd_malloc COUNT blocks of SIZE bytes, print
 //                          "allocated"; at stdin EOF free them (last first),
 //                          print "freed", and keep the session until killed
@@ -29,15 +27,12 @@
 #include <string>
 #include <vector>
 
+#include "client_commands.h"
 #include "memd/memd.h"
 
 namespace {
 
-void WaitForStdinEof() {
-  char c;
-  while (::read(STDIN_FILENO, &c, 1) > 0) {
-  }
-}
+using memd::testing::WaitForStdinEof;
 
 int Fail(const char* what) {
   std::printf("error %s: %s\n", what, memd_last_error());
@@ -70,6 +65,9 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "retain") {
     return Retain(std::strtoull(argv[2], nullptr, 10));
   }
+  if (argc == 5 && std::string(argv[1]) == "hold") {
+    return memd::testing::Hold(argv[2], argv[3], argv[4]);
+  }
   if (argc < 4) {
     std::fprintf(stderr, "usage: memd_arena_client hold COUNT SIZE BYTE | idle COUNT SIZE | "
                          "lose 1 SMALL LARGE | retain HANDLE\n");
@@ -83,18 +81,6 @@ int main(int argc, char** argv) {
     void* p = memd_malloc(size);
     if (p == nullptr) return Fail("memd_malloc");
     blocks.push_back(p);
-  }
-  if (command == "hold" && argc == 5) {
-    int byte = std::atoi(argv[4]);
-    for (void* p : blocks) {
-      std::memset(p, byte, size);
-      uint64_t handle = memd_handle(p);
-      if (handle == 0) return Fail("memd_handle");
-      std::printf("handle %llu\n", static_cast<unsigned long long>(handle));
-    }
-    std::printf("ready\n");
-    WaitForStdinEof();
-    return 0;
   }
   if (command == "lose" && argc == 5) {
     size_t large = std::strtoull(argv[4], nullptr, 10);

@@ -1,9 +1,9 @@
 // memd_test_client: a real client process for integration tests, driven by
 // its arguments; talks to the daemon named by $MEMD_ADDRESS / $MEMD_POOL.
 //
-//   hold COUNT SIZE BYTE        allocate COUNT buffers filled with BYTE, print
-//                               "handle <h>" each, then "ready"; exit at stdin EOF
-//                               without freeing (the session end releases them)
+//   hold COUNT SIZE BYTE        (client_commands.h, shared with memd_arena_client)
+//                               allocate COUNT buffers filled with BYTE, print "handle
+//                               <h>" each, then "ready"; exit at stdin EOF without freeing
 //   retain-hold HANDLE          retain HANDLE, print "ready", exit at stdin EOF
 //   check HANDLE SIZE BYTE NEW  retain HANDLE, verify SIZE bytes equal BYTE, fill
 //                               them with NEW, release; print "ok" (exit 0) or why (exit 1)
@@ -62,7 +62,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <random>
 #include <vector>
 #include <chrono>
@@ -72,16 +71,14 @@
 #include <iostream>
 #include <string>
 
+#include "client_commands.h"
 #include "memd/client.h"
 #include "memd/memd.h"
 
 namespace {
 
-void WaitForStdinEof() {
-  char buf[64];
-  while (std::fread(buf, 1, sizeof(buf), stdin) > 0) {
-  }
-}
+using memd::testing::StdinClosed;
+using memd::testing::WaitForStdinEof;
 
 int Fail(const std::string& why) {
   std::cout << "error " << why << std::endl;
@@ -106,11 +103,6 @@ std::string Verify(const uint8_t* p, uint64_t handle, size_t size) {
     }
   }
   return "";
-}
-
-bool StdinClosed() {
-  pollfd in{0, POLLIN, 0};
-  return poll(&in, 1, 0) != 0;
 }
 
 int RestartWriter(long count, size_t size) {
@@ -201,20 +193,7 @@ int RestartReader(size_t size, const std::vector<uint64_t>& handles) {
 int main(int argc, char** argv) {
   if (argc < 2) return Fail("usage: see source");
   std::string cmd = argv[1];
-  if (cmd == "hold" && argc == 5) {
-    long count = std::atol(argv[2]);
-    size_t size = std::strtoull(argv[3], nullptr, 0);
-    int byte = std::atoi(argv[4]);
-    for (long i = 0; i < count; ++i) {
-      void* p = memd_malloc(size);
-      if (p == nullptr) return Fail(memd_last_error());
-      std::memset(p, byte, size);
-      std::cout << "handle " << memd_handle(p) << std::endl;
-    }
-    std::cout << "ready" << std::endl;
-    WaitForStdinEof();
-    return 0;
-  }
+  if (cmd == "hold" && argc == 5) return memd::testing::Hold(argv[2], argv[3], argv[4]);
   if (cmd == "retain-hold" && argc == 3) {
     size_t size = 0;
     if (memd_retain(std::strtoull(argv[2], nullptr, 0), &size) == nullptr) return Fail(memd_last_error());
