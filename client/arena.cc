@@ -10,7 +10,6 @@
 
 #include "absl/strings/str_format.h"
 #include "memd/shared/limits.h"
-#include "session_link.h"
 
 namespace memd {
 namespace {
@@ -31,25 +30,17 @@ uint64_t SlabBytes(uint32_t block_bytes) {
   return RoundUp(std::max<uint64_t>(kMinSlabBytes, 4 * uint64_t{block_bytes}), kPage);
 }
 
-// Tick runs on the link's monitor thread, whose calls SessionLink::Call
-// keeps from waiting for the reconnection that thread makes.
-absl::StatusOr<v1::SessionResponse> CallOk(SessionLink& link, v1::SessionRequest request) {
-  absl::StatusOr<v1::SessionResponse> response = link.Call(std::move(request));
-  if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  return response;
-}
-
 }  // namespace
 
-Arena::Arena(SessionLink& link, uint64_t threshold_bytes, uint64_t alignment_bytes)
-    : link_(link),
+Arena::Arena(ChunkSource& source, Holdings& holdings, Pool pool, uint64_t threshold_bytes)
+    : source_(source),
+      holdings_(holdings),
       id_(RegisterArena(this)),
       threshold_(threshold_bytes),
-      alignment_(alignment_bytes),
-      align_log2_(std::countr_zero(alignment_bytes)),
-      base_(link.base()),
-      pool_bytes_(link.memory_bytes()),
+      alignment_(pool.alignment_bytes),
+      align_log2_(std::countr_zero(pool.alignment_bytes)),
+      base_(pool.base),
+      pool_bytes_(pool.bytes),
       next_chunk_bytes_(kFirstChunkBytes) {
   // Classes: every alignment multiple up to 1 KiB (or 16 of them), then four
   // per doubling, each a multiple of the alignment, the last the threshold.
@@ -102,14 +93,12 @@ Arena::Chunk* Arena::NewChunkLocked(uint64_t bytes) {
   }
   uint64_t ask = std::max(bytes, next_chunk_bytes_);
   for (;;) {
-    v1::SessionRequest request;
-    request.mutable_allocate()->set_size_bytes(ask);
-    absl::StatusOr<v1::SessionResponse> granted = CallOk(link_, std::move(request));
+    absl::StatusOr<ChunkSource::Chunk> granted = source_.Grant(ask);
     if (granted.ok()) {
       auto chunk = std::make_unique<Chunk>();
-      chunk->handle = granted->buffer().handle();
-      chunk->offset = granted->buffer().offset_bytes();
-      chunk->bytes = granted->buffer().capacity_bytes();
+      chunk->handle = granted->handle;
+      chunk->offset = granted->offset_bytes;
+      chunk->bytes = granted->capacity_bytes;
       chunk->carve = chunk->offset;
       next_chunk_bytes_ = std::min(kMaxChunkBytes, 2 * ask);
       reserved_bytes_.fetch_add(chunk->bytes, std::memory_order_relaxed);
@@ -202,15 +191,9 @@ void Arena::IdleLocked(Chunk& chunk) {
 }
 
 void Arena::ForgetLocked(Chunk* chunk) {
+  // Its blocks' range slots went with it in the Holdings (a chunk no longer
+  // held has none), so the memory may come back as another chunk.
   std::erase(large_cache_, chunk);
-  // Its blocks' records go with it: the memory may come back as another
-  // chunk, whose blocks must not inherit a handle.
-  auto inside = [chunk](const auto& entry) {
-    return entry.first >= chunk->offset && entry.first < chunk->offset + chunk->bytes;
-  };
-  absl::erase_if(registered_, inside);
-  absl::erase_if(parked_, inside);
-  absl::erase_if(sending_, inside);
   DissolveLocked(*chunk);
   reserved_bytes_.fetch_sub(chunk->bytes, std::memory_order_relaxed);
   std::erase_if(chunks_, [chunk](const auto& c) { return c.get() == chunk; });
@@ -218,53 +201,65 @@ void Arena::ForgetLocked(Chunk* chunk) {
 
 void Arena::ReportLocked(const std::vector<uint64_t>& idle, const std::vector<uint64_t>& use,
                          std::vector<uint64_t>* taken) {
-  v1::SessionRequest request;
-  v1::ArenaReportRequest* report = request.mutable_arena_report();
-  for (uint64_t h : idle) report->add_idle(h);
-  for (uint64_t h : use) report->add_use(h);
   ArenaStats stats = Stats();
-  report->mutable_counters()->set_reserved_bytes(stats.reserved_bytes);
-  report->mutable_counters()->set_in_use_bytes(stats.in_use_bytes);
-  report->mutable_counters()->set_local_allocs(stats.local_allocs);
-  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
+  absl::StatusOr<std::vector<uint64_t>> answer = source_.Report(idle, use, stats);
   if (answer.ok()) {
     reported_ = stats;
-    if (taken != nullptr) {
-      taken->assign(answer->arena_reported().taken().begin(), answer->arena_reported().taken().end());
-    }
+    if (taken != nullptr) *taken = std::move(*answer);
   } else if (taken != nullptr) {
     *taken = use;  // cannot tell: treat as taken (the chunk is forgotten, not misused)
   }
 }
 
-bool Arena::ReleaseRegisteredLocked(uint64_t handle) {
-  if (link_.ledger().Remove(handle)) {
-    v1::SessionRequest request;
-    request.mutable_release()->set_handle(handle);
-    link_.Call(std::move(request)).IgnoreError();  // as Client::ReleaseRef: done locally
+Arena::Chunk* Arena::ChunkOfLocked(uint64_t handle) {
+  for (auto& chunk : chunks_) {
+    if (chunk->handle == handle) return chunk.get();
   }
-  return !link_.ledger().Holds(handle);
+  return nullptr;
 }
 
-void Arena::ParkLocked(uint64_t offset, uint64_t handle) { parked_[offset] = handle; }
+void Arena::AbsorbEventsLocked() {
+  for (uint64_t handle : holdings_.TakeLostChunks()) {
+    if (Chunk* chunk = ChunkOfLocked(handle)) ForgetLocked(chunk);  // else: released by us
+  }
+  for (const Holdings::SentAway& sent : holdings_.TakeSentAway()) {
+    std::optional<Holdings::Range> range = holdings_.RangeAt(sent.offset_bytes);
+    // Only while the slot is still that handle's parked one: an event that
+    // comes after the slot was unparked and reused is stale. (A slot is
+    // unparked only once its event was taken: it is live until then.)
+    if (!range || range->handle != sent.handle || range->state != Holdings::RangeState::kParked) {
+      continue;
+    }
+    if (sent.registered) {  // registered by the send itself: counted here
+      if (Slab* slab = SlabAt(sent.offset_bytes)) CountRegisteredLocked(*slab);
+    }
+    SlotGoneLocked(sent.offset_bytes);
+  }
+}
+
+void Arena::TakeEvents() {
+  MutexLock lock(&mu_);
+  AbsorbEventsLocked();
+}
 
 bool Arena::UnparkLocked() {
-  v1::SessionRequest request;
-  std::vector<uint64_t> offsets;
-  for (const auto& [offset, handle] : parked_) {
-    if (offsets.size() == limits::kMaxBatch) break;
+  AbsorbEventsLocked();  // a slot sent away stops being live before it can be reused
+  std::vector<uint64_t> offsets, handles;
+  for (const auto& [offset, handle] : holdings_.Parked(limits::kMaxBatch)) {
+    const Slab* slab = SlabAt(offset);
+    // A slot still live was sent away after the events above: next time.
+    if (slab == nullptr || slab->sizes[(offset - slab->start) / slab->block_bytes] != 0) continue;
     offsets.push_back(offset);
-    request.mutable_query()->add_handles(handle);
+    handles.push_back(handle);
   }
   if (offsets.empty()) return false;
-  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
-  if (!answer.ok()) return false;
+  absl::StatusOr<std::vector<uint32_t>> counts = source_.Query(handles);
+  if (!counts.ok()) return false;
   bool any = false;
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    if (answer->references().handles(static_cast<int>(i)).references() != 0) continue;
-    parked_.erase(offsets[i]);
+  for (size_t i = 0; i < offsets.size() && i < counts->size(); ++i) {
+    if ((*counts)[i] != 0) continue;
+    holdings_.EraseRange(offsets[i]);
     Slab* slab = SlabAt(offsets[i]);
-    if (slab == nullptr) continue;
     slab->registered.fetch_sub(1, std::memory_order_relaxed);
     --slab->chunk->registered;
     if (slab->cls == kLargeClass) {
@@ -291,70 +286,65 @@ std::optional<absl::StatusOr<Arena::Block>> Arena::Find(const void* ptr) const {
   const uint64_t rel = offset - slab->start;
   if (offset < slab->start || rel % slab->block_bytes != 0 ||
       slab->sizes[rel / slab->block_bytes] == 0) {
-    if (std::optional<uint64_t> lost = link_.ledger().LostAtOffset(offset)) {
-      return RefLedger::LostError(ptr, *lost);  // a restart took it (issue 24)
+    if (std::optional<uint64_t> lost = holdings_.LostAtOffset(offset)) {
+      return Holdings::LostError(ptr, *lost);  // a restart took it (issue 24)
     }
     return absl::NotFoundError(absl::StrFormat(
         "%p is not the start of a live arena block (interior, or already freed)", ptr));
   }
   Block block{offset, slab->sizes[rel / slab->block_bytes] - 1u, slab->block_bytes, 0};
   if (slab->registered.load(std::memory_order_relaxed) > 0) {
-    MutexLock lock(&mu_);
-    if (auto it = registered_.find(offset); it != registered_.end()) block.handle = it->second;
+    if (std::optional<Holdings::Range> range = holdings_.RangeAt(offset)) {
+      if (range->state == Holdings::RangeState::kParked) {  // a send took it
+        return absl::NotFoundError(absl::StrFormat(
+            "%p was sent away (its handle 0x%016x is no longer this session's)", ptr,
+            range->handle));
+      }
+      block.handle = range->handle;
+    }
   }
   return block;
 }
 
-std::optional<absl::StatusOr<BufferRef>> Arena::Handle(const void* ptr) {
-  std::optional<absl::StatusOr<Block>> found = Find(ptr);
-  if (!found) return std::nullopt;
-  if (!found->ok()) return found->status();
-  const Block& block = **found;
+absl::StatusOr<BufferRef> Arena::Handle(const Block& block) {
+  const void* ptr = base_ + block.offset_bytes;
   MutexLock lock(&mu_);
-  if (auto it = registered_.find(block.offset_bytes); it != registered_.end()) {
-    uint64_t handle = it->second;
-    if (!link_.ledger().Holds(handle)) {
-      SentAwayLocked(block.offset_bytes, handle);
-      if (link_.ledger().LostAtReconnect(handle)) {  // nothing was sent (issue 24)
-        return RefLedger::LostError(ptr, handle);
-      }
+  if (block.handle != 0) {
+    if (!holdings_.Holds(block.handle)) {
+      // Its reference is gone though no send of this process took it: a
+      // restart did not give it back.
+      holdings_.SetRange(block.offset_bytes, block.handle, Holdings::RangeState::kParked);
+      SlotGoneLocked(block.offset_bytes);
+      if (holdings_.LostAtReconnect(block.handle)) return Holdings::LostError(ptr, block.handle);
       return absl::NotFoundError(absl::StrFormat(
-          "%p was sent away (its handle 0x%016x is no longer this session's)", ptr, handle));
+          "%p is no longer this session's (its handle 0x%016x is not held)", ptr, block.handle));
     }
-    return BufferRef{handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+    return BufferRef{block.handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
   }
   Slab* slab = SlabAt(block.offset_bytes);
-  v1::SessionRequest request;
-  v1::ArenaRegisterRequest* reg = request.mutable_arena_register();
-  reg->set_chunk(slab->chunk->handle);
-  reg->set_offset_bytes(block.offset_bytes);
-  reg->set_size_bytes(block.size_bytes);
-  reg->set_capacity_bytes(block.capacity_bytes);
-  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
-  if (!answer.ok()) return answer.status();
-  uint64_t handle = answer->arena_registered().range().handle();
-  RecordRegisteredLocked(*slab, block.offset_bytes, handle);
-  return BufferRef{handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+  v1::ArenaRegisterRequest reg;
+  reg.set_chunk(slab->chunk->handle);
+  reg.set_offset_bytes(block.offset_bytes);
+  reg.set_size_bytes(block.size_bytes);
+  reg.set_capacity_bytes(block.capacity_bytes);
+  absl::StatusOr<uint64_t> handle = source_.Register(reg);  // a live range in the Holdings
+  if (!handle.ok()) return handle.status();
+  CountRegisteredLocked(*slab);
+  return BufferRef{*handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
 }
 
-std::optional<absl::Status> Arena::AddToSend(const void* ptr, ArenaSend* send,
-                                             bool register_now) {
-  std::optional<absl::StatusOr<Block>> found = Find(ptr);
-  if (!found) return std::nullopt;
-  if (!found->ok()) return found->status();
-  const Block& block = **found;
+absl::Status Arena::AddToSend(const Block& block, ArenaSend* send, bool register_now) {
   if (block.handle != 0 || register_now) {
-    // Handle() registers it now if need be, and knows whether it was sent away.
-    std::optional<absl::StatusOr<BufferRef>> ref = Handle(ptr);
-    if (!ref->ok()) return ref->status();
-    send->handles.push_back((*ref)->handle);
-    MutexLock lock(&mu_);
-    sending_[block.offset_bytes] = (*ref)->handle;
+    // Handle() registers it now if need be, and knows whether it is still held.
+    absl::StatusOr<BufferRef> ref = Handle(block);
+    if (!ref.ok()) return ref.status();
+    send->handles.push_back(ref->handle);  // the send's answer parks its slot
     return absl::OkStatus();
   }
   MutexLock lock(&mu_);
+  Slab* slab = SlabAt(block.offset_bytes);
   v1::ArenaRegisterRequest& reg = send->ranges.emplace_back();
-  reg.set_chunk(SlabAt(block.offset_bytes)->chunk->handle);
+  reg.set_chunk(slab->chunk->handle);
   reg.set_offset_bytes(block.offset_bytes);
   reg.set_size_bytes(block.size_bytes);
   reg.set_capacity_bytes(block.capacity_bytes);
@@ -362,63 +352,29 @@ std::optional<absl::Status> Arena::AddToSend(const void* ptr, ArenaSend* send,
   return absl::OkStatus();
 }
 
-void Arena::NoteRegistered(const google::protobuf::RepeatedPtrField<v1::BufferInfo>& ranges,
-                           bool moved) {
-  MutexLock lock(&mu_);
-  for (const v1::BufferInfo& range : ranges) {
-    Slab* slab = SlabAt(range.offset_bytes());
-    if (slab == nullptr) continue;  // cannot happen: the block is live until the send returns
-    RecordRegisteredLocked(*slab, range.offset_bytes(), range.handle());
-    if (moved) SentAwayLocked(range.offset_bytes(), range.handle());
-  }
-}
-
-void Arena::SentAwayLocked(uint64_t offset, uint64_t handle) {
+void Arena::SlotGoneLocked(uint64_t offset) {
   Slab* slab = SlabAt(offset);
-  if (slab == nullptr) return;  // cannot happen: a forgotten chunk's records went with it
+  if (slab == nullptr) return;  // a forgotten chunk's slot
   uint32_t& size = slab->sizes[(offset - slab->start) / slab->block_bytes];
-  if (size != 0) {
-    size = 0;
-    MutexLock lock(&caches_mu_);
-    exited_.in_use_bytes -= slab->block_bytes;  // wraps back when summed in Stats()
-  }
-  registered_.erase(offset);
-  ParkLocked(offset, handle);
+  if (size == 0) return;
+  size = 0;
+  MutexLock lock(&caches_mu_);
+  exited_.in_use_bytes -= slab->block_bytes;  // wraps back when summed in Stats()
 }
 
-void Arena::RecordRegisteredLocked(Slab& slab, uint64_t offset, uint64_t handle) {
-  registered_[offset] = handle;
+void Arena::CountRegisteredLocked(Slab& slab) {
   slab.registered.fetch_add(1, std::memory_order_relaxed);
   ++slab.chunk->registered;
 }
 
 void Arena::Tick() {
-  // The session's monitor thread calls this, and must never wait for the
-  // arena: a thread holding mu_ may be waiting for the daemon (a large
-  // block's lane call), and only the monitor notices that the daemon is gone
-  // and fails that call. A busy arena skips the tick; the next comes in 25 ms.
+  // Never waits for the arena: a thread holding mu_ may be waiting for the
+  // daemon (a large block's call). A busy arena skips the tick; the next
+  // comes in 25 ms.
   if (!mu_.try_lock()) return;
   MutexLock lock(&mu_, std::adopt_lock);
-  // Chunks the session no longer holds (a daemon restart that did not grant
-  // them back, or pool pressure took an idle one): forget them.
-  std::vector<Chunk*> lost;
-  for (auto& chunk : chunks_) {
-    if (!link_.ledger().Holds(chunk->handle)) lost.push_back(chunk.get());
-  }
-  for (Chunk* chunk : lost) ForgetLocked(chunk);
-  // Blocks sent with a handle they had: once the session no longer holds
-  // it, a moving send (or post) went through and the pointer is no longer
-  // this process's (no memd_free will come): the slot waits, parked.
-  for (auto it = sending_.begin(); it != sending_.end();) {
-    auto reg = registered_.find(it->first);
-    if (reg != registered_.end() && reg->second == it->second && link_.ledger().Holds(it->second)) {
-      ++it;  // a send in flight, or one that failed: still this process's
-      continue;
-    }
-    if (reg != registered_.end() && reg->second == it->second) SentAwayLocked(it->first, it->second);
-    sending_.erase(it++);  // sent away now, or freed since (a stale entry)
-  }
-  if (!parked_.empty()) UnparkLocked();
+  AbsorbEventsLocked();
+  if (holdings_.AnyParked()) UnparkLocked();
   TickLargeLocked();
   std::vector<Chunk*> expired;
   for (auto& chunk : chunks_) {
@@ -437,7 +393,7 @@ void Arena::Tick() {
     // already would fail, and with it the batch it rides in.
     std::vector<uint64_t> taken;
     ReportLocked({}, {chunk->handle}, &taken);
-    if (taken.empty()) link_.DeferRelease({chunk->handle});
+    if (taken.empty()) source_.ReleaseLater(chunk->handle);
     ForgetLocked(chunk);
   }
   ArenaStats now = Stats();

@@ -2,32 +2,41 @@
 // threshold, ConnectOptions::arena_threshold_bytes), so memd_malloc and
 // memd_free of small blocks cost no daemon round trip. Private to libmemd.
 //
-// Memory: the arena asks the daemon for *chunks* (ordinary buffers of 1..4 MiB
-// its session holds once, in the RefLedger like any buffer, so they are
-// reclaimed after a daemon restart and released when the process dies). A
-// chunk is carved into *slabs* of one size class each (classes are multiples
-// of the pool alignment); a block is one slot of a slab. Every byte of
-// metadata (slabs, free lists, the page map) is in this process's heap, never
-// in the shared segment.
+// It keeps allocator state only: size classes, chunks and the slabs carved
+// into them, free lists, the page map. What the session holds (its chunks,
+// and every block that has a handle, with its state) is the session's
+// Holdings; everything asked of the daemon goes through one port, the
+// ChunkSource (chunk_source.h). The arena calls down into both and nothing
+// calls up into it: its housekeeping runs on the client's housekeeping
+// thread (Tick), which also takes the Holdings' events.
+//
+// Memory: the arena asks for *chunks* (buffers of 1..4 MiB its session holds
+// once, so they are reclaimed after a daemon restart and released when the
+// process dies). A chunk is carved into *slabs* of one size class each
+// (classes are multiples of the pool alignment); a block is one slot of a
+// slab. Every byte of metadata is in this process's heap, never in the
+// shared segment.
 //
 // Handles on demand: a block has no handle until Handle() (memd_handle, a
-// channel send: Client::Held). Then the daemon registers the range
-// (ArenaRegisterRequest) under a fresh handle held by the session. Freeing a
-// registered block releases that reference; the slot is *parked* (not reused)
-// until the daemon says nobody holds the handle any more (QueryRefs, asked at
-// the link's tick or when a class runs out of blocks), so a handle of a
-// freed block is NOT_FOUND however often the memory is reused.
+// channel send: Client::Held). Then the daemon registers the range under a
+// fresh handle the session holds (a live range in the Holdings). Freeing a
+// registered block releases that reference; the slot is *parked* (not
+// reused) until the daemon says nobody holds the handle any more (Query, at
+// the tick or when a class runs out of blocks), so a handle of a freed block
+// is NOT_FOUND however often the memory is reused. A moving send parks the
+// block's slot in the Holdings when it succeeds; the arena frees the slot
+// for this process at its next tick (or before it unparks anything).
 //
 // Idle chunks: a chunk whose every block is back in the free lists is idle:
-// its slabs are dissolved and the daemon is told (ArenaReportRequest.idle),
-// so pool pressure can take it back. The arena asks for it again (`use`)
-// before carving it anew; after kReturnTicks of idleness it is released.
+// its slabs are dissolved and the daemon is told (Report idle), so pool
+// pressure can take it back. The arena asks for it again (`use`) before
+// carving it anew; after kReturnTicks of idleness it is released.
 //
 // Threads: Allocate/Free run on per-thread caches without a lock
 // (arena_cache.cc); refills and flushes take one class's mutex, carving and
-// chunks the arena's mutex. Lock order: tick hook (SessionLink) → mu_ → a
-// class's mutex; a daemon call (SessionLink's mutex, the ledger's) may be
-// made under mu_. Thread-safe.
+// chunks the arena's mutex. Lock order: mu_ → a class's mutex; the port
+// and the Holdings (leaves for the arena) may be called under mu_.
+// Thread-safe.
 #ifndef MEMD_CLIENT_ARENA_H_
 #define MEMD_CLIENT_ARENA_H_
 
@@ -41,9 +50,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "memd/client.h"
 #include "memd/shared/mutex.h"
 #include "memd/v1/memory.pb.h"
+#include "chunk_source.h"
+#include "holdings.h"
 
 namespace memd {
 
@@ -55,7 +67,7 @@ constexpr uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to *
 }  // namespace arena_layout
 
 class Arena;
-class SessionLink;
+class Holdings;
 struct ArenaThreadCache;
 
 // The session's arena of `client` (null: arenas off); client.cc.
@@ -70,7 +82,7 @@ struct ArenaSend {
 };
 
 // Sends `send` to `channel` as Client::Send does (moving), in one round trip
-// with its registrations; on success the arena records the fresh handles
+// with its registrations; on success the Holdings park the blocks' slots
 // (client.cc). REQUIRES: ArenaOf(client) is not null when `send.ranges` is
 // not empty.
 absl::Status SendRegistering(Client& client, const std::string& channel, const ArenaSend& send,
@@ -79,13 +91,6 @@ absl::Status SendRegistering(Client& client, const std::string& channel, const A
 // The process's live arenas (arena_cache.cc): an id for a new one; forget it.
 uint64_t RegisterArena(Arena* arena);
 void UnregisterArena(uint64_t id);
-
-// What the arena did (ArenaCounters on the wire).
-struct ArenaStats {
-  uint64_t reserved_bytes = 0;  // chunks held
-  uint64_t in_use_bytes = 0;    // capacity of live blocks
-  uint64_t local_allocs = 0;    // allocations served without the daemon
-};
 
 class Arena {
  public:
@@ -100,10 +105,18 @@ class Arena {
   static constexpr size_t kLargeCacheChunks = 4;
   static constexpr uint32_t kLargeCacheTicks = 8;
   static constexpr int kLargeClass = -1;  // Slab::cls of a large block
+  // How often the client's housekeeping thread calls Tick.
+  static constexpr absl::Duration kTickPeriod = absl::Milliseconds(25);
 
-  // REQUIRES: 0 < threshold <= kMaxThresholdBytes; `link` outlives the arena
-  // (base, size and alignment are the pool's).
-  Arena(SessionLink& link, uint64_t threshold_bytes, uint64_t alignment_bytes);
+  // The pool the arena carves: the process's mapping and the pool's alignment.
+  struct Pool {
+    uint8_t* base = nullptr;
+    uint64_t bytes = 0;
+    uint64_t alignment_bytes = 0;  // a power of two <= 4096
+  };
+  // REQUIRES: 0 < threshold <= kMaxThresholdBytes; `source` and `holdings`
+  // (the session's) outlive the arena.
+  Arena(ChunkSource& source, Holdings& holdings, Pool pool, uint64_t threshold_bytes);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
@@ -133,34 +146,36 @@ class Arena {
   };
   std::optional<absl::StatusOr<Block>> Find(const void* ptr) const;
 
-  // The handle of the block at `ptr`, registering it with the daemon first
-  // if it has none (one round trip). Same nullopt/NOT_FOUND as Find.
-  std::optional<absl::StatusOr<BufferRef>> Handle(const void* ptr);
+  // The handle of `block` (found by Find), registering it with the daemon
+  // first if it has none (one round trip). NOT_FOUND when its reference is
+  // no longer this session's.
+  absl::StatusOr<BufferRef> Handle(const Block& block);
 
-  // Adds the block at `ptr` to `send`: its handle, or, when it has none yet,
-  // 0 and the registration the send carries (no round trip of its own;
+  // Adds `block` (found by Find) to `send`: its handle, or, when it has none
+  // yet, 0 and the registration the send carries (no round trip of its own;
   // `register_now`: registered first, for a post, whose answer comes after
-  // the caller went on). Same nullopt/NOT_FOUND as Find. A block sent with a
-  // handle is parked at the tick once the session no longer holds it. Two
-  // threads sending one block that has no handle yet at the same time: the
-  // second send fails (the range is registered already) and changes nothing.
-  std::optional<absl::Status> AddToSend(const void* ptr, ArenaSend* send, bool register_now);
-  // After a send that carried registrations succeeded: its fresh handles
-  // (ChannelSendResponse.registered) are the blocks' handles from now on;
-  // after a moving send the blocks are the channel's (parked at once).
-  void NoteRegistered(const google::protobuf::RepeatedPtrField<v1::BufferInfo>& ranges,
-                      bool moved);
+  // the caller went on). A block sent with a handle is parked by the send's
+  // answer (Holdings::Apply). Two threads sending one block that has no
+  // handle yet at the same time: the second send fails (the range is
+  // registered already) and changes nothing.
+  absl::Status AddToSend(const Block& block, ArenaSend* send, bool register_now);
+
+  // Takes the Holdings' events now (after a send that registered blocks:
+  // the sender's next memd_free of one of them is refused at once, not
+  // after the tick).
+  void TakeEvents();
 
   // Grants the first chunk now (memd_init: so the first small allocation
   // does not pay the round trip). Errors are ignored: a later allocation
   // asks again.
   void Prepare();
 
-  // The link's tick (every 25 ms): parked blocks nobody holds any more go
-  // back to their class, empty chunks go idle, long-idle chunks are
-  // released, chunks the session lost (a restart that did not grant them
-  // back) are forgotten, and changed counters are reported. Called by the
-  // link's monitor thread; skipped while another thread holds the arena.
+  // The housekeeping tick (every 25 ms, the client's housekeeping thread):
+  // chunks the Holdings say are gone (a restart that did not grant them
+  // back, pool pressure) are forgotten, slots sent away are freed for this
+  // process, parked blocks nobody holds any more go back to their class,
+  // empty chunks go idle, long-idle chunks are released, and changed
+  // counters are reported. Skipped while another thread holds the arena.
   void Tick();
 
   ArenaStats Stats() const;
@@ -190,19 +205,14 @@ class Arena {
   void RemoveCache(ArenaThreadCache* cache);
 
  private:
-  // Drops one reference this session holds to a registered block (a
-  // release round trip); true when the session holds it no more.
-  bool ReleaseRegisteredLocked(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A free block of a registered range was released by this session: park
-  // it until no one holds `handle`. REQUIRES: mu_.
-  void ParkLocked(uint64_t offset, uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A registered block this session no longer holds (a moving send gave it
-  // away): its slot is free for this process and waits, parked, until
-  // nobody holds `handle`.
-  void SentAwayLocked(uint64_t offset, uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The block at `offset` of `slab` has the daemon handle `handle` now.
-  void RecordRegisteredLocked(Slab& slab, uint64_t offset, uint64_t handle)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the Holdings' events: forgets the chunks gone, and frees for this
+  // process the slots a send gave away.
+  void AbsorbEventsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The block at `offset` is no longer this process's (sent away, or its
+  // reference is gone): its slot stops being live; it stays parked.
+  void SlotGoneLocked(uint64_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One more block of `slab` has a range slot in the Holdings.
+  void CountRegisteredLocked(Slab& slab) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Carves a slab for `cls` into a chunk with room (granting one if none).
   // Returns false when no chunk could be had.
   bool CarveLocked(int cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -218,6 +228,7 @@ class Arena {
   bool UnparkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportLocked(const std::vector<uint64_t>& idle, const std::vector<uint64_t>& use,
                     std::vector<uint64_t>* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Chunk* ChunkOfLocked(uint64_t handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetLocked(Chunk* chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Large blocks (arena_large.cc): the pool offset of a block of `size`
   // bytes, from the cache (`cached`) or a new chunk; 0 when the daemon
@@ -229,7 +240,8 @@ class Arena {
   void TickLargeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetPages(uint64_t offset, uint64_t bytes, Slab* slab);
 
-  SessionLink& link_;
+  ChunkSource& source_;
+  Holdings& holdings_;
   const uint64_t id_;  // process-unique, so thread caches tell arenas apart
   const uint64_t threshold_;
   const uint64_t alignment_;
@@ -253,18 +265,13 @@ class Arena {
   std::vector<std::unique_ptr<Slab>> slabs_ ABSL_GUARDED_BY(mu_);  // every slab ever made
   std::vector<Slab*> spare_slabs_ ABSL_GUARDED_BY(mu_);             // of dissolved chunks
   uint64_t next_chunk_bytes_ ABSL_GUARDED_BY(mu_);
-  // Registered blocks: offset -> handle; parked ones (freed, maybe still held).
-  absl::flat_hash_map<uint64_t, uint64_t> registered_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
-  // Registered blocks given to a send or post: offset -> handle (Tick).
-  absl::flat_hash_map<uint64_t, uint64_t> sending_ ABSL_GUARDED_BY(mu_);
   std::vector<Chunk*> large_cache_ ABSL_GUARDED_BY(mu_);  // freed large blocks' chunks, oldest first
   ArenaStats reported_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> reserved_bytes_{0};  // bytes of chunks_
 
   mutable Mutex caches_mu_;
   std::vector<ArenaThreadCache*> caches_ ABSL_GUARDED_BY(caches_mu_);
-  // Counters of caches gone, less the blocks sent away (SentAwayLocked).
+  // Counters of caches gone, less the blocks sent away (SlotGoneLocked).
   ArenaStats exited_ ABSL_GUARDED_BY(caches_mu_);
 };
 
@@ -280,7 +287,9 @@ struct Arena::Slab {
   // Per block: size asked + 1 while live, 0 while free. Written by the
   // thread that allocates or frees the block.
   std::vector<uint32_t> sizes;
-  std::atomic<uint32_t> registered{0};  // registered blocks, live or parked
+  // Blocks with a range slot in the Holdings (live, sending or parked): a
+  // hint that lets Free and Find skip the Holdings' lookup when 0.
+  std::atomic<uint32_t> registered{0};
 };
 
 // A chunk: a buffer the session holds once, carved into slabs.
@@ -290,7 +299,7 @@ struct Arena::Chunk {
   uint64_t bytes = 0;
   uint64_t carve = 0;                  // next pool offset to carve a slab at
   std::atomic<int64_t> outside{0};     // blocks not in the free lists (live, cached, parked)
-  uint32_t registered = 0;             // registered blocks (live or parked); guarded by mu_
+  uint32_t registered = 0;             // blocks with a range slot; guarded by mu_
   std::vector<Slab*> slabs;            // guarded by mu_
   bool idle = false;                   // told the daemon; not carved until used again
   uint32_t idle_ticks = 0;

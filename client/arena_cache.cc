@@ -146,14 +146,17 @@ bool Arena::Free(void* ptr) {
   if (tc.arena_id != id_) tc.Bind(this);
   if (slab->registered.load(std::memory_order_relaxed) > 0) {
     MutexLock lock(&mu_);
-    auto it = registered_.find(offset);
-    if (it != registered_.end()) {
-      const uint64_t handle = it->second;
-      if (!ReleaseRegisteredLocked(handle)) return true;  // this process holds it still
-      registered_.erase(it);
+    if (std::optional<Holdings::Range> range = holdings_.RangeAt(offset)) {
+      // Sent away: not this process's block any more (the caller says so).
+      if (range->state == Holdings::RangeState::kParked) return false;
+      if (holdings_.Holds(range->handle)) {
+        source_.Release(range->handle);
+        if (holdings_.Holds(range->handle)) return true;  // this process holds it still
+      }
+      // Parked until nobody holds the handle (UnparkLocked).
+      holdings_.SetRange(offset, range->handle, Holdings::RangeState::kParked);
       size = 0;
       ArenaThreadCache::Bump(tc.in_use_removed, slab->block_bytes);
-      ParkLocked(offset, handle);
       return true;
     }
   }
@@ -210,7 +213,7 @@ size_t Arena::Refill(int cls, uint64_t* out, size_t want) {
       if (n > 0) return n;
     }
     MutexLock lock(&mu_);
-    if (!parked_.empty() && UnparkLocked()) continue;
+    if (holdings_.AnyParked() && UnparkLocked()) continue;
     if (!CarveLocked(cls)) return 0;
   }
   return 0;

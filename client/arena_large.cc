@@ -9,7 +9,7 @@
 #include <algorithm>
 
 #include "arena.h"
-#include "session_link.h"
+#include "holdings.h"
 
 namespace memd {
 namespace {
@@ -36,7 +36,7 @@ uint64_t Arena::TakeLargeLocked(size_t size, bool* cached) {
   // Registered blocks freed since the last tick wait parked until nobody
   // holds them (a frame handed to another process): ask now, as a small
   // class that runs dry does, rather than take new memory for each.
-  if (best == large_cache_.end() && !parked_.empty() && UnparkLocked()) best = fitting();
+  if (best == large_cache_.end() && holdings_.AnyParked() && UnparkLocked()) best = fitting();
   if (best != large_cache_.end()) {
     Slab* slab = (*best)->slabs[0];
     large_cache_.erase(best);
@@ -46,26 +46,21 @@ uint64_t Arena::TakeLargeLocked(size_t size, bool* cached) {
   }
   // A chunk of its own: a page more than asked, so the block starts on a
   // page of its own (the page map's unit).
-  absl::StatusOr<v1::SessionResponse> granted;
+  absl::StatusOr<ChunkSource::Chunk> granted;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    v1::SessionRequest request;
-    request.mutable_allocate()->set_size_bytes(RoundUp(size, kPage) + kPage);
-    granted = link_.Call(std::move(request));
-    if (granted.ok() && !SessionStream::StatusOf(*granted).ok()) {
-      granted = SessionStream::StatusOf(*granted);
-    }
+    granted = source_.Grant(RoundUp(size, kPage) + kPage);
     // The pool (or the session's quota) may be full of this cache: give it
     // back (the releases ride on the retry's request) and ask once more.
     if (granted.ok() || !absl::IsResourceExhausted(granted.status())) break;
-    if (!parked_.empty()) UnparkLocked();  // parked blocks nobody holds join the cache
+    if (holdings_.AnyParked()) UnparkLocked();  // parked blocks nobody holds join the cache
     if (large_cache_.empty()) break;
     while (!large_cache_.empty()) ReleaseLargeLocked(large_cache_.front());
   }
   if (!granted.ok()) return 0;  // the daemon path asks again and says why
   auto chunk = std::make_unique<Chunk>();
-  chunk->handle = granted->buffer().handle();
-  chunk->offset = granted->buffer().offset_bytes();
-  chunk->bytes = granted->buffer().capacity_bytes();
+  chunk->handle = granted->handle;
+  chunk->offset = granted->offset_bytes;
+  chunk->bytes = granted->capacity_bytes;
   chunk->large = true;
   chunk->carve = chunk->offset + chunk->bytes;  // never carved into slabs
   Slab* slab = NewSlabLocked();
@@ -96,7 +91,7 @@ void Arena::CacheLargeLocked(Chunk* chunk) {
 }
 
 void Arena::ReleaseLargeLocked(Chunk* chunk) {
-  link_.DeferRelease({chunk->handle});  // rides on the next request, or the next tick
+  source_.ReleaseLater(chunk->handle);  // rides on the next request, or the next tick
   ForgetLocked(chunk);
 }
 

@@ -1,6 +1,6 @@
 // The channel half of the C API (memd/memd.h: memd_channel_*), on the C
 // API's session (c_api_state.h). What a send moves or a receive brings is
-// recorded by the session itself (its RefLedger), so memd_free and
+// recorded by the session itself (its Holdings), so memd_free and
 // memd_handle see it without a table here.
 #include <algorithm>
 #include <cerrno>
@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "arena.h"
+#include "locate.h"
 #include "c_api_state.h"
 #include "memd/client.h"
 #include "memd/memd.h"
@@ -51,22 +52,20 @@ int SendOrPost(const char* fn, const char* channel, void* const* ptrs, size_t co
   // An arena block without a handle is registered by the send itself (one
   // round trip for both); a post registers it first (its answer comes
   // later, after the caller went on).
-  memd::Arena* arena = memd::ArenaOf(*client);
   memd::ArenaSend send;
   for (size_t i = 0; i < count; ++i) {
-    if (arena != nullptr) {
-      if (std::optional<absl::Status> added = arena->AddToSend(ptrs[i], &send, post)) {
-        if (added->ok()) continue;
-        SetError(memd::capi::NotOurs(ptrs[i], fn));
-        return -EINVAL;
-      }
+    memd::Located located = memd::Locate(*client, ptrs[i]);
+    absl::Status added = located.why;
+    if (located.kind == memd::Located::Kind::kArenaBlock) {
+      added = memd::ArenaOf(*client)->AddToSend(located.block, &send, post);
+    } else if (located.kind == memd::Located::Kind::kBuffer) {
+      send.handles.push_back(located.buffer.handle);
+      added = absl::OkStatus();
     }
-    absl::StatusOr<memd::BufferRef> held = client->Held(ptrs[i]);
-    if (!held.ok()) {
+    if (!added.ok()) {
       SetError(memd::capi::NotOurs(ptrs[i], fn));
       return -EINVAL;
     }
-    send.handles.push_back(held->handle);
   }
   std::string_view meta(static_cast<const char*>(metadata), metadata == nullptr ? 0 : metadata_size);
   absl::Status sent =

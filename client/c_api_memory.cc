@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "arena.h"
+#include "locate.h"
 #include "c_api_state.h"
 #include "probes.h"
 #include "memd/client.h"
@@ -150,21 +151,15 @@ void* memd_realloc(void* ptr, size_t size) {
   if (!client || !WithinMaxAlloc(*client, size, "realloc to")) return nullptr;
   size_t real_size = size + !size;  // as libavutil: realloc(ptr, size + !size)
   if (ptr == nullptr) return Allocate(real_size, false);
-  if (memd::Arena* arena = memd::ArenaOf(*client)) {
-    if (std::optional<absl::StatusOr<memd::Arena::Block>> block = arena->Find(ptr)) {
-      if (!block->ok()) {
-        SetError(NotOurs(ptr, "memd_realloc"));
-        return nullptr;
-      }
-      return ArenaRealloc(*client, *arena, ptr, **block, real_size);
-    }
+  memd::Located located = memd::Locate(*client, ptr);
+  if (located.kind == memd::Located::Kind::kArenaBlock) {
+    return ArenaRealloc(*client, *memd::ArenaOf(*client), ptr, located.block, real_size);
   }
-  absl::StatusOr<memd::BufferRef> held = client->Held(ptr);
-  if (!held.ok()) {
+  if (located.kind != memd::Located::Kind::kBuffer) {
     SetError(NotOurs(ptr, "memd_realloc"));
     return nullptr;
   }
-  absl::StatusOr<memd::BufferRef> ref = client->ReallocRef(held->handle, real_size);
+  absl::StatusOr<memd::BufferRef> ref = client->ReallocRef(located.buffer.handle, real_size);
   if (!ref.ok()) {
     SetError(std::string(ref.status().message()));
     return nullptr;
@@ -227,23 +222,21 @@ void* memd_memdup(const void* p, size_t size) {
 void memd_free(void* ptr) {
   if (ptr == nullptr) return;
   Session client(/*make=*/false);
-  if (client) {
-    if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Free(ptr)) {
-      memd::probes::ArenaReleased(ptr);
-      return;
-    }
-    if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Find(ptr)) {
-      SetError(NotOurs(ptr, "memd_free"));  // inside the arena, but not a live block
-      return;
-    }
-  }
-  absl::StatusOr<memd::BufferRef> held =
-      client ? client->Held(ptr) : absl::NotFoundError("no session");
-  if (!held.ok()) {
+  if (!client) {
     SetError(NotOurs(ptr, "memd_free"));
     return;
   }
-  if (absl::Status s = client->ReleaseRef(held->handle).status(); !s.ok()) {
+  // The common case first, without a lookup: a live arena block.
+  if (memd::Arena* arena = memd::ArenaOf(*client); arena != nullptr && arena->Free(ptr)) {
+    memd::probes::ArenaReleased(ptr);
+    return;
+  }
+  memd::Located located = memd::Locate(*client, ptr);
+  if (located.kind != memd::Located::Kind::kBuffer) {
+    SetError(NotOurs(ptr, "memd_free"));  // foreign, interior, freed, or sent away
+    return;
+  }
+  if (absl::Status s = client->ReleaseRef(located.buffer.handle).status(); !s.ok()) {
     SetError(std::string(s.message()));
   }
 }

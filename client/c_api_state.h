@@ -2,7 +2,7 @@
 // memd_* call of the process uses, made by memd_init or from the environment
 // on first use; memd_max_alloc's limit; each thread's last error. Which
 // buffers the process holds is the Client's own record (Client::Held, its
-// RefLedger), not a table of the C API's. Private to libmemd.
+// Holdings), not a table of the C API's. Private to libmemd.
 //
 // Thread-safe: the session pointer is guarded by a mutex; daemon round trips
 // run outside it on a shared_ptr copy, or on a pointer a Session marks in

@@ -18,41 +18,15 @@
 #include "memd/shared/limits.h"
 #include "memd/shared/names.h"
 #include "memd/shared/size.h"
-#include "arena.h"
+#include "client_impl.h"
 #include "client_internals.h"
+#include "locate.h"
 #include "connect_env.h"
 #include "probes.h"
 #include "session_link.h"
 
 namespace memd {
 
-
-// Hidden: nested in an exported class, it would be exported otherwise.
-struct __attribute__((visibility("hidden"))) Client::Impl {
-  std::string address;
-  PoolInfo pool;
-  std::unique_ptr<SessionLink> link;
-  uint8_t* base = nullptr;  // link->base(): the link owns the mapping
-  // Declared after `link`, so it goes first; ~Impl stops its tick before.
-  std::unique_ptr<Arena> arena;  // null: arenas off
-
-  ~Impl() {
-    if (link != nullptr) link->SetTickHook(nullptr);
-  }
-
-  // The outstanding posted send (Client::Post). send_mu is held while it is
-  // collected and the next one posted, so one thread's posts stay in order
-  // and another thread's Post waits for them.
-  struct PendingSend {
-    SessionLink::Posted posted;
-    std::string channel;
-  };
-  Mutex send_mu;
-  std::optional<PendingSend> pending ABSL_GUARDED_BY(send_mu);
-
-  // Collects `pending`, if any; its error names the channel.
-  absl::Status CollectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu);
-};
 
 namespace {
 
@@ -200,8 +174,17 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ConnectOptions options) 
   // Slabs start on 4 KiB boundaries: a pool aligned more coarsely has no
   // arena; a reader allocates nothing.
   if (*arena_threshold > 0 && info.alignment_bytes() <= 4096 && !impl->link->read_only()) {
-    impl->arena = std::make_unique<Arena>(*impl->link, *arena_threshold, info.alignment_bytes());
-    impl->link->SetTickHook([arena = impl->arena.get()] { arena->Tick(); });
+    impl->chunks = std::make_unique<LinkChunkSource>(*impl->link);
+    impl->arena = std::make_unique<Arena>(
+        *impl->chunks, impl->link->holdings(),
+        Arena::Pool{impl->base, impl->link->memory_bytes(), info.alignment_bytes()},
+        *arena_threshold);
+    impl->housekeeper = std::make_unique<Housekeeper>(
+        Arena::kTickPeriod, [link = impl->link.get(), arena = impl->arena.get()] {
+          if (!link->up()) return;  // nothing to keep while the daemon is away
+          SessionLink::NoWait no_wait;  // a memd_free never waits behind a tick
+          arena->Tick();
+        });
   }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
@@ -210,7 +193,7 @@ absl::StatusOr<BufferRef> Client::AllocateRef(uint64_t size_bytes, bool zero) {
   v1::SessionRequest request;
   request.mutable_allocate()->set_size_bytes(size_bytes);
   request.mutable_allocate()->set_zero(zero);
-  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));  // the ledger records it
+  absl::StatusOr<BufferRef> ref = CallForBuffer(*impl_->link, std::move(request));  // the holdings record it
   if (ref.ok()) probes::Allocated(ref->handle, ref->size_bytes);
   return ref;
 }
@@ -231,17 +214,8 @@ absl::StatusOr<BufferRef> Client::ReallocRef(uint64_t handle, uint64_t size_byte
 }
 
 absl::StatusOr<bool> Client::ReleaseRef(uint64_t handle) {
-  v1::SessionRequest request;
-  request.mutable_release()->set_handle(handle);
   probes::Released(handle);
-  bool held = impl_->link->ledger().Remove(handle);
-  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
-  // While the daemon is away the release is noted locally: the reconnection
-  // does not reclaim the reference, so the daemon drops it.
-  if (!response.ok() && held && absl::IsUnavailable(response.status())) return false;
-  if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  return response->release().freed();
+  return impl_->link->Release(handle);
 }
 
 absl::StatusOr<std::vector<BufferRef>> Client::AllocateRefs(uint64_t size_bytes, uint32_t count,
@@ -273,7 +247,7 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
     // already. Keeping them here would make a process that released
     // everything look like a holder, and a daemon back in new memory would
     // then refuse it the pool for good.
-    for (uint64_t handle : handles) impl_->link->ledger().Remove(handle);
+    for (uint64_t handle : handles) impl_->link->holdings().Remove(handle);
     return 0u;
   }
   if (!response.ok()) return response.status();
@@ -282,7 +256,7 @@ absl::StatusOr<uint32_t> Client::ReleaseRefs(const std::vector<uint64_t>& handle
   if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   for (uint64_t handle : handles) {
     probes::Released(handle);
-    impl_->link->ledger().Remove(handle);
+    impl_->link->holdings().Remove(handle);
   }
   return response->release_batch().freed();
 }
@@ -312,25 +286,17 @@ absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64
 Arena* ArenaOf(const Client& client) { return ClientInternals::ImplOf(client).arena.get(); }
 
 absl::StatusOr<BufferRef> Client::Held(const void* ptr) const {
-  if (impl_->arena != nullptr) {
-    // An arena block gets its handle here, on demand (one round trip, once).
-    if (std::optional<absl::StatusOr<BufferRef>> ref = impl_->arena->Handle(ptr)) return *ref;
+  Located located = Locate(*this, ptr);
+  switch (located.kind) {
+    case Located::Kind::kArenaBlock:
+      // An arena block gets its handle here, on demand (one round trip, once).
+      return impl_->arena->Handle(located.block);
+    case Located::Kind::kBuffer:
+      return located.buffer;
+    case Located::Kind::kNotOurs:
+      break;
   }
-  auto p = reinterpret_cast<uintptr_t>(ptr);
-  auto base = reinterpret_cast<uintptr_t>(impl_->base);
-  std::optional<RefLedger::Entry> held;
-  if (p >= base && p - base < impl_->pool.size_bytes) held = impl_->link->ledger().AtOffset(p - base);
-  if (!held) {
-    if (p >= base && p - base < impl_->pool.size_bytes) {
-      if (std::optional<uint64_t> lost = impl_->link->ledger().LostAtOffset(p - base)) {
-        return RefLedger::LostError(ptr, *lost);  // not "released": a restart took it
-      }
-    }
-    return absl::NotFoundError(absl::StrFormat(
-        "%p is not the start of a buffer this session holds in pool '%s' (foreign, interior or "
-        "already released)", ptr, impl_->pool.name));
-  }
-  return BufferRef{held->handle, held->offset_bytes, held->size_bytes, held->capacity_bytes};
+  return located.why;
 }
 
 std::vector<bool> Client::Returned(const std::vector<uint64_t>& handles) {
@@ -362,7 +328,7 @@ v1::SessionRequest SendRequest(const std::string& channel, const std::vector<uin
   return request;
 }
 
-// The outcome of a send's answer (the link's ledger dropped the references
+// The outcome of a send's answer (the link's holdings dropped the references
 // a successful moving send gave to the channel).
 absl::Status SendOutcome(const absl::StatusOr<v1::SessionResponse>& response) {
   if (!response.ok()) return response.status();
@@ -421,7 +387,7 @@ absl::Status SendRegistering(Client& client, const std::string& channel, const A
   absl::StatusOr<v1::SessionResponse> response = impl.link->Call(std::move(request));
   if (absl::Status s = SendOutcome(response); !s.ok()) return s;
   probes::Sent(channel, send.handles);
-  impl.arena->NoteRegistered(response->sent().registered(), /*moved=*/true);
+  impl.arena->TakeEvents();  // the blocks it registered are the channel's from now on
   return absl::OkStatus();
 }
 

@@ -10,8 +10,8 @@
 namespace memd {
 
 struct ClientInternals {
-  // The session's state behind `client` (Client::Impl, defined in
-  // client.cc): the link, the ledger, the arena. Used by ArenaOf and
+  // The session's state behind `client` (Client::Impl, client_impl.h):
+  // the link and its holdings, the arena. Used by ArenaOf, Locate and
   // SendRegistering (arena.h), through which the C API reaches the arena.
   static Client::Impl& ImplOf(const Client& client) { return *client.impl_; }
 };

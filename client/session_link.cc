@@ -25,6 +25,7 @@ constexpr absl::Duration kMaxPause = absl::Milliseconds(200);
 
 // Set on a link's monitor thread for its whole life (see SessionLink::Call).
 thread_local bool t_on_monitor = false;
+thread_local bool t_no_wait = false;  // SessionLink::NoWait
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
   grpc::ChannelArguments args;
@@ -152,7 +153,7 @@ absl::StatusOr<UniqueFd> SessionLink::FetchDescriptor(uint32_t kind, uint64_t se
 
 bool SessionLink::HoldsNothing() const {
   MutexLock lock(&mu_);
-  return ledger_.empty() && deferred_.empty();
+  return holdings_.empty() && deferred_.empty();
 }
 
 absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::AttachToNewMemory(
@@ -254,7 +255,8 @@ bool SessionLink::ReleasesMayGoOnStreamLocked() {
 
 absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request) {
   const bool on_monitor = t_on_monitor;  // see the header: no waiting, no lane
-  absl::Time deadline = on_monitor ? absl::Now() : absl::Now() + options_.outage_wait;
+  absl::Time deadline =
+      on_monitor || t_no_wait ? absl::Now() : absl::Now() + options_.outage_wait;
   // A release whose session broke mid-call is not repeated: either the daemon
   // did it, or the reference is not reclaimed and the daemon drops it. Other
   // operations are repeated on the new session; if the first try did happen,
@@ -270,7 +272,7 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Call(v1::SessionRequest request
         lane != nullptr && !on_monitor && ClientLane::Fits(request) ? lane->Call(request)
                                                                     : stream->Call(request);
     if (response.ok()) {
-      if (SessionStream::StatusOf(*response).ok()) ledger_.Apply(request, *response);
+      if (SessionStream::StatusOf(*response).ok()) holdings_.Apply(request, *response);
       return response;
     }
     MarkDown(stream, std::string(response.status().message()));
@@ -311,21 +313,32 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Collect(Posted& posted) {
     if (!posted.answer.ok()) {
       MarkDown(posted.stream, std::string(posted.answer.status().message()));
     } else if (SessionStream::StatusOf(*posted.answer).ok()) {
-      for (uint64_t handle : posted.moved) ledger_.Remove(handle);  // the channel's now
+      holdings_.GaveToChannel(posted.moved);  // the channel's now
     }
   }
   return std::move(posted.answer);
 }
 
-void SessionLink::SetTickHook(std::function<void()> hook) {
-  MutexLock lock(&tick_mu_);
-  tick_hook_ = std::move(hook);
+SessionLink::NoWait::NoWait() { t_no_wait = true; }
+SessionLink::NoWait::~NoWait() { t_no_wait = false; }
+
+absl::StatusOr<bool> SessionLink::Release(uint64_t handle) {
+  v1::SessionRequest request;
+  request.mutable_release()->set_handle(handle);
+  bool held = holdings_.Remove(handle);
+  absl::StatusOr<v1::SessionResponse> response = Call(std::move(request));
+  // While the daemon is away the release is noted locally: the reconnection
+  // does not reclaim the reference, so the daemon drops it.
+  if (!response.ok() && held && absl::IsUnavailable(response.status())) return false;
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  return response->release().freed();
 }
 
 void SessionLink::DeferRelease(const std::vector<uint64_t>& handles) {
   MutexLock lock(&mu_);
   for (uint64_t handle : handles) {
-    if (ledger_.Remove(handle)) deferred_.push_back(handle);
+    if (holdings_.Remove(handle)) deferred_.push_back(handle);
   }
 }
 
@@ -401,8 +414,6 @@ void SessionLink::Monitor() {
         MarkDown(stream, absl::StrFormat("connection to memd at %s lost", options_.address));
       } else {
         FlushReleases().IgnoreError();  // deferred releases wait at most a tick
-        MutexLock tick(&tick_mu_);
-        if (tick_hook_) tick_hook_();
       }
       mu_.lock();
     } else if (state_ == State::kDown) {
@@ -435,7 +446,7 @@ bool SessionLink::Reconnect() {
     state_ = State::kLost;
     why_ = absl::StrFormat("the pool '%s' this client mapped is gone: %s", options_.pool,
                            stream.status().message());
-    ledger_.Clear();
+    holdings_.Clear();
     cv_.SignalAll();
     return true;
   }
@@ -443,7 +454,7 @@ bool SessionLink::Reconnect() {
   std::string previous_ticket;  // proves the references the last session left are ours
   {
     MutexLock lock(&mu_);
-    claims = ledger_.Snapshot();
+    claims = holdings_.Snapshot();
     previous_ticket = ticket_;
   }
   std::shared_ptr<ClientLane> lane = OpenLane(**stream, attached.session_id(), attached.ticket());
@@ -471,7 +482,7 @@ bool SessionLink::Reconnect() {
   std::vector<uint64_t> excess;
   {
     MutexLock lock(&mu_);
-    excess = ledger_.KeepGranted(granted);  // references not granted are lost
+    excess = holdings_.KeepGranted(granted);  // references not granted are lost
     // Deferred releases were of the old session; the new one never reclaimed
     // those references, so the daemon drops them when its grace period ends.
     deferred_.clear();
@@ -486,7 +497,7 @@ bool SessionLink::Reconnect() {
   for (uint64_t handle : excess) {
     v1::SessionRequest request;
     request.mutable_release()->set_handle(handle);
-    Call(std::move(request)).IgnoreError();  // not held: the ledger has nothing to drop
+    Call(std::move(request)).IgnoreError();  // not held: the holdings have nothing to drop
   }
   return true;
 }

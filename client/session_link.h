@@ -1,8 +1,8 @@
 // SessionLink: a client's session with the daemon, kept alive across daemon
 // crashes and restarts. Private to libmemd.
 //
-// It owns the current SessionStream and the session's RefLedger (the
-// references it holds), which it keeps from every answer it passes on. A monitor thread notices a lost connection (the channel
+// It owns the current SessionStream and the session's Holdings (what it
+// holds), which it keeps from every answer it passes on. A monitor thread notices a lost connection (the channel
 // leaves READY, or a call fails at the transport) and reconnects with
 // bounded exponential backoff: a new stream attaches to the same pool,
 // insisting on the same segment (so the process's mapping stays the pool's
@@ -15,13 +15,12 @@
 // stream keeps the session alive and carries attach, reclaim and whatever is
 // too large for the lane.
 //
-// Thread-safe: Call and the ledger may be used from any thread; the
+// Thread-safe: Call and the holdings may be used from any thread; the
 // monitor thread is the only one that replaces the stream and the lane.
 #ifndef MEMD_CLIENT_SESSION_LINK_H_
 #define MEMD_CLIENT_SESSION_LINK_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,7 +33,7 @@
 #include "memd/shared/unique_fd.h"
 #include "memd/v1/memory.pb.h"
 #include "client_lane.h"
-#include "ref_ledger.h"
+#include "holdings.h"
 #include "session_stream.h"
 
 namespace memd {
@@ -72,11 +71,30 @@ class SessionLink {
   // Runs one operation on the current session. While the daemon is away the
   // call waits up to outage_wait, then fails with UNAVAILABLE.
   //
-  // On the monitor thread (the tick hook, deferred releases) a call neither
-  // waits for a reconnection nor uses the lane: that thread is the one that
-  // notices a dead daemon and reconnects, and a lane call to a daemon that
-  // died waits until someone notices, while the stream fails by itself.
+  // On the monitor thread (deferred releases) a call neither waits for a
+  // reconnection nor uses the lane: that thread is the one that notices a
+  // dead daemon and reconnects, and a lane call to a daemon that died waits
+  // until someone notices, while the stream fails by itself. Under a NoWait
+  // (the client's housekeeping thread) a call does not wait either.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+
+  // While one lives, calls made by its thread fail at once with UNAVAILABLE
+  // when the daemon is away instead of waiting for a reconnection (the
+  // arena's tick: a memd_free must never wait behind a tick that waits).
+  class NoWait {
+   public:
+    NoWait();
+    ~NoWait();
+    NoWait(const NoWait&) = delete;
+    NoWait& operator=(const NoWait&) = delete;
+  };
+
+  // Gives up one reference to `handle` (the one release of a held
+  // reference: Client::ReleaseRef and the arena's). It leaves the holdings
+  // first, so one made while the daemon is away succeeds locally (false:
+  // the reconnection does not reclaim it, so the daemon drops it); otherwise
+  // the daemon's answer: whether the buffer was freed.
+  absl::StatusOr<bool> Release(uint64_t handle);
 
   // A request whose answer is collected later: the caller goes on at once.
   // On the session's lane the daemon also does not wake this process for
@@ -95,9 +113,9 @@ class SessionLink {
   Posted Post(v1::SessionRequest request, bool wake = true);
   absl::StatusOr<v1::SessionResponse> Collect(Posted& posted);
 
-  // The references this session holds, kept from every answer by Call and
-  // Collect (RefLedger); the link reclaims them after a daemon restart.
-  RefLedger& ledger() { return ledger_; }
+  // What this session holds, kept from every answer by Call and Collect
+  // (Holdings); the link reclaims it after a daemon restart.
+  Holdings& holdings() { return holdings_; }
 
   // Queues one release per handle (each held): it travels in the
   // release_first of the next Call, or the monitor sends it within one tick
@@ -105,11 +123,6 @@ class SessionLink {
   void DeferRelease(const std::vector<uint64_t>& handles);
   // Sends the queued releases now (one release_batch), if there are any.
   absl::Status FlushReleases();
-
-  // Runs `hook` on the monitor thread at every tick (25 ms) while the
-  // session is up (the arena's housekeeping); null removes it, waiting for a
-  // running call of the old one.
-  void SetTickHook(std::function<void()> hook);
 
   bool up() const;
   uint64_t reconnects() const;
@@ -183,12 +196,10 @@ class SessionLink {
   uint64_t session_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::string ticket_ ABSL_GUARDED_BY(mu_);  // the current session's (AttachResponse.ticket)
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
-  RefLedger ledger_;  // its own (leaf) mutex; swapped under mu_ at a reconnect
+  Holdings holdings_;  // its own (leaf) mutex; swapped under mu_ at a reconnect
   std::vector<uint64_t> deferred_ ABSL_GUARDED_BY(mu_);  // releases not sent yet
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread monitor_;
-  Mutex tick_mu_;  // held while the hook runs; before mu_ of the arena
-  std::function<void()> tick_hook_ ABSL_GUARDED_BY(tick_mu_);
 };
 
 }  // namespace memd

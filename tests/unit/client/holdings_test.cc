@@ -1,6 +1,6 @@
-// RefLedger: the one record of what a Client's session holds, kept from the
+// Holdings: the one record of what a Client's session holds, kept from the
 // daemon's answers (no NoteHeld by hand), and what a reconnect keeps.
-#include "ref_ledger.h"
+#include "holdings.h"
 
 #include <gtest/gtest.h>
 
@@ -23,14 +23,14 @@ v1::SessionResponse BufferAnswer(uint64_t handle, uint64_t offset) {
 }
 
 // An allocate of `handle` at `offset`, answered.
-void Allocated(RefLedger& ledger, uint64_t handle, uint64_t offset) {
+void Allocated(Holdings& ledger, uint64_t handle, uint64_t offset) {
   v1::SessionRequest allocate;
   allocate.mutable_allocate()->set_size_bytes(100);
   ledger.Apply(allocate, BufferAnswer(handle, offset));
 }
 
-TEST(RefLedgerTest, GrantsAreRecordedFromTheAnswers) {
-  RefLedger ledger;
+TEST(HoldingsTest, GrantsAreRecordedFromTheAnswers) {
+  Holdings ledger;
   Allocated(ledger, 7, 4096);
   v1::SessionRequest retain;
   retain.mutable_retain()->set_handle(7);
@@ -47,7 +47,7 @@ TEST(RefLedgerTest, GrantsAreRecordedFromTheAnswers) {
   *message.mutable_message()->add_buffers() = Info(10, 16384);
   ledger.Apply(receive, message);
 
-  std::optional<RefLedger::Entry> at = ledger.AtOffset(4096);
+  std::optional<Holdings::Entry> at = ledger.AtOffset(4096);
   ASSERT_TRUE(at.has_value());
   EXPECT_EQ(at->handle, 7u);
   EXPECT_EQ(at->references, 2u);
@@ -58,8 +58,8 @@ TEST(RefLedgerTest, GrantsAreRecordedFromTheAnswers) {
   EXPECT_EQ(ledger.Snapshot().size(), 4u);
 }
 
-TEST(RefLedgerTest, ReallocMovesAndRemovesCountDown) {
-  RefLedger ledger;
+TEST(HoldingsTest, ReallocMovesAndRemovesCountDown) {
+  Holdings ledger;
   Allocated(ledger, 7, 4096);
   v1::SessionRequest realloc;
   realloc.mutable_realloc()->set_handle(7);
@@ -72,8 +72,8 @@ TEST(RefLedgerTest, ReallocMovesAndRemovesCountDown) {
   EXPECT_TRUE(ledger.empty());
 }
 
-TEST(RefLedgerTest, OnlyAMovingSendGivesReferencesUp) {
-  RefLedger ledger;
+TEST(HoldingsTest, OnlyAMovingSendGivesReferencesUp) {
+  Holdings ledger;
   Allocated(ledger, 7, 4096);
   v1::SessionRequest share;
   share.mutable_send()->add_handles(7);
@@ -86,8 +86,8 @@ TEST(RefLedgerTest, OnlyAMovingSendGivesReferencesUp) {
   EXPECT_FALSE(ledger.Holds(7)) << "the channel holds it now";
 }
 
-TEST(RefLedgerTest, AReconnectKeepsWhatWasGrantedAndStillHeld) {
-  RefLedger ledger;
+TEST(HoldingsTest, AReconnectKeepsWhatWasGrantedAndStillHeld) {
+  Holdings ledger;
   v1::SessionRequest retain;
   retain.mutable_retain()->set_handle(7);
   for (int i = 0; i < 3; ++i) ledger.Apply(retain, BufferAnswer(7, 4096));
