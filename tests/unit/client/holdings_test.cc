@@ -104,5 +104,68 @@ TEST(HoldingsTest, AReconnectKeepsWhatWasGrantedAndStillHeld) {
   EXPECT_TRUE(ledger.empty());
 }
 
+// An arena chunk at 4096 (1 MiB) with a range registered at `offset`.
+uint64_t ChunkWithRange(Holdings& holdings, uint64_t range_handle, uint64_t offset) {
+  v1::SessionRequest allocate;
+  allocate.mutable_allocate()->set_size_bytes(1 << 20);
+  v1::SessionResponse chunk;
+  *chunk.mutable_buffer() = Info(7, 4096);
+  chunk.mutable_buffer()->set_capacity_bytes(1 << 20);
+  holdings.Apply(allocate, chunk);
+  holdings.MarkChunk(7);
+  v1::SessionRequest reg;
+  reg.mutable_arena_register()->set_chunk(7);
+  v1::SessionResponse registered;
+  *registered.mutable_arena_registered()->mutable_range() = Info(range_handle, offset);
+  holdings.Apply(reg, registered);
+  return 7;
+}
+
+TEST(HoldingsTest, AMovingSendOfARangeParksItsSlotAndTellsTheArena) {
+  Holdings holdings;
+  ChunkWithRange(holdings, 30, 8192);
+  ASSERT_TRUE(holdings.RangeAt(8192));
+  EXPECT_EQ(holdings.RangeAt(8192)->state, Holdings::RangeState::kLive);
+  EXPECT_FALSE(holdings.AnyParked());
+  v1::SessionRequest move;
+  move.mutable_send()->add_handles(30);
+  holdings.Apply(move, v1::SessionResponse());
+  EXPECT_FALSE(holdings.Holds(30));
+  EXPECT_EQ(holdings.RangeAt(8192)->state, Holdings::RangeState::kParked);
+  EXPECT_TRUE(holdings.AnyParked());
+  std::vector<Holdings::SentAway> sent = holdings.TakeSentAway();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].offset_bytes, 8192u);
+  EXPECT_EQ(sent[0].handle, 30u);
+  EXPECT_FALSE(sent[0].registered);
+  EXPECT_TRUE(holdings.TakeSentAway().empty()) << "each event is taken once";
+  // A range the send registered itself was never this session's.
+  v1::SessionRequest register_and_move;
+  register_and_move.mutable_send()->add_handles(0);
+  v1::SessionResponse answer;
+  *answer.mutable_sent()->add_registered() = Info(31, 12288);
+  holdings.Apply(register_and_move, answer);
+  EXPECT_FALSE(holdings.Holds(31));
+  sent = holdings.TakeSentAway();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(sent[0].registered);
+  EXPECT_EQ(holdings.Parked(10).size(), 2u);
+}
+
+TEST(HoldingsTest, AChunkARestartDidNotGiveBackTakesItsRangesWithIt) {
+  Holdings holdings;
+  ChunkWithRange(holdings, 30, 8192);
+  holdings.SetRange(16384, 40, Holdings::RangeState::kParked);
+  Allocated(holdings, 50, 2 << 20);  // a buffer outside the chunk, granted back
+  holdings.KeepGranted({{50, 1}});
+  EXPECT_EQ(holdings.TakeLostChunks(), std::vector<uint64_t>{7});
+  EXPECT_FALSE(holdings.RangeAt(8192)) << "the chunk's slots went with it";
+  EXPECT_FALSE(holdings.RangeAt(16384));
+  EXPECT_FALSE(holdings.AnyParked());
+  EXPECT_TRUE(holdings.LostAtReconnect(30));
+  EXPECT_TRUE(holdings.Holds(50));
+  EXPECT_TRUE(holdings.TakeLostChunks().empty());
+}
+
 }  // namespace
 }  // namespace memd
