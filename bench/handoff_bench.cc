@@ -259,6 +259,10 @@ pid_t StartDaemon(const std::string& binary, std::string* address, std::string* 
 
 int main(int argc, char** argv) {
   Options o;
+  if (argc % 2 == 0) {
+    std::cerr << "flag " << argv[argc - 1] << " has no value\n";
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--seconds") o.seconds = std::stod(value);

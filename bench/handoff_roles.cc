@@ -117,8 +117,9 @@ void MemdProducer(Control& control, const std::string& channel, size_t frame_byt
 void MemdConsumer(Control& control, const std::string& channel, size_t frame_bytes, RoleResult& result,
                   uint32_t* samples) {
   // The C API creates channels with 16 messages of room; this pair's has
-  // kRingSlots, made by the first receive of a session of its own (no lane:
-  // it idles), kept for the run (the channel goes with its creator).
+  // kRingSlots, made by a first receive (with a timeout: one of 0 makes
+  // nothing) of a session of its own, which stays open, idle and without a
+  // lane, until the process ends.
   ConnectOptions options;
   options.client_name = "handoff-bench-setup";
   options.lane = false;
