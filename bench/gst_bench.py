@@ -1,24 +1,27 @@
 """Row Q: GStreamer pipelines across two processes, memdsink/memdsrc against
 GStreamer's own shmsink/shmsrc (gst-plugins-bad), at 1080p and 4K NV12, in one run.
 
-Usage: /usr/bin/python3 bench/gst_bench.py BUILD_DIR [--reps N] [--json OUT]
+Usage: /usr/bin/python3 bench/gst_bench.py BUILD_DIR [--reps N] [--json OUT] [--live]
 
-Per transport and size: a writer `videotestsrc is-live=true num-buffers=N pattern=black !
-NV12 caps at 60/s ! SINK` and a reader `SRC ! identity silent=false ! fakesink` (it counts
-the frames), two gst-launch-1.0 processes. frames/s is the frames the reader counted over
-the wall time (paced by the live source: it says whether a transport keeps up). CPU per
-frame is the two processes' user+system time (wait4 rusage), plus for memd the daemon's
-CPU during the run (`memctl stats --json`), as the slope between runs of SHORT and LONG
-frames (start-up not counted). *Handoff CPU* subtracts the same slope of the source into
+Per transport and size: a writer `videotestsrc is-live=false num-buffers=N pattern=black !
+NV12 caps ! SINK` and a reader `SRC ! identity silent=false ! fakesink sync=false
+enable-last-sample=false` (it counts the frames), two gst-launch-1.0 processes: the source
+runs at full speed (issue 25), every sink with sync=false enable-last-sample=false. frames/s
+is the slope of the frames the reader counted over the wall time between runs of SHORT and
+LONG frames (start-up not counted). CPU per frame is the two processes' user+system time
+(wait4 rusage), plus for memd the daemon's CPU during the run (`memctl stats --json`), as
+the same slope. --live: the earlier runs' source, live at 60/s (frames/s then only says
+whether a transport keeps up), with 60 and 360 frames. *Handoff CPU* subtracts the same slope of the source into
 the counting fakesink in one process (same run): what moving a frame between processes
 cost. Medians over N repetitions, transports interleaved.
 
 Then what each does when the reader is SIGKILLed mid-stream: does the writer go on,
 does a new reader get frames, and (memd) what the pool holds once everyone exited.
 
-Recorded as row Q in docs/PERFORMANCE.md. shmsink is run with wait-for-connection=false
-(true stalled its writer here) and exits 1 at teardown ("Failed waiting on fd activity")
-after sending every frame, so success is judged by the frames the reader counted.
+Recorded as row Q in docs/PERFORMANCE.md. shmsink waits for its reader
+(wait-for-connection=true) with the non-live source; with --live it does not (true stalled
+its writer then). It exits 1 at teardown ("Failed waiting on fd activity") after sending
+every frame, so success is judged by the frames the reader counted.
 """
 import json
 import os
@@ -29,17 +32,20 @@ import sys
 import tempfile
 import time
 
-# Frames per run. The source is live at 60 frames/s: shmsink with a non-live source
-# stalled (wait-for-connection=true) or dropped everything before the reader came
-# (false) on this machine, so both transports get the same paced source.
+# Frames per run. The source runs at full speed (is-live=false); shmsink then waits for
+# its reader (wait-for-connection=true), and every sink has enable-last-sample=false (with
+# it on, shm did not finish). --live: the earlier runs' source, live at RATE frames/s,
+# LIVE_SHORT and LIVE_LONG frames (shmsink without waiting: waiting stalled it then).
 # Each case runs twice, with SHORT and with LONG frames; CPU per frame is the slope
 # (cpu(LONG) - cpu(SHORT)) / (LONG - SHORT), so process start-up (plugin loading,
-# connecting, ~0.1-0.2 s of CPU per gst-launch) is not counted per frame.
+# connecting, ~0.1-0.2 s of CPU per gst-launch) is not counted per frame; frames/s too.
 SIZES = {"1080p": (1920, 1080), "4k": (3840, 2160)}
-SHORT, LONG = 60, 360
+LIVE = "--live" in sys.argv
+SHORT, LONG = (60, 360) if LIVE else (100, 1000)
 RATE = 60
+SINK = "sync=false enable-last-sample=false"
 # The reader counts what it got: identity's per-buffer notify (same cost everywhere).
-COUNT = "identity silent=false ! fakesink sync=false"
+COUNT = f"identity silent=false ! fakesink {SINK}"
 
 
 def caps(w, h):
@@ -88,7 +94,7 @@ def daemon_cpu_s(memctl, env):
 def one_run(transport, size, n, work, env, memctl, run_id):
     w, h = SIZES[size]
     frame = w * h * 3 // 2
-    source = f"videotestsrc is-live=true num-buffers={n} pattern=black ! {caps(w, h)}"
+    source = f"videotestsrc is-live={str(LIVE).lower()} num-buffers={n} pattern=black ! {caps(w, h)}"
     if transport == "baseline":
         start = time.monotonic()
         log = os.path.join(work, f"{run_id}.log")
@@ -99,15 +105,15 @@ def one_run(transport, size, n, work, env, memctl, run_id):
     if transport == "memd":
         channel = f"q{run_id}"
         reader_text = f"memdsrc channel={channel} ! {COUNT}"
-        writer_text = f"{source} ! memdsink channel={channel}"
+        writer_text = f"{source} ! memdsink channel={channel} {SINK}"
         d0 = daemon_cpu_s(memctl, env)
     else:
         sock = os.path.join(work, f"shm{run_id}")
-        reader_text = f"shmsrc socket-path={sock} is-live=true ! {caps(w, h)} ! {COUNT}"
-        # wait-for-connection=true stalled the writer here; the reader connects
+        reader_text = f"shmsrc socket-path={sock} is-live={str(LIVE).lower()} ! {caps(w, h)} ! {COUNT}"
+        # Live: wait-for-connection=true stalled the writer here; the reader connects
         # within ~20 ms of the socket's creation and frames are counted at the reader.
         writer_text = (f"{source} ! shmsink socket-path={sock} shm-size={frame * 20} "
-                       f"wait-for-connection=false sync=false")
+                       f"wait-for-connection={str(not LIVE).lower()} {SINK}")
     start = time.monotonic()
     writer = launch(writer_text, env)
     if transport == "shm":
@@ -192,7 +198,8 @@ def main():
             time.sleep(0.05)
         # The first gst-launch of a fresh registry scans every plugin: not in a sample.
         subprocess.run(["gst-inspect-1.0", "memd"], env=env, capture_output=True, check=True)
-        rows = {}
+        rows = {"live_source": LIVE, "short": SHORT, "long": LONG,
+            "load_before": open("/proc/loadavg").read().split()[:3]}
         run_id = 0
         for size in SIZES:
             samples = {(t, n): [] for t in ("baseline", "memd", "shm") for n in (SHORT, LONG)}
@@ -208,8 +215,12 @@ def main():
                 row[t] = {
                     "ok": all(r["ok"] for r in short + long_),
                     "frames_long": frames(long_),
-                    # Paced by the live source: whether it kept up with RATE.
-                    "frames_per_s": statistics.median(r["frames"] / r["wall_s"] for r in long_),
+                    # Live: paced by the source (whether it kept up with RATE); else the
+                    # slope between the SHORT and LONG runs, start-up excluded.
+                    "frames_per_s": statistics.median(r["frames"] / r["wall_s"] for r in long_) if LIVE
+                                    else (frames(long_) - frames(short)) /
+                                         max(statistics.median(r["wall_s"] for r in long_) -
+                                             statistics.median(r["wall_s"] for r in short), 1e-3),
                     "cpu_us_per_frame": 1e6 * (cpu(long_) - cpu(short)) /
                                         max(frames(long_) - frames(short), 1),
                 }
@@ -222,7 +233,13 @@ def main():
             row["handoff_ratio_memd_over_shm"] = (row["memd"]["handoff_cpu_us_per_frame"] /
                                                   row["shm"]["handoff_cpu_us_per_frame"])
             rows[size] = row
+            print(f"Q  {size}: frames/s memd {row['memd']['frames_per_s']:.0f}, shm "
+                  f"{row['shm']['frames_per_s']:.0f} ({row['fps_ratio_memd_over_shm']:.2f}x); handoff CPU "
+                  f"per frame memd {row['memd']['handoff_cpu_us_per_frame']:.0f} us, shm "
+                  f"{row['shm']['handoff_cpu_us_per_frame']:.0f} us "
+                  f"({row['handoff_ratio_memd_over_shm']:.2f}x)", file=sys.stderr, flush=True)
         rows["kill_reader"] = {t: kill_reader(t, work, env, memctl) for t in ("memd", "shm")}
+        rows["load_after"] = open("/proc/loadavg").read().split()[:3]
     finally:
         daemon.terminate()
         daemon.wait()

@@ -4,8 +4,9 @@ floor measured in the same run.
 Usage: report.py FILE... [--json | --markdown [--date YYYY-MM-DD]]
 
 FILE is Google Benchmark JSON (*.json: memd_bench_allocator, memd_bench_backptr),
-memd_bench_rpc output (*.rpcjson), memd_bench_frames output (*.framejson) or
-bench/pipeline_bench.py output (*.pipejson). Without a flag: a text table.
+memd_bench_rpc output (*.rpcjson), memd_bench_frames output (*.framejson),
+bench/pipeline_bench.py output (*.pipejson) or memd_bench_handoff output
+(*.handoffjson). Without a flag: a text table.
 --json: one JSON document. --markdown: the lines of docs/PERFORMANCE.md's current
 table (bench/report_markdown.py), dated by the benchmark's own date or the file's
 modification time, or by --date."""
@@ -13,7 +14,8 @@ import json
 import sys
 
 import report_markdown
-from report_rows import benchmark_rows, frame_rows, load_benchmarks, pipeline_rows, rpc_rows
+from report_rows import (benchmark_rows, frame_rows, handoff_rows, load_benchmarks, pipeline_rows,
+                         rpc_rows)
 
 
 def load(path):
@@ -43,6 +45,11 @@ def main(argv):
         for row in pipeline_rows(doc):
             lines.append((row, date or report_markdown.file_date(path),
                           report_markdown.pipeline_command(doc.get("seconds", 8), doc.get("reps", 3))))
+    for path in (a for a in argv if a.endswith(".handoffjson")):
+        doc = load(path)
+        for row in handoff_rows(doc):
+            lines.append((row, date or report_markdown.file_date(path),
+                          report_markdown.handoff_command(doc.get("seconds", 3), doc.get("reps", 3))))
     rows = [row for row, _, _ in lines]
 
     if "--json" in argv:

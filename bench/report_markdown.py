@@ -48,6 +48,11 @@ def pipeline_command(seconds, reps):
     return f"python3 bench/pipeline_bench.py build pipeline.pipejson --seconds {seconds} --reps {reps}"
 
 
+def handoff_command(seconds, reps):
+    """Row L starts a memd of its own (the one built beside it)."""
+    return f"./build/bench/memd_bench_handoff --seconds {seconds:g} --reps {reps} > handoff.handoffjson"
+
+
 def file_date(path):
     """The day (UTC) a benchmark wrote `path`: its modification time."""
     stamp = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)

@@ -198,3 +198,54 @@ def pipeline_rows(doc):
                      "floor": f"pipe copy {c['cpu_s_per_frame']:.4f}",
                      "ratio": f"copy uses {r['cpu_per_frame_pipe_over_memd']:.2f}x", "target": "(reported)", "met": True})
     return rows
+
+
+def _handoff_label(frame_bytes):
+    return {65536: "64 KiB", 1920 * 1080 * 3 // 2: "1080p NV12"}.get(frame_bytes, f"{frame_bytes} B")
+
+
+# Issue 25's targets for row L, memd over the futex ring of the same run.
+HANDOFF_TARGETS = {"frames_per_s": 0.5, "cpu_per_frame": 1.5, "p50": 2.0, "p99": 3.0}
+# With more pairs memd's CPU per frame must not grow: at most this much above
+# the 1-pair figure of the same size and document (run-to-run noise).
+HANDOFF_PAIRS_SLACK = 1.1
+
+
+def handoff_rows(doc):
+    """Row L from one memd_bench_handoff document: per frame size and number of
+    pairs, frames/s, CPU per frame (producer + consumer + daemon) and one-way
+    latency p50/p99, memd against the futex frame ring; with more than one
+    pair, also memd's CPU per frame against its own 1-pair figure."""
+    rows = []
+    one_pair = {c["frame_bytes"]: (c["memd"]["cpu_us_per_frame"]["total"], c["floor"]["cpu_us_per_frame"]["total"])
+                for c in doc["cases"] if c["pairs"] == 1}
+    for c in doc["cases"]:
+        f, m, r = c["floor"], c["memd"], c["ratios"]
+        head = f"{_handoff_label(c['frame_bytes'])}, {c['pairs']} pair{'s' if c['pairs'] > 1 else ''}"
+        fc, mc = f["cpu_us_per_frame"], m["cpu_us_per_frame"]
+        daemon = "not counted" if mc["daemon"] is None else f"{mc['daemon']:.1f}"
+        lines = [
+            (f"{head}: frames/s", m["frames_per_s"], f"futex ring {f['frames_per_s']:.0f}",
+             f"{r['frames_per_s']:.3f}x", "frames_per_s", ">="),
+            (f"  {head}: CPU per frame, all processes (us)", mc["total"], f"futex ring {fc['total']:.2f}",
+             f"{r['cpu_per_frame']:.1f}x; memd producer {mc['producer']:.1f}, consumer "
+             f"{mc['consumer']:.1f}, daemon {daemon}", "cpu_per_frame", "<="),
+            (f"  {head}: one-way latency p50 (us)", m["latency_us"]["p50"],
+             f"futex ring {f['latency_us']['p50']:.1f}", f"{r['p50']:.1f}x", "p50", "<="),
+            (f"  {head}: one-way latency p99 (us)", m["latency_us"]["p99"],
+             f"futex ring {f['latency_us']['p99']:.1f}", f"{r['p99']:.1f}x", "p99", "<="),
+        ]
+        for what, value, floor, ratio, key, sense in lines:
+            limit = HANDOFF_TARGETS[key]
+            met = r[key] >= limit if sense == ">=" else r[key] <= limit
+            rows.append({"id": "L", "what": what, "memd": value, "floor": floor, "ratio": ratio,
+                         "target": f"{sense} {limit:g}x", "met": met})
+        if c["pairs"] > 1 and c["frame_bytes"] in one_pair:
+            memd_one, floor_one = one_pair[c["frame_bytes"]]
+            growth = mc["total"] / memd_one
+            rows.append({"id": "L", "what": f"  {head}: memd CPU per frame vs 1 pair (us)", "memd": mc["total"],
+                         "floor": f"memd, 1 pair {memd_one:.1f}",
+                         "ratio": f"{growth:.2f}x; futex ring {fc['total'] / floor_one:.2f}x its 1 pair",
+                         "target": f"not growing (<= {HANDOFF_PAIRS_SLACK:g}x)",
+                         "met": growth <= HANDOFF_PAIRS_SLACK})
+    return rows

@@ -99,3 +99,22 @@ def pipeline_doc():
                            "handoff_cost_pipe_over_memd_stream": pipe_handoff / 1600.0}}
     return {"seconds": 8, "reps": 3, "P": {"1080p": resolution(500.0, 3000.0),
                                            "4k": resolution(500.0, 12500.0)}}
+
+
+def handoff_doc():
+    """memd_bench_handoff: row L, 64 KiB at 1 and 4 pairs."""
+    def side(fps, producer, consumer, daemon, p50, p99):
+        total = producer + consumer + (daemon or 0.0)
+        return {"frames_per_s": fps, "latency_us": {"p50": p50, "p99": p99},
+                "cpu_us_per_frame": {"producer": producer, "consumer": consumer, "daemon": daemon,
+                                     "total": total}, "runs": []}
+
+    def case(pairs, memd_fps, memd_daemon):
+        floor = side(100000.0, 2.0, 2.0, None, 10.0, 40.0)
+        memd = side(memd_fps, 20.0, 20.0, memd_daemon, 300.0, 100.0)
+        return {"frame_bytes": 65536, "pairs": pairs, "floor": floor, "memd": memd,
+                "ratios": {"frames_per_s": memd_fps / 100000.0,
+                           "cpu_per_frame": memd["cpu_us_per_frame"]["total"] / 4.0,
+                           "p50": 300.0 / 10.0, "p99": 100.0 / 40.0}}
+    return {"row": "L", "seconds": 3, "reps": 3, "depth": 4,
+            "cases": [case(1, 60000.0, 40.0), case(4, 20000.0, 60.0)]}

@@ -26,7 +26,8 @@ def runs(tmp_path):
                       ("backptr.json", synthetic_runs.backptr_doc()),
                       ("rpc.rpcjson", synthetic_runs.rpc_doc()),
                       ("frames.framejson", synthetic_runs.frames_doc()),
-                      ("pipeline.pipejson", synthetic_runs.pipeline_doc())):
+                      ("pipeline.pipejson", synthetic_runs.pipeline_doc()),
+                      ("handoff.handoffjson", synthetic_runs.handoff_doc())):
         path = tmp_path / name
         path.write_text(json.dumps(doc))
         os.utime(path, (FILE_DAY.timestamp(), FILE_DAY.timestamp()))
@@ -62,7 +63,7 @@ def test_every_row_of_the_text_table_has_one_markdown_line_in_the_same_order(run
     assert [l[0] for l in lines] == [r["id"] for r in rows]
     assert all(len(l) == 9 for l in lines)
     assert {l[0] for l in lines} == {"D", "D2", "G", "H", "A", "A-trace", "A2", "A3", "A2b", "E", "B",
-                                     "C", "I", "F", "P"}
+                                     "C", "I", "F", "P", "L"}
 
 
 def test_rpc_rows_give_figure_ratio_target_met_date_and_command(runs):
@@ -113,6 +114,27 @@ def test_frame_and_pipeline_commands_carry_the_runs_own_counts(runs):
                            "2026-12-05",
                            "`python3 bench/pipeline_bench.py build pipeline.pipejson --seconds 8 --reps 3`"]
     assert find(pipeline, "P", "pipeline 1080p: handoff CPU per frame (us)")[5] == "reported"
+
+
+def test_handoff_rows_give_each_ratio_against_its_issue_25_target(runs):
+    lines = table_lines(runs["handoff.handoffjson"])
+    command = "`./build/bench/memd_bench_handoff --seconds 3 --reps 3 > handoff.handoffjson`"
+    assert find(lines, "L", "64 KiB, 1 pair: frames/s") == [
+        "L", "64 KiB, 1 pair: frames/s", "futex ring 100000", ">= 0.5x", "60000.00 (0.600x)", "MET",
+        "2026-12-05", command, ""]
+    cpu = find(lines, "L", "↳ 64 KiB, 1 pair: CPU per frame, all processes (us)")
+    assert cpu[2:6] == ["futex ring 4.00", "<= 1.5x",
+                        "80.00 (20.0x; memd producer 20.0, consumer 20.0, daemon 40.0)", "NOT MET"]
+    assert find(lines, "L", "↳ 64 KiB, 1 pair: one-way latency p50 (us)")[2:6] == [
+        "futex ring 10.0", "<= 2x", "300.00 (30.0x)", "NOT MET"]
+    assert find(lines, "L", "↳ 64 KiB, 1 pair: one-way latency p99 (us)")[2:6] == [
+        "futex ring 40.0", "<= 3x", "100.00 (2.5x)", "MET"]
+    assert find(lines, "L", "64 KiB, 4 pairs: frames/s")[4:6] == ["20000.00 (0.200x)", "NOT MET"]
+    # 4 pairs: memd's CPU per frame (100 us) against its own 1-pair figure (80 us).
+    assert find(lines, "L", "↳ 64 KiB, 4 pairs: memd CPU per frame vs 1 pair (us)")[2:6] == [
+        "memd, 1 pair 80.0", "not growing (<= 1.1x)", "100.00 (1.25x; futex ring 1.00x its 1 pair)", "NOT MET"]
+    assert len(lines) == 4 + 5
+    assert {l[7] for l in lines} == {command}
 
 
 def test_date_flag_dates_every_line(runs):
