@@ -6,6 +6,7 @@
 
 #include "daemon_env.h"
 #include "raw_session.h"
+#include "status_text.h"
 #include "memd/shared/handle.h"
 #include "memd/v1/admin.grpc.pb.h"
 #include "memd/v1/memory.grpc.pb.h"
@@ -16,7 +17,7 @@ namespace {
 using v1::SessionRequest;
 using v1::SessionResponse;
 
-constexpr int kInvalidArgument = 3, kNotFound = 5, kResourceExhausted = 8, kFailedPrecondition = 9;
+using namespace testing_support::wire_code;  // kInvalidArgument, kNotFound, ...
 
 class BadInputTest : public ::testing::Test {
  protected:

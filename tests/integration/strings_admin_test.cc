@@ -26,7 +26,7 @@ namespace {
 
 using ::memd::testing_support::Has;
 
-constexpr int kInvalidArgument = 3, kNotFound = 5;
+using namespace testing_support::wire_code;  // kInvalidArgument, kNotFound, ...
 
 // Raw bytes a client may put where a name goes, and how a message quotes them.
 struct BadBytes {

@@ -17,6 +17,14 @@ inline bool Has(absl::string_view text, absl::string_view part) {
   return text.find(part) != absl::string_view::npos;
 }
 
+// gRPC's status codes as the raw session wire carries them
+// (SessionResponse.status_code), for the suites that speak it: one copy, so
+// two suites in one unity batch do not define them twice.
+namespace wire_code {
+inline constexpr int kInvalidArgument = 3, kNotFound = 5, kResourceExhausted = 8,
+                     kFailedPrecondition = 9;
+}  // namespace wire_code
+
 }  // namespace memd::testing_support
 
 #endif  // MEMD_TESTS_SUPPORT_STATUS_TEXT_H_
