@@ -3,7 +3,8 @@
 // open. What it shows (docs/operations.md walks through it):
 //   - a process track per client process (its pid and name), a thread per
 //     session (tid = session id), with a short slice per operation
-//     ("allocate", "send raw", "receive raw", "retain", "release");
+//     ("allocate", "send raw", "receive raw", "retain", "release"); an
+//     operator's drain releases on the daemon's track ("drain raw");
 //   - "buffer 0x..." async slices in each process: from the moment its
 //     session got a reference (allocate, retain, receive) until it let it go
 //     (release, or a send that moved it);
@@ -35,6 +36,10 @@ double Micros(int64_t ns) { return static_cast<double>(ns) / 1000.0; }
 std::string Hex(uint64_t handle) { return absl::StrFormat("0x%x", handle); }
 bool IsChannelEvent(const TraceEvent& e) {
   return e.kind() == TraceEvent::SEND || e.kind() == TraceEvent::RECEIVE;
+}
+// The daemon released a queued message's reference: `memctl channel drain`.
+bool IsDrain(const TraceEvent& e) {
+  return e.kind() == TraceEvent::RELEASE && e.session_id() == 0;
 }
 
 class Builder {
@@ -129,7 +134,7 @@ class Builder {
       case TraceEvent::RETAIN: name = "retain"; break;
       case TraceEvent::SEND: name = "send " + Channel(e); break;
       case TraceEvent::RECEIVE: name = "receive " + Channel(e); break;
-      case TraceEvent::RELEASE: name = "release"; break;
+      case TraceEvent::RELEASE: name = IsDrain(e) ? "drain " + Channel(e) : "release"; break;
       default: name = "?"; break;
     }
     Json args = {{"handle", Hex(e.handle())}, {"pool", Pool(e)}};
@@ -138,6 +143,7 @@ class Builder {
       args["channel"] = Channel(e);
       args["depth"] = e.depth();
     }
+    if (IsDrain(e)) args["channel"] = Channel(e);
     if (e.kind() == TraceEvent::SEND) args["moved"] = e.moved();
     out_.push_back({{"name", name}, {"cat", "memd"}, {"ph", "X"}, {"pid", Pid(e.session_id())},
                     {"tid", e.session_id()}, {"ts", Micros(ts_[i])}, {"dur", Micros(dur_[i])},
@@ -167,16 +173,18 @@ class Builder {
     }
   }
 
-  // "queued in POOL/CHANNEL" from a buffer's send to its receive, and the
-  // channel's depth.
+  // "queued in POOL/CHANNEL" from a buffer's send to its receive or drain,
+  // and the channel's depth.
   void Queue(size_t i) {
     const TraceEvent& e = E(i);
-    if (!IsChannelEvent(e)) return;
+    if (!IsChannelEvent(e) && !IsDrain(e)) return;
     const std::string channel = Pool(e) + "/" + Channel(e);
     const int64_t daemon = trace_.daemon_pid();
-    out_.push_back({{"name", "depth " + channel}, {"ph", "C"}, {"pid", daemon},
-                    {"ts", Micros(static_cast<int64_t>(e.time_ns()))},
-                    {"args", {{"messages", e.depth()}}}});
+    if (IsChannelEvent(e)) {
+      out_.push_back({{"name", "depth " + channel}, {"ph", "C"}, {"pid", daemon},
+                      {"ts", Micros(static_cast<int64_t>(e.time_ns()))},
+                      {"args", {{"messages", e.depth()}}}});
+    }
     if (e.handle() == 0) return;
     auto key = std::make_tuple(e.pool_index(), e.channel_index(), e.handle());
     if (e.kind() == TraceEvent::SEND) {
@@ -285,14 +293,15 @@ nlohmann::ordered_json TraceDocument(const v1::ReadTraceResponse& trace,
   std::vector<const TraceEvent*> events;
   for (const TraceEvent& e : trace.events()) events.push_back(&e);
   if (!channel.empty()) {
-    // The daemon kept only this channel's sends and receives; the buffers
-    // that went through it are the ones to show.
+    // The daemon kept only this channel's sends, receives and drains; the
+    // buffers that went through it are the ones to show.
     std::set<std::pair<uint32_t, uint64_t>> through;
     for (const TraceEvent* e : events) {
       if (IsChannelEvent(*e)) through.insert({e->pool_index(), e->handle()});
     }
     std::erase_if(events, [&](const TraceEvent* e) {
-      return !IsChannelEvent(*e) && !through.contains({e->pool_index(), e->handle()});
+      return !IsChannelEvent(*e) && !IsDrain(*e) &&
+             !through.contains({e->pool_index(), e->handle()});
     });
   }
   std::stable_sort(events.begin(), events.end(), [](const TraceEvent* a, const TraceEvent* b) {

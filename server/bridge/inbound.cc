@@ -188,6 +188,13 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
         offer.seq(), offer.buffers_size(), offer.metadata().size(), limits::kMaxChannelHandles,
         limits::kMaxChannelMetadataBytes));
   }
+  if (offer.hops() > limits::kMaxBridgeHops) {  // B23: a loop of bridges, never forwarded
+    Refuse(offer.seq(), absl::StrFormat(
+        "offer seq %u crossed %u bridges, more than the limit of %u (kMaxBridgeHops): a loop "
+        "of bridges over several nodes? (memctl bridge list on each; remove one of them)",
+        offer.seq(), offer.hops(), limits::kMaxBridgeHops));
+    return absl::OkStatus();
+  }
   if (std::string why = NeverFits(offer); !why.empty()) {
     Refuse(offer.seq(), why);
     return absl::OkStatus();
@@ -222,7 +229,8 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
     ExitPoint("in-pulled");
     bytes += b.size_bytes();
   }
-  if (absl::Status s = Enqueue(context, handles, offer.metadata(), offer.seq()); !s.ok()) {
+  const uint32_t hops = std::max<uint32_t>(offer.hops(), 1);  // 0: an older sender
+  if (absl::Status s = Enqueue(context, handles, offer.metadata(), offer.seq(), hops); !s.ok()) {
     return drop(s);
   }
   enqueued_ = offer.seq();
@@ -232,7 +240,7 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
 }
 
 absl::Status Inbound::Enqueue(grpc::ServerContext* context, std::vector<uint64_t> handles,
-                              const std::string& metadata, uint64_t seq) {
+                              const std::string& metadata, uint64_t seq, uint32_t hops) {
   while (true) {
     struct Outcome {
       Mutex mu;
@@ -248,7 +256,7 @@ absl::Status Inbound::Enqueue(grpc::ServerContext* context, std::vector<uint64_t
           outcome->status = s;
           outcome->cv.SignalAll();
         },
-        Tag(id_, seq));
+        Tag(id_, seq), hops);
     if (!now.has_value()) {
       MutexLock lock(&outcome->mu);
       while (!outcome->status.has_value()) outcome->cv.Wait(&outcome->mu);

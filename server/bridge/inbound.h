@@ -83,9 +83,10 @@ class Inbound {
   std::string NeverFits(const v1::BridgeOffer& offer);
   // Counts `seq` as taken and has the ack writer tell the sender (again).
   void Refuse(uint64_t seq, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(serve_mu_);
-  // Sends the message into the channel, waiting while it is full.
+  // Sends the message into the channel, waiting while it is full; `hops`:
+  // the bridges it crossed, this one included (a relay's offer adds one).
   absl::Status Enqueue(grpc::ServerContext* context, std::vector<uint64_t> handles,
-                       const std::string& metadata, uint64_t seq);
+                       const std::string& metadata, uint64_t seq, uint32_t hops);
 
   const uint32_t id_;
   const std::string peer_, bridge_;

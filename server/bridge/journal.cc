@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
@@ -31,7 +33,10 @@ struct OutboundJournal::SlotCopy {
   uint32_t seq;
   uint32_t check;
   uint64_t message_seq;  // 0: a free slot
-  uint32_t handle_count;
+  // Two 16-bit halves of what was one 32-bit handle count (at most 64), so
+  // a journal written before hops were counted reads hops 0, size unchanged.
+  uint16_t handle_count;
+  uint16_t hops;  // Entry::hops
   uint32_t metadata_bytes;
   uint64_t handles[limits::kMaxChannelHandles];
   char metadata[limits::kMaxChannelMetadataBytes];
@@ -50,6 +55,9 @@ struct DeliveredMark::Copy {
 };
 
 static_assert(sizeof(OutboundJournal::HeaderCopy) % 8 == 0);
+static_assert(limits::kMaxChannelHandles <= UINT16_MAX && limits::kMaxBridgeHops <= UINT16_MAX);
+static_assert(offsetof(OutboundJournal::SlotCopy, metadata_bytes) == 20,
+              "the slot layout of journals already on disk");
 static_assert(sizeof(OutboundJournal::SlotCopy) % 8 == 0);
 static_assert(sizeof(DeliveredMark::Copy) == 24);
 
@@ -184,6 +192,7 @@ std::vector<OutboundJournal::Entry> OutboundJournal::Load() const {
                                                                limits::kMaxChannelHandles));
     e.metadata.assign(c->metadata, std::min<size_t>(c->metadata_bytes,
                                                     limits::kMaxChannelMetadataBytes));
+    e.hops = c->hops;
     out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.seq < b.seq; });
@@ -193,7 +202,7 @@ std::vector<OutboundJournal::Entry> OutboundJournal::Load() const {
 bool OutboundJournal::full() const { return Load().size() >= kSlots; }
 
 uint64_t OutboundJournal::Append(const std::vector<uint64_t>& handles,
-                                 const std::string& metadata) {
+                                 const std::string& metadata, uint32_t hops) {
   uint64_t seq = last_seq() + 1;
   uint64_t acked = acked_seq();
   for (uint32_t s = 0; s < kSlots; ++s) {
@@ -202,7 +211,8 @@ uint64_t OutboundJournal::Append(const std::vector<uint64_t>& handles,
     dual_copy::Write(s + 1, layout()->slots[s], CheckOf<SlotCopy>, [&](SlotCopy& copy) {
       std::memset(reinterpret_cast<char*>(&copy) + 8, 0, sizeof(SlotCopy) - 8);
       copy.message_seq = seq;
-      copy.handle_count = static_cast<uint32_t>(handles.size());
+      copy.handle_count = static_cast<uint16_t>(handles.size());
+      copy.hops = static_cast<uint16_t>(std::min<uint32_t>(hops, UINT16_MAX));
       copy.metadata_bytes = static_cast<uint32_t>(metadata.size());
       // An empty vector's data() may be null, which memcpy must not get.
       if (!handles.empty()) {

@@ -61,6 +61,7 @@ class OutboundJournal {
     uint64_t seq = 0;
     std::vector<uint64_t> handles;
     std::string metadata;
+    uint32_t hops = 0;  // bridges it crossed to reach this node (ReceivedMessage::hops)
   };
 
   static absl::StatusOr<std::unique_ptr<OutboundJournal>> Open(const std::string& path);
@@ -78,7 +79,8 @@ class OutboundJournal {
   std::vector<Entry> Load() const;
   bool full() const;
   // Records a new entry and returns its seq (last_seq() + 1). REQUIRES: !full().
-  uint64_t Append(const std::vector<uint64_t>& handles, const std::string& metadata);
+  uint64_t Append(const std::vector<uint64_t>& handles, const std::string& metadata,
+                  uint32_t hops);
   // Everything up to `seq` is acknowledged: recorded, then the slots freed.
   void Ack(uint64_t seq);
 

@@ -125,9 +125,10 @@ void Outbound::Taken(absl::StatusOr<ReceivedMessage> message) {
   std::vector<uint64_t> handles;
   for (const BufferInfo& b : message->buffers) handles.push_back(b.handle);
   ExitPoint("out-taken");
-  uint64_t seq = journal_->Append(handles, message->metadata);
+  uint64_t seq = journal_->Append(handles, message->metadata, message->hops);
   ExitPoint("out-journaled");
-  in_flight_.push_back(InFlight{seq, std::move(message->buffers), std::move(message->metadata)});
+  in_flight_.push_back(
+      InFlight{seq, std::move(message->buffers), std::move(message->metadata), message->hops});
   stats_.SetInFlight(in_flight_.size());
 }
 
@@ -282,6 +283,7 @@ absl::Status Outbound::RunLink() {
         o.set_skipped_before(f.seq - 1 - previous);
         previous = f.seq;
         o.set_metadata(f.metadata);
+        o.set_hops(f.hops + 1);  // this bridge is one more (B23)
         for (const BufferInfo& b : f.buffers) {
           v1::BridgeBuffer* out = o.add_buffers();
           out->set_offset_bytes(b.offset_bytes);

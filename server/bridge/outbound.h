@@ -80,6 +80,7 @@ class Outbound {
     uint64_t seq;
     std::vector<BufferInfo> buffers;
     std::string metadata;
+    uint32_t hops;  // bridges it crossed to reach this node; its offer says hops + 1
   };
   std::string JournalPath() const;
   // Waits for the pool's memory, opens the journal and takes back the

@@ -79,7 +79,7 @@ absl::Status Outbound::Recover() {
       pool.ReleaseMany(holder_, held).IgnoreError();
       continue;
     }
-    InFlight f{e.seq, {}, std::move(e.metadata)};
+    InFlight f{e.seq, {}, std::move(e.metadata), e.hops};
     for (uint64_t h : e.handles) f.buffers.push_back(info[h]);
     recovered.push_back(std::move(f));
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "channel/channel_registry.h"
+#include "trace/trace_points.h"
 
 namespace memd {
 
@@ -32,6 +33,7 @@ absl::StatusOr<DrainedChannel> ChannelRegistry::Drain(Pool& pool, const std::str
       if (counted.insert(message.handles[i]).second) out.bytes += sizes[i].size_bytes;
     }
     out.references += pool.CloseHolder(message.holder);
+    for (uint64_t handle : message.handles) trace::Released(pool.index(), 0, handle, channel.name);
     queued_message_bytes_ -= message.charge_bytes;
     // A bridged frame the operator released is taken: its sender must not
     // send it again (bridge/inbound.h).

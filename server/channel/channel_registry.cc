@@ -115,7 +115,7 @@ absl::StatusOr<ReceivedMessage> ChannelRegistry::Deliver(Channel& channel, Holde
   if (!moved.ok()) return moved.status();
   queued_message_bytes_ -= message.charge_bytes;
   if (message.tag != 0 && delivery_hook_) delivery_hook_(*channel.pool, channel.name, message.tag);
-  ReceivedMessage out{std::move(*moved), std::move(message.metadata)};
+  ReceivedMessage out{std::move(*moved), std::move(message.metadata), message.hops};
   channel.queue.pop_front();
   ++channel.received;
   TraceMessage(channel, session_id, out.buffers);
@@ -189,7 +189,8 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
                                                   std::vector<uint64_t> handles,
                                                   std::string metadata, uint32_t capacity,
                                                   absl::Duration timeout, Pool::TransferMode mode,
-                                                  SendDone done, uint64_t tag) {
+                                                  SendDone done, uint64_t tag,
+                                                  uint32_t hops) {
   if (absl::Status s = limits::CheckChannelMessage(name, handles.size(), metadata.size());
       !s.ok()) {
     return s;
@@ -239,7 +240,7 @@ std::optional<absl::Status> ChannelRegistry::Send(Pool& pool, HolderId sender,
     return refuse(holder.status());
   }
   queued_message_bytes_ += charge;
-  Message message{std::move(handles), std::move(metadata), *holder, charge, tag};
+  Message message{std::move(handles), std::move(metadata), *holder, charge, tag, hops};
   if (room) {
     channel->queue.push_back(std::move(message));
     ++channel->sent;

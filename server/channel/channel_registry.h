@@ -60,6 +60,7 @@ namespace memd {
 struct ReceivedMessage {
   std::vector<BufferInfo> buffers;
   std::string metadata;
+  uint32_t hops = 0;  // bridges the message crossed to get here (0: a local client sent it)
 };
 
 struct ChannelStats {
@@ -124,11 +125,13 @@ class ChannelRegistry {
 
   // `sender` / `receiver` is the session's holder in `pool` (Pool::OpenSession).
   // Returns the outcome now, or nullopt when parked (then `done` runs later).
+  // `tag` and `hops` are a bridge's (bridge/inbound.h): `hops` goes to the
+  // receiver with the message (ReceivedMessage::hops).
   std::optional<absl::Status> Send(Pool& pool, HolderId sender, uint64_t session_id,
                                    const std::string& channel, std::vector<uint64_t> handles,
                                    std::string metadata, uint32_t capacity,
                                    absl::Duration timeout, Pool::TransferMode mode,
-                                   SendDone done, uint64_t tag = 0);
+                                   SendDone done, uint64_t tag = 0, uint32_t hops = 0);
   std::optional<absl::StatusOr<ReceivedMessage>> Receive(Pool& pool, HolderId receiver,
                                                          uint64_t session_id,
                                                          const std::string& channel,
@@ -168,6 +171,7 @@ class ChannelRegistry {
     HolderId holder;        // holds its references, charged to its sender (in the channel's pool)
     uint64_t charge_bytes;  // metadata + kMessageOverheadBytes
     uint64_t tag = 0;       // reported to delivery_hook_ when received (0: none)
+    uint32_t hops = 0;      // bridges it crossed (ReceivedMessage::hops)
   };
   struct ParkedSend {
     uint64_t session_id;

@@ -41,7 +41,7 @@ struct Options {
   absl::Duration duration;
   uint32_t max_events = 0;
   std::optional<uint32_t> pool_index;  // only this pool's events
-  std::string channel;                 // non-empty: only sends and receives on it
+  std::string channel;                 // non-empty: only sends, receives and drains on it
 };
 
 // A session a recording saw: at its start, or attaching during it.
@@ -85,8 +85,8 @@ class Recorder {
   // Notes a session that attached (a no-op while no recording runs).
   void NoteSession(SessionInfo session);
   // Adds one event, unless no recording runs, it is filtered out, the
-  // recording's time passed or it is full. `channel` is empty outside sends
-  // and receives.
+  // recording's time passed or it is full. `channel` is empty outside sends,
+  // receives and a drain's releases.
   void Record(Kind kind, uint32_t pool_index, uint64_t session_id, uint64_t handle,
               uint64_t size_bytes, std::string_view channel = {}, uint32_t depth = 0,
               bool moved = false);

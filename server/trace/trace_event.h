@@ -13,16 +13,18 @@ enum class Kind : uint8_t {
   kRetain,    // a session took one more reference by handle
   kSend,      // a message holding the buffer went into a channel's queue
   kReceive,   // a receiver took the message: the references are its session's now
-  kRelease,   // a session let go of one reference (release, release_batch, release_first)
+  kRelease,   // a session let go of one reference (release, release_batch, release_first),
+              // or the daemon (session 0) one a drained channel message held
 };
 
 struct Event {
   int64_t time_ns;      // CLOCK_MONOTONIC (ns); Read makes it relative to the start
-  uint64_t session_id;  // the session that acted; 0: the daemon itself (a bridge)
+  uint64_t session_id;  // the session that acted; 0: the daemon itself (a bridge, a drain)
   uint64_t handle;      // 0: a message without buffers
   uint64_t size_bytes;  // allocate, retain, receive; 0 where unknown
   uint32_t pool_index;
-  uint32_t channel;     // send, receive: index of the channel's name in the recording
+  uint32_t channel;     // send, receive, a drain's release: index of the channel's name in
+                        // the recording
   uint32_t depth;       // send, receive: messages queued in the channel after the event
   Kind kind;
   bool moved;           // send: the sender's reference went into the message (else shared)

@@ -1,7 +1,7 @@
 // The trace points of the daemon: the one small interface through which
 // every path that changes who holds a buffer reports it (sessions,
 // server/service/session_dispatch.cc and session_arena.cc; channels,
-// server/channel/channel_registry.cc; a later per-frame fast path that
+// server/channel/channel_registry.cc and channel_admin.cc; a later per-frame fast path that
 // bypasses the daemon's requests feeds the same functions when it settles).
 //
 // Each point fires its USDT probe `memd:<name>` (a nop until bpftrace or perf
@@ -60,11 +60,14 @@ inline void Received(uint32_t pool_index, uint64_t session_id, const std::string
   }
 }
 
-// `session_id` let go of one reference to `handle`.
-inline void Released(uint32_t pool_index, uint64_t session_id, uint64_t handle) {
+// `session_id` let go of one reference to `handle`. Session 0 with a
+// `channel`: the daemon released a reference a message queued in `channel`
+// held (an operator's `memctl channel drain`).
+inline void Released(uint32_t pool_index, uint64_t session_id, uint64_t handle,
+                     const std::string& channel = {}) {
   DTRACE_PROBE3(memd, release, pool_index, session_id, handle);
   Recorder& r = Recorder::Daemon();
-  if (r.active()) r.Record(Kind::kRelease, pool_index, session_id, handle, 0);
+  if (r.active()) r.Record(Kind::kRelease, pool_index, session_id, handle, 0, channel);
 }
 
 }  // namespace memd::trace

@@ -139,6 +139,97 @@ TEST(ChannelSeamsTest, AKilledDaemonsQueuedMessagesAreNotDrainableAndGoAtTheGrac
   ExpectPoolEmptyAndSound(daemon);
 }
 
+// The daemon killed (SIGKILL) while `memctl channel drain` releases a
+// backlog of 400 messages, at a different moment each round, and started
+// again on the same state: it starts, its pools pass the invariant checker,
+// the live sender holds each of its buffers once (it reclaimed them, nothing
+// twice), a drain that was answered stays done (none of its references come
+// back unclaimed), and once the reclaim grace ends the pool holds exactly
+// what the sender holds.
+TEST(ChannelSeamsTest, ADaemonKilledDuringADrainRestartsHoldingOnlyWhatLiveSessionsHold) {
+  DaemonEnv daemon({.pools = {"default=32MiB"}, .extra_args = {"--reclaim-grace", "4s"}});
+  ASSERT_TRUE(daemon.ok());
+  constexpr int kBacklog = 400;
+  constexpr uint32_t kCapacity = kBacklog + 8;
+  auto sender = Client::Connect({.address = daemon.address(), .outage_wait_ms = 30000});
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  std::vector<Buffer> kept;  // shared into each round's backlog: the sender keeps them
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<Buffer> buffer = (*sender)->Allocate(16 << 10);
+    ASSERT_TRUE(buffer.ok()) << buffer.status();
+    std::memset(buffer->data(), 0x40 + i, buffer->size());
+    kept.push_back(std::move(*buffer));
+  }
+  std::vector<uint64_t> kept_handles;
+  for (const Buffer& b : kept) kept_handles.push_back(b.handle());
+  const uint64_t kept_bytes = daemon.PoolStats().used_bytes();
+  // Each kept buffer held once by the sender and `others` times besides.
+  auto expect_held_once = [&](uint32_t most_others) {
+    absl::StatusOr<std::vector<RefCount>> refs = (*sender)->QueryRefs(kept_handles);
+    ASSERT_TRUE(refs.ok()) << refs.status();
+    for (const RefCount& r : *refs) {
+      EXPECT_EQ(r.held, 1u) << "handle " << r.handle;
+      EXPECT_GE(r.references, 1u) << "handle " << r.handle;
+      EXPECT_LE(r.references, 1u + most_others) << "handle " << r.handle;
+    }
+  };
+
+  int answered = 0;
+  constexpr int kAfterTheAnswer = -1;  // the last round kills once memctl has its answer
+  for (int delay_ms : {0, 2, 5, 10, kAfterTheAnswer}) {
+    SCOPED_TRACE(::testing::Message() << "kill " << delay_ms << " ms after the drain started");
+    for (const Buffer& b : kept) {
+      ASSERT_TRUE((*sender)->Send("backlog", {b.handle()}, "kept", 0, kCapacity,
+                                  SendMode::kShare).ok());
+    }
+    SendNumbered(**sender, "backlog", 0, kBacklog, kCapacity);
+    ASSERT_EQ(daemon.ChannelStats("backlog").depth(), kBacklog + kept.size());
+
+    Subprocess drain({MemctlBinary(), "--address", daemon.address(), "channel", "drain",
+                      "default/backlog"});
+    std::string said;
+    if (delay_ms == kAfterTheAnswer) {
+      said = drain.ReadAll(std::chrono::seconds(30));
+      ASSERT_TRUE(Has(said, "drained: 404 messages")) << said;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // where the kill lands
+    }
+    ASSERT_TRUE(daemon.Stop(SIGKILL).has_value());
+    if (delay_ms != kAfterTheAnswer) said = drain.ReadAll(std::chrono::seconds(30));
+    const bool drained = Has(said, "drained: 404 messages");
+    answered += drained;
+    ASSERT_TRUE(daemon.Restart()) << "the daemon must start after a kill during a drain";
+    EXPECT_EQ(daemon.CheckPools(), "");
+
+    // The sender reclaims what it holds; what the messages held is either
+    // released (by the drain, persisted before its answer) or unclaimed.
+    ASSERT_TRUE(WaitFor([&] { return daemon.PoolStats().sessions() == 1; },
+                        std::chrono::seconds(3)))
+        << daemon.PoolStats().DebugString();
+    expect_held_once(/*most_others=*/drained ? 0 : 1);
+    v1::PoolStats restarted = daemon.PoolStats();
+    EXPECT_LE(restarted.unclaimed_references(), kBacklog + kept.size());
+    if (drained) {
+      EXPECT_EQ(restarted.unclaimed_references(), 0u) << "an answered drain is durable";
+      EXPECT_EQ(restarted.live_buffers(), kept.size());
+    }
+    EXPECT_EQ(daemon.CheckPools(), "");
+
+    EXPECT_TRUE(WaitFor([&] { return daemon.PoolStats().used_bytes() == kept_bytes; },
+                        std::chrono::seconds(30)))
+        << "the grace end releases the rest: " << daemon.PoolStats().DebugString();
+    v1::PoolStats after = daemon.PoolStats();
+    EXPECT_EQ(after.live_buffers(), kept.size()) << "what the sender holds, and nothing else";
+    EXPECT_EQ(after.unclaimed_references(), 0u);
+    expect_held_once(/*most_others=*/0);
+    EXPECT_EQ(daemon.CheckPools(), "");
+  }
+  std::cout << answered << " of 5 drains were answered before the kill\n";
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(kept[i].data()[kept[i].size() - 1], 0x40 + i);
+  kept.clear();
+  ExpectPoolEmptyAndSound(daemon);
+}
+
 // A receiver parked on an empty channel is not disturbed by a drain (it
 // still gets the next message), and drains racing a receiver that keeps
 // waiting while a sender fills the channel neither deliver a message twice

@@ -232,6 +232,53 @@ TEST(TraceTest, ABufferSentAgainStartsAFlowPerSend) {
   EXPECT_EQ(still_held, 1);      // ... until the recording ended
 }
 
+// `memctl channel drain` releases what the queued messages held: each of
+// those releases is in the recording (issue 24), on the daemon's track, and
+// ends the buffer's "queued in" slice.
+TEST(TraceTest, ADrainsReleasesAreRecordedLikeOtherReleases) {
+  constexpr int kFrames = 6;
+  DaemonEnv daemon;
+  ASSERT_TRUE(daemon.ok());
+  TempFile file;
+  Subprocess memctl(TraceArgv(daemon, file.path()));
+  ASSERT_TRUE(memctl.ReadLine(std::chrono::seconds(30)).has_value());
+  Subprocess writer({TestClientBinary(), "send", "backlog", std::to_string(kFrames), "4096", "7"},
+                    daemon.ClientEnv());
+  ASSERT_EQ(writer.ReadLine(), "sent");
+  auto [code, out] = RunMemctl(daemon, {"channel", "drain", "default/backlog"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_EQ(daemon.PoolStats().live_buffers(), 0u) << "moved into the messages, then released";
+  memctl.Kill(SIGINT);
+  memctl.ReadAll(std::chrono::seconds(60));
+  ASSERT_EQ(ExitCode(memctl.Wait(std::chrono::seconds(30))), 0);
+  writer.CloseStdin();
+  writer.Wait();
+
+  std::ifstream in(file.path());
+  json doc = json::parse(in);
+  std::multiset<std::string> sent, drained;
+  int queue_ends = 0, still_queued = 0;
+  for (const json& e : doc["traceEvents"]) {
+    if (e["ph"] == "X" && e["name"] == "send backlog") {
+      EXPECT_EQ(e["pid"].get<int64_t>(), writer.pid());
+      sent.insert(e["args"]["handle"].get<std::string>());
+    }
+    if (e["ph"] == "X" && e["name"] == "drain backlog") {
+      EXPECT_EQ(e["pid"].get<int64_t>(), daemon.pid());
+      EXPECT_EQ(e["args"]["channel"], "backlog");
+      drained.insert(e["args"]["handle"].get<std::string>());
+    }
+    if (e["cat"] == "queue" && e["ph"] == "e") {
+      ++queue_ends;
+      if (e.contains("args") && e["args"].contains("still_queued")) ++still_queued;
+    }
+  }
+  EXPECT_EQ(sent.size(), static_cast<size_t>(kFrames));
+  EXPECT_EQ(drained, sent) << "each drained message's reference shows as released";
+  EXPECT_EQ(queue_ends, kFrames);
+  EXPECT_EQ(still_queued, 0) << "the drain ended every buffer's wait in the channel";
+}
+
 TEST(TraceTest, BadBoundsAreRefusedNamingTheLimitAndStartNothing) {
   DaemonEnv daemon;
   ASSERT_TRUE(daemon.ok());

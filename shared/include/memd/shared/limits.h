@@ -42,6 +42,13 @@ inline constexpr size_t kMaxChannelMetadataBytes = 4096;
 absl::Status CheckChannelMessage(std::string_view channel, size_t handles, size_t metadata_bytes);
 // A channel's capacity in messages, as its creator may ask for it.
 inline constexpr uint32_t kMaxChannelCapacity = 4096;
+// Bridges one channel message may cross (bridge.proto BridgeOffer.hops): a
+// receiving daemon refuses an offer with more for good (B23), so a loop of
+// bridges over any number of daemons (a to b to c to a) moves each message
+// at most this many times instead of forever. 8 hops are far more than any
+// honest chain of relays (a site's cameras to an edge, to a region, to a
+// cloud is 3).
+inline constexpr uint32_t kMaxBridgeHops = 8;
 
 // One session request (memory.proto SessionRequest, serialized), on the
 // stream or a lane: 64 KiB holds the largest a well-formed request can be

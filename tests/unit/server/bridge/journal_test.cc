@@ -35,9 +35,9 @@ TEST_F(JournalTest, EntriesTicketsAndAcksSurviveAReopen) {
     ASSERT_TRUE(journal.ok()) << journal.status();
     EXPECT_EQ((*journal)->last_seq(), 0u);
     (*journal)->SetTickets({std::string(16, 'a'), std::string(16, 'b')});
-    EXPECT_EQ((*journal)->Append({7, 8}, "frame 0"), 1u);
-    EXPECT_EQ((*journal)->Append({9}, "frame 1"), 2u);
-    EXPECT_EQ((*journal)->Append({}, std::string(4096, 'm')), 3u);
+    EXPECT_EQ((*journal)->Append({7, 8}, "frame 0", 0), 1u);
+    EXPECT_EQ((*journal)->Append({9}, "frame 1", 3), 2u);
+    EXPECT_EQ((*journal)->Append({}, std::string(4096, 'm'), 0), 3u);
     (*journal)->Ack(1);
   }
   auto journal = OutboundJournal::Open(path);
@@ -51,11 +51,13 @@ TEST_F(JournalTest, EntriesTicketsAndAcksSurviveAReopen) {
   EXPECT_EQ(entries[0].seq, 2u);
   EXPECT_EQ(entries[0].handles, std::vector<uint64_t>{9});
   EXPECT_EQ(entries[0].metadata, "frame 1");
+  EXPECT_EQ(entries[0].hops, 3u) << "a relayed message's hops survive (B23)";
+  EXPECT_EQ(entries[1].hops, 0u);
   EXPECT_EQ(entries[1].metadata, std::string(4096, 'm'));
   // Acknowledged slots are reused; seqs never are.
   (*journal)->Ack(3);
   EXPECT_TRUE((*journal)->Load().empty());
-  for (uint32_t i = 0; i < OutboundJournal::kSlots; ++i) (*journal)->Append({1}, "");
+  for (uint32_t i = 0; i < OutboundJournal::kSlots; ++i) (*journal)->Append({1}, "", 0);
   EXPECT_TRUE((*journal)->full());
   EXPECT_EQ((*journal)->last_seq(), 3u + OutboundJournal::kSlots);
 }
