@@ -4,7 +4,7 @@ namespaces, through two memd daemons and a bridged channel (UCX and gRPC
 transports) and through the UCX transport alone, against iperf3 TCP over the
 same link in the same run.
 
-    /usr/bin/python3 bench/bridge_bench.py build [--frames 200] [--reps 3]
+    /usr/bin/python3 bench/bridge_bench.py build [--frames 200] [--reps 3] [--no-grpc]
 
 Needs root (it makes the namespaces and removes them at exit), iperf3,
 openssl, and a build with MEMD_BUILD_UCX and tests (memd, memctl,
@@ -19,10 +19,13 @@ tests/memd_bridge_client, tests/memd_ucx_peer).
   frame. CPU per frame: each daemon's getrusage over the run (`memctl stats
   --json` before the producer starts and after the consumer ends) and each
   client's (wait4), divided by --frames.
+- "bridge ucx" is encrypted (AES-256-GCM, the default); "bridge ucx trusted"
+  runs both daemons with --bridge-link trusted (UCX bytes in clear, issue 24).
 - "ucx transport": one exposing process in A serves a 64 MiB memfd; one
   pulling process in B pulls the same frame --frames times into one reused
   buffer (memd_ucx_peer). CPU per frame: each process's user+system time over
-  the timed pulls (the exposer's from its start-up line to its end).
+  the timed pulls (the exposer's from its start-up line to its end). Sealed
+  (AES-256-GCM) as the daemons' default; "ucx transport clear" in clear.
 - iperf3 -R (A sends, B receives), CPU per 12441600 bytes from its reported
   utilisation.
 
@@ -117,12 +120,12 @@ def iperf3(veth, seconds):
             "cpu_us_per_frame_sender": cpu["remote_total"] / 100 * seconds * 1e6 / frames}
 
 
-def ucx(veth, peer, tls, frames):
+def ucx(veth, peer, tls, frames, clear=False):
     env = dict(os.environ)
     env.pop("UCX_TLS", None)
     if tls:
         env["UCX_TLS"] = tls
-    exposer = subprocess.Popen(in_ns(veth.a, [peer, "expose", str(REGION)]), stdin=subprocess.PIPE,
+    exposer = subprocess.Popen(in_ns(veth.a, [peer, "expose", str(REGION)] + (["clear"] if clear else [])), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True, env=env)
     address = peer_line(exposer.stdout, "address")[1]
     region = peer_line(exposer.stdout, "region")[1]
@@ -156,7 +159,7 @@ def make_certificates(work):
 class Daemons:
     """memd a in namespace A and memd b in namespace B, peers of each other."""
 
-    def __init__(self, veth, build, work, transport):
+    def __init__(self, veth, build, work, transport, link="encrypted"):
         self.build, self.work = build, work
         self.memctl = os.path.join(build, "client", "memctl", "memctl")
         self.procs = {}
@@ -168,7 +171,8 @@ class Daemons:
                     "--tls-cert", f"{work}/{node}.pem", "--tls-key", f"{work}/{node}.key",
                     "--tls-client-ca", f"{work}/ca.pem", "--node", node,
                     "--peer", f"{peer}={ips[peer]}:7441", "--pool", "video=160MiB,bridge=true",
-                    "--bridge-transport", transport, "--log-level", "warn"]
+                    "--bridge-transport", transport, "--bridge-link", link,
+                    "--log-level", "warn"]
             if node == "a":
                 argv += ["--bridge", "video/frames=b"]
             self.procs[node] = subprocess.Popen(in_ns(ns, argv))
@@ -213,9 +217,9 @@ def child_cpu_us(proc):
     return proc.returncode, (usage.ru_utime + usage.ru_stime) * 1e6
 
 
-def bridge(veth, build, work, transport, frames):
+def bridge(veth, build, work, transport, frames, link="encrypted"):
     client = os.path.join(build, "tests", "memd_bridge_client")
-    daemons = Daemons(veth, build, work, transport)
+    daemons = Daemons(veth, build, work, transport, link)
     try:
         cpu_before = {n: daemons.cpu_us(n) for n in ("a", "b")}
         env = lambda node: dict(os.environ, MEMD_ADDRESS="unix://" + daemons.socket(node),
@@ -253,6 +257,8 @@ def main():
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--iperf-seconds", type=int, default=5)
+    parser.add_argument("--no-grpc", action="store_true",
+                        help="skip the gRPC transport (a shorter run)")
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     peer = os.path.join(build, "tests", "memd_ucx_peer")
@@ -262,12 +268,20 @@ def main():
     veth = Veth()
     try:
         make_certificates(work)
-        runs = {"iperf3": [], "bridge ucx": [], "bridge grpc": [], "ucx transport": []}
+        variants = {
+            "bridge ucx": lambda: bridge(veth, build, work, "ucx", args.frames),
+            "bridge ucx trusted": lambda: bridge(veth, build, work, "ucx", args.frames, "trusted"),
+            "bridge grpc": lambda: bridge(veth, build, work, "grpc", args.frames),
+            "ucx transport": lambda: ucx(veth, peer, "", args.frames),
+            "ucx transport clear": lambda: ucx(veth, peer, "", args.frames, clear=True),
+        }
+        if args.no_grpc:
+            del variants["bridge grpc"]
+        runs = {"iperf3": []} | {name: [] for name in variants}
         for _ in range(args.reps):  # interleaved, so drift hits every variant alike
             runs["iperf3"].append(iperf3(veth, args.iperf_seconds))
-            runs["bridge ucx"].append(bridge(veth, build, work, "ucx", args.frames))
-            runs["bridge grpc"].append(bridge(veth, build, work, "grpc", args.frames))
-            runs["ucx transport"].append(ucx(veth, peer, "", args.frames))
+            for name, run_variant in variants.items():
+                runs[name].append(run_variant())
     finally:
         veth.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -299,7 +313,7 @@ def report(runs, reps):
         print("| " + " | ".join(row) + " |")
     # Everything memd spends per frame (two daemons, two clients) against
     # iperf3's two ends.
-    for name in ("bridge ucx", "bridge grpc"):
+    for name in [n for n in ("bridge ucx", "bridge ucx trusted", "bridge grpc") if n in runs]:
         total = lambda r: sum(r["cpu_us_per_frame_" + k]
                               for k in ("receiver", "sender", "consumer", "producer"))
         both = lambda f: f["cpu_us_per_frame_receiver"] + f["cpu_us_per_frame_sender"]

@@ -33,12 +33,14 @@ nlohmann::ordered_json BridgesDocument(const v1::ListBridgesResponse& list) {
                        {"direction", b.direction()},
                        {"transport", b.transport()},
                        {"link", b.link()},
+                       {"encrypted", b.encrypted()},
                        {"messages", b.messages()},
                        {"bytes", b.bytes()},
                        {"in_flight", b.in_flight()},
                        {"retries", b.retries()},
                        {"last_seq", b.last_seq()},
                        {"lost", b.lost()},
+                       {"tag_failures", b.tag_failures()},
                        {"bytes_per_second", b.bytes_per_second()},
                        {"last_error", b.last_error()}});
   }
@@ -46,16 +48,21 @@ nlohmann::ordered_json BridgesDocument(const v1::ListBridgesResponse& list) {
 }
 
 std::string BridgesTable(const v1::ListBridgesResponse& list, bool wide) {
-  constexpr const char* kRow = "%-24s %-12s %-4s %-5s %-10s %9s %10s %9s %7s %10s\n";
+  constexpr const char* kRow = "%-24s %-12s %-4s %-5s %-12s %-10s %9s %10s %9s %7s %10s\n";
   std::string out = absl::StrFormat("node %s\n", list.node());
-  out += absl::StrFormat(kRow, "BRIDGE", "PEER", "DIR", "VIA", "LINK", "MESSAGES", "BYTES",
+  out += absl::StrFormat(kRow, "BRIDGE", "PEER", "DIR", "VIA", "ENCRYPTED", "LINK", "MESSAGES", "BYTES",
                          "IN FLIGHT", "RETRIES", "RATE/S");
   for (const v1::BridgeStats& b : list.bridges()) {
-    out += absl::StrFormat(kRow, b.name(), b.peer(), b.direction(), b.transport(), b.link(),
+    out += absl::StrFormat(kRow, b.name(), b.peer(), b.direction(), b.transport(),
+                           b.encrypted() ? "yes" : "no (trusted)", b.link(),
                            absl::StrCat(b.messages()), FormatSize(b.bytes()),
                            absl::StrCat(b.in_flight()), absl::StrCat(b.retries()),
                            FormatSize(static_cast<uint64_t>(b.bytes_per_second())));
     if (wide && !b.last_error().empty()) out += "  last error: " + b.last_error() + "\n";
+    if (b.tag_failures() > 0) {
+      out += absl::StrFormat("  tag failures: %u pulled frames failed their AES-256-GCM tag and "
+                             "were refused (B41)\n", b.tag_failures());
+    }
     if (b.lost() > 0) {
       out += absl::StrFormat("  lost: %u messages the peer refused for good (B20)\n", b.lost());
     }

@@ -24,6 +24,13 @@ std::vector<prometheus::MetricFamily> BridgeCollector::Collect() const {
        MetricType::Counter, [](const v1::BridgeStats& s) { return double(s.lost()); }},
       {"memd_bridge_link_up", "1 while the bridge's link to its peer is up, else 0.",
        MetricType::Gauge, [](const v1::BridgeStats& s) { return s.link() == "up" ? 1.0 : 0.0; }},
+      {"memd_bridge_link_encrypted",
+       "1 when the bridge's payload bytes cross the network encrypted (grpc: TLS; ucx: AES-256-GCM), "
+       "0 on a link trusted to carry them in clear (--bridge-link trusted).",
+       MetricType::Gauge, [](const v1::BridgeStats& s) { return s.encrypted() ? 1.0 : 0.0; }},
+      {"memd_bridge_tag_failures_total",
+       "Pulled frames whose AES-256-GCM tag did not match, refused (B41) (in).",
+       MetricType::Counter, [](const v1::BridgeStats& s) { return double(s.tag_failures()); }},
       {"memd_bridge_bytes_per_second", "Payload throughput over the last interval (about 5 s).",
        MetricType::Gauge, [](const v1::BridgeStats& s) { return s.bytes_per_second(); }},
   };

@@ -62,7 +62,10 @@ absl::Status Engine::Start() {
   // it opens netlink sockets and /dev/shm objects that a daemon without
   // bridges has no business with (memd.service's sandbox forbids them).
   if (kind == "ucx" && !b.peers.empty()) {
-    absl::StatusOr<std::unique_ptr<PullTransport>> ucx = MakeUcxTransport(UcxOptions{.name = node_});
+    absl::StatusOr<std::unique_ptr<PullTransport>> ucx = MakeUcxTransport(UcxOptions{
+        .name = node_,
+        .may_read = [this](std::string_view peer, std::string_view pool, uint64_t offset,
+                           uint64_t length) { return MayRead(peer, pool, offset, length); }});
     if (!ucx.ok()) return ucx.status();
     transport_ = std::move(*ucx);
   }
@@ -86,8 +89,9 @@ absl::Status Engine::Start() {
   }
   RestoreAddedBridges();
   if (!b.peers.empty()) {
-    spdlog::info("node '{}': {} peers, {} bridges, transport {}", node_, b.peers.size(),
-                 b.bridges.size(), transport_->name());
+    spdlog::info("node '{}': {} peers, {} bridges, transport {}, links {}", node_,
+                 b.peers.size(), b.bridges.size(), transport_->name(),
+                 transport_->Encrypted(Seal()) ? "encrypted" : "in clear (--bridge-link trusted)");
   }
   return absl::OkStatus();
 }
@@ -167,7 +171,8 @@ absl::Status Engine::AddBridge(const BridgeSpec& spec, Origin origin) {
     Outbound::Env env{pools_.Find(spec.pool), &channels_, transport_.get(), node_, state_dir_,
                       kOutboundSessionBase + next_outbound_++,
                       [this](std::string_view peer) { return OpenChannel(peer); },
-                      [this](Pool& pool) { return Expose(pool); }, options_.reclaim_grace};
+                      [this](Pool& pool) { return Expose(pool); }, options_.reclaim_grace,
+                      Seal()};
     outbound = std::make_shared<Outbound>(spec, std::move(env));
     outbound_.push_back(outbound);
   }
@@ -235,13 +240,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Engine::OpenChannel(std::string_v
   return grpc::CreateCustomChannel(spec->address, grpc::SslCredentials(ssl), args);
 }
 
-absl::StatusOr<std::string> Engine::Expose(Pool& pool) {
+absl::Status Engine::Expose(Pool& pool) {
   MutexLock lock(&expose_mu_);
-  if (auto it = regions_.find(pool.name()); it != regions_.end()) return it->second;
-  absl::StatusOr<std::string> region =
-      transport_->Expose(pool.name(), pool.memory_base(), pool.size_bytes());
-  if (region.ok()) regions_[pool.name()] = *region;
-  return region;
+  if (exposed_.contains(pool.name())) return absl::OkStatus();
+  absl::Status s = transport_->Expose(pool.name(), pool.memory_base(), pool.size_bytes());
+  if (s.ok()) exposed_.insert(pool.name());
+  return s;
 }
 
 absl::StatusOr<std::string> Engine::PeerOf(const grpc::ServerContext& context) const {
@@ -284,6 +288,13 @@ absl::Status Engine::Deliver(const std::string& peer, grpc::ServerContext* conte
     return absl::FailedPreconditionError(absl::StrFormat(
         "bridge '%s' from node '%s': pool '%s' on node '%s' is not marked for bridging (add "
         "bridge=true to its --pool or [[pool]])", hello.bridge(), peer, hello.pool(), node_));
+  }
+  // B43: bytes go in clear only where both operators said so.
+  if (hello.link_clear() && Seal()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "bridge '%s' from node '%s' sends in clear (--bridge-link trusted on node '%s'); node '%s' "
+        "does not trust its links (--bridge-link encrypted): set --bridge-link trusted on both "
+        "or on neither", hello.bridge(), peer, peer, node_));
   }
   if (hello.transport() != transport_->name()) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -330,19 +341,27 @@ absl::Status Engine::Read(const std::string& peer, const v1::BridgeReadRequest& 
     return absl::FailedPreconditionError(absl::StrFormat(
         "node '%s' bridges with '%s', not grpc", node_, transport_->name()));
   }
-  bool allowed = false;
+  if (absl::Status s =
+          MayRead(peer, request.region(), request.offset_bytes(), request.length_bytes());
+      !s.ok()) {
+    return s;
+  }
+  return grpc_->ServeRead(request, writer);
+}
+
+absl::Status Engine::MayRead(std::string_view peer, std::string_view pool, uint64_t offset,
+                             uint64_t length) {
   {
     MutexLock lock(&mu_);
     for (const auto& o : outbound_) {
-      allowed |= o->spec().peer == peer && o->spec().pool == request.region() &&
-                 o->Covers(request.offset_bytes(), request.length_bytes());
+      if (o->spec().peer == peer && o->spec().pool == pool && o->Covers(offset, length)) {
+        return absl::OkStatus();
+      }
     }
   }
-  if (allowed) return grpc_->ServeRead(request, writer);
   return absl::PermissionDeniedError(absl::StrFormat(
-      "read of [%u, %u) in region '%s' refused: no message in flight to node '%s' holds it",
-      request.offset_bytes(), request.offset_bytes() + request.length_bytes(), request.region(),
-      peer));
+      "read of [%u, %u) in pool '%s' refused: it is not in flight to node '%s' (no message "
+      "offered to it and not yet acknowledged holds it)", offset, offset + length, pool, peer));
 }
 
 v1::ListBridgesResponse Engine::List() {

@@ -17,6 +17,7 @@
 #define MEMD_SERVER_BRIDGE_ENGINE_H_
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,7 +38,7 @@ class GrpcTransport;
 // DaemonOptions (config/options.h) owns these settings and the daemon
 // (Daemon::StartServing) copies them in, so the bridge library needs no other.
 struct EngineOptions {
-  BridgeOptions bridge;  // --node, --peer, --bridge, --bridge-transport
+  BridgeOptions bridge;  // --node, --peer, --bridge, --bridge-transport, --bridge-link
   // PEM file paths of the daemon's TLS (--tls-client-ca, --tls-cert,
   // --tls-key): Start reads them to reach peers, as the listener serves them.
   std::string tls_client_ca, tls_cert, tls_key;
@@ -62,6 +63,14 @@ class Engine {
   // Bridge.Deliver for `peer` (bridge_service.cc reads the hello).
   absl::Status Deliver(const std::string& peer, grpc::ServerContext* context,
                        Inbound::Stream* stream, const v1::BridgeHello& hello);
+  // The one answer to "may `peer` read this range" (transport.h ReadCheck):
+  // OK when [offset, offset + length) of `pool` lies within a buffer of a
+  // message an Outbound to `peer` offered and the peer has not acknowledged;
+  // otherwise PERMISSION_DENIED naming the range and the peer (B07 for gRPC,
+  // B40 for UCX). Asked by Read (gRPC) and by the UCX transport's
+  // RegionServer on its progress thread. Takes mu_ and Outbounds' mutexes.
+  absl::Status MayRead(std::string_view peer, std::string_view pool, uint64_t offset,
+                       uint64_t length);
   // Bridge.Read for `peer`: only a range of a message in flight to it (B07).
   absl::Status Read(const std::string& peer, const v1::BridgeReadRequest& request,
                     grpc::ServerWriter<v1::BridgeChunk>* writer);
@@ -92,9 +101,11 @@ class Engine {
   // list is logged (B18) and left for the next `bridge add` to replace.
   void RestoreAddedBridges();
   absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(std::string_view peer) const;
-  // `pool`'s region descriptor: exposed to the transport on first use, then
-  // the same for every bridge of the pool (a transport exposes a pool once).
-  absl::StatusOr<std::string> Expose(Pool& pool);
+  // Exposes `pool` to the transport on first use; then nothing (a
+  // transport exposes a pool once; each link gets its own Grant).
+  absl::Status Expose(Pool& pool);
+  // Whether links of this daemon seal UCX bytes: not with --bridge-link trusted.
+  bool Seal() const { return options_.bridge.link != kBridgeLinkTrusted; }
   // The channel registry's delivery hook (under its mutex).
   void Delivered(uint64_t tag);
 
@@ -114,7 +125,7 @@ class Engine {
   // The bridges of outbound_ added at run time, as the runtime list has them.
   std::vector<BridgeSpec> added_ ABSL_GUARDED_BY(mu_);
   Mutex expose_mu_;  // a leaf
-  std::map<std::string, std::string> regions_ ABSL_GUARDED_BY(expose_mu_);  // pool -> descriptor
+  std::set<std::string> exposed_ ABSL_GUARDED_BY(expose_mu_);  // pool names
   // By id - 1; entries are never removed (ids tag channel messages).
   std::vector<std::unique_ptr<Inbound>> inbound_ ABSL_GUARDED_BY(mu_);
 };

@@ -23,7 +23,7 @@ Inbound::Inbound(uint32_t id, std::string peer, std::string bridge, Pool* pool,
     : id_(id), peer_(std::move(peer)), bridge_(std::move(bridge)), pool_(pool),
       channel_(std::move(channel)), channels_(channels), transport_(transport),
       session_id_(session_id),
-      stats_(bridge_, peer_, "in", std::string(transport->name())) {
+      stats_(bridge_, peer_, "in", std::string(transport->name()), transport->Encrypted(true)) {
   delivered_ = mark->delivered();
   mark_ = std::move(mark);
 }
@@ -83,6 +83,7 @@ absl::Status Inbound::Serve(grpc::ServerContext* context, Stream* stream,
   v1::BridgeAck first;
   first.set_delivered_seq(delivered);
   if (!stream->Write(first)) return leave(absl::UnavailableError("the sender went away"));
+  stats_.SetEncrypted(!hello.link_clear());
   stats_.SetLink("up");
 
   bool done = false;  // under mu_
@@ -223,6 +224,7 @@ absl::Status Inbound::Take(grpc::ServerContext* context, const v1::BridgeOffer& 
                                            pool_->memory_base() + info->offset_bytes,
                                            b.size_bytes(), absl::Now() + kPullTimeout);
         !s.ok()) {
+      if (absl::IsDataLoss(s)) stats_.TagFailed();  // B41: refused, the sender offers it again
       connection_.reset();  // the next stream connects again
       return drop(s);
     }

@@ -1,6 +1,7 @@
 // LinkStats: what memctl bridge list and the metrics show of one bridge
 // (issue 19): messages and bytes moved, in flight, retries, lost, link state, the
-// throughput of the last interval. Owned by its Outbound or Inbound;
+// throughput of the last interval, whether the link is encrypted and how
+// many pulled answers failed their tag (issue 24). Owned by its Outbound or Inbound;
 // thread-safe (one mutex, a leaf).
 #ifndef MEMD_SERVER_BRIDGE_LINK_STATS_H_
 #define MEMD_SERVER_BRIDGE_LINK_STATS_H_
@@ -19,9 +20,10 @@ class LinkStats {
   // The throughput shown is over the last interval of at least this long.
   static constexpr absl::Duration kInterval = absl::Seconds(5);
 
-  LinkStats(std::string name, std::string peer, std::string direction, std::string transport)
+  LinkStats(std::string name, std::string peer, std::string direction, std::string transport,
+            bool encrypted)
       : name_(std::move(name)), peer_(std::move(peer)), direction_(std::move(direction)),
-        transport_(std::move(transport)) {}
+        transport_(std::move(transport)), encrypted_(encrypted) {}
 
   void Moved(uint64_t bytes, uint64_t seq) {
     MutexLock lock(&mu_);
@@ -32,6 +34,9 @@ class LinkStats {
   void SetInFlight(uint64_t n) { MutexLock lock(&mu_); in_flight_ = n; }
   void Retry(uint64_t n = 1) { MutexLock lock(&mu_); retries_ += n; }
   void Lost() { MutexLock lock(&mu_); ++lost_; }
+  void TagFailed() { MutexLock lock(&mu_); ++tag_failures_; }
+  // in: what the sender's hello said of this link (its link_clear).
+  void SetEncrypted(bool encrypted) { MutexLock lock(&mu_); encrypted_ = encrypted; }
   void SetLink(const std::string& state, const std::string& error = {}) {
     MutexLock lock(&mu_);
     link_ = state;
@@ -60,6 +65,8 @@ class LinkStats {
     s.set_bytes_per_second(rate_);
     s.set_last_error(last_error_);
     s.set_lost(lost_);
+    s.set_encrypted(encrypted_);
+    s.set_tag_failures(tag_failures_);
     return s;
   }
 
@@ -72,6 +79,8 @@ class LinkStats {
   uint64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0, retries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t lost_ ABSL_GUARDED_BY(mu_) = 0;  // out: refused by the peer for good (B20)
+  bool encrypted_ ABSL_GUARDED_BY(mu_);
+  uint64_t tag_failures_ ABSL_GUARDED_BY(mu_) = 0;  // in: answers whose seal failed (B41)
   absl::Time sample_at_ ABSL_GUARDED_BY(mu_) = absl::Now();
   uint64_t sample_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   double rate_ ABSL_GUARDED_BY(mu_) = 0;

@@ -16,7 +16,8 @@ constexpr auto kReconnectPause = std::chrono::milliseconds(300);
 
 Outbound::Outbound(BridgeSpec spec, Env env)
     : spec_(std::move(spec)), env_(std::move(env)),
-      stats_(spec_.name(), spec_.peer, "out", std::string(env_.transport->name())) {}
+      stats_(spec_.name(), spec_.peer, "out", std::string(env_.transport->name()),
+             env_.transport->Encrypted(env_.seal)) {}
 
 Outbound::~Outbound() { Stop(); }
 
@@ -76,6 +77,7 @@ std::string Outbound::JournalPath() const {
 bool Outbound::Covers(uint64_t offset, uint64_t length) const {
   MutexLock lock(&mu_);
   for (const InFlight& f : in_flight_) {
+    if (f.seq > sent_max_) break;  // taken, not offered yet (seq ascending)
     for (const BufferInfo& b : f.buffers) {
       if (offset >= b.offset_bytes && length <= b.size_bytes &&
           offset - b.offset_bytes <= b.size_bytes - length) {
@@ -214,9 +216,14 @@ absl::Status Outbound::RunLink() {
     link_broken_ = false;
   }
   auto stream = stub->Deliver(&context);
+  // This link's grant of the pool to the peer (a fresh key, and a fresh seal
+  // key unless trusted), revoked when the link ends: pulls showing it are
+  // refused from then on.
+  std::string region;
   // `why` unless the peer ended the stream with an error of its own.
   // `cancel`: the stream may still be open (not after a failed Read).
   auto finish = [&](absl::Status why, bool cancel = true) {
+    if (!region.empty()) env_.transport->Revoke(region);
     if (cancel) context.TryCancel();
     grpc::Status status = stream->Finish();
     MutexLock lock(&mu_);
@@ -229,6 +236,9 @@ absl::Status Outbound::RunLink() {
   };
   absl::StatusOr<std::string> address = env_.transport->LocalAddress();
   if (!address.ok()) return finish(address.status());
+  absl::StatusOr<std::string> granted = env_.transport->Grant(spec_.pool, spec_.peer, env_.seal);
+  if (!granted.ok()) return finish(granted.status());
+  region = *std::move(granted);
   v1::BridgeOffer hello;
   v1::BridgeHello* h = hello.mutable_hello();
   h->set_node(env_.node);
@@ -237,7 +247,8 @@ absl::Status Outbound::RunLink() {
   h->set_channel(spec_.channel);
   h->set_transport(std::string(env_.transport->name()));
   h->set_transport_address(*address);
-  h->set_region(region_);
+  h->set_region(region);
+  h->set_link_clear(!env_.transport->Encrypted(env_.seal));
   v1::BridgeAck ack;
   if (!stream->Write(hello) || !stream->Read(&ack)) {
     return finish(absl::UnavailableError(absl::StrFormat(

@@ -50,10 +50,11 @@ class Outbound {
     std::string state_dir;  // the instance's private directory
     uint64_t session_id;    // for the channel registry and the ledger's causer
     OpenChannelFn open_channel;
-    // The pool's region descriptor (Engine::Expose: once per pool, shared by
-    // its bridges). REQUIRES: the pool's memory is ready.
-    std::function<absl::StatusOr<std::string>(Pool&)> expose;
+    // Exposes the pool to the transport (Engine::Expose: once per pool,
+    // shared by its bridges). REQUIRES: the pool's memory is ready.
+    std::function<absl::Status(Pool&)> expose;
     absl::Duration reclaim_grace;  // --reclaim-grace, named by B08
+    bool seal;  // each link's Grant seals its bytes: not with --bridge-link trusted
   };
   Outbound(BridgeSpec spec, Env env);
   ~Outbound();  // Stop()
@@ -70,8 +71,11 @@ class Outbound {
   uint64_t Drop();
 
   const BridgeSpec& spec() const { return spec_; }
-  // Whether [offset, offset + length) lies within a buffer of a message in
-  // flight (what Bridge.Read may serve to this bridge's peer).
+  // Whether [offset, offset + length) lies within a buffer of a message
+  // offered to the peer and not yet acknowledged, refused or dropped: what
+  // the transport may serve to this bridge's peer (Engine::MayRead, issue
+  // 24). This Outbound's in_flight_ is the one record of it: a message
+  // leaves it at the ack (Release), the refusal (Refused) or the drop.
   bool Covers(uint64_t offset, uint64_t length) const;
   v1::BridgeStats Stats() { return stats_.Snapshot(); }
 
@@ -106,7 +110,6 @@ class Outbound {
   const Env env_;
   LinkStats stats_;
   HolderId holder_ = HolderId::kNone;  // set by Recover, then constant
-  std::string region_;                 // Expose() answer, set by Recover
 
   mutable Mutex mu_;
   CondVar cv_;

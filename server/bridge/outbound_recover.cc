@@ -31,9 +31,7 @@ absl::Status Outbound::Recover() {
     if (stopping_) return absl::CancelledError("stopping");
     cv_.WaitFor(&mu_, std::chrono::milliseconds(100));
   }
-  absl::StatusOr<std::string> region = env_.expose(pool);
-  if (!region.ok()) return region.status();
-  region_ = *region;
+  if (absl::Status s = env_.expose(pool); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<OutboundJournal>> journal = OutboundJournal::Open(JournalPath());
   if (!journal.ok()) return journal.status();
   // The holdings file keys the bridge's references by a ticket. A new one

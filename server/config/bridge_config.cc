@@ -61,6 +61,12 @@ absl::Status ValidateBridgeOptions(const BridgeOptions& options,
     return absl::InvalidArgumentError(absl::StrFormat(
         "--bridge-transport '%s' is unknown; known: ucx, grpc", options.transport));
   }
+  if (!options.link.empty() && options.link != kBridgeLinkEncrypted &&
+      options.link != kBridgeLinkTrusted) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--bridge-link '%s' is unknown; known: %s (the default), %s", options.link,
+        kBridgeLinkEncrypted, kBridgeLinkTrusted));
+  }
   if (!options.peers.empty() && !mutual_tls) {
     return absl::InvalidArgumentError(
         "--peer needs mutual TLS: --tls-cert, --tls-key, --tls-client-ca (the CA that signs the "

@@ -1,7 +1,7 @@
 // What the bridge engine is configured with (issue 19; docs/multi-node.md):
 // this daemon's node name, its peers and its outbound bridges, from
-// --node, --peer NAME=HOST:PORT, --bridge POOL/CHANNEL=PEER and
-// --bridge-transport (and the same keys in memd.toml). Parsing and
+// --node, --peer NAME=HOST:PORT, --bridge POOL/CHANNEL=PEER,
+// --bridge-transport and --bridge-link (and the same keys in memd.toml). Parsing and
 // validation only; stateless, thread-compatible.
 //
 // Owned by config/ (the memd_server library), not by the bridge library
@@ -37,7 +37,16 @@ struct BridgeOptions {
   std::vector<PeerSpec> peers;
   std::vector<BridgeSpec> bridges;
   std::string transport;  // "ucx", "grpc"; empty: ucx when built with it, else grpc
+  // kBridgeLinkEncrypted or kBridgeLinkTrusted; empty: encrypted.
+  std::string link;
 };
+
+// --bridge-link values. encrypted: UCX answers are sealed (AES-256-GCM, a
+// key per link sent in the hello over mutual TLS). trusted: UCX bytes go in
+// clear; a receiver accepts a clear link only when it is trusted too (B43).
+// The gRPC transport is TLS either way.
+inline constexpr char kBridgeLinkEncrypted[] = "encrypted";
+inline constexpr char kBridgeLinkTrusted[] = "trusted";
 
 // "NAME=HOST:PORT".
 absl::StatusOr<PeerSpec> ParsePeerFlag(const std::string& text);
@@ -49,7 +58,7 @@ std::string NodeName(const BridgeOptions& options);
 
 // B01-B05 of docs/errors.md: a bridge on an unknown pool or one not marked
 // `bridge=true`, to an unknown peer, twice; peers without mutual TLS; an
-// unknown transport. INVALID_ARGUMENT naming the value.
+// unknown transport or --bridge-link. INVALID_ARGUMENT naming the value.
 absl::Status ValidateBridgeOptions(const BridgeOptions& options,
                                    const std::vector<PoolConfig>& pools, bool mutual_tls);
 

@@ -16,7 +16,7 @@ const absl::flat_hash_set<std::string>& TopKeys() {
       "socket_mode", "socket_group", "shm_mode",    "admin_group", "user",
       "group",      "alignment",     "max_alloc",   "prefault",    "reclaim_grace",
       "tls_cert",   "tls_key",       "tls_client_ca", "pool",      "max_lanes",
-      "state_dir",  "lane_spin",     "node",          "bridge_transport", "peer",   "bridge",
+      "state_dir",  "lane_spin",     "node",          "bridge_transport", "bridge_link", "peer", "bridge",
       "max_sessions_per_uid"};
   return *keys;
 }
@@ -211,6 +211,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   if (!o.bridge.transport.empty()) {
     out += absl::StrFormat("bridge_transport = %s\n", quoted(o.bridge.transport));
   }
+  if (!o.bridge.link.empty()) out += absl::StrFormat("bridge_link = %s\n", quoted(o.bridge.link));
   for (const PoolConfig& p : o.pools) {
     out += "\n[[pool]]\n";
     out += absl::StrFormat("name = %s\nsize = %u  # %s\n", quoted(p.name), p.size_bytes,

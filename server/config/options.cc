@@ -222,6 +222,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
                  "POOL/CHANNEL=PEER, repeatable; the pool needs bridge=true");
   app.add_option("--bridge-transport", options->bridge.transport,
                  "How bridged bytes move: ucx (the default when built with UCX) or grpc");
+  app.add_option("--bridge-link", options->bridge.link,
+                 "encrypted (the default: UCX bytes sealed with AES-256-GCM) or trusted (UCX "
+                 "bytes in clear, for a network only the peers reach; both daemons must say "
+                 "so); grpc is always TLS");
   app.add_option("--tls-cert", options->tls_cert, "PEM certificate chain for TCP listeners");
   app.add_option("--tls-key", options->tls_key, "PEM private key for TCP listeners");
   app.add_option("--tls-client-ca", options->tls_client_ca,
@@ -272,7 +276,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args) {
         {"max_lanes", &max_lanes_text},         {"lane_spin", &lane_spin_text},
         {"max_sessions_per_uid", &max_sessions_text},
         {"tls_key", &options->tls_key},         {"tls_client_ca", &options->tls_client_ca},
-        {"node", &options->bridge.node},        {"bridge_transport", &options->bridge.transport}};
+        {"node", &options->bridge.node},        {"bridge_transport", &options->bridge.transport},
+        {"bridge_link", &options->bridge.link}};
     for (const auto& [key, value] : file->scalars) {
       if (key == "prefault") {
         if (value != "true" && value != "false") {

@@ -113,7 +113,7 @@ void Daemon::Reload() {
   if (next.metrics_listen != options_.metrics_listen) restart.push_back("metrics address");
   if (next.reclaim_grace != options_.reclaim_grace) restart.push_back("reclaim grace");
   auto bridges = [](const DaemonOptions& o) {
-    std::vector<std::string> all = {o.bridge.node, o.bridge.transport};
+    std::vector<std::string> all = {o.bridge.node, o.bridge.transport, o.bridge.link};
     for (const auto& p : o.bridge.peers) all.push_back(p.name + "=" + p.address);
     for (const auto& b : o.bridge.bridges) all.push_back(b.name() + "=" + b.peer);
     for (const auto& p : o.pools) all.push_back(p.name + (p.bridge ? "+" : "-"));

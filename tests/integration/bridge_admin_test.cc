@@ -194,8 +194,8 @@ TEST_P(BridgeTest, PeersAreCheckedByCertificateAndReadOnlyWhatIsInFlightToThem) 
   if (GetParam() == "grpc") {
     EXPECT_EQ(peer.error_code(), grpc::StatusCode::PERMISSION_DENIED);
     EXPECT_EQ(peer.error_message(),
-              "read of [0, 4096) in region 'video' refused: no message in flight to node 'b' "
-              "holds it");
+              "read of [0, 4096) in pool 'video' refused: it is not in flight to node 'b' (no "
+              "message offered to it and not yet acknowledged holds it)");
   } else {
     EXPECT_EQ(peer.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << peer.error_message();
   }

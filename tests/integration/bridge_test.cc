@@ -35,6 +35,13 @@ TEST_P(BridgeTest, FramesCrossTheLinkExactlyOnceInOrder) {
                          "direction=\"out\",transport=\"" + GetParam() + "\"} 24"),
             std::string::npos) << metrics;
   EXPECT_NE(metrics.find("memd_bridge_link_up{bridge=\"video/frames\""), std::string::npos);
+  // Encrypted by default (issue 24): grpc by TLS, ucx by AES-256-GCM.
+  EXPECT_TRUE(out.encrypted());
+  EXPECT_TRUE(in.encrypted());
+  EXPECT_EQ(in.tag_failures(), 0u);
+  EXPECT_NE(metrics.find("memd_bridge_link_encrypted{bridge=\"video/frames\",peer=\"b\","
+                         "direction=\"out\",transport=\"" + GetParam() + "\"} 1"),
+            std::string::npos) << metrics;
 }
 
 TEST_P(BridgeTest, SenderKilledMidStreamLosesAndRepeatsNothing) {

@@ -59,9 +59,19 @@ class GrpcConnection : public PullConnection {
 
 }  // namespace
 
-absl::StatusOr<std::string> GrpcTransport::Expose(std::string_view pool, void* base, size_t size) {
+absl::Status GrpcTransport::Expose(std::string_view pool, void* base, size_t size) {
   MutexLock lock(&mu_);
   regions_[std::string(pool)] = Region{static_cast<const uint8_t*>(base), size};
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GrpcTransport::Grant(std::string_view pool, std::string_view peer,
+                                                 bool /*seal*/) {
+  MutexLock lock(&mu_);
+  if (!regions_.contains(pool)) {
+    return absl::NotFoundError(absl::StrFormat(
+        "cannot grant pool '%s' to peer '%s': the grpc transport has not exposed it", pool, peer));
+  }
   return std::string(pool);
 }
 

@@ -7,8 +7,8 @@
 // plus one chunk (the sender writes a chunk only once the previous one is
 // accepted); a receiver runs one pull at a time per bridge.
 //
-// What a peer may read is the engine's decision (BridgeService checks that a
-// range belongs to a message in flight to that peer before ServeRead).
+// What a peer may read is the engine's decision (Engine::Read asks
+// Engine::MayRead, the ReadCheck, before ServeRead).
 //
 // Ownership: one per daemon, owned by the bridge Engine. Thread-safe.
 #ifndef MEMD_SERVER_BRIDGE_GRPC_GRPC_TRANSPORT_H_
@@ -40,8 +40,14 @@ class GrpcTransport : public PullTransport {
   explicit GrpcTransport(OpenChannel open_channel) : open_channel_(std::move(open_channel)) {}
 
   std::string_view name() const override { return "grpc"; }
-  // The region descriptor is the pool name.
-  absl::StatusOr<std::string> Expose(std::string_view pool, void* base, size_t size) override;
+  absl::Status Expose(std::string_view pool, void* base, size_t size) override;
+  // The region descriptor is the pool name: the peer is known by its
+  // certificate (Bridge.Read is a mutual-TLS call), nothing to revoke.
+  absl::StatusOr<std::string> Grant(std::string_view pool, std::string_view peer,
+                                    bool seal) override;
+  void Revoke(std::string_view /*region*/) override {}
+  // Always: every byte goes over the peers' TLS, whatever `seal` says.
+  bool Encrypted(bool /*seal*/) const override { return true; }
   // Peers are reached at their configured --peer address: nothing to send.
   absl::StatusOr<std::string> LocalAddress() override { return std::string(); }
   absl::StatusOr<std::unique_ptr<PullConnection>> Connect(std::string_view peer_name,

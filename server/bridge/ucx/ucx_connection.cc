@@ -1,6 +1,7 @@
 #include "bridge/ucx/ucx_connection.h"
 
 #include "absl/strings/str_cat.h"
+#include "bridge/ucx/ucx_seal.h"
 #include "bridge/ucx/ucx_server.h"
 #include "bridge/ucx/ucx_wire.h"
 #include "memd/shared/size.h"
@@ -102,6 +103,24 @@ absl::Status UcxConnection::CheckOpen() const {
   return absl::OkStatus();
 }
 
+absl::Status UcxConnection::OpenSealed(const Region& region, std::string_view seal,
+                                       uint64_t request_id, uint64_t offset, void* dst,
+                                       size_t length) {
+  absl::Status status;
+  if (region.seal_key.empty() != seal.empty()) {
+    status = absl::DataLossError(absl::StrCat(
+        "the answer came ", seal.empty() ? "in clear" : "sealed", " on a link whose grant is ",
+        region.seal_key.empty() ? "clear" : "sealed", ": refused"));
+  } else if (!seal.empty()) {
+    status = Unseal(region.seal_key, seal, request_id, static_cast<char*>(dst), length);
+  }
+  if (status.ok()) return status;
+  // B41: the bridge's Inbound counts it (LinkStats::TagFailed) and ends the stream.
+  return absl::DataLossError(absl::StrCat("pull of ", length, " bytes at offset ", offset,
+                                          " from pool '", region.pool, "' of peer '", peer_name_,
+                                          "': ", status.message()));
+}
+
 absl::Status UcxConnection::Pull(std::string_view descriptor, uint64_t offset, void* dst,
                                  size_t length, absl::Time deadline) {
   absl::StatusOr<Region> region = ParseRegion(descriptor);
@@ -179,11 +198,14 @@ absl::Status UcxConnection::Pull(std::string_view descriptor, uint64_t offset, v
   }
   pending_->Remove(id);
   absl::Status status;
+  std::string seal;
   {
     std::lock_guard<std::mutex> lock(pull->mu);
     status = pull->status;
+    seal = pull->seal;
     if (pull->state != PendingPull::State::kDone) status = absl::InternalError("lost pull");
   }
+  if (status.ok()) status = OpenSealed(*region, seal, id, offset, dst, length);
   MutexLock lock(&mu_);
   --in_flight_;
   pulls_done_.SignalAll();
@@ -192,6 +214,7 @@ absl::Status UcxConnection::Pull(std::string_view descriptor, uint64_t offset, v
         what, " did not complete by its deadline; the link is closed (UCX cannot cancel a "
               "receive: connect again)"));
   }
+  if (absl::IsDataLoss(status)) return status;  // named by OpenSealed
   if (!status.ok() && status.code() != absl::StatusCode::kDeadlineExceeded) {
     if (absl::Status s = CheckOpen(); !s.ok()) return s;
     if (status.code() == absl::StatusCode::kUnavailable) return status;

@@ -27,6 +27,7 @@
 
 #include "bridge/transport.h"
 #include "bridge/ucx/ucx_pending.h"
+#include "bridge/ucx/ucx_wire.h"
 #include "bridge/ucx/ucx_worker.h"
 #include "memd/shared/mutex.h"
 
@@ -50,6 +51,11 @@ class UcxConnection : public PullConnection {
  private:
   UcxConnection(UcxWorker* worker, PendingPulls* pending, std::string peer_name);
   static void OnPeerError(void* arg, ucp_ep_h ep, ucs_status_t status);
+  // After an answer came: opens sealed bytes in `dst` in place when the
+  // grant is sealed (ucx_seal.h). DATA_LOSS naming the range when the tag
+  // fails, or when the answer is clear on a sealed grant (or the reverse).
+  absl::Status OpenSealed(const Region& region, std::string_view seal, uint64_t request_id,
+                          uint64_t offset, void* dst, size_t length);
   // UNAVAILABLE naming the failure when the endpoint is closed or failed.
   absl::Status CheckOpen() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForceClose() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -78,6 +78,7 @@ ucs_status_t PendingPulls::OnReply(void* arg, const void* header, size_t header_
   {
     std::lock_guard<std::mutex> lock(pull->mu);
     if (pull->state != PendingPull::State::kWaiting) return UCS_OK;
+    pull->seal = std::move(reply->seal);  // the waiter opens sealed bytes (UcxConnection::Pull)
     if (reply->code != 0) {
       pull->Finish(absl::Status(static_cast<absl::StatusCode>(reply->code),
                                 absl::StrCat("the peer refused: ", reply->message)));

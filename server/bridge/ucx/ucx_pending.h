@@ -41,6 +41,7 @@ struct PendingPull {
   std::condition_variable cv;
   State state = State::kWaiting;  // guarded by mu
   absl::Status status;            // guarded by mu; set with kDone
+  std::string seal;               // guarded by mu; the answer's nonce and tag (ucx_seal.h), empty when clear
 
   // Sets kDone with `s` and wakes the waiter. REQUIRES: mu held.
   void Finish(absl::Status s) {

@@ -1,6 +1,7 @@
 // UcxTransport: the PullTransport over one UcxWorker. Owns the worker, the
-// RegionServer (the pools this daemon exposes, and the answers to peers'
-// pull requests) and PendingPulls (this daemon's pulls in flight).
+// RegionServer (the pools this daemon exposes, the grants of its links, and
+// the answers to peers' pull requests) and PendingPulls (this daemon's pulls
+// in flight).
 // Thread-safe (transport.h): its members are.
 #include "bridge/ucx/ucx_transport.h"
 
@@ -21,8 +22,9 @@ using ucx::UcxWorker;
 
 class UcxTransport : public PullTransport {
  public:
-  explicit UcxTransport(std::unique_ptr<UcxWorker> worker)
-      : worker_(std::move(worker)), server_(worker_.get()), pending_(worker_.get()) {}
+  UcxTransport(std::unique_ptr<UcxWorker> worker, ReadCheck may_read)
+      : worker_(std::move(worker)), server_(worker_.get(), std::move(may_read)),
+        pending_(worker_.get()) {}
 
   // Registers the two active-message handlers (sender and receiver side).
   absl::Status Start() {
@@ -32,8 +34,7 @@ class UcxTransport : public PullTransport {
 
   std::string_view name() const override { return "ucx"; }
 
-  absl::StatusOr<std::string> Expose(std::string_view pool_name, void* base,
-                                     size_t size) override {
+  absl::Status Expose(std::string_view pool_name, void* base, size_t size) override {
     if (absl::Status s = ValidateName("pool name", pool_name); !s.ok()) return s;
     const std::string pool(pool_name);
     if (base == nullptr || size == 0) {
@@ -43,6 +44,13 @@ class UcxTransport : public PullTransport {
     }
     return server_.Add(pool, base, size);
   }
+
+  absl::StatusOr<std::string> Grant(std::string_view pool, std::string_view peer,
+                                    bool seal) override {
+    return server_.Grant(std::string(pool), std::string(peer), seal);
+  }
+  void Revoke(std::string_view region) override { server_.Revoke(region); }
+  bool Encrypted(bool seal) const override { return seal; }
 
   absl::StatusOr<std::string> LocalAddress() override {
     ucp_address_t* address = nullptr;
@@ -87,9 +95,14 @@ class UcxTransport : public PullTransport {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PullTransport>> MakeUcxTransport(UcxOptions options) {
+  if (!options.may_read) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ucx transport '", options.name, "' needs a read check (UcxOptions::may_read)"));
+  }
+  ReadCheck may_read = std::move(options.may_read);
   absl::StatusOr<std::unique_ptr<UcxWorker>> worker = UcxWorker::Start(std::move(options.name));
   if (!worker.ok()) return worker.status();
-  auto transport = std::make_unique<UcxTransport>(std::move(*worker));
+  auto transport = std::make_unique<UcxTransport>(std::move(*worker), std::move(may_read));
   if (absl::Status s = transport->Start(); !s.ok()) return s;
   return std::unique_ptr<PullTransport>(std::move(transport));
 }

@@ -22,13 +22,17 @@ namespace memd::bridge {
 struct UcxOptions {
   // Names this transport in log lines ("ucx transport 'node-a': ...").
   std::string name = "memd";
+  // Asked before any byte is served (bridge/transport.h): the bridge
+  // engine's Engine::MayRead. Required: a transport without one serves
+  // nothing (MakeUcxTransport refuses it).
+  ReadCheck may_read;
 };
 
 // Starts one UCX context and worker (UCS_THREAD_MODE_MULTI) and the thread
 // that progresses it. The returned transport is thread-safe (transport.h);
 // destroy every PullConnection it made before it. Fails with UNAVAILABLE
 // naming UCX's error when UCX cannot start (no usable transport, a bad
-// UCX_TLS ...).
+// UCX_TLS ...); INVALID_ARGUMENT without `may_read`.
 absl::StatusOr<std::unique_ptr<PullTransport>> MakeUcxTransport(UcxOptions options);
 
 }  // namespace memd::bridge

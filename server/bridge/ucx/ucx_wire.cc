@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "bridge/ucx/ucx_seal.h"
 #include "memd/shared/names.h"
 
 namespace memd::bridge::ucx {
@@ -46,16 +47,18 @@ absl::Status CheckMagicAndVersion(absl::string_view what, std::string_view bytes
 
 std::string EncodeRegion(const Region& region) {
   std::string out;
-  out.reserve(kRegionHeaderBytes + region.pool.size() + region.key.size());
+  out.reserve(kRegionHeaderBytes + region.pool.size() + region.key.size() +
+              region.seal_key.size());
   out.append(kRegionMagic.data(), kRegionMagic.size());
   PutLe(out, kWireVersion, 2);
   PutLe(out, region.pool.size(), 2);
   PutLe(out, 0, 8);  // reserved (an address, for a native-RDMA transport)
   PutLe(out, region.size_bytes, 8);
   PutLe(out, region.key.size(), 4);
-  PutLe(out, 0, 4);  // reserved
+  PutLe(out, region.seal_key.size(), 4);
   out.append(region.pool);
   out.append(region.key);
+  out.append(region.seal_key);
   return out;
 }
 
@@ -70,11 +73,15 @@ absl::StatusOr<Region> ParseRegion(std::string_view bytes) {
   const uint64_t reserved_address = GetLe(bytes, 8, 8);
   region.size_bytes = GetLe(bytes, 16, 8);
   const uint64_t key_bytes = GetLe(bytes, 24, 4);
-  const uint64_t reserved = GetLe(bytes, 28, 4);
-  if (reserved != 0 || reserved_address != 0) {
+  const uint64_t seal_key_bytes = GetLe(bytes, 28, 4);
+  if (reserved_address != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kWhat, " has reserved field ", reserved != 0 ? reserved : reserved_address,
-                     "; version 1 requires 0"));
+        absl::StrCat(kWhat, " has reserved field ", reserved_address, "; version 2 requires 0"));
+  }
+  if (seal_key_bytes != 0 && seal_key_bytes != kSealKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kWhat, " carries a seal key of ", seal_key_bytes, " bytes; version 2 seal keys are 0 "
+        "(a trusted link, in clear) or ", kSealKeyBytes, " (AES-256-GCM)"));
   }
   if (name_bytes > kMaxNameBytes) {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, " names a pool of ", name_bytes,
@@ -82,15 +89,15 @@ absl::StatusOr<Region> ParseRegion(std::string_view bytes) {
   }
   if (key_bytes != kRegionKeyBytes) {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, " carries a key of ", key_bytes,
-                                                   " bytes; version 1 keys are ",
+                                                   " bytes; version 2 keys are ",
                                                    kRegionKeyBytes));
   }
-  const uint64_t expected = kRegionHeaderBytes + name_bytes + key_bytes;
+  const uint64_t expected = kRegionHeaderBytes + name_bytes + key_bytes + seal_key_bytes;
   if (bytes.size() != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         kWhat, " is ", bytes.size(), " bytes; its header announces ", expected, " (",
-        kRegionHeaderBytes, " header + ", name_bytes, " pool name + ", key_bytes,
-        " key): ", bytes.size() < expected ? "truncated" : "trailing bytes"));
+        kRegionHeaderBytes, " header + ", name_bytes, " pool name + ", key_bytes, " key + ",
+        seal_key_bytes, " seal key): ", bytes.size() < expected ? "truncated" : "trailing bytes"));
   }
   if (region.size_bytes == 0) {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, " describes a region of 0 bytes"));
@@ -100,6 +107,8 @@ absl::StatusOr<Region> ParseRegion(std::string_view bytes) {
     return absl::InvalidArgumentError(absl::StrCat(kWhat, ": ", s.message()));
   }
   region.key = std::string(bytes.substr(kRegionHeaderBytes + name_bytes, key_bytes));
+  region.seal_key =
+      std::string(bytes.substr(kRegionHeaderBytes + name_bytes + key_bytes, seal_key_bytes));
   return region;
 }
 
@@ -123,7 +132,7 @@ absl::StatusOr<std::string_view> ParseWorkerAddress(std::string_view bytes) {
   const uint64_t reserved = GetLe(bytes, 6, 2);
   if (reserved != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kWhat, " has reserved field ", reserved, "; version 1 requires 0"));
+        absl::StrCat(kWhat, " has reserved field ", reserved, "; version 2 requires 0"));
   }
   const uint64_t length = GetLe(bytes, 8, 4);
   if (length == 0 || length > kMaxWorkerAddressBytes) {
@@ -188,7 +197,9 @@ std::string EncodePullReply(const PullReply& reply) {
       std::string_view(reply.message).substr(0, kMaxReplyMessageBytes);
   PutLe(out, reply.request_id, 8);
   PutLe(out, reply.code, 4);
-  PutLe(out, message.size(), 4);
+  PutLe(out, message.size(), 2);
+  PutLe(out, reply.seal.size(), 2);
+  out.append(reply.seal);
   out.append(message);
   return out;
 }
@@ -202,14 +213,17 @@ absl::StatusOr<PullReply> ParsePullReply(std::string_view bytes) {
   PullReply reply;
   reply.request_id = GetLe(bytes, 0, 8);
   reply.code = static_cast<uint32_t>(GetLe(bytes, 8, 4));
-  const uint64_t message_bytes = GetLe(bytes, 12, 4);
-  if (message_bytes > kMaxReplyMessageBytes ||
-      bytes.size() != kPullReplyHeaderBytes + message_bytes) {
+  const uint64_t message_bytes = GetLe(bytes, 12, 2);
+  const uint64_t seal_bytes = GetLe(bytes, 14, 2);
+  if (message_bytes > kMaxReplyMessageBytes || (seal_bytes != 0 && seal_bytes != kSealBytes) ||
+      bytes.size() != kPullReplyHeaderBytes + seal_bytes + message_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("a pull reply of ", bytes.size(),
-                                                   " bytes announces a message of ",
-                                                   message_bytes, " bytes"));
+                                                   " bytes announces a seal of ", seal_bytes,
+                                                   " bytes and a message of ", message_bytes,
+                                                   " bytes"));
   }
-  reply.message = std::string(bytes.substr(kPullReplyHeaderBytes));
+  reply.seal = std::string(bytes.substr(kPullReplyHeaderBytes, seal_bytes));
+  reply.message = std::string(bytes.substr(kPullReplyHeaderBytes + seal_bytes));
   return reply;
 }
 

@@ -1,7 +1,7 @@
 // The UCX transport's wire formats (docs/wire-format.md, "UCX region
 // descriptor, worker address and pull messages"): the region descriptor that
-// Expose() returns (a pool's name, size and the random key a peer must show
-// to read it), the envelope around the UCX worker address that
+// Grant() returns (a pool's name, size, the random key a peer must show to
+// read it, and the AES-256-GCM key its answers are sealed with, if any), the envelope around the UCX worker address that
 // LocalAddress() returns, and the headers of the pull request and reply
 // active messages.
 //
@@ -26,8 +26,9 @@
 
 namespace memd::bridge::ucx {
 
-// Layout version of both envelopes; a parser refuses any other.
-inline constexpr uint16_t kWireVersion = 1;
+// Layout version of both envelopes; a parser refuses any other. Version 2
+// (issue 24): the region descriptor carries the grant's seal key.
+inline constexpr uint16_t kWireVersion = 2;
 // Bytes of a region's key: 128 random bits, so a peer that did not receive
 // the descriptor (over mutual TLS) cannot guess it.
 inline constexpr size_t kRegionKeyBytes = 16;
@@ -35,17 +36,19 @@ inline constexpr size_t kRegionKeyBytes = 16;
 // hundred bytes with tcp and shared memory, more with many NICs); 64 KiB
 // bounds what a peer can make us hand to ucp_ep_create.
 inline constexpr size_t kMaxWorkerAddressBytes = 64 * 1024;
-// Fixed part of a region descriptor before the pool name and the key.
+// Fixed part of a region descriptor before the pool name and the keys.
 inline constexpr size_t kRegionHeaderBytes = 32;
 // Fixed part of an address envelope before the UCX worker address.
 inline constexpr size_t kAddressHeaderBytes = 12;
 
-// A pool as a peer may read it: its name, its size and the random key the
-// sender checks on every request for it.
+// A pool as one peer's link may read it (one grant): its name, its size, the
+// random key the sender checks on every request (it also tells the sender
+// which grant, hence which peer, asks), and the key answers are sealed with.
 struct Region {
   std::string pool;         // pool name (memd/shared/names.h rules)
-  uint64_t size_bytes = 0;  // bytes a peer may read from the pool's byte 0, > 0
+  uint64_t size_bytes = 0;  // bytes of the pool, > 0 (what a peer may read is narrower: the ranges in flight to it)
   std::string key;          // kRegionKeyBytes random bytes
+  std::string seal_key;     // empty: answers come in clear (a trusted link); else kSealKeyBytes (ucx_seal.h)
 };
 
 // One pull as the receiver asks the sender for it (an active message
@@ -67,6 +70,7 @@ struct PullReply {
   uint64_t request_id = 0;
   uint32_t code = 0;      // absl::StatusCode; 0 = the bytes follow as the message's data
   std::string message;    // why, when code != 0; at most kMaxReplyMessageBytes
+  std::string seal;       // empty: the bytes are clear; else kSealBytes (nonce, tag: ucx_seal.h)
 };
 inline constexpr size_t kPullReplyHeaderBytes = 16;
 inline constexpr size_t kMaxReplyMessageBytes = 512;
@@ -79,7 +83,8 @@ std::string EncodeRegion(const Region& region);
 
 // Parses a peer's descriptor: INVALID_ARGUMENT for a wrong magic or version,
 // a truncated or oversized descriptor, a non-zero reserved field, a size of
-// 0, an invalid pool name, a key of other than kRegionKeyBytes bytes.
+// 0, an invalid pool name, a key of other than kRegionKeyBytes bytes, a
+// seal key of other than 0 or kSealKeyBytes bytes.
 absl::StatusOr<Region> ParseRegion(std::string_view bytes);
 
 // Wraps a UCX worker address (1..kMaxWorkerAddressBytes bytes).

@@ -1,10 +1,13 @@
 // memd_ucx_peer: one side of a UCX transport test or benchmark, as a real
 // process (tests/integration/ucx/ucx_pull_test.cc, bench/bridge_bench.py).
 //
-//   memd_ucx_peer expose SIZE
+//   memd_ucx_peer expose SIZE [clear]
 //     maps a SIZE-byte memfd filled with PatternByte(), exposes it as pool
-//     'video' and prints "address HEX" and "region HEX"; serves until stdin
-//     closes, then prints "cpu_us N" (its user+system CPU) and exits.
+//     'video', grants it to peer 'pull' (sealed with AES-256-GCM, or in clear
+//     with `clear`) with a read check that allows every range (a test
+//     helper, not the engine's per-offer rule), prints "address HEX" and
+//     "region HEX"; serves until stdin closes, then prints "cpu_us N" (its
+//     user+system CPU) and exits.
 //   memd_ucx_peer pull ADDRESS_HEX REGION_HEX [--deadline-ms N] [--wait]
 //                 [--repeat N] OFFSET:LENGTH...
 //     connects and pulls each range into fresh memory, checks the pattern
@@ -76,16 +79,18 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-int Expose(uint64_t size) {
+int Expose(uint64_t size, bool seal) {
   int fd = memfd_create("memd-ucx-peer", MFD_CLOEXEC);
   if (fd < 0 || ftruncate(fd, static_cast<off_t>(size)) != 0) return 2;
   auto* base = static_cast<uint8_t*>(
       mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0));
   if (base == MAP_FAILED) return 2;
   for (uint64_t i = 0; i < size; ++i) base[i] = PatternByte(i);
-  auto transport = memd::bridge::MakeUcxTransport({.name = "expose"});
+  auto transport = memd::bridge::MakeUcxTransport(
+      {.name = "expose", .may_read = [](auto...) { return absl::OkStatus(); }});
   if (!transport.ok()) return Fail(transport.status());
-  auto region = (*transport)->Expose("video", base, size);
+  if (absl::Status s = (*transport)->Expose("video", base, size); !s.ok()) return Fail(s);
+  auto region = (*transport)->Grant("video", "pull", seal);
   if (!region.ok()) return Fail(region.status());
   auto address = (*transport)->LocalAddress();
   if (!address.ok()) return Fail(address.status());
@@ -148,7 +153,8 @@ int Pull(int argc, char** argv) {
       ranges.push_back(r);
     }
   }
-  auto transport = memd::bridge::MakeUcxTransport({.name = "pull"});
+  auto transport = memd::bridge::MakeUcxTransport(
+      {.name = "pull", .may_read = [](auto...) { return absl::OkStatus(); }});
   if (!transport.ok()) return Fail(transport.status());
   auto connection = (*transport)->Connect("exposer", address);
   if (!connection.ok()) return Fail(connection.status());
@@ -264,7 +270,10 @@ int Attack(const char* address_hex, uint64_t read_address) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::strcmp(argv[1], "expose") == 0) return Expose(std::strtoull(argv[2], nullptr, 10));
+  if ((argc == 3 || (argc == 4 && std::strcmp(argv[3], "clear") == 0)) &&
+      std::strcmp(argv[1], "expose") == 0) {
+    return Expose(std::strtoull(argv[2], nullptr, 10), /*seal=*/argc == 3);
+  }
   if (argc >= 4 && std::strcmp(argv[1], "pull") == 0) return Pull(argc, argv);
   if (argc == 4 && std::strcmp(argv[1], "attack") == 0) {
     return Attack(argv[2], std::strtoull(argv[3], nullptr, 0));

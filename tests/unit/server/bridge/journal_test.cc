@@ -132,6 +132,14 @@ TEST(BridgeConfigTest, FlagsParseAndBadOnesAreNamed) {
   options.transport = "carrier-pigeon";
   EXPECT_EQ(ValidateBridgeOptions(options, pools, true).message(),
             "--bridge-transport 'carrier-pigeon' is unknown; known: ucx, grpc");
+  options.transport = "ucx";
+  for (const char* link : {"", "encrypted", "trusted"}) {
+    options.link = link;
+    EXPECT_TRUE(ValidateBridgeOptions(options, pools, true).ok()) << link;
+  }
+  options.link = "open";
+  EXPECT_EQ(ValidateBridgeOptions(options, pools, true).message(),
+            "--bridge-link 'open' is unknown; known: encrypted (the default), trusted");
 }
 
 }  // namespace

@@ -17,19 +17,36 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// A transport whose read check allows every range: these tests are about the
+// transport's own checks (the engine's per-offer rule has tests below and in
+// the bridge tests).
+absl::StatusOr<std::unique_ptr<PullTransport>> Open(std::string name = "self") {
+  return MakeUcxTransport(
+      {.name = std::move(name), .may_read = [](auto...) { return absl::OkStatus(); }});
+}
+
+// Exposes `pool` as 'video' and grants it to peer 'self'.
+absl::StatusOr<std::string> ExposeAndGrant(PullTransport& transport, std::vector<uint8_t>& pool,
+                                           bool seal = true) {
+  if (absl::Status s = transport.Expose("video", pool.data(), pool.size()); !s.ok()) return s;
+  return transport.Grant("video", "self", seal);
+}
+
 // A transport connected to itself: refusals that need a live UCX but no peer.
 TEST(UcxTransportTest, BadExposeConnectAndPullAreRefusedAndChangeNothing) {
-  absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
+  absl::StatusOr<std::unique_ptr<PullTransport>> transport = Open();
   ASSERT_TRUE(transport.ok()) << transport.status();
   std::vector<uint8_t> pool(1 << 20, 7);
-  absl::StatusOr<std::string> region = (*transport)->Expose("video", pool.data(), pool.size());
+  absl::StatusOr<std::string> region = ExposeAndGrant(**transport, pool);
   ASSERT_TRUE(region.ok()) << region.status();
-  EXPECT_EQ((*transport)->Expose("video", pool.data(), pool.size()).status().code(),
+  EXPECT_EQ((*transport)->Expose("video", pool.data(), pool.size()).code(),
             absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ((*transport)->Expose("empty", pool.data(), 0).status().code(),
+  EXPECT_EQ((*transport)->Expose("empty", pool.data(), 0).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*transport)->Expose("bad name", pool.data(), 1).status().code(),
+  EXPECT_EQ((*transport)->Expose("bad name", pool.data(), 1).code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*transport)->Grant("audio", "self", true).status().code(),
+            absl::StatusCode::kNotFound);
 
   absl::StatusOr<std::string> address = (*transport)->LocalAddress();
   ASSERT_TRUE(address.ok()) << address.status();
@@ -63,10 +80,10 @@ TEST(UcxTransportTest, BadExposeConnectAndPullAreRefusedAndChangeNothing) {
 // every request against what it exposed (the reason the transport does not
 // use UCX gets; docs/ucx-transport.md).
 TEST(UcxTransportTest, ForgedDescriptorsAreRefusedByTheExposingSide) {
-  absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
+  absl::StatusOr<std::unique_ptr<PullTransport>> transport = Open();
   ASSERT_TRUE(transport.ok()) << transport.status();
   std::vector<uint8_t> pool(4096, 5);
-  absl::StatusOr<std::string> good = (*transport)->Expose("video", pool.data(), pool.size());
+  absl::StatusOr<std::string> good = ExposeAndGrant(**transport, pool);
   ASSERT_TRUE(good.ok()) << good.status();
   auto connection = (*transport)->Connect("self", *(*transport)->LocalAddress());
   ASSERT_TRUE(connection.ok()) << connection.status();
@@ -105,13 +122,13 @@ TEST(UcxTransportTest, ForgedDescriptorsAreRefusedByTheExposingSide) {
 // The engine pulls from many threads on one connection (transport.h: any
 // thread, concurrently); every pull gets its own bytes.
 TEST(UcxTransportTest, PullsFromSeveralThreadsAtOnceEachGetTheirBytes) {
-  absl::StatusOr<std::unique_ptr<PullTransport>> transport = MakeUcxTransport({.name = "self"});
+  absl::StatusOr<std::unique_ptr<PullTransport>> transport = Open();
   ASSERT_TRUE(transport.ok()) << transport.status();
   constexpr size_t kChunk = 256 * 1024;
   constexpr int kThreads = 4;
   std::vector<uint8_t> pool(kChunk * kThreads);
   for (size_t i = 0; i < pool.size(); ++i) pool[i] = static_cast<uint8_t>(i / kChunk + i);
-  absl::StatusOr<std::string> region = (*transport)->Expose("video", pool.data(), pool.size());
+  absl::StatusOr<std::string> region = ExposeAndGrant(**transport, pool);
   ASSERT_TRUE(region.ok()) << region.status();
   auto connection = (*transport)->Connect("self", *(*transport)->LocalAddress());
   ASSERT_TRUE(connection.ok()) << connection.status();

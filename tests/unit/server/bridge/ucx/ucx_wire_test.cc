@@ -16,7 +16,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-Region SampleRegion() { return Region{"video", 64 << 20, std::string(kRegionKeyBytes, 'k')}; }
+Region SampleRegion() {
+  return Region{"video", 64 << 20, std::string(kRegionKeyBytes, 'k'), std::string(32, 's')};
+}
 
 void ExpectInvalid(std::string_view bytes, std::string_view needle) {
   absl::StatusOr<Region> region = ParseRegion(bytes);
@@ -31,13 +33,21 @@ TEST(UcxWireTest, ARegionRoundTrips) {
   EXPECT_EQ(region->pool, "video");
   EXPECT_EQ(region->size_bytes, 64u << 20);
   EXPECT_EQ(region->key, std::string(kRegionKeyBytes, 'k'));
+  EXPECT_EQ(region->seal_key, std::string(32, 's'));
+  Region clear = SampleRegion();
+  clear.seal_key.clear();
+  region = ParseRegion(EncodeRegion(clear));
+  ASSERT_TRUE(region.ok()) << region.status();
+  EXPECT_EQ(region->seal_key, "");
 }
 
 TEST(UcxWireTest, TruncatedOrOversizedRegionsNameTheSizes) {
   const std::string good = EncodeRegion(SampleRegion());
   ExpectInvalid("", "truncated: 0 bytes; its header alone is 32");
   ExpectInvalid(good.substr(0, 31), "truncated: 31 bytes");
-  ExpectInvalid(good.substr(0, good.size() - 1), "is 52 bytes; its header announces 53");
+  ExpectInvalid(good.substr(0, good.size() - 1),
+                "is 84 bytes; its header announces 85 (32 header + 5 pool name + 16 key + 32 "
+                "seal key)");
   ExpectInvalid(good.substr(0, good.size() - 1), "truncated");
   ExpectInvalid(good + "x", "trailing bytes");
 }
@@ -47,11 +57,12 @@ TEST(UcxWireTest, WrongMagicOrVersionIsRefused) {
   bytes[0] = 'X';
   ExpectInvalid(bytes, "does not start with 'MDRG'");
   bytes = EncodeRegion(SampleRegion());
-  bytes[4] = 2;
-  ExpectInvalid(bytes, "has version 2; this daemon reads version 1");
+  bytes[4] = 1;
+  ExpectInvalid(bytes, "has version 1; this daemon reads version 2");
   bytes = EncodeRegion(SampleRegion());
   bytes[28] = 1;
-  ExpectInvalid(bytes, "reserved field 1");
+  ExpectInvalid(bytes, "carries a seal key of 1 bytes; version 2 seal keys are 0 (a trusted "
+                       "link, in clear) or 32 (AES-256-GCM)");
   bytes = EncodeRegion(SampleRegion());
   bytes[8] = 7;
   ExpectInvalid(bytes, "reserved field 7");
@@ -60,7 +71,7 @@ TEST(UcxWireTest, WrongMagicOrVersionIsRefused) {
 TEST(UcxWireTest, BadLengthsAndNamesAreRefusedNamingTheLimit) {
   Region r = SampleRegion();
   r.key = std::string(kRegionKeyBytes + 1, 'k');
-  ExpectInvalid(EncodeRegion(r), "key of 17 bytes; version 1 keys are 16");
+  ExpectInvalid(EncodeRegion(r), "key of 17 bytes; version 2 keys are 16");
   r.key.clear();
   ExpectInvalid(EncodeRegion(r), "key of 0 bytes");
   r = SampleRegion();
@@ -118,6 +129,13 @@ TEST(UcxWireTest, PullRequestsAndRepliesRoundTripAndRefuseOtherSizes) {
   EXPECT_FALSE(ParsePullReply(reply.substr(0, 15)).ok());
   EXPECT_EQ(EncodePullReply(PullReply{1, 2, std::string(10000, 'm')}).size(),
             kPullReplyHeaderBytes + kMaxReplyMessageBytes);
+  const std::string sealed = EncodePullReply(PullReply{9, 0, "", std::string(28, 't')});
+  answer = ParsePullReply(sealed);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->seal, std::string(28, 't'));
+  std::string odd_seal = sealed;
+  odd_seal[14] = 27;  // a seal is 0 or 28 bytes
+  EXPECT_FALSE(ParsePullReply(odd_seal).ok());
 }
 
 // Random damage to good envelopes (flipped bytes, cuts, additions): the
