@@ -341,6 +341,19 @@ class BridgeTest : public ::testing::TestWithParam<std::string> {
   std::vector<std::string> got_;
 };
 
+// The transports a bridge suite runs over (ucx only where it is built), and
+// the test name each gives: the one list every Transports/ instantiation uses.
+inline auto BridgeTransports() {
+#if MEMD_TEST_UCX
+  return ::testing::Values(std::string("grpc"), std::string("ucx"));
+#else
+  return ::testing::Values(std::string("grpc"));
+#endif
+}
+inline std::string TransportName(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
+}
+
 }  // namespace memd::testing
 
 #endif  // MEMD_TESTS_INTEGRATION_BRIDGE_ENV_H_

@@ -214,15 +214,7 @@ TEST_P(BridgeExposureTest, AClearLinkToAReceiverThatDoesNotTrustItIsRefused) {
   EXPECT_NE(a_.Bridge("out").link(), "up");
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, BridgeExposureTest,
-#if MEMD_TEST_UCX
-                         ::testing::Values("grpc", "ucx"),
-#else
-                         ::testing::Values("grpc"),
-#endif
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+INSTANTIATE_TEST_SUITE_P(Transports, BridgeExposureTest, BridgeTransports(), TransportName);
 
 }  // namespace
 }  // namespace memd::testing

@@ -118,15 +118,7 @@ TEST_P(BridgeTest, SenderRestartedWithoutItsMemoryLogsTheJournalsMessagesAsLost)
 
 }  // namespace
 
-INSTANTIATE_TEST_SUITE_P(Transports, BridgeTest,
-#if MEMD_TEST_UCX
-                         ::testing::Values("grpc", "ucx"),
-#else
-                         ::testing::Values("grpc"),
-#endif
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+INSTANTIATE_TEST_SUITE_P(Transports, BridgeTest, BridgeTransports(), TransportName);
 
 }  // namespace memd::testing
 
