@@ -309,17 +309,27 @@ std::optional<absl::StatusOr<Arena::Block>> Arena::Find(const void* ptr) const {
 absl::StatusOr<BufferRef> Arena::Handle(const Block& block) {
   const void* ptr = base_ + block.offset_bytes;
   MutexLock lock(&mu_);
-  if (block.handle != 0) {
-    if (!holdings_.Holds(block.handle)) {
+  // Looked up again under mu_: another thread may have registered the block
+  // (or a send taken it) since `block` was found.
+  uint64_t handle = block.handle;
+  if (std::optional<Holdings::Range> range = holdings_.RangeAt(block.offset_bytes)) {
+    if (range->state == Holdings::RangeState::kParked) {
+      return absl::NotFoundError(absl::StrFormat(
+          "%p was sent away (its handle 0x%016x is no longer this session's)", ptr, range->handle));
+    }
+    handle = range->handle;
+  }
+  if (handle != 0) {
+    if (!holdings_.Holds(handle)) {
       // Its reference is gone though no send of this process took it: a
       // restart did not give it back.
-      holdings_.SetRange(block.offset_bytes, block.handle, Holdings::RangeState::kParked);
+      holdings_.SetRange(block.offset_bytes, handle, Holdings::RangeState::kParked);
       SlotGoneLocked(block.offset_bytes);
-      if (holdings_.LostAtReconnect(block.handle)) return Holdings::LostError(ptr, block.handle);
+      if (holdings_.LostAtReconnect(handle)) return Holdings::LostError(ptr, handle);
       return absl::NotFoundError(absl::StrFormat(
-          "%p is no longer this session's (its handle 0x%016x is not held)", ptr, block.handle));
+          "%p is no longer this session's (its handle 0x%016x is not held)", ptr, handle));
     }
-    return BufferRef{block.handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+    return BufferRef{handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
   }
   Slab* slab = SlabAt(block.offset_bytes);
   v1::ArenaRegisterRequest reg;
@@ -327,10 +337,10 @@ absl::StatusOr<BufferRef> Arena::Handle(const Block& block) {
   reg.set_offset_bytes(block.offset_bytes);
   reg.set_size_bytes(block.size_bytes);
   reg.set_capacity_bytes(block.capacity_bytes);
-  absl::StatusOr<uint64_t> handle = source_.Register(reg);  // a live range in the Holdings
-  if (!handle.ok()) return handle.status();
+  absl::StatusOr<uint64_t> registered = source_.Register(reg);  // a live range in the Holdings
+  if (!registered.ok()) return registered.status();
   CountRegisteredLocked(*slab);
-  return BufferRef{*handle, block.offset_bytes, block.size_bytes, block.capacity_bytes};
+  return BufferRef{*registered, block.offset_bytes, block.size_bytes, block.capacity_bytes};
 }
 
 absl::Status Arena::AddToSend(const Block& block, ArenaSend* send, bool register_now) {

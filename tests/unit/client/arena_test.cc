@@ -171,6 +171,20 @@ TEST_F(ArenaTest, RegistersABlockOnceOnDemand) {
   EXPECT_EQ(range->state, Holdings::RangeState::kLive);
 }
 
+TEST_F(ArenaTest, AHandleAskedWithAStaleLookupIsTheOneAlreadyRegistered) {
+  // Two threads look the block up before either registers it: the second
+  // gets the first one's handle, not a second registration (which the daemon
+  // would refuse as overlapping).
+  void* p = arena_->Allocate(256);
+  Arena::Block seen_by_both = Found(p);
+  ASSERT_EQ(seen_by_both.handle, 0u);
+  absl::StatusOr<BufferRef> first = arena_->Handle(seen_by_both);
+  absl::StatusOr<BufferRef> second = arena_->Handle(seen_by_both);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->handle, second->handle);
+  EXPECT_EQ(source_.registers, 1);
+}
+
 TEST_F(ArenaTest, AFreedRegisteredBlockStaysParkedWhileAnyoneHoldsItsHandle) {
   void* p = arena_->Allocate(512);
   absl::StatusOr<BufferRef> ref = arena_->Handle(Found(p));
