@@ -84,9 +84,8 @@ absl::StatusOr<uint64_t> ArenaThreshold(int64_t configured, const ClientEnvironm
 
 // Runs one operation on the session and returns its BufferInfo.
 absl::StatusOr<BufferRef> CallForBuffer(SessionLink& link, v1::SessionRequest request) {
-  absl::StatusOr<v1::SessionResponse> response = link.Call(std::move(request));
+  absl::StatusOr<v1::SessionResponse> response = link.CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   return FromWire(response->buffer());
 }
 
@@ -224,9 +223,8 @@ absl::StatusOr<std::vector<BufferRef>> Client::AllocateRefs(uint64_t size_bytes,
   request.mutable_allocate_batch()->set_size_bytes(size_bytes);
   request.mutable_allocate_batch()->set_count(count);
   request.mutable_allocate_batch()->set_zero(zero);
-  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   std::vector<BufferRef> refs;
   refs.reserve(response->buffers().buffers_size());
   for (const v1::BufferInfo& b : response->buffers().buffers()) {
@@ -272,9 +270,8 @@ absl::StatusOr<std::vector<RefCount>> Client::QueryRefs(const std::vector<uint64
   v1::SessionRequest request;
   v1::QueryRequest* query = request.mutable_query();  // set even when empty
   for (uint64_t handle : handles) query->add_handles(handle);
-  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   std::vector<RefCount> counts;
   counts.reserve(response->references().handles_size());
   for (const v1::HandleReferences& r : response->references().handles()) {
@@ -420,9 +417,8 @@ absl::StatusOr<ChannelMessage> Client::Receive(const std::string& channel, int64
   request.mutable_receive()->set_timeout_ms(
       static_cast<uint32_t>(std::clamp<int64_t>(timeout_ms, 0, limits::kMaxTimeoutMs)));
   request.mutable_receive()->set_capacity(capacity);
-  absl::StatusOr<v1::SessionResponse> response = impl_->link->Call(std::move(request));
+  absl::StatusOr<v1::SessionResponse> response = impl_->link->CallOk(std::move(request));
   if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
   ChannelMessage message;
   for (const v1::BufferInfo& b : response->message().buffers()) message.buffers.push_back(FromWire(b));
   message.metadata = response->message().metadata();

@@ -3,22 +3,10 @@
 #include "session_link.h"
 
 namespace memd {
-namespace {
-
-// The answer, or its error: the daemon's refusal as a status.
-absl::StatusOr<v1::SessionResponse> CallOk(SessionLink& link, v1::SessionRequest request) {
-  absl::StatusOr<v1::SessionResponse> response = link.Call(std::move(request));
-  if (!response.ok()) return response.status();
-  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
-  return response;
-}
-
-}  // namespace
-
 absl::StatusOr<ChunkSource::Chunk> LinkChunkSource::Grant(uint64_t bytes) {
   v1::SessionRequest request;
   request.mutable_allocate()->set_size_bytes(bytes);
-  absl::StatusOr<v1::SessionResponse> granted = CallOk(link_, std::move(request));
+  absl::StatusOr<v1::SessionResponse> granted = link_.CallOk(std::move(request));
   if (!granted.ok()) return granted.status();
   link_.holdings().MarkChunk(granted->buffer().handle());
   return Chunk{granted->buffer().handle(), granted->buffer().offset_bytes(),
@@ -28,7 +16,7 @@ absl::StatusOr<ChunkSource::Chunk> LinkChunkSource::Grant(uint64_t bytes) {
 absl::StatusOr<uint64_t> LinkChunkSource::Register(const v1::ArenaRegisterRequest& range) {
   v1::SessionRequest request;
   *request.mutable_arena_register() = range;
-  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
+  absl::StatusOr<v1::SessionResponse> answer = link_.CallOk(std::move(request));
   if (!answer.ok()) return answer.status();
   return answer->arena_registered().range().handle();
 }
@@ -43,7 +31,7 @@ absl::StatusOr<std::vector<uint64_t>> LinkChunkSource::Report(const std::vector<
   report->mutable_counters()->set_reserved_bytes(counters.reserved_bytes);
   report->mutable_counters()->set_in_use_bytes(counters.in_use_bytes);
   report->mutable_counters()->set_local_allocs(counters.local_allocs);
-  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
+  absl::StatusOr<v1::SessionResponse> answer = link_.CallOk(std::move(request));
   if (!answer.ok()) return answer.status();
   return std::vector<uint64_t>(answer->arena_reported().taken().begin(),
                                answer->arena_reported().taken().end());
@@ -52,7 +40,7 @@ absl::StatusOr<std::vector<uint64_t>> LinkChunkSource::Report(const std::vector<
 absl::StatusOr<std::vector<uint32_t>> LinkChunkSource::Query(const std::vector<uint64_t>& handles) {
   v1::SessionRequest request;
   for (uint64_t h : handles) request.mutable_query()->add_handles(h);
-  absl::StatusOr<v1::SessionResponse> answer = CallOk(link_, std::move(request));
+  absl::StatusOr<v1::SessionResponse> answer = link_.CallOk(std::move(request));
   if (!answer.ok()) return answer.status();
   std::vector<uint32_t> counts;
   counts.reserve(answer->references().handles_size());

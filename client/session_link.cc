@@ -143,55 +143,9 @@ absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::Attach(uint64_t expe
   return stream;
 }
 
-absl::StatusOr<UniqueFd> SessionLink::FetchDescriptor(uint32_t kind, uint64_t session_id,
-                                                      const std::string& ticket) const {
-  fd_handoff::Request request = fd_handoff::MakeRequest(static_cast<fd_handoff::Kind>(kind));
-  request.session_id = session_id;
-  std::memcpy(request.ticket, ticket.data(), std::min(ticket.size(), sizeof(request.ticket)));
-  return fd_handoff::Exchange(options_.socket_path, request);
-}
-
 bool SessionLink::HoldsNothing() const {
   MutexLock lock(&mu_);
   return holdings_.empty() && deferred_.empty();
-}
-
-absl::StatusOr<std::shared_ptr<SessionStream>> SessionLink::AttachToNewMemory(
-    v1::AttachResponse* attached) {
-  absl::StatusOr<std::shared_ptr<SessionStream>> stream = Attach(0, attached);
-  if (!stream.ok()) return stream;
-  if (attached->pool().size_bytes() != memory_bytes_) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "pool '%s' is %u bytes now, not the %u bytes this client mapped", options_.pool,
-        attached->pool().size_bytes(), memory_bytes_));
-  }
-  absl::StatusOr<UniqueFd> memory =
-      FetchDescriptor(static_cast<uint32_t>(fd_handoff::Kind::kPoolMemory),
-                      attached->session_id(), attached->ticket());
-  if (!memory.ok()) return memory.status();
-  // MAP_FIXED replaces the old mapping in one step: no other mapping can
-  // take the range in between.
-  void* at = ::mmap(base_, memory_bytes_, Protection(), MAP_SHARED | MAP_FIXED, memory->get(), 0);
-  if (at == MAP_FAILED) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "cannot map the new memory of pool '%s' in place: %s", options_.pool,
-        std::strerror(errno)));
-  }
-  memory_fd_ = std::move(*memory);
-  segment_id_ = attached->pool().segment_id();
-  pool_index_ = attached->pool().index();
-  return stream;
-}
-
-int SessionLink::Protection() const { return read_only_ ? PROT_READ : PROT_READ | PROT_WRITE; }
-
-void SessionLink::OfferMemory() const {
-  // A reader's descriptor is read-only: no daemon could continue in it.
-  if (!memory_fd_.valid() || options_.socket_path.empty() || read_only_) return;
-  fd_handoff::Request request = fd_handoff::MakeRequest(fd_handoff::Kind::kReturnPool);
-  request.pool_index = pool_index_;
-  request.segment_id = segment_id_;
-  fd_handoff::Exchange(options_.socket_path, request, memory_fd_.get()).IgnoreError();
 }
 
 std::shared_ptr<ClientLane> SessionLink::OpenLane(SessionStream& stream, uint64_t session_id,
@@ -317,6 +271,13 @@ absl::StatusOr<v1::SessionResponse> SessionLink::Collect(Posted& posted) {
     }
   }
   return std::move(posted.answer);
+}
+
+absl::StatusOr<v1::SessionResponse> SessionLink::CallOk(v1::SessionRequest request) {
+  absl::StatusOr<v1::SessionResponse> response = Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (absl::Status s = SessionStream::StatusOf(*response); !s.ok()) return s;
+  return response;
 }
 
 SessionLink::NoWait::NoWait() { t_no_wait = true; }

@@ -77,6 +77,9 @@ class SessionLink {
   // until someone notices, while the stream fails by itself. Under a NoWait
   // (the client's housekeeping thread) a call does not wait either.
   absl::StatusOr<v1::SessionResponse> Call(v1::SessionRequest request);
+  // Call, with the daemon's refusal as the error: an answer only when the
+  // operation succeeded (the one copy of "call, then its status").
+  absl::StatusOr<v1::SessionResponse> CallOk(v1::SessionRequest request);
 
   // While one lives, calls made by its thread fail at once with UNAVAILABLE
   // when the daemon is away instead of waiting for a reconnection (the
